@@ -6,7 +6,7 @@ export type LifelineErrorName =
   | 'InvalidInput'
   | 'BackupNotFound'
   | 'DumpFailed'
-  | 'UploadFailed'
+  | 'StorageFailed'
   | 'VerificationFailed'
   | 'ChecksumMismatch'
   | 'RestoreFailed'

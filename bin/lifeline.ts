@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+/** The operator CLI: the same engine the Lambda functions run, against any PostgreSQL and S3 endpoint. */
+import { Command, Option } from 'commander';
+import { runBackup } from '../lambdas/core/backup.js';
+import { TRIGGERS, type TierChoice, type Trigger } from '../lambdas/core/backup-request.js';
+import { fromUrl, type ConnectionSettings } from '../lambdas/core/connection.js';
+import { LifelineError } from '../lambdas/core/errors.js';
+import { runRestore } from '../lambdas/core/restore.js';
+import { createS3Client } from '../lambdas/core/s3.js';
+import { listBackups, type BackupSelector } from '../lambdas/core/vault.js';
+
+const MiB = 1024 * 1024;
+
+function formatBytes(bytes: number): string {
+  return bytes >= MiB ? `${(bytes / MiB).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+/** Bytes and rate on one refreshing stderr line, only for a person watching a terminal. */
+function progress(json: boolean): ((bytes: number) => void) | undefined {
+  if (json || !process.stderr.isTTY) return undefined;
+  const started = Date.now();
+  let shown = 0;
+  return (bytes) => {
+    const now = Date.now();
+    if (now - shown < 500) return;
+    shown = now;
+    const rate = bytes / MiB / Math.max((now - started) / 1000, 0.001);
+    process.stderr.write(`\r${formatBytes(bytes)} at ${rate.toFixed(1)} MiB/s   `);
+  };
+}
+
+/** A URL from a flag or the environment. A password typed into argv is visible to every local user. */
+function connectionFrom(flag: string, value: string | undefined, envName: string): ConnectionSettings {
+  const url = value ?? process.env[envName];
+  if (!url) throw new LifelineError('InvalidInput', `${flag}: give ${flag} or set ${envName}`);
+  const settings = fromUrl(url);
+  if (value !== undefined && new URL(value).password) {
+    process.stderr.write(`lifeline: warning: ${flag} carries a password on the command line; prefer ${envName} or PGPASSWORD\n`);
+  }
+  return settings;
+}
+
+function parseTime(value: string): Date {
+  const time = new Date(value);
+  if (Number.isNaN(time.getTime())) throw new LifelineError('InvalidInput', `--at: "${value}" is not an ISO 8601 time`);
+  return time;
+}
+
+function print(json: boolean, value: unknown, text: string): void {
+  process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
+}
+
+const program = new Command('lifeline')
+  .description('Back up and restore PostgreSQL databases through an S3 vault')
+  .showHelpAfterError();
+
+program
+  .command('backup')
+  .description('dump a database into the vault (pg_dump | zstd, streamed, verified, manifest last)')
+  .option('--database-url <url>', 'source database (default: $DATABASE_URL)')
+  .requiredOption('--database <name>', "the database's name in the vault")
+  .requiredOption('--bucket <bucket>', 'vault bucket')
+  .addOption(new Option('--tier <tier>', 'retention tier').choices(['auto', 'daily', 'weekly', 'monthly']).default('auto'))
+  .addOption(new Option('--trigger <trigger>', 'what started this backup').choices(TRIGGERS).default('manual'))
+  .option('--time-zone <zone>', 'IANA time zone whose calendar picks monthly/weekly tiers', 'UTC')
+  .option('--s3-endpoint <url>', 'S3-compatible endpoint (path-style)')
+  .option('--json', 'print one JSON object')
+  .action(async (opts) => {
+    const json = Boolean(opts.json);
+    const result = await runBackup({
+      connection: connectionFrom('--database-url', opts.databaseUrl, 'DATABASE_URL'),
+      database: opts.database,
+      bucket: opts.bucket,
+      s3: createS3Client({ endpoint: opts.s3Endpoint }),
+      trigger: opts.trigger as Trigger,
+      tier: opts.tier as TierChoice,
+      timeZone: opts.timeZone,
+      onProgress: progress(json),
+    });
+    const { key, manifestKey, bytes, sha256, tier, durationMs } = result;
+    print(
+      json,
+      { key, manifestKey, bytes, sha256, tier, durationMs },
+      `backed up ${opts.database} to s3://${opts.bucket}/${key}\n  tier ${tier}, ${formatBytes(bytes)} in ${(durationMs / 1000).toFixed(1)} s\n  sha256 ${sha256}`,
+    );
+  });
+
+program
+  .command('list')
+  .description('list complete backups (those with a manifest), oldest first')
+  .requiredOption('--bucket <bucket>', 'vault bucket')
+  .option('--database <name>', 'only this database')
+  .option('--s3-endpoint <url>', 'S3-compatible endpoint (path-style)')
+  .option('--json', 'print one JSON object')
+  .action(async (opts) => {
+    const backups = await listBackups(createS3Client({ endpoint: opts.s3Endpoint }), opts.bucket, opts.database);
+    const rows = backups.map((b) => `${b.startedAt.toISOString()}  ${b.tier.padEnd(7)}  ${formatBytes(b.bytes).padStart(10)}  ${b.key}`);
+    print(Boolean(opts.json), { backups }, rows.length > 0 ? rows.join('\n') : 'no backups');
+  });
+
+program
+  .command('restore')
+  .description('restore a backup into a new, empty database (checksum verified before anything is written)')
+  .requiredOption('--bucket <bucket>', 'vault bucket')
+  .option('--key <key>', 'the archive key to restore')
+  .option('--latest', 'the latest backup of --database')
+  .option('--at <time>', 'the latest backup of --database taken at or before this ISO 8601 time')
+  .option('--database <name>', "the database's name in the vault (with --latest or --at)")
+  .option('--target-url <url>', 'target database, which must exist and be empty (default: $TARGET_DATABASE_URL)')
+  .option('--tables <names>', 'only these tables, comma-separated (pg_restore -t)')
+  .option('--schemas <names>', 'only these schemas, comma-separated (pg_restore -n)')
+  .option('--jobs <n>', 'parallel pg_restore jobs', '1')
+  .option('--s3-endpoint <url>', 'S3-compatible endpoint (path-style)')
+  .option('--json', 'print one JSON object')
+  .action(async (opts) => {
+    const json = Boolean(opts.json);
+    const chosen = [opts.key !== undefined, Boolean(opts.latest), opts.at !== undefined].filter(Boolean).length;
+    if (chosen !== 1) throw new LifelineError('InvalidInput', 'give exactly one of --key, --latest or --at');
+    if (!opts.key && !opts.database) throw new LifelineError('InvalidInput', '--database: required with --latest and --at');
+    const selector: BackupSelector = opts.key
+      ? { key: opts.key }
+      : opts.latest
+        ? { database: opts.database, latest: true }
+        : { database: opts.database, at: parseTime(opts.at) };
+    const list = (value?: string) => value?.split(',').map((s) => s.trim()).filter(Boolean);
+    const result = await runRestore({
+      s3: createS3Client({ endpoint: opts.s3Endpoint }),
+      bucket: opts.bucket,
+      selector,
+      target: connectionFrom('--target-url', opts.targetUrl, 'TARGET_DATABASE_URL'),
+      tables: list(opts.tables),
+      schemas: list(opts.schemas),
+      jobs: Number(opts.jobs),
+      onProgress: progress(json),
+    });
+    const rows = result.tables.map((t) => `  ${t.schema}.${t.name}: ${t.rows} rows`);
+    print(
+      json,
+      result,
+      `restored s3://${opts.bucket}/${result.key} into ${result.target} in ${(result.durationMs / 1000).toFixed(1)} s\n${rows.join('\n')}`,
+    );
+  });
+
+program.parseAsync().catch((error: unknown) => {
+  const { name, message } = error instanceof Error ? error : new Error(String(error));
+  process.stderr.write(`\nlifeline: ${name}: ${message}\n`);
+  process.exitCode = error instanceof LifelineError && error.name === 'InvalidInput' ? 2 : 1;
+});

@@ -1,0 +1,102 @@
+import type { ClientBase } from 'pg';
+import type { LatestMigration, TableRowCount } from './manifest.js';
+
+/** Tables larger than this get the planner's row estimate instead of a count(*) during the backup. */
+export const EXACT_COUNT_MAX_BYTES = 64 * 1024 * 1024;
+
+export interface TableRef {
+  schema: string;
+  name: string;
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function qualifiedName({ schema, name }: TableRef): string {
+  return `${quoteIdent(schema)}.${quoteIdent(name)}`;
+}
+
+/** Tables whose rows pg_dump archives: ordinary tables and leaf partitions, outside system schemas and extensions. */
+const USER_TABLES = `
+  SELECT n.nspname AS schema, c.relname AS name, c.reltuples::float8 AS estimate,
+         pg_relation_size(c.oid) AS bytes
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind = 'r'
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+  ORDER BY 1, 2`;
+
+export async function listUserTables(client: ClientBase): Promise<TableRef[]> {
+  const { rows } = await client.query<TableRef>(USER_TABLES);
+  return rows.map(({ schema, name }) => ({ schema, name }));
+}
+
+async function countRows(client: ClientBase, table: TableRef): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${qualifiedName(table)}`);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Row counts per table: exact when small or never analyzed, the planner's estimate otherwise. */
+export async function tableRowCounts(client: ClientBase): Promise<TableRowCount[]> {
+  const { rows } = await client.query<TableRef & { estimate: number; bytes: string }>(USER_TABLES);
+  const counts: TableRowCount[] = [];
+  for (const table of rows) {
+    const estimated = table.estimate >= 0 && Number(table.bytes) > EXACT_COUNT_MAX_BYTES;
+    counts.push({
+      schema: table.schema,
+      name: table.name,
+      rows: estimated ? Math.round(table.estimate) : await countRows(client, table),
+      exact: !estimated,
+    });
+  }
+  return counts;
+}
+
+/** Exact row counts of the given tables, e.g. in a freshly restored database. */
+export async function exactRowCounts(client: ClientBase, tables: readonly TableRef[]): Promise<TableRowCount[]> {
+  const counts: TableRowCount[] = [];
+  for (const table of tables) {
+    counts.push({ ...table, rows: await countRows(client, table), exact: true });
+  }
+  return counts;
+}
+
+async function findTable(client: ClientBase, name: string): Promise<TableRef | undefined> {
+  const { rows } = await client.query<TableRef>(
+    `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relname = $1 AND c.relkind = 'r' ORDER BY n.nspname = 'public' DESC, n.nspname LIMIT 1`,
+    [name],
+  );
+  return rows[0];
+}
+
+/** The newest applied migration of Prisma (`_prisma_migrations`) or Drizzle (`__drizzle_migrations`), if any. */
+export async function latestMigration(client: ClientBase): Promise<LatestMigration | null> {
+  const prisma = await findTable(client, '_prisma_migrations');
+  if (prisma) {
+    const { rows } = await client.query<{ name: string; applied_at: Date | null }>(
+      `SELECT migration_name AS name, finished_at AS applied_at FROM ${qualifiedName(prisma)}
+       WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY finished_at DESC, migration_name DESC LIMIT 1`,
+    );
+    const row = rows[0];
+    if (row) return { tool: 'prisma', name: row.name, appliedAt: row.applied_at?.toISOString() ?? null };
+  }
+  const drizzle = await findTable(client, '__drizzle_migrations');
+  if (drizzle) {
+    const { rows } = await client.query<{ hash: string; created_at: string | null }>(
+      `SELECT hash, created_at::text FROM ${qualifiedName(drizzle)} ORDER BY created_at DESC NULLS LAST, id DESC LIMIT 1`,
+    );
+    const row = rows[0];
+    if (row) {
+      const appliedAt = row.created_at === null ? null : new Date(Number(row.created_at)).toISOString();
+      return { tool: 'drizzle', name: row.hash, appliedAt };
+    }
+  }
+  return null;
+}
+
+export async function serverVersion(client: ClientBase): Promise<string> {
+  const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
+  return rows[0]?.server_version ?? 'unknown';
+}

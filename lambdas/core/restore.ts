@@ -1,0 +1,161 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { decompressFile } from './archive.js';
+import { pgBinary, startChild } from './child-process.js';
+import { describe, libpqEnv, pgClientConfig, redact, type ConnectionSettings } from './connection.js';
+import { DigestTap } from './digest.js';
+import { LifelineError } from './errors.js';
+import { exactRowCounts, listUserTables } from './inventory.js';
+import type { BackupManifest, TableRowCount } from './manifest.js';
+import { findBackup, openObject, readManifest, storage, type BackupSelector } from './vault.js';
+
+export interface RestoreOptions {
+  s3: S3Client;
+  bucket: string;
+  selector: BackupSelector;
+  /** An existing, empty database (or, with `tables`, one without those tables). Never the source. */
+  target: ConnectionSettings;
+  /** Table-level recovery: only these tables (pg_restore -t), optionally within these schemas (-n). */
+  tables?: string[];
+  schemas?: string[];
+  /** pg_restore worker processes. */
+  jobs?: number;
+  /** Where the archive is staged; needs room for the uncompressed archive. */
+  stagingDir?: string;
+  onProgress?: (bytes: number) => void;
+  now?: () => Date;
+}
+
+export interface RestoredTable {
+  schema: string;
+  name: string;
+  rows: number;
+  /** The count the manifest recorded at backup time, and whether it was exact. */
+  expectedRows: number;
+  expectedExact: boolean;
+}
+
+export interface RestoreResult {
+  key: string;
+  target: string;
+  tables: RestoredTable[];
+  durationMs: number;
+}
+
+/** A libpq conninfo value, so that pg_restore never mistakes a database name for a connection string. */
+function conninfoValue(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+function selectedTables(manifest: BackupManifest, options: RestoreOptions): TableRowCount[] {
+  const { tables, schemas } = options;
+  for (const name of tables ?? []) {
+    if (!manifest.tables.some((t) => t.name === name)) {
+      throw new LifelineError('InvalidInput', `tables: "${name}" is not in backup ${manifest.key}`);
+    }
+  }
+  for (const schema of schemas ?? []) {
+    if (!manifest.tables.some((t) => t.schema === schema)) {
+      throw new LifelineError('InvalidInput', `schemas: "${schema}" has no tables in backup ${manifest.key}`);
+    }
+  }
+  return manifest.tables.filter((t) => (!tables || tables.includes(t.name)) && (!schemas || schemas.includes(t.schema)));
+}
+
+/** Refuses a target that already holds what the restore would create: nothing there is touched. */
+async function assertTargetIsFree(client: pg.Client, target: ConnectionSettings, restoring: TableRowCount[], partial: boolean) {
+  const existing = await listUserTables(client);
+  const clashes = partial
+    ? existing.filter((e) => restoring.some((t) => t.schema === e.schema && t.name === e.name))
+    : existing;
+  if (clashes.length > 0) {
+    const names = clashes.slice(0, 5).map((t) => `${t.schema}.${t.name}`).join(', ');
+    const what = partial ? 'already has the tables being restored' : 'is not empty';
+    throw new LifelineError('InvalidInput', `target ${describe(target)} ${what} (${names}${clashes.length > 5 ? ', ...' : ''}); restore into a new database`);
+  }
+}
+
+/** Downloads the archive while hashing it; nothing reaches pg_restore unless it matches the manifest. */
+async function stageVerified(options: RestoreOptions, manifest: BackupManifest, dir: string): Promise<string> {
+  const compressed = join(dir, 'archive.dump.zst');
+  const tap = new DigestTap(undefined, options.onProgress);
+  await storage(`downloading s3://${options.bucket}/${manifest.key}`, async () =>
+    pipeline(await openObject(options.s3, options.bucket, manifest.key), tap, createWriteStream(compressed)),
+  );
+  const sha256 = tap.sha256();
+  if (tap.bytes !== manifest.archive.bytes || sha256 !== manifest.archive.sha256) {
+    throw new LifelineError(
+      'ChecksumMismatch',
+      `archive s3://${options.bucket}/${manifest.key} does not match its manifest ` +
+        `(${tap.bytes} bytes, sha256 ${sha256}; expected ${manifest.archive.bytes} bytes, sha256 ${manifest.archive.sha256}); nothing was restored`,
+    );
+  }
+  const archive = join(dir, 'archive.dump');
+  await decompressFile(compressed, archive);
+  await rm(compressed);
+  return archive;
+}
+
+/**
+ * Restores a backup into a separate database: archive staged and checked against the manifest's SHA-256
+ * first, then `pg_restore --no-owner --exit-on-error -j N`, then every restored table counted and compared
+ * with the counts taken at backup time.
+ */
+export async function runRestore(options: RestoreOptions): Promise<RestoreResult> {
+  const now = options.now ?? (() => new Date());
+  const startedAt = now();
+  const jobs = options.jobs ?? 1;
+  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) {
+    throw new LifelineError('InvalidInput', `jobs: must be a whole number from 1 to 64, not ${jobs}`);
+  }
+  const { s3, bucket, target } = options;
+  const key = await findBackup(s3, bucket, options.selector);
+  const manifest = await readManifest(s3, bucket, key);
+  const restoring = selectedTables(manifest, options);
+  const partial = options.tables !== undefined || options.schemas !== undefined;
+
+  const client = new pg.Client(pgClientConfig(target));
+  client.on('error', () => undefined);
+  const dir = await mkdtemp(join(options.stagingDir ?? tmpdir(), 'lifeline-restore-'));
+  try {
+    try {
+      await client.connect();
+    } catch (error) {
+      throw new LifelineError('DatabaseUnreachable', `cannot connect to ${describe(target)}: ${redact((error as Error).message, target)}`);
+    }
+    await assertTargetIsFree(client, target, restoring, partial);
+    const archive = await stageVerified(options, manifest, dir);
+    const filters = [...(options.schemas ?? []).flatMap((s) => ['-n', s]), ...(options.tables ?? []).flatMap((t) => ['-t', t])];
+    await startChild({
+      command: pgBinary('pg_restore'),
+      args: ['--no-owner', '--exit-on-error', `--jobs=${jobs}`, '--no-password', `--dbname=dbname=${conninfoValue(target.database)}`, ...filters, archive],
+      env: libpqEnv(target),
+      stdio: ['ignore', 'ignore', 'pipe'],
+      failure: 'RestoreFailed',
+      redact: (text) => redact(text, target),
+    }).exited;
+
+    const counted = await exactRowCounts(client, restoring);
+    const tables = counted.map((table, i) => ({
+      schema: table.schema,
+      name: table.name,
+      rows: table.rows,
+      expectedRows: restoring[i]!.rows,
+      expectedExact: restoring[i]!.exact,
+    }));
+    const wrong = tables.filter((t) => t.expectedExact && t.rows !== t.expectedRows);
+    if (wrong.length > 0) {
+      const detail = wrong.map((t) => `${t.schema}.${t.name}: ${t.rows} rows, expected ${t.expectedRows}`).join('; ');
+      throw new LifelineError('VerificationFailed', `restored ${describe(target)} differs from backup ${key}: ${detail}`);
+    }
+    return { key, target: describe(target), tables, durationMs: now().getTime() - startedAt.getTime() };
+  } finally {
+    await client.end().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
