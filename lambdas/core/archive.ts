@@ -32,9 +32,34 @@ export async function decompressFile(source: string, target: string): Promise<vo
   }).exited;
 }
 
+function tocLines(text: string): string[] {
+  return text.split('\n').filter((line) => line !== '' && !line.startsWith(';'));
+}
+
+/** `pg_restore --list` of `input` (a path, or a stream on stdin): one line per archive entry. */
+async function listEntries(input: string | Readable): Promise<string[]> {
+  const list = startChild({
+    command: pgBinary('pg_restore'),
+    args: typeof input === 'string' ? ['--list', input] : ['--list'],
+    env: toolEnv(),
+    stdio: [typeof input === 'string' ? 'ignore' : input, 'pipe', 'pipe'],
+    failure: 'VerificationFailed',
+    redact: plain,
+  });
+  let toc = '';
+  list.process.stdout!.setEncoding('utf8').on('data', (chunk: string) => (toc += chunk));
+  await list.exited;
+  return tocLines(toc);
+}
+
+/** The entries of a staged, uncompressed archive. */
+export function archiveEntries(archivePath: string): Promise<string[]> {
+  return listEntries(archivePath);
+}
+
 /**
- * Reads the table of contents at the head of a compressed archive (`pg_restore --list`), stopping as soon as
- * pg_restore has it: a truncated or foreign object fails here, and only the head of the object is read.
+ * Reads the table of contents at the head of a compressed archive, stopping as soon as pg_restore has it:
+ * a truncated or foreign object fails here, and only the head of the object is read.
  */
 export async function readTableOfContents(compressed: Readable): Promise<string[]> {
   const unzstd = startChild({
@@ -45,25 +70,14 @@ export async function readTableOfContents(compressed: Readable): Promise<string[
     failure: 'VerificationFailed',
     redact: plain,
   });
-  const list = startChild({
-    command: pgBinary('pg_restore'),
-    args: ['--list'],
-    env: toolEnv(),
-    stdio: [unzstd.process.stdout!, 'pipe', 'pipe'],
-    failure: 'VerificationFailed',
-    redact: plain,
-  });
-  let toc = '';
-  list.process.stdout!.setEncoding('utf8').on('data', (chunk: string) => (toc += chunk));
   // pg_restore stops reading after the TOC, so writes into the closed pipe are expected.
   unzstd.process.stdin!.on('error', () => undefined);
   compressed.on('error', () => undefined);
   compressed.pipe(unzstd.process.stdin!);
   try {
-    await list.exited;
+    return await listEntries(unzstd.process.stdout!);
   } finally {
     compressed.destroy();
     unzstd.stop();
   }
-  return toc.split('\n').filter((line) => line !== '' && !line.startsWith(';'));
 }

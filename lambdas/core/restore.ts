@@ -1,11 +1,11 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { decompressFile } from './archive.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { archiveEntries, decompressFile } from './archive.js';
 import { pgBinary, startChild } from './child-process.js';
 import { describe, libpqEnv, pgClientConfig, redact, type ConnectionSettings } from './connection.js';
 import { DigestTap } from './digest.js';
@@ -20,7 +20,8 @@ export interface RestoreOptions {
   selector: BackupSelector;
   /** An existing, empty database (or, with `tables`, one without those tables). Never the source. */
   target: ConnectionSettings;
-  /** Table-level recovery: only these tables (pg_restore -t), optionally within these schemas (-n). */
+  /** Table-level recovery: only these tables, optionally only within these schemas; each table comes
+   * with its data and the schemas, types and functions it may need, but not its indexes or triggers. */
   tables?: string[];
   schemas?: string[];
   /** pg_restore worker processes. */
@@ -80,6 +81,18 @@ async function assertTargetIsFree(client: pg.Client, target: ConnectionSettings,
   }
 }
 
+/** Objects a restored table may depend on; none of them holds rows. */
+const PREREQUISITE = /^\d+; \d+ \d+ (SCHEMA|EXTENSION|TYPE|SHELL TYPE|DOMAIN|FUNCTION|PROCEDURE|AGGREGATE|COLLATION) /;
+
+/** A pg_restore use-list (-L) holding the selected tables, their rows and their prerequisites. */
+async function writeUseList(archive: string, restoring: TableRowCount[], dir: string): Promise<string> {
+  const wanted = restoring.flatMap(({ schema, name }) => [` TABLE ${schema} ${name} `, ` TABLE DATA ${schema} ${name} `]);
+  const entries = (await archiveEntries(archive)).filter((line) => PREREQUISITE.test(line) || wanted.some((w) => line.includes(w)));
+  const path = join(dir, 'use-list');
+  await writeFile(path, `${entries.join('\n')}\n`);
+  return path;
+}
+
 /** Downloads the archive while hashing it; nothing reaches pg_restore unless it matches the manifest. */
 async function stageVerified(options: RestoreOptions, manifest: BackupManifest, dir: string): Promise<string> {
   const compressed = join(dir, 'archive.dump.zst');
@@ -130,10 +143,10 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     }
     await assertTargetIsFree(client, target, restoring, partial);
     const archive = await stageVerified(options, manifest, dir);
-    const filters = [...(options.schemas ?? []).flatMap((s) => ['-n', s]), ...(options.tables ?? []).flatMap((t) => ['-t', t])];
+    const selection = partial ? ['--use-list', await writeUseList(archive, restoring, dir)] : [];
     await startChild({
       command: pgBinary('pg_restore'),
-      args: ['--no-owner', '--exit-on-error', `--jobs=${jobs}`, '--no-password', `--dbname=dbname=${conninfoValue(target.database)}`, ...filters, archive],
+      args: ['--no-owner', '--exit-on-error', `--jobs=${jobs}`, '--no-password', `--dbname=dbname=${conninfoValue(target.database)}`, ...selection, archive],
       env: libpqEnv(target),
       stdio: ['ignore', 'ignore', 'pipe'],
       failure: 'RestoreFailed',
