@@ -1,0 +1,39 @@
+import { Tags, type App } from 'aws-cdk-lib';
+import { BackupsStack } from './backups-stack.js';
+import type { LifelineConfig } from './config.js';
+import { groupDatabases } from './database-groups.js';
+import { VaultStack } from './vault-stack.js';
+
+export interface LifelineStacks {
+  readonly vault: VaultStack;
+  readonly backups: readonly BackupsStack[];
+}
+
+/**
+ * Lifeline's stacks for a validated config: `<name>-vault` with what all databases share, and
+ * `<name>-backups-<n>` with the databases that hash to stack n (stacks no database hashes to are left out).
+ */
+export function addLifelineStacks(app: App, config: LifelineConfig): LifelineStacks {
+  const env = config.aws === undefined ? undefined : { account: config.aws.account, region: config.aws.region };
+  const vault = new VaultStack(app, `${config.name}-vault`, {
+    env,
+    config,
+    description: 'Lifeline: backup vault, alarm topic, dead-letter queue and backup images',
+  });
+  const backups = groupDatabases(config.databases, config.backupStacks).flatMap((databases, i) => {
+    if (databases.length === 0) return [];
+    const name = `${config.name}-backups-${i + 1}`;
+    const stack = new BackupsStack(app, name, {
+      env,
+      config,
+      databases,
+      vaultStack: vault,
+      dashboardName: name,
+      description: `Lifeline: scheduled backups of ${databases.length} database(s)`,
+    });
+    stack.addStackDependency(vault);
+    return [stack];
+  });
+  for (const stack of [vault, ...backups]) Tags.of(stack).add('lifeline', config.name);
+  return { vault, backups };
+}
