@@ -99,6 +99,12 @@ export async function startPostgres(options: { password?: string } = {}): Promis
       dir,
     );
     await rm(pwFile);
+    // TLS with a throwaway self-signed certificate, so that sslmode=require (what RDS secrets get) works here.
+    await asServerUser(
+      'openssl',
+      ['req', '-new', '-x509', '-days', '2', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.crt'],
+      dataDir,
+    );
     await appendFile(
       path.join(dataDir, 'postgresql.conf'),
       [
@@ -111,6 +117,7 @@ export async function startPostgres(options: { password?: string } = {}): Promis
         'synchronous_commit = off',
         'full_page_writes = off',
         "shared_buffers = '32MB'",
+        'ssl = on',
         '',
       ].join('\n'),
     );
