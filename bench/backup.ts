@@ -2,7 +2,7 @@
  * Backup benchmark: builds a ~1 GiB database in a throwaway cluster and, in the same run and alternating,
  * times `lifeline backup` (to an S3-compatible server on loopback) against `pg_dump -Fc > /dev/null` and
  * `pg_dump -Fc -Z0 > /dev/null`. Reports medians as ratios, the archive size against pg_dump -Fc's, and the
- * peak RSS of the backup process at two database sizes.
+ * peak RSS of the backup process at two database sizes (full and half).
  *
  *   npm run bench                      (BENCH_SIZE_MB=1024 BENCH_ROUNDS=3 by default)
  */
@@ -11,6 +11,7 @@ import { openSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pgBinary } from '../lambdas/core/child-process.js';
 import { fromUrl, libpqEnv } from '../lambdas/core/connection.js';
 import { startPostgres, type PostgresCluster } from '../test/support/postgres.js';
 import { startS3 } from '../test/support/s3.js';
@@ -122,7 +123,8 @@ async function main() {
   const s3 = await startS3();
   const staging = await mkdtemp(join(tmpdir(), 'lifeline-bench-'));
   try {
-    const small = await buildDatabase(cluster, Math.max(64, Math.round(SIZE_MB / 8)));
+    // Half size: large enough to fill the upload pipeline, so a memory figure that grows with size would show.
+    const small = await buildDatabase(cluster, Math.max(64, Math.round(SIZE_MB / 2)));
     const large = await buildDatabase(cluster, SIZE_MB);
     const bucket = await s3.createBucket('bench');
     const env = (database: string): NodeJS.ProcessEnv => ({
@@ -133,7 +135,7 @@ async function main() {
     const lifeline = (database: string) =>
       run(process.execPath, [CLI, 'backup', '--json', '--database', 'bench', '--tier', 'daily', '--bucket', bucket, '--s3-endpoint', s3.endpoint], env(database), false);
     const pgEnv = libpqEnv(fromUrl(cluster.url(large.name)));
-    const pgDump = (...flags: string[]) => run('pg_dump', ['--format=custom', ...flags], pgEnv, true);
+    const pgDump = (...flags: string[]) => run(pgBinary('pg_dump'), ['--format=custom', ...flags], pgEnv, true);
 
     const contenders: Record<string, () => Promise<Run>> = {
       'lifeline backup': () => lifeline(large.name),
@@ -152,7 +154,7 @@ async function main() {
       }
     }
     const fcFile = join(staging, 'fc.dump');
-    await run('pg_dump', ['--format=custom', `--file=${fcFile}`], pgEnv, true);
+    await run(pgBinary('pg_dump'), ['--format=custom', `--file=${fcFile}`], pgEnv, true);
     const fcBytes = statSync(fcFile).size;
     const ours = runs['lifeline backup']!;
     const archiveBytes = (JSON.parse(ours[0]!.stdout) as { bytes: number }).bytes;
@@ -170,7 +172,9 @@ async function main() {
     console.log(`backup wall / pg_dump -Fc      ${vsFc.toFixed(2)}x   target <= 0.60x  ${verdict(vsFc <= 0.6)}`);
     console.log(`backup wall / pg_dump -Fc -Z0  ${vsZ0.toFixed(2)}x   target <= 1.35x  ${verdict(vsZ0 <= 1.35)}`);
     console.log(`archive ${mib(archiveBytes)} / pg_dump -Fc ${mib(fcBytes)} = ${sizeRatio.toFixed(2)}x   target <= 1.00x  ${verdict(sizeRatio <= 1)}`);
-    console.log(`peak RSS of the backup process ${mib(peak)} at ${mib(large.bytes)}, ${mib(smallRun.rss)} at ${mib(small.bytes)}   target <= 256 MiB, flat  ${verdict(peak <= 256 * MiB)}`);
+    // Flat: doubling the database adds no more than 15% (noise, and a pipeline not quite full at half size).
+    const flat = peak <= smallRun.rss * 1.15;
+    console.log(`peak RSS of the backup process ${mib(peak)} at ${mib(large.bytes)}, ${mib(smallRun.rss)} at ${mib(small.bytes)}   target <= 256 MiB  ${verdict(peak <= 256 * MiB)}, flat  ${verdict(flat)}`);
     console.log(`peak RSS with pg_dump and zstd ${mib(peakAll)} (sum of each process's peak)`);
   } finally {
     await rm(staging, { recursive: true, force: true });

@@ -40,9 +40,12 @@ function connectionFrom(flag: string, value: string | undefined, envName: string
   return settings;
 }
 
+/** An ISO 8601 time with its zone: without one, a laptop and a Lambda would read it differently. */
 function parseTime(value: string): Date {
   const time = new Date(value);
-  if (Number.isNaN(time.getTime())) throw new LifelineError('InvalidInput', `--at: "${value}" is not an ISO 8601 time`);
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value) || Number.isNaN(time.getTime())) {
+    throw new LifelineError('InvalidInput', `--at: "${value}" is not an ISO 8601 time with a zone, such as 2026-11-23T10:00:00Z`);
+  }
   return time;
 }
 

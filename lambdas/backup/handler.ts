@@ -28,12 +28,13 @@ export async function handler(event: unknown): Promise<BackupResponse> {
   const request = parseInput(BackupRequest, event, 'backup request');
   const bucket = request.bucket ?? process.env.VAULT_BUCKET;
   if (!bucket) throw new LifelineError('InvalidInput', 'bucket: not in the request and VAULT_BUCKET is not set');
-  const connection = request.secretArn
-    ? await connectionFromSecret(secrets, request.secretArn, { sslRootCert: process.env.PGSSLROOTCERT })
-    : fromUrl(request.databaseUrl!);
   logger.appendKeys({ database: request.database, trigger: request.trigger });
   metrics.addDimension('Database', request.database);
   try {
+    // Inside the try: an unreadable or rotated-away secret must count as a failed backup too.
+    const connection = request.secretArn
+      ? await connectionFromSecret(secrets, request.secretArn, { sslRootCert: process.env.PGSSLROOTCERT })
+      : fromUrl(request.databaseUrl!);
     const result = await runBackup({ ...request, bucket, connection, s3 });
     metrics.addMetric('BackupSucceeded', MetricUnit.Count, 1);
     metrics.addMetric('BackupBytes', MetricUnit.Bytes, result.bytes);

@@ -2,11 +2,11 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import pg from 'pg';
-import { readTableOfContents, startCompressor, ZSTD_LEVEL } from './archive.js';
+import type pg from 'pg';
+import { readTableOfContents, startCompressor, tableEntry, ZSTD_LEVEL } from './archive.js';
 import type { TierChoice, Trigger } from './backup-request.js';
 import { pgBinary, startChild } from './child-process.js';
-import { describe, libpqEnv, pgClientConfig, redact, type ConnectionSettings } from './connection.js';
+import { connectClient, describe, libpqEnv, redact, type ConnectionSettings } from './connection.js';
 import { DigestTap } from './digest.js';
 import { LifelineError } from './errors.js';
 import { latestMigration, serverVersion, tableRowCounts } from './inventory.js';
@@ -16,10 +16,16 @@ import { assertTimeZone, selectTier, type Tier } from './tier.js';
 import { parseInput } from './validation.js';
 import { deleteObject, listBackups, objectSize, openObject, writeManifest } from './vault.js';
 
-/** Multipart shape: 16 MiB parts, 4 in flight. Memory stays near 5 parts whatever the database size;
- * S3's 10,000-part limit caps one archive at 160 GiB compressed. */
+/** Multipart shape: 16 MiB parts, 4 in flight, so memory stays near 5 parts whatever the database size, up to
+ * databases whose size would need more than S3's 10,000 parts; their parts grow so that the archive fits. */
 export const PART_SIZE = 16 * 1024 * 1024;
 export const PARTS_IN_FLIGHT = 4;
+const MAX_PARTS = 9_000; // below S3's 10,000, as a margin on the estimate
+
+/** The database's size bounds its uncompressed archive, and so the compressed one. */
+export function partSizeFor(databaseBytes: number): number {
+  return Math.max(PART_SIZE, Math.ceil(databaseBytes / MAX_PARTS));
+}
 
 export interface BackupOptions {
   connection: ConnectionSettings;
@@ -47,22 +53,26 @@ export interface BackupResult {
 }
 
 async function pgDumpVersion(): Promise<string> {
-  const { stdout } = await promisify(execFile)(pgBinary('pg_dump'), ['--version']);
-  return stdout.trim();
+  try {
+    const { stdout } = await promisify(execFile)(pgBinary('pg_dump'), ['--version']);
+    return stdout.trim();
+  } catch (error) {
+    throw new LifelineError('DumpFailed', `pg_dump --version failed: ${(error as Error).message}`);
+  }
 }
 
 async function chooseTier(options: BackupOptions, startedAt: Date): Promise<Tier> {
   if (options.tier !== 'auto') return options.tier;
   const previous = await listBackups(options.s3, options.bucket, options.database);
-  return selectTier(
-    startedAt,
-    options.timeZone,
-    previous.map((backup) => backup.startedAt),
-  );
+  return selectTier(startedAt, options.timeZone, previous);
 }
 
-/** Proves the uploaded object is the archive we produced: same size, and a table of contents pg_restore
- * can read that holds the data of every table counted in the snapshot. */
+/**
+ * Checks the stored object against what we produced. pg_dump and zstd exiting 0 (the upload cannot complete
+ * otherwise) prove the stream was whole; here the object must have its byte count, and pg_restore must read
+ * its table of contents (written first, so only the head is fetched) with a data entry for every table
+ * counted in the snapshot.
+ */
 async function verifyUpload(options: BackupOptions, key: string, bytes: number, tables: BackupManifest['tables']) {
   const { s3, bucket } = options;
   const stored = await objectSize(s3, bucket, key);
@@ -70,22 +80,24 @@ async function verifyUpload(options: BackupOptions, key: string, bytes: number, 
     throw new LifelineError('VerificationFailed', `s3://${bucket}/${key} holds ${stored} bytes, expected ${bytes}`);
   }
   const toc = await readTableOfContents(await openObject(s3, bucket, key));
-  const missing = tables.filter(({ schema, name }) => !toc.some((line) => line.includes(` TABLE DATA ${schema} ${name} `)));
+  const missing = tables.filter(({ oid }) => !toc.some((line) => tableEntry(oid, 'TABLE DATA').test(line)));
   if (missing.length > 0) {
     const names = missing.map((t) => `${t.schema}.${t.name}`).join(', ');
     throw new LifelineError('VerificationFailed', `archive s3://${bucket}/${key} has no data for: ${names}`);
   }
 }
 
-async function connect(connection: ConnectionSettings): Promise<pg.Client> {
-  const client = new pg.Client(pgClientConfig(connection));
-  client.on('error', () => undefined); // a dropped connection also fails the query in flight, reported there
+/** pg_dump and the row counts share one snapshot, so the manifest describes exactly what was archived. */
+async function exportSnapshot(client: pg.Client, connection: ConnectionSettings) {
   try {
-    await client.connect();
-    return client;
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const { rows } = await client.query<{ snapshot: string; bytes: string }>(
+      'SELECT pg_export_snapshot() AS snapshot, pg_database_size(current_database()) AS bytes',
+    );
+    return { snapshot: rows[0]!.snapshot, databaseBytes: Number(rows[0]!.bytes) };
   } catch (error) {
     const reason = redact((error as Error).message, connection);
-    throw new LifelineError('DatabaseUnreachable', `cannot connect to ${describe(connection)}: ${reason}`);
+    throw new LifelineError('DumpFailed', `exporting a snapshot of ${describe(connection)} failed: ${reason}`);
   }
 }
 
@@ -103,7 +115,7 @@ interface StoredArchive {
 }
 
 /** `pg_dump -Fc -Z0 | zstd` into a multipart upload. The upload completes only if both processes succeed. */
-async function uploadArchive(options: BackupOptions, key: string, snapshot: string): Promise<StoredArchive> {
+async function uploadArchive(options: BackupOptions, key: string, snapshot: string, partSize: number): Promise<StoredArchive> {
   const { connection, s3, bucket } = options;
   const dump = startChild({
     command: pgBinary('pg_dump'),
@@ -127,7 +139,7 @@ async function uploadArchive(options: BackupOptions, key: string, snapshot: stri
   const upload = new Upload({
     client: s3,
     params: { Bucket: bucket, Key: key, Body: tap, ContentType: 'application/octet-stream' },
-    partSize: PART_SIZE,
+    partSize,
     queueSize: PARTS_IN_FLIGHT,
     leavePartsOnError: false, // abort the multipart upload on any failure
   });
@@ -160,13 +172,14 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const tier = await chooseTier(options, startedAt);
   const key = backupKey(tier, options.database, startedAt);
 
-  const client = await connect(connection);
+  const client = await connectClient(connection);
   let orphanArchive = false; // uploaded, but not a backup until its manifest exists
   try {
-    // pg_dump and the row counts share one snapshot, so the manifest describes exactly what was archived.
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const { rows } = await client.query<{ snapshot: string }>('SELECT pg_export_snapshot() AS snapshot');
-    const [archived, facts] = await Promise.allSettled([uploadArchive(options, key, rows[0]!.snapshot), snapshotFacts(client)]);
+    const { snapshot, databaseBytes } = await exportSnapshot(client, connection);
+    const [archived, facts] = await Promise.allSettled([
+      uploadArchive(options, key, snapshot, partSizeFor(databaseBytes)),
+      snapshotFacts(client),
+    ]);
     if (archived.status === 'rejected') throw archived.reason;
     orphanArchive = true;
     if (facts.status === 'rejected') {
@@ -184,7 +197,13 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       startedAt: startedAt.toISOString(),
       finishedAt: now().toISOString(),
       archive: { format: 'pg_dump-custom', compression: 'zstd', compressionLevel: ZSTD_LEVEL, bytes, sha256 },
-      source: { databaseName: connection.database, serverVersion: facts.value.serverVersion, pgDumpVersion: await pgDumpVersion() },
+      source: {
+        host: connection.host,
+        port: connection.port,
+        databaseName: connection.database,
+        serverVersion: facts.value.serverVersion,
+        pgDumpVersion: await pgDumpVersion(),
+      },
       tables: facts.value.tables,
       latestMigration: facts.value.latestMigration,
     };

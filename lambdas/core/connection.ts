@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { ClientConfig } from 'pg';
+import pg, { type ClientConfig } from 'pg';
 import { z } from 'zod';
 import { LifelineError } from './errors.js';
 import { parseInput } from './validation.js';
@@ -91,11 +91,6 @@ export function fromRdsSecret(secretString: string, overrides: SecretOverrides =
   };
 }
 
-/** Same server and credentials, another database (e.g. a restore target created beside the source). */
-export function withDatabase(settings: ConnectionSettings, database: string): ConnectionSettings {
-  return { ...settings, database };
-}
-
 /** `user@host:port/database`: safe for logs, errors and outputs. */
 export function describe(settings: ConnectionSettings): string {
   return `${settings.user}@${settings.host}:${settings.port}/${settings.database}`;
@@ -122,26 +117,58 @@ export function libpqEnv(settings: ConnectionSettings): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Config for the `pg` client. It cannot "prefer" TLS as libpq does, so prefer means plain, like disable. */
-export function pgClientConfig(settings: ConnectionSettings): ClientConfig {
-  const ca = settings.sslRootCert ? readFileSync(settings.sslRootCert, 'utf8') : undefined;
-  const ssl: ClientConfig['ssl'] = {
-    disable: false as const,
-    prefer: false as const,
-    require: { rejectUnauthorized: false },
-    'verify-ca': { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined },
-    'verify-full': { ca, rejectUnauthorized: true },
-  }[settings.sslMode];
-  return {
-    host: settings.host,
-    port: settings.port,
-    user: settings.user,
-    password: settings.password,
-    database: settings.database,
-    ssl,
-    application_name: 'lifeline',
-    connectionTimeoutMillis: 15_000,
-  };
+function readCaBundle(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    throw new LifelineError('InvalidInput', `sslrootcert: cannot read the CA bundle ${path}`);
+  }
+}
+
+function tlsOptions(settings: ConnectionSettings): ClientConfig['ssl'] {
+  const ca = () => (settings.sslRootCert ? readCaBundle(settings.sslRootCert) : undefined);
+  switch (settings.sslMode) {
+    case 'disable':
+      return false;
+    case 'prefer':
+    case 'require':
+      return { rejectUnauthorized: false };
+    case 'verify-ca':
+      return { ca: ca(), rejectUnauthorized: true, checkServerIdentity: () => undefined };
+    case 'verify-full':
+      return { ca: ca(), rejectUnauthorized: true };
+  }
+}
+
+/**
+ * Connects a `pg` client the way libpq would connect pg_dump: `prefer` tries TLS first and falls back to
+ * plain only when the server has no TLS. Failures are DatabaseUnreachable, with the password redacted.
+ */
+export async function connectClient(settings: ConnectionSettings): Promise<pg.Client> {
+  const attempts = settings.sslMode === 'prefer' ? [tlsOptions(settings), false] : [tlsOptions(settings)];
+  for (const [index, ssl] of attempts.entries()) {
+    const client = new pg.Client({
+      host: settings.host,
+      port: settings.port,
+      user: settings.user,
+      password: settings.password,
+      database: settings.database,
+      ssl,
+      application_name: 'lifeline',
+      connectionTimeoutMillis: 15_000,
+    });
+    client.on('error', () => undefined); // a dropped connection also fails the query in flight, reported there
+    try {
+      await client.connect();
+      return client;
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      const message = (error as Error).message;
+      if (index < attempts.length - 1 && /does not support SSL/i.test(message)) continue;
+      throw new LifelineError('DatabaseUnreachable', `cannot connect to ${describe(settings)}: ${redact(message, settings)}`);
+    }
+  }
+  throw new LifelineError('DatabaseUnreachable', `cannot connect to ${describe(settings)}`);
 }
 
 /** Removes the password, and anything shaped like a credential, from text bound for logs or errors. */

@@ -21,6 +21,3 @@ export class LifelineError extends Error {
   }
 }
 
-export function isLifelineError(error: unknown, name?: LifelineErrorName): error is LifelineError {
-  return error instanceof LifelineError && (name === undefined || error.name === name);
-}

@@ -17,12 +17,15 @@ export function qualifiedName({ schema, name }: TableRef): string {
   return `${quoteIdent(schema)}.${quoteIdent(name)}`;
 }
 
-/** Tables whose rows pg_dump archives: ordinary tables and leaf partitions, outside system schemas and extensions. */
+/**
+ * Tables whose rows pg_dump archives: ordinary tables and leaf partitions, outside system schemas and
+ * extensions. On a standby pg_dump skips unlogged tables' rows (they cannot be read there), and so do we.
+ */
 const USER_TABLES = `
-  SELECT n.nspname AS schema, c.relname AS name, c.reltuples::float8 AS estimate,
+  SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.reltuples::float8 AS estimate,
          pg_relation_size(c.oid) AS bytes
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind = 'r'
+  WHERE c.relkind = 'r' AND (c.relpersistence <> 'u' OR NOT pg_is_in_recovery())
     AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
   ORDER BY 1, 2`;
@@ -32,32 +35,24 @@ export async function listUserTables(client: ClientBase): Promise<TableRef[]> {
   return rows.map(({ schema, name }) => ({ schema, name }));
 }
 
-async function countRows(client: ClientBase, table: TableRef): Promise<number> {
+export async function countRows(client: ClientBase, table: TableRef): Promise<number> {
   const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${qualifiedName(table)}`);
   return Number(rows[0]?.n ?? 0);
 }
 
 /** Row counts per table: exact when small or never analyzed, the planner's estimate otherwise. */
 export async function tableRowCounts(client: ClientBase): Promise<TableRowCount[]> {
-  const { rows } = await client.query<TableRef & { estimate: number; bytes: string }>(USER_TABLES);
+  const { rows } = await client.query<TableRef & { oid: string; estimate: number; bytes: string }>(USER_TABLES);
   const counts: TableRowCount[] = [];
   for (const table of rows) {
     const estimated = table.estimate >= 0 && Number(table.bytes) > EXACT_COUNT_MAX_BYTES;
     counts.push({
+      oid: Number(table.oid),
       schema: table.schema,
       name: table.name,
       rows: estimated ? Math.round(table.estimate) : await countRows(client, table),
       exact: !estimated,
     });
-  }
-  return counts;
-}
-
-/** Exact row counts of the given tables, e.g. in a freshly restored database. */
-export async function exactRowCounts(client: ClientBase, tables: readonly TableRef[]): Promise<TableRowCount[]> {
-  const counts: TableRowCount[] = [];
-  for (const table of tables) {
-    counts.push({ ...table, rows: await countRows(client, table), exact: true });
   }
   return counts;
 }

@@ -4,6 +4,8 @@ import { DatabaseLabel } from './keys.js';
 import { Tier } from './tier.js';
 
 export const TableRowCount = z.object({
+  /** The table's OID in the source: how its entries are found in the archive's table of contents. */
+  oid: z.number().int().positive(),
   schema: z.string(),
   name: z.string(),
   rows: z.number().int().nonnegative(),
@@ -39,7 +41,10 @@ export const BackupManifest = z.object({
     bytes: z.number().int().positive(),
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
   }),
+  /** Where the backup came from (no credentials): restore refuses to write back into it. */
   source: z.object({
+    host: z.string(),
+    port: z.number().int(),
     databaseName: z.string(),
     serverVersion: z.string(),
     pgDumpVersion: z.string(),

@@ -3,14 +3,14 @@ import { createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import pg from 'pg';
+import type pg from 'pg';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { archiveEntries, decompressFile } from './archive.js';
+import { archiveEntries, decompressFile, tableEntry } from './archive.js';
 import { pgBinary, startChild } from './child-process.js';
-import { describe, libpqEnv, pgClientConfig, redact, type ConnectionSettings } from './connection.js';
+import { connectClient, describe, libpqEnv, redact, type ConnectionSettings } from './connection.js';
 import { DigestTap } from './digest.js';
 import { LifelineError } from './errors.js';
-import { exactRowCounts, listUserTables } from './inventory.js';
+import { countRows, listUserTables } from './inventory.js';
 import type { BackupManifest, TableRowCount } from './manifest.js';
 import { findBackup, openObject, readManifest, storage, type BackupSelector } from './vault.js';
 
@@ -18,10 +18,11 @@ export interface RestoreOptions {
   s3: S3Client;
   bucket: string;
   selector: BackupSelector;
-  /** An existing, empty database (or, with `tables`, one without those tables). Never the source. */
+  /** An existing, empty database; never the backup's source. */
   target: ConnectionSettings;
-  /** Table-level recovery: only these tables, optionally only within these schemas; each table comes
-   * with its data and the schemas, types and functions it may need, but not its indexes or triggers. */
+  /** Table-level recovery into a side database: only these tables, optionally only within these schemas.
+   * Each comes with its rows and the schemas, types and functions it may need; like `pg_restore -t`, not
+   * with its defaults, constraints, indexes or triggers. */
   tables?: string[];
   schemas?: string[];
   /** pg_restore worker processes. */
@@ -55,29 +56,32 @@ function conninfoValue(value: string): string {
 
 function selectedTables(manifest: BackupManifest, options: RestoreOptions): TableRowCount[] {
   const { tables, schemas } = options;
+  const selected = manifest.tables.filter((t) => (!tables || tables.includes(t.name)) && (!schemas || schemas.includes(t.schema)));
   for (const name of tables ?? []) {
-    if (!manifest.tables.some((t) => t.name === name)) {
-      throw new LifelineError('InvalidInput', `tables: "${name}" is not in backup ${manifest.key}`);
+    if (!selected.some((t) => t.name === name)) {
+      const where = schemas ? ` in schemas ${schemas.join(', ')}` : '';
+      throw new LifelineError('InvalidInput', `tables: "${name}" is not in backup ${manifest.key}${where}`);
     }
   }
   for (const schema of schemas ?? []) {
-    if (!manifest.tables.some((t) => t.schema === schema)) {
-      throw new LifelineError('InvalidInput', `schemas: "${schema}" has no tables in backup ${manifest.key}`);
+    if (!selected.some((t) => t.schema === schema)) {
+      throw new LifelineError('InvalidInput', `schemas: "${schema}" has no selected tables in backup ${manifest.key}`);
     }
   }
-  return manifest.tables.filter((t) => (!tables || tables.includes(t.name)) && (!schemas || schemas.includes(t.schema)));
+  return selected;
 }
 
-/** Refuses a target that already holds what the restore would create: nothing there is touched. */
-async function assertTargetIsFree(client: pg.Client, target: ConnectionSettings, restoring: TableRowCount[], partial: boolean) {
+/** Refuses the backup's own source and any target that already holds tables: nothing there is touched. */
+async function assertTargetIsFree(client: pg.Client, target: ConnectionSettings, manifest: BackupManifest) {
+  const { source } = manifest;
+  if (target.host === source.host && target.port === source.port && target.database === source.databaseName) {
+    throw new LifelineError('InvalidInput', `target ${describe(target)} is the source of backup ${manifest.key}; restore into a new database`);
+  }
   const existing = await listUserTables(client);
-  const clashes = partial
-    ? existing.filter((e) => restoring.some((t) => t.schema === e.schema && t.name === e.name))
-    : existing;
-  if (clashes.length > 0) {
-    const names = clashes.slice(0, 5).map((t) => `${t.schema}.${t.name}`).join(', ');
-    const what = partial ? 'already has the tables being restored' : 'is not empty';
-    throw new LifelineError('InvalidInput', `target ${describe(target)} ${what} (${names}${clashes.length > 5 ? ', ...' : ''}); restore into a new database`);
+  if (existing.length > 0) {
+    const names = existing.slice(0, 5).map((t) => `${t.schema}.${t.name}`).join(', ');
+    const more = existing.length > 5 ? ', ...' : '';
+    throw new LifelineError('InvalidInput', `target ${describe(target)} is not empty (${names}${more}); restore into a new database`);
   }
 }
 
@@ -86,8 +90,8 @@ const PREREQUISITE = /^\d+; \d+ \d+ (SCHEMA|EXTENSION|TYPE|SHELL TYPE|DOMAIN|FUN
 
 /** A pg_restore use-list (-L) holding the selected tables, their rows and their prerequisites. */
 async function writeUseList(archive: string, restoring: TableRowCount[], dir: string): Promise<string> {
-  const wanted = restoring.flatMap(({ schema, name }) => [` TABLE ${schema} ${name} `, ` TABLE DATA ${schema} ${name} `]);
-  const entries = (await archiveEntries(archive)).filter((line) => PREREQUISITE.test(line) || wanted.some((w) => line.includes(w)));
+  const wanted = restoring.flatMap(({ oid }) => [tableEntry(oid, 'TABLE'), tableEntry(oid, 'TABLE DATA')]);
+  const entries = (await archiveEntries(archive)).filter((line) => PREREQUISITE.test(line) || wanted.some((w) => w.test(line)));
   const path = join(dir, 'use-list');
   await writeFile(path, `${entries.join('\n')}\n`);
   return path;
@@ -132,16 +136,10 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   const restoring = selectedTables(manifest, options);
   const partial = options.tables !== undefined || options.schemas !== undefined;
 
-  const client = new pg.Client(pgClientConfig(target));
-  client.on('error', () => undefined);
+  const client = await connectClient(target);
   const dir = await mkdtemp(join(options.stagingDir ?? tmpdir(), 'lifeline-restore-'));
   try {
-    try {
-      await client.connect();
-    } catch (error) {
-      throw new LifelineError('DatabaseUnreachable', `cannot connect to ${describe(target)}: ${redact((error as Error).message, target)}`);
-    }
-    await assertTargetIsFree(client, target, restoring, partial);
+    await assertTargetIsFree(client, target, manifest);
     const archive = await stageVerified(options, manifest, dir);
     const selection = partial ? ['--use-list', await writeUseList(archive, restoring, dir)] : [];
     await startChild({
@@ -153,14 +151,11 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
       redact: (text) => redact(text, target),
     }).exited;
 
-    const counted = await exactRowCounts(client, restoring);
-    const tables = counted.map((table, i) => ({
-      schema: table.schema,
-      name: table.name,
-      rows: table.rows,
-      expectedRows: restoring[i]!.rows,
-      expectedExact: restoring[i]!.exact,
-    }));
+    const tables: RestoredTable[] = [];
+    for (const table of restoring) {
+      const { schema, name, rows: expectedRows, exact: expectedExact } = table;
+      tables.push({ schema, name, rows: await countRows(client, table), expectedRows, expectedExact });
+    }
     const wrong = tables.filter((t) => t.expectedExact && t.rows !== t.expectedRows);
     if (wrong.length > 0) {
       const detail = wrong.map((t) => `${t.schema}.${t.name}: ${t.rows} rows, expected ${t.expectedRows}`).join('; ');

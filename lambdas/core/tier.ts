@@ -41,17 +41,27 @@ function isoWeek({ year, month, day }: LocalDate): string {
   return `${weekYear}-W${week}`;
 }
 
+/** What tier selection needs to know of an existing (manifested) backup. */
+export interface TieredBackup {
+  startedAt: Date;
+  tier: Tier;
+}
+
 /**
- * The tier of a backup taken at `at`: monthly for the first backup of a calendar month, weekly for the first
- * of an ISO week, daily otherwise. Calendar boundaries are those of `timeZone`; `previous` holds the start
- * times of the database's existing (manifested) backups.
+ * The tier of a backup taken at `at`: monthly when the calendar month has no monthly backup yet, weekly
+ * when the ISO week has neither a weekly nor a monthly one, daily otherwise. Calendar boundaries are those
+ * of `timeZone`. Only tiers count, not mere backups: an explicit daily or pre-migration backup on the 1st
+ * must not cost the month its monthly copy.
  */
-export function selectTier(at: Date, timeZone: string, previous: readonly Date[]): Tier {
+export function selectTier(at: Date, timeZone: string, previous: readonly TieredBackup[]): Tier {
   assertTimeZone(timeZone);
   const today = localDate(at, timeZone);
-  const earlier = previous.filter((time) => time.getTime() < at.getTime()).map((time) => localDate(time, timeZone));
-  if (!earlier.some((d) => d.year === today.year && d.month === today.month)) return 'monthly';
   const week = isoWeek(today);
-  if (!earlier.some((d) => isoWeek(d) === week)) return 'weekly';
+  const earlier = previous
+    .filter((backup) => backup.startedAt.getTime() < at.getTime())
+    .map((backup) => ({ tier: backup.tier, date: localDate(backup.startedAt, timeZone) }));
+  const sameMonth = (d: LocalDate) => d.year === today.year && d.month === today.month;
+  if (!earlier.some((b) => b.tier === 'monthly' && sameMonth(b.date))) return 'monthly';
+  if (!earlier.some((b) => b.tier !== 'daily' && isoWeek(b.date) === week)) return 'weekly';
   return 'daily';
 }

@@ -137,7 +137,7 @@ function simulate(rules: readonly LifecycleRule[], scenario: Scenario): { backup
       zonedInstant(date.getUTCFullYear(), date.getUTCMonth() + 1, date.getUTCDate(), scenario.at, scenario.timeZone) +
       (scenario.delayMinutes?.(i) ?? 0) * MINUTE;
     // The engine picks the tier from the backups it can list when the run starts.
-    const existing = backups.filter((backup) => restorable(backup, start)).map((backup) => new Date(backup.start));
+    const existing = backups.filter((backup) => restorable(backup, start)).map((backup) => ({ startedAt: new Date(backup.start), tier: backup.tier }));
     const tier = selectTier(new Date(start), scenario.timeZone, existing);
     const key = backupKey(tier, 'shop', new Date(start));
     const manifestCreated = start + scenario.runMinutes * MINUTE;

@@ -56,17 +56,19 @@ describe('backup and restore of a real application database through the CLI', ()
     expect(manifest.source.pgDumpVersion).toMatch(/^pg_dump \(PostgreSQL\) \d+/);
     const invoiceLines = manifest.tables.find((t) => t.schema === 'Billing' && t.name === 'InvoiceLine');
     const [{ n }] = (await pg.query<{ n: string }>(source, 'SELECT count(*) AS n FROM "Billing"."InvoiceLine"')) as [{ n: string }];
-    expect(invoiceLines).toEqual({ schema: 'Billing', name: 'InvoiceLine', rows: Number(n), exact: true });
+    const [{ oid }] = (await pg.query<{ oid: number }>(source, `SELECT '"Billing"."InvoiceLine"'::regclass::oid::int AS oid`)) as [{ oid: number }];
+    expect(invoiceLines).toEqual({ oid, schema: 'Billing', name: 'InvoiceLine', rows: Number(n), exact: true });
+    expect(manifest.source).toMatchObject({ host: '127.0.0.1', port: pg.port });
     expect(manifest.tables.map((t) => `${t.schema}.${t.name}`)).toContain('metrics.events_2026_h1'); // a leaf partition
   });
 
-  it('lists the backup, and the next backup the same day is weekly or daily', async () => {
+  it('lists the backup, and the next backup the same day is daily', async () => {
     const second = await runCli(['backup', '--database', 'shop', '--bucket', bucket, '--s3-endpoint', s3.endpoint, '--json'], {
       DATABASE_URL: pg.url(source),
     });
     expect(second.code).toBe(0);
-    const { tier } = JSON.parse(second.stdout);
-    expect(['weekly', 'daily']).toContain(tier);
+    // The monthly backup stands for this ISO week too.
+    expect(JSON.parse(second.stdout).tier).toBe('daily');
 
     const list = await runCli(['list', '--bucket', bucket, '--database', 'shop', '--s3-endpoint', s3.endpoint, '--json']);
     expect(list.code).toBe(0);
@@ -103,14 +105,23 @@ describe('backup and restore of a real application database through the CLI', ()
     expect(sideDigest.tables['"Billing"."InvoiceLine"']).toEqual(sourceDigest.tables['"Billing"."InvoiceLine"']);
   });
 
-  it('refuses to restore over a database that already has tables, touching nothing', async () => {
+  it('refuses to restore into the source, or over a database that has tables, touching nothing', async () => {
     const before = await databaseDigest(pg.url(source));
-    const run = await runCli(['restore', '--bucket', bucket, '--key', backup.key, '--s3-endpoint', s3.endpoint], {
+    const intoSource = await runCli(['restore', '--bucket', bucket, '--key', backup.key, '--tables', 'accounts', '--s3-endpoint', s3.endpoint], {
       TARGET_DATABASE_URL: pg.url(source),
     });
-    expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/InvalidInput: target .* is not empty/);
+    expect(intoSource.code).toBe(2);
+    expect(intoSource.stderr).toMatch(/InvalidInput: target .* is the source of backup/);
     expect(await databaseDigest(pg.url(source))).toEqual(before);
+
+    const occupied = await pg.createDatabase('occupied');
+    await pg.query(occupied, 'CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (1)');
+    const overTables = await runCli(['restore', '--bucket', bucket, '--key', backup.key, '--s3-endpoint', s3.endpoint], {
+      TARGET_DATABASE_URL: pg.url(occupied),
+    });
+    expect(overTables.code).toBe(2);
+    expect(overTables.stderr).toMatch(/InvalidInput: target .* is not empty \(public.keep_me\)/);
+    expect(await pg.query(occupied, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")).toEqual([{ n: 1 }]);
   });
 
   it('restores the latest backup at or before a time, and says when there is none', async () => {
@@ -121,13 +132,19 @@ describe('backup and restore of a real application database through the CLI', ()
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/BackupNotFound: no backup of "shop" at or before 2000-01-01T00:00:00.000Z/);
 
-    const at = new Date(Date.now() + 60_000).toISOString();
-    const run = await runCli(['restore', '--bucket', bucket, '--at', at, '--database', 'shop', '--s3-endpoint', s3.endpoint, '--json'], {
+    const noZone = await runCli(['restore', '--bucket', bucket, '--at', '2026-11-23 10:00', '--database', 'shop'], { TARGET_DATABASE_URL: pg.url(target) });
+    expect(noZone.code).toBe(2);
+    expect(noZone.stderr).toMatch(/--at: "2026-11-23 10:00" is not an ISO 8601 time with a zone/);
+
+    // Between the two backups: the first one is the latest at or before that time.
+    const backups = JSON.parse((await runCli(['list', '--bucket', bucket, '--s3-endpoint', s3.endpoint, '--json'])).stdout).backups;
+    expect(backups).toHaveLength(2);
+    const between = new Date(new Date(backups[1].startedAt).getTime() - 1).toISOString();
+    const run = await runCli(['restore', '--bucket', bucket, '--at', between, '--database', 'shop', '--s3-endpoint', s3.endpoint, '--json'], {
       TARGET_DATABASE_URL: pg.url(target),
     });
     expect(run.code).toBe(0);
-    const backups = JSON.parse((await runCli(['list', '--bucket', bucket, '--s3-endpoint', s3.endpoint, '--json'])).stdout).backups;
-    expect(JSON.parse(run.stdout).key).toBe(backups.at(-1).key);
+    expect(JSON.parse(run.stdout).key).toBe(backups[0].key);
   });
 
   it('rejects contradictory or incomplete restore selections before doing anything', async () => {
@@ -139,5 +156,10 @@ describe('backup and restore of a real application database through the CLI', ()
     });
     expect(unknownTable.code).toBe(2);
     expect(unknownTable.stderr).toMatch(/tables: "nope" is not in backup/);
+    const wrongSchema = await runCli(['restore', '--bucket', bucket, '--key', backup.key, '--tables', 'InvoiceLine', '--schemas', 'app', '--s3-endpoint', s3.endpoint], {
+      TARGET_DATABASE_URL: pg.url(),
+    });
+    expect(wrongSchema.code).toBe(2);
+    expect(wrongSchema.stderr).toMatch(/tables: "InvoiceLine" is not in backup .* in schemas app/);
   });
 });

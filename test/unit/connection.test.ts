@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { describe as describeConnection, fromRdsSecret, fromUrl, libpqEnv, redact } from '../../lambdas/core/connection.js';
 import { parseInput } from '../../lambdas/core/validation.js';
 import { BackupRequest } from '../../lambdas/core/backup-request.js';
@@ -44,9 +44,10 @@ describe('connection settings', () => {
   });
 
   it('hands the password to child processes only through the environment, and no inherited PG* variables', () => {
-    process.env.PGSERVICE = 'elsewhere';
+    vi.stubEnv('PGSERVICE', 'elsewhere');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'function-credentials');
     const env = libpqEnv(fromUrl('postgres://u:pw@h:5/db?sslmode=require'));
-    delete process.env.PGSERVICE;
+    vi.unstubAllEnvs();
     expect(env).toMatchObject({ PGHOST: 'h', PGPORT: '5', PGUSER: 'u', PGPASSWORD: 'pw', PGDATABASE: 'db', PGSSLMODE: 'require' });
     expect(env.PGSERVICE).toBeUndefined();
     expect(env.AWS_SECRET_ACCESS_KEY).toBeUndefined();
