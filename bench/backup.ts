@@ -4,7 +4,7 @@
  * `pg_dump -Fc -Z0 > /dev/null`. Reports medians as ratios, the archive size against pg_dump -Fc's, and the
  * peak RSS of the backup process at two database sizes (full and half).
  *
- *   npm run bench                      (BENCH_SIZE_MB=1024 BENCH_ROUNDS=3 by default)
+ *   npm run bench                      (BENCH_SIZE_MB=1024 BENCH_ROUNDS=5 by default)
  */
 import { spawn } from 'node:child_process';
 import { openSync, readFileSync, statSync } from 'node:fs';
@@ -17,7 +17,7 @@ import { startPostgres, type PostgresCluster } from '../test/support/postgres.js
 import { startS3 } from '../test/support/s3.js';
 
 const SIZE_MB = Number(process.env.BENCH_SIZE_MB ?? 1024);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const MiB = 1024 * 1024;
 const CLI = join(import.meta.dirname, '..', 'bin', 'lifeline.js');
 
