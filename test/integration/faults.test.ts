@@ -59,6 +59,38 @@ describe('a server that dies mid-dump', () => {
   });
 });
 
+describe('an archive that changes in the bucket before it is verified', () => {
+  /** A client whose HeadObject (the first step of verification) is preceded by `tamper` on the real server. */
+  function tamperingClient(tamper: (key: string) => Promise<unknown>) {
+    const client = createS3Client({ endpoint: s3.endpoint });
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'HeadObjectCommand') await tamper((args.input as { Key: string }).Key);
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    return client;
+  }
+
+  it.each([
+    ['truncated', (bytes: Buffer) => bytes.subarray(0, bytes.length - 1), /holds \d+ bytes, expected \d+/],
+    ['replaced by bytes of the same size', (bytes: Buffer) => Buffer.alloc(bytes.length, 7), /(zstd|pg_restore) exited with code/],
+  ])('fails verification when %s, and leaves neither archive nor manifest', async (_, damage, message) => {
+    const database = await smallDatabase();
+    const bucket = await s3.createBucket('tampered');
+    const client = tamperingClient(async (key) => {
+      const object = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const bytes = Buffer.from(await object.Body!.transformToByteArray());
+      await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: damage(bytes) }));
+    });
+    await expect(
+      runBackup({ connection: fromUrl(pg.url(database)), database: 'notes', bucket, s3: client, trigger: 'manual', tier: 'daily', timeZone: 'UTC' }),
+    ).rejects.toMatchObject({ name: 'VerificationFailed', message: expect.stringMatching(message) });
+    await expectEmptyVault(bucket);
+  });
+});
+
 describe('an unreachable S3 endpoint', () => {
   it('fails with StorageFailed naming the operation, whether choosing a tier or uploading', async () => {
     const database = await smallDatabase();
