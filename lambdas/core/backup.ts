@@ -16,9 +16,9 @@ import { assertTimeZone, selectTier, type Tier } from './tier.js';
 import { parseInput } from './validation.js';
 import { deleteObject, listBackups, objectSize, openObject, writeManifest } from './vault.js';
 
-/** Multipart shape: 16 MiB parts, 4 in flight, so memory stays near 5 parts whatever the database size, up to
- * databases whose size would need more than S3's 10,000 parts; their parts grow so that the archive fits. */
-export const PART_SIZE = 16 * 1024 * 1024;
+/** Multipart shape: 8 MiB parts, 4 in flight, so memory stays near 6 parts whatever the database size, up to
+ * databases whose size would need more than S3's 10,000 parts (over 70 GiB); their parts grow to fit. */
+export const PART_SIZE = 8 * 1024 * 1024;
 export const PARTS_IN_FLIGHT = 4;
 const MAX_PARTS = 9_000; // below S3's 10,000, as a margin on the estimate
 
