@@ -136,9 +136,10 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   const restoring = selectedTables(manifest, options);
   const partial = options.tables !== undefined || options.schemas !== undefined;
 
-  const client = await connectClient(target);
   const dir = await mkdtemp(join(options.stagingDir ?? tmpdir(), 'lifeline-restore-'));
+  let client: pg.Client | undefined;
   try {
+    client = await connectClient(target);
     await assertTargetIsFree(client, target, manifest);
     const archive = await stageVerified(options, manifest, dir);
     const selection = partial ? ['--use-list', await writeUseList(archive, restoring, dir)] : [];
@@ -163,7 +164,7 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     }
     return { key, target: describe(target), tables, durationMs: now().getTime() - startedAt.getTime() };
   } finally {
-    await client.end().catch(() => undefined);
+    await client?.end().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
 }
