@@ -12,10 +12,10 @@ const plain = (text: string) => text;
 const toolEnv = (): NodeJS.ProcessEnv => ({ PATH: process.env.PATH, LC_ALL: 'C.UTF-8' });
 
 /** Compresses `input` (pg_dump's stdout, passed as a file descriptor so the bytes bypass Node) with zstd. */
-export function startCompressor(input: Readable, level = ZSTD_LEVEL): RunningChild {
+export function startCompressor(input: Readable): RunningChild {
   return startChild({
     command: 'zstd',
-    args: ['-q', '-c', `-${level}`, '-T0'],
+    args: ['-q', '-c', `-${ZSTD_LEVEL}`, '-T0'],
     env: toolEnv(),
     stdio: [input, 'pipe', 'pipe'],
     failure: 'DumpFailed',

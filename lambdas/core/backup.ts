@@ -14,7 +14,7 @@ import { backupKey, DatabaseLabel } from './keys.js';
 import type { BackupManifest } from './manifest.js';
 import { assertTimeZone, selectTier, type Tier } from './tier.js';
 import { parseInput } from './validation.js';
-import { deleteObject, listBackups, objectSize, openObject, writeManifest } from './vault.js';
+import { deleteObject, listBackups, objectSize, openObject, storage, writeManifest } from './vault.js';
 
 /** Multipart shape: 8 MiB parts, 4 in flight, so memory stays near 6 parts whatever the database size, up to
  * databases whose size would need more than S3's 10,000 parts (over 70 GiB); their parts grow to fit. */
@@ -144,12 +144,9 @@ async function uploadArchive(options: BackupOptions, key: string, snapshot: stri
     leavePartsOnError: false, // abort the multipart upload on any failure
   });
   try {
-    await upload.done();
+    await storage(`upload to s3://${bucket}/${key}`, () => upload.done());
   } catch (error) {
-    if (producerFailure) throw producerFailure;
-    throw error instanceof LifelineError
-      ? error
-      : new LifelineError('StorageFailed', `upload to s3://${bucket}/${key} failed: ${(error as Error).name}: ${(error as Error).message}`);
+    throw producerFailure ?? error; // pg_dump's or zstd's own failure explains a broken upload best
   } finally {
     dump.stop();
     zstd.stop();
