@@ -127,11 +127,7 @@ async function main() {
     const small = await buildDatabase(cluster, Math.max(64, Math.round(SIZE_MB / 2)));
     const large = await buildDatabase(cluster, SIZE_MB);
     const bucket = await s3.createBucket('bench');
-    const env = (database: string): NodeJS.ProcessEnv => ({
-      ...process.env,
-      DATABASE_URL: cluster.url(database),
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    });
+    const env = (database: string): NodeJS.ProcessEnv => ({ ...process.env, DATABASE_URL: cluster.url(database) });
     const lifeline = (database: string) =>
       run(process.execPath, [CLI, 'backup', '--json', '--database', 'bench', '--tier', 'daily', '--bucket', bucket, '--s3-endpoint', s3.endpoint], env(database), false);
     const pgEnv = libpqEnv(fromUrl(cluster.url(large.name)));

@@ -7,7 +7,8 @@
 import { resolve } from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { ConfigError, loadConfig } from '../lib/config.js';
+import { LifelineError } from '../lambdas/core/errors.js';
+import { loadConfig } from '../lib/config/load.js';
 import { addLifelineStacks } from '../lib/lifeline.js';
 
 const app = new App();
@@ -16,7 +17,7 @@ const configPath = resolve(process.env.LIFELINE_CONFIG ?? String(app.node.tryGet
 try {
   addLifelineStacks(app, loadConfig(configPath));
 } catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
+  if (!(error instanceof LifelineError)) throw error;
   console.error(error.message);
   process.exit(1);
 }

@@ -1,8 +1,8 @@
 import { Tags, type App } from 'aws-cdk-lib';
-import { BackupsStack } from './backups-stack.js';
-import type { LifelineConfig } from './config.js';
-import { groupDatabases } from './database-groups.js';
-import { VaultStack } from './vault-stack.js';
+import { BackupsStack } from './backup/backups-stack.js';
+import type { LifelineConfig } from './config/schema.js';
+import { groupDatabases } from './backup/database-groups.js';
+import { VaultStack } from './vault/vault-stack.js';
 
 export interface LifelineStacks {
   readonly vault: VaultStack;

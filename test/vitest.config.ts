@@ -11,8 +11,5 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    // The project supports Node 20 (package.json engines); the SDK's notice about its own future would
-    // otherwise be printed by every test worker.
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
   },
 });

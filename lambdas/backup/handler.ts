@@ -1,5 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { runBackup } from '../core/backup.js';
 import { BackupRequest } from '../core/backup-request.js';
@@ -7,10 +7,12 @@ import { fromUrl } from '../core/connection.js';
 import { LifelineError } from '../core/errors.js';
 import { createS3Client } from '../core/s3.js';
 import { connectionFromSecret } from '../core/secrets.js';
+import { BACKUP_METRICS, DATABASE_DIMENSION, METRICS_NAMESPACE, SERVICE_NAMES, type BackupMetricName } from '../core/telemetry.js';
 import { parseInput } from '../core/validation.js';
 
-const logger = new Logger({ serviceName: 'lifeline-backup' });
-const metrics = new Metrics({ namespace: 'Lifeline', serviceName: 'lifeline-backup' });
+const logger = new Logger({ serviceName: SERVICE_NAMES.backup });
+const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.backup });
+const addMetric = (name: BackupMetricName, value: number) => metrics.addMetric(name, BACKUP_METRICS[name], value);
 const s3 = createS3Client();
 const secrets = new SecretsManagerClient({});
 
@@ -29,21 +31,21 @@ export async function handler(event: unknown): Promise<BackupResponse> {
   const bucket = request.bucket ?? process.env.VAULT_BUCKET;
   if (!bucket) throw new LifelineError('InvalidInput', 'bucket: not in the request and VAULT_BUCKET is not set');
   logger.appendKeys({ database: request.database, trigger: request.trigger });
-  metrics.addDimension('Database', request.database);
+  metrics.addDimension(DATABASE_DIMENSION, request.database);
   try {
     // Inside the try: an unreadable or rotated-away secret must count as a failed backup too.
     const connection = request.secretArn
       ? await connectionFromSecret(secrets, request.secretArn, { sslRootCert: process.env.PGSSLROOTCERT })
       : fromUrl(request.databaseUrl!);
     const result = await runBackup({ ...request, bucket, connection, s3 });
-    metrics.addMetric('BackupSucceeded', MetricUnit.Count, 1);
-    metrics.addMetric('BackupBytes', MetricUnit.Bytes, result.bytes);
-    metrics.addMetric('BackupDuration', MetricUnit.Seconds, result.durationMs / 1000);
+    addMetric('BackupSucceeded', 1);
+    addMetric('BackupBytes', result.bytes);
+    addMetric('BackupDuration', result.durationMs / 1000);
     logger.info('backup stored', { key: result.key, tier: result.tier, bytes: result.bytes, sha256: result.sha256 });
     const { key, manifestKey, bytes, sha256, tier, durationMs } = result;
     return { key, manifestKey, bytes, sha256, tier, durationMs };
   } catch (error) {
-    metrics.addMetric('BackupFailed', MetricUnit.Count, 1);
+    addMetric('BackupFailed', 1);
     logger.error('backup failed', { errorName: (error as Error).name, reason: (error as Error).message });
     throw error;
   } finally {

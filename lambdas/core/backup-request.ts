@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DatabaseLabel } from './keys.js';
-import { Tier } from './tier.js';
+import { Tier, TimeZone } from './tier.js';
 
 export const TRIGGERS = ['schedule', 'manual', 'alarm', 'pre-migration', 'drill'] as const;
 export const Trigger = z.enum(TRIGGERS);
@@ -23,7 +23,7 @@ export const BackupRequest = z
     trigger: Trigger.default('manual'),
     tier: TierChoice.default('auto'),
     /** IANA time zone whose calendar decides monthly/weekly tiers. */
-    timeZone: z.string().default('UTC'),
+    timeZone: TimeZone.default('UTC'),
   })
   .strict()
   .refine((r) => (r.secretArn === undefined) !== (r.databaseUrl === undefined), {

@@ -12,7 +12,7 @@ import { LifelineError } from './errors.js';
 import { latestMigration, serverVersion, tableRowCounts } from './inventory.js';
 import { backupKey, DatabaseLabel } from './keys.js';
 import type { BackupManifest } from './manifest.js';
-import { assertTimeZone, selectTier, type Tier } from './tier.js';
+import { selectTier, TimeZone, type Tier } from './tier.js';
 import { parseInput } from './validation.js';
 import { deleteObject, listBackups, objectSize, openObject, storage, writeManifest } from './vault.js';
 
@@ -164,7 +164,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const now = options.now ?? (() => new Date());
   const startedAt = now();
   parseInput(DatabaseLabel, options.database, 'backup request (database)');
-  assertTimeZone(options.timeZone);
+  parseInput(TimeZone, options.timeZone, 'timeZone');
   const { connection, s3, bucket } = options;
   const tier = await chooseTier(options, startedAt);
   const key = backupKey(tier, options.database, startedAt);

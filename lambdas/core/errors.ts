@@ -2,15 +2,28 @@
  * Errors with stable names: state machine Retry/Catch and the CLI match on `name`, never on message text.
  * Messages never carry credentials; callers redact anything that came from a child process.
  */
-export type LifelineErrorName =
-  | 'InvalidInput'
-  | 'BackupNotFound'
-  | 'DumpFailed'
-  | 'StorageFailed'
-  | 'VerificationFailed'
-  | 'ChecksumMismatch'
-  | 'RestoreFailed'
-  | 'DatabaseUnreachable';
+export const LIFELINE_ERROR_NAMES = [
+  /** A request, event, CLI option or workflow input that does not fit its schema. */
+  'InvalidInput',
+  /** The deployment's config file (lifeline.config.json) is missing or invalid. */
+  'InvalidConfig',
+  /** A Secrets Manager secret could not be read (permissions, KMS, a deleted or rotated-away secret). */
+  'SecretUnreadable',
+  'DatabaseUnreachable',
+  'BackupNotFound',
+  /** A write would have replaced an object that already exists in the vault. */
+  'BackupExists',
+  'DumpFailed',
+  /** The backup could not finish within the Lambda's time limit: the database needs the Fargate runner. */
+  'DatabaseTooLargeForLambda',
+  'StorageFailed',
+  'VerificationFailed',
+  'ChecksumMismatch',
+  'RestoreFailed',
+  /** A backup or restore was stopped by SIGINT or SIGTERM; what it had started was cleaned up. */
+  'Interrupted',
+] as const;
+export type LifelineErrorName = (typeof LIFELINE_ERROR_NAMES)[number];
 
 export class LifelineError extends Error {
   override readonly name: LifelineErrorName;
@@ -20,4 +33,3 @@ export class LifelineError extends Error {
     this.name = name;
   }
 }
-

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LifelineError } from './errors.js';
+import { parseInput } from './validation.js';
 
 export const TIERS = ['daily', 'weekly', 'monthly'] as const;
 export const Tier = z.enum(TIERS);
@@ -12,13 +12,19 @@ interface LocalDate {
   day: number;
 }
 
-export function assertTimeZone(timeZone: string): void {
+function isTimeZone(timeZone: string): boolean {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone });
+    return true;
   } catch {
-    throw new LifelineError('InvalidInput', `timeZone: "${timeZone}" is not an IANA time zone`);
+    return false;
   }
 }
+
+/** An IANA time zone: the calendar that decides monthly and weekly tiers, and a schedule's wall clock. */
+export const TimeZone = z
+  .string()
+  .refine(isTimeZone, { error: (issue) => `must be an IANA time zone such as "Europe/Berlin", not ${JSON.stringify(issue.input)}` });
 
 function localDate(at: Date, timeZone: string): LocalDate {
   const parts = new Intl.DateTimeFormat('en-US', {
@@ -54,7 +60,7 @@ export interface TieredBackup {
  * must not cost the month its monthly copy.
  */
 export function selectTier(at: Date, timeZone: string, previous: readonly TieredBackup[]): Tier {
-  assertTimeZone(timeZone);
+  parseInput(TimeZone, timeZone, 'timeZone');
   const today = localDate(at, timeZone);
   const week = isoWeek(today);
   const earlier = previous

@@ -1,13 +1,23 @@
 import type { z } from 'zod';
-import { LifelineError } from './errors.js';
+import { LifelineError, type LifelineErrorName } from './errors.js';
 
-/** Parses `value` or throws InvalidInput naming every offending field, e.g. `database: must be ...`. */
-export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
+/** `databases[3].schedule.cron: must ...`: one line per problem, each led by the field it is about (if any). */
+export function describeIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const field = issue.path.reduce<string>(
+      (out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)),
+      '',
+    );
+    return field ? `${field}: ${issue.message}` : issue.message;
+  });
+}
+
+/**
+ * Parses `value` at a boundary (event, CLI option, workflow input) or throws InvalidInput naming every
+ * offending field, e.g. `invalid backup request: database: must be ...; tier: ...`.
+ */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what: string, name: LifelineErrorName = 'InvalidInput'): z.infer<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => {
-    const field = issue.path.length > 0 ? issue.path.join('.') : '(input)';
-    return `${field}: ${issue.message}`;
-  });
-  throw new LifelineError('InvalidInput', `invalid ${what}: ${problems.join('; ')}`);
+  throw new LifelineError(name, `invalid ${what}: ${describeIssues(result.error).join('; ')}`);
 }

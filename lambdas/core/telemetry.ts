@@ -1,0 +1,19 @@
+/**
+ * The metrics contract: the handlers emit these (Powertools EMF), the alarms and dashboards read them. Units
+ * are CloudWatch's unit names, which Powertools' MetricUnit and CDK's cloudwatch.Unit both use.
+ */
+export const METRICS_NAMESPACE = 'Lifeline';
+
+/** Powertools' service name per Lambda function kind; it becomes the `service` dimension. */
+export const SERVICE_NAMES = { backup: 'lifeline-backup' } as const;
+
+/** The dimension that says which database a metric is about. */
+export const DATABASE_DIMENSION = 'Database';
+
+export const BACKUP_METRICS = {
+  BackupSucceeded: 'Count',
+  BackupFailed: 'Count',
+  BackupBytes: 'Bytes',
+  BackupDuration: 'Seconds',
+} as const;
+export type BackupMetricName = keyof typeof BACKUP_METRICS;

@@ -1,0 +1,85 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import { BACKUP_METRICS, DATABASE_DIMENSION, METRICS_NAMESPACE, SERVICE_NAMES, type BackupMetricName } from '../../lambdas/core/telemetry.js';
+
+/** A metric the backup handler emits for one database (Powertools adds the `service` dimension). */
+export function backupMetric(
+  metricName: BackupMetricName,
+  database: string,
+  options: cloudwatch.MetricOptions,
+): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName,
+    dimensionsMap: { service: SERVICE_NAMES.backup, [DATABASE_DIMENSION]: database },
+    unit: BACKUP_METRICS[metricName] as cloudwatch.Unit,
+    ...options,
+  });
+}
+
+export interface BackupAlarmsProps {
+  readonly alarmNamePrefix: string;
+  readonly database: string;
+  readonly function: lambda.IFunction;
+  readonly topic: sns.ITopic;
+  /** Hours without a successful backup before the staleness alarm fires; undefined for on-demand databases. */
+  readonly rpoHours?: number;
+}
+
+/** A database's backup alarms: a failed run, and no successful backup within its RPO. */
+export class BackupAlarms extends Construct {
+  readonly failed: cloudwatch.Alarm;
+  readonly stale?: cloudwatch.Alarm;
+
+  constructor(scope: Construct, id: string, props: BackupAlarmsProps) {
+    super(scope, id);
+    const notify = (alarm: cloudwatch.Alarm) => {
+      alarm.addAlarmAction(new actions.SnsAction(props.topic));
+      alarm.addOkAction(new actions.SnsAction(props.topic));
+      return alarm;
+    };
+    const period = Duration.minutes(5);
+
+    this.failed = notify(
+      new cloudwatch.Alarm(this, 'Failed', {
+        alarmName: `${props.alarmNamePrefix}-backup-failed`,
+        alarmDescription: `A backup of ${props.database} failed. Its logs name the cause; a retry may already be running.`,
+        // The handler counts the failures it sees; Lambda's Errors also counts the ones it cannot (timeout, out of memory).
+        metric: new cloudwatch.MathExpression({
+          expression: 'FILL(failed, 0) + FILL(errors, 0)',
+          usingMetrics: {
+            failed: backupMetric('BackupFailed', props.database, { statistic: 'Sum', period }),
+            errors: props.function.metricErrors({ statistic: 'Sum', period }),
+          },
+          period,
+        }),
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        threshold: 1,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+
+    if (props.rpoHours !== undefined) {
+      // Hourly periods, all of the last rpoHours without a success: "no backup for rpoHours hours". Periods of
+      // an hour allow an evaluation range of up to 7 days.
+      this.stale = notify(
+        new cloudwatch.Alarm(this, 'Stale', {
+          alarmName: `${props.alarmNamePrefix}-backup-stale`,
+          alarmDescription: `No successful backup of ${props.database} in the last ${props.rpoHours} hours (its RPO).`,
+          metric: backupMetric('BackupSucceeded', props.database, { statistic: 'Sum', period: Duration.hours(1) }),
+          comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+          threshold: 1,
+          evaluationPeriods: props.rpoHours,
+          datapointsToAlarm: props.rpoHours,
+          // No data is exactly what a missing backup looks like.
+          treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+        }),
+      );
+    }
+  }
+}

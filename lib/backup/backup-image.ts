@@ -1,0 +1,65 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { Construct } from 'constructs';
+import type { ClientMajor } from '../config/postgres-clients.js';
+
+const DOCKERFILE = 'lambdas/backup/Dockerfile';
+
+/** The build context: the repository root, found from here whether this runs from lib/ or a compiled dist/lib/. */
+function repositoryRoot(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (let dir = here; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, DOCKERFILE))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no ${DOCKERFILE} in any folder above ${here}`);
+  }
+}
+
+/**
+ * Everything the image does not need: kept out of the build context and of the asset hash, so that
+ * infrastructure, tests and docs can change without a new image.
+ */
+const NOT_IN_IMAGE = [
+  '.*',
+  '**/node_modules',
+  'cdk.out',
+  'dist',
+  'bench',
+  'bin',
+  'lib',
+  'state-machines',
+  'test',
+  'cdk.json',
+  '*.md',
+];
+
+export interface BackupImageProps {
+  readonly postgresMajor: ClientMajor;
+}
+
+/**
+ * The backup runtime's container image for one PostgreSQL client version, built from
+ * lambdas/backup/Dockerfile at deploy time (synth only describes it).
+ */
+export class BackupImage extends Construct {
+  readonly asset: DockerImageAsset;
+
+  constructor(scope: Construct, id: string, props: BackupImageProps) {
+    super(scope, id);
+    this.asset = new DockerImageAsset(this, 'Asset', {
+      directory: repositoryRoot(),
+      file: DOCKERFILE,
+      buildArgs: { POSTGRES_MAJOR: String(props.postgresMajor) },
+      // Built the same on any workstation, an Apple-silicon laptop included.
+      platform: Platform.LINUX_AMD64,
+      exclude: NOT_IN_IMAGE,
+    });
+  }
+
+  /** Lambda code that runs this image; usable from any stack of the app. */
+  code(): lambda.DockerImageCode {
+    return lambda.DockerImageCode.fromEcr(this.asset.repository, { tagOrDigest: this.asset.imageTag });
+  }
+}

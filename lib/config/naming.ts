@@ -1,0 +1,16 @@
+import { Aws } from 'aws-cdk-lib';
+
+/** Lambda function and Scheduler schedule names are limited to 64 characters. */
+export const MAX_RESOURCE_NAME = 64;
+
+export function backupFunctionName(prefix: string, database: string): string {
+  return `${prefix}-backup-${database}`;
+}
+
+/**
+ * The vault's name, fixed per account and region: functions, policies and the CLI know it without a
+ * cross-stack reference. The bucket is retained when its stack is deleted, so the name stays taken.
+ */
+export function vaultBucketName(prefix: string): string {
+  return `${prefix}-vault-${Aws.ACCOUNT_ID}-${Aws.REGION}`;
+}

@@ -1,0 +1,60 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { BackupDeadLetterQueue } from '../backup/backup-dead-letter-queue.js';
+import { BackupImage } from '../backup/backup-image.js';
+import { BackupNotifications } from './backup-notifications.js';
+import { vaultBucketName } from '../config/naming.js';
+import { BackupVault } from './backup-vault.js';
+import { BackupVpcEndpoints } from '../backup/backup-vpc-endpoints.js';
+import { clientMajorFor, type ClientMajor } from '../config/postgres-clients.js';
+import type { LifelineConfig } from '../config/schema.js';
+
+export interface VaultStackProps extends StackProps {
+  readonly config: LifelineConfig;
+}
+
+/** What every database's backups share: the vault, the alarm topic, the dead-letter queue, the images. */
+export class VaultStack extends Stack {
+  readonly vault: BackupVault;
+  readonly notifications: BackupNotifications;
+  readonly deadLetters: BackupDeadLetterQueue;
+  /** One image per pg_dump version in use. */
+  readonly images: ReadonlyMap<ClientMajor, BackupImage>;
+  /** Security groups of the endpoints Lifeline created, by network name. */
+  readonly endpointSecurityGroupIds: ReadonlyMap<string, string>;
+
+  constructor(scope: Construct, id: string, props: VaultStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    this.vault = new BackupVault(this, 'Vault', {
+      bucketName: vaultBucketName(config.name),
+      objectLock: config.vault.objectLock,
+    });
+    this.notifications = new BackupNotifications(this, 'Notifications', { emails: config.notifications.emails });
+    this.deadLetters = new BackupDeadLetterQueue(this, 'DeadLetters', {
+      alarmName: `${config.name}-dead-letters-not-empty`,
+      topic: this.notifications.topic,
+    });
+
+    const majors = [...new Set(config.databases.map((db) => clientMajorFor(db.postgresVersion)))].sort((a, b) => a - b);
+    this.images = new Map(majors.map((major) => [major, new BackupImage(this, `ImagePostgres${major}`, { postgresMajor: major })]));
+
+    const endpoints = new Map<string, string>();
+    for (const network of config.networks) {
+      if (network.createEndpoints === undefined) continue;
+      const created = new BackupVpcEndpoints(this, `Endpoints-${network.name}`, {
+        vpcId: network.vpcId,
+        subnetIds: network.subnetIds,
+        routeTableIds: network.createEndpoints.routeTableIds,
+      });
+      endpoints.set(network.name, created.securityGroupId);
+    }
+    this.endpointSecurityGroupIds = endpoints;
+
+    new CfnOutput(this, 'VaultBucketName', {
+      value: this.vault.bucket.bucketName,
+      description: 'The bucket that holds the backups (the CLI\'s --bucket)',
+    });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.notifications.topic.topicArn });
+  }
+}

@@ -1,0 +1,448 @@
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BackupRequest } from '../../../lambdas/core/backup-request.js';
+import { dockerImages, exampleConfig, synthesize, type Synthesized } from '../../support/stacks.js';
+
+let synth: Synthesized;
+let backups: Template;
+beforeAll(() => {
+  synth = synthesize(exampleConfig());
+  expect(synth.backupsTemplates).toHaveLength(1);
+  backups = synth.backupsTemplates[0]!;
+});
+
+const SHOP_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-shop-AbC123';
+const WAREHOUSE_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-warehouse-DeF456';
+const WAREHOUSE_SECRET_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+const importOf = (exportName: RegExp) => ({ 'Fn::ImportValue': Match.stringLikeRegexp(exportName.source) });
+const TOPIC = importOf(/^lifeline-vault:ExportsOutputRefNotificationsTopic/);
+const DEAD_LETTERS = importOf(/^lifeline-vault:ExportsOutputFnGetAttDeadLettersQueue.*Arn/);
+const getAtt = (logicalIdPrefix: string, attribute: string) => ({
+  'Fn::GetAtt': [Match.stringLikeRegexp(`^${logicalIdPrefix}`), attribute],
+});
+const vaultArn = (suffix: string) => ({
+  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::lifeline-vault-', { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }, ...(suffix ? [suffix] : [])]],
+});
+const ec2Arn = (resource: string) => ({
+  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:${resource}`]],
+});
+
+/** The single resource of a type whose properties match, with its logical id. */
+function only(template: Template, type: string, properties: Record<string, unknown>): [string, any] {
+  const found = Object.entries(template.findResources(type, { Properties: properties }));
+  expect(found, `${type} matching ${JSON.stringify(properties)}`).toHaveLength(1);
+  return found[0]!;
+}
+
+describe('the backup function', () => {
+  it('runs the container image of the pg_dump that matches each server', () => {
+    const images = dockerImages(synth.assembly, 'lifeline-vault');
+    const tagOf = (name: string) => {
+      const [, fn] = only(backups, 'AWS::Lambda::Function', { FunctionName: name });
+      const parts = fn.Properties.Code.ImageUri['Fn::Join'][1] as unknown[];
+      expect(parts).toContainEqual({ 'Fn::Sub': 'cdk-hnb659fds-container-assets-${AWS::AccountId}-${AWS::Region}' });
+      return (parts.at(-1) as string).replace(/^:/, '');
+    };
+    expect(images.get(tagOf('lifeline-backup-shop'))?.dockerBuildArgs).toEqual({ POSTGRES_MAJOR: '16' });
+    expect(images.get(tagOf('lifeline-backup-warehouse'))?.dockerBuildArgs).toEqual({ POSTGRES_MAJOR: '17' });
+    expect(images.get(tagOf('lifeline-backup-staging'))?.dockerBuildArgs).toEqual({ POSTGRES_MAJOR: '15' });
+  });
+
+  it('is sized for a streaming engine and configured for the handler', () => {
+    backups.resourceCountIs('AWS::Lambda::Function', 3);
+    backups.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'lifeline-backup-shop',
+      PackageType: 'Image',
+      Architectures: ['x86_64'],
+      MemorySize: 2048,
+      Timeout: 900,
+      EphemeralStorage: { Size: 512 },
+      Environment: {
+        Variables: {
+          VAULT_BUCKET: { 'Fn::Join': ['', ['lifeline-vault-', { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }]] },
+          POWERTOOLS_SERVICE_NAME: 'lifeline-backup',
+          POWERTOOLS_METRICS_NAMESPACE: 'Lifeline',
+        },
+      },
+      DeadLetterConfig: { TargetArn: DEAD_LETTERS },
+      LoggingConfig: { LogFormat: 'JSON', ApplicationLogLevel: 'INFO', SystemLogLevel: 'WARN', LogGroup: { Ref: Match.stringLikeRegexp('^Logs') } },
+      Role: getAtt('BackupshopRole', 'Arn'),
+      ReservedConcurrentExecutions: Match.absent(),
+    });
+  });
+
+  it('retries a failed run twice within six hours, then sends its event to the dead-letter queue', () => {
+    backups.resourceCountIs('AWS::Lambda::EventInvokeConfig', 3);
+    backups.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: Match.stringLikeRegexp('^BackupshopFunction') },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 6 * 3600,
+    });
+  });
+
+  it('runs in the database\'s VPC subnets with the backup security group', () => {
+    backups.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'lifeline-backup-shop',
+      VpcConfig: {
+        SubnetIds: ['subnet-0a1b2c3d4e5f67890', 'subnet-1a1b2c3d4e5f67890'],
+        SecurityGroupIds: [getAtt('NetworkproductionSecurityGroup', 'GroupId')],
+      },
+    });
+    backups.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'lifeline-backup-warehouse',
+      VpcConfig: { SubnetIds: ['subnet-2a1b2c3d4e5f67890'], SecurityGroupIds: [getAtt('NetworkanalyticsSecurityGroup', 'GroupId')] },
+    });
+  });
+
+  it('logs to one log group per stack, kept for three months', () => {
+    backups.resourceCountIs('AWS::Logs::LogGroup', 1);
+    backups.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
+  });
+});
+
+describe('the backup function\'s role', () => {
+  it('may read only its own database\'s secret and write and list only under its own tier prefixes', () => {
+    backups.hasResourceProperties('AWS::IAM::Role', {
+      Description: 'Lifeline backup of shop',
+      AssumeRolePolicyDocument: {
+        Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } }],
+      },
+      ManagedPolicyArns: Match.absent(),
+      Policies: [
+        {
+          PolicyName: 'backup',
+          PolicyDocument: {
+            Version: '2012-10-17',
+            Statement: [
+              { Sid: 'ReadOwnSecret', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: SHOP_SECRET },
+              {
+                Sid: 'WriteAndVerifyOwnBackups',
+                Effect: 'Allow',
+                Action: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload', 's3:DeleteObject'],
+                Resource: [vaultArn('/daily/shop/*'), vaultArn('/weekly/shop/*'), vaultArn('/monthly/shop/*')],
+              },
+              {
+                Sid: 'ListOwnBackups',
+                Effect: 'Allow',
+                Action: 's3:ListBucket',
+                Resource: vaultArn(''),
+                Condition: { StringLike: { 's3:prefix': ['daily/shop/*', 'weekly/shop/*', 'monthly/shop/*'] } },
+              },
+              {
+                Sid: 'UseVaultKeyThroughS3',
+                Effect: 'Allow',
+                Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+                Resource: importOf(/^lifeline-vault:ExportsOutputFnGetAttVaultKey.*Arn/),
+                Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['s3.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } },
+              },
+              { Sid: 'WriteLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: getAtt('Logs', 'Arn') },
+              { Sid: 'DeadLetter', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: DEAD_LETTERS },
+              {
+                Sid: 'CreateNetworkInterfaces',
+                Effect: 'Allow',
+                Action: 'ec2:CreateNetworkInterface',
+                Resource: [
+                  ec2Arn('network-interface/*'),
+                  {
+                    'Fn::Join': [
+                      '',
+                      [
+                        'arn:',
+                        { Ref: 'AWS::Partition' },
+                        ':ec2:',
+                        { Ref: 'AWS::Region' },
+                        ':',
+                        { Ref: 'AWS::AccountId' },
+                        ':security-group/',
+                        getAtt('NetworkproductionSecurityGroup', 'GroupId'),
+                      ],
+                    ],
+                  },
+                  ec2Arn('subnet/subnet-0a1b2c3d4e5f67890'),
+                  ec2Arn('subnet/subnet-1a1b2c3d4e5f67890'),
+                ],
+              },
+              {
+                Sid: 'ManageNetworkInterfaces',
+                Effect: 'Allow',
+                Action: ['ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
+                Resource: ec2Arn('network-interface/*'),
+              },
+              { Sid: 'DescribeNetwork', Effect: 'Allow', Action: ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets'], Resource: '*' },
+            ],
+          },
+        },
+      ],
+    });
+  });
+
+  it('may decrypt the secret\'s customer-managed key, through Secrets Manager only, when there is one', () => {
+    const [, warehouse] = only(backups, 'AWS::IAM::Role', { Description: 'Lifeline backup of warehouse' });
+    const statements = warehouse.Properties.Policies[0].PolicyDocument.Statement;
+    expect(statements.slice(0, 2)).toEqual([
+      { Sid: 'ReadOwnSecret', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: WAREHOUSE_SECRET },
+      {
+        Sid: 'DecryptOwnSecret',
+        Effect: 'Allow',
+        Action: 'kms:Decrypt',
+        Resource: WAREHOUSE_SECRET_KEY,
+        Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } },
+      },
+    ]);
+    const [, shop] = only(backups, 'AWS::IAM::Role', { Description: 'Lifeline backup of shop' });
+    expect(JSON.stringify(shop)).not.toContain('DecryptOwnSecret');
+    expect(JSON.stringify(shop)).not.toContain('warehouse');
+  });
+
+  it('is complete as written: no policy is attached from elsewhere, in any stack', () => {
+    for (const template of [backups, synth.vaultTemplate]) {
+      template.resourceCountIs('AWS::IAM::Policy', 0);
+      template.resourceCountIs('AWS::IAM::ManagedPolicy', 0);
+      for (const role of Object.values(template.findResources('AWS::IAM::Role'))) {
+        expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+      }
+    }
+  });
+});
+
+describe('the network rules', () => {
+  it('let the backup security group out only to HTTPS and to each database\'s group on its port', () => {
+    backups.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      VpcId: 'vpc-0a1b2c3d4e5f67890',
+      GroupDescription: 'Lifeline backup functions',
+      SecurityGroupIngress: Match.absent(),
+      SecurityGroupEgress: [
+        { IpProtocol: 'tcp', FromPort: 443, ToPort: 443, CidrIp: '0.0.0.0/0', Description: 'S3 and Secrets Manager APIs' },
+        { IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432, DestinationSecurityGroupId: 'sg-0a1b2c3d4e5f67890', Description: 'PostgreSQL' },
+        { IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432, DestinationSecurityGroupId: 'sg-2a1b2c3d4e5f67890', Description: 'PostgreSQL' },
+      ],
+    });
+    backups.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      VpcId: 'vpc-1a1b2c3d4e5f67890',
+      SecurityGroupEgress: [
+        Match.objectLike({ FromPort: 443, CidrIp: '0.0.0.0/0' }),
+        { IpProtocol: 'tcp', FromPort: 5433, ToPort: 5433, DestinationSecurityGroupId: 'sg-1a1b2c3d4e5f67890', Description: 'PostgreSQL' },
+      ],
+    });
+  });
+
+  it('open each database\'s security group to the backup security group on the database port', () => {
+    backups.resourceCountIs('AWS::EC2::SecurityGroupIngress', 4);
+    for (const [groupId, port, network] of [
+      ['sg-0a1b2c3d4e5f67890', 5432, 'production'],
+      ['sg-2a1b2c3d4e5f67890', 5432, 'production'],
+      ['sg-1a1b2c3d4e5f67890', 5433, 'analytics'],
+    ] as const) {
+      backups.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+        GroupId: groupId,
+        SourceSecurityGroupId: getAtt(`Network${network}SecurityGroup`, 'GroupId'),
+        IpProtocol: 'tcp',
+        FromPort: port,
+        ToPort: port,
+      });
+    }
+  });
+
+  it('open the Secrets Manager endpoint Lifeline created to the backup security group', () => {
+    backups.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      GroupId: importOf(/^lifeline-vault:ExportsOutputFnGetAttEndpointsanalyticsSecurityGroup/),
+      SourceSecurityGroupId: getAtt('NetworkanalyticsSecurityGroup', 'GroupId'),
+      IpProtocol: 'tcp',
+      FromPort: 443,
+      ToPort: 443,
+    });
+  });
+});
+
+describe('the schedules', () => {
+  it('start each scheduled database\'s backup by its cron in its time zone, with retries and a dead-letter queue', () => {
+    backups.resourceCountIs('AWS::Scheduler::Schedule', 2);
+    const [, schedule] = only(backups, 'AWS::Scheduler::Schedule', { Name: 'lifeline-backup-warehouse' });
+    expect(schedule.Properties).toMatchObject({
+      ScheduleExpression: 'cron(0 23 * * ? *)',
+      ScheduleExpressionTimezone: 'America/New_York',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      State: 'ENABLED',
+      Target: {
+        Arn: { 'Fn::GetAtt': [expect.stringMatching(/^BackupwarehouseFunction/), 'Arn'] },
+        RoleArn: { 'Fn::GetAtt': [expect.stringMatching(/^SchedulesRole/), 'Arn'] },
+        RetryPolicy: { MaximumRetryAttempts: 5, MaximumEventAgeInSeconds: 3600 },
+        DeadLetterConfig: { Arn: { 'Fn::ImportValue': expect.stringMatching(/DeadLettersQueue/) } },
+      },
+    });
+    // The event is a request the backup handler accepts, for this database only.
+    expect(BackupRequest.parse(JSON.parse(schedule.Properties.Target.Input))).toEqual({
+      database: 'warehouse',
+      secretArn: WAREHOUSE_SECRET,
+      trigger: 'schedule',
+      tier: 'auto',
+      timeZone: 'America/New_York',
+    });
+  });
+
+  it('leave on-demand databases unscheduled', () => {
+    expect(backups.findResources('AWS::Scheduler::Schedule', { Properties: { Name: 'lifeline-backup-staging' } })).toEqual({});
+  });
+
+  it('share a role that may invoke exactly the scheduled functions and send to the dead-letter queue', () => {
+    backups.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: [
+          {
+            Action: 'sts:AssumeRole',
+            Effect: 'Allow',
+            Principal: { Service: 'scheduler.amazonaws.com' },
+            Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+          },
+        ],
+      },
+      Policies: [
+        {
+          PolicyName: 'invoke',
+          PolicyDocument: {
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Sid: 'InvokeBackupFunctions',
+                Effect: 'Allow',
+                Action: 'lambda:InvokeFunction',
+                Resource: [getAtt('BackupshopFunction', 'Arn'), getAtt('BackupwarehouseFunction', 'Arn')],
+              },
+              { Sid: 'DeadLetter', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: DEAD_LETTERS },
+            ],
+          },
+        },
+      ],
+    });
+  });
+});
+
+describe('the alarms', () => {
+  it('fire on a failed backup, counted by the handler or by Lambda (timeouts, crashes)', () => {
+    backups.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'lifeline-shop-backup-failed',
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      Threshold: 1,
+      EvaluationPeriods: 1,
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [TOPIC],
+      OKActions: [TOPIC],
+      Metrics: [
+        { Id: 'expr_1', Expression: 'FILL(failed, 0) + FILL(errors, 0)', ReturnData: true },
+        {
+          Id: 'failed',
+          ReturnData: false,
+          MetricStat: {
+            Metric: {
+              Namespace: 'Lifeline',
+              MetricName: 'BackupFailed',
+              Dimensions: [
+                { Name: 'Database', Value: 'shop' },
+                { Name: 'service', Value: 'lifeline-backup' },
+              ],
+            },
+            Period: 300,
+            Stat: 'Sum',
+          },
+        },
+        {
+          Id: 'errors',
+          ReturnData: false,
+          MetricStat: {
+            Metric: { Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('^BackupshopFunction') } }] },
+            Period: 300,
+            Stat: 'Sum',
+          },
+        },
+      ],
+    });
+  });
+
+  it('fire when no backup succeeded within the RPO, counting missing data as breaching', () => {
+    for (const [database, rpoHours] of [['shop', 26], ['warehouse', 30]] as const) {
+      backups.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: `lifeline-${database}-backup-stale`,
+        Namespace: 'Lifeline',
+        MetricName: 'BackupSucceeded',
+        Dimensions: [
+          { Name: 'Database', Value: database },
+          { Name: 'service', Value: 'lifeline-backup' },
+        ],
+        Statistic: 'Sum',
+        Period: 3600,
+        EvaluationPeriods: rpoHours,
+        DatapointsToAlarm: rpoHours,
+        ComparisonOperator: 'LessThanThreshold',
+        Threshold: 1,
+        TreatMissingData: 'breaching',
+        AlarmActions: [TOPIC],
+        OKActions: [TOPIC],
+      });
+    }
+  });
+
+  it('watch on-demand databases for failures only', () => {
+    backups.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    only(backups, 'AWS::CloudWatch::Alarm', { AlarmName: 'lifeline-staging-backup-failed' });
+    expect(backups.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: 'lifeline-staging-backup-stale' } })).toEqual({});
+  });
+});
+
+describe('the dashboard', () => {
+  /** The dashboard body with its CloudFormation references replaced by their logical ids. */
+  function dashboardBody(): any {
+    const [, dashboard] = only(backups, 'AWS::CloudWatch::Dashboard', { DashboardName: 'lifeline-backups-1' });
+    const parts = dashboard.Properties.DashboardBody['Fn::Join'][1] as unknown[];
+    return JSON.parse(
+      parts
+        .map((part) =>
+          typeof part === 'string' ? part : JSON.stringify(part).replace(/"/g, '').replace(/[{}]/g, ''),
+        )
+        .join(''),
+    );
+  }
+
+  it('shows backup age, size and duration per database, and the staleness alarms', () => {
+    const widgets = dashboardBody().widgets as any[];
+    expect(widgets.map((widget) => widget.properties.title)).toEqual([
+      'Backup staleness (RPO)',
+      'Backup age (hours since the last successful backup)',
+      'Backup size',
+      'Backup duration',
+    ]);
+    const [alarms, age, size, duration] = widgets;
+    expect(alarms.properties.alarms).toEqual([
+      expect.stringMatching(/AlarmsshopStale.*Arn/),
+      expect.stringMatching(/AlarmswarehouseStale.*Arn/),
+    ]);
+    const databases = ['shop', 'warehouse', 'staging'];
+    expect(age.properties.metrics).toEqual(
+      databases.flatMap((database, i) => [
+        [{ label: database, expression: `(EPOCH(FILL(ok${i}, 0)) - FILL(IF(ok${i} > 0, EPOCH(ok${i})), REPEAT)) / 3600`, period: 3600 }],
+        ['Lifeline', 'BackupSucceeded', 'Database', database, 'service', 'lifeline-backup', { id: `ok${i}`, visible: false, period: 3600, stat: 'Sum' }],
+      ]),
+    );
+    for (const [widget, metric] of [[size, 'BackupBytes'], [duration, 'BackupDuration']] as const) {
+      expect(widget.properties.metrics).toEqual(
+        databases.map((database) => ['Lifeline', metric, 'Database', database, 'service', 'lifeline-backup', { label: database, period: 86400, stat: 'Maximum' }]),
+      );
+    }
+  });
+});
+
+describe('the stacks', () => {
+  it('deploy the backups after the vault they write to', () => {
+    expect(synth.backups[0]!.dependencies).toContain(synth.vault);
+  });
+
+  it('tag every resource with the deployment\'s name', () => {
+    for (const template of [backups, synth.vaultTemplate]) {
+      for (const [type, resource] of Object.entries(template.toJSON().Resources as Record<string, any>).map(([, r]) => [r.Type, r])) {
+        if (['AWS::Lambda::Function', 'AWS::S3::Bucket', 'AWS::IAM::Role', 'AWS::SQS::Queue', 'AWS::CloudWatch::Alarm'].includes(type)) {
+          expect(resource.Properties.Tags, type).toContainEqual({ Key: 'lifeline', Value: 'lifeline' });
+        }
+      }
+    }
+  });
+});

@@ -1,0 +1,150 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LifelineError } from '../../../lambdas/core/errors.js';
+import { loadConfig, parseConfig } from '../../../lib/config/load.js';
+import { clientMajorFor } from '../../../lib/config/postgres-clients.js';
+import { exampleConfig, exampleJson } from '../../support/stacks.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'lifeline-config-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** The validation error for a config bent by `change`, or a failure when it is accepted. */
+function problemsOf(change: (config: Record<string, any>) => void): string {
+  const config = exampleJson();
+  change(config);
+  try {
+    parseConfig(config, 'lifeline.config.json');
+  } catch (error) {
+    expect(error).toMatchObject({ name: 'InvalidConfig' });
+    expect(error).toBeInstanceOf(LifelineError);
+    return (error as Error).message;
+  }
+  throw new Error('the config was accepted');
+}
+
+describe('the example config', () => {
+  it('normalizes the cron\'s spacing', () => {
+    const json = exampleJson();
+    json.databases[0].schedule.cron = ' 30  2 * * ?   * ';
+    expect(parseConfig(json).databases[0]!.schedule.cron).toBe('30 2 * * ? *');
+  });
+
+  it('is valid and fills in the defaults', () => {
+    const config = exampleConfig();
+    expect(config.name).toBe('lifeline');
+    expect(config.backupStacks).toBe(1);
+    const shop = config.databases.find((db) => db.name === 'shop')!;
+    expect(shop).toMatchObject({ port: 5432, rpoHours: 26, runMode: 'scheduled' });
+    expect(config.databases.find((db) => db.name === 'warehouse')).toMatchObject({ port: 5433, rpoHours: 30 });
+    expect(config.approval.timeoutHours).toBe(24);
+  });
+});
+
+describe('a bad config names the field', () => {
+  const cases: [string, (config: Record<string, any>) => void, RegExp][] = [
+    ['a missing section', (c) => delete c.notifications, /^ {2}notifications: /m],
+    ['a misspelt key', (c) => (c.databases[0].scheduel = c.databases[0].schedule), /^ {2}databases\[0\]: Unrecognized key: "scheduel"/m],
+    ['a bad e-mail address', (c) => (c.notifications.emails = ['oncall']), /^ {2}notifications\.emails\[0\]: /m],
+    ['no e-mail address', (c) => (c.notifications.emails = []), /^ {2}notifications\.emails: /m],
+    ['a config name that cannot prefix resources', (c) => (c.name = 'Life Line'), /^ {2}name: must be 1-20 lowercase/m],
+    ['a bad account id', (c) => (c.aws = { account: '1234', region: 'eu-west-1' }), /^ {2}aws\.account: must be a 12-digit account id/m],
+    ['a database name with a slash', (c) => (c.databases[0].name = 'shop/eu'), /^ {2}databases\[0\]\.name: must be 1-63 letters/m],
+    ['a duplicate database name', (c) => (c.databases[1].name = 'shop'), /^ {2}databases\[1\]\.name: database name "shop" is used twice/m],
+    ['a function name over 64 characters', (c) => (c.databases[0].name = 'a'.repeat(49)), /^ {2}databases\[0\]\.name: makes the function name "lifeline-backup-a+" longer than 64/m],
+    ['a secret ARN without its suffix', (c) => (c.databases[0].secretArn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop'), /^ {2}databases\[0\]\.secretArn: must be the complete Secrets Manager secret ARN/m],
+    ['a secret key that is not a KMS key ARN', (c) => (c.databases[1].secretKmsKeyArn = 'alias/secrets'), /^ {2}databases\[1\]\.secretKmsKeyArn: must be a KMS key ARN/m],
+    ['both an instance and a cluster', (c) => (c.databases[0].rds = { instanceIdentifier: 'a', clusterIdentifier: 'b' }), /^ {2}databases\[0\]\.rds: /m],
+    ['a bad RDS identifier', (c) => (c.databases[0].rds = { instanceIdentifier: '1-shop' }), /^ {2}databases\[0\]\.rds/m],
+    ['an unknown network', (c) => (c.databases[0].network = 'staging'), /^ {2}databases\[0\]\.network: no network named "staging"/m],
+    ['a bad security group id', (c) => (c.databases[0].securityGroupId = 'default'), /^ {2}databases\[0\]\.securityGroupId: must be a security group id/m],
+    ['a port out of range', (c) => (c.databases[0].port = 70000), /^ {2}databases\[0\]\.port: /m],
+    ['a PostgreSQL version without a pg_dump', (c) => (c.databases[0].postgresVersion = 18), /^ {2}databases\[0\]\.postgresVersion: must be at most 17, the newest pg_dump/m],
+    ['a PostgreSQL version too old', (c) => (c.databases[0].postgresVersion = 11), /^ {2}databases\[0\]\.postgresVersion: /m],
+    ['a cron with five fields', (c) => (c.databases[0].schedule.cron = '30 2 * * *'), /^ {2}databases\[0\]\.schedule\.cron: must have six fields/m],
+    ['a weekly cron', (c) => (c.databases[0].schedule.cron = '30 2 ? * MON *'), /^ {2}databases\[0\]\.schedule\.cron: must run every day/m],
+    ['a cron without "?"', (c) => (c.databases[0].schedule.cron = '30 2 * * * *'), /^ {2}databases\[0\]\.schedule\.cron: exactly one of day-of-month and day-of-week must be "\?"/m],
+    ['a cron with letters in the hours', (c) => (c.databases[0].schedule.cron = '30 two * * ? *'), /^ {2}databases\[0\]\.schedule\.cron: minutes and hours/m],
+    ['a time zone that does not exist', (c) => (c.databases[0].schedule.timeZone = 'Europe/Atlantis'), /^ {2}databases\[0\]\.schedule\.timeZone: must be an IANA time zone/m],
+    ['an RPO beyond what an alarm can evaluate', (c) => (c.databases[0].rpoHours = 169), /^ {2}databases\[0\]\.rpoHours: /m],
+    ['an unknown run mode', (c) => (c.databases[0].runMode = 'weekly'), /^ {2}databases\[0\]\.runMode: /m],
+    ['a bad VPC id', (c) => (c.networks[0].vpcId = 'vpc-xyz'), /^ {2}networks\[0\]\.vpcId: must be a VPC id/m],
+    ['no subnets', (c) => (c.networks[0].subnetIds = []), /^ {2}networks\[0\]\.subnetIds: /m],
+    ['a bad route table id', (c) => (c.networks[1].createEndpoints.routeTableIds = ['main']), /^ {2}networks\[1\]\.createEndpoints\.routeTableIds\[0\]: must be a route table id/m],
+    ['a duplicate network name', (c) => (c.networks[1].name = 'production'), /^ {2}networks\[1\]\.name: network name "production" is used twice/m],
+    ['an unknown Object Lock mode', (c) => (c.vault.objectLock.mode = 'LEGAL_HOLD'), /^ {2}vault\.objectLock\.mode: /m],
+    ['a lock that outlives the monthly tier', (c) => (c.vault.objectLock.days = 186), /^ {2}vault\.objectLock\.days: must be at most 185/m],
+    ['no approvers', (c) => (c.approval.emails = []), /^ {2}approval\.emails: /m],
+    ['an application on an unknown database', (c) => (c.applications[0].database = 'orders'), /^ {2}applications\[0\]\.database: no database named "orders"/m],
+    ['a health check that is not a URL', (c) => (c.applications[0].healthCheckUrl = 'shop/health'), /^ {2}applications\[0\]\.healthCheckUrl: /m],
+  ];
+
+  it.each(cases)('%s', (_, change, expected) => {
+    const message = problemsOf(change);
+    expect(message).toMatch(/^lifeline\.config\.json is invalid:\n/);
+    expect(message).toMatch(expected);
+  });
+
+  it('lists every problem at once', () => {
+    const message = problemsOf((c) => {
+      c.databases[0].port = 0;
+      c.networks[0].vpcId = 'x';
+    });
+    expect(message).toMatch(/databases\[0\]\.port: /);
+    expect(message).toMatch(/networks\[0\]\.vpcId: /);
+  });
+
+  it('too few backup stacks for the databases, with the count that fits', () => {
+    const message = problemsOf((c) => {
+      const [template] = c.databases;
+      c.databases = Array.from({ length: 120 }, (_, i) => ({ ...template, name: `db-${i}` }));
+      c.applications = [];
+      c.backupStacks = 2;
+    });
+    expect(message).toMatch(/^ {2}backupStacks: 2 would put \d+ databases in one stack, over the 50 that fit; set it to (\d+) or more/m);
+    const enough = Number(/set it to (\d+)/.exec(message)![1]);
+    expect(() =>
+      problemsOf((c) => {
+        const [template] = c.databases;
+        c.databases = Array.from({ length: 120 }, (_, i) => ({ ...template, name: `db-${i}` }));
+        c.applications = [];
+        c.backupStacks = enough;
+      }),
+    ).toThrow('the config was accepted');
+  });
+});
+
+describe('loading a config file', () => {
+  it('names the file when it is missing or not JSON', () => {
+    expect(() => loadConfig(join(scratch, 'missing.json'))).toThrow(/cannot read the Lifeline config .*missing\.json/);
+    const broken = join(scratch, 'broken.json');
+    writeFileSync(broken, '{ "name": ');
+    expect(() => loadConfig(broken)).toThrow(/broken\.json is not valid JSON/);
+  });
+
+  it('stops `cdk synth` with the field named and no stack trace', () => {
+    const bad = exampleJson();
+    bad.databases[0].schedule.timeZone = 'Mars/Olympus';
+    const file = join(scratch, 'bad.json');
+    writeFileSync(file, JSON.stringify(bad));
+    const root = fileURLToPath(new URL('../../..', import.meta.url));
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'bin/app.ts'], {
+      cwd: root,
+      env: { ...process.env, LIFELINE_CONFIG: file, CDK_OUTDIR: join(scratch, 'cdk.out') },
+      encoding: 'utf8',
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('databases[0].schedule.timeZone: must be an IANA time zone');
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('the pg_dump for a server', () => {
+  it('is the server\'s own major version, or the oldest packaged one for older servers', () => {
+    expect([12, 13, 14, 15, 16, 17].map(clientMajorFor)).toEqual([15, 15, 15, 15, 16, 17]);
+    expect(() => clientMajorFor(18)).toThrow('no packaged pg_dump can back up PostgreSQL 18');
+  });
+});

@@ -1,0 +1,107 @@
+import { Stack, Stage, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../lib/config/load.js';
+import { exampleConfig, exampleJson, synthesize } from '../support/stacks.js';
+
+interface Finding {
+  rule: string;
+  severity: string;
+  path: string;
+}
+
+function findings(scope: IConstruct, options: { ignoreAcknowledgments?: boolean } = {}): Finding[] {
+  const checks = new AwsSolutionsChecks(scope);
+  // The pack's own hook for acknowledgments: bypassed to see everything they hide.
+  if (options.ignoreAcknowledgments) Object.assign(checks, { isAcknowledged: () => false });
+  return checks.validateScope(scope).violations.flatMap((violation) =>
+    violation.violatingResources.map((resource) => ({
+      rule: violation.ruleName,
+      severity: violation.severity ?? 'error',
+      path: resource.constructPath ?? '',
+    })),
+  );
+}
+
+interface Acknowledgment {
+  construct: IConstruct;
+  id: string;
+  reason: string;
+}
+
+function acknowledgments(scope: IConstruct): Acknowledgment[] {
+  return scope.node.findAll().flatMap((construct) =>
+    construct.node.metadata
+      .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+      .flatMap((entry) =>
+        Object.entries(entry.data as Record<string, string>).map(([id, reason]) => ({
+          construct,
+          id: id.replace(/^annotation::/i, ''),
+          reason,
+        })),
+      ),
+  );
+}
+
+const variants = {
+  'the example config (Object Lock, created endpoints, a secret with its own key, an on-demand database)': () => exampleConfig(),
+  'a plain config (no Object Lock, NAT egress, AWS-managed secret keys)': () => {
+    const json = exampleJson();
+    delete json.vault.objectLock;
+    for (const network of json.networks) delete network.createEndpoints;
+    for (const database of json.databases) {
+      delete database.secretKmsKeyArn;
+      database.runMode = 'scheduled';
+    }
+    return parseConfig(json);
+  },
+};
+
+describe.each(Object.entries(variants))('cdk-nag AwsSolutions on %s', (_, config) => {
+  const { app } = synthesize(config());
+
+  it('reports no error and no warning', () => {
+    expect(findings(app)).toEqual([]);
+  });
+
+  it('is quiet only through acknowledgments on the very constructs concerned, each with its reason', () => {
+    const acknowledged = acknowledgments(app);
+    expect(acknowledged.length).toBeGreaterThan(0);
+    const raw = findings(app, { ignoreAcknowledgments: true });
+    for (const { construct, id, reason } of acknowledged) {
+      // Beside the construct, never on a whole stack or app.
+      expect(Stack.isStack(construct) || Stage.isStage(construct), `${id} on ${construct.node.path}`).toBe(false);
+      expect(reason.length, `reason of ${id}`).toBeGreaterThan(40);
+      // And needed: it hides a finding of a resource inside that construct.
+      const hidden = raw.filter((finding) => finding.rule === id && finding.path.startsWith(`${construct.node.path}/`));
+      expect(hidden, `${id} on ${construct.node.path} hides nothing`).not.toEqual([]);
+    }
+    // Everything raw is accounted for by an acknowledgment.
+    for (const finding of raw) {
+      expect(
+        acknowledged.some(({ construct, id }) => id === finding.rule && finding.path.startsWith(`${construct.node.path}/`)),
+        `${finding.rule} at ${finding.path}`,
+      ).toBe(true);
+    }
+  });
+});
+
+describe('the acknowledged IAM wildcards', () => {
+  it('are exactly a database\'s own tier prefixes, network interfaces, and the Describe calls', () => {
+    const { app } = synthesize(exampleConfig());
+    const ids = acknowledgments(app)
+      .filter(({ construct }) => construct.node.path === 'lifeline-backups-1/Backup-shop/Role')
+      .map(({ id }) => id);
+    const vault = 'arn:<AWS::Partition>:s3:::lifeline-vault-<AWS::AccountId>-<AWS::Region>';
+    expect(ids.sort()).toEqual(
+      [
+        `AwsSolutions-IAM5[Resource::${vault}/daily/shop/*]`,
+        `AwsSolutions-IAM5[Resource::${vault}/weekly/shop/*]`,
+        `AwsSolutions-IAM5[Resource::${vault}/monthly/shop/*]`,
+        'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]',
+        'AwsSolutions-IAM5[Resource::*]',
+      ].sort(),
+    );
+  });
+});

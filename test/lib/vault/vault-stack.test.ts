@@ -1,0 +1,292 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { dockerImages, exampleConfig, exampleJson, synthesize, type Synthesized } from '../../support/stacks.js';
+import { parseConfig } from '../../../lib/config/load.js';
+
+let synth: Synthesized;
+let vault: Template;
+beforeAll(() => {
+  synth = synthesize(exampleConfig());
+  vault = synth.vaultTemplate;
+});
+
+const ref = (logicalIdPrefix: string) => ({ Ref: Match.stringLikeRegexp(`^${logicalIdPrefix}`) });
+const arnOf = (logicalIdPrefix: string) => ({ 'Fn::GetAtt': [Match.stringLikeRegexp(`^${logicalIdPrefix}`), 'Arn'] });
+
+describe('the vault bucket', () => {
+  it('is encrypted with its own rotating customer-managed key, with a bucket key', () => {
+    vault.hasResourceProperties('AWS::KMS::Key', { Description: 'Encrypts Lifeline backups', EnableKeyRotation: true });
+    vault.hasResource('AWS::KMS::Key', {
+      Properties: { Description: 'Encrypts Lifeline backups' },
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+    });
+    vault.hasResourceProperties('AWS::S3::Bucket', {
+      BucketName: { 'Fn::Join': ['', ['lifeline-vault-', { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }]] },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          {
+            BucketKeyEnabled: true,
+            ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: arnOf('VaultKey') },
+          },
+        ],
+      },
+    });
+  });
+
+  it('blocks all public access, disables ACLs, keeps versions and is retained with its stack', () => {
+    vault.hasResource('AWS::S3::Bucket', {
+      Properties: {
+        BucketName: Match.anyValue(),
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+        OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+        VersioningConfiguration: { Status: 'Enabled' },
+      },
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+    });
+  });
+
+  it('refuses requests without TLS 1.2', () => {
+    vault.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: ref('VaultBucket'),
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Principal: { AWS: '*' },
+            Action: 's3:*',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+          Match.objectLike({
+            Effect: 'Deny',
+            Principal: { AWS: '*' },
+            Action: 's3:*',
+            Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('logs server access into a bucket of its own, delivered by bucket policy', () => {
+    vault.hasResourceProperties('AWS::S3::Bucket', {
+      BucketName: Match.anyValue(),
+      LoggingConfiguration: { DestinationBucketName: ref('VaultAccessLogs'), LogFilePrefix: 'vault/' },
+    });
+    vault.hasResourceProperties('AWS::S3::Bucket', {
+      BucketName: Match.absent(),
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      PublicAccessBlockConfiguration: Match.objectLike({ BlockPublicAcls: true, RestrictPublicBuckets: true }),
+      LifecycleConfiguration: { Rules: [{ Id: 'expire-access-logs', Status: 'Enabled', ExpirationInDays: 400 }] },
+    });
+    vault.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: ref('VaultAccessLogs'),
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({
+            Effect: 'Allow',
+            Principal: { Service: 'logging.s3.amazonaws.com' },
+            Action: 's3:PutObject',
+            Condition: { ArnLike: { 'aws:SourceArn': arnOf('VaultBucket') } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('expires each tier under its prefix, old versions after a day, and abandoned uploads after a day', () => {
+    vault.hasResourceProperties('AWS::S3::Bucket', {
+      BucketName: Match.anyValue(),
+      LifecycleConfiguration: {
+        Rules: [
+          { Id: 'expire-daily', Status: 'Enabled', Prefix: 'daily/', ExpirationInDays: 8, NoncurrentVersionExpiration: { NoncurrentDays: 1 } },
+          { Id: 'expire-weekly', Status: 'Enabled', Prefix: 'weekly/', ExpirationInDays: 29, NoncurrentVersionExpiration: { NoncurrentDays: 1 } },
+          { Id: 'expire-monthly', Status: 'Enabled', Prefix: 'monthly/', ExpirationInDays: 185, NoncurrentVersionExpiration: { NoncurrentDays: 1 } },
+          { Id: 'housekeeping', Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, ExpiredObjectDeleteMarker: true },
+        ],
+      },
+    });
+  });
+
+  it('locks new versions when Object Lock is configured, and not otherwise', () => {
+    vault.hasResourceProperties('AWS::S3::Bucket', {
+      BucketName: Match.anyValue(),
+      ObjectLockEnabled: true,
+      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: 7 } } },
+    });
+    const json = exampleJson();
+    delete json.vault.objectLock;
+    const unlocked = synthesize(parseConfig(json)).vaultTemplate;
+    unlocked.hasResourceProperties('AWS::S3::Bucket', {
+      BucketName: Match.anyValue(),
+      ObjectLockEnabled: false,
+      ObjectLockConfiguration: Match.absent(),
+    });
+  });
+});
+
+describe('notifications', () => {
+  it('go to an SNS topic encrypted with a rotating key that CloudWatch may use', () => {
+    vault.hasResourceProperties('AWS::KMS::Key', {
+      Description: 'Encrypts Lifeline alarm notifications',
+      EnableKeyRotation: true,
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          {
+            Sid: 'CloudWatchAlarmsPublish',
+            Effect: 'Allow',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+            Resource: '*',
+          },
+        ]),
+      },
+    });
+    vault.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: arnOf('NotificationsKey') });
+  });
+
+  it('accept only TLS, and CloudWatch alarms of this account', () => {
+    vault.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          {
+            Sid: 'CloudWatchAlarmsPublish',
+            Effect: 'Allow',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: 'sns:Publish',
+            Resource: ref('NotificationsTopic'),
+            Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+          },
+        ]),
+      },
+    });
+  });
+
+  it('reach every configured address by e-mail', () => {
+    vault.resourceCountIs('AWS::SNS::Subscription', 1);
+    vault.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'oncall@example.com',
+      TopicArn: ref('NotificationsTopic'),
+    });
+  });
+});
+
+describe('the dead-letter queue', () => {
+  it('is encrypted, TLS-only and keeps messages for 14 days', () => {
+    vault.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+    vault.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: [Match.objectLike({ Effect: 'Deny', Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })],
+      },
+    });
+  });
+
+  it('alarms as soon as it holds a message', () => {
+    vault.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'lifeline-dead-letters-not-empty',
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DeadLettersQueue'), 'QueueName'] } }],
+      Statistic: 'Maximum',
+      Period: 300,
+      EvaluationPeriods: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      Threshold: 1,
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [ref('NotificationsTopic')],
+      OKActions: [ref('NotificationsTopic')],
+    });
+  });
+});
+
+describe('VPC endpoints', () => {
+  it('are created only where the config asks: an S3 gateway and a private Secrets Manager interface', () => {
+    vault.resourceCountIs('AWS::EC2::VPCEndpoint', 2);
+    vault.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+      VpcId: 'vpc-1a1b2c3d4e5f67890',
+      VpcEndpointType: 'Gateway',
+      ServiceName: { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, '.s3']] },
+      RouteTableIds: ['rtb-0a1b2c3d4e5f67890'],
+    });
+    vault.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+      VpcId: 'vpc-1a1b2c3d4e5f67890',
+      VpcEndpointType: 'Interface',
+      ServiceName: { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, '.secretsmanager']] },
+      SubnetIds: ['subnet-2a1b2c3d4e5f67890'],
+      PrivateDnsEnabled: true,
+      SecurityGroupIds: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^EndpointsanalyticsSecurityGroup'), 'GroupId'] }],
+    });
+    vault.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      VpcId: 'vpc-1a1b2c3d4e5f67890',
+      SecurityGroupIngress: Match.absent(),
+      SecurityGroupEgress: [{ IpProtocol: 'icmp', FromPort: 252, ToPort: 86, CidrIp: '255.255.255.255/32', Description: 'Disallow all traffic' }],
+    });
+  });
+});
+
+describe('outputs', () => {
+  it('name the bucket and the topic and carry no secret', () => {
+    vault.hasOutput('VaultBucketName', { Value: ref('VaultBucket') });
+    vault.hasOutput('AlarmTopicArn', { Value: ref('NotificationsTopic') });
+    for (const template of [vault, ...synth.backupsTemplates]) {
+      expect(JSON.stringify(template.toJSON().Outputs ?? {})).not.toMatch(/secretsmanager|password/i);
+    }
+  });
+});
+
+describe('the backup images', () => {
+  const images = () => [...dockerImages(synth.assembly, 'lifeline-vault').values()];
+
+  it('are one per pg_dump version in use, built for x86-64 from the repository\'s Dockerfile', () => {
+    const described = images().map(({ dockerFile, dockerBuildArgs, platform }) => ({ dockerFile, dockerBuildArgs, platform }));
+    // shop runs 16, warehouse 17, staging 14 (dumped by 15).
+    expect(described).toEqual(
+      [15, 16, 17].map((major) => ({
+        dockerFile: 'lambdas/backup/Dockerfile',
+        dockerBuildArgs: { POSTGRES_MAJOR: String(major) },
+        platform: 'linux/amd64',
+      })),
+    );
+  });
+
+  it('are built from a context holding only what the image needs', () => {
+    for (const { directory } of images()) {
+      expect(readdirSync(directory).sort()).toEqual(['lambdas', 'package-lock.json', 'package.json', 'tsconfig.json']);
+      expect(existsSync(join(directory, 'lambdas/backup/Dockerfile'))).toBe(true);
+      expect(existsSync(join(directory, 'lambdas/backup/handler.ts'))).toBe(true);
+    }
+  });
+
+  it('come from a Dockerfile that bundles the handler and installs that pg_dump and zstd on the Lambda Node.js image', () => {
+    const dockerfile = readFileSync(new URL('../../../lambdas/backup/Dockerfile', import.meta.url), 'utf8');
+    expect(dockerfile).toMatch(/^FROM \S+node:22\S* AS bundle$/m);
+    expect(dockerfile).toMatch(/^RUN npm ci\b/m);
+    expect(dockerfile).toMatch(/npx esbuild lambdas\/backup\/handler\.ts --bundle --platform=node --target=node22 --format=esm/);
+    expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/lambda\/nodejs:22$/m);
+    expect(dockerfile).toMatch(/^ARG POSTGRES_MAJOR$/m);
+    expect(dockerfile).toMatch(/dnf install -y "postgresql\$\{POSTGRES_MAJOR\}" zstd/);
+    expect(dockerfile).toMatch(/pg_dump --version \| grep -q " \$\{POSTGRES_MAJOR\}\\\."/);
+    expect(dockerfile).toMatch(/PG_BIN_DIR=\/usr\/bin/);
+    expect(dockerfile).toMatch(/^COPY --from=bundle \/build\/dist\/ \$\{LAMBDA_TASK_ROOT\}\/$/m);
+    expect(dockerfile).toMatch(/^CMD \["handler\.handler"\]$/m);
+  });
+});
+
+describe('CloudFormation\'s own template validation', () => {
+  it('finds nothing to report', () => {
+    const checked = synthesize(exampleConfig(), { validation: true });
+    const report = JSON.parse(readFileSync(join(checked.assembly.directory, 'validation-report.json'), 'utf8'));
+    expect(report.pluginReports).toEqual([]);
+  });
+});

@@ -1,0 +1,105 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { AssetManifestArtifact, type CloudAssembly } from 'aws-cdk-lib/cx-api';
+import { loadConfig, parseConfig } from '../../lib/config/load.js';
+import type { LifelineConfig } from '../../lib/config/schema.js';
+import { addLifelineStacks, type LifelineStacks } from '../../lib/lifeline.js';
+
+export const EXAMPLE_CONFIG_PATH = fileURLToPath(new URL('../../bin/lifeline.config.json', import.meta.url));
+
+/** The context `npx cdk synth` gives the app, so that tests synthesize what the CLI would. */
+const CDK_CONTEXT = (JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as { context: Record<string, unknown> }).context;
+
+export function exampleConfig(): LifelineConfig {
+  return loadConfig(EXAMPLE_CONFIG_PATH);
+}
+
+/** The example config as plain JSON, to be bent into invalid or alternative shapes. */
+export function exampleJson(): Record<string, any> {
+  return JSON.parse(JSON.stringify(exampleConfig()));
+}
+
+export interface Synthesized extends LifelineStacks {
+  app: App;
+  assembly: CloudAssembly;
+  vaultTemplate: Template;
+  backupsTemplates: Template[];
+}
+
+export interface SynthesisOptions {
+  /** Run CloudFormation's template validation (built into CDK); findings land in the validation report. */
+  validation?: boolean;
+  /** Add what the CLI adds to every template: construct paths and the CDK metadata resource. */
+  cliMetadata?: boolean;
+}
+
+export function synthesize(config: LifelineConfig, options: SynthesisOptions = {}): Synthesized {
+  const app = new App({
+    context: { ...CDK_CONTEXT, 'aws:cdk:enable-path-metadata': options.cliMetadata ?? false },
+    analyticsReporting: options.cliMetadata ?? false,
+    builtinCloudFormationValidation: options.validation ?? false,
+  });
+  const stacks = addLifelineStacks(app, config);
+  const assembly = app.synth();
+  const template = (name: string) => Template.fromJSON(assembly.getStackByName(name).template);
+  return {
+    app,
+    assembly,
+    ...stacks,
+    vaultTemplate: template(stacks.vault.stackName),
+    backupsTemplates: stacks.backups.map((stack) => template(stack.stackName)),
+  };
+}
+
+const hex = (n: number) => n.toString(16).padStart(17, '0');
+
+/** A config with `count` databases spread over four VPCs (one with Lifeline's endpoints), three pg versions. */
+export function manyDatabasesConfig(count: number, backupStacks: number): LifelineConfig {
+  return parseConfig({
+    notifications: { emails: ['oncall@example.com'] },
+    approval: { emails: ['dba@example.com'] },
+    backupStacks,
+    networks: [0, 1, 2, 3].map((n) => ({
+      name: `net-${n}`,
+      vpcId: `vpc-${hex(n)}`,
+      subnetIds: [`subnet-${hex(2 * n)}`, `subnet-${hex(2 * n + 1)}`],
+      ...(n === 3 ? { createEndpoints: { routeTableIds: [`rtb-${hex(n)}`] } } : {}),
+    })),
+    databases: Array.from({ length: count }, (_, i) => {
+      const name = `tenant-${String(i).padStart(4, '0')}`;
+      return {
+        name,
+        secretArn: `arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-${name}-AbCdEf`,
+        rds: i % 2 === 0 ? { instanceIdentifier: name } : { clusterIdentifier: name },
+        network: `net-${i % 4}`,
+        // Every database in a security group of its own: the worst case for rules.
+        securityGroupId: `sg-${hex(i)}`,
+        postgresVersion: 15 + (i % 3),
+        schedule: { cron: `${i % 60} ${i % 24} * * ? *`, timeZone: i % 2 === 0 ? 'Europe/Berlin' : 'America/New_York' },
+      };
+    }),
+  });
+}
+
+export interface DockerImageSource {
+  directory: string;
+  dockerFile: string;
+  dockerBuildArgs: Record<string, string>;
+  platform: string;
+}
+
+/** The container images a stack publishes, by tag (the asset hash), as its asset manifest describes them. */
+export function dockerImages(assembly: CloudAssembly, stackName: string): Map<string, DockerImageSource> {
+  const manifest = assembly
+    .getStackByName(stackName)
+    .dependencies.find((artifact): artifact is AssetManifestArtifact => artifact instanceof AssetManifestArtifact)!;
+  const { dockerImages: images = {} } = JSON.parse(readFileSync(manifest.file, 'utf8')) as {
+    dockerImages?: Record<string, { source: DockerImageSource }>;
+  };
+  return new Map(
+    Object.entries(images).map(([hash, image]) => [hash, { ...image.source, directory: join(assembly.directory, image.source.directory) }]),
+  );
+}
