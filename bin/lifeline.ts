@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 /** The operator CLI: the same engine the Lambda functions run, against any PostgreSQL and S3 endpoint. */
 import { Command, Option } from 'commander';
-import { runBackup } from '../lambdas/core/backup.js';
+import { constants } from 'node:os';
+import { backupSummary, runBackup } from '../lambdas/core/backup.js';
 import { TRIGGERS, type TierChoice, type Trigger } from '../lambdas/core/backup-request.js';
+import { describeComparison } from '../lambdas/core/comparison.js';
 import { fromUrl, type ConnectionSettings } from '../lambdas/core/connection.js';
 import { LifelineError } from '../lambdas/core/errors.js';
 import { runRestore } from '../lambdas/core/restore.js';
+import { ObjectLockMode } from '../lambdas/core/retention.js';
 import { createS3Client } from '../lambdas/core/s3.js';
 import { listBackups, type BackupSelector } from '../lambdas/core/vault.js';
 
@@ -53,6 +56,22 @@ function print(json: boolean, value: unknown, text: string): void {
   process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
 }
 
+let interruptedBy: 'SIGINT' | 'SIGTERM' | undefined;
+
+/** SIGINT or SIGTERM stops the run through its signal, so that it cleans up after itself; a second one ends it at once. */
+function interruption(): AbortSignal {
+  const controller = new AbortController();
+  for (const name of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(name, () => {
+      if (interruptedBy) process.exit(128 + constants.signals[name]);
+      interruptedBy = name;
+      process.stderr.write(`\nlifeline: ${name}: stopping and cleaning up (send it again to quit at once)\n`);
+      controller.abort();
+    });
+  }
+  return controller.signal;
+}
+
 const program = new Command('lifeline')
   .description('Back up and restore PostgreSQL databases through an S3 vault')
   .showHelpAfterError();
@@ -66,6 +85,11 @@ program
   .addOption(new Option('--tier <tier>', 'retention tier').choices(['auto', 'daily', 'weekly', 'monthly']).default('auto'))
   .addOption(new Option('--trigger <trigger>', 'what started this backup').choices(TRIGGERS).default('manual'))
   .option('--time-zone <zone>', 'IANA time zone whose calendar picks monthly/weekly tiers', 'UTC')
+  .addOption(
+    new Option('--object-lock <mode>', "lock the backup until its tier ends, in the vault's Object Lock mode (vault.objectLock.mode)").choices(
+      ObjectLockMode.options,
+    ),
+  )
   .option('--s3-endpoint <url>', 'S3-compatible endpoint (path-style)')
   .option('--json', 'print one JSON object')
   .action(async (opts) => {
@@ -78,13 +102,22 @@ program
       trigger: opts.trigger as Trigger,
       tier: opts.tier as TierChoice,
       timeZone: opts.timeZone,
+      objectLock: opts.objectLock as ObjectLockMode | undefined,
       onProgress: progress(json),
+      signal: interruption(),
     });
-    const { key, manifestKey, bytes, sha256, tier, durationMs } = result;
+    const summary = backupSummary(result);
+    const { key, bytes, sha256, tier, durationMs } = summary;
+    const { comparison } = result.manifest;
     print(
       json,
-      { key, manifestKey, bytes, sha256, tier, durationMs },
-      `backed up ${opts.database} to s3://${opts.bucket}/${key}\n  tier ${tier}, ${formatBytes(bytes)} in ${(durationMs / 1000).toFixed(1)} s\n  sha256 ${sha256}`,
+      { ...summary, comparison },
+      [
+        `backed up ${opts.database} to s3://${opts.bucket}/${key}`,
+        `  tier ${tier}, ${formatBytes(bytes)} in ${(durationMs / 1000).toFixed(1)} s`,
+        `  sha256 ${sha256}`,
+        ...(comparison ? describeComparison(comparison).map((line) => `  ${line}`) : []),
+      ].join('\n'),
     );
   });
 
@@ -109,10 +142,13 @@ program
   .option('--latest', 'the latest backup of --database')
   .option('--at <time>', 'the latest backup of --database taken at or before this ISO 8601 time')
   .option('--database <name>', "the database's name in the vault (with --latest or --at)")
-  .option('--target-url <url>', 'target database, which must exist and be empty (default: $TARGET_DATABASE_URL)')
-  .option('--tables <names>', 'only these tables, comma-separated: their rows and the schemas, types and functions they need')
+  .option('--target-url <url>', 'target database: an existing one without tables, or a new one with --create-target (default: $TARGET_DATABASE_URL)')
+  .option('--create-target', 'create the target database (it must not exist yet), and drop it again if the restore fails')
+  .option('--tables <names>', 'only these tables, comma-separated: their rows and what their definitions need')
   .option('--schemas <names>', 'only tables in these schemas, comma-separated')
+  .option('--no-privileges', 'skip GRANTs and REVOKEs (needed when the target server lacks roles they name)')
   .option('--jobs <n>', 'parallel pg_restore jobs', '1')
+  .option('--staging-dir <dir>', 'where the archive is downloaded and decompressed (default: the temp directory)')
   .option('--s3-endpoint <url>', 'S3-compatible endpoint (path-style)')
   .option('--json', 'print one JSON object')
   .action(async (opts) => {
@@ -131,21 +167,36 @@ program
       bucket: opts.bucket,
       selector,
       target: connectionFrom('--target-url', opts.targetUrl, 'TARGET_DATABASE_URL'),
+      createTarget: Boolean(opts.createTarget),
       tables: list(opts.tables),
       schemas: list(opts.schemas),
+      privileges: Boolean(opts.privileges),
       jobs: Number(opts.jobs),
+      stagingDir: opts.stagingDir,
       onProgress: progress(json),
+      signal: interruption(),
     });
-    const rows = result.tables.map((t) => `  ${t.schema}.${t.name}: ${t.rows} rows`);
+    const rows = result.tables.map(
+      (t) => `  ${t.schema}.${t.name}: ${t.rows} rows${t.check === 'estimate' ? ` (the backup estimated ${t.expectedRows})` : ''}`,
+    );
+    const leftOut = result.leftOut.length > 0 ? ['left out of the selected tables:', ...result.leftOut.map((entry) => `  ${entry}`)] : [];
     print(
       json,
       result,
-      `restored s3://${opts.bucket}/${result.key} into ${result.target} in ${(result.durationMs / 1000).toFixed(1)} s\n${rows.join('\n')}`,
+      [`restored s3://${opts.bucket}/${result.key} into ${result.target} in ${(result.durationMs / 1000).toFixed(1)} s`, ...rows, ...leftOut].join('\n'),
     );
   });
+
+function exitCodeFor(error: unknown): number {
+  if (!(error instanceof LifelineError)) return 1;
+  if (error.name === 'InvalidInput') return 2;
+  // As a shell reports a process ended by the signal: 130 for SIGINT, 143 for SIGTERM.
+  if (error.name === 'Interrupted' && interruptedBy) return 128 + constants.signals[interruptedBy];
+  return 1;
+}
 
 program.parseAsync().catch((error: unknown) => {
   const { name, message } = error instanceof Error ? error : new Error(String(error));
   process.stderr.write(`\nlifeline: ${name}: ${message}\n`);
-  process.exitCode = error instanceof LifelineError && error.name === 'InvalidInput' ? 2 : 1;
+  process.exitCode = exitCodeFor(error);
 });

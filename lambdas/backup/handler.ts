@@ -1,12 +1,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { runBackup } from '../core/backup.js';
+import { backupSummary, runBackup, type BackupSummary } from '../core/backup.js';
 import { BackupRequest } from '../core/backup-request.js';
-import { fromUrl } from '../core/connection.js';
-import { LifelineError } from '../core/errors.js';
+import { backupTargetFromEnvironment, targetConnection } from '../core/backup-target.js';
+import { lambdaDeadline } from '../core/deadline.js';
 import { createS3Client } from '../core/s3.js';
-import { connectionFromSecret } from '../core/secrets.js';
 import { BACKUP_METRICS, DATABASE_DIMENSION, METRICS_NAMESPACE, SERVICE_NAMES, type BackupMetricName } from '../core/telemetry.js';
 import { parseInput } from '../core/validation.js';
 
@@ -15,40 +15,55 @@ const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE
 const addMetric = (name: BackupMetricName, value: number) => metrics.addMetric(name, BACKUP_METRICS[name], value);
 const s3 = createS3Client();
 const secrets = new SecretsManagerClient({});
+// Fail fast where the subnets have no route to the RDS API, rather than hang until Lambda's limit.
+const rds = new RDSClient({ requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000 } });
 
-export interface BackupResponse {
-  key: string;
-  manifestKey: string;
-  bytes: number;
-  sha256: string;
-  tier: string;
-  durationMs: number;
+/** The part of Lambda's context the handler uses. */
+export interface LambdaContext {
+  getRemainingTimeInMillis(): number;
 }
 
-/** Backs up one database; started by EventBridge Scheduler, the console, the CLI or a pipeline. */
-export async function handler(event: unknown): Promise<BackupResponse> {
+/** What a scheduled run that must not be retried returns instead of throwing. */
+export interface BackupFailure {
+  error: { name: string; message: string };
+}
+
+/**
+ * Backs up the function's database; started by EventBridge Scheduler, the console, the CLI or a pipeline.
+ * A backup that cannot finish in time fails with DatabaseTooLargeForLambda: thrown to a synchronous caller,
+ * returned by a scheduled run, whose retries would only repeat the same dump.
+ */
+export async function handler(event: unknown, context: LambdaContext): Promise<BackupSummary | BackupFailure> {
   const request = parseInput(BackupRequest, event, 'backup request');
-  const bucket = request.bucket ?? process.env.VAULT_BUCKET;
-  if (!bucket) throw new LifelineError('InvalidInput', 'bucket: not in the request and VAULT_BUCKET is not set');
-  logger.appendKeys({ database: request.database, trigger: request.trigger });
-  metrics.addDimension(DATABASE_DIMENSION, request.database);
+  const target = backupTargetFromEnvironment(process.env);
+  const deadline = lambdaDeadline(target.database, context.getRemainingTimeInMillis());
+  logger.appendKeys({ database: target.database, trigger: request.trigger });
+  metrics.addDimension(DATABASE_DIMENSION, target.database);
   try {
     // Inside the try: an unreadable or rotated-away secret must count as a failed backup too.
-    const connection = request.secretArn
-      ? await connectionFromSecret(secrets, request.secretArn, { sslRootCert: process.env.PGSSLROOTCERT })
-      : fromUrl(request.databaseUrl!);
-    const result = await runBackup({ ...request, bucket, connection, s3 });
+    const connection = await targetConnection(target, { secrets, rds });
+    const { database, bucket, timeZone, objectLock } = target;
+    const result = await runBackup({ ...request, database, bucket, timeZone, objectLock, connection, s3, signal: deadline.signal });
+    const timeLimitUsed = deadline.usedPercent();
     addMetric('BackupSucceeded', 1);
     addMetric('BackupBytes', result.bytes);
     addMetric('BackupDuration', result.durationMs / 1000);
-    logger.info('backup stored', { key: result.key, tier: result.tier, bytes: result.bytes, sha256: result.sha256 });
-    const { key, manifestKey, bytes, sha256, tier, durationMs } = result;
-    return { key, manifestKey, bytes, sha256, tier, durationMs };
+    if (result.manifest.comparison) addMetric('BackupShrinkPercent', result.manifest.comparison.shrinkPercent);
+    addMetric('BackupTimeLimitUsed', timeLimitUsed);
+    logger.info('backup stored', { key: result.key, tier: result.tier, bytes: result.bytes, sha256: result.sha256, timeLimitUsed });
+    return backupSummary(result);
   } catch (error) {
+    const { name, message } = error as Error;
     addMetric('BackupFailed', 1);
-    logger.error('backup failed', { errorName: (error as Error).name, reason: (error as Error).message });
+    logger.error('backup failed', { errorName: name, reason: message });
+    if (name === 'DatabaseTooLargeForLambda') {
+      addMetric('BackupTooLargeForLambda', 1);
+      // Lambda retries an asynchronous run that throws, whatever the error: a scheduled run reports it instead.
+      if (request.trigger === 'schedule') return { error: { name, message } };
+    }
     throw error;
   } finally {
+    deadline.clear();
     metrics.publishStoredMetrics();
     logger.removeKeys(['database', 'trigger']);
   }

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { DatabaseLabel } from './keys.js';
-import { Tier, TimeZone } from './tier.js';
+import { Tier } from './tier.js';
 
 export const TRIGGERS = ['schedule', 'manual', 'alarm', 'pre-migration', 'drill'] as const;
 export const Trigger = z.enum(TRIGGERS);
@@ -10,24 +9,21 @@ export const TierChoice = z.union([z.literal('auto'), Tier]);
 export type TierChoice = z.infer<typeof TierChoice>;
 
 /**
- * What the backup Lambda accepts (from EventBridge Scheduler, the console, the CLI or a CI pipeline).
- * Exactly one credential source: an RDS-style Secrets Manager secret, or a URL for local use.
+ * What the backup Lambda accepts (from EventBridge Scheduler, the console, the CLI or a CI pipeline): only what
+ * a caller may choose. Which database, its credentials and endpoint, the vault and the calendar's time zone are
+ * fixed by the deployment (see backup-target.ts), so whoever may invoke the function cannot point it elsewhere.
  */
-export const BackupRequest = z
-  .object({
-    database: DatabaseLabel,
-    secretArn: z.string().regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN').optional(),
-    databaseUrl: z.string().optional(),
-    /** Defaults to the function's VAULT_BUCKET. */
-    bucket: z.string().min(3).optional(),
+export const BackupRequest = z.strictObject(
+  {
     trigger: Trigger.default('manual'),
     tier: TierChoice.default('auto'),
-    /** IANA time zone whose calendar decides monthly/weekly tiers. */
-    timeZone: TimeZone.default('UTC'),
-  })
-  .strict()
-  .refine((r) => (r.secretArn === undefined) !== (r.databaseUrl === undefined), {
-    message: 'give exactly one of secretArn or databaseUrl',
-    path: ['secretArn'],
-  });
+  },
+  {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? `unknown fields ${issue.keys.map((key) => `"${key}"`).join(', ')}: an event holds only "trigger" and "tier"; ` +
+          'the database, its secret and endpoint, the vault and the time zone are fixed by the deployment'
+        : undefined,
+  },
+);
 export type BackupRequest = z.infer<typeof BackupRequest>;

@@ -1,9 +1,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import type pg from 'pg';
-import { readTableOfContents, startCompressor, tableEntry, ZSTD_LEVEL } from './archive.js';
+import { abortError as stoppedBy, throwIfAborted as throwIfStopped } from './abort.js';
+import { readTableOfContents, startCompressor, tableEntry, toolEnv, ZSTD_LEVEL } from './archive.js';
 import type { TierChoice, Trigger } from './backup-request.js';
 import { pgBinary, startChild } from './child-process.js';
 import { connectClient, describe, libpqEnv, redact, type ConnectionSettings } from './connection.js';
@@ -11,10 +10,22 @@ import { DigestTap } from './digest.js';
 import { LifelineError } from './errors.js';
 import { latestMigration, serverVersion, tableRowCounts } from './inventory.js';
 import { backupKey, DatabaseLabel } from './keys.js';
+import { compareBackups, type BackupSize } from './comparison.js';
 import type { BackupManifest } from './manifest.js';
+import { lockedUntil, type ObjectLockMode } from './retention.js';
 import { selectTier, TimeZone, type Tier } from './tier.js';
 import { parseInput } from './validation.js';
-import { deleteObject, listBackups, objectSize, openObject, storage, writeManifest } from './vault.js';
+import {
+  listBackups,
+  objectSize,
+  openObject,
+  readManifest,
+  storage,
+  writeManifest,
+  writeOnce,
+  type BackupEntry,
+  type ObjectLock,
+} from './vault.js';
 
 /** Multipart shape: 8 MiB parts, 4 in flight, so memory stays near 6 parts whatever the database size, up to
  * databases whose size would need more than S3's 10,000 parts (over 70 GiB); their parts grow to fit. */
@@ -40,6 +51,14 @@ export interface BackupOptions {
   /** Archive bytes written so far, for progress displays. */
   onProgress?: (bytes: number) => void;
   now?: () => Date;
+  /** The vault's Object Lock mode: archive and manifest are then locked until their tier ends. */
+  objectLock?: ObjectLockMode;
+  /**
+   * Stops the backup (a deadline, SIGINT/SIGTERM): the dump is stopped and the multipart upload aborted; an
+   * archive already stored stays without its manifest, so it is no backup. It rejects with `signal.reason` when
+   * that is a LifelineError, else with Interrupted.
+   */
+  signal?: AbortSignal;
 }
 
 export interface BackupResult {
@@ -52,19 +71,45 @@ export interface BackupResult {
   manifest: BackupManifest;
 }
 
-async function pgDumpVersion(): Promise<string> {
-  try {
-    const { stdout } = await promisify(execFile)(pgBinary('pg_dump'), ['--version']);
-    return stdout.trim();
-  } catch (error) {
-    throw new LifelineError('DumpFailed', `pg_dump --version failed: ${(error as Error).message}`);
-  }
+/** What a backup reports to its caller (the Lambda's result, the CLI's --json): where it is and what it holds. */
+export type BackupSummary = Pick<BackupResult, 'key' | 'manifestKey' | 'bytes' | 'sha256' | 'tier' | 'durationMs'>;
+
+export function backupSummary({ key, manifestKey, bytes, sha256, tier, durationMs }: BackupResult): BackupSummary {
+  return { key, manifestKey, bytes, sha256, tier, durationMs };
 }
 
-async function chooseTier(options: BackupOptions, startedAt: Date): Promise<Tier> {
-  if (options.tier !== 'auto') return options.tier;
-  const previous = await listBackups(options.s3, options.bucket, options.database);
-  return selectTier(startedAt, options.timeZone, previous);
+const INTERRUPTED = 'the backup was interrupted; its upload was aborted';
+const abortError = (signal: AbortSignal) => stoppedBy(signal, INTERRUPTED);
+const throwIfAborted = (signal: AbortSignal | undefined) => throwIfStopped(signal, INTERRUPTED);
+
+/** Recorded in the manifest. Like every child, it gets a minimal environment, never the function's credentials. */
+async function pgDumpVersion(): Promise<string> {
+  const version = startChild({
+    command: pgBinary('pg_dump'),
+    args: ['--version'],
+    env: toolEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    failure: 'DumpFailed',
+    redact: (text) => text,
+  });
+  let stdout = '';
+  version.process.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  await version.exited;
+  return stdout.trim();
+}
+
+/** What this backup is compared with: the latest earlier backup of the database, when its manifest is readable. */
+async function previousBackup(options: BackupOptions, existing: readonly BackupEntry[], startedAt: Date): Promise<BackupSize | undefined> {
+  const latest = existing.filter((backup) => backup.startedAt < startedAt).at(-1);
+  if (!latest) return undefined;
+  try {
+    const manifest = await readManifest(options.s3, options.bucket, latest.key);
+    return { key: latest.key, bytes: manifest.archive.bytes, tables: manifest.tables };
+  } catch (error) {
+    // A damaged or vanished manifest must not stop every backup after it: this one goes without a comparison.
+    if (error instanceof LifelineError && (error.name === 'VerificationFailed' || error.name === 'BackupNotFound')) return undefined;
+    throw error;
+  }
 }
 
 /**
@@ -115,7 +160,13 @@ interface StoredArchive {
 }
 
 /** `pg_dump -Fc -Z0 | zstd` into a multipart upload. The upload completes only if both processes succeed. */
-async function uploadArchive(options: BackupOptions, key: string, snapshot: string, partSize: number): Promise<StoredArchive> {
+async function uploadArchive(
+  options: BackupOptions,
+  key: string,
+  snapshot: string,
+  partSize: number,
+  lock: ObjectLock | undefined,
+): Promise<StoredArchive> {
   const { connection, s3, bucket } = options;
   const dump = startChild({
     command: pgBinary('pg_dump'),
@@ -136,9 +187,19 @@ async function uploadArchive(options: BackupOptions, key: string, snapshot: stri
     tap.destroy(error);
   });
   zstd.process.stdout!.pipe(tap);
+  // Failing the body (not Upload.abort(), which returns before its cleanup) makes done() reject only after
+  // the multipart upload has been aborted.
+  const stop = () => {
+    dump.stop();
+    zstd.stop();
+    tap.destroy(abortError(options.signal!));
+  };
+  options.signal?.addEventListener('abort', stop, { once: true });
   const upload = new Upload({
     client: s3,
-    params: { Bucket: bucket, Key: key, Body: tap, ContentType: 'application/octet-stream' },
+    // Upload passes these to CreateMultipartUpload (the lock) and CompleteMultipartUpload (If-None-Match), or to
+    // PutObject for an archive of one part.
+    params: { Bucket: bucket, Key: key, Body: tap, ContentType: 'application/octet-stream', ...writeOnce(lock) },
     partSize,
     queueSize: PARTS_IN_FLIGHT,
     leavePartsOnError: false, // abort the multipart upload on any failure
@@ -146,8 +207,10 @@ async function uploadArchive(options: BackupOptions, key: string, snapshot: stri
   try {
     await storage(`upload to s3://${bucket}/${key}`, () => upload.done());
   } catch (error) {
+    throwIfAborted(options.signal);
     throw producerFailure ?? error; // pg_dump's or zstd's own failure explains a broken upload best
   } finally {
+    options.signal?.removeEventListener('abort', stop);
     dump.stop();
     zstd.stop();
     tap.destroy();
@@ -157,33 +220,44 @@ async function uploadArchive(options: BackupOptions, key: string, snapshot: stri
 
 /**
  * Backs up one database into the vault: tier chosen, archive streamed and hashed, rows counted in the dump's
- * own snapshot, stored object verified, manifest written last. On any failure the multipart upload is
- * aborted or the archive deleted, so nothing that looks like a backup is left behind.
+ * own snapshot, stored object verified, compared with the previous backup, manifest written last. Both objects
+ * are written only where no object exists (BackupExists otherwise) and locked until their tier ends.
+ *
+ * On a failure the multipart upload is aborted. An archive already stored stays: the runtime may not delete
+ * (nothing it runs can erase a backup), and without its manifest the archive is no backup for listing,
+ * restore or tier choice, and its tier's lifecycle rule removes it with the backups of its day.
  */
 export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const now = options.now ?? (() => new Date());
   const startedAt = now();
   parseInput(DatabaseLabel, options.database, 'backup request (database)');
   parseInput(TimeZone, options.timeZone, 'timeZone');
-  const { connection, s3, bucket } = options;
-  const tier = await chooseTier(options, startedAt);
+  const { connection, s3, bucket, signal } = options;
+  throwIfAborted(signal);
+  const existing = await listBackups(s3, bucket, options.database);
+  const tier = options.tier === 'auto' ? selectTier(startedAt, options.timeZone, existing) : options.tier;
   const key = backupKey(tier, options.database, startedAt);
+  const lockFrom = (writtenAt: Date): ObjectLock | undefined =>
+    options.objectLock && { mode: options.objectLock, until: lockedUntil(tier, writtenAt) };
+  const previous = await previousBackup(options, existing, startedAt);
 
+  throwIfAborted(signal);
   const client = await connectClient(connection);
-  let orphanArchive = false; // uploaded, but not a backup until its manifest exists
   try {
+    throwIfAborted(signal);
     const { snapshot, databaseBytes } = await exportSnapshot(client, connection);
+    throwIfAborted(signal);
     const [archived, facts] = await Promise.allSettled([
-      uploadArchive(options, key, snapshot, partSizeFor(databaseBytes)),
+      uploadArchive(options, key, snapshot, partSizeFor(databaseBytes), lockFrom(startedAt)),
       snapshotFacts(client),
     ]);
     if (archived.status === 'rejected') throw archived.reason;
-    orphanArchive = true;
     if (facts.status === 'rejected') {
       const reason = redact((facts.reason as Error).message, connection);
       throw new LifelineError('DumpFailed', `reading row counts from ${describe(connection)} failed: ${reason}`);
     }
     const { bytes, sha256 } = archived.value;
+    throwIfAborted(signal);
     await verifyUpload(options, key, bytes, facts.value.tables);
     const manifest: BackupManifest = {
       manifestVersion: 1,
@@ -203,12 +277,12 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       },
       tables: facts.value.tables,
       latestMigration: facts.value.latestMigration,
+      ...(previous && { comparison: compareBackups(previous, { bytes, tables: facts.value.tables }) }),
     };
-    const manifestKey = await writeManifest(s3, bucket, manifest);
-    orphanArchive = false;
+    throwIfAborted(signal); // the last chance: with its manifest written, the backup is complete
+    const manifestKey = await writeManifest(s3, bucket, manifest, lockFrom(now()));
     return { key, manifestKey, tier, bytes, sha256, durationMs: now().getTime() - startedAt.getTime(), manifest };
   } finally {
     await client.end().catch(() => undefined);
-    if (orphanArchive) await deleteObject(s3, bucket, key).catch(() => undefined);
   }
 }

@@ -13,12 +13,15 @@ export function pgBinary(name: 'pg_dump' | 'pg_restore'): string {
 export interface ChildSpec {
   command: string;
   args: string[];
-  env?: NodeJS.ProcessEnv;
+  /** Built from scratch for the child: it never inherits process.env (the function's AWS credentials, PG*). */
+  env: NodeJS.ProcessEnv;
   stdio: StdioOptions;
   /** The error name a failure is reported under. */
   failure: LifelineErrorName;
   /** Applied to stderr before it is put into an error message. */
   redact: (text: string) => string;
+  /** Stops the child when it fires (an interrupted restore). */
+  signal?: AbortSignal;
 }
 
 export interface RunningChild {
@@ -32,12 +35,18 @@ export interface RunningChild {
 /** Starts a child whose stderr tail (bounded, redacted) explains its failure. */
 export function startChild(spec: ChildSpec): RunningChild {
   const name = spec.command.split('/').pop() ?? spec.command;
-  const child = spawn(spec.command, spec.args, { env: spec.env ?? process.env, stdio: spec.stdio });
+  const child = spawn(spec.command, spec.args, { env: spec.env, stdio: spec.stdio });
   let tail = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     tail = (tail + chunk).slice(-STDERR_TAIL_BYTES);
   });
   let running = true;
+  const stop = () => {
+    if (running) child.kill('SIGTERM');
+  };
+  spec.signal?.addEventListener('abort', stop, { once: true });
+  if (spec.signal?.aborted) stop();
+  child.once('close', () => spec.signal?.removeEventListener('abort', stop));
   const exited = new Promise<void>((resolve, reject) => {
     child.once('error', (error: NodeJS.ErrnoException) => {
       running = false;
@@ -57,8 +66,6 @@ export function startChild(spec: ChildSpec): RunningChild {
   return {
     process: child,
     exited,
-    stop: () => {
-      if (running) child.kill('SIGTERM');
-    },
+    stop,
   };
 }

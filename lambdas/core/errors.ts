@@ -22,6 +22,10 @@ export const LIFELINE_ERROR_NAMES = [
   'RestoreFailed',
   /** A backup or restore was stopped by SIGINT or SIGTERM; what it had started was cleaned up. */
   'Interrupted',
+  /** A human rejected a workflow's approval request; what the execution created was cleaned up. */
+  'Rejected',
+  /** Nobody answered a workflow's approval request in time; what the execution created was cleaned up. */
+  'ApprovalTimedOut',
 ] as const;
 export type LifelineErrorName = (typeof LIFELINE_ERROR_NAMES)[number];
 

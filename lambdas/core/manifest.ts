@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Trigger } from './backup-request.js';
+import { BackupComparison } from './comparison.js';
 import { DatabaseLabel } from './keys.js';
 import { Tier } from './tier.js';
 
@@ -51,5 +52,7 @@ export const BackupManifest = z.object({
   }),
   tables: z.array(TableRowCount),
   latestMigration: LatestMigration.nullable(),
+  /** Against the previous backup of the database; absent for the first one (and in manifests written before it existed). */
+  comparison: BackupComparison.optional(),
 });
 export type BackupManifest = z.infer<typeof BackupManifest>;

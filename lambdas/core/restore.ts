@@ -1,34 +1,55 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { archiveEntries, decompressFile, tableEntry } from './archive.js';
+import { abortError, throwIfAborted } from './abort.js';
+import { archiveContents, archiveScript, decompressFile, type ArchiveEntry } from './archive.js';
 import { pgBinary, startChild } from './child-process.js';
-import { connectClient, describe, libpqEnv, redact, type ConnectionSettings } from './connection.js';
+import { describe, libpqEnv, redact, type ConnectionSettings } from './connection.js';
 import { DigestTap } from './digest.js';
 import { LifelineError } from './errors.js';
-import { countRows, listUserTables } from './inventory.js';
+import { countRows } from './inventory.js';
 import type { BackupManifest, TableRowCount } from './manifest.js';
+import { isPrivilegeEntry, missingRoles, rolesInPrivilegeSql } from './privileges.js';
+import { openTarget, type RestoreTarget } from './restore-target.js';
+import { selectTables } from './table-selection.js';
 import { findBackup, openObject, readManifest, storage, type BackupSelector } from './vault.js';
 
 export interface RestoreOptions {
   s3: S3Client;
   bucket: string;
   selector: BackupSelector;
-  /** An existing, empty database; never the backup's source. */
+  /**
+   * Never the backup's source. An existing database without tables, unless `createTarget`; on failure it is
+   * left as it was: what the restore created in it is dropped, and nothing that was there before is touched.
+   */
   target: ConnectionSettings;
-  /** Table-level recovery into a side database: only these tables, optionally only within these schemas.
-   * Each comes with its rows and the schemas, types and functions it may need; like `pg_restore -t`, not
-   * with its defaults, constraints, indexes or triggers. */
+  /** Create the target database (through the server's `postgres` database), and drop it again on failure. */
+  createTarget?: boolean;
+  /**
+   * Table-level recovery into a side database: only these tables, optionally only within these schemas.
+   * Each comes with its rows and what its definition needs (schemas, types, functions, sequences); like
+   * `pg_restore -t`, not with its defaults, constraints, indexes or triggers (see `leftOut` in the result).
+   */
   tables?: string[];
   schemas?: string[];
+  /**
+   * Restore GRANTs and REVOKEs (default). Every role they name must exist on the target's server, which is
+   * checked before anything is written; false skips them (`pg_restore --no-privileges`).
+   */
+  privileges?: boolean;
   /** pg_restore worker processes. */
   jobs?: number;
-  /** Where the archive is staged; needs room for the uncompressed archive. */
+  /** Where the archive is staged (default: the OS temp directory); needs `stagingBytesFor(archive bytes)` free. */
   stagingDir?: string;
+  /**
+   * Stops the restore (SIGINT/SIGTERM): the staged archive is removed and the target put back as it was. It
+   * rejects with `signal.reason` when that is a LifelineError, else with Interrupted.
+   */
+  signal?: AbortSignal;
   onProgress?: (bytes: number) => void;
   now?: () => Date;
 }
@@ -37,17 +58,42 @@ export interface RestoredTable {
   schema: string;
   name: string;
   rows: number;
-  /** The count the manifest recorded at backup time, and whether it was exact. */
+  /** The count the manifest recorded at backup time. */
   expectedRows: number;
-  expectedExact: boolean;
+  /**
+   * `exact`: the rows must match the count. `estimate`: the manifest holds the planner's estimate (tables over
+   * EXACT_COUNT_MAX_BYTES are not counted during the backup), and the rows must come within ESTIMATE_TOLERANCE of it.
+   */
+  check: 'exact' | 'estimate';
+  passed: boolean;
 }
 
 export interface RestoreResult {
   key: string;
   target: string;
   tables: RestoredTable[];
+  /** What a table-level recovery left out of the selected tables (their indexes, constraints, ...); empty for a full restore. */
+  leftOut: string[];
   durationMs: number;
 }
+
+/** How far a restored table may be from a row estimate, either way, as a share of the estimate. */
+export const ESTIMATE_TOLERANCE = 0.1;
+
+/**
+ * The staged archive is downloaded, then decompressed beside itself, and the manifest does not record the
+ * decompressed size: it is taken as this many times the archive, the bound the restore workflow sizes the
+ * runner's disk with. It is no hard bound (highly repetitive text, such as log lines, compresses further):
+ * an archive that decompresses larger fails while staging, before anything is written to the target.
+ */
+export const DECOMPRESSED_PER_ARCHIVE_BYTE = 6;
+
+/** The free space a restore's staging directory needs for an archive of `archiveBytes`. */
+export function stagingBytesFor(archiveBytes: number): number {
+  return archiveBytes * (1 + DECOMPRESSED_PER_ARCHIVE_BYTE);
+}
+
+const INTERRUPTED = 'the restore was interrupted; its staged files were removed';
 
 /** A libpq conninfo value, so that pg_restore never mistakes a database name for a connection string. */
 function conninfoValue(value: string): string {
@@ -71,29 +117,39 @@ function selectedTables(manifest: BackupManifest, options: RestoreOptions): Tabl
   return selected;
 }
 
-/** Refuses the backup's own source and any target that already holds tables: nothing there is touched. */
-async function assertTargetIsFree(client: pg.Client, target: ConnectionSettings, manifest: BackupManifest) {
+function assertNotSource(target: ConnectionSettings, manifest: BackupManifest): void {
   const { source } = manifest;
   if (target.host === source.host && target.port === source.port && target.database === source.databaseName) {
-    throw new LifelineError('InvalidInput', `target ${describe(target)} is the source of backup ${manifest.key}; restore into a new database`);
-  }
-  const existing = await listUserTables(client);
-  if (existing.length > 0) {
-    const names = existing.slice(0, 5).map((t) => `${t.schema}.${t.name}`).join(', ');
-    const more = existing.length > 5 ? ', ...' : '';
-    throw new LifelineError('InvalidInput', `target ${describe(target)} is not empty (${names}${more}); restore into a new database`);
+    throw new LifelineError(
+      'InvalidInput',
+      `target ${describe(target)} is the source of backup ${manifest.key}; restore into a new database`,
+    );
   }
 }
 
-/** Objects a restored table may depend on; none of them holds rows. */
-const PREREQUISITE = /^\d+; \d+ \d+ (SCHEMA|EXTENSION|TYPE|SHELL TYPE|DOMAIN|FUNCTION|PROCEDURE|AGGREGATE|COLLATION) /;
+/** Refuses a staging directory without room for the archive and its decompressed copy, before downloading. */
+async function assertStagingRoom(dir: string, manifest: BackupManifest): Promise<void> {
+  const fix = 'choose a directory with more room (stagingDir; --staging-dir in the CLI)';
+  let free: number;
+  try {
+    const stats = await statfs(dir);
+    free = stats.bavail * stats.bsize;
+  } catch (error) {
+    throw new LifelineError('InvalidInput', `staging directory ${dir} cannot be used (${(error as NodeJS.ErrnoException).code}); ${fix}`);
+  }
+  const needed = stagingBytesFor(manifest.archive.bytes);
+  if (free < needed) {
+    throw new LifelineError(
+      'InvalidInput',
+      `staging directory ${dir} has ${free} bytes free; restoring ${manifest.key} needs ${needed} ` +
+        `(the ${manifest.archive.bytes}-byte archive and its decompressed copy, taken as ${DECOMPRESSED_PER_ARCHIVE_BYTE} times larger); ${fix}`,
+    );
+  }
+}
 
-/** A pg_restore use-list (-L) holding the selected tables, their rows and their prerequisites. */
-async function writeUseList(archive: string, restoring: TableRowCount[], dir: string): Promise<string> {
-  const wanted = restoring.flatMap(({ oid }) => [tableEntry(oid, 'TABLE'), tableEntry(oid, 'TABLE DATA')]);
-  const entries = (await archiveEntries(archive)).filter((line) => PREREQUISITE.test(line) || wanted.some((w) => w.test(line)));
-  const path = join(dir, 'use-list');
-  await writeFile(path, `${entries.join('\n')}\n`);
+async function writeUseList(dir: string, name: string, entries: ArchiveEntry[]): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, `${entries.map((entry) => entry.line).join('\n')}\n`);
   return path;
 }
 
@@ -101,8 +157,9 @@ async function writeUseList(archive: string, restoring: TableRowCount[], dir: st
 async function stageVerified(options: RestoreOptions, manifest: BackupManifest, dir: string): Promise<string> {
   const compressed = join(dir, 'archive.dump.zst');
   const tap = new DigestTap(undefined, options.onProgress);
+  const signal = options.signal;
   await storage(`downloading s3://${options.bucket}/${manifest.key}`, async () =>
-    pipeline(await openObject(options.s3, options.bucket, manifest.key), tap, createWriteStream(compressed)),
+    pipeline(await openObject(options.s3, options.bucket, manifest.key), tap, createWriteStream(compressed), { signal }),
   );
   const sha256 = tap.sha256();
   if (tap.bytes !== manifest.archive.bytes || sha256 !== manifest.archive.sha256) {
@@ -113,15 +170,88 @@ async function stageVerified(options: RestoreOptions, manifest: BackupManifest, 
     );
   }
   const archive = join(dir, 'archive.dump');
-  await decompressFile(compressed, archive);
+  await decompressFile(compressed, archive, signal);
   await rm(compressed);
   return archive;
 }
 
+/** Refuses, before anything is written, privileges for roles that the target's server does not have. */
+async function assertRolesExist(target: RestoreTarget, archive: string, entries: ArchiveEntry[], dir: string, manifest: BackupManifest) {
+  const grants = entries.filter(isPrivilegeEntry);
+  if (grants.length === 0) return;
+  const roles = rolesInPrivilegeSql(await archiveScript(archive, await writeUseList(dir, 'privileges', grants)));
+  const missing = await missingRoles(target.server, roles);
+  if (missing.length > 0) {
+    const names = missing.map((role) => `"${role}"`).join(', ');
+    throw new LifelineError(
+      'InvalidInput',
+      `backup ${manifest.key} grants privileges to roles the target's server lacks: ${names}; create them first, ` +
+        'or restore without privileges (privileges: false; --no-privileges in the CLI); nothing was restored',
+    );
+  }
+}
+
+function checkRows(rows: number, expected: TableRowCount): Pick<RestoredTable, 'check' | 'passed'> {
+  return expected.exact
+    ? { check: 'exact', passed: rows === expected.rows }
+    : { check: 'estimate', passed: Math.abs(rows - expected.rows) <= ESTIMATE_TOLERANCE * expected.rows };
+}
+
+async function countRestored(
+  client: pg.Client,
+  restoring: TableRowCount[],
+  target: ConnectionSettings,
+  key: string,
+): Promise<RestoredTable[]> {
+  const tables: RestoredTable[] = [];
+  for (const table of restoring) {
+    const rows = await countRows(client, table);
+    tables.push({ schema: table.schema, name: table.name, rows, expectedRows: table.rows, ...checkRows(rows, table) });
+  }
+  const wrong = tables.filter((t) => !t.passed);
+  if (wrong.length > 0) {
+    const tolerance = `estimate, within ${ESTIMATE_TOLERANCE * 100}%`;
+    const detail = wrong.map(
+      (t) => `${t.schema}.${t.name}: ${t.rows} rows, expected ${t.expectedRows}${t.check === 'estimate' ? ` (${tolerance})` : ''}`,
+    );
+    throw new LifelineError('VerificationFailed', `restored ${describe(target)} differs from backup ${key}: ${detail.join('; ')}`);
+  }
+  return tables;
+}
+
+/** `work`, unless `signal` fires first: then it rejects at once, and the undo stops the queries still running. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  work.catch(() => undefined); // reported by the race, or moot once aborted
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(abortError(signal, INTERRUPTED));
+    if (signal.aborted) return abort();
+    signal.addEventListener('abort', abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
+}
+
+/** Puts the target back as it was after `failure`, and says so (or why not) in the error that is thrown. */
+async function undoRestore(target: RestoreTarget, failure: unknown, settings: ConnectionSettings): Promise<LifelineError> {
+  const error =
+    failure instanceof LifelineError
+      ? failure
+      : new LifelineError('RestoreFailed', redact(String((failure as Error).message ?? failure), settings));
+  try {
+    return new LifelineError(error.name, `${error.message}; ${await target.undo()}`, { cause: failure });
+  } catch (undoFailure) {
+    const reason = (undoFailure as Error).message;
+    return new LifelineError(error.name, `${error.message}; putting the target back failed, so it holds a partial restore: ${reason}`, {
+      cause: failure,
+    });
+  }
+}
+
 /**
- * Restores a backup into a separate database: archive staged and checked against the manifest's SHA-256
- * first, then `pg_restore --no-owner --exit-on-error -j N`, then every restored table counted and compared
- * with the counts taken at backup time.
+ * Restores a backup into a separate database: archive staged and checked against the manifest's SHA-256,
+ * privileges' roles checked on the target's server, then `pg_restore --no-owner --exit-on-error -j N`, then
+ * every restored table counted and compared with the counts taken at backup time. A failure at any point
+ * leaves the target as it was and removes the staged archive.
  */
 export async function runRestore(options: RestoreOptions): Promise<RestoreResult> {
   const now = options.now ?? (() => new Date());
@@ -130,41 +260,56 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) {
     throw new LifelineError('InvalidInput', `jobs: must be a whole number from 1 to 64, not ${jobs}`);
   }
-  const { s3, bucket, target } = options;
+  const { s3, bucket, target: settings, signal } = options;
+  throwIfAborted(signal, INTERRUPTED);
   const key = await findBackup(s3, bucket, options.selector);
   const manifest = await readManifest(s3, bucket, key);
   const restoring = selectedTables(manifest, options);
   const partial = options.tables !== undefined || options.schemas !== undefined;
+  assertNotSource(settings, manifest);
+  const stagingDir = options.stagingDir ?? tmpdir();
+  await assertStagingRoom(stagingDir, manifest);
 
-  const dir = await mkdtemp(join(options.stagingDir ?? tmpdir(), 'lifeline-restore-'));
-  let client: pg.Client | undefined;
+  const target = await openTarget(settings, options.createTarget ?? false);
+  let dir: string | undefined;
+  let writing = false;
   try {
-    client = await connectClient(target);
-    await assertTargetIsFree(client, target, manifest);
+    dir = await mkdtemp(join(stagingDir, 'lifeline-restore-'));
     const archive = await stageVerified(options, manifest, dir);
-    const selection = partial ? ['--use-list', await writeUseList(archive, restoring, dir)] : [];
+    const contents = await archiveContents(archive);
+    const { entries, leftOut } = partial ? selectTables(contents, restoring) : { entries: contents, leftOut: [] };
+    const privileges = options.privileges ?? true;
+    if (privileges) await assertRolesExist(target, archive, entries, dir, manifest);
+    throwIfAborted(signal, INTERRUPTED);
+
+    writing = true;
+    const client = await target.prepare();
+    const selection = partial ? ['--use-list', await writeUseList(dir, 'use-list', entries)] : [];
     await startChild({
       command: pgBinary('pg_restore'),
-      args: ['--no-owner', '--exit-on-error', `--jobs=${jobs}`, '--no-password', `--dbname=dbname=${conninfoValue(target.database)}`, ...selection, archive],
-      env: libpqEnv(target),
+      args: [
+        '--no-owner',
+        ...(privileges ? [] : ['--no-privileges']),
+        '--exit-on-error',
+        `--jobs=${jobs}`,
+        '--no-password',
+        `--dbname=dbname=${conninfoValue(settings.database)}`,
+        ...selection,
+        archive,
+      ],
+      env: libpqEnv(settings),
       stdio: ['ignore', 'ignore', 'pipe'],
       failure: 'RestoreFailed',
-      redact: (text) => redact(text, target),
+      redact: (text) => redact(text, settings),
+      signal,
     }).exited;
-
-    const tables: RestoredTable[] = [];
-    for (const table of restoring) {
-      const { schema, name, rows: expectedRows, exact: expectedExact } = table;
-      tables.push({ schema, name, rows: await countRows(client, table), expectedRows, expectedExact });
-    }
-    const wrong = tables.filter((t) => t.expectedExact && t.rows !== t.expectedRows);
-    if (wrong.length > 0) {
-      const detail = wrong.map((t) => `${t.schema}.${t.name}: ${t.rows} rows, expected ${t.expectedRows}`).join('; ');
-      throw new LifelineError('VerificationFailed', `restored ${describe(target)} differs from backup ${key}: ${detail}`);
-    }
-    return { key, target: describe(target), tables, durationMs: now().getTime() - startedAt.getTime() };
+    const tables = await untilAborted(countRestored(client, restoring, settings, key), signal);
+    return { key, target: describe(settings), tables, leftOut, durationMs: now().getTime() - startedAt.getTime() };
+  } catch (error) {
+    const failure = signal?.aborted ? abortError(signal, INTERRUPTED) : error;
+    throw writing ? await undoRestore(target, failure, settings) : failure;
   } finally {
-    await client?.end().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    await target.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
   }
 }

@@ -15,5 +15,11 @@ export const BACKUP_METRICS = {
   BackupFailed: 'Count',
   BackupBytes: 'Bytes',
   BackupDuration: 'Seconds',
+  /** How much of its time limit (the function's, less the cleanup margin) a successful backup used. */
+  BackupTimeLimitUsed: 'Percent',
+  /** A backup stopped at the time limit (DatabaseTooLargeForLambda): the database needs the Fargate runner. */
+  BackupTooLargeForLambda: 'Count',
+  /** The largest drop from the previous backup of the database, in bytes, total rows or a table's rows. */
+  BackupShrinkPercent: 'Percent',
 } as const;
 export type BackupMetricName = keyof typeof BACKUP_METRICS;

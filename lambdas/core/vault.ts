@@ -1,5 +1,4 @@
 import {
-  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
@@ -10,6 +9,7 @@ import type { Readable } from 'node:stream';
 import { LifelineError } from './errors.js';
 import { archiveKeyOf, databasePrefixes, isManifestKey, manifestKeyFor, parseBackupKey } from './keys.js';
 import { BackupManifest } from './manifest.js';
+import type { ObjectLockMode } from './retention.js';
 import { TIERS, type Tier } from './tier.js';
 
 /** A backup as listed from the vault: an archive whose manifest exists. */
@@ -24,47 +24,86 @@ export interface BackupEntry {
 
 export type BackupSelector = { key: string } | { database: string; latest: true } | { database: string; at: Date };
 
-/** Wraps S3 failures so that the cause is named and no credentials travel with it. */
+/** Object Lock for a new object: its mode, and until when. */
+export interface ObjectLock {
+  mode: ObjectLockMode;
+  until: Date;
+}
+
+/**
+ * What every write into the vault carries: If-None-Match, so that it never replaces an object (the bucket
+ * policy refuses the runtime any write without it), and the backup's Object Lock when the vault has one.
+ */
+export function writeOnce(lock: ObjectLock | undefined) {
+  return { IfNoneMatch: '*', ...(lock && { ObjectLockMode: lock.mode, ObjectLockRetainUntilDate: lock.until }) };
+}
+
+/**
+ * Wraps S3 failures so that the cause is named and no credentials travel with it. S3's 412 to a write's
+ * If-None-Match means the key is taken: a backup is never replaced.
+ */
 export async function storage<T>(what: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
     if (error instanceof LifelineError) throw error;
     const { name, message } = error as Error;
+    if (name === 'PreconditionFailed') {
+      throw new LifelineError('BackupExists', `${what} refused: the object already exists, and backups are never replaced`, { cause: error });
+    }
     throw new LifelineError('StorageFailed', `${what} failed: ${name}: ${message}`, { cause: error });
   }
 }
 
-/** Every archive key with its size and every manifest key under `prefix`, following pagination. */
+interface ListedObject {
+  size: number;
+  /** Milliseconds; S3 always gives it, a server that does not is not second-guessed. */
+  lastModified: number;
+}
+
+/** Every archive and every manifest under `prefix`, by key, following pagination. */
 async function listPrefix(s3: S3Client, bucket: string, prefix: string) {
-  const archives = new Map<string, number>();
-  const manifests = new Set<string>();
+  const archives = new Map<string, ListedObject>();
+  const manifests = new Map<string, ListedObject>();
   let token: string | undefined;
   do {
     const page = await storage(`listing s3://${bucket}/${prefix}`, () =>
       s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token })),
     );
-    for (const { Key, Size } of page.Contents ?? []) {
+    for (const { Key, Size, LastModified } of page.Contents ?? []) {
       if (!Key) continue;
-      if (isManifestKey(Key)) manifests.add(Key);
-      else archives.set(Key, Size ?? 0);
+      (isManifestKey(Key) ? manifests : archives).set(Key, { size: Size ?? 0, lastModified: LastModified?.getTime() ?? Infinity });
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   return { archives, manifests };
 }
 
-/** Backups in the vault, oldest first; archives without a manifest are not backups and are left out. */
+/**
+ * How far a writer's clock can run ahead of S3's: S3 refuses requests signed more than 15 minutes off. A
+ * genuine key is stamped when its backup starts, before either object is written, so its stamp is never
+ * later than the objects' LastModified plus this.
+ */
+const MAX_CLOCK_SKEW_MS = 15 * 60_000;
+
+/**
+ * Backups in the vault, oldest first. Archives without a manifest are not backups and are left out, and so are
+ * backups whose key claims a start after their objects were written: a forgery stamped in the future to pass
+ * for the latest backup.
+ */
 export async function listBackups(s3: S3Client, bucket: string, database?: string): Promise<BackupEntry[]> {
   const prefixes = database ? databasePrefixes(database) : TIERS.map((tier) => `${tier}/`);
   const entries: BackupEntry[] = [];
   for (const prefix of prefixes) {
     const { archives, manifests } = await listPrefix(s3, bucket, prefix);
-    for (const manifestKey of manifests) {
+    for (const [manifestKey, manifest] of manifests) {
       const key = archiveKeyOf(manifestKey);
       const parsed = parseBackupKey(key);
-      const bytes = archives.get(key);
-      if (parsed && bytes !== undefined) entries.push({ key, manifestKey, bytes, ...parsed });
+      const archive = archives.get(key);
+      if (!parsed || !archive) continue;
+      const written = Math.min(archive.lastModified, manifest.lastModified);
+      if (parsed.startedAt.getTime() > written + MAX_CLOCK_SKEW_MS) continue;
+      entries.push({ key, manifestKey, bytes: archive.size, ...parsed });
     }
   }
   return entries.sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime() || a.key.localeCompare(b.key));
@@ -114,7 +153,8 @@ export async function readManifest(s3: S3Client, bucket: string, key: string): P
   return parsed.data;
 }
 
-export async function writeManifest(s3: S3Client, bucket: string, manifest: BackupManifest): Promise<string> {
+/** Writes the manifest that makes an archive a backup; BackupExists if the backup already has one. */
+export async function writeManifest(s3: S3Client, bucket: string, manifest: BackupManifest, lock?: ObjectLock): Promise<string> {
   const manifestKey = manifestKeyFor(manifest.key);
   await storage(`writing s3://${bucket}/${manifestKey}`, () =>
     s3.send(
@@ -123,6 +163,7 @@ export async function writeManifest(s3: S3Client, bucket: string, manifest: Back
         Key: manifestKey,
         Body: JSON.stringify(manifest, null, 2),
         ContentType: 'application/json',
+        ...writeOnce(lock),
       }),
     ),
   );
@@ -137,8 +178,4 @@ export async function objectSize(s3: S3Client, bucket: string, key: string): Pro
 export async function openObject(s3: S3Client, bucket: string, key: string): Promise<Readable> {
   const object = await storage(`reading s3://${bucket}/${key}`, () => s3.send(new GetObjectCommand({ Bucket: bucket, Key: key })));
   return object.Body as Readable;
-}
-
-export async function deleteObject(s3: S3Client, bucket: string, key: string): Promise<void> {
-  await storage(`deleting s3://${bucket}/${key}`, () => s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })));
 }

@@ -28,11 +28,21 @@ export interface BackupAlarmsProps {
   readonly topic: sns.ITopic;
   /** Hours without a successful backup before the staleness alarm fires; undefined for on-demand databases. */
   readonly rpoHours?: number;
+  /** A backup that shrank by more than this percent from the previous one raises the shrink alarm. */
+  readonly shrinkAlarmPercent: number;
 }
 
-/** A database's backup alarms: a failed run, and no successful backup within its RPO. */
+/** Percent of its time limit beyond which a backup is close to outgrowing Lambda. */
+export const NEAR_TIME_LIMIT_PERCENT = 50;
+
+/**
+ * A database's backup alarms: a failed run, a run close to Lambda's time limit, a backup much smaller than the one
+ * before, and no success within its RPO.
+ */
 export class BackupAlarms extends Construct {
   readonly failed: cloudwatch.Alarm;
+  readonly nearTimeLimit: cloudwatch.Alarm;
+  readonly shrunk: cloudwatch.Alarm;
   readonly stale?: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: BackupAlarmsProps) {
@@ -47,13 +57,16 @@ export class BackupAlarms extends Construct {
     this.failed = notify(
       new cloudwatch.Alarm(this, 'Failed', {
         alarmName: `${props.alarmNamePrefix}-backup-failed`,
-        alarmDescription: `A backup of ${props.database} failed. Its logs name the cause; a retry may already be running.`,
-        // The handler counts the failures it sees; Lambda's Errors also counts the ones it cannot (timeout, out of memory).
+        alarmDescription: `A backup of ${props.database} failed or was given up. Its logs name the cause; a retry may already be running, and a request given up is in the dead-letter queue.`,
+        // The handler counts the failures it sees; Lambda's Errors also counts the ones it cannot (timeout, out of
+        // memory); AsyncEventsDropped counts the requests Lambda dead-lettered after the last retry or at their
+        // maximum age, including those that never ran (throttled), which the shared queue's alarm cannot name.
         metric: new cloudwatch.MathExpression({
-          expression: 'FILL(failed, 0) + FILL(errors, 0)',
+          expression: 'FILL(failed, 0) + FILL(errors, 0) + FILL(dropped, 0)',
           usingMetrics: {
             failed: backupMetric('BackupFailed', props.database, { statistic: 'Sum', period }),
             errors: props.function.metricErrors({ statistic: 'Sum', period }),
+            dropped: props.function.metric('AsyncEventsDropped', { statistic: 'Sum', period }),
           },
           period,
         }),
@@ -61,6 +74,33 @@ export class BackupAlarms extends Construct {
         threshold: 1,
         evaluationPeriods: 1,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+
+    // A warning while there is still time: past the limit the backup fails with DatabaseTooLargeForLambda.
+    this.nearTimeLimit = notify(
+      new cloudwatch.Alarm(this, 'NearTimeLimit', {
+        alarmName: `${props.alarmNamePrefix}-backup-near-time-limit`,
+        alarmDescription: `A backup of ${props.database} used more than ${NEAR_TIME_LIMIT_PERCENT}% of the time Lambda allows it. Once it needs more, it stops and fails with DatabaseTooLargeForLambda: plan its move to the Fargate runner ("runner": "fargate" in its config).`,
+        metric: backupMetric('BackupTimeLimitUsed', props.database, { statistic: 'Maximum', period: Duration.hours(1) }),
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        threshold: NEAR_TIME_LIMIT_PERCENT,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+
+    // A wiped or dropped table still makes a "successful" backup. One data point per backup; missing data keeps
+    // the state, so the alarm stays raised until a later backup shows no large drop.
+    this.shrunk = notify(
+      new cloudwatch.Alarm(this, 'Shrunk', {
+        alarmName: `${props.alarmNamePrefix}-backup-shrunk`,
+        alarmDescription: `A backup of ${props.database} shrank by over ${props.shrinkAlarmPercent}% (bytes, rows or a table's rows). Its manifest's "comparison" says what fell.`,
+        metric: backupMetric('BackupShrinkPercent', props.database, { statistic: 'Maximum', period }),
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        threshold: props.shrinkAlarmPercent,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.IGNORE,
       }),
     );
 

@@ -12,7 +12,7 @@ export interface BackupDeadLetterQueueProps {
 
 /**
  * Where backup requests go when they could not run: schedules whose target could not be invoked, and
- * asynchronous invocations that failed every attempt. Anything in it raises an alarm.
+ * asynchronous invocations that failed every attempt. Each one that arrives raises an alarm.
  */
 export class BackupDeadLetterQueue extends Construct {
   readonly queue: sqs.Queue;
@@ -31,10 +31,14 @@ export class BackupDeadLetterQueue extends Construct {
       reason: 'This queue is the dead-letter queue of the backup schedules and functions; it needs none of its own.',
     });
 
-    this.alarm = new cloudwatch.Alarm(this, 'NotEmpty', {
+    // Alarming on arrivals, not on the backlog: a backlog alarm stays in ALARM while one old message waits, so
+    // later dead letters would notify nobody. Scheduler and Lambda dead-letter through SendMessage, which
+    // NumberOfMessagesSent counts (only SQS's own redrive from a source queue bypasses it, and none is used).
+    this.alarm = new cloudwatch.Alarm(this, 'Arrived', {
       alarmName: props.alarmName,
-      alarmDescription: 'A backup request could not be delivered or failed every attempt: its event waits in the dead-letter queue.',
-      metric: this.queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
+      alarmDescription:
+        'A backup request could not be delivered or failed every attempt: its event, naming the database, is in the dead-letter queue.',
+      metric: this.queue.metricNumberOfMessagesSent({ period: Duration.minutes(5), statistic: 'Sum' }),
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       threshold: 1,
       evaluationPeriods: 1,

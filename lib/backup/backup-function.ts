@@ -7,14 +7,14 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { BackupImage } from './backup-image.js';
 import type { BackupVault } from '../vault/backup-vault.js';
+import { backupTargetEnvironment, type BackupTarget } from '../../lambdas/core/backup-target.js';
 import { METRICS_NAMESPACE, SERVICE_NAMES } from '../../lambdas/core/telemetry.js';
 import { nagResource } from '../nag-findings.js';
 
 export interface BackupFunctionProps {
   readonly functionName: string;
-  /** The database's label in the vault. */
-  readonly database: string;
-  readonly secretArn: string;
+  /** What the function backs up, fixed in its environment; the vault's bucket is added here. */
+  readonly target: Omit<BackupTarget, 'bucket'>;
   /** The customer-managed key of the secret, when there is one. */
   readonly secretKmsKeyArn?: string;
   readonly vault: BackupVault;
@@ -35,13 +35,19 @@ export class BackupFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: BackupFunctionProps) {
     super(scope, id);
+    const { target } = props;
     const arn = (resource: string) => `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
     const networkInterfaces = arn('network-interface/*');
+    const rdsArn = (resource: string) => `arn:${Aws.PARTITION}:rds:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
+    const [describeAction, databaseArn] =
+      'instanceIdentifier' in target.rds
+        ? ['rds:DescribeDBInstances', rdsArn(`db:${target.rds.instanceIdentifier}`)]
+        : ['rds:DescribeDBClusters', rdsArn(`cluster:${target.rds.clusterIdentifier}`)];
     const statements = [
       new iam.PolicyStatement({
         sid: 'ReadOwnSecret',
         actions: ['secretsmanager:GetSecretValue'],
-        resources: [props.secretArn],
+        resources: [target.secretArn],
       }),
       ...(props.secretKmsKeyArn === undefined
         ? []
@@ -53,7 +59,11 @@ export class BackupFunction extends Construct {
               conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com` } },
             }),
           ]),
-      ...props.vault.backupStatements(props.database),
+      // What the config leaves out of the endpoint is looked up at run time, from this database only.
+      ...(target.host !== undefined && target.databaseName !== undefined
+        ? []
+        : [new iam.PolicyStatement({ sid: 'DescribeOwnDatabase', actions: [describeAction], resources: [databaseArn] })]),
+      ...props.vault.backupStatements(target.database),
       new iam.PolicyStatement({
         sid: 'WriteLogs',
         actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
@@ -87,12 +97,14 @@ export class BackupFunction extends Construct {
     ];
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: `Lifeline backup of ${props.database}`,
+      description: `Lifeline backup of ${target.database}`,
+      // The vault's bucket policy recognises its runtime roles by this path.
+      path: props.vault.runtimeRolePath,
       inlinePolicies: { backup: new iam.PolicyDocument({ statements }) },
     });
     const acknowledge = (resource: string, reason: string) =>
       Validations.of(this.role).acknowledge({ id: `AwsSolutions-IAM5[${nagResource(this, resource)}]`, reason });
-    for (const objects of props.vault.backupObjectArns(props.database)) {
+    for (const objects of props.vault.backupObjectArns(target.database)) {
       acknowledge(objects, 'Backup keys carry a timestamp: writes are granted under this database\'s own tier prefix only.');
     }
     acknowledge(networkInterfaces, 'Network interfaces get their ids when Lambda creates them; the subnets and security group are named.');
@@ -100,7 +112,7 @@ export class BackupFunction extends Construct {
 
     this.function = new lambda.DockerImageFunction(this, 'Function', {
       functionName: props.functionName,
-      description: `Lifeline backup of ${props.database}`,
+      description: `Lifeline backup of ${target.database}`,
       code: props.image.code(),
       // The role's policy is complete as written above; nothing may widen it behind our back.
       role: this.role.withoutPolicyUpdates(),
@@ -112,7 +124,7 @@ export class BackupFunction extends Construct {
       // Nothing is staged on disk: the dump streams straight into the multipart upload.
       ephemeralStorageSize: Size.mebibytes(512),
       environment: {
-        VAULT_BUCKET: props.vault.bucketName,
+        ...backupTargetEnvironment({ ...target, bucket: props.vault.bucketName, objectLock: props.vault.objectLockMode }),
         POWERTOOLS_SERVICE_NAME: SERVICE_NAMES.backup,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       },

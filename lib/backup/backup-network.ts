@@ -53,6 +53,7 @@ export class BackupNetwork extends Construct {
         description: 'PostgreSQL from Lifeline backups',
       });
     });
+    // The endpoint also admits the VPC's CIDR blocks; this rule keeps backups working should that list miss one.
     if (props.endpointSecurityGroupId !== undefined) {
       new CfnSecurityGroupIngress(this, 'EndpointIngress', {
         groupId: props.endpointSecurityGroupId,

@@ -15,6 +15,8 @@ const DELIVERY_RETRY = { maximumRetryAttempts: 5, maximumEventAgeInSeconds: 3600
 
 export interface ScheduledBackup {
   readonly scheduleName: string;
+  /** The database's label; its function knows the rest. */
+  readonly database: string;
   readonly function: lambda.IFunction;
   /** EventBridge Scheduler cron fields, without `cron(...)`. */
   readonly cron: string;
@@ -60,11 +62,14 @@ export class BackupSchedules extends Construct {
       },
     });
 
+    // Checked against the handler's own schema, so a drift fails the synth and not the 2 a.m. run. The input
+    // stays as written: the handler applies the defaults.
+    for (const backup of props.backups) BackupRequest.parse(backup.request);
     this.schedules = props.backups.map(
       (backup) =>
         new CfnSchedule(this, backup.scheduleName, {
           name: backup.scheduleName,
-          description: `Lifeline backup of ${backup.request.database}`,
+          description: `Lifeline backup of ${backup.database}`,
           scheduleExpression: `cron(${backup.cron})`,
           scheduleExpressionTimezone: backup.timeZone,
           flexibleTimeWindow: { mode: 'OFF' },
@@ -72,8 +77,7 @@ export class BackupSchedules extends Construct {
           target: {
             arn: backup.function.functionArn,
             roleArn: this.role.roleArn,
-            // Checked against the handler's own schema, so a drift fails the synth and not the 2 a.m. run.
-            input: JSON.stringify(BackupRequest.parse(backup.request)),
+            input: JSON.stringify(backup.request),
             retryPolicy: DELIVERY_RETRY,
             deadLetterConfig: { arn: props.deadLetterQueue.queueArn },
           },

@@ -1,5 +1,5 @@
 import { Aws } from 'aws-cdk-lib';
-import { CfnSecurityGroup, CfnVPCEndpoint } from 'aws-cdk-lib/aws-ec2';
+import { CfnSecurityGroup, CfnSecurityGroupIngress, CfnVPCEndpoint } from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
 
 export interface BackupVpcEndpointsProps {
@@ -8,11 +8,14 @@ export interface BackupVpcEndpointsProps {
   readonly subnetIds: readonly string[];
   /** Route tables of those subnets, which get the S3 gateway route. */
   readonly routeTableIds: readonly string[];
+  /** The VPC's CIDR blocks, admitted to the Secrets Manager endpoint. */
+  readonly vpcCidrs: readonly string[];
 }
 
 /**
  * What a VPC without NAT needs for backups: an S3 gateway endpoint and a Secrets Manager interface endpoint
- * with private DNS. Do not use in a VPC that already has either.
+ * with private DNS. Private DNS makes the endpoint the VPC's Secrets Manager for every workload in it, so it
+ * admits HTTPS from the whole VPC. Do not use in a VPC that already has either endpoint.
  */
 export class BackupVpcEndpoints extends Construct {
   /** Backup functions' security groups get an ingress rule on this one. */
@@ -35,6 +38,17 @@ export class BackupVpcEndpoints extends Construct {
       ],
     });
     this.securityGroupId = group.attrGroupId;
+    // Separate rules, like the backups' own on this group: CloudFormation must not mix them with inline ones.
+    props.vpcCidrs.forEach((cidr, i) => {
+      new CfnSecurityGroupIngress(this, `VpcIngress${i}`, {
+        groupId: group.attrGroupId,
+        cidrIp: cidr,
+        ipProtocol: 'tcp',
+        fromPort: 443,
+        toPort: 443,
+        description: 'Secrets Manager from the VPC (the endpoint answers its private DNS name)',
+      });
+    });
     new CfnVPCEndpoint(this, 'SecretsManager', {
       vpcId: props.vpcId,
       serviceName: `com.amazonaws.${Aws.REGION}.secretsmanager`,

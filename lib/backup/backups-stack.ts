@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -56,8 +56,15 @@ export class BackupsStack extends Stack {
       const functionName = backupFunctionName(config.name, db.name);
       const backup = new BackupFunction(this, `Backup-${db.name}`, {
         functionName,
-        database: db.name,
-        secretArn: db.secretArn,
+        target: {
+          database: db.name,
+          secretArn: db.secretArn,
+          host: db.host,
+          port: db.port,
+          databaseName: db.databaseName,
+          rds: db.rds,
+          timeZone: db.schedule.timeZone,
+        },
         secretKmsKeyArn: db.secretKmsKeyArn,
         vault: vaultStack.vault,
         image: vaultStack.images.get(clientMajorFor(db.postgresVersion))!,
@@ -73,21 +80,17 @@ export class BackupsStack extends Stack {
         function: backup.function,
         topic: vaultStack.notifications.topic,
         rpoHours: db.runMode === 'scheduled' ? db.rpoHours : undefined,
+        shrinkAlarmPercent: db.shrinkAlarmPercent,
       });
       if (alarms.stale) staleness.push(alarms.stale);
       if (db.runMode === 'scheduled') {
         scheduled.push({
           scheduleName: functionName,
+          database: db.name,
           function: backup.function,
           cron: db.schedule.cron,
           timeZone: db.schedule.timeZone,
-          request: {
-            database: db.name,
-            secretArn: db.secretArn,
-            trigger: 'schedule',
-            tier: 'auto',
-            timeZone: db.schedule.timeZone,
-          },
+          request: { trigger: 'schedule' },
         });
       }
     }

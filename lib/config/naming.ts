@@ -14,3 +14,11 @@ export function backupFunctionName(prefix: string, database: string): string {
 export function vaultBucketName(prefix: string): string {
   return `${prefix}-vault-${Aws.ACCOUNT_ID}-${Aws.REGION}`;
 }
+
+/**
+ * The IAM path of every role Lifeline's runtime uses. The vault's bucket policy names these roles by path, as
+ * the vault is deployed before them and cannot refer to them.
+ */
+export function runtimeRolePath(prefix: string): string {
+  return `/${prefix}-runtime/`;
+}

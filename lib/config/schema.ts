@@ -1,8 +1,12 @@
 import { z } from 'zod';
 import { DatabaseLabel } from '../../lambdas/core/keys.js';
+import { ObjectLockMode } from '../../lambdas/core/retention.js';
+import { SecretArn } from '../../lambdas/core/secrets.js';
+import { ApplicationName } from '../../lambdas/core/workflows/cutover-input.js';
 import { TimeZone } from '../../lambdas/core/tier.js';
 import { groupDatabases, MAX_DATABASES_PER_STACK, stackCountFor } from '../backup/database-groups.js';
-import { TIER_EXPIRATION_DAYS } from '../vault/retention.js';
+import { cronTimesOfDay } from './cron.js';
+import { skippedRunProblem } from './daylight-saving.js';
 import { backupFunctionName, MAX_RESOURCE_NAME } from './naming.js';
 import { NEWEST_CLIENT } from './postgres-clients.js';
 
@@ -12,13 +16,21 @@ const VpcId = id('a VPC id', /^vpc-[0-9a-f]{8,17}$/, 'vpc-0a1b2c3d4e5f67890');
 const SubnetId = id('a subnet id', /^subnet-[0-9a-f]{8,17}$/, 'subnet-0a1b2c3d4e5f67890');
 const SecurityGroupId = id('a security group id', /^sg-[0-9a-f]{8,17}$/, 'sg-0a1b2c3d4e5f67890');
 const RouteTableId = id('a route table id', /^rtb-[0-9a-f]{8,17}$/, 'rtb-0a1b2c3d4e5f67890');
-/** IAM grants GetSecretValue on this exact ARN, so the 6-character suffix Secrets Manager appends is required. */
-const SecretArn = z
-  .string()
-  .regex(
-    /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]+-[A-Za-z0-9]{6}$/,
-    'must be the complete Secrets Manager secret ARN, including the 6-character suffix',
-  );
+/** One of a VPC's IPv4 CIDR blocks, which are /16 to /28 networks. */
+const VpcCidr = z.cidrv4({ error: 'must be an IPv4 CIDR block such as "10.0.0.0/16"' }).superRefine((cidr, ctx) => {
+  const [address = '', length] = cidr.split('/');
+  const prefix = Number(length);
+  if (prefix < 16 || prefix > 28) {
+    ctx.addIssue({ code: 'custom', message: "must be a /16 to /28 block, the sizes a VPC's CIDR blocks have" });
+    return;
+  }
+  const bits = address.split('.').reduce((value, octet) => value * 256 + Number(octet), 0);
+  const network = bits - (bits % 2 ** (32 - prefix));
+  if (network !== bits) {
+    const octets = [24, 16, 8, 0].map((shift) => Math.floor(network / 2 ** shift) % 256);
+    ctx.addIssue({ code: 'custom', message: `must be the block's network address, "${octets.join('.')}/${prefix}"` });
+  }
+});
 const KmsKeyArn = z
   .string()
   .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/, 'must be a KMS key ARN');
@@ -31,12 +43,15 @@ const Cron = z
   .superRefine((cron, ctx) => {
     const fields = cron.trim().split(/\s+/);
     if (fields.length !== 6) {
-      ctx.addIssue({ code: 'custom', message: `must have six fields "${CRON_FIELDS}", such as "30 2 * * ? *"` });
+      ctx.addIssue({ code: 'custom', message: `must have six fields "${CRON_FIELDS}", such as "30 3 * * ? *"` });
       return;
     }
-    const [minutes, hours, dayOfMonth, month, dayOfWeek, year] = fields as [string, string, string, string, string, string];
-    if (!/^[0-9,*/-]+$/.test(minutes) || !/^[0-9,*/-]+$/.test(hours)) {
-      ctx.addIssue({ code: 'custom', message: 'minutes and hours may only hold digits and , - * /' });
+    const [, , dayOfMonth, month, dayOfWeek, year] = fields as [string, string, string, string, string, string];
+    if (cronTimesOfDay(cron) === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'minutes and hours may only hold values 0-59 and 0-23, ranges "a-b", steps "/n" and lists "a,b", such as "0,30" and "*/6"',
+      });
     }
     // The 7 daily / 4 weekly / 6 monthly guarantee needs a backup every calendar day.
     const everyDay = ['*', '?'].includes(dayOfMonth) && month === '*' && ['*', '?'].includes(dayOfWeek) && year === '*';
@@ -52,12 +67,19 @@ const Cron = z
   })
   .transform((cron) => cron.trim().split(/\s+/).join(' '));
 
-const Schedule = z.strictObject({
-  /** EventBridge Scheduler cron fields, without the `cron(...)` wrapper. */
-  cron: Cron,
-  /** IANA zone of the cron and of the calendar that decides monthly and weekly tiers. */
-  timeZone: TimeZone,
-});
+const Schedule = z
+  .strictObject({
+    /** EventBridge Scheduler cron fields, without the `cron(...)` wrapper. */
+    cron: Cron,
+    /** IANA zone of the cron and of the calendar that decides monthly and weekly tiers. */
+    timeZone: TimeZone,
+  })
+  .superRefine(({ cron, timeZone }, ctx) => {
+    // Zod runs this even when a field has a problem of its own: check only a valid schedule.
+    if (ctx.issues.length > 0) return;
+    const problem = skippedRunProblem(cronTimesOfDay(cron)!, timeZone);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['cron'], message: problem });
+  });
 
 const Rds = z.union([
   z.strictObject({ instanceIdentifier: RdsIdentifier }),
@@ -74,7 +96,17 @@ const Database = z.strictObject({
   network: z.string(),
   /** The database's security group: it gets an ingress rule from the backup function. */
   securityGroupId: SecurityGroupId,
+  /**
+   * The server's DNS name or address, for a secret without `host` (RDS-managed secrets hold only username and
+   * password). Left out, the function asks RDS for the endpoint of `rds` at run time.
+   */
+  host: z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, 'must be a DNS name or an IP address').optional(),
   port: z.number().int().min(1).max(65535).default(5432),
+  /**
+   * The database to back up, for a secret without `dbname`. Left out, the function asks RDS for the database
+   * `rds` was created with.
+   */
+  databaseName: z.string().min(1).max(63).optional(),
   /** The server's major version; the image's pg_dump is this version or newer. */
   postgresVersion: z
     .number()
@@ -87,6 +119,12 @@ const Database = z.strictObject({
    * hour a daylight-saving change can add, plus an hour for the run itself and its retries.
    */
   rpoHours: z.number().int().min(1).max(168).default(26),
+  /**
+   * A backup smaller than the previous one by more than this percent (in bytes, in total rows or in any table's
+   * rows; a table that disappeared lost all its rows) raises the shrink alarm: a wiped table must not pass for a
+   * successful backup while the good history expires.
+   */
+  shrinkAlarmPercent: z.number().min(0).max(99).default(50),
   /** `scheduled` backs up by the schedule; `on-demand` deploys the function for manual and pre-migration runs only. */
   runMode: z.enum(['scheduled', 'on-demand']).default('scheduled'),
 });
@@ -100,18 +138,21 @@ const Network = z.strictObject({
    * Create an S3 gateway endpoint (on these route tables) and a Secrets Manager interface endpoint in this
    * VPC. Leave out when the subnets already reach both through a NAT gateway or existing endpoints.
    */
-  createEndpoints: z.strictObject({ routeTableIds: z.array(RouteTableId).min(1) }).optional(),
+  createEndpoints: z
+    .strictObject({
+      routeTableIds: z.array(RouteTableId).min(1),
+      /**
+       * All of the VPC's CIDR blocks. The endpoint's private DNS makes it every workload's Secrets Manager in
+       * this VPC, so it admits HTTPS from all of them, not only from the backups.
+       */
+      vpcCidrs: z.array(VpcCidr).min(1),
+    })
+    .optional(),
 });
 
 const ObjectLock = z.strictObject({
-  mode: z.enum(['GOVERNANCE', 'COMPLIANCE']),
-  days: z
-    .number()
-    .int()
-    .min(1)
-    .max(TIER_EXPIRATION_DAYS.monthly, {
-      message: `must be at most ${TIER_EXPIRATION_DAYS.monthly}: a locked version may not outlive the monthly tier`,
-    }),
+  /** Each backup is locked for its tier's days; GOVERNANCE lets a holder of s3:BypassGovernanceRetention remove it early. */
+  mode: ObjectLockMode.default('GOVERNANCE'),
 });
 
 const Approval = z.strictObject({
@@ -121,7 +162,7 @@ const Approval = z.strictObject({
 });
 
 const Application = z.strictObject({
-  name: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'must be 1-32 lowercase letters, digits or "-"'),
+  name: ApplicationName,
   /** `name` of the database the application uses. */
   database: z.string(),
   /** The secret the application reads its connection from; cutover rewrites it and keeps the previous version. */
@@ -144,8 +185,9 @@ export const LifelineConfig = z
      */
     backupStacks: z.number().int().min(1).max(200).default(1),
     notifications: z.strictObject({ emails: z.array(z.email()).min(1) }),
-    vault: z.strictObject({ objectLock: ObjectLock.optional() }).default({}),
-    approval: Approval,
+    vault: z.strictObject({ objectLock: ObjectLock.prefault({}) }).prefault({}),
+    /** Used by the restore and cutover workflows; optional until a deployment uses them. */
+    approval: Approval.optional(),
     applications: z.array(Application).default([]),
     networks: z.array(Network).min(1),
     databases: z.array(Database).min(1),
@@ -161,8 +203,16 @@ export const LifelineConfig = z
     const networks = new Map(config.networks.map((n) => [n.name, n]));
     const databases = new Set(config.databases.map((d) => d.name));
     config.databases.forEach((database, i) => {
-      if (!networks.has(database.network)) {
+      const network = networks.get(database.network);
+      if (!network) {
         ctx.addIssue({ code: 'custom', path: ['databases', i, 'network'], message: `no network named "${database.network}" in networks` });
+      } else if (network.createEndpoints && (database.host === undefined || database.databaseName === undefined)) {
+        // Lifeline's endpoints reach S3 and Secrets Manager, not the RDS API the function would ask instead.
+        ctx.addIssue({
+          code: 'custom',
+          path: ['databases', i, database.host === undefined ? 'host' : 'databaseName'],
+          message: `required: network "${network.name}" reaches AWS through the endpoints Lifeline creates, which do not include the RDS API that would otherwise be asked; set "host" and "databaseName"`,
+        });
       }
       const functionName = backupFunctionName(config.name, database.name);
       if (functionName.length > MAX_RESOURCE_NAME) {

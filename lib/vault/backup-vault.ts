@@ -5,26 +5,40 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY } from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
 import { databasePrefixes } from '../../lambdas/core/keys.js';
+import { TIER_EXPIRATION_DAYS, type ObjectLockMode } from '../../lambdas/core/retention.js';
 import { TIERS } from '../../lambdas/core/tier.js';
-import { INCOMPLETE_UPLOAD_DAYS, NONCURRENT_VERSION_DAYS, TIER_EXPIRATION_DAYS } from './retention.js';
+import { INCOMPLETE_UPLOAD_DAYS, NONCURRENT_VERSION_DAYS } from './retention.js';
 
 export interface BackupVaultProps {
   /** From vaultBucketName(). */
   readonly bucketName: string;
-  /** Write-once protection for every new backup version, for this many days. */
-  readonly objectLock?: { readonly mode: 'GOVERNANCE' | 'COMPLIANCE'; readonly days: number };
+  /** The Object Lock mode of every backup: each is locked for its tier's days when it is written. */
+  readonly objectLockMode: ObjectLockMode;
+  /**
+   * The IAM path (`/name/`) of every role Lifeline's runtime uses in this vault: the bucket policy denies those
+   * roles every way of removing or replacing a backup, whatever their own policies say.
+   */
+  readonly runtimeRolePath: string;
 }
 
-/** The S3 bucket that holds every backup, encrypted with its own KMS key, expiring each tier by its prefix. */
+/**
+ * The S3 bucket that holds every backup, encrypted with its own KMS key, expiring each tier by its prefix.
+ * Nothing the runtime does can remove or replace a backup before its tier ends: its roles may not delete, may
+ * create an object only where none exists (If-None-Match), and every backup is under Object Lock.
+ */
 export class BackupVault extends Construct {
   readonly bucket: s3.Bucket;
   readonly key: kms.Key;
   readonly accessLogs: s3.Bucket;
   readonly bucketName: string;
+  readonly objectLockMode: ObjectLockMode;
+  readonly runtimeRolePath: string;
 
   constructor(scope: Construct, id: string, props: BackupVaultProps) {
     super(scope, id);
     this.bucketName = props.bucketName;
+    this.objectLockMode = props.objectLockMode;
+    this.runtimeRolePath = props.runtimeRolePath;
     // Log delivery through a bucket policy: the ACL alternative is incompatible with disabled ACLs.
     this.node.setContext(S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY, true);
 
@@ -44,7 +58,6 @@ export class BackupVault extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
-    const lock = props.objectLock;
     this.bucket = new s3.Bucket(this, 'Bucket', {
       bucketName: props.bucketName,
       encryption: s3.BucketEncryption.KMS,
@@ -58,20 +71,20 @@ export class BackupVault extends Construct {
       versioned: true,
       serverAccessLogsBucket: this.accessLogs,
       serverAccessLogsPrefix: 'vault/',
-      objectLockEnabled: lock !== undefined,
+      objectLockEnabled: true,
+      // The runtime locks each backup until its own tier ends; an object written without a date of its own
+      // (by hand, or by a CLI run without --object-lock) still gets the shortest tier's.
       objectLockDefaultRetention:
-        lock === undefined
-          ? undefined
-          : lock.mode === 'COMPLIANCE'
-            ? s3.ObjectLockRetention.compliance(Duration.days(lock.days))
-            : s3.ObjectLockRetention.governance(Duration.days(lock.days)),
+        props.objectLockMode === 'COMPLIANCE'
+          ? s3.ObjectLockRetention.compliance(Duration.days(TIER_EXPIRATION_DAYS.daily))
+          : s3.ObjectLockRetention.governance(Duration.days(TIER_EXPIRATION_DAYS.daily)),
       lifecycleRules: [
         ...TIERS.map(
           (tier): s3.LifecycleRule => ({
             id: `expire-${tier}`,
             prefix: `${tier}/`,
             expiration: Duration.days(TIER_EXPIRATION_DAYS[tier]),
-            noncurrentVersionExpiration: Duration.days(NONCURRENT_VERSION_DAYS),
+            noncurrentVersionExpiration: Duration.days(NONCURRENT_VERSION_DAYS[tier]),
           }),
         ),
         {
@@ -82,21 +95,57 @@ export class BackupVault extends Construct {
       ],
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    for (const statement of this.runtimeDenials()) this.bucket.addToResourcePolicy(statement);
   }
 
   /**
-   * What one database's backup runtime may do in the vault: write, read back and list its own tier prefixes,
-   * and nothing else.
+   * What the bucket refuses the runtime roles, whatever their own policies grant: a bug or a compromised
+   * function may add backups, but never remove, replace or hide one.
+   */
+  private runtimeDenials(): iam.PolicyStatement[] {
+    const runtime = {
+      ArnLike: { 'aws:PrincipalArn': `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role${this.runtimeRolePath}*` },
+    };
+    const objects = [this.bucket.arnForObjects('*')];
+    const deny = (sid: string, actions: string[], conditions: Record<string, Record<string, unknown>>) =>
+      new iam.PolicyStatement({
+        sid,
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions,
+        resources: objects,
+        conditions: { ...runtime, ...conditions },
+      });
+    return [
+      // A delete marker would hide a backup from listing and restore; a version delete or a bypass would remove it.
+      deny('RuntimeNeverDeletes', ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:BypassGovernanceRetention'], {}),
+      // PutObject and CompleteMultipartUpload must carry If-None-Match: * so that they never replace an object.
+      // CreateMultipartUpload and UploadPart are s3:PutObject too but cannot carry it: ObjectCreationOperation
+      // is false for them.
+      deny('RuntimeCreatesOnlyNewObjects', ['s3:PutObject'], {
+        Null: { 's3:if-none-match': 'true' },
+        Bool: { 's3:ObjectCreationOperation': 'true' },
+      }),
+      // A lock longer than the longest tier would keep an object past its lifecycle, in COMPLIANCE mode beyond
+      // anyone's reach; a day over the tier allows for S3 rounding the remaining days.
+      deny('RuntimeLocksNoLongerThanTheLongestTier', ['s3:PutObject', 's3:PutObjectRetention'], {
+        NumericGreaterThan: { 's3:object-lock-remaining-retention-days': TIER_EXPIRATION_DAYS.monthly + 1 },
+      }),
+    ];
+  }
+
+  /**
+   * What one database's backup runtime may do in the vault: create, lock, read back and list under its own tier
+   * prefixes, and nothing else. No delete: an archive whose run failed before its manifest stays, invisible to
+   * listing and restore, until its tier's lifecycle removes it. Its role must live under runtimeRolePath.
    */
   backupStatements(database: string): iam.PolicyStatement[] {
     const prefixes = databasePrefixes(database);
     const bucketArn = `arn:${Aws.PARTITION}:s3:::${this.bucketName}`;
     return [
-      // DeleteObject removes an archive that failed verification; in the versioned vault it only hides the
-      // object, as an overwrite could, and never a version.
       new iam.PolicyStatement({
         sid: 'WriteAndVerifyOwnBackups',
-        actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload', 's3:DeleteObject'],
+        actions: ['s3:PutObject', 's3:PutObjectRetention', 's3:GetObject', 's3:AbortMultipartUpload'],
         resources: this.backupObjectArns(database),
       }),
       new iam.PolicyStatement({

@@ -3,7 +3,7 @@ import type { Construct } from 'constructs';
 import { BackupDeadLetterQueue } from '../backup/backup-dead-letter-queue.js';
 import { BackupImage } from '../backup/backup-image.js';
 import { BackupNotifications } from './backup-notifications.js';
-import { vaultBucketName } from '../config/naming.js';
+import { runtimeRolePath, vaultBucketName } from '../config/naming.js';
 import { BackupVault } from './backup-vault.js';
 import { BackupVpcEndpoints } from '../backup/backup-vpc-endpoints.js';
 import { clientMajorFor, type ClientMajor } from '../config/postgres-clients.js';
@@ -28,11 +28,12 @@ export class VaultStack extends Stack {
     const { config } = props;
     this.vault = new BackupVault(this, 'Vault', {
       bucketName: vaultBucketName(config.name),
-      objectLock: config.vault.objectLock,
+      objectLockMode: config.vault.objectLock.mode,
+      runtimeRolePath: runtimeRolePath(config.name),
     });
     this.notifications = new BackupNotifications(this, 'Notifications', { emails: config.notifications.emails });
     this.deadLetters = new BackupDeadLetterQueue(this, 'DeadLetters', {
-      alarmName: `${config.name}-dead-letters-not-empty`,
+      alarmName: `${config.name}-dead-letter-arrived`,
       topic: this.notifications.topic,
     });
 
@@ -46,6 +47,7 @@ export class VaultStack extends Stack {
         vpcId: network.vpcId,
         subnetIds: network.subnetIds,
         routeTableIds: network.createEndpoints.routeTableIds,
+        vpcCidrs: network.createEndpoints.vpcCidrs,
       });
       endpoints.set(network.name, created.securityGroupId);
     }

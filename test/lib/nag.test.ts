@@ -46,7 +46,7 @@ function acknowledgments(scope: IConstruct): Acknowledgment[] {
 
 const variants = {
   'the example config (Object Lock, created endpoints, a secret with its own key, an on-demand database)': () => exampleConfig(),
-  'a plain config (no Object Lock, NAT egress, AWS-managed secret keys)': () => {
+  'a plain config (the default Object Lock, NAT egress, AWS-managed secret keys)': () => {
     const json = exampleJson();
     delete json.vault.objectLock;
     for (const network of json.networks) delete network.createEndpoints;

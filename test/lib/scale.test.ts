@@ -72,7 +72,7 @@ describe(`${DATABASES} databases`, () => {
     expect(report.pluginReports).toEqual([]);
   });
 
-  it('each get exactly one function, schedule, staleness and failure alarm', () => {
+  it('each get exactly one function, schedule, and failure, near-time-limit, shrink and staleness alarm', () => {
     const count = (type: string, property: string) => {
       const values = [...templates.values()].flatMap((template) =>
         Object.values(template.Resources as Record<string, any>)
@@ -85,7 +85,7 @@ describe(`${DATABASES} databases`, () => {
     expect(count('AWS::Lambda::Function', 'FunctionName')).toEqual(names.map((name) => `lifeline-backup-${name}`));
     expect(count('AWS::Scheduler::Schedule', 'Name')).toEqual(names.map((name) => `lifeline-backup-${name}`));
     expect(count('AWS::CloudWatch::Alarm', 'AlarmName')).toEqual(
-      [...names.flatMap((name) => [`lifeline-${name}-backup-failed`, `lifeline-${name}-backup-stale`]), 'lifeline-dead-letters-not-empty'].sort(),
+      [...names.flatMap((name) => [`lifeline-${name}-backup-failed`, `lifeline-${name}-backup-near-time-limit`, `lifeline-${name}-backup-shrunk`, `lifeline-${name}-backup-stale`]), 'lifeline-dead-letter-arrived'].sort(),
     );
   });
 

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -9,19 +9,30 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs the `lifeline` CLI from source as a separate process, as an operator would. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/lifeline.ts', ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
+export interface StartedCli {
+  process: ChildProcess;
+  finished: Promise<CliRun>;
+}
+
+/** Starts the `lifeline` CLI from source as a separate process, as an operator would, without waiting for it. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): StartedCli {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/lifeline.ts', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const finished = new Promise<CliRun>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+  return { process: child, finished };
+}
+
+/** Runs the `lifeline` CLI from source as a separate process, as an operator would. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  return startCli(args, env).finished;
 }

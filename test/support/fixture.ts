@@ -8,7 +8,8 @@ export const RICH_DATABASE_LATEST_MIGRATION = '20261101120000_add_invoice_lines'
  * Fills an existing, empty database with what real applications hold and what a backup must carry over
  * unchanged: several schemas (one with a quoted mixed-case name), enums, domains, generated and identity
  * columns, a partitioned table, triggers, views, a materialized view, sequences at set values, large
- * objects, extension types and functions, awkward text and bytes, and a Prisma migrations table.
+ * objects, extension types and functions, a function taking a table's row type, awkward text and bytes,
+ * and a Prisma migrations table.
  * The content is deterministic: two rich databases have the same digest.
  */
 export async function createRichDatabase(cluster: PostgresDatabases, database: string): Promise<void> {
@@ -50,6 +51,10 @@ CREATE TABLE app.accounts (
 );
 CREATE INDEX accounts_preferences_idx ON app.accounts USING gin (preferences);
 CREATE INDEX accounts_open_status_idx ON app.accounts (status) WHERE status <> 'closed';
+
+-- Takes a table's row type: it cannot be restored without that table.
+CREATE FUNCTION app.account_label(account app.accounts) RETURNS text LANGUAGE sql STABLE
+  AS $$ SELECT account.display_name || ' <' || account.email || '>' $$;
 
 CREATE TABLE app.audit_log (
   id bigserial PRIMARY KEY,

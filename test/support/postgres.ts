@@ -26,6 +26,8 @@ export interface PostgresDatabases extends PostgresCoordinates {
 }
 
 export interface PostgresCluster extends PostgresDatabases {
+  /** The CA certificate that signed the server's certificate, for a cluster started with `tls: { hostname }`. */
+  caFile?: string;
   /** Stops the server the way a crash would; the data directory stays until stop(). */
   kill(): Promise<void>;
   /** Stops the server if it runs and removes its directory; safe to call more than once. */
@@ -65,8 +67,18 @@ export function connectPostgres(coordinates: PostgresCoordinates): PostgresDatab
   return { host, port, user, password, url, createDatabase, query };
 }
 
+export interface PostgresOptions {
+  password?: string;
+  /**
+   * The server's TLS: by default a self-signed certificate (enough for sslmode=require); `{ hostname }` a
+   * certificate for that name (DNS or IP subjectAltName) signed by a throwaway CA, exposed as `caFile`, so
+   * verify-ca and verify-full can be exercised; `false` no TLS at all.
+   */
+  tls?: false | { hostname: string };
+}
+
 /** Starts a throwaway cluster on a free loopback port; call stop() to remove it. */
-export async function startPostgres(options: { password?: string } = {}): Promise<PostgresCluster> {
+export async function startPostgres(options: PostgresOptions = {}): Promise<PostgresCluster> {
   const password = options.password ?? randomBytes(18).toString('base64url');
   const bin = serverBinDir();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'lifeline-pg-'));
@@ -99,12 +111,19 @@ export async function startPostgres(options: { password?: string } = {}): Promis
       dir,
     );
     await rm(pwFile);
-    // TLS with a throwaway self-signed certificate, so that sslmode=require (what RDS secrets get) works here.
-    await asServerUser(
-      'openssl',
-      ['req', '-new', '-x509', '-days', '2', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.crt'],
-      dataDir,
-    );
+    let caFile: string | undefined;
+    if (options.tls) {
+      const ca = await createCertificateAuthority(dir, 'Lifeline test CA');
+      await issueServerCertificate(ca, options.tls.hostname, dataDir);
+      caFile = ca.certFile;
+    } else if (options.tls === undefined) {
+      // TLS with a throwaway self-signed certificate, so that sslmode=require works here.
+      await asServerUser(
+        'openssl',
+        ['req', '-new', '-x509', '-days', '2', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.crt'],
+        dataDir,
+      );
+    }
     await appendFile(
       path.join(dataDir, 'postgresql.conf'),
       [
@@ -117,7 +136,7 @@ export async function startPostgres(options: { password?: string } = {}): Promis
         'synchronous_commit = off',
         'full_page_writes = off',
         "shared_buffers = '32MB'",
-        'ssl = on',
+        `ssl = ${options.tls === false ? 'off' : 'on'}`,
         '',
       ].join('\n'),
     );
@@ -140,6 +159,7 @@ export async function startPostgres(options: { password?: string } = {}): Promis
       let stopped: Promise<void> | undefined;
       return {
         ...databases,
+        caFile,
         async kill() {
           if (!running) return;
           await pgCtl('stop', '-w', '-m', 'immediate');
@@ -166,6 +186,31 @@ export async function startPostgres(options: { password?: string } = {}): Promis
   }
 }
 
+export interface CertificateAuthority {
+  certFile: string;
+  keyFile: string;
+}
+
+const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']; // fast to generate
+
+/** A throwaway CA in `dir`: its key and self-signed certificate. */
+export async function createCertificateAuthority(dir: string, name: string): Promise<CertificateAuthority> {
+  const ca = { certFile: path.join(dir, 'ca.crt'), keyFile: path.join(dir, 'ca.key') };
+  const subject = ['-subj', `/CN=${name}`, '-addext', 'basicConstraints=critical,CA:TRUE'];
+  await run('openssl', ['req', '-new', '-x509', '-days', '2', ...EC_KEY, ...subject, '-keyout', ca.keyFile, '-out', ca.certFile]);
+  return ca;
+}
+
+/** server.key (the server user's, as PostgreSQL demands) and server.crt for `hostname`, signed by `ca`, in `dataDir`. */
+async function issueServerCertificate(ca: CertificateAuthority, hostname: string, dataDir: string): Promise<void> {
+  const extensions = path.join(dataDir, 'server.ext');
+  await writeFile(extensions, `subjectAltName=${net.isIP(hostname) ? 'IP' : 'DNS'}:${hostname}\n`);
+  const request = ['req', '-new', ...EC_KEY, '-subj', `/CN=${hostname}`, '-keyout', 'server.key', '-out', 'server.csr'];
+  await asServerUser('openssl', request, dataDir);
+  const sign = ['x509', '-req', '-days', '2', '-in', 'server.csr', '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial'];
+  await run('openssl', [...sign, '-extfile', extensions, '-out', 'server.crt'], { cwd: dataDir });
+}
+
 /**
  * A process that waits for this one to end and then stops the cluster and removes its directory, for a
  * test process that ends without stop(): vitest ends its workers with a signal, so exit handlers don't run.
@@ -180,8 +225,8 @@ function startWatchdog(dir: string, [stop, stopArgs]: [string, string[]]): Child
   return watchdog;
 }
 
-/** LIFELINE_PG_SERVER_BIN, or the newest /usr/lib/postgresql/<major>/bin that has initdb. */
-function serverBinDir(): string {
+/** LIFELINE_PG_SERVER_BIN, or the newest /usr/lib/postgresql/<major>/bin that has initdb (and psql, pg_dump). */
+export function serverBinDir(): string {
   const override = process.env.LIFELINE_PG_SERVER_BIN;
   if (override) return override;
   const root = '/usr/lib/postgresql';

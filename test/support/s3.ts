@@ -74,7 +74,7 @@ export async function startS3(): Promise<S3Server> {
   const directory = await mkdtemp(path.join(os.tmpdir(), 'lifeline-s3-'));
   const server = new S3rver({ port: 0, address: '127.0.0.1', directory, silent: true });
   // Just before s3rver's router (its last middleware), so that s3rver's XML encoding applies to the answers.
-  server.middleware.splice(-1, 0, multipartUploadApis(directory), listObjectsV2WithoutDes());
+  server.middleware.splice(-1, 0, multipartUploadApis(directory), conditionalWrites(), listObjectsV2WithoutDes());
   const { port } = await server.run();
   const buckets = connectS3(`http://127.0.0.1:${port}`);
 
@@ -142,6 +142,30 @@ function multipartUploadApis(directory: string): S3rver.KoaMiddleware {
     if (ctx.method !== 'DELETE') return next();
     await rm(path.join(uploadsDir, uploadId), { recursive: true, force: true });
     ctx.status = 204;
+  };
+}
+
+/**
+ * S3's conditional writes, which s3rver ignores: a PutObject or CompleteMultipartUpload with `If-None-Match: *`
+ * on a key that holds an object gets 412 PreconditionFailed and changes nothing, as from S3. The multipart
+ * upload stays in progress, as in S3, for its client to abort.
+ */
+function conditionalWrites(): S3rver.KoaMiddleware {
+  return async (ctx, next) => {
+    const { bucket, key } = bucketAndKey(ctx.path);
+    const { uploadId, partNumber, 'x-id': _operation, ...subresources } = ctx.query;
+    const putObject = ctx.method === 'PUT' && uploadId === undefined && Object.keys(subresources).length === 0;
+    const completeUpload = ctx.method === 'POST' && typeof uploadId === 'string' && partNumber === undefined;
+    if (!key || !(putObject || completeUpload) || ctx.get('if-none-match') !== '*') return next();
+    if (!(await ctx.store.existsObject(bucket, key))) return next();
+    ctx.status = 412;
+    ctx.body = {
+      Error: {
+        Code: 'PreconditionFailed',
+        Message: 'At least one of the pre-conditions you specified did not hold',
+        Condition: 'If-None-Match',
+      },
+    };
   };
 }
 

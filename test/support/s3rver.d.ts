@@ -15,6 +15,10 @@ declare module 's3rver' {
     status: number;
     type: string;
     body: unknown;
+    /** A request header, or '' when absent. */
+    get(field: string): string;
+    /** s3rver's object store. */
+    store: { existsObject(bucket: string, key: string): Promise<boolean> };
   }
 
   type KoaMiddleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;

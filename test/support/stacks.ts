@@ -55,6 +55,8 @@ export function synthesize(config: LifelineConfig, options: SynthesisOptions = {
 }
 
 const hex = (n: number) => n.toString(16).padStart(17, '0');
+/** Every hour but 02, which daylight saving skips once a year in Berlin and New York. */
+const HOURS = Array.from({ length: 23 }, (_, i) => (i < 2 ? i : i + 1));
 
 /** A config with `count` databases spread over four VPCs (one with Lifeline's endpoints), three pg versions. */
 export function manyDatabasesConfig(count: number, backupStacks: number): LifelineConfig {
@@ -66,7 +68,7 @@ export function manyDatabasesConfig(count: number, backupStacks: number): Lifeli
       name: `net-${n}`,
       vpcId: `vpc-${hex(n)}`,
       subnetIds: [`subnet-${hex(2 * n)}`, `subnet-${hex(2 * n + 1)}`],
-      ...(n === 3 ? { createEndpoints: { routeTableIds: [`rtb-${hex(n)}`] } } : {}),
+      ...(n === 3 ? { createEndpoints: { routeTableIds: [`rtb-${hex(n)}`], vpcCidrs: ['10.3.0.0/16'] } } : {}),
     })),
     databases: Array.from({ length: count }, (_, i) => {
       const name = `tenant-${String(i).padStart(4, '0')}`;
@@ -75,10 +77,12 @@ export function manyDatabasesConfig(count: number, backupStacks: number): Lifeli
         secretArn: `arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-${name}-AbCdEf`,
         rds: i % 2 === 0 ? { instanceIdentifier: name } : { clusterIdentifier: name },
         network: `net-${i % 4}`,
+        // net-3 reaches AWS through Lifeline's endpoints only, without the RDS API: its endpoints are configured.
+        ...(i % 4 === 3 ? { host: `${name}.c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com`, databaseName: 'app' } : {}),
         // Every database in a security group of its own: the worst case for rules.
         securityGroupId: `sg-${hex(i)}`,
         postgresVersion: 15 + (i % 3),
-        schedule: { cron: `${i % 60} ${i % 24} * * ? *`, timeZone: i % 2 === 0 ? 'Europe/Berlin' : 'America/New_York' },
+        schedule: { cron: `${i % 60} ${HOURS[i % HOURS.length]} * * ? *`, timeZone: i % 2 === 0 ? 'Europe/Berlin' : 'America/New_York' },
       };
     }),
   });

@@ -1,7 +1,12 @@
 import { describe, expect, it, vi } from 'vitest';
-import { describe as describeConnection, fromRdsSecret, fromUrl, libpqEnv, redact } from '../../../lambdas/core/connection.js';
-import { parseInput } from '../../../lambdas/core/validation.js';
-import { BackupRequest } from '../../../lambdas/core/backup-request.js';
+import {
+  connectClient,
+  describe as describeConnection,
+  fromRdsSecret,
+  fromUrl,
+  libpqEnv,
+  redact,
+} from '../../../lambdas/core/connection.js';
 
 describe('connection settings', () => {
   it('parses a URL with TLS options and percent-encoded credentials', () => {
@@ -33,14 +38,59 @@ describe('connection settings', () => {
     }
   });
 
-  it('reads an RDS secret, requiring TLS and verifying the server when a CA bundle is given', () => {
+  it('reads an RDS secret, verifying the server whether or not a CA bundle is given', () => {
     const secret = JSON.stringify({ engine: 'postgres', host: 'h', port: 5432, username: 'u', password: 'pw', dbname: 'app' });
-    expect(fromRdsSecret(secret).sslMode).toBe('require');
+    expect(fromRdsSecret(secret).sslMode).toBe('verify-full');
     expect(fromRdsSecret(secret, { sslRootCert: '/ca.pem' })).toMatchObject({ sslMode: 'verify-full', sslRootCert: '/ca.pem', database: 'app' });
     const clusterSecret = JSON.stringify({ host: 'h', port: '5432', username: 'u', password: 'pw' });
     expect(() => fromRdsSecret(clusterSecret)).toThrow(/dbname is missing/);
     expect(fromRdsSecret(clusterSecret, { database: 'other' }).database).toBe('other');
     expect(() => fromRdsSecret('{"host":"h","username":"u"}')).toThrow(/password/);
+  });
+
+  it('verifies servers across a network by default, and prefers TLS only on loopback', () => {
+    const modes = (host: string) => [
+      fromUrl(`postgres://u:pw@${host.includes(':') ? `[${host}]` : host}/db`).sslMode,
+      fromRdsSecret(JSON.stringify({ host, username: 'u', password: 'pw', dbname: 'db' })).sslMode,
+    ];
+    for (const host of ['db.example.com', 'orders.abc123.eu-west-1.rds.amazonaws.com', '10.0.0.5', '128.0.0.1', 'fd00::1']) {
+      expect(modes(host), host).toEqual(['verify-full', 'verify-full']);
+    }
+    for (const host of ['localhost', 'LOCALHOST', '127.0.0.1', '127.10.20.30', '::1']) {
+      expect(modes(host), host).toEqual(['prefer', 'prefer']);
+    }
+    expect(fromUrl('postgres://u:pw@db.example.com/db?sslmode=require').sslMode).toBe('require');
+  });
+
+  it("gives pg_dump the CA bundle from PGSSLROOTCERT (the image's RDS bundle) unless the URL names one, and none under prefer", () => {
+    vi.stubEnv('PGSSLROOTCERT', '/etc/pki/rds/global-bundle.pem');
+    const env = (url: string) => libpqEnv(fromUrl(url));
+    expect(env('postgres://u:pw@db.example.com/db')).toMatchObject({
+      PGSSLMODE: 'verify-full',
+      PGSSLROOTCERT: '/etc/pki/rds/global-bundle.pem',
+    });
+    expect(env('postgres://u:pw@db.example.com/db?sslrootcert=/own.pem').PGSSLROOTCERT).toBe('/own.pem');
+    expect(env('postgres://u:pw@db.example.com/db?sslmode=require').PGSSLROOTCERT).toBe('/etc/pki/rds/global-bundle.pem');
+    expect(env('postgres://u:pw@db.example.com/db?sslmode=prefer').PGSSLROOTCERT).toBeUndefined();
+    vi.unstubAllEnvs();
+  });
+
+  it("refuses to connect to an RDS secret's server unverified when no CA bundle is at hand", async () => {
+    vi.stubEnv('PGSSLROOTCERT', undefined);
+    const settings = fromRdsSecret(JSON.stringify({ host: 'db.example.invalid', username: 'u', password: 'pw', dbname: 'app' }));
+    await expect(connectClient(settings)).rejects.toMatchObject({
+      name: 'InvalidInput',
+      message: expect.stringMatching(/needs a CA bundle/),
+    });
+    vi.unstubAllEnvs();
+  });
+
+  it('names the CA bundle it cannot read', async () => {
+    const settings = fromUrl('postgres://u:pw@db.example.invalid/db?sslrootcert=/nonexistent/rds.pem');
+    await expect(connectClient(settings)).rejects.toMatchObject({
+      name: 'InvalidInput',
+      message: 'sslrootcert: cannot read the CA bundle /nonexistent/rds.pem (ENOENT)',
+    });
   });
 
   it('hands the password to child processes only through the environment, and no inherited PG* variables', () => {
@@ -61,17 +111,3 @@ describe('connection settings', () => {
   });
 });
 
-describe('backup request', () => {
-  it('applies defaults and names every bad field', () => {
-    expect(parseInput(BackupRequest, { database: 'orders', databaseUrl: 'postgres://u@h/db' }, 'backup request')).toMatchObject({
-      trigger: 'manual',
-      tier: 'auto',
-      timeZone: 'UTC',
-    });
-    expect(() => parseInput(BackupRequest, { database: 'a/b', databaseUrl: 'x', trigger: 'cron' }, 'backup request')).toThrow(
-      /database: .*trigger: /,
-    );
-    expect(() => parseInput(BackupRequest, { database: 'orders' }, 'backup request')).toThrow(/secretArn: give exactly one of secretArn or databaseUrl/);
-    expect(() => parseInput(BackupRequest, { database: 'orders', databaseUrl: 'x', extra: 1 }, 'backup request')).toThrow(/extra/);
-  });
-});

@@ -4,6 +4,7 @@ import { PART_SIZE, runBackup } from '../../../lambdas/core/backup.js';
 import { fromUrl } from '../../../lambdas/core/connection.js';
 import { runRestore } from '../../../lambdas/core/restore.js';
 import { createS3Client } from '../../../lambdas/core/s3.js';
+import { listBackups } from '../../../lambdas/core/vault.js';
 import { runCli } from '../../support/cli.js';
 import { databaseDigest } from '../../support/fixture.js';
 import { startPostgres, type PostgresCluster } from '../../support/postgres.js';
@@ -76,7 +77,7 @@ describe('an archive that changes in the bucket before it is verified', () => {
   it.each([
     ['truncated', (bytes: Buffer) => bytes.subarray(0, bytes.length - 1), /holds \d+ bytes, expected \d+/],
     ['replaced by bytes of the same size', (bytes: Buffer) => Buffer.alloc(bytes.length, 7), /(zstd|pg_restore) exited with code/],
-  ])('fails verification when %s, and leaves neither archive nor manifest', async (_, damage, message) => {
+  ])('fails verification when %s, and leaves no backup: the archive stays without a manifest, which nothing lists', async (_, damage, message) => {
     const database = await smallDatabase();
     const bucket = await s3.createBucket('tampered');
     const client = tamperingClient(async (key) => {
@@ -87,22 +88,37 @@ describe('an archive that changes in the bucket before it is verified', () => {
     await expect(
       runBackup({ connection: fromUrl(pg.url(database)), database: 'notes', bucket, s3: client, trigger: 'manual', tier: 'daily', timeZone: 'UTC' }),
     ).rejects.toMatchObject({ name: 'VerificationFailed', message: expect.stringMatching(message) });
-    await expectEmptyVault(bucket);
+    // The runtime may not delete: the archive waits for its tier's lifecycle rule.
+    expect(await s3.listKeys(bucket)).toEqual([expect.stringMatching(/^daily\/notes\/.*\.dump$/)]);
+    expect(await s3.listIncompleteUploads(bucket)).toEqual([]);
+    expect(await listBackups(s3.client, bucket, 'notes')).toEqual([]);
   });
 });
 
 describe('an unreachable S3 endpoint', () => {
-  it('fails with StorageFailed naming the operation, whether choosing a tier or uploading', async () => {
+  it('fails with StorageFailed naming the operation, whether listing the vault or uploading', async () => {
     const database = await smallDatabase();
+    const options = { connection: fromUrl(pg.url(database)), database: 'notes', trigger: 'manual' as const, tier: 'daily' as const, timeZone: 'UTC' };
     const unreachable = createS3Client({ endpoint: 'http://127.0.0.1:9' });
-    const options = { connection: fromUrl(pg.url(database)), database: 'notes', bucket: 'vault', s3: unreachable, trigger: 'manual' as const, timeZone: 'UTC' };
-    await expect(runBackup({ ...options, tier: 'auto' })).rejects.toMatchObject({
+    await expect(runBackup({ ...options, bucket: 'vault', s3: unreachable })).rejects.toMatchObject({
       name: 'StorageFailed',
       message: expect.stringMatching(/^listing s3:\/\/vault\/daily\/notes\/ failed: .*ECONNREFUSED/),
     });
-    await expect(runBackup({ ...options, tier: 'daily' })).rejects.toMatchObject({
+    // Listing reaches the server; the upload's requests go to a port nothing listens on.
+    const bucket = await s3.createBucket('uploads-unreachable');
+    const uploadsUnreachable = createS3Client({ endpoint: s3.endpoint });
+    uploadsUnreachable.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'PutObjectCommand' || context.commandName === 'CreateMultipartUploadCommand') {
+          (args.request as { port?: number }).port = 9;
+        }
+        return next(args);
+      },
+      { step: 'finalizeRequest' },
+    );
+    await expect(runBackup({ ...options, bucket, s3: uploadsUnreachable })).rejects.toMatchObject({
       name: 'StorageFailed',
-      message: expect.stringMatching(/^upload to s3:\/\/vault\/daily\/notes\/.* failed: .*ECONNREFUSED/),
+      message: expect.stringMatching(/^upload to s3:\/\/uploads-unreachable-\w+\/daily\/notes\/.* failed: .*ECONNREFUSED/),
     });
   });
 });

@@ -18,10 +18,24 @@ const valid = {
   latestMigration: { tool: 'prisma', name: '20261101120000_add_invoice_lines', appliedAt: '2026-11-01T12:00:00.000Z' },
 };
 
+const comparison = {
+  previousKey: 'daily/shop/2026/11/22/shop-20261122T020000.000Z.dump',
+  bytes: { previous: 2000, current: 1234, dropPercent: 38.3 },
+  rows: { previous: 9_000_100, current: 9_000_010, dropPercent: 0 },
+  shrunkTables: [{ schema: 'public', name: 'orders', previousRows: 100, rows: 10, dropPercent: 90 }],
+  shrinkPercent: 90,
+};
+
 describe('BackupManifest', () => {
   it('accepts a version 1 manifest', () => {
     expect(BackupManifest.parse(valid)).toEqual(valid);
     expect(BackupManifest.parse({ ...valid, latestMigration: null }).latestMigration).toBeNull();
+  });
+
+  it('accepts a comparison with the previous backup, which manifests written before it existed lack', () => {
+    const withComparison = { ...valid, comparison };
+    expect(BackupManifest.parse(withComparison)).toEqual(withComparison);
+    expect(BackupManifest.parse(valid).comparison).toBeUndefined();
   });
 
   it.each([
@@ -33,6 +47,7 @@ describe('BackupManifest', () => {
     ['an empty archive', { archive: { ...valid.archive, bytes: 0 } }, 'archive.bytes'],
     ['a negative row count', { tables: [{ ...valid.tables[0], rows: -1 }] }, 'tables.0.rows'],
     ['a time without zone', { startedAt: '2026-11-23 02:00' }, 'startedAt'],
+    ['a drop of more than everything', { comparison: { ...comparison, shrinkPercent: 101 } }, 'comparison.shrinkPercent'],
   ])('rejects %s', (_, change, field) => {
     const result = BackupManifest.safeParse({ ...valid, ...change });
     expect(result.success).toBe(false);

@@ -103,6 +103,36 @@ describe('backup and restore of a real application database through the CLI', ()
     const sideDigest = await databaseDigest(pg.url(side));
     expect(Object.keys(sideDigest.tables)).toEqual(['"Billing"."InvoiceLine"']);
     expect(sideDigest.tables['"Billing"."InvoiceLine"']).toEqual(sourceDigest.tables['"Billing"."InvoiceLine"']);
+    // Only what the table needs: not app.account_label(app.accounts), which would fail without app.accounts.
+    expect(sideDigest.schema.schemas).toEqual(['Billing', 'public']);
+    expect(sideDigest.schema.functions).toEqual({});
+    const { leftOut } = JSON.parse(run.stdout);
+    expect(leftOut).toEqual(
+      expect.arrayContaining([
+        'CONSTRAINT Billing InvoiceLine InvoiceLine_pkey',
+        'FK CONSTRAINT Billing InvoiceLine InvoiceLine_invoice_id_fkey',
+        'TRIGGER Billing InvoiceLine InvoiceLine_refresh_total',
+        'SEQUENCE Billing InvoiceLine_id_seq', // its identity
+      ]),
+    );
+  });
+
+  it('recovers a table with what its definition needs from other schemas, and says what it left out', async () => {
+    const side = await pg.createDatabase('rich_side_invoice');
+    // "Billing"."Invoice" numbers its rows from app.ticket_number_seq and has a foreign key to app.accounts.
+    const run = await runCli(['restore', '--bucket', bucket, '--key', backup.key, '--tables', 'Invoice', '--s3-endpoint', s3.endpoint], {
+      TARGET_DATABASE_URL: pg.url(side),
+    });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const sideDigest = await databaseDigest(pg.url(side));
+    expect(Object.keys(sideDigest.tables)).toEqual(['"Billing"."Invoice"']);
+    expect(sideDigest.tables['"Billing"."Invoice"']).toEqual(sourceDigest.tables['"Billing"."Invoice"']);
+    expect(Object.keys(sideDigest.sequences)).toEqual(['app.ticket_number_seq']);
+    expect(run.stdout).toMatch(/^ {2}Billing\.Invoice: 800 rows$/m);
+    expect(run.stdout).toMatch(/^left out of the selected tables:$/m);
+    expect(run.stdout).toMatch(/^ {2}FK CONSTRAINT Billing Invoice Invoice_account_id_fkey$/m);
+    expect(run.stdout).toMatch(/^ {2}MATERIALIZED VIEW Billing AccountRevenue$/m);
   });
 
   it('refuses to restore into the source, or over a database that has tables, touching nothing', async () => {

@@ -1,7 +1,7 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { backupKey, manifestKeyFor } from '../../../lambdas/core/keys.js';
-import { listBackups } from '../../../lambdas/core/vault.js';
+import { findBackup, listBackups } from '../../../lambdas/core/vault.js';
 import { sharedS3 } from '../../support/shared.js';
 
 const s3 = sharedS3();
@@ -42,5 +42,18 @@ describe('listing the vault', () => {
     const everything = await listBackups(s3.client, bucket);
     expect(everything).toHaveLength(1101);
     expect(everything.map((b) => b.database)).toContain('billing');
+  });
+
+  it('ignores a backup whose key claims a start after its objects were written: a forgery posing as the latest', async () => {
+    const bucket = await s3.createBucket('forged');
+    const now = Date.now();
+    const genuine = backupKey('daily', 'orders', new Date(now - 3_600_000));
+    // Within the 15 minutes a writer's clock may run ahead of S3's: a genuine key can look like this.
+    const fastClock = backupKey('daily', 'orders', new Date(now + 10 * 60_000));
+    const forged = backupKey('daily', 'orders', new Date(now + 86_400_000));
+    await put(bucket, [genuine, fastClock, forged].flatMap((key) => [key, manifestKeyFor(key)]));
+
+    expect((await listBackups(s3.client, bucket, 'orders')).map((b) => b.key)).toEqual([genuine, fastClock]);
+    expect(await findBackup(s3.client, bucket, { database: 'orders', latest: true })).toBe(fastClock);
   });
 });

@@ -23,6 +23,9 @@ const getAtt = (logicalIdPrefix: string, attribute: string) => ({
 const vaultArn = (suffix: string) => ({
   'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::lifeline-vault-', { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }, ...(suffix ? [suffix] : [])]],
 });
+const rdsArn = (resource: string) => ({
+  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':rds:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, resource]],
+});
 const ec2Arn = (resource: string) => ({
   'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:${resource}`]],
 });
@@ -71,6 +74,31 @@ describe('the backup function', () => {
     });
   });
 
+  it('is told by its environment which database it backs up, how to reach it and where to: nothing a caller chooses', () => {
+    const variables = (name: string) => only(backups, 'AWS::Lambda::Function', { FunctionName: name })[1].Properties.Environment.Variables;
+    const bucket = { 'Fn::Join': ['', ['lifeline-vault-', { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }]] };
+    // shop's RDS-managed secret holds no endpoint: the function asks RDS for the instance's.
+    expect(variables('lifeline-backup-shop')).toMatchObject({
+      LIFELINE_DATABASE: 'shop',
+      VAULT_BUCKET: bucket,
+      DATABASE_SECRET_ARN: SHOP_SECRET,
+      DATABASE_PORT: '5432',
+      RDS_INSTANCE_IDENTIFIER: 'shop-production',
+      BACKUP_TIME_ZONE: 'Europe/Berlin',
+    });
+    expect(variables('lifeline-backup-shop')).not.toHaveProperty('DATABASE_HOST');
+    expect(variables('lifeline-backup-shop')).not.toHaveProperty('DATABASE_NAME');
+    expect(variables('lifeline-backup-warehouse')).toMatchObject({
+      LIFELINE_DATABASE: 'warehouse',
+      DATABASE_SECRET_ARN: WAREHOUSE_SECRET,
+      DATABASE_HOST: 'warehouse.cluster-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com',
+      DATABASE_PORT: '5433',
+      DATABASE_NAME: 'warehouse',
+      RDS_CLUSTER_IDENTIFIER: 'warehouse',
+      BACKUP_TIME_ZONE: 'America/New_York',
+    });
+  });
+
   it('retries a failed run twice within six hours, then sends its event to the dead-letter queue', () => {
     backups.resourceCountIs('AWS::Lambda::EventInvokeConfig', 3);
     backups.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
@@ -116,10 +144,11 @@ describe('the backup function\'s role', () => {
             Version: '2012-10-17',
             Statement: [
               { Sid: 'ReadOwnSecret', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: SHOP_SECRET },
+              { Sid: 'DescribeOwnDatabase', Effect: 'Allow', Action: 'rds:DescribeDBInstances', Resource: rdsArn(':db:shop-production') },
               {
                 Sid: 'WriteAndVerifyOwnBackups',
                 Effect: 'Allow',
-                Action: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload', 's3:DeleteObject'],
+                Action: ['s3:PutObject', 's3:PutObjectRetention', 's3:GetObject', 's3:AbortMultipartUpload'],
                 Resource: [vaultArn('/daily/shop/*'), vaultArn('/weekly/shop/*'), vaultArn('/monthly/shop/*')],
               },
               {
@@ -190,9 +219,38 @@ describe('the backup function\'s role', () => {
         Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } },
       },
     ]);
+    // Its config gives the endpoint and database name, and Lifeline's endpoints do not reach the RDS API.
+    expect(statements.map((statement: { Sid: string }) => statement.Sid)).not.toContain('DescribeOwnDatabase');
     const [, shop] = only(backups, 'AWS::IAM::Role', { Description: 'Lifeline backup of shop' });
     expect(JSON.stringify(shop)).not.toContain('DecryptOwnSecret');
     expect(JSON.stringify(shop)).not.toContain('warehouse');
+  });
+
+  it('lives under the runtime path, where the vault\'s bucket policy forbids it to delete or replace a backup', () => {
+    for (const database of ['shop', 'warehouse', 'staging']) {
+      only(backups, 'AWS::IAM::Role', { Description: `Lifeline backup of ${database}`, Path: '/lifeline-runtime/' });
+    }
+  });
+
+  it('may not delete anything in the vault, in any stack: an archive without its manifest stays until its tier ends', () => {
+    const vaultActions = [backups, synth.vaultTemplate].flatMap((template) =>
+      Object.values(template.findResources('AWS::IAM::Role')).flatMap((role) =>
+        (role.Properties.Policies ?? []).flatMap((policy: any) =>
+          policy.PolicyDocument.Statement.filter((statement: any) => statement.Effect === 'Allow').flatMap((statement: any) => [statement.Action].flat()),
+        ),
+      ),
+    );
+    expect(vaultActions).toContain('s3:PutObject');
+    expect(vaultActions.filter((action: string) => /^s3:(\*|Delete|BypassGovernance|PutLifecycle|PutBucket)/.test(action))).toEqual([]);
+  });
+
+  it('tells the function the vault\'s Object Lock mode, with which it locks each backup', () => {
+    for (const functionName of ['lifeline-backup-shop', 'lifeline-backup-warehouse', 'lifeline-backup-staging']) {
+      backups.hasResourceProperties('AWS::Lambda::Function', {
+        FunctionName: functionName,
+        Environment: { Variables: Match.objectLike({ VAULT_OBJECT_LOCK_MODE: 'GOVERNANCE' }) },
+      });
+    }
   });
 
   it('is complete as written: no policy is attached from elsewhere, in any stack', () => {
@@ -271,14 +329,9 @@ describe('the schedules', () => {
         DeadLetterConfig: { Arn: { 'Fn::ImportValue': expect.stringMatching(/DeadLettersQueue/) } },
       },
     });
-    // The event is a request the backup handler accepts, for this database only.
-    expect(BackupRequest.parse(JSON.parse(schedule.Properties.Target.Input))).toEqual({
-      database: 'warehouse',
-      secretArn: WAREHOUSE_SECRET,
-      trigger: 'schedule',
-      tier: 'auto',
-      timeZone: 'America/New_York',
-    });
+    // The event says only what started the backup; the function knows its database, secret, vault and time zone.
+    expect(JSON.parse(schedule.Properties.Target.Input)).toEqual({ trigger: 'schedule' });
+    expect(BackupRequest.parse(JSON.parse(schedule.Properties.Target.Input))).toEqual({ trigger: 'schedule', tier: 'auto' });
   });
 
   it('leave on-demand databases unscheduled', () => {
@@ -319,7 +372,7 @@ describe('the schedules', () => {
 });
 
 describe('the alarms', () => {
-  it('fire on a failed backup, counted by the handler or by Lambda (timeouts, crashes)', () => {
+  it('fire on a failed backup, counted by the handler or by Lambda (timeouts, crashes), and on a request Lambda gave up on', () => {
     backups.hasResourceProperties('AWS::CloudWatch::Alarm', {
       AlarmName: 'lifeline-shop-backup-failed',
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
@@ -329,7 +382,7 @@ describe('the alarms', () => {
       AlarmActions: [TOPIC],
       OKActions: [TOPIC],
       Metrics: [
-        { Id: 'expr_1', Expression: 'FILL(failed, 0) + FILL(errors, 0)', ReturnData: true },
+        { Id: 'expr_1', Expression: 'FILL(failed, 0) + FILL(errors, 0) + FILL(dropped, 0)', ReturnData: true },
         {
           Id: 'failed',
           ReturnData: false,
@@ -351,6 +404,20 @@ describe('the alarms', () => {
           ReturnData: false,
           MetricStat: {
             Metric: { Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('^BackupshopFunction') } }] },
+            Period: 300,
+            Stat: 'Sum',
+          },
+        },
+        {
+          // Each asynchronous request that exhausted its retries or its age, dead-lettered: per database, unlike the queue's alarm.
+          Id: 'dropped',
+          ReturnData: false,
+          MetricStat: {
+            Metric: {
+              Namespace: 'AWS/Lambda',
+              MetricName: 'AsyncEventsDropped',
+              Dimensions: [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('^BackupshopFunction') } }],
+            },
             Period: 300,
             Stat: 'Sum',
           },
@@ -382,9 +449,58 @@ describe('the alarms', () => {
     }
   });
 
-  it('watch on-demand databases for failures only', () => {
-    backups.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+  it('fire when a backup shrank from the previous one by more than the database\'s threshold, until a later one did not', () => {
+    for (const [database, threshold] of [['shop', 50], ['warehouse', 30], ['staging', 50]] as const) {
+      backups.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: `lifeline-${database}-backup-shrunk`,
+        Namespace: 'Lifeline',
+        MetricName: 'BackupShrinkPercent',
+        Dimensions: [
+          { Name: 'Database', Value: database },
+          { Name: 'service', Value: 'lifeline-backup' },
+        ],
+        Statistic: 'Maximum',
+        Unit: 'Percent',
+        Period: 300,
+        EvaluationPeriods: 1,
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: threshold,
+        TreatMissingData: 'ignore',
+        AlarmActions: [TOPIC],
+        OKActions: [TOPIC],
+      });
+    }
+  });
+
+  it('warn when a backup used more than half of the time Lambda allows it, before it outgrows it', () => {
+    for (const database of ['shop', 'warehouse', 'staging']) {
+      backups.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: `lifeline-${database}-backup-near-time-limit`,
+        AlarmDescription: Match.stringLikeRegexp('"runner": "fargate"'),
+        Namespace: 'Lifeline',
+        MetricName: 'BackupTimeLimitUsed',
+        Dimensions: [
+          { Name: 'Database', Value: database },
+          { Name: 'service', Value: 'lifeline-backup' },
+        ],
+        Statistic: 'Maximum',
+        Unit: 'Percent',
+        Period: 3600,
+        EvaluationPeriods: 1,
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: 50,
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [TOPIC],
+        OKActions: [TOPIC],
+      });
+    }
+  });
+
+  it('watch on-demand databases for everything but staleness', () => {
+    // failed, near-time-limit and shrunk for each of the three databases; stale for the two scheduled ones.
+    backups.resourceCountIs('AWS::CloudWatch::Alarm', 11);
     only(backups, 'AWS::CloudWatch::Alarm', { AlarmName: 'lifeline-staging-backup-failed' });
+    only(backups, 'AWS::CloudWatch::Alarm', { AlarmName: 'lifeline-staging-backup-shrunk' });
     expect(backups.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: 'lifeline-staging-backup-stale' } })).toEqual({});
   });
 });

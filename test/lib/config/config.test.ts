@@ -29,8 +29,25 @@ function problemsOf(change: (config: Record<string, any>) => void): string {
 describe('the example config', () => {
   it('normalizes the cron\'s spacing', () => {
     const json = exampleJson();
-    json.databases[0].schedule.cron = ' 30  2 * * ?   * ';
-    expect(parseConfig(json).databases[0]!.schedule.cron).toBe('30 2 * * ? *');
+    json.databases[0].schedule.cron = ' 30  3 * * ?   * ';
+    expect(parseConfig(json).databases[0]!.schedule.cron).toBe('30 3 * * ? *');
+  });
+
+  it('locks backups in GOVERNANCE mode unless told otherwise: Object Lock is always on', () => {
+    const json = exampleJson();
+    delete json.vault;
+    expect(parseConfig(json).vault).toEqual({ objectLock: { mode: 'GOVERNANCE' } });
+    json.vault = { objectLock: { mode: 'COMPLIANCE' } };
+    expect(parseConfig(json).vault).toEqual({ objectLock: { mode: 'COMPLIANCE' } });
+  });
+
+  it('needs no approval or applications until a workflow uses them', () => {
+    const json = exampleJson();
+    delete json.approval;
+    delete json.applications;
+    const config = parseConfig(json);
+    expect(config.approval).toBeUndefined();
+    expect(config.applications).toEqual([]);
   });
 
   it('is valid and fills in the defaults', () => {
@@ -38,9 +55,9 @@ describe('the example config', () => {
     expect(config.name).toBe('lifeline');
     expect(config.backupStacks).toBe(1);
     const shop = config.databases.find((db) => db.name === 'shop')!;
-    expect(shop).toMatchObject({ port: 5432, rpoHours: 26, runMode: 'scheduled' });
-    expect(config.databases.find((db) => db.name === 'warehouse')).toMatchObject({ port: 5433, rpoHours: 30 });
-    expect(config.approval.timeoutHours).toBe(24);
+    expect(shop).toMatchObject({ port: 5432, rpoHours: 26, runMode: 'scheduled', shrinkAlarmPercent: 50 });
+    expect(config.databases.find((db) => db.name === 'warehouse')).toMatchObject({ port: 5433, rpoHours: 30, shrinkAlarmPercent: 30 });
+    expect(config.approval?.timeoutHours).toBe(24);
   });
 });
 
@@ -62,21 +79,39 @@ describe('a bad config names the field', () => {
     ['an unknown network', (c) => (c.databases[0].network = 'staging'), /^ {2}databases\[0\]\.network: no network named "staging"/m],
     ['a bad security group id', (c) => (c.databases[0].securityGroupId = 'default'), /^ {2}databases\[0\]\.securityGroupId: must be a security group id/m],
     ['a port out of range', (c) => (c.databases[0].port = 70000), /^ {2}databases\[0\]\.port: /m],
+    ['a host that is no DNS name', (c) => (c.databases[0].host = 'shop db'), /^ {2}databases\[0\]\.host: must be a DNS name or an IP address/m],
+    [
+      'a database without its host where only Lifeline\'s endpoints reach AWS (no RDS API)',
+      (c) => delete c.databases[1].host,
+      /^ {2}databases\[1\]\.host: required: network "analytics" reaches AWS through the endpoints Lifeline creates, which do not include the RDS API/m,
+    ],
+    ['a database without its name where only Lifeline\'s endpoints reach AWS', (c) => delete c.databases[1].databaseName, /^ {2}databases\[1\]\.databaseName: required: /m],
     ['a PostgreSQL version without a pg_dump', (c) => (c.databases[0].postgresVersion = 18), /^ {2}databases\[0\]\.postgresVersion: must be at most 17, the newest pg_dump/m],
     ['a PostgreSQL version too old', (c) => (c.databases[0].postgresVersion = 11), /^ {2}databases\[0\]\.postgresVersion: /m],
     ['a cron with five fields', (c) => (c.databases[0].schedule.cron = '30 2 * * *'), /^ {2}databases\[0\]\.schedule\.cron: must have six fields/m],
     ['a weekly cron', (c) => (c.databases[0].schedule.cron = '30 2 ? * MON *'), /^ {2}databases\[0\]\.schedule\.cron: must run every day/m],
     ['a cron without "?"', (c) => (c.databases[0].schedule.cron = '30 2 * * * *'), /^ {2}databases\[0\]\.schedule\.cron: exactly one of day-of-month and day-of-week must be "\?"/m],
     ['a cron with letters in the hours', (c) => (c.databases[0].schedule.cron = '30 two * * ? *'), /^ {2}databases\[0\]\.schedule\.cron: minutes and hours/m],
+    ['a cron hour out of range', (c) => (c.databases[0].schedule.cron = '30 24 * * ? *'), /^ {2}databases\[0\]\.schedule\.cron: minutes and hours may only hold values 0-59 and 0-23/m],
+    [
+      'a cron time daylight saving skips',
+      (c) => (c.databases[0].schedule = { cron: '30 2 * * ? *', timeZone: 'Europe/Berlin' }),
+      /^ {2}databases\[0\]\.schedule\.cron: 02:30 does not exist in Europe\/Berlin on \d{4}-03-(2[5-9]|3[01]) \(clocks skip 02:00-03:00\), so EventBridge Scheduler would skip that run; pick a time outside 02:00-03:00, such as 03:30$/m,
+    ],
     ['a time zone that does not exist', (c) => (c.databases[0].schedule.timeZone = 'Europe/Atlantis'), /^ {2}databases\[0\]\.schedule\.timeZone: must be an IANA time zone/m],
     ['an RPO beyond what an alarm can evaluate', (c) => (c.databases[0].rpoHours = 169), /^ {2}databases\[0\]\.rpoHours: /m],
     ['an unknown run mode', (c) => (c.databases[0].runMode = 'weekly'), /^ {2}databases\[0\]\.runMode: /m],
     ['a bad VPC id', (c) => (c.networks[0].vpcId = 'vpc-xyz'), /^ {2}networks\[0\]\.vpcId: must be a VPC id/m],
     ['no subnets', (c) => (c.networks[0].subnetIds = []), /^ {2}networks\[0\]\.subnetIds: /m],
     ['a bad route table id', (c) => (c.networks[1].createEndpoints.routeTableIds = ['main']), /^ {2}networks\[1\]\.createEndpoints\.routeTableIds\[0\]: must be a route table id/m],
+    ['endpoints without the VPC\'s CIDR blocks', (c) => delete c.networks[1].createEndpoints.vpcCidrs, /^ {2}networks\[1\]\.createEndpoints\.vpcCidrs: /m],
+    ['a VPC CIDR that is no CIDR', (c) => (c.networks[1].createEndpoints.vpcCidrs = ['10.1.0.0']), /^ {2}networks\[1\]\.createEndpoints\.vpcCidrs\[0\]: must be an IPv4 CIDR block such as "10\.0\.0\.0\/16"/m],
+    ['a VPC CIDR with host bits', (c) => (c.networks[1].createEndpoints.vpcCidrs = ['10.1.2.3/16']), /^ {2}networks\[1\]\.createEndpoints\.vpcCidrs\[0\]: must be the block's network address, "10\.1\.0\.0\/16"/m],
+    ['a CIDR wider than any VPC', (c) => (c.networks[1].createEndpoints.vpcCidrs = ['0.0.0.0/0']), /^ {2}networks\[1\]\.createEndpoints\.vpcCidrs\[0\]: must be a \/16 to \/28 block, the sizes a VPC's CIDR blocks have/m],
     ['a duplicate network name', (c) => (c.networks[1].name = 'production'), /^ {2}networks\[1\]\.name: network name "production" is used twice/m],
     ['an unknown Object Lock mode', (c) => (c.vault.objectLock.mode = 'LEGAL_HOLD'), /^ {2}vault\.objectLock\.mode: /m],
-    ['a lock that outlives the monthly tier', (c) => (c.vault.objectLock.days = 186), /^ {2}vault\.objectLock\.days: must be at most 185/m],
+    ['a lock period, which each backup\'s tier decides', (c) => (c.vault.objectLock.days = 7), /^ {2}vault\.objectLock: Unrecognized key: "days"/m],
+    ['a shrink threshold no drop can exceed', (c) => (c.databases[0].shrinkAlarmPercent = 100), /^ {2}databases\[0\]\.shrinkAlarmPercent: /m],
     ['no approvers', (c) => (c.approval.emails = []), /^ {2}approval\.emails: /m],
     ['an application on an unknown database', (c) => (c.applications[0].database = 'orders'), /^ {2}applications\[0\]\.database: no database named "orders"/m],
     ['a health check that is not a URL', (c) => (c.applications[0].healthCheckUrl = 'shop/health'), /^ {2}applications\[0\]\.healthCheckUrl: /m],
@@ -114,6 +149,43 @@ describe('a bad config names the field', () => {
         c.backupStacks = enough;
       }),
     ).toThrow('the config was accepted');
+  });
+});
+
+describe('a schedule at a time daylight saving skips', () => {
+  /** The validation error for the first database on this schedule, or undefined when the config is accepted. */
+  function scheduleProblem(cron: string, timeZone: string): string | undefined {
+    const json = exampleJson();
+    json.databases[0].schedule = { cron, timeZone };
+    try {
+      parseConfig(json);
+      return undefined;
+    } catch (error) {
+      return (error as Error).message;
+    }
+  }
+
+  it.each([
+    ['30 2 * * ? *', 'America/New_York', /02:30 does not exist in America\/New_York on \d{4}-03-(0[89]|1[0-4]) \(clocks skip 02:00-03:00\)/],
+    ['30 2 * * ? *', 'Pacific/Auckland', /02:30 does not exist in Pacific\/Auckland on \d{4}-09-(2[4-9]|30) \(clocks skip 02:00-03:00\)/],
+    ['15 2 * * ? *', 'Australia/Lord_Howe', /02:15 does not exist in Australia\/Lord_Howe on \d{4}-10-0[1-7] \(clocks skip 02:00-02:30\).*such as 02:45$/m],
+    ['30 0 * * ? *', 'America/Santiago', /00:30 does not exist in America\/Santiago on \d{4}-09-0[2-8] \(clocks skip 00:00-01:00\)/],
+    ['0 1-3 * * ? *', 'Europe/Berlin', /cron: 02:00 does not exist in Europe\/Berlin/],
+    ['15 */2 * * ? *', 'Europe/Berlin', /cron: 02:15 does not exist in Europe\/Berlin/],
+    ['0,45 0/2 * * ? *', 'Europe/Berlin', /cron: 02:00, 02:45 do not exist in Europe\/Berlin .*, so EventBridge Scheduler would skip those runs;/],
+  ])('refuses %s in %s', (cron, timeZone, expected) => {
+    expect(scheduleProblem(cron, timeZone)).toMatch(expected);
+  });
+
+  it.each([
+    ['30 3 * * ? *', 'Europe/Berlin'],
+    ['15 0/5 * * ? *', 'Europe/Berlin'],
+    ['0 2 * * ? *', 'Europe/London'],
+    ['45 2 * * ? *', 'Australia/Lord_Howe'],
+    ['30 2 * * ? *', 'UTC'],
+    ['30 2 * * ? *', 'Asia/Kolkata'],
+  ])('accepts %s in %s', (cron, timeZone) => {
+    expect(scheduleProblem(cron, timeZone)).toBeUndefined();
   });
 });
 

@@ -1,12 +1,16 @@
 /**
- * The retention invariant of DESIGN.md, proved by simulation: a backup a day for 400 days, each tier chosen
- * by the engine's selectTier, every object expiring exactly as the synthesized lifecycle rules and S3's
- * rounding say, and the invariant checked at every moment the vault's content can change.
+ * The retention invariant of DESIGN.md, proved by simulation: a scheduled backup a day for 400 days (none on
+ * a day whose scheduled time daylight saving skips, as EventBridge Scheduler does), each tier chosen by the
+ * engine's selectTier, every object expiring exactly as the synthesized lifecycle rules and S3's rounding
+ * say, and the invariant checked at every moment the vault's content can change.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backupKey, manifestKeyFor } from '../../../lambdas/core/keys.js';
+import { lockedUntil } from '../../../lambdas/core/retention.js';
 import { selectTier, TIERS, type Tier } from '../../../lambdas/core/tier.js';
-import { exampleConfig, synthesize } from '../../support/stacks.js';
+import { cronTimesOfDay } from '../../../lib/config/cron.js';
+import { parseConfig } from '../../../lib/config/load.js';
+import { exampleConfig, exampleJson, synthesize } from '../../support/stacks.js';
 
 interface LifecycleRule {
   Id: string;
@@ -99,7 +103,20 @@ interface Scenario {
   delayMinutes?: (day: number) => number;
 }
 
-interface Backup {
+/** The calendar periods a scheduled run belongs to, as seen on the schedule's wall clock. */
+interface Periods {
+  day: string;
+  week: string;
+  month: string;
+}
+
+/** A day's scheduled run, whether or not it happened. */
+interface ScheduledRun extends Periods {
+  /** When its manifest would have been written. */
+  due: number;
+}
+
+interface Backup extends Periods {
   start: number;
   tier: Tier;
   /** Multipart uploads date from their initiation. */
@@ -107,9 +124,9 @@ interface Backup {
   manifestCreated: number;
   dumpExpires: number;
   manifestExpires: number;
-  day: string;
-  week: string;
-  month: string;
+  /** When the Object Lock the engine puts on each object ends. */
+  dumpUnlocks: number;
+  manifestUnlocks: number;
 }
 
 type Window = 'daily' | 'weekly' | 'monthly';
@@ -119,7 +136,7 @@ interface Violation {
   what: string;
 }
 
-const WINDOWS: readonly [Window, number, (backup: Backup) => string][] = [
+const WINDOWS: readonly [Window, number, (periods: Periods) => string][] = [
   ['daily', 7, (backup) => backup.day],
   ['weekly', 4, (backup) => backup.week],
   ['monthly', 6, (backup) => backup.month],
@@ -129,43 +146,68 @@ const WINDOWS: readonly [Window, number, (backup: Backup) => string][] = [
 const restorable = (backup: Backup, at: number) =>
   backup.manifestCreated <= at && at < backup.dumpExpires && at < backup.manifestExpires;
 
-function simulate(rules: readonly LifecycleRule[], scenario: Scenario): { backups: Backup[]; violations: Violation[] } {
+/**
+ * `removal`: when an object leaves the vault. `lifecycle`: when its tier's rule expires it. `when-unlocked`: as
+ * soon as anything may remove it, the moment its Object Lock ends, as if an attacker deleted every object then.
+ */
+function simulate(
+  rules: readonly LifecycleRule[],
+  scenario: Scenario,
+  removal: 'lifecycle' | 'when-unlocked' = 'lifecycle',
+): { backups: Backup[]; violations: Violation[] } {
+  const runs: ScheduledRun[] = [];
   const backups: Backup[] = [];
   for (let i = 0; i < SIMULATED_DAYS; i++) {
     const date = new Date(FIRST_DAY + i * DAY);
-    const start =
-      zonedInstant(date.getUTCFullYear(), date.getUTCMonth() + 1, date.getUTCDate(), scenario.at, scenario.timeZone) +
-      (scenario.delayMinutes?.(i) ?? 0) * MINUTE;
+    const [year, month, day] = [date.getUTCFullYear(), date.getUTCMonth() + 1, date.getUTCDate()];
+    const scheduled = zonedInstant(year, month, day, scenario.at, scenario.timeZone);
+    const start = scheduled + (scenario.delayMinutes?.(i) ?? 0) * MINUTE;
+    runs.push({
+      due: start + scenario.runMinutes * MINUTE,
+      day: `${year}-${month}-${day}`,
+      week: isoWeek(year, month, day),
+      month: `${year}-${month}`,
+    });
+    // EventBridge Scheduler skips a time the wall clock jumps over: no run, no backup that day.
+    const shown = wallClock(scheduled, scenario.timeZone);
+    if (shown.day !== day || shown.hour !== scenario.at[0] || shown.minute !== scenario.at[1]) continue;
     // The engine picks the tier from the backups it can list when the run starts.
     const existing = backups.filter((backup) => restorable(backup, start)).map((backup) => ({ startedAt: new Date(backup.start), tier: backup.tier }));
     const tier = selectTier(new Date(start), scenario.timeZone, existing);
     const key = backupKey(tier, 'shop', new Date(start));
     const manifestCreated = start + scenario.runMinutes * MINUTE;
     const local = wallClock(start, scenario.timeZone);
+    const dumpUnlocks = lockedUntil(tier, new Date(start)).getTime();
+    const manifestUnlocks = lockedUntil(tier, new Date(manifestCreated)).getTime();
+    const [dumpExpires, manifestExpires] = [expiresAt(key, start, rules), expiresAt(manifestKeyFor(key), manifestCreated, rules)];
     backups.push({
       start,
       tier,
       dumpCreated: start,
       manifestCreated,
-      dumpExpires: expiresAt(key, start, rules),
-      manifestExpires: expiresAt(manifestKeyFor(key), manifestCreated, rules),
+      dumpExpires: removal === 'lifecycle' ? dumpExpires : Math.min(dumpExpires, dumpUnlocks),
+      manifestExpires: removal === 'lifecycle' ? manifestExpires : Math.min(manifestExpires, manifestUnlocks),
+      dumpUnlocks,
+      manifestUnlocks,
       day: `${local.year}-${local.month}-${local.day}`,
       week: isoWeek(local.year, local.month, local.day),
       month: `${local.year}-${local.month}`,
     });
   }
 
-  // The vault changes only when a manifest lands and when S3 expires objects at midnight UTC.
+  // The vault changes only when a manifest lands and when an object leaves (S3 expires them at midnight UTC).
   const last = backups.at(-1)!.manifestCreated;
-  const moments = [...backups.map((backup) => backup.manifestCreated)];
+  const moments = backups.flatMap((backup) => [backup.manifestCreated, backup.dumpExpires, backup.manifestExpires]).filter((at) => at <= last + DAY);
   for (let midnight = FIRST_DAY; midnight <= last + DAY; midnight += DAY) moments.push(midnight);
   moments.sort((a, b) => a - b);
 
   const violations: Violation[] = [];
   for (const at of moments) {
     const taken = backups.filter((backup) => backup.manifestCreated <= at);
+    // The periods whose backup should exist by now: those of the scheduled runs, skipped ones included.
+    const due = runs.filter((run) => run.due <= at);
     for (const [kind, count, periodOf] of WINDOWS) {
-      const recent = [...new Set(taken.map(periodOf))].slice(-count);
+      const recent = [...new Set(due.map(periodOf))].slice(-count);
       for (const period of recent) {
         if (!taken.some((backup) => periodOf(backup) === period && restorable(backup, at))) {
           violations.push({ kind, at: new Date(at).toISOString(), what: `no restorable backup of ${period}` });
@@ -194,8 +236,28 @@ const SCENARIOS: Scenario[] = [
   { name: 'Auckland at 11:50, southern daylight saving', timeZone: 'Pacific/Auckland', at: [11, 50], runMinutes: 12 },
   { name: 'Kolkata at 05:29, a minute before midnight UTC', timeZone: 'Asia/Kolkata', at: [5, 29], runMinutes: 5 },
   { name: 'London at 02:00, starting up to 7 h 15 min late', timeZone: 'Europe/London', at: [2, 0], runMinutes: 15, delayMinutes: lateRuns },
+  // The example config's scheduled databases, each at the first time its cron fires.
+  ...exampleConfig()
+    .databases.filter((database) => database.runMode === 'scheduled')
+    .map(({ name, schedule: { cron, timeZone } }): Scenario => {
+      const time = cronTimesOfDay(cron)![0]!;
+      return { name: `of the example's ${name} (${cron} in ${timeZone})`, timeZone, at: [Math.floor(time / 60), time % 60], runMinutes: 15 };
+    }),
 ];
 const NEW_YORK = SCENARIOS[1]!;
+
+/** Schedules at a time daylight saving skips once a year, and the day it skips in the simulated 400. */
+const SKIPPED_SCENARIOS: (Scenario & { skippedDay: string })[] = [
+  { name: 'Berlin at 02:30, skipped on the last Sunday of March', timeZone: 'Europe/Berlin', at: [2, 30], runMinutes: 10, skippedDay: '2025-3-30' },
+  { name: 'Auckland at 02:15, skipped on the last Sunday of September', timeZone: 'Pacific/Auckland', at: [2, 15], runMinutes: 10, skippedDay: '2025-9-28' },
+];
+
+/** The example config with its first database on a scenario's schedule. */
+function configOn({ at: [hour, minute], timeZone }: Scenario): unknown {
+  const json = exampleJson();
+  json.databases[0].schedule = { cron: `${minute} ${hour} * * ? *`, timeZone };
+  return json;
+}
 
 describe('retention under the synthesized lifecycle rules', () => {
   let rules: LifecycleRule[];
@@ -219,6 +281,17 @@ describe('retention under the synthesized lifecycle rules', () => {
       expect(tiers.get('monthly')).toBe(14);
       expect(tiers.get('weekly')).toBeGreaterThanOrEqual(40);
       expect(tiers.get('daily')).toBeGreaterThanOrEqual(300);
+      expect(() => parseConfig(configOn(scenario))).not.toThrow();
+    },
+  );
+
+  it.each(SKIPPED_SCENARIOS.map((scenario) => [scenario.name, scenario] as const))(
+    'breaks with backups %s: that day has none, so the config refuses the schedule',
+    (_, scenario) => {
+      const { backups, violations } = simulate(rules, scenario);
+      expect(backups).toHaveLength(SIMULATED_DAYS - 1);
+      expect(new Set(violations.map(({ kind, what }) => `${kind}: ${what}`))).toEqual(new Set([`daily: no restorable backup of ${scenario.skippedDay}`]));
+      expect(() => parseConfig(configOn(scenario))).toThrow(/does not exist in/);
     },
   );
 
@@ -230,6 +303,18 @@ describe('retention under the synthesized lifecycle rules', () => {
     expect(violations.filter((violation) => violation.kind === tier)).not.toEqual([]);
     expect(violations.filter((violation) => violation.kind !== tier)).toEqual([]);
   });
+
+  it.each(SCENARIOS.map((scenario) => [scenario.name, scenario] as const))(
+    'holds with backups %s even if each object is deleted the moment its Object Lock ends, and no lock outlives its object',
+    (_, scenario) => {
+      const { violations } = simulate(rules, scenario, 'when-unlocked');
+      expect(violations).toEqual([]);
+      for (const backup of simulate(rules, scenario).backups) {
+        expect(backup.dumpUnlocks).toBeLessThanOrEqual(backup.dumpExpires);
+        expect(backup.manifestUnlocks).toBeLessThanOrEqual(backup.manifestExpires);
+      }
+    },
+  );
 
   it('breaks with one monthly day more: a backup would outlive the longest tier', () => {
     const longer = rules.map((rule) =>

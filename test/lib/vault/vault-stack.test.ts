@@ -14,6 +14,12 @@ beforeAll(() => {
 
 const ref = (logicalIdPrefix: string) => ({ Ref: Match.stringLikeRegexp(`^${logicalIdPrefix}`) });
 const arnOf = (logicalIdPrefix: string) => ({ 'Fn::GetAtt': [Match.stringLikeRegexp(`^${logicalIdPrefix}`), 'Arn'] });
+/** The bucket that holds the backups (the only versioned one). */
+const vaultBucket = () => {
+  const buckets = Object.values(vault.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: { Status: 'Enabled' } } }));
+  expect(buckets).toHaveLength(1);
+  return buckets[0]!;
+};
 
 describe('the vault bucket', () => {
   it('is encrypted with its own rotating customer-managed key, with a bucket key', () => {
@@ -103,34 +109,88 @@ describe('the vault bucket', () => {
     });
   });
 
-  it('expires each tier under its prefix, old versions after a day, and abandoned uploads after a day', () => {
+  it('expires each tier under its prefix, keeps replaced or hidden versions as long as their tier, and aborts abandoned uploads after a day', () => {
     vault.hasResourceProperties('AWS::S3::Bucket', {
       BucketName: Match.anyValue(),
       LifecycleConfiguration: {
         Rules: [
-          { Id: 'expire-daily', Status: 'Enabled', Prefix: 'daily/', ExpirationInDays: 8, NoncurrentVersionExpiration: { NoncurrentDays: 1 } },
-          { Id: 'expire-weekly', Status: 'Enabled', Prefix: 'weekly/', ExpirationInDays: 29, NoncurrentVersionExpiration: { NoncurrentDays: 1 } },
-          { Id: 'expire-monthly', Status: 'Enabled', Prefix: 'monthly/', ExpirationInDays: 185, NoncurrentVersionExpiration: { NoncurrentDays: 1 } },
+          { Id: 'expire-daily', Status: 'Enabled', Prefix: 'daily/', ExpirationInDays: 8, NoncurrentVersionExpiration: { NoncurrentDays: 8 } },
+          { Id: 'expire-weekly', Status: 'Enabled', Prefix: 'weekly/', ExpirationInDays: 29, NoncurrentVersionExpiration: { NoncurrentDays: 29 } },
+          { Id: 'expire-monthly', Status: 'Enabled', Prefix: 'monthly/', ExpirationInDays: 185, NoncurrentVersionExpiration: { NoncurrentDays: 185 } },
           { Id: 'housekeeping', Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, ExpiredObjectDeleteMarker: true },
         ],
       },
     });
+    const rules = vaultBucket().Properties.LifecycleConfiguration.Rules as { Prefix?: string; ExpirationInDays?: number; NoncurrentVersionExpiration?: { NoncurrentDays: number } }[];
+    for (const rule of rules.filter((rule) => rule.ExpirationInDays !== undefined)) {
+      expect(rule.NoncurrentVersionExpiration!.NoncurrentDays, rule.Prefix).toBeGreaterThanOrEqual(rule.ExpirationInDays!);
+    }
   });
 
-  it('locks new versions when Object Lock is configured, and not otherwise', () => {
+  it('has Object Lock on by default, GOVERNANCE unless configured, with the shortest tier as the default retention', () => {
     vault.hasResourceProperties('AWS::S3::Bucket', {
       BucketName: Match.anyValue(),
       ObjectLockEnabled: true,
-      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: 7 } } },
+      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: 8 } } },
     });
-    const json = exampleJson();
-    delete json.vault.objectLock;
-    const unlocked = synthesize(parseConfig(json)).vaultTemplate;
-    unlocked.hasResourceProperties('AWS::S3::Bucket', {
-      BucketName: Match.anyValue(),
-      ObjectLockEnabled: false,
-      ObjectLockConfiguration: Match.absent(),
+    const unconfigured = exampleJson();
+    delete unconfigured.vault;
+    const compliance = exampleJson();
+    compliance.vault.objectLock.mode = 'COMPLIANCE';
+    for (const [json, Mode] of [[unconfigured, 'GOVERNANCE'], [compliance, 'COMPLIANCE']] as const) {
+      synthesize(parseConfig(json)).vaultTemplate.hasResourceProperties('AWS::S3::Bucket', {
+        BucketName: Match.anyValue(),
+        ObjectLockEnabled: true,
+        ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode, Days: 8 } } },
+      });
+    }
+  });
+});
+
+describe('the vault\'s bucket policy, for the roles under the runtime path', () => {
+  const runtimeRoles = { ArnLike: { 'aws:PrincipalArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':role/lifeline-runtime/*']] } } };
+  const objects = { 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^VaultBucket/), 'Arn'] }, '/*']] };
+  const statements = () => {
+    const policies = vault.findResources('AWS::S3::BucketPolicy', { Properties: { Bucket: ref('VaultBucket') } });
+    expect(Object.keys(policies)).toHaveLength(1);
+    return Object.values(policies)[0]!.Properties.PolicyDocument.Statement as Record<string, unknown>[];
+  };
+
+  it('denies every delete, and bypassing a lock', () => {
+    expect(statements()).toContainEqual({
+      Sid: 'RuntimeNeverDeletes',
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:BypassGovernanceRetention'],
+      Resource: objects,
+      Condition: runtimeRoles,
     });
+  });
+
+  it('denies object creation without If-None-Match, and only creation: multipart parts carry no conditions', () => {
+    expect(statements()).toContainEqual({
+      Sid: 'RuntimeCreatesOnlyNewObjects',
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: 's3:PutObject',
+      Resource: objects,
+      Condition: { ...runtimeRoles, Null: { 's3:if-none-match': 'true' }, Bool: { 's3:ObjectCreationOperation': 'true' } },
+    });
+  });
+
+  it('denies locks that would outlive the longest tier', () => {
+    expect(statements()).toContainEqual({
+      Sid: 'RuntimeLocksNoLongerThanTheLongestTier',
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: ['s3:PutObject', 's3:PutObjectRetention'],
+      Resource: objects,
+      Condition: { ...runtimeRoles, NumericGreaterThan: { 's3:object-lock-remaining-retention-days': 186 } },
+    });
+  });
+
+  it('allows nothing to anyone: access comes from the roles\' own policies', () => {
+    expect(statements().filter((statement) => statement.Effect === 'Allow')).toEqual([]);
   });
 });
 
@@ -192,13 +252,15 @@ describe('the dead-letter queue', () => {
     });
   });
 
-  it('alarms as soon as it holds a message', () => {
+  it('alarms on each new dead letter, so that one arriving after the alarm returned to OK notifies again', () => {
+    vault.resourceCountIs('AWS::CloudWatch::Alarm', 1);
     vault.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: 'lifeline-dead-letters-not-empty',
+      AlarmName: 'lifeline-dead-letter-arrived',
+      // Scheduler and Lambda dead-letter through SendMessage, which this metric counts.
       Namespace: 'AWS/SQS',
-      MetricName: 'ApproximateNumberOfMessagesVisible',
+      MetricName: 'NumberOfMessagesSent',
       Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DeadLettersQueue'), 'QueueName'] } }],
-      Statistic: 'Maximum',
+      Statistic: 'Sum',
       Period: 300,
       EvaluationPeriods: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
@@ -211,6 +273,24 @@ describe('the dead-letter queue', () => {
 });
 
 describe('VPC endpoints', () => {
+  it('admit HTTPS from the VPC\'s CIDR blocks: with private DNS, every workload in the VPC reaches Secrets Manager through them', () => {
+    const endpointGroup = { 'Fn::GetAtt': [Match.stringLikeRegexp('^EndpointsanalyticsSecurityGroup'), 'GroupId'] };
+    const rules = (template: Template) =>
+      Object.values(template.findResources('AWS::EC2::SecurityGroupIngress', { Properties: { GroupId: endpointGroup } })).map(
+        (rule) => rule.Properties,
+      );
+    const https = { IpProtocol: 'tcp', FromPort: 443, ToPort: 443, GroupId: expect.anything(), Description: expect.any(String) };
+    expect(rules(vault)).toEqual([{ ...https, CidrIp: '10.1.0.0/16' }]);
+
+    const json = exampleJson();
+    json.networks[1].createEndpoints.vpcCidrs = ['10.1.0.0/16', '100.64.0.0/24'];
+    const twoBlocks = synthesize(parseConfig(json)).vaultTemplate;
+    expect(rules(twoBlocks)).toEqual([
+      { ...https, CidrIp: '10.1.0.0/16' },
+      { ...https, CidrIp: '100.64.0.0/24' },
+    ]);
+  });
+
   it('are created only where the config asks: an S3 gateway and a private Secrets Manager interface', () => {
     vault.resourceCountIs('AWS::EC2::VPCEndpoint', 2);
     vault.hasResourceProperties('AWS::EC2::VPCEndpoint', {

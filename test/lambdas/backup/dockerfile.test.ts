@@ -1,0 +1,180 @@
+import { spawn } from 'node:child_process';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPostgres, type PostgresCluster } from '../../support/postgres.js';
+import { sharedS3 } from '../../support/shared.js';
+
+const DOCKERFILE = 'lambdas/backup/Dockerfile';
+
+interface Instruction {
+  keyword: string;
+  /** Whitespace-separated words after the keyword. */
+  words: string[];
+}
+
+/** Instructions of the Dockerfile's last stage (the image Lambda runs), continuation lines joined. */
+async function finalStage(): Promise<Instruction[]> {
+  const text = await readFile(DOCKERFILE, 'utf8');
+  const logical = text
+    .split('\n')
+    .filter((line) => !/^\s*#/.test(line))
+    .join('\n')
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .filter((line) => line.trim() !== '');
+  const instructions = logical.map((line) => {
+    const [keyword = '', ...words] = line.trim().split(/\s+/);
+    return { keyword: keyword.toUpperCase(), words };
+  });
+  const from = instructions.map((i) => i.keyword).lastIndexOf('FROM');
+  return instructions.slice(from);
+}
+
+/** ENV variables whose value is an absolute path: files the image's code relies on. */
+function envPaths(stage: Instruction[]): Map<string, string> {
+  const paths = new Map<string, string>();
+  for (const { words } of stage.filter((i) => i.keyword === 'ENV')) {
+    for (const word of words) {
+      const [name, value] = word.split('=', 2);
+      if (name && value?.startsWith('/')) paths.set(name, value);
+    }
+  }
+  return paths;
+}
+
+interface FileCreation {
+  instruction: string;
+  /** The mode the file gets; undefined when it comes from the build context without --chmod. */
+  mode?: number;
+  owner?: string;
+}
+
+/** The ADD or COPY that puts a file at `target`, with the mode and owner it gives it. */
+function creationOf(stage: Instruction[], target: string): FileCreation | undefined {
+  for (const { keyword, words } of stage.filter((i) => i.keyword === 'ADD' || i.keyword === 'COPY')) {
+    const flags = words.filter((w) => w.startsWith('--'));
+    const [destination = '', ...sources] = words.filter((w) => !w.startsWith('--')).reverse();
+    const lands = destination.endsWith('/') ? sources.map((s) => destination + path.basename(s)) : [destination];
+    if (!lands.includes(target)) continue;
+    const flag = (name: string) => flags.find((f) => f.startsWith(`--${name}=`))?.split('=')[1];
+    const chmod = flag('chmod');
+    // Docker's documented rule: a file ADDed from a URL gets mode 0600 unless --chmod says otherwise.
+    const fromUrl = sources.some((s) => /^https?:\/\//.test(s));
+    return {
+      instruction: [keyword, ...words].join(' '),
+      mode: chmod !== undefined ? parseInt(chmod, 8) : fromUrl ? 0o600 : undefined,
+      owner: flag('chown')?.split(':')[0],
+    };
+  }
+  return undefined;
+}
+
+/** Lambda runs the image as an unprivileged user that owns none of its files; USER, if set, must read them too. */
+function readableBy(file: FileCreation, user: string): boolean {
+  if (user === 'root' || user === '0') return true;
+  if (file.mode === undefined) return false; // whatever the build context had: unknown
+  return file.owner === user ? (file.mode & 0o400) !== 0 : (file.mode & 0o004) !== 0;
+}
+
+/** How the image creates the CA bundle that PGSSLROOTCERT names. */
+async function caBundleCreation(): Promise<FileCreation> {
+  const stage = await finalStage();
+  const creation = creationOf(stage, envPaths(stage).get('PGSSLROOTCERT') ?? '');
+  if (!creation) throw new Error(`${DOCKERFILE} sets no PGSSLROOTCERT, or does not create the file it names`);
+  return creation;
+}
+
+describe('the backup image', () => {
+  it('creates every file its environment points at readable by the user Lambda runs it as', async () => {
+    const stage = await finalStage();
+    const users = ['an unprivileged Lambda user', ...stage.filter((i) => i.keyword === 'USER').map((i) => i.words[0]!.split(':')[0]!)];
+    const checked: string[] = [];
+    for (const [name, file] of envPaths(stage)) {
+      const creation = creationOf(stage, file);
+      if (!creation) continue; // comes with the base image or a package, as /usr/bin does
+      checked.push(name);
+      for (const user of users) {
+        expect(readableBy(creation, user), `${name}: ${creation.instruction} is not readable by ${user} (give --chmod)`).toBe(true);
+      }
+    }
+    expect(checked).toContain('PGSSLROOTCERT');
+  });
+});
+
+/** Runs a backup as `nobody`, the way Lambda runs the image: as a user that owns none of its files. */
+function backUpAsNobody(request: object, env: NodeJS.ProcessEnv): Promise<{ key?: string; error?: { name: string; message: string } }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('runuser', ['-u', 'nobody', '--', process.execPath, '--import', 'tsx', 'test/lambdas/backup/back-up-as-child.ts'], {
+      env: { PATH: process.env.PATH, ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('close', () => {
+      try {
+        resolve(JSON.parse(stdout.trim().split('\n').at(-1)!));
+      } catch {
+        reject(new Error(`no outcome from the backup:\n${stdout}\n${stderr}`));
+      }
+    });
+    child.stdin.end(JSON.stringify(request));
+  });
+}
+
+describe("a backup run as an unprivileged user, with the image's CA bundle", () => {
+  const s3 = sharedS3();
+  let cluster: PostgresCluster;
+  let scratch: string;
+  let bundle: string;
+  let request: object;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    cluster = await startPostgres({ tls: { hostname: 'localhost' } });
+    const database = await cluster.createDatabase('nobody');
+    await cluster.query(database, 'CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders SELECT generate_series(1, 10);');
+    // The CA bundle where the image has it, below directories anyone may enter.
+    scratch = await mkdtemp(path.join(os.tmpdir(), 'lifeline-image-'));
+    await chmod(scratch, 0o755);
+    await mkdir(path.join(scratch, 'etc/pki/rds'), { recursive: true, mode: 0o755 });
+    bundle = path.join(scratch, 'etc/pki/rds/global-bundle.pem');
+    const bucket = await s3.createBucket('nobody');
+    // A loopback host would default to prefer, which verifies nothing: ask for what RDS hosts get.
+    const databaseUrl = `postgres://${cluster.user}:${cluster.password}@localhost:${cluster.port}/${database}?sslmode=verify-full`;
+    request = { databaseUrl, bucket };
+    env = {
+      PGSSLROOTCERT: bundle, // as the image sets it
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID,
+      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY,
+      AWS_REGION: 'us-east-1',
+    };
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  async function placeBundle(mode: number) {
+    await copyFile(cluster.caFile!, bundle);
+    await chmod(bundle, mode);
+  }
+
+  it('verifies the server (pg and pg_dump) with the CA bundle as the Dockerfile creates it', async () => {
+    await placeBundle((await caBundleCreation()).mode!);
+    const outcome = await backUpAsNobody(request, env);
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.key).toMatch(/^monthly\/orders\//);
+  });
+
+  it('fails naming the bundle when it is root-only, as ADD of a URL leaves it, instead of connecting unverified', async () => {
+    await placeBundle(0o600);
+    const outcome = await backUpAsNobody(request, env);
+    expect(outcome).toEqual({ error: { name: 'InvalidInput', message: `sslrootcert: cannot read the CA bundle ${bundle} (EACCES)` } });
+  });
+});
