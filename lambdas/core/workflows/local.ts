@@ -1,0 +1,196 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { LifelineError } from '../errors.js';
+
+/**
+ * Runs a state machine's real `.asl.json` on this machine with aws-local-stepfunctions: the rehearsal of a
+ * cloud runbook on a laptop (`lifeline run <workflow> --local`) and the base of the workflow tests. Lambda
+ * states call their handler functions in-process; SNS publishes are printed; `.waitForTaskToken` states are
+ * answered by a callback; every other integration (ECS) is a function given by state name. Each answers
+ * in the shape the real service returns to Step Functions.
+ */
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** A Lambda handler: the event in, the result out, a thrown error's `name` becomes the state's error. */
+export type LambdaHandler = (event: unknown) => Promise<unknown>;
+
+/** What an SNS publish state sends. */
+export interface Notification {
+  state: string;
+  topicArn: string;
+  subject: string | null;
+  message: Json;
+}
+
+/** A `.waitForTaskToken` state waiting for SendTaskSuccess or SendTaskFailure. */
+export interface CallbackRequest {
+  state: string;
+  executionArn: string;
+  token: string;
+  /** The state's parameters, as the service (SNS) received them. */
+  parameters: Json;
+}
+
+/** SendTaskSuccess's output, or SendTaskFailure's error and cause. A promise that never settles lets the state time out. */
+export type CallbackAnswer = { output: Json } | { error: string; cause: string };
+
+export interface LocalExecutionOptions {
+  /** The `.asl.json` file. */
+  definitionFile: string;
+  /** Values for its `${Name}` placeholders, as CDK's definitionSubstitutions fill them in. */
+  substitutions: Record<string, string>;
+  input: unknown;
+  /** Lambda handlers by the function ARN their placeholder is replaced with. */
+  functions: Record<string, LambdaHandler>;
+  /** Handlers for the other integrations (ECS), by state name; each answers as the service would. */
+  tasks?: Record<string, (parameters: Json) => Promise<Json>>;
+  notify(notification: Notification): void;
+  answer(request: CallbackRequest): Promise<CallbackAnswer>;
+  /** Every state entered, in order (for progress displays). */
+  onStateEntered?: (state: string) => void;
+}
+
+export interface LocalExecutionResult {
+  executionArn: string;
+  status: 'SUCCEEDED' | 'FAILED';
+  output?: unknown;
+  error?: string;
+  cause?: string;
+  /** The states entered, in order. */
+  states: string[];
+}
+
+/** A task's failure as Step Functions sees it: `name` is the error that Retry and Catch match. */
+class TaskFailure extends Error {
+  constructor(name: string, cause: string) {
+    super(cause);
+    this.name = name;
+  }
+}
+
+const LAMBDA_FUNCTION_ARN = /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+$/;
+const SNS_PUBLISH = 'arn:aws:states:::sns:publish';
+const SNS_PUBLISH_WAITING = 'arn:aws:states:::sns:publish.waitForTaskToken';
+
+/** The definition with its placeholders filled in; a placeholder left over is an error, as in a deployment. */
+export async function loadDefinition(file: string, substitutions: Record<string, string>): Promise<StateMachineDefinition> {
+  const text = (await readFile(file, 'utf8')).replace(/\$\{(\w+)\}/g, (placeholder, name: string) => substitutions[name] ?? placeholder);
+  const missing = [...new Set(text.match(/\$\{\w+\}/g) ?? [])];
+  if (missing.length > 0) throw new LifelineError('InvalidInput', `${file}: no value for ${missing.join(', ')}`);
+  return JSON.parse(text) as StateMachineDefinition;
+}
+
+/** Lambda's error in Step Functions: the error type as the name, and Lambda's error JSON as the cause. */
+function lambdaState(handler: LambdaHandler) {
+  return async (event: Json): Promise<Json> => {
+    try {
+      return ((await handler(event)) ?? null) as Json;
+    } catch (error) {
+      const { name, message } = error instanceof Error ? error : new Error(String(error));
+      throw new TaskFailure(name, JSON.stringify({ errorType: name, errorMessage: message, trace: [] }));
+    }
+  };
+}
+
+function publishParameters(state: string, parameters: Json): Notification {
+  const { TopicArn, Subject, Message } = parameters as { TopicArn: string; Subject?: string; Message: Json };
+  return { state, topicArn: TopicArn, subject: Subject ?? null, message: Message };
+}
+
+/** Runs the definition once to its end; a failed execution is a result, not an exception. */
+export async function runLocalExecution(options: LocalExecutionOptions): Promise<LocalExecutionResult> {
+  const definition = await loadDefinition(options.definitionFile, options.substitutions);
+  const executionArn = `arn:aws:states:us-east-1:000000000000:execution:local:${randomUUID()}`;
+  const token = randomBytes(32).toString('base64url');
+  const publish = (state: string) => (parameters: Json) => {
+    options.notify(publishParameters(state, parameters));
+    return Promise.resolve({ MessageId: randomUUID(), SdkResponseMetadata: { RequestId: randomUUID() } });
+  };
+
+  const handlers: Record<string, (input: Json) => Promise<Json>> = {};
+  for (const [name, state] of Object.entries(definition.States)) {
+    if (state.Type !== 'Task') continue;
+    if (LAMBDA_FUNCTION_ARN.test(state.Resource)) {
+      const handler = options.functions[state.Resource];
+      if (!handler) throw new LifelineError('InvalidInput', `state ${name}: no local handler for function ${state.Resource}`);
+      handlers[name] = lambdaState(handler);
+    } else if (state.Resource === SNS_PUBLISH) {
+      handlers[name] = publish(name);
+    } else if (state.Resource === SNS_PUBLISH_WAITING) {
+      handlers[name] = async (parameters) => {
+        await publish(name)(parameters);
+        const answer = await options.answer({ state: name, executionArn, token, parameters });
+        if ('error' in answer) throw new TaskFailure(answer.error, answer.cause);
+        return answer.output;
+      };
+    } else {
+      const task = options.tasks?.[name];
+      if (!task) throw new LifelineError('InvalidInput', `state ${name}: no local handler for ${state.Resource}`);
+      handlers[name] = task;
+    }
+  }
+
+  const execution = new StateMachine(definition).run(options.input as Json, {
+    overrides: { taskResourceLocalHandlers: handlers },
+    context: { Execution: { Id: executionArn, Name: executionArn.split(':').at(-1) }, Task: { Token: token } },
+  });
+  const states: string[] = [];
+  const followed = (async () => {
+    for await (const event of execution.eventLogs) {
+      if (event.type !== 'StateEntered') continue;
+      states.push(event.state.name);
+      options.onStateEntered?.(event.state.name);
+    }
+  })();
+  try {
+    const output: unknown = await execution.result;
+    await followed;
+    return { executionArn, status: 'SUCCEEDED', output, states };
+  } catch (error) {
+    await followed;
+    if (!(error instanceof ExecutionError)) throw error;
+    const failure = error.cause as Error;
+    return { executionArn, status: 'FAILED', error: failure.name, cause: failure.message, states };
+  }
+}
+
+/** The `ecs:runTask.sync` answer for a task whose one container exited with `exitCode`: DescribeTasks' task. */
+function stoppedTask(parameters: Json, exitCode: number, startedAt: Date): Json {
+  const { Cluster, TaskDefinition } = parameters as { Cluster: string; TaskDefinition: string };
+  const id = randomBytes(16).toString('hex');
+  return {
+    TaskArn: `${Cluster.replace(':cluster/', ':task/')}/${id}`,
+    ClusterArn: Cluster,
+    TaskDefinitionArn: TaskDefinition,
+    LaunchType: 'FARGATE',
+    LastStatus: 'STOPPED',
+    DesiredStatus: 'STOPPED',
+    StartedAt: startedAt.getTime(),
+    StoppedAt: Date.now(),
+    StopCode: 'EssentialContainerExited',
+    StoppedReason: 'Essential container in task exited',
+    Containers: [{ Name: 'runner', LastStatus: 'STOPPED', ExitCode: exitCode }],
+  };
+}
+
+/**
+ * An `ecs:runTask.sync` state run in this process: `run` gets the container override's environment, as the
+ * runner container would; a thrown error becomes the exit code `exitCode(error)`, and the state fails as
+ * Step Functions fails it (States.TaskFailed, the stopped task as the cause).
+ */
+export function inProcessTask(run: (environment: Record<string, string>) => Promise<void>, exitCode: (error: unknown) => number) {
+  return async (parameters: Json): Promise<Json> => {
+    const overrides = (parameters as { Overrides?: { ContainerOverrides?: { Environment?: { Name: string; Value: string }[] }[] } })
+      .Overrides;
+    const environment = Object.fromEntries((overrides?.ContainerOverrides?.[0]?.Environment ?? []).map((e) => [e.Name, e.Value]));
+    const startedAt = new Date();
+    try {
+      await run(environment);
+    } catch (error) {
+      throw new TaskFailure('States.TaskFailed', JSON.stringify(stoppedTask(parameters, exitCode(error), startedAt)));
+    }
+    return stoppedTask(parameters, 0, startedAt);
+  };
+}

@@ -1,0 +1,98 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import type { ConnectionSettings } from '../connection.js';
+import { LifelineError, type LifelineErrorName } from '../errors.js';
+import { runRestore, type RestoreResult } from '../restore.js';
+import { SecretArn } from '../secrets.js';
+import { DatabaseName } from './cutover-input.js';
+
+/**
+ * What the restore workflow asks of the Fargate runner, passed in the LIFELINE_RESTORE_JOB environment
+ * variable of the `ecs:runTask.sync` container override. Secrets travel by ARN only.
+ */
+export const RestoreJob = z.strictObject({
+  key: z.string().min(1),
+  /** The admin secret of the target's server; the runner connects with it to `database`. */
+  serverSecretArn: SecretArn,
+  database: DatabaseName,
+  /**
+   * The role the restored objects should belong to (the application's), or null for the admin user. Not applied
+   * yet: it needs runRestore to take a role (pg_restore --role); until then objects belong to the admin user.
+   */
+  role: z.string().min(1).nullable(),
+  tables: z.array(z.string().min(1)).nullable(),
+  schemas: z.array(z.string().min(1)).nullable(),
+  jobs: z.number().int().min(1).max(64),
+  /** Fargate ephemeral storage for the staged archive (21-200 GiB). */
+  storageGiB: z.number().int().min(21).max(200),
+});
+export type RestoreJob = z.infer<typeof RestoreJob>;
+
+/** Fargate's ephemeral storage limits, in GiB. */
+const MIN_STORAGE_GIB = 21;
+const MAX_STORAGE_GIB = 200;
+/**
+ * The runner stages the compressed archive and decompresses it beside it, so it needs both at once. pg_dump's
+ * custom format compressed by zstd rarely shrinks below a sixth of its size; a margin covers the rest.
+ */
+const ASSUMED_COMPRESSION_RATIO = 6;
+const STORAGE_MARGIN_GIB = 2;
+const GIB = 1024 ** 3;
+
+/** Ephemeral storage for restoring an archive of `archiveBytes`; too large a backup is refused before anything is created. */
+export function storageFor(archiveBytes: number): number {
+  const needed = Math.ceil((archiveBytes * (1 + ASSUMED_COMPRESSION_RATIO)) / GIB) + STORAGE_MARGIN_GIB;
+  if (needed > MAX_STORAGE_GIB) {
+    throw new LifelineError('InvalidInput', `the backup needs about ${needed} GiB of staging, more than Fargate's ${MAX_STORAGE_GIB} GiB`);
+  }
+  return Math.max(MIN_STORAGE_GIB, needed);
+}
+
+/**
+ * The runner's exit codes: ECS reports only the container's exit code, so the workflow learns the runner's
+ * error name from it. 1 is any other failure (RestoreFailed).
+ */
+const RUNNER_EXIT_CODES = {
+  RestoreFailed: 1,
+  InvalidInput: 10,
+  SecretUnreadable: 11,
+  DatabaseUnreachable: 12,
+  BackupNotFound: 13,
+  StorageFailed: 14,
+  ChecksumMismatch: 15,
+  VerificationFailed: 16,
+  Interrupted: 17,
+} as const satisfies Partial<Record<LifelineErrorName, number>>;
+
+export function exitCodeFor(error: unknown): number {
+  const name = (error as Error | undefined)?.name;
+  return error instanceof LifelineError && name && name in RUNNER_EXIT_CODES
+    ? RUNNER_EXIT_CODES[name as keyof typeof RUNNER_EXIT_CODES]
+    : 1;
+}
+
+export function errorNameForExitCode(code: number): LifelineErrorName {
+  const entry = Object.entries(RUNNER_EXIT_CODES).find(([, value]) => value === code);
+  return (entry?.[0] as LifelineErrorName | undefined) ?? 'RestoreFailed';
+}
+
+export interface RestoreJobDeps {
+  s3: S3Client;
+  bucket: string;
+  /** Connection settings from a Secrets Manager secret. */
+  connection(secretArn: string): Promise<ConnectionSettings>;
+}
+
+/** The runner's work: the archive, checked against its manifest, restored into the job's (empty) database. */
+export async function runRestoreJob(job: RestoreJob, deps: RestoreJobDeps): Promise<RestoreResult> {
+  const server = await deps.connection(job.serverSecretArn);
+  return runRestore({
+    s3: deps.s3,
+    bucket: deps.bucket,
+    selector: { key: job.key },
+    target: { ...server, database: job.database },
+    tables: job.tables ?? undefined,
+    schemas: job.schemas ?? undefined,
+    jobs: job.jobs,
+  });
+}

@@ -1,0 +1,164 @@
+import { z } from 'zod';
+import { DatabaseLabel } from '../keys.js';
+import { LatestMigration } from '../manifest.js';
+import { SecretArn } from '../secrets.js';
+import { ApplicationName, ApprovalDecision, CutoverInput, DatabaseName } from './cutover-input.js';
+import { RestoreJob } from './restore-job.js';
+
+/**
+ * What the restore steps know of the deployment (the CDK stack passes it as LIFELINE_RESTORE_SETTINGS):
+ * the vault, the configured databases with the runner's network for each, and the applications.
+ */
+export const RestoreSettings = z.strictObject({
+  bucket: z.string().min(3),
+  /** The approval timeout when the input gives none (the config's approval.timeoutHours, in seconds). */
+  approvalTimeoutSeconds: z.number().int().min(1),
+  /** The runner task's vCPUs: pg_restore's --jobs when the input gives none. */
+  runnerVcpus: z.number().int().min(1).max(16),
+  databases: z.array(
+    z.strictObject({
+      name: DatabaseLabel,
+      /** The secret backups connect with; its server is the default target's server. */
+      secretArn: SecretArn,
+      runner: z.strictObject({ subnetIds: z.array(z.string()).min(1), securityGroupIds: z.array(z.string()).min(1) }),
+    }),
+  ),
+  applications: z.array(z.strictObject({ name: ApplicationName, database: DatabaseLabel, connectionSecretArn: SecretArn })),
+});
+export type RestoreSettings = z.infer<typeof RestoreSettings>;
+
+/** When a step ran, for the per-step durations in the output. */
+const Timing = z.strictObject({ startedAt: z.iso.datetime(), finishedAt: z.iso.datetime() });
+
+/** ValidateInput's result: the input checked against the config, with every default filled in. */
+export const RestoreRequest = z.strictObject({
+  database: DatabaseLabel,
+  key: z.string().nullable(),
+  at: z.iso.datetime({ offset: true }).nullable(),
+  target: z.strictObject({ serverSecretArn: SecretArn, database: DatabaseName }),
+  tables: z.array(z.string()).nullable(),
+  schemas: z.array(z.string()).nullable(),
+  jobs: z.number().int().min(1).max(64),
+  smokeChecks: z.array(z.strictObject({ name: z.string(), sql: z.string() })),
+  cutover: ApplicationName.nullable(),
+  /** The connection secret of the application whose role owns the restored objects and validates them. */
+  ownerSecretArn: SecretArn.nullable(),
+  keepOnFailure: z.boolean(),
+  approval: z.strictObject({ required: z.boolean(), timeoutSeconds: z.number().int().min(1) }),
+  runner: z.strictObject({ subnetIds: z.array(z.string()), securityGroupIds: z.array(z.string()) }),
+  execution: z.strictObject({ id: z.string(), startedAt: z.iso.datetime() }),
+  timing: Timing,
+});
+export type RestoreRequest = z.infer<typeof RestoreRequest>;
+
+/** ResolveBackup's result: the backup used, as the output reports it. */
+export const BackupUsed = z.strictObject({
+  key: z.string(),
+  tier: z.string(),
+  takenAt: z.iso.datetime(),
+  bytes: z.number().int().positive(),
+  sha256: z.string(),
+  migration: LatestMigration.nullable(),
+  source: z.strictObject({ host: z.string(), port: z.number().int(), databaseName: z.string() }),
+  timing: Timing,
+});
+export type BackupUsed = z.infer<typeof BackupUsed>;
+
+/** CreateTarget's result. `created` is what Cleanup may drop: a database this execution created, nothing else. */
+export const RestoreTarget = z.strictObject({
+  serverSecretArn: SecretArn,
+  database: DatabaseName,
+  owner: z.string().nullable(),
+  created: z.boolean(),
+  job: RestoreJob,
+  timing: Timing,
+});
+export type RestoreTarget = z.infer<typeof RestoreTarget>;
+
+export const ValidationReport = z.strictObject({
+  passed: z.boolean(),
+  /** One paragraph for notifications and the failure cause. */
+  summary: z.string(),
+  /** What the approval request asks. */
+  approvalQuestion: z.string(),
+  validatedAs: z.string(),
+  tables: z.array(
+    z.strictObject({
+      schema: z.string(),
+      name: z.string(),
+      rows: z.number().int(),
+      expectedRows: z.number().int(),
+      exact: z.boolean(),
+      ok: z.boolean(),
+    }),
+  ),
+  migration: z.strictObject({
+    expected: LatestMigration.nullable(),
+    actual: LatestMigration.nullable(),
+    ok: z.boolean(),
+    checked: z.boolean(),
+  }),
+  smokeChecks: z.array(z.strictObject({ name: z.string(), passed: z.boolean(), detail: z.string() })),
+  timing: Timing,
+});
+export type ValidationReport = z.infer<typeof ValidationReport>;
+
+/** A Catch's ResultPath: the error Step Functions caught. */
+export const CaughtError = z.object({ Error: z.string(), Cause: z.string().optional() });
+
+/** The execution's state as Summarize and Cleanup see it: whatever the steps so far put there. */
+export const RestoreState = z.object({
+  request: RestoreRequest,
+  backup: BackupUsed.optional(),
+  target: RestoreTarget.optional(),
+  restore: z.object({ taskArn: z.string() }).optional(),
+  validation: ValidationReport.optional(),
+  approval: ApprovalDecision.optional(),
+  handOver: CutoverInput.optional(),
+  error: CaughtError.optional(),
+});
+export type RestoreState = z.infer<typeof RestoreState>;
+
+/** The successful execution's output, also the notification. */
+export interface RestoreOutcome {
+  status: 'SUCCEEDED';
+  subject: string;
+  message: string;
+  database: string;
+  backup: { key: string; takenAt: string; bytes: number; migration: LatestMigration | null };
+  target: { database: string; serverSecretArn: string; owner: string | null };
+  validation: ValidationReport;
+  approver: string | null;
+  approvalComment: string | null;
+  handOver: CutoverInput | null;
+  /** Seconds per step, by state name; RunRestore includes the Fargate task's start. */
+  stepSeconds: Record<string, number>;
+  /** From the execution's start to a validated restore: this path's recovery time. */
+  restoreWallSeconds: number;
+}
+
+/** Cleanup's result, which the execution fails with. */
+export interface RestoreFailure {
+  /** A stable LifelineError name: the execution's error. */
+  error: string;
+  cause: string;
+  dropped: string | null;
+  kept: string | null;
+  subject: string;
+  message: string;
+}
+
+/** The restore steps Lambda's event: one step of restore.asl.json. */
+export const RestoreStepEvent = z.discriminatedUnion('step', [
+  z.strictObject({
+    step: z.literal('validateInput'),
+    input: z.unknown(),
+    execution: z.strictObject({ id: z.string(), startedAt: z.iso.datetime() }),
+  }),
+  z.strictObject({ step: z.literal('resolveBackup'), request: RestoreRequest }),
+  z.strictObject({ step: z.literal('createTarget'), request: RestoreRequest, backup: BackupUsed }),
+  z.strictObject({ step: z.literal('validateRestore'), request: RestoreRequest, backup: BackupUsed, target: RestoreTarget }),
+  z.strictObject({ step: z.literal('summarize'), state: RestoreState }),
+  z.strictObject({ step: z.literal('cleanup'), state: RestoreState }),
+]);
+export type RestoreStepEvent = z.infer<typeof RestoreStepEvent>;

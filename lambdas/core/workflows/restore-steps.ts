@@ -1,0 +1,408 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type pg from 'pg';
+import { connectClient, describe as describeConnection, redact, type ConnectionSettings } from '../connection.js';
+import { LIFELINE_ERROR_NAMES, LifelineError, type LifelineErrorName } from '../errors.js';
+import { countRows, latestMigration, listUserTables, quoteIdent } from '../inventory.js';
+import type { BackupManifest, LatestMigration } from '../manifest.js';
+import { parseInput } from '../validation.js';
+import { findBackup, objectSize, readManifest, type BackupSelector } from '../vault.js';
+import { errorNameForExitCode, storageFor } from './restore-job.js';
+import { defaultTargetName, RestoreInput } from './restore-input.js';
+import {
+  RestoreStepEvent,
+  type BackupUsed,
+  type RestoreFailure,
+  type RestoreOutcome,
+  type RestoreRequest,
+  type RestoreSettings,
+  type RestoreState,
+  type RestoreTarget,
+  type ValidationReport,
+} from './restore-state.js';
+
+export interface RestoreStepDeps {
+  settings: RestoreSettings;
+  s3: S3Client;
+  /** Connection settings from an RDS-style Secrets Manager secret. */
+  connection(secretArn: string): Promise<ConnectionSettings>;
+  now?: () => Date;
+}
+
+/** The database every PostgreSQL server has, to create and drop others from. */
+const MAINTENANCE_DATABASE = 'postgres';
+/** A smoke check that runs longer than this fails. */
+const SMOKE_CHECK_TIMEOUT_MS = 60_000;
+
+/** Runs one step of restore.asl.json; the restore steps Lambda is this function. */
+export async function runRestoreStep(event: unknown, deps: RestoreStepDeps): Promise<unknown> {
+  const parsed = parseInput(RestoreStepEvent, event, 'restore step event');
+  const now = deps.now ?? (() => new Date());
+  const startedAt = now().toISOString();
+  const timed = <T>(result: T) => ({ ...result, timing: { startedAt, finishedAt: now().toISOString() } });
+  switch (parsed.step) {
+    case 'validateInput':
+      return { request: timed(validateInput(parsed.input, parsed.execution, deps.settings)) };
+    case 'resolveBackup':
+      return timed(await resolveBackup(parsed.request, deps));
+    case 'createTarget':
+      return timed(await createTarget(parsed.request, parsed.backup, deps));
+    case 'validateRestore':
+      return timed(await validateRestore(parsed.request, parsed.backup, parsed.target, deps));
+    case 'summarize':
+      return summarize(parsed.state);
+    case 'cleanup':
+      return cleanup(parsed.state, deps);
+  }
+}
+
+/** The input checked against its schema and the deployed config, every default filled in. */
+export function validateInput(
+  value: unknown,
+  execution: { id: string; startedAt: string },
+  settings: RestoreSettings,
+): Omit<RestoreRequest, 'timing'> {
+  const input = parseInput(RestoreInput, value, 'restore input');
+  const database = settings.databases.find((d) => d.name === input.database);
+  if (!database) {
+    const configured = settings.databases.map((d) => d.name).join(', ') || 'none';
+    throw new LifelineError('InvalidInput', `database: "${input.database}" is not a configured database (configured: ${configured})`);
+  }
+  if (input.inPlace) {
+    throw new LifelineError(
+      'InvalidInput',
+      'inPlace: restoring into the source database is not available yet; restore into a new database and use cutover',
+    );
+  }
+  const applications = settings.applications.filter((a) => a.database === input.database);
+  let owner = applications.length === 1 ? applications[0] : undefined;
+  if (input.cutover !== undefined) {
+    owner = settings.applications.find((a) => a.name === input.cutover);
+    if (!owner) throw new LifelineError('InvalidInput', `cutover: "${input.cutover}" is not a configured application`);
+    if (owner.database !== input.database) {
+      throw new LifelineError('InvalidInput', `cutover: "${input.cutover}" uses database "${owner.database}", not "${input.database}"`);
+    }
+  }
+  return {
+    database: input.database,
+    key: input.key ?? null,
+    at: input.at ?? null,
+    target: {
+      serverSecretArn: input.target?.serverSecretArn ?? database.secretArn,
+      database: input.target?.database ?? defaultTargetName(input.database, new Date(execution.startedAt)),
+    },
+    tables: input.tables ?? null,
+    schemas: input.schemas ?? null,
+    jobs: input.jobs ?? settings.runnerVcpus,
+    smokeChecks: input.smokeChecks ?? [],
+    cutover: input.cutover ?? null,
+    ownerSecretArn: owner?.connectionSecretArn ?? null,
+    keepOnFailure: input.keepOnFailure,
+    approval: {
+      required: input.cutover !== undefined,
+      timeoutSeconds: input.approvalTimeoutHours !== undefined ? input.approvalTimeoutHours * 3600 : settings.approvalTimeoutSeconds,
+    },
+    runner: database.runner,
+    execution,
+  };
+}
+
+function selectorOf(request: RestoreRequest): BackupSelector {
+  if (request.key !== null) return { key: request.key };
+  if (request.at !== null) return { database: request.database, at: new Date(request.at) };
+  return { database: request.database, latest: true };
+}
+
+/** The backup to restore: its manifest present, and its archive present with the manifest's size. */
+export async function resolveBackup(request: RestoreRequest, deps: RestoreStepDeps): Promise<Omit<BackupUsed, 'timing'>> {
+  const { s3, settings } = deps;
+  const key = await findBackup(s3, settings.bucket, selectorOf(request));
+  const manifest = await readManifest(s3, settings.bucket, key);
+  let bytes: number;
+  try {
+    bytes = await objectSize(s3, settings.bucket, key);
+  } catch (error) {
+    if ((error as Error).cause instanceof Error && ((error as Error).cause as Error).name === 'NotFound') {
+      throw new LifelineError('BackupNotFound', `archive s3://${settings.bucket}/${key} is missing; only its manifest is there`);
+    }
+    throw error;
+  }
+  if (bytes !== manifest.archive.bytes) {
+    throw new LifelineError(
+      'ChecksumMismatch',
+      `archive s3://${settings.bucket}/${key} has ${bytes} bytes, its manifest says ${manifest.archive.bytes}; nothing was restored`,
+    );
+  }
+  const { host, port, databaseName } = manifest.source;
+  return {
+    key,
+    tier: manifest.tier,
+    takenAt: manifest.startedAt,
+    bytes,
+    sha256: manifest.archive.sha256,
+    migration: manifest.latestMigration,
+    source: { host, port, databaseName },
+  };
+}
+
+async function withClient<T>(settings: ConnectionSettings, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = await connectClient(settings);
+  try {
+    return await use(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function databaseExists(client: pg.Client, name: string): Promise<boolean> {
+  const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+  return rowCount === 1;
+}
+
+/**
+ * The target database, owned by the application's role: created when it does not exist, or taken when it
+ * exists without tables. The backup's source is never a target.
+ */
+export async function createTarget(
+  request: RestoreRequest,
+  backup: BackupUsed,
+  deps: RestoreStepDeps,
+): Promise<Omit<RestoreTarget, 'timing'>> {
+  const { serverSecretArn, database } = request.target;
+  const server = await deps.connection(serverSecretArn);
+  if (server.host === backup.source.host && server.port === backup.source.port && database === backup.source.databaseName) {
+    throw new LifelineError(
+      'InvalidInput',
+      `target.database: "${database}" is the source of backup ${backup.key}; restore into a new database`,
+    );
+  }
+  const owner = request.ownerSecretArn === null ? null : (await deps.connection(request.ownerSecretArn)).user;
+  const maintenance = { ...server, database: MAINTENANCE_DATABASE };
+  const created = await withClient(maintenance, async (client) => {
+    if (owner !== null) {
+      const { rowCount } = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [owner]);
+      if (rowCount !== 1)
+        throw new LifelineError('InvalidInput', `the application's role "${owner}" does not exist on ${describeConnection(maintenance)}`);
+    }
+    if (await databaseExists(client, database)) return false;
+    const ownerClause = owner === null ? '' : ` OWNER ${quoteIdent(owner)}`;
+    await client.query(`CREATE DATABASE ${quoteIdent(database)}${ownerClause}`);
+    return true;
+  });
+  if (!created) {
+    const tables = await withClient({ ...server, database }, listUserTables);
+    if (tables.length > 0) {
+      const names = tables
+        .slice(0, 5)
+        .map((t) => `${t.schema}.${t.name}`)
+        .join(', ');
+      throw new LifelineError(
+        'InvalidInput',
+        `target.database: "${database}" already exists and holds tables (${names}${tables.length > 5 ? ', ...' : ''}); restore into a new database`,
+      );
+    }
+  }
+  return {
+    serverSecretArn,
+    database,
+    owner,
+    created,
+    job: {
+      key: backup.key,
+      serverSecretArn,
+      database,
+      role: owner,
+      tables: request.tables,
+      schemas: request.schemas,
+      jobs: request.jobs,
+      storageGiB: storageFor(backup.bytes),
+    },
+  };
+}
+
+/** The manifest's tables that a restore with these filters brings back, as restore.ts selects them. */
+function expectedTables(manifest: BackupManifest, request: RestoreRequest) {
+  return manifest.tables.filter(
+    (t) => (!request.tables || request.tables.includes(t.name)) && (!request.schemas || request.schemas.includes(t.schema)),
+  );
+}
+
+const migrationName = (m: LatestMigration | null) => (m ? `${m.tool} migration ${m.name}` : 'no known migration');
+
+async function runSmokeCheck(client: pg.Client, sql: string, settings: ConnectionSettings): Promise<{ passed: boolean; detail: string }> {
+  await client.query('BEGIN READ ONLY');
+  try {
+    await client.query(`SET LOCAL statement_timeout = ${SMOKE_CHECK_TIMEOUT_MS}`);
+    const result = await client.query({ text: sql, rowMode: 'array' });
+    const first = (result.rows[0] as unknown[] | undefined)?.[0];
+    return first === true
+      ? { passed: true, detail: 'returned true' }
+      : { passed: false, detail: `returned ${JSON.stringify(first ?? null)}, not true` };
+  } catch (error) {
+    return { passed: false, detail: `failed: ${redact((error as Error).message, settings)}` };
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+  }
+}
+
+/**
+ * Proves the restored database as the application's role: every restored table's rows against the manifest's
+ * exact counts, the latest migration against the manifest's, and the smoke checks. A failed check is a
+ * report with `passed: false`, so that the report reaches the notification; the state machine then fails.
+ */
+export async function validateRestore(
+  request: RestoreRequest,
+  backup: BackupUsed,
+  target: RestoreTarget,
+  deps: RestoreStepDeps,
+): Promise<Omit<ValidationReport, 'timing'>> {
+  const manifest = await readManifest(deps.s3, deps.settings.bucket, backup.key);
+  const as = await deps.connection(request.ownerSecretArn ?? target.serverSecretArn);
+  const settings = { ...as, database: target.database };
+  return withClient(settings, async (client) => {
+    const tables: ValidationReport['tables'] = [];
+    for (const table of expectedTables(manifest, request)) {
+      const rows = await countRows(client, table);
+      tables.push({
+        schema: table.schema,
+        name: table.name,
+        rows,
+        expectedRows: table.rows,
+        exact: table.exact,
+        ok: !table.exact || rows === table.rows,
+      });
+    }
+    const partial = request.tables !== null || request.schemas !== null;
+    const actual = partial ? null : await latestMigration(client);
+    const expected = manifest.latestMigration;
+    const migrationOk = partial || (actual?.tool === expected?.tool && actual?.name === expected?.name);
+    const smokeChecks: ValidationReport['smokeChecks'] = [];
+    for (const check of request.smokeChecks) smokeChecks.push({ name: check.name, ...(await runSmokeCheck(client, check.sql, settings)) });
+
+    const problems = [
+      ...tables.filter((t) => !t.ok).map((t) => `${t.schema}.${t.name} has ${t.rows} rows, the backup ${t.expectedRows}`),
+      ...(migrationOk ? [] : [`the latest migration is ${migrationName(actual)}, the backup's ${migrationName(expected)}`]),
+      ...smokeChecks.filter((c) => !c.passed).map((c) => `smoke check "${c.name}" ${c.detail}`),
+    ];
+    const checked = [
+      `${tables.length} tables match the backup's row counts${tables.some((t) => !t.exact) ? ' (estimated counts not compared)' : ''}`,
+      partial ? 'migration not compared (table-level restore)' : `${migrationName(expected)} matches`,
+      `${smokeChecks.length} smoke checks passed`,
+    ];
+    const where = `${target.database} (backup ${backup.key}, taken ${backup.takenAt})`;
+    const summary =
+      problems.length === 0
+        ? `${where} passed validation as ${as.user}: ${checked.join('; ')}.`
+        : `${where} failed validation as ${as.user}: ${problems.join('; ')}.`;
+    const approvalQuestion =
+      request.cutover === null ? summary : `${summary} Approve to switch the application ${request.cutover} to ${target.database}.`;
+    return {
+      passed: problems.length === 0,
+      summary,
+      approvalQuestion,
+      validatedAs: as.user,
+      tables,
+      migration: { expected, actual, ok: migrationOk, checked: !partial },
+      smokeChecks,
+    };
+  });
+}
+
+const seconds = (from: string, to: string) => Math.round((Date.parse(to) - Date.parse(from)) / 100) / 10;
+
+/** The execution's output and notification after success. */
+export function summarize(state: RestoreState): RestoreOutcome {
+  const { request, backup, target, validation, approval, handOver } = state;
+  if (!backup || !target || !validation)
+    throw new LifelineError('InvalidInput', 'state: summarize needs the backup, target and validation sections');
+  const stepSeconds: Record<string, number> = {
+    ValidateInput: seconds(request.timing.startedAt, request.timing.finishedAt),
+    ResolveBackup: seconds(backup.timing.startedAt, backup.timing.finishedAt),
+    CreateTarget: seconds(target.timing.startedAt, target.timing.finishedAt),
+    RunRestore: seconds(target.timing.finishedAt, validation.timing.startedAt),
+    ValidateRestore: seconds(validation.timing.startedAt, validation.timing.finishedAt),
+  };
+  if (approval) stepSeconds.WaitForApproval = seconds(validation.timing.finishedAt, approval.decidedAt);
+  const restoreWallSeconds = seconds(request.execution.startedAt, validation.timing.finishedAt);
+  const approved = approval ? ` Approved by ${approval.approver}${approval.comment ? ` ("${approval.comment}")` : ''}.` : '';
+  const handedOver = handOver ? ` Handed over to cutover of ${handOver.application}.` : '';
+  return {
+    status: 'SUCCEEDED',
+    subject: `Lifeline: ${request.database} restored into ${target.database}`,
+    message: `${validation.summary}${approved}${handedOver} Restored in ${restoreWallSeconds} s. Execution ${request.execution.id}.`,
+    database: request.database,
+    backup: { key: backup.key, takenAt: backup.takenAt, bytes: backup.bytes, migration: backup.migration },
+    target: { database: target.database, serverSecretArn: target.serverSecretArn, owner: target.owner },
+    validation,
+    approver: approval?.approver ?? null,
+    approvalComment: approval?.comment ?? null,
+    handOver: handOver ?? null,
+    stepSeconds,
+    restoreWallSeconds,
+  };
+}
+
+/** The Lambda error JSON Step Functions puts in Cause, or an ECS task's description, or plain text. */
+function parseCause(cause: string | undefined): Record<string, unknown> | undefined {
+  try {
+    const parsed: unknown = JSON.parse(cause ?? '');
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The stable name and a readable cause for what Step Functions caught. */
+export function classifyFailure(caught: { Error: string; Cause?: string } | undefined): { error: LifelineErrorName; cause: string } {
+  if (!caught) return { error: 'RestoreFailed', cause: 'the execution failed without an error' };
+  const details = parseCause(caught.Cause);
+  if ((LIFELINE_ERROR_NAMES as readonly string[]).includes(caught.Error)) {
+    const message = typeof details?.errorMessage === 'string' ? details.errorMessage : (caught.Cause ?? '');
+    return { error: caught.Error as LifelineErrorName, cause: message };
+  }
+  const containers = details?.Containers;
+  if (caught.Error === 'States.TaskFailed' && Array.isArray(containers)) {
+    const exitCode = (containers[0] as { ExitCode?: unknown } | undefined)?.ExitCode;
+    const code = typeof exitCode === 'number' ? exitCode : undefined;
+    const reason = typeof details?.StoppedReason === 'string' ? `: ${details.StoppedReason}` : '';
+    const task = typeof details?.TaskArn === 'string' ? details.TaskArn : 'task';
+    const error = code === undefined ? 'RestoreFailed' : errorNameForExitCode(code);
+    return { error, cause: `the runner ${task} stopped with exit code ${code ?? 'none'} (${error})${reason}` };
+  }
+  return { error: 'RestoreFailed', cause: `${caught.Error}: ${caught.Cause ?? ''}`.trim() };
+}
+
+/** Drops the target if this execution created it (never anything else), unless keepOnFailure; names the failure. */
+export async function cleanup(state: RestoreState, deps: RestoreStepDeps): Promise<RestoreFailure> {
+  const { request, target } = state;
+  const { error, cause } = classifyFailure(state.error);
+  let dropped: string | null = null;
+  let kept: string | null = null;
+  let note = '';
+  if (target?.created && request.keepOnFailure) {
+    kept = target.database;
+    note = ` Kept ${target.database} (keepOnFailure).`;
+  } else if (target?.created) {
+    try {
+      const server = await deps.connection(target.serverSecretArn);
+      // FORCE ends the runner's sessions if it is still connected after failing.
+      await withClient({ ...server, database: MAINTENANCE_DATABASE }, (client) =>
+        client.query(`DROP DATABASE IF EXISTS ${quoteIdent(target.database)} WITH (FORCE)`),
+      );
+      dropped = target.database;
+      note = ` Dropped ${target.database}, which this execution had created.`;
+    } catch (dropError) {
+      kept = target.database;
+      note = ` Could not drop ${target.database}: ${(dropError as Error).message}; drop it by hand.`;
+    }
+  }
+  // A failed validation's summary is the cause already.
+  const report = state.validation?.passed ? ` ${state.validation.summary}` : '';
+  return {
+    error,
+    cause,
+    dropped,
+    kept,
+    subject: `Lifeline: restore of ${request.database} failed (${error})`,
+    message: `Restore of ${request.database} failed with ${error}: ${cause}${report}${note} Execution ${request.execution.id}.`,
+  };
+}
