@@ -2,15 +2,16 @@
 /** The operator CLI: the same engine the Lambda functions run, against any PostgreSQL and S3 endpoint. */
 import { Command, Option } from 'commander';
 import { constants } from 'node:os';
+import type { z } from 'zod';
 import { backupSummary, runBackup } from '../lambdas/core/backup.js';
-import { TRIGGERS, type TierChoice, type Trigger } from '../lambdas/core/backup-request.js';
 import { describeComparison } from '../lambdas/core/comparison.js';
 import { fromUrl, type ConnectionSettings } from '../lambdas/core/connection.js';
 import { LifelineError } from '../lambdas/core/errors.js';
+import { BackupCommandOptions, ListCommandOptions, RESTORE_JOBS, RestoreCommandOptions } from '../lambdas/core/operator-options.js';
 import { runRestore } from '../lambdas/core/restore.js';
-import { ObjectLockMode } from '../lambdas/core/retention.js';
 import { createS3Client } from '../lambdas/core/s3.js';
-import { listBackups, type BackupSelector } from '../lambdas/core/vault.js';
+import { describeIssues } from '../lambdas/core/validation.js';
+import { listBackups } from '../lambdas/core/vault.js';
 
 const MiB = 1024 * 1024;
 
@@ -43,13 +44,25 @@ function connectionFrom(flag: string, value: string | undefined, envName: string
   return settings;
 }
 
-/** An ISO 8601 time with its zone: without one, a laptop and a Lambda would read it differently. */
-function parseTime(value: string): Date {
-  const time = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value) || Number.isNaN(time.getTime())) {
-    throw new LifelineError('InvalidInput', `--at: "${value}" is not an ISO 8601 time with a zone, such as 2026-11-23T10:00:00Z`);
-  }
-  return time;
+const flag = (key: string) => `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+
+/** A command's options as its schema in core reads them; InvalidInput names each offending flag. */
+function parseOptions<S extends z.ZodType>(schema: S, options: unknown): z.infer<S> {
+  const result = schema.safeParse(options);
+  if (result.success) return result.data;
+  throw new LifelineError('InvalidInput', describeIssues(result.error, flag).join('; '));
+}
+
+type FieldSchema = z.ZodType & { options?: readonly string[]; unwrap?: () => FieldSchema };
+
+/** An option whose choices and default come from its field's schema in core. */
+function schemaOption(flags: string, description: string, field: FieldSchema): Option {
+  const option = new Option(flags, description);
+  let inner = field;
+  while (inner.unwrap) inner = inner.unwrap(); // past .default() and .optional() to the enum
+  if (inner.options) option.choices(inner.options);
+  const fallback = field.safeParse(undefined);
+  return fallback.success && fallback.data !== undefined ? option.default(fallback.data) : option;
 }
 
 function print(json: boolean, value: unknown, text: string): void {
@@ -82,35 +95,37 @@ program
   .option('--database-url <url>', 'source database (default: $DATABASE_URL)')
   .requiredOption('--database <name>', "the database's name in the vault")
   .requiredOption('--bucket <bucket>', 'vault bucket')
-  .addOption(new Option('--tier <tier>', 'retention tier').choices(['auto', 'daily', 'weekly', 'monthly']).default('auto'))
-  .addOption(new Option('--trigger <trigger>', 'what started this backup').choices(TRIGGERS).default('manual'))
-  .option('--time-zone <zone>', 'IANA time zone whose calendar picks monthly/weekly tiers', 'UTC')
+  .addOption(schemaOption('--tier <tier>', 'retention tier', BackupCommandOptions.shape.tier))
+  .addOption(schemaOption('--trigger <trigger>', 'what started this backup', BackupCommandOptions.shape.trigger))
+  .addOption(schemaOption('--time-zone <zone>', 'IANA time zone whose calendar picks monthly/weekly tiers', BackupCommandOptions.shape.timeZone))
   .addOption(
-    new Option('--object-lock <mode>', "lock the backup until its tier ends, in the vault's Object Lock mode (vault.objectLock.mode)").choices(
-      ObjectLockMode.options,
+    schemaOption(
+      '--object-lock <mode>',
+      "lock the backup until its tier ends, in the vault's Object Lock mode (vault.objectLock.mode)",
+      BackupCommandOptions.shape.objectLock,
     ),
   )
   .option('--s3-endpoint <url>', 'S3-compatible endpoint (path-style)')
   .option('--json', 'print one JSON object')
-  .action(async (opts) => {
-    const json = Boolean(opts.json);
+  .action(async (raw) => {
+    const opts = parseOptions(BackupCommandOptions, raw);
     const result = await runBackup({
       connection: connectionFrom('--database-url', opts.databaseUrl, 'DATABASE_URL'),
       database: opts.database,
       bucket: opts.bucket,
       s3: createS3Client({ endpoint: opts.s3Endpoint }),
-      trigger: opts.trigger as Trigger,
-      tier: opts.tier as TierChoice,
+      trigger: opts.trigger,
+      tier: opts.tier,
       timeZone: opts.timeZone,
-      objectLock: opts.objectLock as ObjectLockMode | undefined,
-      onProgress: progress(json),
+      objectLock: opts.objectLock,
+      onProgress: progress(opts.json),
       signal: interruption(),
     });
     const summary = backupSummary(result);
     const { key, bytes, sha256, tier, durationMs } = summary;
     const { comparison } = result.manifest;
     print(
-      json,
+      opts.json,
       { ...summary, comparison },
       [
         `backed up ${opts.database} to s3://${opts.bucket}/${key}`,
@@ -128,10 +143,11 @@ program
   .option('--database <name>', 'only this database')
   .option('--s3-endpoint <url>', 'S3-compatible endpoint (path-style)')
   .option('--json', 'print one JSON object')
-  .action(async (opts) => {
+  .action(async (raw) => {
+    const opts = parseOptions(ListCommandOptions, raw);
     const backups = await listBackups(createS3Client({ endpoint: opts.s3Endpoint }), opts.bucket, opts.database);
     const rows = backups.map((b) => `${b.startedAt.toISOString()}  ${b.tier.padEnd(7)}  ${formatBytes(b.bytes).padStart(10)}  ${b.key}`);
-    print(Boolean(opts.json), { backups }, rows.length > 0 ? rows.join('\n') : 'no backups');
+    print(opts.json, { backups }, rows.length > 0 ? rows.join('\n') : 'no backups');
   });
 
 program
@@ -147,33 +163,24 @@ program
   .option('--tables <names>', 'only these tables, comma-separated: their rows and what their definitions need')
   .option('--schemas <names>', 'only tables in these schemas, comma-separated')
   .option('--no-privileges', 'skip GRANTs and REVOKEs (needed when the target server lacks roles they name)')
-  .option('--jobs <n>', 'parallel pg_restore jobs', '1')
+  .addOption(schemaOption('--jobs <n>', 'parallel pg_restore jobs', RESTORE_JOBS))
   .option('--staging-dir <dir>', 'where the archive is downloaded and decompressed (default: the temp directory)')
   .option('--s3-endpoint <url>', 'S3-compatible endpoint (path-style)')
   .option('--json', 'print one JSON object')
-  .action(async (opts) => {
-    const json = Boolean(opts.json);
-    const chosen = [opts.key !== undefined, Boolean(opts.latest), opts.at !== undefined].filter(Boolean).length;
-    if (chosen !== 1) throw new LifelineError('InvalidInput', 'give exactly one of --key, --latest or --at');
-    if (!opts.key && !opts.database) throw new LifelineError('InvalidInput', '--database: required with --latest and --at');
-    const selector: BackupSelector = opts.key
-      ? { key: opts.key }
-      : opts.latest
-        ? { database: opts.database, latest: true }
-        : { database: opts.database, at: parseTime(opts.at) };
-    const list = (value?: string) => value?.split(',').map((s) => s.trim()).filter(Boolean);
+  .action(async (raw) => {
+    const opts = parseOptions(RestoreCommandOptions, raw);
     const result = await runRestore({
       s3: createS3Client({ endpoint: opts.s3Endpoint }),
       bucket: opts.bucket,
-      selector,
+      selector: opts.selector,
       target: connectionFrom('--target-url', opts.targetUrl, 'TARGET_DATABASE_URL'),
-      createTarget: Boolean(opts.createTarget),
-      tables: list(opts.tables),
-      schemas: list(opts.schemas),
-      privileges: Boolean(opts.privileges),
-      jobs: Number(opts.jobs),
+      createTarget: opts.createTarget,
+      tables: opts.tables,
+      schemas: opts.schemas,
+      privileges: opts.privileges,
+      jobs: opts.jobs,
       stagingDir: opts.stagingDir,
-      onProgress: progress(json),
+      onProgress: progress(opts.json),
       signal: interruption(),
     });
     const rows = result.tables.map(
@@ -181,7 +188,7 @@ program
     );
     const leftOut = result.leftOut.length > 0 ? ['left out of the selected tables:', ...result.leftOut.map((entry) => `  ${entry}`)] : [];
     print(
-      json,
+      opts.json,
       result,
       [`restored s3://${opts.bucket}/${result.key} into ${result.target} in ${(result.durationMs / 1000).toFixed(1)} s`, ...rows, ...leftOut].join('\n'),
     );

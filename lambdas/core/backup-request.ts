@@ -5,7 +5,7 @@ export const TRIGGERS = ['schedule', 'manual', 'alarm', 'pre-migration', 'drill'
 export const Trigger = z.enum(TRIGGERS);
 export type Trigger = z.infer<typeof Trigger>;
 
-export const TierChoice = z.union([z.literal('auto'), Tier]);
+export const TierChoice = z.enum(['auto', ...Tier.options]);
 export type TierChoice = z.infer<typeof TierChoice>;
 
 /**

@@ -3,7 +3,7 @@ import type { Tier } from './tier.js';
 
 /**
  * How long each tier's backups live, in days: the vault's lifecycle expiration per tier prefix, and the Object
- * Lock the runtime puts on every backup it writes. Derived from the retention invariant in DESIGN.md: every
+ * Lock the runtime puts on every backup it writes. Derived from the retention invariant: every
  * calendar day of the last 7, each of the last 4 ISO weeks and each of the last 6 months has a restorable
  * backup, and nothing older than the longest tier survives.
  *

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DatabaseLabel, parseBackupKey } from '../keys.js';
 import { SecretArn } from '../secrets.js';
+import { IsoTime } from '../validation.js';
 import { ApplicationName, DatabaseName } from './cutover-input.js';
 
 const MAX_DATABASE_NAME = 63;
@@ -46,9 +47,7 @@ export const RestoreInput = z
   .strictObject({
     database: DatabaseLabel.describe('The configured database whose backup is restored.'),
     key: z.string().min(1).optional().describe('This backup (an archive key in the vault) instead of the latest.'),
-    at: z.iso
-      .datetime({ offset: true, error: 'must be an ISO 8601 time with a zone, such as "2026-11-23T10:50:00Z"' })
-      .optional()
+    at: IsoTime.optional()
       .describe('The latest backup taken at or before this time (ISO 8601 with a zone, e.g. "2026-11-23T10:50:00Z").'),
     target: z
       .strictObject({
