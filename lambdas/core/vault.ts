@@ -1,7 +1,7 @@
 import {
   GetObjectCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
+  paginateListObjectsV2,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -65,17 +65,14 @@ interface ListedObject {
 async function listPrefix(s3: S3Client, bucket: string, prefix: string) {
   const archives = new Map<string, ListedObject>();
   const manifests = new Map<string, ListedObject>();
-  let token: string | undefined;
-  do {
-    const page = await storage(`listing s3://${bucket}/${prefix}`, () =>
-      s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token })),
-    );
-    for (const { Key, Size, LastModified } of page.Contents ?? []) {
-      if (!Key) continue;
-      (isManifestKey(Key) ? manifests : archives).set(Key, { size: Size ?? 0, lastModified: LastModified?.getTime() ?? Infinity });
+  await storage(`listing s3://${bucket}/${prefix}`, async () => {
+    for await (const page of paginateListObjectsV2({ client: s3 }, { Bucket: bucket, Prefix: prefix })) {
+      for (const { Key, Size, LastModified } of page.Contents ?? []) {
+        if (!Key) continue;
+        (isManifestKey(Key) ? manifests : archives).set(Key, { size: Size ?? 0, lastModified: LastModified?.getTime() ?? Infinity });
+      }
     }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  });
   return { archives, manifests };
 }
 

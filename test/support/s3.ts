@@ -5,7 +5,7 @@ import path from 'node:path';
 import {
   CreateBucketCommand,
   ListMultipartUploadsCommand,
-  ListObjectsV2Command,
+  paginateListObjectsV2,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
@@ -42,6 +42,7 @@ export function connectS3(endpoint: string): S3Buckets {
 
   async function listIncompleteUploads(bucket: string): Promise<{ key: string; uploadId: string }[]> {
     const uploads: { key: string; uploadId: string }[] = [];
+    // The SDK has no paginator for ListMultipartUploads.
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     do {
@@ -57,12 +58,9 @@ export function connectS3(endpoint: string): S3Buckets {
 
   async function listKeys(bucket: string): Promise<string[]> {
     const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+    for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket })) {
       for (const object of page.Contents ?? []) if (object.Key !== undefined) keys.push(object.Key);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    }
     return keys;
   }
 
