@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { TierChoice, Trigger } from '../../lambdas/core/backup-request.js';
 import { runCli } from '../support/cli.js';
 
 /**
@@ -22,5 +23,29 @@ describe('the lifeline CLI', () => {
     expect(code).toBe(1);
     expect(stdout).toBe('');
     expect(stderr).toMatch(/^\nlifeline: StorageFailed: listing s3:\/\/vault\/daily\/ failed: [^\n]*ECONNREFUSED[^\n]*\n$/);
+  });
+
+  it('offers the choices and defaults of its options as the schemas in core define them', async () => {
+    const { code, stdout } = await runCli(['backup', '--help']);
+    expect(code).toBe(0);
+    const help = stdout.replace(/\s+/g, ' ');
+    expect(help).toContain(`(choices: ${TierChoice.options.map((tier) => `"${tier}"`).join(', ')}, default: "auto")`);
+    expect(help).toContain(`(choices: ${Trigger.options.map((trigger) => `"${trigger}"`).join(', ')}, default: "manual")`);
+    expect(help).toContain('--time-zone <zone> IANA time zone whose calendar picks monthly/weekly tiers (default: "UTC")');
+  });
+
+  it('names every bad flag, touching nothing (exit code 2)', async () => {
+    const restore = await runCli(['restore', '--bucket', 'vault', '--latest', '--at', 'yesterday', '--jobs', '0']);
+    expect(restore.code).toBe(2);
+    expect(restore.stderr).toBe(
+      '\nlifeline: InvalidInput: --at: must be an ISO 8601 time with a zone, such as "2026-11-23T10:50:00Z"; --jobs: Too small: expected number to be >=1\n',
+    );
+    const backup = await runCli(['backup', '--bucket', 'vault', '--database', '../etc', '--time-zone', 'Mars/Olympus']);
+    expect(backup.code).toBe(2);
+    expect(backup.stderr).toMatch(/--database: must be 1-63 letters.*; --time-zone: must be an IANA time zone such as "Europe\/Berlin", not "Mars\/Olympus"/);
+    const selector = await runCli(['restore', '--bucket', 'vault', '--latest', '--key', 'daily/x']);
+    expect(selector.stderr).toContain('lifeline: InvalidInput: give exactly one of --key, --latest or --at');
+    const database = await runCli(['restore', '--bucket', 'vault', '--latest']);
+    expect(database.stderr).toContain('lifeline: InvalidInput: --database: required with --latest and --at');
   });
 });
