@@ -52,7 +52,7 @@ export function parseBackupKey(key: string): ParsedBackupKey | undefined {
   if (!file.startsWith(`${database}-`)) return undefined;
   const time = STAMP.exec(file.slice(database.length + 1));
   if (!time) return undefined;
-  const [, y, mo, d, h, mi, s, ms] = time.map(Number) as number[];
-  const startedAt = new Date(Date.UTC(y!, mo! - 1, d!, h!, mi!, s!, ms!));
+  const [y, mo, d, h, mi, s, ms] = time.slice(1).map(Number) as [number, number, number, number, number, number, number];
+  const startedAt = new Date(Date.UTC(y, mo - 1, d, h, mi, s, ms));
   return { tier, database, startedAt };
 }
