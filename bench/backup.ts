@@ -129,7 +129,12 @@ async function main() {
     const bucket = await s3.createBucket('bench');
     const env = (database: string): NodeJS.ProcessEnv => ({ ...process.env, DATABASE_URL: cluster.url(database) });
     const lifeline = (database: string) =>
-      run(process.execPath, [CLI, 'backup', '--json', '--database', 'bench', '--tier', 'daily', '--bucket', bucket, '--s3-endpoint', s3.endpoint], env(database), false);
+      run(
+        process.execPath,
+        [CLI, 'backup', '--json', '--database', 'bench', '--tier', 'daily', '--bucket', bucket, '--s3-endpoint', s3.endpoint],
+        env(database),
+        false,
+      );
     const pgEnv = libpqEnv(fromUrl(cluster.url(large.name)));
     const pgDump = (...flags: string[]) => run(pgBinary('pg_dump'), ['--format=custom', ...flags], pgEnv, true);
 
@@ -164,13 +169,18 @@ async function main() {
     const peakAll = Math.max(...ours.map((r) => r.rssWithChildren));
 
     console.log(`\ndatabase ${mib(large.bytes)} (pg_database_size), ${ROUNDS} alternating rounds, medians:`);
-    for (const name of names) console.log(`  ${name.padEnd(28)} ${wall[name]!.toFixed(2)} s   (${runs[name]!.map((r) => r.seconds.toFixed(2)).join(', ')})`);
+    for (const name of names)
+      console.log(`  ${name.padEnd(28)} ${wall[name]!.toFixed(2)} s   (${runs[name]!.map((r) => r.seconds.toFixed(2)).join(', ')})`);
     console.log(`backup wall / pg_dump -Fc      ${vsFc.toFixed(2)}x   target <= 0.60x  ${verdict(vsFc <= 0.6)}`);
     console.log(`backup wall / pg_dump -Fc -Z0  ${vsZ0.toFixed(2)}x   target <= 1.35x  ${verdict(vsZ0 <= 1.35)}`);
-    console.log(`archive ${mib(archiveBytes)} / pg_dump -Fc ${mib(fcBytes)} = ${sizeRatio.toFixed(2)}x   target <= 1.00x  ${verdict(sizeRatio <= 1)}`);
+    console.log(
+      `archive ${mib(archiveBytes)} / pg_dump -Fc ${mib(fcBytes)} = ${sizeRatio.toFixed(2)}x   target <= 1.00x  ${verdict(sizeRatio <= 1)}`,
+    );
     // Flat: doubling the database adds no more than 15% (noise, and a pipeline not quite full at half size).
     const flat = peak <= smallRun.rss * 1.15;
-    console.log(`peak RSS of the backup process ${mib(peak)} at ${mib(large.bytes)}, ${mib(smallRun.rss)} at ${mib(small.bytes)}   target <= 256 MiB  ${verdict(peak <= 256 * MiB)}, flat  ${verdict(flat)}`);
+    console.log(
+      `peak RSS of the backup process ${mib(peak)} at ${mib(large.bytes)}, ${mib(smallRun.rss)} at ${mib(small.bytes)}   target <= 256 MiB  ${verdict(peak <= 256 * MiB)}, flat  ${verdict(flat)}`,
+    );
     console.log(`peak RSS with pg_dump and zstd ${mib(peakAll)} (sum of each process's peak)`);
   } finally {
     await rm(staging, { recursive: true, force: true });

@@ -85,9 +85,7 @@ function interruption(): AbortSignal {
   return controller.signal;
 }
 
-const program = new Command('lifeline')
-  .description('Back up and restore PostgreSQL databases through an S3 vault')
-  .showHelpAfterError();
+const program = new Command('lifeline').description('Back up and restore PostgreSQL databases through an S3 vault').showHelpAfterError();
 
 program
   .command('backup')
@@ -97,7 +95,9 @@ program
   .requiredOption('--bucket <bucket>', 'vault bucket')
   .addOption(schemaOption('--tier <tier>', 'retention tier', BackupCommandOptions.shape.tier))
   .addOption(schemaOption('--trigger <trigger>', 'what started this backup', BackupCommandOptions.shape.trigger))
-  .addOption(schemaOption('--time-zone <zone>', 'IANA time zone whose calendar picks monthly/weekly tiers', BackupCommandOptions.shape.timeZone))
+  .addOption(
+    schemaOption('--time-zone <zone>', 'IANA time zone whose calendar picks monthly/weekly tiers', BackupCommandOptions.shape.timeZone),
+  )
   .addOption(
     schemaOption(
       '--object-lock <mode>',
@@ -158,7 +158,10 @@ program
   .option('--latest', 'the latest backup of --database')
   .option('--at <time>', 'the latest backup of --database taken at or before this ISO 8601 time')
   .option('--database <name>', "the database's name in the vault (with --latest or --at)")
-  .option('--target-url <url>', 'target database: an existing one without tables, or a new one with --create-target (default: $TARGET_DATABASE_URL)')
+  .option(
+    '--target-url <url>',
+    'target database: an existing one without tables, or a new one with --create-target (default: $TARGET_DATABASE_URL)',
+  )
   .option('--create-target', 'create the target database (it must not exist yet), and drop it again if the restore fails')
   .option('--tables <names>', 'only these tables, comma-separated: their rows and what their definitions need')
   .option('--schemas <names>', 'only tables in these schemas, comma-separated')
@@ -190,7 +193,11 @@ program
     print(
       opts.json,
       result,
-      [`restored s3://${opts.bucket}/${result.key} into ${result.target} in ${(result.durationMs / 1000).toFixed(1)} s`, ...rows, ...leftOut].join('\n'),
+      [
+        `restored s3://${opts.bucket}/${result.key} into ${result.target} in ${(result.durationMs / 1000).toFixed(1)} s`,
+        ...rows,
+        ...leftOut,
+      ].join('\n'),
     );
   });
 

@@ -182,7 +182,7 @@ async function uploadArchive(
   let producerFailure: unknown;
   const produced = Promise.all([dump.exited, zstd.exited]).then(() => undefined);
   const tap = new DigestTap(produced, options.onProgress);
-  produced.catch((error) => {
+  produced.catch((error: Error) => {
     producerFailure = error;
     tap.destroy(error);
   });

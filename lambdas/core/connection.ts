@@ -242,9 +242,7 @@ export async function connectClient(settings: ConnectionSettings): Promise<pg.Cl
 
 /** Removes the password, and anything shaped like a credential, from text bound for logs or errors. */
 export function redact(text: string, settings?: ConnectionSettings): string {
-  let out = text
-    .replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)[^@\s]*@/gi, '$1***@')
-    .replace(/(password\s*=\s*)('[^']*'|\S+)/gi, '$1***');
+  let out = text.replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)[^@\s]*@/gi, '$1***@').replace(/(password\s*=\s*)('[^']*'|\S+)/gi, '$1***');
   if (settings?.password) out = out.split(settings.password).join('***');
   return out;
 }

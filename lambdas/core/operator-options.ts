@@ -14,7 +14,12 @@ const Jobs = z.coerce.number().int().min(1).max(64);
 /** `a, b,c` → ['a', 'b', 'c']. */
 const NameList = z
   .string()
-  .transform((text) => text.split(',').map((name) => name.trim()).filter(Boolean))
+  .transform((text) =>
+    text
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(z.string()).min(1, 'must name at least one'));
 
 const common = { bucket: Bucket, s3Endpoint: Endpoint.optional(), json: z.boolean().default(false) };
@@ -32,18 +37,18 @@ export const BackupCommandOptions = z.strictObject({
 export const ListCommandOptions = z.strictObject({ ...common, database: DatabaseLabel.optional() });
 
 const RestoreFlags = z.strictObject({
-    ...common,
-    key: z.string().min(1).optional(),
-    latest: z.boolean().default(false),
-    at: IsoTime.optional(),
-    database: DatabaseLabel.optional(),
-    targetUrl: z.string().optional(),
-    createTarget: z.boolean().default(false),
-    tables: NameList.optional(),
-    schemas: NameList.optional(),
-    privileges: z.boolean().default(true),
-    jobs: Jobs.default(1),
-    stagingDir: z.string().min(1).optional(),
+  ...common,
+  key: z.string().min(1).optional(),
+  latest: z.boolean().default(false),
+  at: IsoTime.optional(),
+  database: DatabaseLabel.optional(),
+  targetUrl: z.string().optional(),
+  createTarget: z.boolean().default(false),
+  tables: NameList.optional(),
+  schemas: NameList.optional(),
+  privileges: z.boolean().default(true),
+  jobs: Jobs.default(1),
+  stagingDir: z.string().min(1).optional(),
 });
 
 /** The restore command's flags, with the backup they choose (--key, --latest or --at) as a vault selector. */

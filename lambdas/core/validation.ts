@@ -19,7 +19,12 @@ export function describeIssues(error: z.ZodError, fieldName: (key: string) => st
  * Parses `value` at a boundary (event, CLI option, workflow input) or throws InvalidInput naming every
  * offending field, e.g. `invalid backup request: database: must be ...; tier: ...`.
  */
-export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what: string, name: LifelineErrorName = 'InvalidInput'): z.infer<S> {
+export function parseInput<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  what: string,
+  name: LifelineErrorName = 'InvalidInput',
+): z.infer<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   throw new LifelineError(name, `invalid ${what}: ${describeIssues(result.error).join('; ')}`);

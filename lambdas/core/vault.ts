@@ -1,10 +1,4 @@
-import {
-  GetObjectCommand,
-  HeadObjectCommand,
-  paginateListObjectsV2,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, paginateListObjectsV2, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { LifelineError } from './errors.js';
 import { archiveKeyOf, databasePrefixes, isManifestKey, manifestKeyFor, parseBackupKey } from './keys.js';
@@ -49,7 +43,9 @@ export async function storage<T>(what: string, call: () => Promise<T>): Promise<
     if (error instanceof LifelineError) throw error;
     const { name, message } = error as Error;
     if (name === 'PreconditionFailed') {
-      throw new LifelineError('BackupExists', `${what} refused: the object already exists, and backups are never replaced`, { cause: error });
+      throw new LifelineError('BackupExists', `${what} refused: the object already exists, and backups are never replaced`, {
+        cause: error,
+      });
     }
     throw new LifelineError('StorageFailed', `${what} failed: ${name}: ${message}`, { cause: error });
   }

@@ -4,14 +4,16 @@ import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { BACKUP_METRICS, DATABASE_DIMENSION, METRICS_NAMESPACE, SERVICE_NAMES, type BackupMetricName } from '../../lambdas/core/telemetry.js';
+import {
+  BACKUP_METRICS,
+  DATABASE_DIMENSION,
+  METRICS_NAMESPACE,
+  SERVICE_NAMES,
+  type BackupMetricName,
+} from '../../lambdas/core/telemetry.js';
 
 /** A metric the backup handler emits for one database (Powertools adds the `service` dimension). */
-export function backupMetric(
-  metricName: BackupMetricName,
-  database: string,
-  options: cloudwatch.MetricOptions,
-): cloudwatch.Metric {
+export function backupMetric(metricName: BackupMetricName, database: string, options: cloudwatch.MetricOptions): cloudwatch.Metric {
   return new cloudwatch.Metric({
     namespace: METRICS_NAMESPACE,
     metricName,

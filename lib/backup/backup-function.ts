@@ -105,7 +105,7 @@ export class BackupFunction extends Construct {
     const acknowledge = (resource: string, reason: string) =>
       Validations.of(this.role).acknowledge({ id: `AwsSolutions-IAM5[${nagResource(this, resource)}]`, reason });
     for (const objects of props.vault.backupObjectArns(target.database)) {
-      acknowledge(objects, 'Backup keys carry a timestamp: writes are granted under this database\'s own tier prefix only.');
+      acknowledge(objects, "Backup keys carry a timestamp: writes are granted under this database's own tier prefix only.");
     }
     acknowledge(networkInterfaces, 'Network interfaces get their ids when Lambda creates them; the subnets and security group are named.');
     acknowledge('*', 'ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets support no resource-level permissions.');

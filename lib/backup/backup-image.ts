@@ -21,19 +21,7 @@ function repositoryRoot(): string {
  * Everything the image does not need: kept out of the build context and of the asset hash, so that
  * infrastructure, tests and docs can change without a new image.
  */
-const NOT_IN_IMAGE = [
-  '.*',
-  '**/node_modules',
-  'cdk.out',
-  'dist',
-  'bench',
-  'bin',
-  'lib',
-  'state-machines',
-  'test',
-  'cdk.json',
-  '*.md',
-];
+const NOT_IN_IMAGE = ['.*', '**/node_modules', 'cdk.out', 'dist', 'bench', 'bin', 'lib', 'state-machines', 'test', 'cdk.json', '*.md'];
 
 export interface BackupImageProps {
   readonly postgresMajor: ClientMajor;

@@ -10,8 +10,7 @@ import { skippedRunProblem } from './daylight-saving.js';
 import { backupFunctionName, MAX_RESOURCE_NAME } from './naming.js';
 import { NEWEST_CLIENT } from './postgres-clients.js';
 
-const id = (kind: string, pattern: RegExp, example: string) =>
-  z.string().regex(pattern, `must be ${kind} such as "${example}"`);
+const id = (kind: string, pattern: RegExp, example: string) => z.string().regex(pattern, `must be ${kind} such as "${example}"`);
 const VpcId = id('a VPC id', /^vpc-[0-9a-f]{8,17}$/, 'vpc-0a1b2c3d4e5f67890');
 const SubnetId = id('a subnet id', /^subnet-[0-9a-f]{8,17}$/, 'subnet-0a1b2c3d4e5f67890');
 const SecurityGroupId = id('a security group id', /^sg-[0-9a-f]{8,17}$/, 'sg-0a1b2c3d4e5f67890');
@@ -31,9 +30,7 @@ const VpcCidr = z.cidrv4({ error: 'must be an IPv4 CIDR block such as "10.0.0.0/
     ctx.addIssue({ code: 'custom', message: `must be the block's network address, "${octets.join('.')}/${prefix}"` });
   }
 });
-const KmsKeyArn = z
-  .string()
-  .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/, 'must be a KMS key ARN');
+const KmsKeyArn = z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/, 'must be a KMS key ARN');
 const RdsIdentifier = z
   .string()
   .regex(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/, 'must be an RDS identifier (letters, digits and "-", starting with a letter)');
@@ -58,7 +55,8 @@ const Cron = z
     if (!everyDay) {
       ctx.addIssue({
         code: 'custom',
-        message: 'must run every day (day-of-month "*" or "?", month "*", day-of-week "*" or "?", year "*"): retention keeps one backup per day',
+        message:
+          'must run every day (day-of-month "*" or "?", month "*", day-of-week "*" or "?", year "*"): retention keeps one backup per day',
       });
     }
     if ((dayOfMonth === '?') === (dayOfWeek === '?')) {
@@ -81,10 +79,7 @@ const Schedule = z
     if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['cron'], message: problem });
   });
 
-const Rds = z.union([
-  z.strictObject({ instanceIdentifier: RdsIdentifier }),
-  z.strictObject({ clusterIdentifier: RdsIdentifier }),
-]);
+const Rds = z.union([z.strictObject({ instanceIdentifier: RdsIdentifier }), z.strictObject({ clusterIdentifier: RdsIdentifier })]);
 
 const Database = z.strictObject({
   name: DatabaseLabel,
@@ -100,7 +95,10 @@ const Database = z.strictObject({
    * The server's DNS name or address, for a secret without `host` (RDS-managed secrets hold only username and
    * password). Left out, the function asks RDS for the endpoint of `rds` at run time.
    */
-  host: z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, 'must be a DNS name or an IP address').optional(),
+  host: z
+    .string()
+    .regex(/^[A-Za-z0-9.:-]{1,253}$/, 'must be a DNS name or an IP address')
+    .optional(),
   port: z.number().int().min(1).max(65535).default(5432),
   /**
    * The database to back up, for a secret without `dbname`. Left out, the function asks RDS for the database
@@ -174,10 +172,16 @@ const Application = z.strictObject({
 export const LifelineConfig = z
   .strictObject({
     /** Prefix of stack, function, schedule and alarm names. */
-    name: z.string().regex(/^[a-z][a-z0-9-]{0,19}$/, 'must be 1-20 lowercase letters, digits or "-"').default('lifeline'),
+    name: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,19}$/, 'must be 1-20 lowercase letters, digits or "-"')
+      .default('lifeline'),
     /** Leave out for an environment-agnostic template (the CLI's credentials decide). */
     aws: z
-      .strictObject({ account: z.string().regex(/^\d{12}$/, 'must be a 12-digit account id'), region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be a region such as "eu-west-1"') })
+      .strictObject({
+        account: z.string().regex(/^\d{12}$/, 'must be a 12-digit account id'),
+        region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be a region such as "eu-west-1"'),
+      })
       .optional(),
     /**
      * How many stacks hold the databases' backup resources (each database's stack is chosen by a hash of its
@@ -197,9 +201,21 @@ export const LifelineConfig = z
       values.forEach((value, i) => {
         if (values.indexOf(value) !== i) ctx.addIssue({ code: 'custom', path: path(i), message: `${what} "${value}" is used twice` });
       });
-    unique(config.networks.map((n) => n.name), (i) => ['networks', i, 'name'], 'network name');
-    unique(config.databases.map((d) => d.name), (i) => ['databases', i, 'name'], 'database name');
-    unique(config.applications.map((a) => a.name), (i) => ['applications', i, 'name'], 'application name');
+    unique(
+      config.networks.map((n) => n.name),
+      (i) => ['networks', i, 'name'],
+      'network name',
+    );
+    unique(
+      config.databases.map((d) => d.name),
+      (i) => ['databases', i, 'name'],
+      'database name',
+    );
+    unique(
+      config.applications.map((a) => a.name),
+      (i) => ['applications', i, 'name'],
+      'application name',
+    );
     const networks = new Map(config.networks.map((n) => [n.name, n]));
     const databases = new Set(config.databases.map((d) => d.name));
     config.databases.forEach((database, i) => {
@@ -225,7 +241,10 @@ export const LifelineConfig = z
     });
     const fullest = Math.max(...groupDatabases(config.databases, config.backupStacks).map((group) => group.length));
     if (fullest > MAX_DATABASES_PER_STACK) {
-      const enough = stackCountFor(config.databases.map((d) => d.name), config.backupStacks);
+      const enough = stackCountFor(
+        config.databases.map((d) => d.name),
+        config.backupStacks,
+      );
       ctx.addIssue({
         code: 'custom',
         path: ['backupStacks'],
@@ -234,11 +253,14 @@ export const LifelineConfig = z
     }
     config.applications.forEach((application, i) => {
       if (!databases.has(application.database)) {
-        ctx.addIssue({ code: 'custom', path: ['applications', i, 'database'], message: `no database named "${application.database}" in databases` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['applications', i, 'database'],
+          message: `no database named "${application.database}" in databases`,
+        });
       }
     });
   });
 export type LifelineConfig = z.infer<typeof LifelineConfig>;
 export type DatabaseConfig = LifelineConfig['databases'][number];
 export type NetworkConfig = LifelineConfig['networks'][number];
-

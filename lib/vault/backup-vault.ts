@@ -79,14 +79,12 @@ export class BackupVault extends Construct {
           ? s3.ObjectLockRetention.compliance(Duration.days(TIER_EXPIRATION_DAYS.daily))
           : s3.ObjectLockRetention.governance(Duration.days(TIER_EXPIRATION_DAYS.daily)),
       lifecycleRules: [
-        ...TIERS.map(
-          (tier): s3.LifecycleRule => ({
-            id: `expire-${tier}`,
-            prefix: `${tier}/`,
-            expiration: Duration.days(TIER_EXPIRATION_DAYS[tier]),
-            noncurrentVersionExpiration: Duration.days(NONCURRENT_VERSION_DAYS[tier]),
-          }),
-        ),
+        ...TIERS.map((tier): s3.LifecycleRule => ({
+          id: `expire-${tier}`,
+          prefix: `${tier}/`,
+          expiration: Duration.days(TIER_EXPIRATION_DAYS[tier]),
+          noncurrentVersionExpiration: Duration.days(NONCURRENT_VERSION_DAYS[tier]),
+        })),
         {
           id: 'housekeeping',
           abortIncompleteMultipartUploadAfter: Duration.days(INCOMPLETE_UPLOAD_DAYS),

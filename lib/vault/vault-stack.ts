@@ -55,7 +55,7 @@ export class VaultStack extends Stack {
 
     new CfnOutput(this, 'VaultBucketName', {
       value: this.vault.bucket.bucketName,
-      description: 'The bucket that holds the backups (the CLI\'s --bucket)',
+      description: "The bucket that holds the backups (the CLI's --bucket)",
     });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.notifications.topic.topicArn });
   }

@@ -42,7 +42,9 @@ describe('the lifeline CLI', () => {
     );
     const backup = await runCli(['backup', '--bucket', 'vault', '--database', '../etc', '--time-zone', 'Mars/Olympus']);
     expect(backup.code).toBe(2);
-    expect(backup.stderr).toMatch(/--database: must be 1-63 letters.*; --time-zone: must be an IANA time zone such as "Europe\/Berlin", not "Mars\/Olympus"/);
+    expect(backup.stderr).toMatch(
+      /--database: must be 1-63 letters.*; --time-zone: must be an IANA time zone such as "Europe\/Berlin", not "Mars\/Olympus"/,
+    );
     const selector = await runCli(['restore', '--bucket', 'vault', '--latest', '--key', 'daily/x']);
     expect(selector.stderr).toContain('lifeline: InvalidInput: give exactly one of --key, --latest or --at');
     const database = await runCli(['restore', '--bucket', 'vault', '--latest']);

@@ -88,7 +88,7 @@ describe.each(Object.entries(variants))('cdk-nag AwsSolutions on %s', (_, config
 });
 
 describe('the acknowledged IAM wildcards', () => {
-  it('are exactly a database\'s own tier prefixes, network interfaces, and the Describe calls', () => {
+  it("are exactly a database's own tier prefixes, network interfaces, and the Describe calls", () => {
     const { app } = synthesize(exampleConfig());
     const ids = acknowledgments(app)
       .filter(({ construct }) => construct.node.path === 'lifeline-backups-1/Backup-shop/Role')

@@ -46,14 +46,17 @@ function deployedLength(policy: unknown): number {
     .replace(/\{"Ref":"AWS::Partition"\}/g, '"aws-iso-b"')
     .replace(/\{"Ref":"AWS::Region"\}/g, '"ap-southeast-5"')
     .replace(/\{"Ref":"AWS::AccountId"\}/g, '"123456789012"')
-    .replace(/\{"Fn::GetAtt":\["[A-Za-z0-9]+Function[A-Za-z0-9]+","Arn"\]\}/g, `"arn:aws-iso-b:lambda:ap-southeast-5:123456789012:function:${'x'.repeat(64)}"`)
+    .replace(
+      /\{"Fn::GetAtt":\["[A-Za-z0-9]+Function[A-Za-z0-9]+","Arn"\]\}/g,
+      `"arn:aws-iso-b:lambda:ap-southeast-5:123456789012:function:${'x'.repeat(64)}"`,
+    )
     .replace(/\{"Fn::GetAtt":\["[A-Za-z0-9]+","[A-Za-z.]+"\]\}/g, longArn('any'))
     .replace(/\{"Fn::ImportValue":"[^"]+"\}/g, longArn('any'))
     .replace(/\{"Fn::Join":\["",\[(.*?)\]\]\}/g, (_, parts: string) => `"${parts.replace(/","|"/g, '')}"`).length;
 }
 
 describe(`${DATABASES} databases`, () => {
-  it('synthesize into stacks that each stay within CloudFormation\'s limits', () => {
+  it("synthesize into stacks that each stay within CloudFormation's limits", () => {
     console.info(
       `${DATABASES} databases: ${templates.size} stacks in ${seconds.toFixed(1)} s; resources per stack ` +
         [...templates.values()].map((template) => Object.keys(template.Resources).length).join(', ') +
@@ -67,7 +70,7 @@ describe(`${DATABASES} databases`, () => {
     }
   });
 
-  it('pass CloudFormation\'s template validation', () => {
+  it("pass CloudFormation's template validation", () => {
     const report = JSON.parse(readFileSync(join(synth.assembly.directory, 'validation-report.json'), 'utf8'));
     expect(report.pluginReports).toEqual([]);
   });
@@ -85,7 +88,15 @@ describe(`${DATABASES} databases`, () => {
     expect(count('AWS::Lambda::Function', 'FunctionName')).toEqual(names.map((name) => `lifeline-backup-${name}`));
     expect(count('AWS::Scheduler::Schedule', 'Name')).toEqual(names.map((name) => `lifeline-backup-${name}`));
     expect(count('AWS::CloudWatch::Alarm', 'AlarmName')).toEqual(
-      [...names.flatMap((name) => [`lifeline-${name}-backup-failed`, `lifeline-${name}-backup-near-time-limit`, `lifeline-${name}-backup-shrunk`, `lifeline-${name}-backup-stale`]), 'lifeline-dead-letter-arrived'].sort(),
+      [
+        ...names.flatMap((name) => [
+          `lifeline-${name}-backup-failed`,
+          `lifeline-${name}-backup-near-time-limit`,
+          `lifeline-${name}-backup-shrunk`,
+          `lifeline-${name}-backup-stale`,
+        ]),
+        'lifeline-dead-letter-arrived',
+      ].sort(),
     );
   });
 
@@ -99,7 +110,7 @@ describe(`${DATABASES} databases`, () => {
     }
   });
 
-  it('keep every role\'s policies within IAM\'s size limit', () => {
+  it("keep every role's policies within IAM's size limit", () => {
     let largest = 0;
     for (const [name, template] of templates) {
       for (const [id, resource] of Object.entries(template.Resources as Record<string, any>)) {
@@ -128,7 +139,7 @@ describe(`${DATABASES} databases`, () => {
     }
   });
 
-  it('keep every dashboard within CloudWatch\'s widget limits', () => {
+  it("keep every dashboard within CloudWatch's widget limits", () => {
     for (const [name, template] of templates) {
       for (const resource of Object.values(template.Resources as Record<string, any>)) {
         if (resource.Type !== 'AWS::CloudWatch::Dashboard') continue;

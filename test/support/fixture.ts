@@ -312,8 +312,7 @@ export async function databaseDigest(url: string): Promise<DatabaseDigest> {
       SET extra_float_digits = 3; SET bytea_output = 'hex'; SET search_path = pg_catalog;
       BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;`);
     const rows = async <T>(sql: string) => (await client.query(sql)).rows as T[];
-    const record = async (sql: string) =>
-      Object.fromEntries((await rows<{ k: string; v: string }>(sql)).map(({ k, v }) => [k, v]));
+    const record = async (sql: string) => Object.fromEntries((await rows<{ k: string; v: string }>(sql)).map(({ k, v }) => [k, v]));
 
     const tables: DatabaseDigest['tables'] = {};
     const tableNames = await rows<{ name: string }>(`
@@ -331,9 +330,7 @@ export async function databaseDigest(url: string): Promise<DatabaseDigest> {
       SELECT ${QUALIFIED} AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE c.relkind = 'S' AND ${USER_RELATION}`);
     for (const { name } of sequenceNames) {
-      const [state] = await rows<{ last_value: string; is_called: boolean }>(
-        `SELECT last_value::text, is_called FROM ${name}`,
-      );
+      const [state] = await rows<{ last_value: string; is_called: boolean }>(`SELECT last_value::text, is_called FROM ${name}`);
       if (state) sequences[name] = { lastValue: state.last_value, isCalled: state.is_called };
     }
 
@@ -376,12 +373,8 @@ async function schemaDigest(
       SELECT ${QUALIFIED} || '.' || quote_ident(con.conname) AS k, pg_get_constraintdef(con.oid) AS v
         FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE ${USER_RELATION}`),
-    indexes: await record(
-      `SELECT ${QUALIFIED} AS k, pg_get_indexdef(c.oid) AS v ${fromClass} AND c.relkind IN ('i', 'I')`,
-    ),
-    views: await record(
-      `SELECT ${QUALIFIED} AS k, pg_get_viewdef(c.oid) AS v ${fromClass} AND c.relkind IN ('v', 'm')`,
-    ),
+    indexes: await record(`SELECT ${QUALIFIED} AS k, pg_get_indexdef(c.oid) AS v ${fromClass} AND c.relkind IN ('i', 'I')`),
+    views: await record(`SELECT ${QUALIFIED} AS k, pg_get_viewdef(c.oid) AS v ${fromClass} AND c.relkind IN ('v', 'm')`),
     functions: await record(`
       SELECT p.oid::regprocedure::text AS k, pg_get_functiondef(p.oid) AS v
         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace

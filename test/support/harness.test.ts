@@ -40,11 +40,10 @@ describe('S3 server', () => {
 
 describe('database digest', () => {
   const postgres = sharedPostgres();
-  const changedParts = (a: DatabaseDigest, b: DatabaseDigest) =>
-    [
-      ...Object.keys(a.tables).filter((table) => a.tables[table]?.md5 !== b.tables[table]?.md5),
-      ...Object.keys(a.sequences).filter((name) => a.sequences[name]?.lastValue !== b.sequences[name]?.lastValue),
-    ];
+  const changedParts = (a: DatabaseDigest, b: DatabaseDigest) => [
+    ...Object.keys(a.tables).filter((table) => a.tables[table]?.md5 !== b.tables[table]?.md5),
+    ...Object.keys(a.sequences).filter((name) => a.sequences[name]?.lastValue !== b.sequences[name]?.lastValue),
+  ];
 
   it('is stable for a rich database and notices a changed row or sequence', async () => {
     const database = await postgres.createDatabase('harness_rich');

@@ -58,7 +58,10 @@ export function connectPostgres(coordinates: PostgresCoordinates): PostgresDatab
   }
 
   async function createDatabase(prefix: string): Promise<string> {
-    const stem = prefix.toLowerCase().replace(/[^a-z0-9_]+/g, '_').slice(0, 40);
+    const stem = prefix
+      .toLowerCase()
+      .replace(/[^a-z0-9_]+/g, '_')
+      .slice(0, 40);
     const name = `${stem}_${randomBytes(5).toString('hex')}`;
     await query('postgres', `CREATE DATABASE "${name}"`);
     return name;
@@ -99,7 +102,8 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
     await asServerUser(
       path.join(bin, 'initdb'),
       [
-        '-D', dataDir,
+        '-D',
+        dataDir,
         '--username=postgres',
         `--pwfile=${pwFile}`,
         '--auth=scram-sha-256',

@@ -2,12 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  CreateBucketCommand,
-  ListMultipartUploadsCommand,
-  paginateListObjectsV2,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListMultipartUploadsCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { createS3Client } from '../../lambdas/core/s3.js';
 
@@ -34,7 +29,11 @@ export function connectS3(endpoint: string): S3Buckets {
   const client = createS3Client({ endpoint });
 
   async function createBucket(prefix: string): Promise<string> {
-    const stem = prefix.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40);
+    const stem = prefix
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 40);
     const name = `${stem || 'bucket'}-${randomBytes(5).toString('hex')}`;
     await client.send(new CreateBucketCommand({ Bucket: name }));
     return name;
@@ -196,8 +195,7 @@ function listObjectsV2WithoutDes(): S3rver.KoaMiddleware {
         ...listing,
         ContinuationToken: token || undefined,
         StartAfter: token ? undefined : startAfter,
-        NextContinuationToken:
-          listing.IsTruncated && lastKey !== undefined ? Buffer.from(lastKey).toString('base64url') : undefined,
+        NextContinuationToken: listing.IsTruncated && lastKey !== undefined ? Buffer.from(lastKey).toString('base64url') : undefined,
         KeyCount: Contents.length + CommonPrefixes.length,
         Contents: fetchOwner === 'true' ? Contents : Contents.map(({ Owner: _owner, ...object }) => object),
         CommonPrefixes,
@@ -231,9 +229,7 @@ async function listUploads(uploadsDir: string): Promise<{ key: string; uploadId:
     }),
   );
   // S3 lists uploads by key, and uploads of one key by initiation time.
-  return uploads
-    .flat()
-    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.initiated.getTime() - b.initiated.getTime()));
+  return uploads.flat().sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.initiated.getTime() - b.initiated.getTime()));
 }
 
 function notFound(ctx: S3rver.KoaContext, code: 'NoSuchBucket' | 'NoSuchUpload', message: string): void {

@@ -11,7 +11,8 @@ import { addLifelineStacks, type LifelineStacks } from '../../lib/lifeline.js';
 export const EXAMPLE_CONFIG_PATH = fileURLToPath(new URL('../../bin/lifeline.config.json', import.meta.url));
 
 /** The context `npx cdk synth` gives the app, so that tests synthesize what the CLI would. */
-const CDK_CONTEXT = (JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as { context: Record<string, unknown> }).context;
+const CDK_CONTEXT = (JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as { context: Record<string, unknown> })
+  .context;
 
 export function exampleConfig(): LifelineConfig {
   return loadConfig(EXAMPLE_CONFIG_PATH);

@@ -47,8 +47,7 @@ export const RestoreInput = z
   .strictObject({
     database: DatabaseLabel.describe('The configured database whose backup is restored.'),
     key: z.string().min(1).optional().describe('This backup (an archive key in the vault) instead of the latest.'),
-    at: IsoTime.optional()
-      .describe('The latest backup taken at or before this time (ISO 8601 with a zone, e.g. "2026-11-23T10:50:00Z").'),
+    at: IsoTime.optional().describe('The latest backup taken at or before this time (ISO 8601 with a zone, e.g. "2026-11-23T10:50:00Z").'),
     target: z
       .strictObject({
         database: DatabaseName.optional().describe("The new database's name; it must not exist yet, or exist without tables."),

@@ -10,7 +10,9 @@ import {
 
 describe('connection settings', () => {
   it('parses a URL with TLS options and percent-encoded credentials', () => {
-    const settings = fromUrl('postgresql://app%40prod:p%40ss%2Fw0rd@db.example.com:6543/orders?sslmode=verify-full&sslrootcert=/etc/rds.pem');
+    const settings = fromUrl(
+      'postgresql://app%40prod:p%40ss%2Fw0rd@db.example.com:6543/orders?sslmode=verify-full&sslrootcert=/etc/rds.pem',
+    );
     expect(settings).toEqual({
       host: 'db.example.com',
       port: 6543,
@@ -41,7 +43,11 @@ describe('connection settings', () => {
   it('reads an RDS secret, verifying the server whether or not a CA bundle is given', () => {
     const secret = JSON.stringify({ engine: 'postgres', host: 'h', port: 5432, username: 'u', password: 'pw', dbname: 'app' });
     expect(fromRdsSecret(secret).sslMode).toBe('verify-full');
-    expect(fromRdsSecret(secret, { sslRootCert: '/ca.pem' })).toMatchObject({ sslMode: 'verify-full', sslRootCert: '/ca.pem', database: 'app' });
+    expect(fromRdsSecret(secret, { sslRootCert: '/ca.pem' })).toMatchObject({
+      sslMode: 'verify-full',
+      sslRootCert: '/ca.pem',
+      database: 'app',
+    });
     const clusterSecret = JSON.stringify({ host: 'h', port: '5432', username: 'u', password: 'pw' });
     expect(() => fromRdsSecret(clusterSecret)).toThrow(/dbname is missing/);
     expect(fromRdsSecret(clusterSecret, { database: 'other' }).database).toBe('other');
@@ -110,4 +116,3 @@ describe('connection settings', () => {
     );
   });
 });
-

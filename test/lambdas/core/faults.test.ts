@@ -21,8 +21,11 @@ async function expectEmptyVault(bucket: string) {
 
 async function smallDatabase(): Promise<string> {
   const name = await pg.createDatabase('fault');
-  await pg.query(name, `CREATE TABLE notes (id int PRIMARY KEY, body text);
-    INSERT INTO notes SELECT g, 'note ' || g FROM generate_series(1, 5000) g;`);
+  await pg.query(
+    name,
+    `CREATE TABLE notes (id int PRIMARY KEY, body text);
+    INSERT INTO notes SELECT g, 'note ' || g FROM generate_series(1, 5000) g;`,
+  );
   return name;
 }
 
@@ -31,9 +34,12 @@ describe('a server that dies mid-dump', () => {
   beforeAll(async () => {
     cluster = await startPostgres();
     // Random text does not compress, so the dump runs long enough to be cut off part-way.
-    await cluster.query('postgres', `CREATE TABLE filler AS
+    await cluster.query(
+      'postgres',
+      `CREATE TABLE filler AS
       SELECT g AS id, md5(random()::text) || md5(random()::text) || md5(random()::text) AS body
-      FROM generate_series(1, 2000000) g`);
+      FROM generate_series(1, 2000000) g`,
+    );
   });
   afterAll(() => cluster.stop());
 
@@ -77,28 +83,45 @@ describe('an archive that changes in the bucket before it is verified', () => {
   it.each([
     ['truncated', (bytes: Buffer) => bytes.subarray(0, bytes.length - 1), /holds \d+ bytes, expected \d+/],
     ['replaced by bytes of the same size', (bytes: Buffer) => Buffer.alloc(bytes.length, 7), /(zstd|pg_restore) exited with code/],
-  ])('fails verification when %s, and leaves no backup: the archive stays without a manifest, which nothing lists', async (_, damage, message) => {
-    const database = await smallDatabase();
-    const bucket = await s3.createBucket('tampered');
-    const client = tamperingClient(async (key) => {
-      const object = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      const bytes = Buffer.from(await object.Body!.transformToByteArray());
-      await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: damage(bytes) }));
-    });
-    await expect(
-      runBackup({ connection: fromUrl(pg.url(database)), database: 'notes', bucket, s3: client, trigger: 'manual', tier: 'daily', timeZone: 'UTC' }),
-    ).rejects.toMatchObject({ name: 'VerificationFailed', message: expect.stringMatching(message) });
-    // The runtime may not delete: the archive waits for its tier's lifecycle rule.
-    expect(await s3.listKeys(bucket)).toEqual([expect.stringMatching(/^daily\/notes\/.*\.dump$/)]);
-    expect(await s3.listIncompleteUploads(bucket)).toEqual([]);
-    expect(await listBackups(s3.client, bucket, 'notes')).toEqual([]);
-  });
+  ])(
+    'fails verification when %s, and leaves no backup: the archive stays without a manifest, which nothing lists',
+    async (_, damage, message) => {
+      const database = await smallDatabase();
+      const bucket = await s3.createBucket('tampered');
+      const client = tamperingClient(async (key) => {
+        const object = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        const bytes = Buffer.from(await object.Body!.transformToByteArray());
+        await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: damage(bytes) }));
+      });
+      await expect(
+        runBackup({
+          connection: fromUrl(pg.url(database)),
+          database: 'notes',
+          bucket,
+          s3: client,
+          trigger: 'manual',
+          tier: 'daily',
+          timeZone: 'UTC',
+        }),
+      ).rejects.toMatchObject({ name: 'VerificationFailed', message: expect.stringMatching(message) });
+      // The runtime may not delete: the archive waits for its tier's lifecycle rule.
+      expect(await s3.listKeys(bucket)).toEqual([expect.stringMatching(/^daily\/notes\/.*\.dump$/)]);
+      expect(await s3.listIncompleteUploads(bucket)).toEqual([]);
+      expect(await listBackups(s3.client, bucket, 'notes')).toEqual([]);
+    },
+  );
 });
 
 describe('an unreachable S3 endpoint', () => {
   it('fails with StorageFailed naming the operation, whether listing the vault or uploading', async () => {
     const database = await smallDatabase();
-    const options = { connection: fromUrl(pg.url(database)), database: 'notes', trigger: 'manual' as const, tier: 'daily' as const, timeZone: 'UTC' };
+    const options = {
+      connection: fromUrl(pg.url(database)),
+      database: 'notes',
+      trigger: 'manual' as const,
+      tier: 'daily' as const,
+      timeZone: 'UTC',
+    };
     const unreachable = createS3Client({ endpoint: 'http://127.0.0.1:9' });
     await expect(runBackup({ ...options, bucket: 'vault', s3: unreachable })).rejects.toMatchObject({
       name: 'StorageFailed',
@@ -129,11 +152,26 @@ describe('a wrong password', () => {
     const bucket = await s3.createBucket('wrong-password');
     const wrong = 'Wr0ng-Pa55word-Zebra';
     const url = pg.url(database).replace(encodeURIComponent(pg.password), wrong);
-    const fromEnv = await runCli(['backup', '--database', 'notes', '--bucket', bucket, '--s3-endpoint', s3.endpoint], { DATABASE_URL: url });
-    const fromArgv = await runCli(['backup', '--database-url', url, '--database', 'notes', '--bucket', bucket, '--s3-endpoint', s3.endpoint, '--json']);
+    const fromEnv = await runCli(['backup', '--database', 'notes', '--bucket', bucket, '--s3-endpoint', s3.endpoint], {
+      DATABASE_URL: url,
+    });
+    const fromArgv = await runCli([
+      'backup',
+      '--database-url',
+      url,
+      '--database',
+      'notes',
+      '--bucket',
+      bucket,
+      '--s3-endpoint',
+      s3.endpoint,
+      '--json',
+    ]);
     for (const run of [fromEnv, fromArgv]) {
       expect(run.code).toBe(1);
-      expect(run.stderr).toMatch(/DatabaseUnreachable: cannot connect to postgres@127\.0\.0\.1:\d+\/fault_\w+: password authentication failed/);
+      expect(run.stderr).toMatch(
+        /DatabaseUnreachable: cannot connect to postgres@127\.0\.0\.1:\d+\/fault_\w+: password authentication failed/,
+      );
       expect(run.stdout + run.stderr).not.toContain(wrong);
       expect(run.stdout + run.stderr).not.toContain(pg.password);
     }
@@ -163,9 +201,10 @@ describe('a corrupted archive in the bucket', () => {
 
     const target = await pg.createDatabase('corrupted_target');
     const before = await databaseDigest(pg.url(target));
-    await expect(
-      runRestore({ s3: s3.client, bucket, selector: { key }, target: fromUrl(pg.url(target)) }),
-    ).rejects.toMatchObject({ name: 'ChecksumMismatch', message: expect.stringMatching(/does not match its manifest .*nothing was restored/) });
+    await expect(runRestore({ s3: s3.client, bucket, selector: { key }, target: fromUrl(pg.url(target)) })).rejects.toMatchObject({
+      name: 'ChecksumMismatch',
+      message: expect.stringMatching(/does not match its manifest .*nothing was restored/),
+    });
     expect(await databaseDigest(pg.url(target))).toEqual(before);
     expect(Object.keys(before.tables)).toEqual([]);
   });
@@ -174,9 +213,10 @@ describe('a corrupted archive in the bucket', () => {
     const bucket = await s3.createBucket('no-manifest');
     const key = 'daily/notes/2026/01/02/notes-20260102T030405.000Z.dump';
     await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'partial' }));
-    await expect(
-      runRestore({ s3: s3.client, bucket, selector: { key }, target: fromUrl(pg.url()) }),
-    ).rejects.toMatchObject({ name: 'BackupNotFound', message: expect.stringMatching(/no manifest for .*: it is not a complete backup/) });
+    await expect(runRestore({ s3: s3.client, bucket, selector: { key }, target: fromUrl(pg.url()) })).rejects.toMatchObject({
+      name: 'BackupNotFound',
+      message: expect.stringMatching(/no manifest for .*: it is not a complete backup/),
+    });
     await expect(
       runRestore({ s3: s3.client, bucket, selector: { database: 'notes', latest: true }, target: fromUrl(pg.url()) }),
     ).rejects.toMatchObject({ name: 'BackupNotFound' });

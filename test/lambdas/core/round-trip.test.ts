@@ -56,7 +56,9 @@ describe('backup and restore of a real application database through the CLI', ()
     expect(manifest.source.pgDumpVersion).toMatch(/^pg_dump \(PostgreSQL\) \d+/);
     const invoiceLines = manifest.tables.find((t) => t.schema === 'Billing' && t.name === 'InvoiceLine');
     const [{ n }] = (await pg.query<{ n: string }>(source, 'SELECT count(*) AS n FROM "Billing"."InvoiceLine"')) as [{ n: string }];
-    const [{ oid }] = (await pg.query<{ oid: number }>(source, `SELECT '"Billing"."InvoiceLine"'::regclass::oid::int AS oid`)) as [{ oid: number }];
+    const [{ oid }] = (await pg.query<{ oid: number }>(source, `SELECT '"Billing"."InvoiceLine"'::regclass::oid::int AS oid`)) as [
+      { oid: number },
+    ];
     expect(invoiceLines).toEqual({ oid, schema: 'Billing', name: 'InvoiceLine', rows: Number(n), exact: true });
     expect(manifest.source).toMatchObject({ host: '127.0.0.1', port: pg.port });
     expect(manifest.tables.map((t) => `${t.schema}.${t.name}`)).toContain('metrics.events_2026_h1'); // a leaf partition
@@ -79,10 +81,9 @@ describe('backup and restore of a real application database through the CLI', ()
 
   it('restores into a new database with identical tables, sequences, large objects and schema', async () => {
     const target = await pg.createDatabase('rich_restored');
-    const run = await runCli(
-      ['restore', '--bucket', bucket, '--key', backup.key, '--jobs', '2', '--s3-endpoint', s3.endpoint, '--json'],
-      { TARGET_DATABASE_URL: pg.url(target) },
-    );
+    const run = await runCli(['restore', '--bucket', bucket, '--key', backup.key, '--jobs', '2', '--s3-endpoint', s3.endpoint, '--json'], {
+      TARGET_DATABASE_URL: pg.url(target),
+    });
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const result = JSON.parse(run.stdout);
@@ -95,7 +96,21 @@ describe('backup and restore of a real application database through the CLI', ()
   it('recovers a single table into a side database', async () => {
     const side = await pg.createDatabase('rich_side');
     const run = await runCli(
-      ['restore', '--bucket', bucket, '--latest', '--database', 'shop', '--tables', 'InvoiceLine', '--schemas', 'Billing', '--s3-endpoint', s3.endpoint, '--json'],
+      [
+        'restore',
+        '--bucket',
+        bucket,
+        '--latest',
+        '--database',
+        'shop',
+        '--tables',
+        'InvoiceLine',
+        '--schemas',
+        'Billing',
+        '--s3-endpoint',
+        s3.endpoint,
+        '--json',
+      ],
       { TARGET_DATABASE_URL: pg.url(side) },
     );
     expect(run.stderr).toBe('');
@@ -137,9 +152,12 @@ describe('backup and restore of a real application database through the CLI', ()
 
   it('refuses to restore into the source, or over a database that has tables, touching nothing', async () => {
     const before = await databaseDigest(pg.url(source));
-    const intoSource = await runCli(['restore', '--bucket', bucket, '--key', backup.key, '--tables', 'accounts', '--s3-endpoint', s3.endpoint], {
-      TARGET_DATABASE_URL: pg.url(source),
-    });
+    const intoSource = await runCli(
+      ['restore', '--bucket', bucket, '--key', backup.key, '--tables', 'accounts', '--s3-endpoint', s3.endpoint],
+      {
+        TARGET_DATABASE_URL: pg.url(source),
+      },
+    );
     expect(intoSource.code).toBe(2);
     expect(intoSource.stderr).toMatch(/InvalidInput: target .* is the source of backup/);
     expect(await databaseDigest(pg.url(source))).toEqual(before);
@@ -151,18 +169,25 @@ describe('backup and restore of a real application database through the CLI', ()
     });
     expect(overTables.code).toBe(2);
     expect(overTables.stderr).toMatch(/InvalidInput: target .* is not empty \(public.keep_me\)/);
-    expect(await pg.query(occupied, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")).toEqual([{ n: 1 }]);
+    expect(
+      await pg.query(occupied, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"),
+    ).toEqual([{ n: 1 }]);
   });
 
   it('restores the latest backup at or before a time, and says when there is none', async () => {
     const target = await pg.createDatabase('rich_pit');
-    const none = await runCli(['restore', '--bucket', bucket, '--at', '2000-01-01T00:00:00Z', '--database', 'shop', '--s3-endpoint', s3.endpoint], {
-      TARGET_DATABASE_URL: pg.url(target),
-    });
+    const none = await runCli(
+      ['restore', '--bucket', bucket, '--at', '2000-01-01T00:00:00Z', '--database', 'shop', '--s3-endpoint', s3.endpoint],
+      {
+        TARGET_DATABASE_URL: pg.url(target),
+      },
+    );
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/BackupNotFound: no backup of "shop" at or before 2000-01-01T00:00:00.000Z/);
 
-    const noZone = await runCli(['restore', '--bucket', bucket, '--at', '2026-11-23 10:00', '--database', 'shop'], { TARGET_DATABASE_URL: pg.url(target) });
+    const noZone = await runCli(['restore', '--bucket', bucket, '--at', '2026-11-23 10:00', '--database', 'shop'], {
+      TARGET_DATABASE_URL: pg.url(target),
+    });
     expect(noZone.code).toBe(2);
     expect(noZone.stderr).toMatch(/--at: must be an ISO 8601 time with a zone/);
 
@@ -170,25 +195,36 @@ describe('backup and restore of a real application database through the CLI', ()
     const backups = JSON.parse((await runCli(['list', '--bucket', bucket, '--s3-endpoint', s3.endpoint, '--json'])).stdout).backups;
     expect(backups).toHaveLength(2);
     const between = new Date(new Date(backups[1].startedAt).getTime() - 1).toISOString();
-    const run = await runCli(['restore', '--bucket', bucket, '--at', between, '--database', 'shop', '--s3-endpoint', s3.endpoint, '--json'], {
-      TARGET_DATABASE_URL: pg.url(target),
-    });
+    const run = await runCli(
+      ['restore', '--bucket', bucket, '--at', between, '--database', 'shop', '--s3-endpoint', s3.endpoint, '--json'],
+      {
+        TARGET_DATABASE_URL: pg.url(target),
+      },
+    );
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout).key).toBe(backups[0].key);
   });
 
   it('rejects contradictory or incomplete restore selections before doing anything', async () => {
-    const both = await runCli(['restore', '--bucket', bucket, '--key', backup.key, '--latest', '--database', 'shop'], { TARGET_DATABASE_URL: pg.url() });
+    const both = await runCli(['restore', '--bucket', bucket, '--key', backup.key, '--latest', '--database', 'shop'], {
+      TARGET_DATABASE_URL: pg.url(),
+    });
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/give exactly one of --key, --latest or --at/);
-    const unknownTable = await runCli(['restore', '--bucket', bucket, '--key', backup.key, '--tables', 'nope', '--s3-endpoint', s3.endpoint], {
-      TARGET_DATABASE_URL: pg.url(),
-    });
+    const unknownTable = await runCli(
+      ['restore', '--bucket', bucket, '--key', backup.key, '--tables', 'nope', '--s3-endpoint', s3.endpoint],
+      {
+        TARGET_DATABASE_URL: pg.url(),
+      },
+    );
     expect(unknownTable.code).toBe(2);
     expect(unknownTable.stderr).toMatch(/tables: "nope" is not in backup/);
-    const wrongSchema = await runCli(['restore', '--bucket', bucket, '--key', backup.key, '--tables', 'InvoiceLine', '--schemas', 'app', '--s3-endpoint', s3.endpoint], {
-      TARGET_DATABASE_URL: pg.url(),
-    });
+    const wrongSchema = await runCli(
+      ['restore', '--bucket', bucket, '--key', backup.key, '--tables', 'InvoiceLine', '--schemas', 'app', '--s3-endpoint', s3.endpoint],
+      {
+        TARGET_DATABASE_URL: pg.url(),
+      },
+    );
     expect(wrongSchema.code).toBe(2);
     expect(wrongSchema.stderr).toMatch(/tables: "InvoiceLine" is not in backup .* in schemas app/);
   });

@@ -56,6 +56,8 @@ describe('selectTier', () => {
   });
 
   it('rejects an unknown time zone by name', () => {
-    expect(() => selectTier(new Date(), 'Mars/Olympus', [])).toThrow(/invalid timeZone: must be an IANA time zone such as "Europe\/Berlin", not "Mars\/Olympus"/);
+    expect(() => selectTier(new Date(), 'Mars/Olympus', [])).toThrow(
+      /invalid timeZone: must be an IANA time zone such as "Europe\/Berlin", not "Mars\/Olympus"/,
+    );
   });
 });

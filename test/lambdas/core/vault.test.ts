@@ -29,7 +29,9 @@ describe('listing the vault', () => {
   it('follows pagination past 1,000 keys and lists only archives that have a manifest', async () => {
     const bucket = await s3.createBucket('listing');
     const first = Date.UTC(2026, 0, 1, 3);
-    const archives = Array.from({ length: 1100 }, (_, i) => backupKey(i % 3 === 0 ? 'weekly' : 'daily', 'orders', new Date(first + i * 3_600_000)));
+    const archives = Array.from({ length: 1100 }, (_, i) =>
+      backupKey(i % 3 === 0 ? 'weekly' : 'daily', 'orders', new Date(first + i * 3_600_000)),
+    );
     const incomplete = backupKey('daily', 'orders', new Date(first - 86_400_000)); // archive, no manifest
     const orphanManifest = manifestKeyFor(backupKey('daily', 'orders', new Date(first - 2 * 86_400_000))); // manifest, no archive
     // A third unpaired key ahead of the pairs puts the end of the first page between an archive and its manifest.
@@ -53,7 +55,12 @@ describe('listing the vault', () => {
 
     const orders = await listBackups(s3.client, bucket, 'orders');
     expect(orders.map((b) => b.key)).toEqual(archives);
-    expect(orders[0]).toMatchObject({ tier: 'weekly', database: 'orders', startedAt: new Date(first), manifestKey: manifestKeyFor(archives[0]!) });
+    expect(orders[0]).toMatchObject({
+      tier: 'weekly',
+      database: 'orders',
+      startedAt: new Date(first),
+      manifestKey: manifestKeyFor(archives[0]!),
+    });
     expect(orders[0]!.bytes).toBe(archives[0]!.length);
 
     const everything = await listBackups(s3.client, bucket);
@@ -68,7 +75,10 @@ describe('listing the vault', () => {
     // Within the 15 minutes a writer's clock may run ahead of S3's: a genuine key can look like this.
     const fastClock = backupKey('daily', 'orders', new Date(now + 10 * 60_000));
     const forged = backupKey('daily', 'orders', new Date(now + 86_400_000));
-    await put(bucket, [genuine, fastClock, forged].flatMap((key) => [key, manifestKeyFor(key)]));
+    await put(
+      bucket,
+      [genuine, fastClock, forged].flatMap((key) => [key, manifestKeyFor(key)]),
+    );
 
     expect((await listBackups(s3.client, bucket, 'orders')).map((b) => b.key)).toEqual([genuine, fastClock]);
     expect(await findBackup(s3.client, bucket, { database: 'orders', latest: true })).toBe(fastClock);

@@ -21,7 +21,18 @@ const getAtt = (logicalIdPrefix: string, attribute: string) => ({
   'Fn::GetAtt': [Match.stringLikeRegexp(`^${logicalIdPrefix}`), attribute],
 });
 const vaultArn = (suffix: string) => ({
-  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::lifeline-vault-', { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }, ...(suffix ? [suffix] : [])]],
+  'Fn::Join': [
+    '',
+    [
+      'arn:',
+      { Ref: 'AWS::Partition' },
+      ':s3:::lifeline-vault-',
+      { Ref: 'AWS::AccountId' },
+      '-',
+      { Ref: 'AWS::Region' },
+      ...(suffix ? [suffix] : []),
+    ],
+  ],
 });
 const rdsArn = (resource: string) => ({
   'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':rds:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, resource]],
@@ -68,7 +79,12 @@ describe('the backup function', () => {
         },
       },
       DeadLetterConfig: { TargetArn: DEAD_LETTERS },
-      LoggingConfig: { LogFormat: 'JSON', ApplicationLogLevel: 'INFO', SystemLogLevel: 'WARN', LogGroup: { Ref: Match.stringLikeRegexp('^Logs') } },
+      LoggingConfig: {
+        LogFormat: 'JSON',
+        ApplicationLogLevel: 'INFO',
+        SystemLogLevel: 'WARN',
+        LogGroup: { Ref: Match.stringLikeRegexp('^Logs') },
+      },
       Role: getAtt('BackupshopRole', 'Arn'),
       ReservedConcurrentExecutions: Match.absent(),
     });
@@ -109,7 +125,7 @@ describe('the backup function', () => {
     });
   });
 
-  it('runs in the database\'s VPC subnets with the backup security group', () => {
+  it("runs in the database's VPC subnets with the backup security group", () => {
     backups.hasResourceProperties('AWS::Lambda::Function', {
       FunctionName: 'lifeline-backup-shop',
       VpcConfig: {
@@ -129,8 +145,8 @@ describe('the backup function', () => {
   });
 });
 
-describe('the backup function\'s role', () => {
-  it('may read only its own database\'s secret and write and list only under its own tier prefixes', () => {
+describe("the backup function's role", () => {
+  it("may read only its own database's secret and write and list only under its own tier prefixes", () => {
     backups.hasResourceProperties('AWS::IAM::Role', {
       Description: 'Lifeline backup of shop',
       AssumeRolePolicyDocument: {
@@ -206,7 +222,7 @@ describe('the backup function\'s role', () => {
     });
   });
 
-  it('may decrypt the secret\'s customer-managed key, through Secrets Manager only, when there is one', () => {
+  it("may decrypt the secret's customer-managed key, through Secrets Manager only, when there is one", () => {
     const [, warehouse] = only(backups, 'AWS::IAM::Role', { Description: 'Lifeline backup of warehouse' });
     const statements = warehouse.Properties.Policies[0].PolicyDocument.Statement;
     expect(statements.slice(0, 2)).toEqual([
@@ -216,7 +232,9 @@ describe('the backup function\'s role', () => {
         Effect: 'Allow',
         Action: 'kms:Decrypt',
         Resource: WAREHOUSE_SECRET_KEY,
-        Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } },
+        Condition: {
+          StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } },
+        },
       },
     ]);
     // Its config gives the endpoint and database name, and Lifeline's endpoints do not reach the RDS API.
@@ -226,7 +244,7 @@ describe('the backup function\'s role', () => {
     expect(JSON.stringify(shop)).not.toContain('warehouse');
   });
 
-  it('lives under the runtime path, where the vault\'s bucket policy forbids it to delete or replace a backup', () => {
+  it("lives under the runtime path, where the vault's bucket policy forbids it to delete or replace a backup", () => {
     for (const database of ['shop', 'warehouse', 'staging']) {
       only(backups, 'AWS::IAM::Role', { Description: `Lifeline backup of ${database}`, Path: '/lifeline-runtime/' });
     }
@@ -236,7 +254,9 @@ describe('the backup function\'s role', () => {
     const vaultActions = [backups, synth.vaultTemplate].flatMap((template) =>
       Object.values(template.findResources('AWS::IAM::Role')).flatMap((role) =>
         (role.Properties.Policies ?? []).flatMap((policy: any) =>
-          policy.PolicyDocument.Statement.filter((statement: any) => statement.Effect === 'Allow').flatMap((statement: any) => [statement.Action].flat()),
+          policy.PolicyDocument.Statement.filter((statement: any) => statement.Effect === 'Allow').flatMap((statement: any) =>
+            [statement.Action].flat(),
+          ),
         ),
       ),
     );
@@ -244,7 +264,7 @@ describe('the backup function\'s role', () => {
     expect(vaultActions.filter((action: string) => /^s3:(\*|Delete|BypassGovernance|PutLifecycle|PutBucket)/.test(action))).toEqual([]);
   });
 
-  it('tells the function the vault\'s Object Lock mode, with which it locks each backup', () => {
+  it("tells the function the vault's Object Lock mode, with which it locks each backup", () => {
     for (const functionName of ['lifeline-backup-shop', 'lifeline-backup-warehouse', 'lifeline-backup-staging']) {
       backups.hasResourceProperties('AWS::Lambda::Function', {
         FunctionName: functionName,
@@ -265,7 +285,7 @@ describe('the backup function\'s role', () => {
 });
 
 describe('the network rules', () => {
-  it('let the backup security group out only to HTTPS and to each database\'s group on its port', () => {
+  it("let the backup security group out only to HTTPS and to each database's group on its port", () => {
     backups.hasResourceProperties('AWS::EC2::SecurityGroup', {
       VpcId: 'vpc-0a1b2c3d4e5f67890',
       GroupDescription: 'Lifeline backup functions',
@@ -285,7 +305,7 @@ describe('the network rules', () => {
     });
   });
 
-  it('open each database\'s security group to the backup security group on the database port', () => {
+  it("open each database's security group to the backup security group on the database port", () => {
     backups.resourceCountIs('AWS::EC2::SecurityGroupIngress', 4);
     for (const [groupId, port, network] of [
       ['sg-0a1b2c3d4e5f67890', 5432, 'production'],
@@ -314,7 +334,7 @@ describe('the network rules', () => {
 });
 
 describe('the schedules', () => {
-  it('start each scheduled database\'s backup by its cron in its time zone, with retries and a dead-letter queue', () => {
+  it("start each scheduled database's backup by its cron in its time zone, with retries and a dead-letter queue", () => {
     backups.resourceCountIs('AWS::Scheduler::Schedule', 2);
     const [, schedule] = only(backups, 'AWS::Scheduler::Schedule', { Name: 'lifeline-backup-warehouse' });
     expect(schedule.Properties).toMatchObject({
@@ -403,7 +423,11 @@ describe('the alarms', () => {
           Id: 'errors',
           ReturnData: false,
           MetricStat: {
-            Metric: { Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('^BackupshopFunction') } }] },
+            Metric: {
+              Namespace: 'AWS/Lambda',
+              MetricName: 'Errors',
+              Dimensions: [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('^BackupshopFunction') } }],
+            },
             Period: 300,
             Stat: 'Sum',
           },
@@ -427,7 +451,10 @@ describe('the alarms', () => {
   });
 
   it('fire when no backup succeeded within the RPO, counting missing data as breaching', () => {
-    for (const [database, rpoHours] of [['shop', 26], ['warehouse', 30]] as const) {
+    for (const [database, rpoHours] of [
+      ['shop', 26],
+      ['warehouse', 30],
+    ] as const) {
       backups.hasResourceProperties('AWS::CloudWatch::Alarm', {
         AlarmName: `lifeline-${database}-backup-stale`,
         Namespace: 'Lifeline',
@@ -449,8 +476,12 @@ describe('the alarms', () => {
     }
   });
 
-  it('fire when a backup shrank from the previous one by more than the database\'s threshold, until a later one did not', () => {
-    for (const [database, threshold] of [['shop', 50], ['warehouse', 30], ['staging', 50]] as const) {
+  it("fire when a backup shrank from the previous one by more than the database's threshold, until a later one did not", () => {
+    for (const [database, threshold] of [
+      ['shop', 50],
+      ['warehouse', 30],
+      ['staging', 50],
+    ] as const) {
       backups.hasResourceProperties('AWS::CloudWatch::Alarm', {
         AlarmName: `lifeline-${database}-backup-shrunk`,
         Namespace: 'Lifeline',
@@ -511,11 +542,7 @@ describe('the dashboard', () => {
     const [, dashboard] = only(backups, 'AWS::CloudWatch::Dashboard', { DashboardName: 'lifeline-backups-1' });
     const parts = dashboard.Properties.DashboardBody['Fn::Join'][1] as unknown[];
     return JSON.parse(
-      parts
-        .map((part) =>
-          typeof part === 'string' ? part : JSON.stringify(part).replace(/"/g, '').replace(/[{}]/g, ''),
-        )
-        .join(''),
+      parts.map((part) => (typeof part === 'string' ? part : JSON.stringify(part).replace(/"/g, '').replace(/[{}]/g, ''))).join(''),
     );
   }
 
@@ -536,12 +563,31 @@ describe('the dashboard', () => {
     expect(age.properties.metrics).toEqual(
       databases.flatMap((database, i) => [
         [{ label: database, expression: `(EPOCH(FILL(ok${i}, 0)) - FILL(IF(ok${i} > 0, EPOCH(ok${i})), REPEAT)) / 3600`, period: 3600 }],
-        ['Lifeline', 'BackupSucceeded', 'Database', database, 'service', 'lifeline-backup', { id: `ok${i}`, visible: false, period: 3600, stat: 'Sum' }],
+        [
+          'Lifeline',
+          'BackupSucceeded',
+          'Database',
+          database,
+          'service',
+          'lifeline-backup',
+          { id: `ok${i}`, visible: false, period: 3600, stat: 'Sum' },
+        ],
       ]),
     );
-    for (const [widget, metric] of [[size, 'BackupBytes'], [duration, 'BackupDuration']] as const) {
+    for (const [widget, metric] of [
+      [size, 'BackupBytes'],
+      [duration, 'BackupDuration'],
+    ] as const) {
       expect(widget.properties.metrics).toEqual(
-        databases.map((database) => ['Lifeline', metric, 'Database', database, 'service', 'lifeline-backup', { label: database, period: 86400, stat: 'Maximum' }]),
+        databases.map((database) => [
+          'Lifeline',
+          metric,
+          'Database',
+          database,
+          'service',
+          'lifeline-backup',
+          { label: database, period: 86400, stat: 'Maximum' },
+        ]),
       );
     }
   });
@@ -552,7 +598,7 @@ describe('the stacks', () => {
     expect(synth.backups[0]!.dependencies).toContain(synth.vault);
   });
 
-  it('tag every resource with the deployment\'s name', () => {
+  it("tag every resource with the deployment's name", () => {
     for (const template of [backups, synth.vaultTemplate]) {
       for (const [type, resource] of Object.entries(template.toJSON().Resources as Record<string, any>).map(([, r]) => [r.Type, r])) {
         if (['AWS::Lambda::Function', 'AWS::S3::Bucket', 'AWS::IAM::Role', 'AWS::SQS::Queue', 'AWS::CloudWatch::Alarm'].includes(type)) {

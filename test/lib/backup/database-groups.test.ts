@@ -9,7 +9,12 @@ describe('spreading databases over backup stacks', () => {
     const all = databases(300);
     const groups = groupDatabases(all, 8);
     expect(groups).toHaveLength(8);
-    expect(groups.flat().map((db) => db.name).sort()).toEqual(all.map((db) => db.name).sort());
+    expect(
+      groups
+        .flat()
+        .map((db) => db.name)
+        .sort(),
+    ).toEqual(all.map((db) => db.name).sort());
     for (const group of groups) {
       expect(group.map((db) => all.indexOf(db))).toEqual([...group.map((db) => all.indexOf(db))].sort((a, b) => a - b));
     }

@@ -27,7 +27,7 @@ function problemsOf(change: (config: Record<string, any>) => void): string {
 }
 
 describe('the example config', () => {
-  it('normalizes the cron\'s spacing', () => {
+  it("normalizes the cron's spacing", () => {
     const json = exampleJson();
     json.databases[0].schedule.cron = ' 30  3 * * ?   * ';
     expect(parseConfig(json).databases[0]!.schedule.cron).toBe('30 3 * * ? *');
@@ -71,50 +71,142 @@ describe('a bad config names the field', () => {
     ['a bad account id', (c) => (c.aws = { account: '1234', region: 'eu-west-1' }), /^ {2}aws\.account: must be a 12-digit account id/m],
     ['a database name with a slash', (c) => (c.databases[0].name = 'shop/eu'), /^ {2}databases\[0\]\.name: must be 1-63 letters/m],
     ['a duplicate database name', (c) => (c.databases[1].name = 'shop'), /^ {2}databases\[1\]\.name: database name "shop" is used twice/m],
-    ['a function name over 64 characters', (c) => (c.databases[0].name = 'a'.repeat(49)), /^ {2}databases\[0\]\.name: makes the function name "lifeline-backup-a+" longer than 64/m],
-    ['a secret ARN without its suffix', (c) => (c.databases[0].secretArn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop'), /^ {2}databases\[0\]\.secretArn: must be the complete Secrets Manager secret ARN/m],
-    ['a secret key that is not a KMS key ARN', (c) => (c.databases[1].secretKmsKeyArn = 'alias/secrets'), /^ {2}databases\[1\]\.secretKmsKeyArn: must be a KMS key ARN/m],
-    ['both an instance and a cluster', (c) => (c.databases[0].rds = { instanceIdentifier: 'a', clusterIdentifier: 'b' }), /^ {2}databases\[0\]\.rds: /m],
+    [
+      'a function name over 64 characters',
+      (c) => (c.databases[0].name = 'a'.repeat(49)),
+      /^ {2}databases\[0\]\.name: makes the function name "lifeline-backup-a+" longer than 64/m,
+    ],
+    [
+      'a secret ARN without its suffix',
+      (c) => (c.databases[0].secretArn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop'),
+      /^ {2}databases\[0\]\.secretArn: must be the complete Secrets Manager secret ARN/m,
+    ],
+    [
+      'a secret key that is not a KMS key ARN',
+      (c) => (c.databases[1].secretKmsKeyArn = 'alias/secrets'),
+      /^ {2}databases\[1\]\.secretKmsKeyArn: must be a KMS key ARN/m,
+    ],
+    [
+      'both an instance and a cluster',
+      (c) => (c.databases[0].rds = { instanceIdentifier: 'a', clusterIdentifier: 'b' }),
+      /^ {2}databases\[0\]\.rds: /m,
+    ],
     ['a bad RDS identifier', (c) => (c.databases[0].rds = { instanceIdentifier: '1-shop' }), /^ {2}databases\[0\]\.rds/m],
     ['an unknown network', (c) => (c.databases[0].network = 'staging'), /^ {2}databases\[0\]\.network: no network named "staging"/m],
-    ['a bad security group id', (c) => (c.databases[0].securityGroupId = 'default'), /^ {2}databases\[0\]\.securityGroupId: must be a security group id/m],
-    ['a port out of range', (c) => (c.databases[0].port = 70000), /^ {2}databases\[0\]\.port: /m],
-    ['a host that is no DNS name', (c) => (c.databases[0].host = 'shop db'), /^ {2}databases\[0\]\.host: must be a DNS name or an IP address/m],
     [
-      'a database without its host where only Lifeline\'s endpoints reach AWS (no RDS API)',
+      'a bad security group id',
+      (c) => (c.databases[0].securityGroupId = 'default'),
+      /^ {2}databases\[0\]\.securityGroupId: must be a security group id/m,
+    ],
+    ['a port out of range', (c) => (c.databases[0].port = 70000), /^ {2}databases\[0\]\.port: /m],
+    [
+      'a host that is no DNS name',
+      (c) => (c.databases[0].host = 'shop db'),
+      /^ {2}databases\[0\]\.host: must be a DNS name or an IP address/m,
+    ],
+    [
+      "a database without its host where only Lifeline's endpoints reach AWS (no RDS API)",
       (c) => delete c.databases[1].host,
       /^ {2}databases\[1\]\.host: required: network "analytics" reaches AWS through the endpoints Lifeline creates, which do not include the RDS API/m,
     ],
-    ['a database without its name where only Lifeline\'s endpoints reach AWS', (c) => delete c.databases[1].databaseName, /^ {2}databases\[1\]\.databaseName: required: /m],
-    ['a PostgreSQL version without a pg_dump', (c) => (c.databases[0].postgresVersion = 18), /^ {2}databases\[0\]\.postgresVersion: must be at most 17, the newest pg_dump/m],
+    [
+      "a database without its name where only Lifeline's endpoints reach AWS",
+      (c) => delete c.databases[1].databaseName,
+      /^ {2}databases\[1\]\.databaseName: required: /m,
+    ],
+    [
+      'a PostgreSQL version without a pg_dump',
+      (c) => (c.databases[0].postgresVersion = 18),
+      /^ {2}databases\[0\]\.postgresVersion: must be at most 17, the newest pg_dump/m,
+    ],
     ['a PostgreSQL version too old', (c) => (c.databases[0].postgresVersion = 11), /^ {2}databases\[0\]\.postgresVersion: /m],
-    ['a cron with five fields', (c) => (c.databases[0].schedule.cron = '30 2 * * *'), /^ {2}databases\[0\]\.schedule\.cron: must have six fields/m],
+    [
+      'a cron with five fields',
+      (c) => (c.databases[0].schedule.cron = '30 2 * * *'),
+      /^ {2}databases\[0\]\.schedule\.cron: must have six fields/m,
+    ],
     ['a weekly cron', (c) => (c.databases[0].schedule.cron = '30 2 ? * MON *'), /^ {2}databases\[0\]\.schedule\.cron: must run every day/m],
-    ['a cron without "?"', (c) => (c.databases[0].schedule.cron = '30 2 * * * *'), /^ {2}databases\[0\]\.schedule\.cron: exactly one of day-of-month and day-of-week must be "\?"/m],
-    ['a cron with letters in the hours', (c) => (c.databases[0].schedule.cron = '30 two * * ? *'), /^ {2}databases\[0\]\.schedule\.cron: minutes and hours/m],
-    ['a cron hour out of range', (c) => (c.databases[0].schedule.cron = '30 24 * * ? *'), /^ {2}databases\[0\]\.schedule\.cron: minutes and hours may only hold values 0-59 and 0-23/m],
+    [
+      'a cron without "?"',
+      (c) => (c.databases[0].schedule.cron = '30 2 * * * *'),
+      /^ {2}databases\[0\]\.schedule\.cron: exactly one of day-of-month and day-of-week must be "\?"/m,
+    ],
+    [
+      'a cron with letters in the hours',
+      (c) => (c.databases[0].schedule.cron = '30 two * * ? *'),
+      /^ {2}databases\[0\]\.schedule\.cron: minutes and hours/m,
+    ],
+    [
+      'a cron hour out of range',
+      (c) => (c.databases[0].schedule.cron = '30 24 * * ? *'),
+      /^ {2}databases\[0\]\.schedule\.cron: minutes and hours may only hold values 0-59 and 0-23/m,
+    ],
     [
       'a cron time daylight saving skips',
       (c) => (c.databases[0].schedule = { cron: '30 2 * * ? *', timeZone: 'Europe/Berlin' }),
       /^ {2}databases\[0\]\.schedule\.cron: 02:30 does not exist in Europe\/Berlin on \d{4}-03-(2[5-9]|3[01]) \(clocks skip 02:00-03:00\), so EventBridge Scheduler would skip that run; pick a time outside 02:00-03:00, such as 03:30$/m,
     ],
-    ['a time zone that does not exist', (c) => (c.databases[0].schedule.timeZone = 'Europe/Atlantis'), /^ {2}databases\[0\]\.schedule\.timeZone: must be an IANA time zone/m],
+    [
+      'a time zone that does not exist',
+      (c) => (c.databases[0].schedule.timeZone = 'Europe/Atlantis'),
+      /^ {2}databases\[0\]\.schedule\.timeZone: must be an IANA time zone/m,
+    ],
     ['an RPO beyond what an alarm can evaluate', (c) => (c.databases[0].rpoHours = 169), /^ {2}databases\[0\]\.rpoHours: /m],
     ['an unknown run mode', (c) => (c.databases[0].runMode = 'weekly'), /^ {2}databases\[0\]\.runMode: /m],
     ['a bad VPC id', (c) => (c.networks[0].vpcId = 'vpc-xyz'), /^ {2}networks\[0\]\.vpcId: must be a VPC id/m],
     ['no subnets', (c) => (c.networks[0].subnetIds = []), /^ {2}networks\[0\]\.subnetIds: /m],
-    ['a bad route table id', (c) => (c.networks[1].createEndpoints.routeTableIds = ['main']), /^ {2}networks\[1\]\.createEndpoints\.routeTableIds\[0\]: must be a route table id/m],
-    ['endpoints without the VPC\'s CIDR blocks', (c) => delete c.networks[1].createEndpoints.vpcCidrs, /^ {2}networks\[1\]\.createEndpoints\.vpcCidrs: /m],
-    ['a VPC CIDR that is no CIDR', (c) => (c.networks[1].createEndpoints.vpcCidrs = ['10.1.0.0']), /^ {2}networks\[1\]\.createEndpoints\.vpcCidrs\[0\]: must be an IPv4 CIDR block such as "10\.0\.0\.0\/16"/m],
-    ['a VPC CIDR with host bits', (c) => (c.networks[1].createEndpoints.vpcCidrs = ['10.1.2.3/16']), /^ {2}networks\[1\]\.createEndpoints\.vpcCidrs\[0\]: must be the block's network address, "10\.1\.0\.0\/16"/m],
-    ['a CIDR wider than any VPC', (c) => (c.networks[1].createEndpoints.vpcCidrs = ['0.0.0.0/0']), /^ {2}networks\[1\]\.createEndpoints\.vpcCidrs\[0\]: must be a \/16 to \/28 block, the sizes a VPC's CIDR blocks have/m],
-    ['a duplicate network name', (c) => (c.networks[1].name = 'production'), /^ {2}networks\[1\]\.name: network name "production" is used twice/m],
+    [
+      'a bad route table id',
+      (c) => (c.networks[1].createEndpoints.routeTableIds = ['main']),
+      /^ {2}networks\[1\]\.createEndpoints\.routeTableIds\[0\]: must be a route table id/m,
+    ],
+    [
+      "endpoints without the VPC's CIDR blocks",
+      (c) => delete c.networks[1].createEndpoints.vpcCidrs,
+      /^ {2}networks\[1\]\.createEndpoints\.vpcCidrs: /m,
+    ],
+    [
+      'a VPC CIDR that is no CIDR',
+      (c) => (c.networks[1].createEndpoints.vpcCidrs = ['10.1.0.0']),
+      /^ {2}networks\[1\]\.createEndpoints\.vpcCidrs\[0\]: must be an IPv4 CIDR block such as "10\.0\.0\.0\/16"/m,
+    ],
+    [
+      'a VPC CIDR with host bits',
+      (c) => (c.networks[1].createEndpoints.vpcCidrs = ['10.1.2.3/16']),
+      /^ {2}networks\[1\]\.createEndpoints\.vpcCidrs\[0\]: must be the block's network address, "10\.1\.0\.0\/16"/m,
+    ],
+    [
+      'a CIDR wider than any VPC',
+      (c) => (c.networks[1].createEndpoints.vpcCidrs = ['0.0.0.0/0']),
+      /^ {2}networks\[1\]\.createEndpoints\.vpcCidrs\[0\]: must be a \/16 to \/28 block, the sizes a VPC's CIDR blocks have/m,
+    ],
+    [
+      'a duplicate network name',
+      (c) => (c.networks[1].name = 'production'),
+      /^ {2}networks\[1\]\.name: network name "production" is used twice/m,
+    ],
     ['an unknown Object Lock mode', (c) => (c.vault.objectLock.mode = 'LEGAL_HOLD'), /^ {2}vault\.objectLock\.mode: /m],
-    ['a lock period, which each backup\'s tier decides', (c) => (c.vault.objectLock.days = 7), /^ {2}vault\.objectLock: Unrecognized key: "days"/m],
-    ['a shrink threshold no drop can exceed', (c) => (c.databases[0].shrinkAlarmPercent = 100), /^ {2}databases\[0\]\.shrinkAlarmPercent: /m],
+    [
+      "a lock period, which each backup's tier decides",
+      (c) => (c.vault.objectLock.days = 7),
+      /^ {2}vault\.objectLock: Unrecognized key: "days"/m,
+    ],
+    [
+      'a shrink threshold no drop can exceed',
+      (c) => (c.databases[0].shrinkAlarmPercent = 100),
+      /^ {2}databases\[0\]\.shrinkAlarmPercent: /m,
+    ],
     ['no approvers', (c) => (c.approval.emails = []), /^ {2}approval\.emails: /m],
-    ['an application on an unknown database', (c) => (c.applications[0].database = 'orders'), /^ {2}applications\[0\]\.database: no database named "orders"/m],
-    ['a health check that is not a URL', (c) => (c.applications[0].healthCheckUrl = 'shop/health'), /^ {2}applications\[0\]\.healthCheckUrl: /m],
+    [
+      'an application on an unknown database',
+      (c) => (c.applications[0].database = 'orders'),
+      /^ {2}applications\[0\]\.database: no database named "orders"/m,
+    ],
+    [
+      'a health check that is not a URL',
+      (c) => (c.applications[0].healthCheckUrl = 'shop/health'),
+      /^ {2}applications\[0\]\.healthCheckUrl: /m,
+    ],
   ];
 
   it.each(cases)('%s', (_, change, expected) => {
@@ -166,13 +258,25 @@ describe('a schedule at a time daylight saving skips', () => {
   }
 
   it.each([
-    ['30 2 * * ? *', 'America/New_York', /02:30 does not exist in America\/New_York on \d{4}-03-(0[89]|1[0-4]) \(clocks skip 02:00-03:00\)/],
+    [
+      '30 2 * * ? *',
+      'America/New_York',
+      /02:30 does not exist in America\/New_York on \d{4}-03-(0[89]|1[0-4]) \(clocks skip 02:00-03:00\)/,
+    ],
     ['30 2 * * ? *', 'Pacific/Auckland', /02:30 does not exist in Pacific\/Auckland on \d{4}-09-(2[4-9]|30) \(clocks skip 02:00-03:00\)/],
-    ['15 2 * * ? *', 'Australia/Lord_Howe', /02:15 does not exist in Australia\/Lord_Howe on \d{4}-10-0[1-7] \(clocks skip 02:00-02:30\).*such as 02:45$/m],
+    [
+      '15 2 * * ? *',
+      'Australia/Lord_Howe',
+      /02:15 does not exist in Australia\/Lord_Howe on \d{4}-10-0[1-7] \(clocks skip 02:00-02:30\).*such as 02:45$/m,
+    ],
     ['30 0 * * ? *', 'America/Santiago', /00:30 does not exist in America\/Santiago on \d{4}-09-0[2-8] \(clocks skip 00:00-01:00\)/],
     ['0 1-3 * * ? *', 'Europe/Berlin', /cron: 02:00 does not exist in Europe\/Berlin/],
     ['15 */2 * * ? *', 'Europe/Berlin', /cron: 02:15 does not exist in Europe\/Berlin/],
-    ['0,45 0/2 * * ? *', 'Europe/Berlin', /cron: 02:00, 02:45 do not exist in Europe\/Berlin .*, so EventBridge Scheduler would skip those runs;/],
+    [
+      '0,45 0/2 * * ? *',
+      'Europe/Berlin',
+      /cron: 02:00, 02:45 do not exist in Europe\/Berlin .*, so EventBridge Scheduler would skip those runs;/,
+    ],
   ])('refuses %s in %s', (cron, timeZone, expected) => {
     expect(scheduleProblem(cron, timeZone)).toMatch(expected);
   });
@@ -215,7 +319,7 @@ describe('loading a config file', () => {
 });
 
 describe('the pg_dump for a server', () => {
-  it('is the server\'s own major version, or the oldest packaged one for older servers', () => {
+  it("is the server's own major version, or the oldest packaged one for older servers", () => {
     expect([12, 13, 14, 15, 16, 17].map(clientMajorFor)).toEqual([15, 15, 15, 15, 16, 17]);
     expect(() => clientMajorFor(18)).toThrow('no packaged pg_dump can back up PostgreSQL 18');
   });

@@ -143,8 +143,7 @@ const WINDOWS: readonly [Window, number, (periods: Periods) => string][] = [
 ];
 
 /** Restorable: the manifest is written and neither object has expired. */
-const restorable = (backup: Backup, at: number) =>
-  backup.manifestCreated <= at && at < backup.dumpExpires && at < backup.manifestExpires;
+const restorable = (backup: Backup, at: number) => backup.manifestCreated <= at && at < backup.dumpExpires && at < backup.manifestExpires;
 
 /**
  * `removal`: when an object leaves the vault. `lifecycle`: when its tier's rule expires it. `when-unlocked`: as
@@ -172,7 +171,9 @@ function simulate(
     const shown = wallClock(scheduled, scenario.timeZone);
     if (shown.day !== day || shown.hour !== scenario.at[0] || shown.minute !== scenario.at[1]) continue;
     // The engine picks the tier from the backups it can list when the run starts.
-    const existing = backups.filter((backup) => restorable(backup, start)).map((backup) => ({ startedAt: new Date(backup.start), tier: backup.tier }));
+    const existing = backups
+      .filter((backup) => restorable(backup, start))
+      .map((backup) => ({ startedAt: new Date(backup.start), tier: backup.tier }));
     const tier = selectTier(new Date(start), scenario.timeZone, existing);
     const key = backupKey(tier, 'shop', new Date(start));
     const manifestCreated = start + scenario.runMinutes * MINUTE;
@@ -197,7 +198,9 @@ function simulate(
 
   // The vault changes only when a manifest lands and when an object leaves (S3 expires them at midnight UTC).
   const last = backups.at(-1)!.manifestCreated;
-  const moments = backups.flatMap((backup) => [backup.manifestCreated, backup.dumpExpires, backup.manifestExpires]).filter((at) => at <= last + DAY);
+  const moments = backups
+    .flatMap((backup) => [backup.manifestCreated, backup.dumpExpires, backup.manifestExpires])
+    .filter((at) => at <= last + DAY);
   for (let midnight = FIRST_DAY; midnight <= last + DAY; midnight += DAY) moments.push(midnight);
   moments.sort((a, b) => a - b);
 
@@ -231,25 +234,53 @@ function lateRuns(day: number): number {
 
 const SCENARIOS: Scenario[] = [
   { name: 'UTC at 02:00', timeZone: 'UTC', at: [2, 0], runMinutes: 10 },
-  { name: 'New York at 19:30, near midnight UTC on both sides of daylight saving', timeZone: 'America/New_York', at: [19, 30], runMinutes: 14 },
+  {
+    name: 'New York at 19:30, near midnight UTC on both sides of daylight saving',
+    timeZone: 'America/New_York',
+    at: [19, 30],
+    runMinutes: 14,
+  },
   { name: 'Berlin at 00:45, the manifest written after midnight UTC in winter', timeZone: 'Europe/Berlin', at: [0, 45], runMinutes: 20 },
   { name: 'Auckland at 11:50, southern daylight saving', timeZone: 'Pacific/Auckland', at: [11, 50], runMinutes: 12 },
   { name: 'Kolkata at 05:29, a minute before midnight UTC', timeZone: 'Asia/Kolkata', at: [5, 29], runMinutes: 5 },
-  { name: 'London at 02:00, starting up to 7 h 15 min late', timeZone: 'Europe/London', at: [2, 0], runMinutes: 15, delayMinutes: lateRuns },
+  {
+    name: 'London at 02:00, starting up to 7 h 15 min late',
+    timeZone: 'Europe/London',
+    at: [2, 0],
+    runMinutes: 15,
+    delayMinutes: lateRuns,
+  },
   // The example config's scheduled databases, each at the first time its cron fires.
   ...exampleConfig()
     .databases.filter((database) => database.runMode === 'scheduled')
     .map(({ name, schedule: { cron, timeZone } }): Scenario => {
       const time = cronTimesOfDay(cron)![0]!;
-      return { name: `of the example's ${name} (${cron} in ${timeZone})`, timeZone, at: [Math.floor(time / 60), time % 60], runMinutes: 15 };
+      return {
+        name: `of the example's ${name} (${cron} in ${timeZone})`,
+        timeZone,
+        at: [Math.floor(time / 60), time % 60],
+        runMinutes: 15,
+      };
     }),
 ];
 const NEW_YORK = SCENARIOS[1]!;
 
 /** Schedules at a time daylight saving skips once a year, and the day it skips in the simulated 400. */
 const SKIPPED_SCENARIOS: (Scenario & { skippedDay: string })[] = [
-  { name: 'Berlin at 02:30, skipped on the last Sunday of March', timeZone: 'Europe/Berlin', at: [2, 30], runMinutes: 10, skippedDay: '2025-3-30' },
-  { name: 'Auckland at 02:15, skipped on the last Sunday of September', timeZone: 'Pacific/Auckland', at: [2, 15], runMinutes: 10, skippedDay: '2025-9-28' },
+  {
+    name: 'Berlin at 02:30, skipped on the last Sunday of March',
+    timeZone: 'Europe/Berlin',
+    at: [2, 30],
+    runMinutes: 10,
+    skippedDay: '2025-3-30',
+  },
+  {
+    name: 'Auckland at 02:15, skipped on the last Sunday of September',
+    timeZone: 'Pacific/Auckland',
+    at: [2, 15],
+    runMinutes: 10,
+    skippedDay: '2025-9-28',
+  },
 ];
 
 /** The example config with its first database on a scenario's schedule. */
@@ -271,34 +302,31 @@ describe('retention under the synthesized lifecycle rules', () => {
     }
   });
 
-  it.each(SCENARIOS.map((scenario) => [scenario.name, scenario] as const))(
-    'holds every day of 400 with backups %s',
-    (_, scenario) => {
-      const { backups, violations } = simulate(rules, scenario);
-      expect(violations).toEqual([]);
-      // The run went through every tier, months and years included.
-      const tiers = new Map(TIERS.map((tier) => [tier, backups.filter((backup) => backup.tier === tier).length]));
-      expect(tiers.get('monthly')).toBe(14);
-      expect(tiers.get('weekly')).toBeGreaterThanOrEqual(40);
-      expect(tiers.get('daily')).toBeGreaterThanOrEqual(300);
-      expect(() => parseConfig(configOn(scenario))).not.toThrow();
-    },
-  );
+  it.each(SCENARIOS.map((scenario) => [scenario.name, scenario] as const))('holds every day of 400 with backups %s', (_, scenario) => {
+    const { backups, violations } = simulate(rules, scenario);
+    expect(violations).toEqual([]);
+    // The run went through every tier, months and years included.
+    const tiers = new Map(TIERS.map((tier) => [tier, backups.filter((backup) => backup.tier === tier).length]));
+    expect(tiers.get('monthly')).toBe(14);
+    expect(tiers.get('weekly')).toBeGreaterThanOrEqual(40);
+    expect(tiers.get('daily')).toBeGreaterThanOrEqual(300);
+    expect(() => parseConfig(configOn(scenario))).not.toThrow();
+  });
 
   it.each(SKIPPED_SCENARIOS.map((scenario) => [scenario.name, scenario] as const))(
     'breaks with backups %s: that day has none, so the config refuses the schedule',
     (_, scenario) => {
       const { backups, violations } = simulate(rules, scenario);
       expect(backups).toHaveLength(SIMULATED_DAYS - 1);
-      expect(new Set(violations.map(({ kind, what }) => `${kind}: ${what}`))).toEqual(new Set([`daily: no restorable backup of ${scenario.skippedDay}`]));
+      expect(new Set(violations.map(({ kind, what }) => `${kind}: ${what}`))).toEqual(
+        new Set([`daily: no restorable backup of ${scenario.skippedDay}`]),
+      );
       expect(() => parseConfig(configOn(scenario))).toThrow(/does not exist in/);
     },
   );
 
   it.each(TIERS.map((tier) => [tier] as const))('breaks with one %s day less: the derived days are the fewest that work', (tier) => {
-    const shorter = rules.map((rule) =>
-      rule.Prefix === `${tier}/` ? { ...rule, ExpirationInDays: rule.ExpirationInDays! - 1 } : rule,
-    );
+    const shorter = rules.map((rule) => (rule.Prefix === `${tier}/` ? { ...rule, ExpirationInDays: rule.ExpirationInDays! - 1 } : rule));
     const { violations } = simulate(shorter, NEW_YORK);
     expect(violations.filter((violation) => violation.kind === tier)).not.toEqual([]);
     expect(violations.filter((violation) => violation.kind !== tier)).toEqual([]);
@@ -317,9 +345,7 @@ describe('retention under the synthesized lifecycle rules', () => {
   );
 
   it('breaks with one monthly day more: a backup would outlive the longest tier', () => {
-    const longer = rules.map((rule) =>
-      rule.Prefix === 'monthly/' ? { ...rule, ExpirationInDays: rule.ExpirationInDays! + 1 } : rule,
-    );
+    const longer = rules.map((rule) => (rule.Prefix === 'monthly/' ? { ...rule, ExpirationInDays: rule.ExpirationInDays! + 1 } : rule));
     const { violations } = simulate(longer, SCENARIOS[0]!);
     expect(violations.map((violation) => violation.kind)).toContain('too old');
   });

@@ -114,14 +114,41 @@ describe('the vault bucket', () => {
       BucketName: Match.anyValue(),
       LifecycleConfiguration: {
         Rules: [
-          { Id: 'expire-daily', Status: 'Enabled', Prefix: 'daily/', ExpirationInDays: 8, NoncurrentVersionExpiration: { NoncurrentDays: 8 } },
-          { Id: 'expire-weekly', Status: 'Enabled', Prefix: 'weekly/', ExpirationInDays: 29, NoncurrentVersionExpiration: { NoncurrentDays: 29 } },
-          { Id: 'expire-monthly', Status: 'Enabled', Prefix: 'monthly/', ExpirationInDays: 185, NoncurrentVersionExpiration: { NoncurrentDays: 185 } },
-          { Id: 'housekeeping', Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, ExpiredObjectDeleteMarker: true },
+          {
+            Id: 'expire-daily',
+            Status: 'Enabled',
+            Prefix: 'daily/',
+            ExpirationInDays: 8,
+            NoncurrentVersionExpiration: { NoncurrentDays: 8 },
+          },
+          {
+            Id: 'expire-weekly',
+            Status: 'Enabled',
+            Prefix: 'weekly/',
+            ExpirationInDays: 29,
+            NoncurrentVersionExpiration: { NoncurrentDays: 29 },
+          },
+          {
+            Id: 'expire-monthly',
+            Status: 'Enabled',
+            Prefix: 'monthly/',
+            ExpirationInDays: 185,
+            NoncurrentVersionExpiration: { NoncurrentDays: 185 },
+          },
+          {
+            Id: 'housekeeping',
+            Status: 'Enabled',
+            AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+            ExpiredObjectDeleteMarker: true,
+          },
         ],
       },
     });
-    const rules = vaultBucket().Properties.LifecycleConfiguration.Rules as { Prefix?: string; ExpirationInDays?: number; NoncurrentVersionExpiration?: { NoncurrentDays: number } }[];
+    const rules = vaultBucket().Properties.LifecycleConfiguration.Rules as {
+      Prefix?: string;
+      ExpirationInDays?: number;
+      NoncurrentVersionExpiration?: { NoncurrentDays: number };
+    }[];
     for (const rule of rules.filter((rule) => rule.ExpirationInDays !== undefined)) {
       expect(rule.NoncurrentVersionExpiration!.NoncurrentDays, rule.Prefix).toBeGreaterThanOrEqual(rule.ExpirationInDays!);
     }
@@ -137,7 +164,10 @@ describe('the vault bucket', () => {
     delete unconfigured.vault;
     const compliance = exampleJson();
     compliance.vault.objectLock.mode = 'COMPLIANCE';
-    for (const [json, Mode] of [[unconfigured, 'GOVERNANCE'], [compliance, 'COMPLIANCE']] as const) {
+    for (const [json, Mode] of [
+      [unconfigured, 'GOVERNANCE'],
+      [compliance, 'COMPLIANCE'],
+    ] as const) {
       synthesize(parseConfig(json)).vaultTemplate.hasResourceProperties('AWS::S3::Bucket', {
         BucketName: Match.anyValue(),
         ObjectLockEnabled: true,
@@ -147,8 +177,14 @@ describe('the vault bucket', () => {
   });
 });
 
-describe('the vault\'s bucket policy, for the roles under the runtime path', () => {
-  const runtimeRoles = { ArnLike: { 'aws:PrincipalArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':role/lifeline-runtime/*']] } } };
+describe("the vault's bucket policy, for the roles under the runtime path", () => {
+  const runtimeRoles = {
+    ArnLike: {
+      'aws:PrincipalArn': {
+        'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':role/lifeline-runtime/*']],
+      },
+    },
+  };
   const objects = { 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^VaultBucket/), 'Arn'] }, '/*']] };
   const statements = () => {
     const policies = vault.findResources('AWS::S3::BucketPolicy', { Properties: { Bucket: ref('VaultBucket') } });
@@ -189,7 +225,7 @@ describe('the vault\'s bucket policy, for the roles under the runtime path', () 
     });
   });
 
-  it('allows nothing to anyone: access comes from the roles\' own policies', () => {
+  it("allows nothing to anyone: access comes from the roles' own policies", () => {
     expect(statements().filter((statement) => statement.Effect === 'Allow')).toEqual([]);
   });
 });
@@ -273,7 +309,7 @@ describe('the dead-letter queue', () => {
 });
 
 describe('VPC endpoints', () => {
-  it('admit HTTPS from the VPC\'s CIDR blocks: with private DNS, every workload in the VPC reaches Secrets Manager through them', () => {
+  it("admit HTTPS from the VPC's CIDR blocks: with private DNS, every workload in the VPC reaches Secrets Manager through them", () => {
     const endpointGroup = { 'Fn::GetAtt': [Match.stringLikeRegexp('^EndpointsanalyticsSecurityGroup'), 'GroupId'] };
     const rules = (template: Template) =>
       Object.values(template.findResources('AWS::EC2::SecurityGroupIngress', { Properties: { GroupId: endpointGroup } })).map(
@@ -310,7 +346,9 @@ describe('VPC endpoints', () => {
     vault.hasResourceProperties('AWS::EC2::SecurityGroup', {
       VpcId: 'vpc-1a1b2c3d4e5f67890',
       SecurityGroupIngress: Match.absent(),
-      SecurityGroupEgress: [{ IpProtocol: 'icmp', FromPort: 252, ToPort: 86, CidrIp: '255.255.255.255/32', Description: 'Disallow all traffic' }],
+      SecurityGroupEgress: [
+        { IpProtocol: 'icmp', FromPort: 252, ToPort: 86, CidrIp: '255.255.255.255/32', Description: 'Disallow all traffic' },
+      ],
     });
   });
 });
@@ -328,7 +366,7 @@ describe('outputs', () => {
 describe('the backup images', () => {
   const images = () => [...dockerImages(synth.assembly, 'lifeline-vault').values()];
 
-  it('are one per pg_dump version in use, built for x86-64 from the repository\'s Dockerfile', () => {
+  it("are one per pg_dump version in use, built for x86-64 from the repository's Dockerfile", () => {
     const described = images().map(({ dockerFile, dockerBuildArgs, platform }) => ({ dockerFile, dockerBuildArgs, platform }));
     // shop runs 16, warehouse 17, staging 14 (dumped by 15).
     expect(described).toEqual(
@@ -363,7 +401,7 @@ describe('the backup images', () => {
   });
 });
 
-describe('CloudFormation\'s own template validation', () => {
+describe("CloudFormation's own template validation", () => {
   it('finds nothing to report', () => {
     const checked = synthesize(exampleConfig(), { validation: true });
     const report = JSON.parse(readFileSync(join(checked.assembly.directory, 'validation-report.json'), 'utf8'));
