@@ -11,8 +11,16 @@ interface WallClockGap {
 
 const wallClocks = new Map<string, Intl.DateTimeFormat>();
 
-/** How many minutes the wall clock in `timeZone` is ahead of UTC at a whole-minute instant. */
-function utcOffsetMinutes(instant: number, timeZone: string): number {
+export interface WallClockReading {
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+}
+
+/** What a wall clock in `timeZone` shows at `instant`. */
+export function wallClock(instant: number, timeZone: string): WallClockReading {
   let format = wallClocks.get(timeZone);
   if (!format) {
     format = new Intl.DateTimeFormat('en-US', {
@@ -26,8 +34,15 @@ function utcOffsetMinutes(instant: number, timeZone: string): number {
     });
     wallClocks.set(timeZone, format);
   }
-  const part = Object.fromEntries(format.formatToParts(instant).map(({ type, value }) => [type, Number(value)]));
-  return (Date.UTC(part.year!, part.month! - 1, part.day, part.hour, part.minute) - instant) / MINUTE;
+  const parts = format.formatToParts(instant);
+  const part = (type: Intl.DateTimeFormatPartTypes) => Number(parts.find((p) => p.type === type)?.value);
+  return { year: part('year'), month: part('month'), day: part('day'), hour: part('hour'), minute: part('minute') };
+}
+
+/** How many minutes the wall clock in `timeZone` is ahead of UTC at a whole-minute instant. */
+function utcOffsetMinutes(instant: number, timeZone: string): number {
+  const { year, month, day, hour, minute } = wallClock(instant, timeZone);
+  return (Date.UTC(year, month - 1, day, hour, minute) - instant) / MINUTE;
 }
 
 const gapsByZone = new Map<string, WallClockGap[]>();

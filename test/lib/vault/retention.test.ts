@@ -9,6 +9,7 @@ import { backupKey, manifestKeyFor } from '../../../lambdas/core/keys.js';
 import { lockedUntil } from '../../../lambdas/core/retention.js';
 import { selectTier, TIERS, type Tier } from '../../../lambdas/core/tier.js';
 import { cronTimesOfDay } from '../../../lib/config/cron.js';
+import { wallClock } from '../../../lib/config/daylight-saving.js';
 import { parseConfig } from '../../../lib/config/load.js';
 import { exampleConfig, exampleJson, synthesize } from '../../support/stacks.js';
 
@@ -51,27 +52,6 @@ function expiresAt(key: string, created: number, rules: readonly LifecycleRule[]
     .map((rule) => rule.ExpirationInDays!);
   if (days.length === 0) return Number.POSITIVE_INFINITY;
   return Math.floor(created / DAY) * DAY + (Math.min(...days) + 1) * DAY;
-}
-
-const wallClocks = new Map<string, Intl.DateTimeFormat>();
-/** The wall-clock reading of an instant in a time zone. */
-function wallClock(instant: number, timeZone: string): { year: number; month: number; day: number; hour: number; minute: number } {
-  let format = wallClocks.get(timeZone);
-  if (!format) {
-    format = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-    });
-    wallClocks.set(timeZone, format);
-  }
-  const parts = format.formatToParts(instant);
-  const part = (type: string) => Number(parts.find((p) => p.type === type)!.value);
-  return { year: part('year'), month: part('month'), day: part('day'), hour: part('hour'), minute: part('minute') };
 }
 
 /** The instant a wall clock in `timeZone` shows hh:mm on the given calendar day. */
