@@ -2,9 +2,9 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type pg from 'pg';
 import { abortError as stoppedBy, throwIfAborted as throwIfStopped } from './abort.js';
-import { readTableOfContents, startCompressor, tableEntry, toolEnv, ZSTD_LEVEL } from './archive.js';
+import { compressStage, readTableOfContents, tableEntry, toolEnv, ZSTD_LEVEL } from './archive.js';
 import type { TierChoice, Trigger } from './backup-request.js';
-import { pgBinary, startChild } from './child-process.js';
+import { pgBinary, runPipeline, startPipeline } from './child-process.js';
 import { connectClient, describe, libpqEnv, redact, type ConnectionSettings } from './connection.js';
 import { DigestTap } from './digest.js';
 import { LifelineError } from './errors.js';
@@ -84,18 +84,10 @@ const throwIfAborted = (signal: AbortSignal | undefined) => throwIfStopped(signa
 
 /** Recorded in the manifest. Like every child, it gets a minimal environment, never the function's credentials. */
 async function pgDumpVersion(): Promise<string> {
-  const version = startChild({
-    command: pgBinary('pg_dump'),
-    args: ['--version'],
-    env: toolEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-    failure: 'DumpFailed',
-    redact: (text) => text,
+  const version = await runPipeline({
+    stages: [{ command: pgBinary('pg_dump'), args: ['--version'], env: toolEnv(), failure: 'DumpFailed' }],
   });
-  let stdout = '';
-  version.process.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  await version.exited;
-  return stdout.trim();
+  return version.trim();
 }
 
 /** What this backup is compared with: the latest earlier backup of the database, when its manifest is readable. */
@@ -168,30 +160,30 @@ async function uploadArchive(
   lock: ObjectLock | undefined,
 ): Promise<StoredArchive> {
   const { connection, s3, bucket } = options;
-  const dump = startChild({
-    command: pgBinary('pg_dump'),
-    // Give up rather than queue behind a migration's exclusive lock and block the application behind us.
-    args: ['--format=custom', '--compress=0', `--snapshot=${snapshot}`, '--lock-wait-timeout=60s', '--no-password'],
-    env: libpqEnv(connection),
-    stdio: ['ignore', 'pipe', 'pipe'],
-    failure: 'DumpFailed',
-    redact: (text) => redact(text, connection),
+  const dump = startPipeline({
+    stages: [
+      {
+        command: pgBinary('pg_dump'),
+        // Give up rather than queue behind a migration's exclusive lock and block the application behind us.
+        args: ['--format=custom', '--compress=0', `--snapshot=${snapshot}`, '--lock-wait-timeout=60s', '--no-password'],
+        env: libpqEnv(connection),
+        failure: 'DumpFailed',
+        redact: (text) => redact(text, connection),
+      },
+      compressStage(),
+    ],
   });
-  const zstd = startCompressor(dump.process.stdout!);
-  dump.process.stdout!.destroy(); // zstd holds the pipe now; closing ours lets pg_dump see it if zstd dies
   let producerFailure: unknown;
-  const produced = Promise.all([dump.exited, zstd.exited]).then(() => undefined);
-  const tap = new DigestTap(produced, options.onProgress);
-  produced.catch((error: Error) => {
+  const tap = new DigestTap(dump.done, options.onProgress);
+  dump.done.catch((error: Error) => {
     producerFailure = error;
     tap.destroy(error);
   });
-  zstd.process.stdout!.pipe(tap);
+  dump.output.pipe(tap);
   // Failing the body (not Upload.abort(), which returns before its cleanup) makes done() reject only after
   // the multipart upload has been aborted.
   const stop = () => {
     dump.stop();
-    zstd.stop();
     tap.destroy(abortError(options.signal!));
   };
   options.signal?.addEventListener('abort', stop, { once: true });
@@ -212,7 +204,6 @@ async function uploadArchive(
   } finally {
     options.signal?.removeEventListener('abort', stop);
     dump.stop();
-    zstd.stop();
     tap.destroy();
   }
   return { bytes: tap.bytes, sha256: tap.sha256() };

@@ -1,5 +1,7 @@
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { pipeline as pipeStreams } from 'node:stream/promises';
 import { LifelineError, type LifelineErrorName } from './errors.js';
 
 const STDERR_TAIL_BYTES = 4096;
@@ -10,62 +12,152 @@ export function pgBinary(name: 'pg_dump' | 'pg_restore'): string {
   return dir ? join(dir, name) : name;
 }
 
-export interface ChildSpec {
+/** One program of a pipeline. */
+export interface Stage {
   command: string;
   args: string[];
   /** Built from scratch for the child: it never inherits process.env (the function's AWS credentials, PG*). */
   env: NodeJS.ProcessEnv;
-  stdio: StdioOptions;
-  /** The error name a failure is reported under. */
+  /** The error name a failure of this program is reported under. */
   failure: LifelineErrorName;
-  /** Applied to stderr before it is put into an error message. */
-  redact: (text: string) => string;
-  /** Stops the child when it fires (an interrupted restore). */
+  /** Applied to stderr before it is put into an error message (connection details, for the PostgreSQL tools). */
+  redact?: (text: string) => string;
+}
+
+export interface PipelineSpec {
+  /** Each stage's stdout is handed to the next stage's stdin as a file descriptor: no bytes pass through Node. */
+  stages: [Stage, ...Stage[]];
+  /** Written to the first stage's stdin; without it the first stage reads nothing. */
+  input?: Readable;
+  /**
+   * The last stage may finish before reading all its input (pg_restore --list reads only the table of contents
+   * at an archive's head). Once it succeeds, the stages before it and the input are stopped, and that is no failure.
+   */
+  readsHead?: boolean;
+  /** Stops every stage when it fires. */
   signal?: AbortSignal;
 }
 
-export interface RunningChild {
-  process: ChildProcess;
-  /** Resolves on exit code 0; rejects with the failure name, the exit status and stderr's tail. */
-  exited: Promise<void>;
-  /** Stops the child if it is still running (after another part of a pipeline failed). */
+export interface Pipeline {
+  /** The last stage's stdout. */
+  output: Readable;
+  /**
+   * Resolves when every stage has exited 0 and the input was fully written. Otherwise the other stages are
+   * stopped and it rejects with the failure that came first (a stage's, named by its `failure`, with its exit
+   * status and redacted stderr tail; or the input's own error), since the later ones are its consequences.
+   */
+  done: Promise<void>;
+  /** Stops every stage still running and the input (another part of the work failed, or it was interrupted). */
   stop(): void;
 }
 
-/** Starts a child whose stderr tail (bounded, redacted) explains its failure. */
-export function startChild(spec: ChildSpec): RunningChild {
-  const name = spec.command.split('/').pop() ?? spec.command;
-  const child = spawn(spec.command, spec.args, { env: spec.env, stdio: spec.stdio });
-  let tail = '';
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    tail = (tail + chunk).slice(-STDERR_TAIL_BYTES);
-  });
-  let running = true;
-  const stop = () => {
-    if (running) child.kill('SIGTERM');
+interface Failure {
+  error: Error;
+  /** It happened after the pipeline was stopped, and so is most likely a consequence of the stop. */
+  afterStop: boolean;
+}
+
+function stageFailure(stage: Stage, message: string): LifelineError {
+  const name = stage.command.split('/').pop() ?? stage.command;
+  return new LifelineError(stage.failure, `${name} ${message}`);
+}
+
+/** Starts `a | b | ...`, with each stage's bounded, redacted stderr tail kept to explain its failure. */
+export function startPipeline(spec: PipelineSpec): Pipeline {
+  const failures: Failure[] = [];
+  const kills: (() => void)[] = [];
+  let stopped = false;
+  let finished = false; // the last stage succeeded: what the stages before it do from here on does not count
+  // With readsHead, a failure before the last stage may be that stage's doing (it closed its input early): it
+  // counts only if the last stage fails too.
+  let deferred: Failure[] = [];
+  const fail = (error: Error, beforeLast: boolean) => {
+    if (finished) return;
+    const failure = { error, afterStop: stopped };
+    if (spec.readsHead && beforeLast) return void deferred.push(failure);
+    failures.push(...deferred, failure);
+    deferred = [];
+    stop();
   };
+  const stop = () => {
+    stopped = true;
+    for (const kill of kills) kill();
+    spec.input?.destroy();
+  };
+
+  let upstream: Readable | 'pipe' | 'ignore' = spec.input ? 'pipe' : 'ignore';
+  let firstStdin: Writable | null = null;
+  let output: Readable | null = null;
+  const exits: Promise<void>[] = [];
+  for (const [index, stage] of spec.stages.entries()) {
+    const child: ChildProcess = spawn(stage.command, stage.args, { env: stage.env, stdio: [upstream, 'pipe', 'pipe'] });
+    // The child holds that pipe now; our copy would keep its writer from ever seeing it close.
+    if (typeof upstream !== 'string') upstream.destroy();
+    if (index === 0) firstStdin = child.stdin;
+    output = child.stdout;
+    upstream = output ?? 'ignore';
+    let tail = '';
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      tail = (tail + chunk).slice(-STDERR_TAIL_BYTES);
+    });
+    let running = true;
+    kills.push(() => {
+      if (running) child.kill('SIGTERM');
+    });
+    const isLast = index === spec.stages.length - 1;
+    exits.push(
+      new Promise<void>((resolve) => {
+        const exit = (failure?: LifelineError) => {
+          if (!running) return;
+          running = false;
+          if (failure) fail(failure, !isLast);
+          else if (isLast && spec.readsHead) {
+            finished = true;
+            stop();
+          }
+          resolve();
+        };
+        child.once('error', (error: NodeJS.ErrnoException) => {
+          const hint = error.code === 'ENOENT' ? ' (not installed? set PG_BIN_DIR or PATH)' : '';
+          exit(stageFailure(stage, `could not start: ${error.message}${hint}`));
+        });
+        child.once('close', (code, signal) => {
+          if (code === 0) return exit();
+          const detail = (stage.redact ?? ((text: string) => text))(tail.trim());
+          const status = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+          exit(stageFailure(stage, `${status}${detail ? `: ${detail}` : ''}`));
+        });
+      }),
+    );
+  }
+  if (!output) throw new Error('a pipeline stage was started without a stdout pipe');
+
+  if (spec.input && firstStdin) {
+    exits.push(
+      pipeStreams(spec.input, firstStdin).catch((error: NodeJS.ErrnoException) => {
+        // A stage that stops reading explains itself by its exit (or, with readsHead, needed no more).
+        if (error.code !== 'EPIPE') fail(error, true);
+      }),
+    );
+  }
   spec.signal?.addEventListener('abort', stop, { once: true });
   if (spec.signal?.aborted) stop();
-  child.once('close', () => spec.signal?.removeEventListener('abort', stop));
-  const exited = new Promise<void>((resolve, reject) => {
-    child.once('error', (error: NodeJS.ErrnoException) => {
-      running = false;
-      const hint = error.code === 'ENOENT' ? ' (not installed? set PG_BIN_DIR or PATH)' : '';
-      reject(new LifelineError(spec.failure, `${name} could not start: ${error.message}${hint}`));
-    });
-    child.once('close', (code, signal) => {
-      running = false;
-      if (code === 0) return resolve();
-      const status = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      const detail = spec.redact(tail.trim());
-      reject(new LifelineError(spec.failure, `${name} ${status}${detail ? `: ${detail}` : ''}`));
-    });
+
+  const done = Promise.all(exits).then(() => {
+    spec.signal?.removeEventListener('abort', stop);
+    const cause = failures.find((failure) => !failure.afterStop) ?? failures[0];
+    if (cause) throw cause.error;
   });
-  // A caller may never await a child whose pipeline failed elsewhere; its rejection is reported by then.
-  exited.catch(() => undefined);
-  return {
-    process: child,
-    exited,
-    stop,
-  };
+  // A caller may never await a pipeline that failed elsewhere in its work; its failure is reported there.
+  done.catch(() => undefined);
+  return { output, done, stop };
+}
+
+/** Runs a pipeline to its end and returns what its last stage wrote to stdout. */
+export async function runPipeline(spec: PipelineSpec): Promise<string> {
+  const run = startPipeline(spec);
+  let text = '';
+  run.output.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  await run.done;
+  return text;
 }

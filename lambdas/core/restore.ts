@@ -1,13 +1,13 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pipeline as streamPipeline, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { abortError, throwIfAborted } from './abort.js';
-import { archiveContents, archiveScript, decompressFile, type ArchiveEntry } from './archive.js';
-import { pgBinary, startChild } from './child-process.js';
+import { archiveContents, archiveScript, decompressStage, type ArchiveEntry } from './archive.js';
+import { pgBinary, runPipeline } from './child-process.js';
 import { describe, libpqEnv, redact, type ConnectionSettings } from './connection.js';
 import { DigestTap } from './digest.js';
 import { LifelineError } from './errors.js';
@@ -153,14 +153,16 @@ async function writeUseList(dir: string, name: string, entries: ArchiveEntry[]):
   return path;
 }
 
-/** Downloads the archive while hashing it; nothing reaches pg_restore unless it matches the manifest. */
-async function stageVerified(options: RestoreOptions, manifest: BackupManifest, dir: string): Promise<string> {
-  const compressed = join(dir, 'archive.dump.zst');
-  const tap = new DigestTap(undefined, options.onProgress);
-  const signal = options.signal;
-  await storage(`downloading s3://${options.bucket}/${manifest.key}`, async () =>
-    pipeline(await openObject(options.s3, options.bucket, manifest.key), tap, createWriteStream(compressed), { signal }),
+/** Hashes the stored archive (again): a decompression failure is first of all a question of whether it is intact. */
+async function storedDigest(options: RestoreOptions, key: string): Promise<DigestTap> {
+  const tap = new DigestTap();
+  await storage(`reading s3://${options.bucket}/${key}`, async () =>
+    pipeline(await openObject(options.s3, options.bucket, key), tap, new Writable({ write: (_chunk, _encoding, next) => next() })),
   );
+  return tap;
+}
+
+function assertIntact(options: RestoreOptions, manifest: BackupManifest, tap: DigestTap): void {
   const sha256 = tap.sha256();
   if (tap.bytes !== manifest.archive.bytes || sha256 !== manifest.archive.sha256) {
     throw new LifelineError(
@@ -169,9 +171,31 @@ async function stageVerified(options: RestoreOptions, manifest: BackupManifest, 
         `(${tap.bytes} bytes, sha256 ${sha256}; expected ${manifest.archive.bytes} bytes, sha256 ${manifest.archive.sha256}); nothing was restored`,
     );
   }
+}
+
+/**
+ * Downloads, hashes and decompresses the archive in one pass into the staging directory (pg_restore -j needs a
+ * file it can seek in); nothing reaches pg_restore unless the bytes match the manifest.
+ */
+async function stageVerified(options: RestoreOptions, manifest: BackupManifest, dir: string): Promise<string> {
   const archive = join(dir, 'archive.dump');
-  await decompressFile(compressed, archive, signal);
-  await rm(compressed);
+  const tap = new DigestTap(undefined, options.onProgress);
+  const body = await openObject(options.s3, options.bucket, manifest.key);
+  try {
+    await storage(`downloading s3://${options.bucket}/${manifest.key}`, () =>
+      runPipeline({
+        stages: [decompressStage('RestoreFailed', archive)],
+        input: streamPipeline(body, tap, () => undefined),
+        signal: options.signal,
+      }),
+    );
+  } catch (error) {
+    throwIfAborted(options.signal, INTERRUPTED);
+    if (error instanceof LifelineError && error.name === 'RestoreFailed')
+      assertIntact(options, manifest, await storedDigest(options, manifest.key));
+    throw error;
+  }
+  assertIntact(options, manifest, tap);
   return archive;
 }
 
@@ -285,24 +309,27 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     writing = true;
     const client = await target.prepare();
     const selection = partial ? ['--use-list', await writeUseList(dir, 'use-list', entries)] : [];
-    await startChild({
-      command: pgBinary('pg_restore'),
-      args: [
-        '--no-owner',
-        ...(privileges ? [] : ['--no-privileges']),
-        '--exit-on-error',
-        `--jobs=${jobs}`,
-        '--no-password',
-        `--dbname=dbname=${conninfoValue(settings.database)}`,
-        ...selection,
-        archive,
+    await runPipeline({
+      stages: [
+        {
+          command: pgBinary('pg_restore'),
+          args: [
+            '--no-owner',
+            ...(privileges ? [] : ['--no-privileges']),
+            '--exit-on-error',
+            `--jobs=${jobs}`,
+            '--no-password',
+            `--dbname=dbname=${conninfoValue(settings.database)}`,
+            ...selection,
+            archive,
+          ],
+          env: libpqEnv(settings),
+          failure: 'RestoreFailed',
+          redact: (text) => redact(text, settings),
+        },
       ],
-      env: libpqEnv(settings),
-      stdio: ['ignore', 'ignore', 'pipe'],
-      failure: 'RestoreFailed',
-      redact: (text) => redact(text, settings),
       signal,
-    }).exited;
+    });
     const tables = await untilAborted(countRestored(client, restoring, settings, key), signal);
     return { key, target: describe(settings), tables, leftOut, durationMs: now().getTime() - startedAt.getTime() };
   } catch (error) {
