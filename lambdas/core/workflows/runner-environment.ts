@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import { LifelineError } from '../errors.js';
+import { parseInput } from '../validation.js';
+import { RestoreJob } from './restore-job.js';
+
+/** The variable the restore workflow's `ecs:runTask.sync` container override sets to the job, as JSON. */
+export const RESTORE_JOB_VARIABLE = 'LIFELINE_RESTORE_JOB';
+
+export interface RunnerSettings {
+  /** The vault bucket the runner restores from. */
+  bucket: string;
+}
+
+/** The runner task definition's environment (the image adds PG_BIN_DIR and PGSSLROOTCERT). */
+export function runnerEnvironment(settings: RunnerSettings): Record<string, string> {
+  return { VAULT_BUCKET: settings.bucket };
+}
+
+const Environment = z.object({
+  VAULT_BUCKET: z.string().min(3),
+  [RESTORE_JOB_VARIABLE]: z.string().min(1),
+});
+
+/** The runner's settings and restore job from its environment; a deployment or override that set them wrong fails with InvalidConfig. */
+export function restoreRunFromEnvironment(env: NodeJS.ProcessEnv): { settings: RunnerSettings; job: RestoreJob } {
+  const parsed = parseInput(Environment, env, 'runner environment', 'InvalidConfig');
+  let job: unknown;
+  try {
+    job = JSON.parse(parsed[RESTORE_JOB_VARIABLE]);
+  } catch (error) {
+    throw new LifelineError('InvalidInput', `${RESTORE_JOB_VARIABLE} is not JSON: ${(error as Error).message}`);
+  }
+  return { settings: { bucket: parsed.VAULT_BUCKET }, job: parseInput(RestoreJob, job, RESTORE_JOB_VARIABLE, 'InvalidInput') };
+}
