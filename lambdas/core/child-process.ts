@@ -44,7 +44,8 @@ export interface Pipeline {
   /**
    * Resolves when every stage has exited 0 and the input was fully written. Otherwise the other stages are
    * stopped and it rejects with the failure that came first (a stage's, named by its `failure`, with its exit
-   * status and redacted stderr tail; or the input's own error), since the later ones are its consequences.
+   * status and redacted stderr tail; or the input's own error), since the later ones are its consequences; a
+   * stage that failed only because its reader ended is never preferred to the reader's own failure.
    */
   done: Promise<void>;
   /** Stops every stage still running and the input (another part of the work failed, or it was interrupted). */
@@ -53,9 +54,14 @@ export interface Pipeline {
 
 interface Failure {
   error: Error;
-  /** It happened after the pipeline was stopped, and so is most likely a consequence of the stop. */
-  afterStop: boolean;
+  /**
+   * It is most likely a consequence of another failure: it happened after the pipeline was stopped, or the
+   * stage lost its reader (stdio pipes are socket pairs: writing to a reader that exited is EPIPE or ECONNRESET).
+   */
+  consequence: boolean;
 }
+
+const LOST_READER = /Broken pipe|Connection reset by peer/;
 
 function stageFailure(stage: Stage, message: string): LifelineError {
   const name = stage.command.split('/').pop() ?? stage.command;
@@ -71,13 +77,14 @@ export function startPipeline(spec: PipelineSpec): Pipeline {
   // With readsHead, a failure before the last stage may be that stage's doing (it closed its input early): it
   // counts only if the last stage fails too.
   let deferred: Failure[] = [];
-  const fail = (error: Error, beforeLast: boolean) => {
+  const fail = (error: Error, beforeLast: boolean, lostReader = false) => {
     if (finished) return;
-    const failure = { error, afterStop: stopped };
+    const failure = { error, consequence: stopped || lostReader };
     if (spec.readsHead && beforeLast) return void deferred.push(failure);
     failures.push(...deferred, failure);
     deferred = [];
-    stop();
+    // A stage that lost its reader needs no stopping of the rest: its reader has ended, which ends the pipeline.
+    if (!lostReader) stop();
   };
   const stop = () => {
     stopped = true;
@@ -107,10 +114,10 @@ export function startPipeline(spec: PipelineSpec): Pipeline {
     const isLast = index === spec.stages.length - 1;
     exits.push(
       new Promise<void>((resolve) => {
-        const exit = (failure?: LifelineError) => {
+        const exit = (failure?: LifelineError, lostReader = false) => {
           if (!running) return;
           running = false;
-          if (failure) fail(failure, !isLast);
+          if (failure) fail(failure, !isLast, lostReader);
           else if (isLast && spec.readsHead) {
             finished = true;
             stop();
@@ -125,7 +132,7 @@ export function startPipeline(spec: PipelineSpec): Pipeline {
           if (code === 0) return exit();
           const detail = (stage.redact ?? ((text: string) => text))(tail.trim());
           const status = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-          exit(stageFailure(stage, `${status}${detail ? `: ${detail}` : ''}`));
+          exit(stageFailure(stage, `${status}${detail ? `: ${detail}` : ''}`), signal === 'SIGPIPE' || LOST_READER.test(tail));
         });
       }),
     );
@@ -145,7 +152,7 @@ export function startPipeline(spec: PipelineSpec): Pipeline {
 
   const done = Promise.all(exits).then(() => {
     spec.signal?.removeEventListener('abort', stop);
-    const cause = failures.find((failure) => !failure.afterStop) ?? failures[0];
+    const cause = failures.find((failure) => !failure.consequence) ?? failures[0];
     if (cause) throw cause.error;
   });
   // A caller may never await a pipeline that failed elsewhere in its work; its failure is reported there.
