@@ -33,6 +33,9 @@ export interface BackupTarget {
   objectLock?: ObjectLockMode;
 }
 
+/** What reaching a configured database takes: the restore workflow reaches the same servers the same way. */
+export type DatabaseEndpoint = Pick<BackupTarget, 'database' | 'secretArn' | 'host' | 'port' | 'databaseName' | 'rds'>;
+
 const optional = (value: string | undefined, name: string) => (value === undefined ? {} : { [name]: value });
 
 /** The function's environment variables for `target`. */
@@ -96,7 +99,7 @@ export interface ControlPlanes {
  * How to reach the target: the secret's fields first, then the config's host, port and database name, then
  * what RDS reports of the instance or cluster, asked only for what is still missing.
  */
-export async function targetConnection(target: BackupTarget, clients: ControlPlanes): Promise<ConnectionSettings> {
+export async function targetConnection(target: DatabaseEndpoint, clients: ControlPlanes): Promise<ConnectionSettings> {
   const secretString = await readSecretString(clients.secrets, target.secretArn);
   const secret = parseRdsSecret(secretString);
   let { host, databaseName } = target;

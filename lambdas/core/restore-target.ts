@@ -71,8 +71,11 @@ export interface RestoreTarget {
   server: pg.Client;
   /** Called just before the first write; returns a connection to the target database. */
   prepare(): Promise<pg.Client>;
-  /** After a failure: drops a database `prepare` created, or what the restore added to an existing one. */
-  undo(): Promise<string>;
+  /**
+   * After a failure: drops a database `prepare` created, or what the restore added to an existing one; says
+   * what became of the target. `restored`: pg_restore had finished (an in-place restore had committed).
+   */
+  undo(restored: boolean): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -81,10 +84,10 @@ function failure(what: string, settings: ConnectionSettings, error: unknown): Li
 }
 
 /**
- * A database this restore creates (through the server's maintenance database), and drops again on failure.
- * It must not exist yet.
+ * A database this restore creates (through the server's maintenance database), owned by `owner` when given,
+ * and drops again on failure. It must not exist yet.
  */
-async function newDatabase(settings: ConnectionSettings): Promise<RestoreTarget> {
+async function newDatabase(settings: ConnectionSettings, owner: string | undefined): Promise<RestoreTarget> {
   const maintenance = { ...settings, database: MAINTENANCE_DATABASE };
   const server = await connectClient(maintenance);
   const name = quoteIdent(settings.database);
@@ -104,7 +107,7 @@ async function newDatabase(settings: ConnectionSettings): Promise<RestoreTarget>
     async prepare() {
       try {
         // template0: nothing a template1 may hold (extensions, tables) is in the restore's way.
-        await server.query(`CREATE DATABASE ${name} TEMPLATE template0`);
+        await server.query(`CREATE DATABASE ${name}${owner === undefined ? '' : ` OWNER ${quoteIdent(owner)}`} TEMPLATE template0`);
       } catch (error) {
         throw (error as { code?: string }).code === '42P04' ? exists() : failure('creating', settings, error);
       }
@@ -195,7 +198,37 @@ async function existingDatabase(settings: ConnectionSettings): Promise<RestoreTa
   };
 }
 
+/**
+ * The source database (or any database with tables), restored over in one transaction (pg_restore --clean
+ * --single-transaction): a failure before the commit leaves it as it was; nothing is dropped afterwards.
+ */
+async function replacedDatabase(settings: ConnectionSettings): Promise<RestoreTarget> {
+  const client = await connectClient(settings);
+  return {
+    server: client,
+    prepare: () => Promise.resolve(client),
+    undo: (restored) =>
+      Promise.resolve(
+        restored
+          ? `${describe(settings)} holds the restored backup: the restore had committed`
+          : `the restore ran in one transaction, so ${describe(settings)} was left as it was`,
+      ),
+    async close() {
+      await client.end().catch(() => undefined);
+    },
+  };
+}
+
+export interface TargetMode {
+  /** Create the database, owned by `owner`; it must not exist yet. */
+  create?: boolean;
+  owner?: string;
+  /** Restore over what the database holds (see replacedDatabase). */
+  inPlace?: boolean;
+}
+
 /** Opens the target of a restore: checked, and nothing written to it yet. */
-export function openTarget(settings: ConnectionSettings, create: boolean): Promise<RestoreTarget> {
-  return create ? newDatabase(settings) : existingDatabase(settings);
+export function openTarget(settings: ConnectionSettings, mode: TargetMode): Promise<RestoreTarget> {
+  if (mode.inPlace) return replacedDatabase(settings);
+  return mode.create ? newDatabase(settings, mode.owner) : existingDatabase(settings);
 }

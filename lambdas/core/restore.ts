@@ -13,6 +13,7 @@ import { DigestTap } from './digest.js';
 import { LifelineError } from './errors.js';
 import { countRows } from './inventory.js';
 import type { BackupManifest, TableRowCount } from './manifest.js';
+import { assertCanActAs } from './ownership.js';
 import { isPrivilegeEntry, missingRoles, rolesInPrivilegeSql } from './privileges.js';
 import { openTarget, type RestoreTarget } from './restore-target.js';
 import { selectTables } from './table-selection.js';
@@ -23,12 +24,24 @@ export interface RestoreOptions {
   bucket: string;
   selector: BackupSelector;
   /**
-   * Never the backup's source. An existing database without tables, unless `createTarget`; on failure it is
-   * left as it was: what the restore created in it is dropped, and nothing that was there before is touched.
+   * Never the backup's source, unless `inPlace`. An existing database without tables, unless `createTarget`; on
+   * failure it is left as it was: what the restore created in it is dropped, and nothing that was there before is touched.
    */
   target: ConnectionSettings;
   /** Create the target database (through the server's `postgres` database), and drop it again on failure. */
   createTarget?: boolean;
+  /**
+   * The role the restored objects belong to (`pg_restore --role`), and the created database's owner: the
+   * application's, so that it can use them. The target's user must be able to act as it (checked first).
+   */
+  role?: string;
+  /**
+   * Restore over an existing database, the backup's source included (`pg_restore --clean --if-exists
+   * --single-transaction`): objects of the archive are dropped and restored, objects it lacks stay. One
+   * transaction, so one job; a failure before the commit leaves the database as it was. Only ever after a human
+   * approved it: the restore workflow asks before it writes.
+   */
+  inPlace?: boolean;
   /**
    * Table-level recovery into a side database: only these tables, optionally only within these schemas.
    * Each comes with its rows and what its definition needs (schemas, types, functions, sequences); like
@@ -81,16 +94,16 @@ export interface RestoreResult {
 export const ESTIMATE_TOLERANCE = 0.1;
 
 /**
- * The staged archive is downloaded, then decompressed beside itself, and the manifest does not record the
- * decompressed size: it is taken as this many times the archive, the bound the restore workflow sizes the
- * runner's disk with. It is no hard bound (highly repetitive text, such as log lines, compresses further):
+ * The archive is decompressed while it downloads, so only its decompressed copy is staged, and the manifest
+ * does not record that size: it is taken as this many times the archive, the bound the restore workflow sizes
+ * the runner's disk with. It is no hard bound (highly repetitive text, such as log lines, compresses further):
  * an archive that decompresses larger fails while staging, before anything is written to the target.
  */
 export const DECOMPRESSED_PER_ARCHIVE_BYTE = 6;
 
 /** The free space a restore's staging directory needs for an archive of `archiveBytes`. */
 export function stagingBytesFor(archiveBytes: number): number {
-  return archiveBytes * (1 + DECOMPRESSED_PER_ARCHIVE_BYTE);
+  return archiveBytes * DECOMPRESSED_PER_ARCHIVE_BYTE;
 }
 
 const INTERRUPTED = 'the restore was interrupted; its staged files were removed';
@@ -127,7 +140,7 @@ function assertNotSource(target: ConnectionSettings, manifest: BackupManifest): 
   }
 }
 
-/** Refuses a staging directory without room for the archive and its decompressed copy, before downloading. */
+/** Refuses a staging directory without room for the decompressed archive, before downloading. */
 async function assertStagingRoom(dir: string, manifest: BackupManifest): Promise<void> {
   const fix = 'choose a directory with more room (stagingDir; --staging-dir in the CLI)';
   let free: number;
@@ -142,7 +155,7 @@ async function assertStagingRoom(dir: string, manifest: BackupManifest): Promise
     throw new LifelineError(
       'InvalidInput',
       `staging directory ${dir} has ${free} bytes free; restoring ${manifest.key} needs ${needed} ` +
-        `(the ${manifest.archive.bytes}-byte archive and its decompressed copy, taken as ${DECOMPRESSED_PER_ARCHIVE_BYTE} times larger); ${fix}`,
+        `(the ${manifest.archive.bytes}-byte archive decompressed, taken as ${DECOMPRESSED_PER_ARCHIVE_BYTE} times larger); ${fix}`,
     );
   }
 }
@@ -256,13 +269,18 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Pro
 }
 
 /** Puts the target back as it was after `failure`, and says so (or why not) in the error that is thrown. */
-async function undoRestore(target: RestoreTarget, failure: unknown, settings: ConnectionSettings): Promise<LifelineError> {
+async function undoRestore(
+  target: RestoreTarget,
+  failure: unknown,
+  settings: ConnectionSettings,
+  restored: boolean,
+): Promise<LifelineError> {
   const error =
     failure instanceof LifelineError
       ? failure
       : new LifelineError('RestoreFailed', redact(String((failure as Error).message ?? failure), settings));
   try {
-    return new LifelineError(error.name, `${error.message}; ${await target.undo()}`, { cause: failure });
+    return new LifelineError(error.name, `${error.message}; ${await target.undo(restored)}`, { cause: failure });
   } catch (undoFailure) {
     const reason = (undoFailure as Error).message;
     return new LifelineError(error.name, `${error.message}; putting the target back failed, so it holds a partial restore: ${reason}`, {
@@ -272,10 +290,10 @@ async function undoRestore(target: RestoreTarget, failure: unknown, settings: Co
 }
 
 /**
- * Restores a backup into a separate database: archive staged and checked against the manifest's SHA-256,
- * privileges' roles checked on the target's server, then `pg_restore --no-owner --exit-on-error -j N`, then
- * every restored table counted and compared with the counts taken at backup time. A failure at any point
- * leaves the target as it was and removes the staged archive.
+ * Restores a backup into a separate database (or, `inPlace`, over one): archive staged and checked against the
+ * manifest's SHA-256, privileges' roles and the owning role checked on the target's server, then `pg_restore
+ * --no-owner [--role] --exit-on-error -j N`, then every restored table counted and compared with the counts
+ * taken at backup time. A failure at any point leaves the target as it was and removes the staged archive.
  */
 export async function runRestore(options: RestoreOptions): Promise<RestoreResult> {
   const now = options.now ?? (() => new Date());
@@ -284,20 +302,30 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) {
     throw new LifelineError('InvalidInput', `jobs: must be a whole number from 1 to 64, not ${jobs}`);
   }
-  const { s3, bucket, target: settings, signal } = options;
+  const { s3, bucket, target: settings, signal, role, inPlace = false } = options;
+  if (inPlace && options.createTarget)
+    throw new LifelineError('InvalidInput', 'inPlace: restores over an existing database; leave out createTarget');
+  if (inPlace && jobs > 1) {
+    throw new LifelineError(
+      'InvalidInput',
+      `jobs: an in-place restore runs in one transaction, which pg_restore cannot split; not ${jobs}`,
+    );
+  }
   throwIfAborted(signal, INTERRUPTED);
   const key = await findBackup(s3, bucket, options.selector);
   const manifest = await readManifest(s3, bucket, key);
   const restoring = selectedTables(manifest, options);
   const partial = options.tables !== undefined || options.schemas !== undefined;
-  assertNotSource(settings, manifest);
+  if (!inPlace) assertNotSource(settings, manifest);
   const stagingDir = options.stagingDir ?? tmpdir();
   await assertStagingRoom(stagingDir, manifest);
 
-  const target = await openTarget(settings, options.createTarget ?? false);
+  const target = await openTarget(settings, { create: options.createTarget, owner: role, inPlace });
   let dir: string | undefined;
   let writing = false;
+  let restored = false;
   try {
+    if (role !== undefined) await assertCanActAs(target.server, role, settings);
     dir = await mkdtemp(join(stagingDir, 'lifeline-restore-'));
     const archive = await stageVerified(options, manifest, dir);
     const contents = await archiveContents(archive);
@@ -315,6 +343,8 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
           command: pgBinary('pg_restore'),
           args: [
             '--no-owner',
+            ...(role === undefined ? [] : [`--role=${role}`]),
+            ...(inPlace ? ['--clean', '--if-exists', '--single-transaction'] : []),
             ...(privileges ? [] : ['--no-privileges']),
             '--exit-on-error',
             `--jobs=${jobs}`,
@@ -330,11 +360,12 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
       ],
       signal,
     });
+    restored = true;
     const tables = await untilAborted(countRestored(client, restoring, settings, key), signal);
     return { key, target: describe(settings), tables, leftOut, durationMs: now().getTime() - startedAt.getTime() };
   } catch (error) {
     const failure = signal?.aborted ? abortError(signal, INTERRUPTED) : error;
-    throw writing ? await undoRestore(target, failure, settings) : failure;
+    throw writing ? await undoRestore(target, failure, settings, restored) : failure;
   } finally {
     await target.close();
     if (dir) await rm(dir, { recursive: true, force: true });

@@ -5,7 +5,7 @@
 export const METRICS_NAMESPACE = 'Lifeline';
 
 /** Powertools' service name per Lambda function kind; it becomes the `service` dimension. */
-export const SERVICE_NAMES = { backup: 'lifeline-backup' } as const;
+export const SERVICE_NAMES = { backup: 'lifeline-backup', restore: 'lifeline-restore' } as const;
 
 /** The dimension that says which database a metric is about. */
 export const DATABASE_DIMENSION = 'Database';
@@ -23,3 +23,12 @@ export const BACKUP_METRICS = {
   BackupShrinkPercent: 'Percent',
 } as const;
 export type BackupMetricName = keyof typeof BACKUP_METRICS;
+
+/** The restore workflow's outcome per database, emitted by its steps function when it summarizes or cleans up. */
+export const RESTORE_METRICS = {
+  RestoreSucceeded: 'Count',
+  RestoreFailed: 'Count',
+  /** From the execution's start to a validated restore: the recovery time of that path. */
+  RestoreSeconds: 'Seconds',
+} as const;
+export type RestoreMetricName = keyof typeof RESTORE_METRICS;

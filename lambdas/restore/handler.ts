@@ -1,14 +1,18 @@
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { LifelineError } from '../core/errors.js';
 import { createS3Client } from '../core/s3.js';
-import { fromRdsSecret } from '../core/connection.js';
-import { readSecretString } from '../core/secrets.js';
+import { DATABASE_DIMENSION, METRICS_NAMESPACE, RESTORE_METRICS, SERVICE_NAMES } from '../core/telemetry.js';
 import { parseInput } from '../core/validation.js';
 import { RestoreSettings } from '../core/workflows/restore-state.js';
 import { runRestoreStep } from '../core/workflows/restore-steps.js';
 
+const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.restore });
 const s3 = createS3Client();
 const secrets = new SecretsManagerClient({});
+// Fail fast where the subnets have no route to the RDS API, rather than hang until Lambda's limit.
+const rds = new RDSClient({ requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000 } });
 
 function settingsFromEnvironment(): RestoreSettings {
   const text = process.env.LIFELINE_RESTORE_SETTINGS;
@@ -18,11 +22,19 @@ function settingsFromEnvironment(): RestoreSettings {
 
 /** The Lambda behind every Lambda state of restore.asl.json: `event.step` says which. */
 export async function handler(event: unknown): Promise<unknown> {
-  return runRestoreStep(event, {
-    settings: settingsFromEnvironment(),
-    s3,
-    // Each step names the database it connects to; "postgres" only fills in for secrets without a dbname.
-    connection: async (secretArn) =>
-      fromRdsSecret(await readSecretString(secrets, secretArn), { database: 'postgres', sslRootCert: process.env.PGSSLROOTCERT }),
-  });
+  try {
+    return await runRestoreStep(event, {
+      settings: settingsFromEnvironment(),
+      s3,
+      secrets,
+      rds,
+      recordMetric: (database, name, value) => {
+        metrics.addDimension(DATABASE_DIMENSION, database);
+        metrics.addMetric(name, RESTORE_METRICS[name], value);
+      },
+    });
+  } finally {
+    // Only Summarize and Cleanup count an outcome; the other steps have nothing to publish.
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+  }
 }

@@ -1,11 +1,14 @@
+import { DescribeDBInstancesCommand, RDSClient } from '@aws-sdk/client-rds';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runBackup, type BackupResult } from '../../lambdas/core/backup.js';
-import { fromRdsSecret, fromUrl } from '../../lambdas/core/connection.js';
+import { fromUrl, type SecretDefaults } from '../../lambdas/core/connection.js';
 import { createS3Client } from '../../lambdas/core/s3.js';
-import { readSecretString } from '../../lambdas/core/secrets.js';
+import { connectionFromSecret } from '../../lambdas/core/secrets.js';
+import { LifelineError } from '../../lambdas/core/errors.js';
 import { CutoverInput } from '../../lambdas/core/workflows/cutover-input.js';
 import {
   inProcessTask,
@@ -16,12 +19,15 @@ import {
   type Notification,
 } from '../../lambdas/core/workflows/local.js';
 import { exitCodeFor, RestoreJob, runRestoreJob } from '../../lambdas/core/workflows/restore-job.js';
-import type { RestoreSettings } from '../../lambdas/core/workflows/restore-state.js';
-import { createRichDatabase, RICH_DATABASE_LATEST_MIGRATION } from '../support/fixture.js';
+import { RestoreFailure, RestoreTarget, ValidationReport, type RestoreSettings } from '../../lambdas/core/workflows/restore-state.js';
+import { createRichDatabase, databaseDigest, RICH_DATABASE_LATEST_MIGRATION } from '../support/fixture.js';
+import { connectPostgres } from '../support/postgres.js';
 import { sharedPostgres, sharedS3 } from '../support/shared.js';
 
 const DEFINITION = 'state-machines/restore.asl.json';
+/** The steps function outside any VPC, and the one in the databases' network. */
 const STEPS_FUNCTION = 'arn:aws:lambda:us-east-1:000000000000:function:lifeline-restore-steps';
+const NETWORK_STEPS_FUNCTION = 'arn:aws:lambda:us-east-1:000000000000:function:lifeline-restore-steps-private';
 const SUBSTITUTIONS = {
   RestoreStepsFunctionArn: STEPS_FUNCTION,
   RunnerClusterArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/lifeline-runner',
@@ -31,18 +37,63 @@ const SUBSTITUTIONS = {
 };
 /** The server's admin secret: the configured database's secret, so also the default target's server. */
 const ADMIN_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:lifeline/shop-admin-AbC123';
-/** shop-api's connection secret. It connects as the admin user until runRestore can restore as a role. */
+/** shop-api's connection secret: its own role, which owns the source's objects and must own the restored ones. */
 const APP_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:shop-api/connection-DeF456';
+/** Another server's admin, by its secret: an admin that is no member of shop-api's role. */
+const OTHER_ADMIN_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:lifeline/replica-admin-GhI789';
+/** ledger's secret as RDS manages it: username and password only; host and database name come from RDS. */
+const LEDGER_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:rds!db-ledger-JkL012';
+/** ledger-api's connection secret: the same application role. */
+const LEDGER_APP_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:ledger-api/connection-MnO345';
 
 const EARLIER_BACKUP_AT = '2026-01-15T08:00:00.000Z';
 
 const pg = sharedPostgres();
 const s3 = sharedS3();
 const secrets = mockClient(SecretsManagerClient);
+const rds = mockClient(RDSClient);
 
-/** As the runner resolves secrets: Secrets Manager (mocked here), RDS secret JSON. */
-async function connectionFromSecret(secretArn: string) {
-  return fromRdsSecret(await readSecretString(new SecretsManagerClient({}), secretArn), { database: 'postgres' });
+/** As the runner resolves secrets: Secrets Manager (mocked here), RDS secret JSON, the job's server filling in. */
+function runnerConnection(secretArn: string, defaults: SecretDefaults) {
+  return connectionFromSecret(new SecretsManagerClient({}), secretArn, defaults);
+}
+
+/** Roles are the cluster's, shared by every test file: each run makes its own. */
+const uniqueRole = (stem: string) => `${stem}_${randomBytes(4).toString('hex')}`;
+
+/** The owners of the restored database's tables. */
+async function tableOwners(database: string): Promise<string[]> {
+  const rows = await pg.query<{ tableowner: string }>(
+    database,
+    "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
+  );
+  return rows.map((r) => r.tableowner);
+}
+
+/** Everything printed while `run` runs (EMF metric lines included), and its result. */
+async function printed<T>(run: () => Promise<T>): Promise<{ result: T; lines: string[] }> {
+  const lines: string[] = [];
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
+    lines.push(...String(chunk).split('\n').filter(Boolean));
+    return true;
+  });
+  try {
+    return { result: await run(), lines };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+/** The EMF metric lines printed, as JSON. */
+function metricLines(lines: string[]): Record<string, any>[] {
+  return lines.flatMap((line) => {
+    try {
+      const parsed = JSON.parse(line) as Record<string, any>;
+      return parsed._aws?.CloudWatchMetrics ? [parsed] : [];
+    } catch {
+      return [];
+    }
+  });
 }
 
 async function databaseExists(name: string): Promise<boolean> {
@@ -73,12 +124,45 @@ describe('restore.asl.json', () => {
 
   it('sends every failure after the input is valid to Cleanup, and ends with the name Cleanup gives', async () => {
     const definition = await loadDefinition(DEFINITION, SUBSTITUTIONS);
-    for (const name of ['ResolveBackup', 'CreateTarget', 'RunRestore', 'ValidateRestore', 'WaitForApproval']) {
-      const state = definition.States[name] as { Catch: { ErrorEquals: string[]; Next: string }[] };
-      expect(state.Catch.find((c) => c.ErrorEquals.includes('States.ALL'))?.Next, name).toBe('Cleanup');
+    type Catching = { Type: string; Resource?: string; Catch?: { ErrorEquals: string[]; Next: string }[] };
+    const states = definition.States as Record<string, Catching>;
+    // Every Task but the first, the notifications (which end anyway) and Cleanup itself.
+    const tasks = Object.keys(states).filter(
+      (name) => states[name]!.Type === 'Task' && !['ValidateInput', 'Notify', 'NotifyFailure', 'Cleanup'].includes(name),
+    );
+    expect(tasks.sort()).toEqual(['CreateTarget', 'ResolveBackup', 'RunRestore', 'Summarize', 'ValidateRestore', 'WaitForApproval']);
+    for (const name of tasks) {
+      expect(states[name]!.Catch?.find((c) => c.ErrorEquals.includes('States.ALL'))?.Next, name).toBe('Cleanup');
     }
+    // Cleanup failing still notifies, and the execution fails with a stable name.
+    expect(states.Cleanup!.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.cleanupError', Next: 'CleanupFailed' }]);
+    expect(definition.States.CleanupFailed).toMatchObject({ Type: 'Pass', Parameters: { error: 'RestoreFailed' }, Next: 'NotifyFailure' });
     expect(definition.States.Failed).toEqual({ Type: 'Fail', ErrorPath: '$.failure.error', CausePath: '$.failure.cause' });
     expect('Catch' in definition.States.ValidateInput!).toBe(false);
+  });
+
+  it("runs the steps that connect to a database in its network's function, selecting each whole result", async () => {
+    const definition = await loadDefinition(DEFINITION, SUBSTITUTIONS);
+    type Invoke = {
+      Resource: string;
+      Parameters: Record<string, unknown>;
+      ResultSelector?: Record<string, string>;
+      Retry: { ErrorEquals: string[] }[];
+    };
+    const states = definition.States as Record<string, Invoke>;
+    const results = { CreateTarget: RestoreTarget, ValidateRestore: ValidationReport, Cleanup: RestoreFailure };
+    for (const [name, schema] of Object.entries(results)) {
+      const state = states[name]!;
+      expect(state.Resource, name).toBe('arn:aws:states:::lambda:invoke');
+      expect(state.Parameters['FunctionName.$'], name).toBe('$.request.stepsFunctionArn');
+      // Exactly the fields of the step's result, so the state holds what the handler returned.
+      const fields = Object.keys(schema.shape);
+      expect(state.ResultSelector, name).toEqual(Object.fromEntries(fields.map((field) => [`${field}.$`, `$.Payload.${field}`])));
+      // Lambda's transient errors are retried (Cleanup retries whatever failed).
+      const retried = state.Retry.flatMap((r) => r.ErrorEquals);
+      expect(retried.includes('Lambda.TooManyRequestsException') || retried.includes('States.ALL'), name).toBe(true);
+    }
+    for (const name of ['ValidateInput', 'ResolveBackup', 'Summarize']) expect(states[name]!.Resource, name).toBe(STEPS_FUNCTION);
   });
 
   it('refuses a placeholder without a value', async () => {
@@ -92,18 +176,30 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
   let bucket: string;
   let backup: BackupResult;
   let earlier: BackupResult;
+  let ledgerSource: string;
   let settings: RestoreSettings;
   let stepsHandler: (event: unknown) => Promise<unknown>;
   const created: string[] = [];
+  const appRole = uniqueRole('shop_app');
+  const appPassword = randomBytes(18).toString('base64url');
+  const otherAdmin = uniqueRole('lifeline_admin');
+  const otherAdminPassword = randomBytes(18).toString('base64url');
 
   beforeAll(async () => {
+    await pg.query(
+      'postgres',
+      `CREATE ROLE ${appRole} LOGIN PASSWORD '${appPassword}'; CREATE ROLE ${otherAdmin} LOGIN CREATEDB PASSWORD '${otherAdminPassword}'`,
+    );
     source = await pg.createDatabase('restore_wf_source');
-    await createRichDatabase(pg, source);
+    // The application's role creates and owns its objects, as its migrations would.
+    await pg.query('postgres', `ALTER DATABASE "${source}" OWNER TO ${appRole}`);
+    const asApp = connectPostgres({ host: pg.host, port: pg.port, user: appRole, password: appPassword });
+    await createRichDatabase(asApp, source);
     bucket = await s3.createBucket('restore-workflow');
-    const backUp = (now?: () => Date) =>
+    const backUp = (database: string, from: string, now?: () => Date) =>
       runBackup({
-        connection: fromUrl(pg.url(source)),
-        database: 'shop',
+        connection: fromUrl(pg.url(from)),
+        database,
         bucket,
         s3: s3.client,
         trigger: 'manual',
@@ -112,22 +208,50 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
         now,
       });
     // An older backup, taken before a row was added, for the restore at a point in time.
-    earlier = await backUp(() => new Date(EARLIER_BACKUP_AT));
+    earlier = await backUp('shop', source, () => new Date(EARLIER_BACKUP_AT));
     await pg.query(source, "INSERT INTO app.constants (name) VALUES ('added after the earlier backup')");
-    backup = await backUp();
-    const secret = JSON.stringify({ host: pg.host, port: pg.port, username: pg.user, password: pg.password, dbname: source });
-    secrets
-      .on(GetSecretValueCommand, { SecretId: ADMIN_SECRET })
-      .resolves({ ARN: ADMIN_SECRET, Name: 'lifeline/shop-admin', SecretString: secret });
-    secrets
-      .on(GetSecretValueCommand, { SecretId: APP_SECRET })
-      .resolves({ ARN: APP_SECRET, Name: 'shop-api/connection', SecretString: secret });
+    backup = await backUp('shop', source);
+    ledgerSource = await pg.createDatabase('ledger_source');
+    await pg.query('postgres', `ALTER DATABASE "${ledgerSource}" OWNER TO ${appRole}`);
+    await asApp.query(
+      ledgerSource,
+      'CREATE TABLE entries (id int PRIMARY KEY, amount numeric); INSERT INTO entries SELECT g, g * 1.5 FROM generate_series(1, 50) g',
+    );
+    await backUp('ledger', ledgerSource);
+
+    const server = { host: pg.host, port: pg.port };
+    const secretValues = {
+      [ADMIN_SECRET]: { ...server, username: pg.user, password: pg.password, dbname: source },
+      [APP_SECRET]: { ...server, username: appRole, password: appPassword, dbname: source },
+      [OTHER_ADMIN_SECRET]: { ...server, username: otherAdmin, password: otherAdminPassword },
+      [LEDGER_SECRET]: { username: pg.user, password: pg.password },
+      [LEDGER_APP_SECRET]: { ...server, username: appRole, password: appPassword, dbname: ledgerSource },
+    };
+    for (const [arn, value] of Object.entries(secretValues)) {
+      const name = arn.split(':secret:')[1]!.slice(0, -7);
+      secrets.on(GetSecretValueCommand, { SecretId: arn }).resolves({ ARN: arn, Name: name, SecretString: JSON.stringify(value) });
+    }
+    // As RDS describes an instance whose database was created with it.
+    rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'ledger' }).resolves({
+      DBInstances: [{ DBInstanceIdentifier: 'ledger', Endpoint: { Address: pg.host, Port: pg.port }, DBName: ledgerSource }],
+    });
+    const network = {
+      port: pg.port,
+      stepsFunctionArn: NETWORK_STEPS_FUNCTION,
+      runner: { subnetIds: ['subnet-0a1b2c3d'], securityGroupIds: ['sg-0a1b2c3d'] },
+    };
     settings = {
       bucket,
       approvalTimeoutSeconds: 1,
       runnerVcpus: 2,
-      databases: [{ name: 'shop', secretArn: ADMIN_SECRET, runner: { subnetIds: ['subnet-0a1b2c3d'], securityGroupIds: ['sg-0a1b2c3d'] } }],
-      applications: [{ name: 'shop-api', database: 'shop', connectionSecretArn: APP_SECRET }],
+      databases: [
+        { name: 'shop', secretArn: ADMIN_SECRET, rds: { instanceIdentifier: 'shop' }, ...network },
+        { name: 'ledger', secretArn: LEDGER_SECRET, rds: { instanceIdentifier: 'ledger' }, ...network },
+      ],
+      applications: [
+        { name: 'shop-api', database: 'shop', connectionSecretArn: APP_SECRET },
+        { name: 'ledger-api', database: 'ledger', connectionSecretArn: LEDGER_APP_SECRET },
+      ],
     };
     // The real Lambda handler, configured as the stack configures it.
     process.env.AWS_ENDPOINT_URL_S3 = s3.endpoint;
@@ -138,6 +262,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
   afterAll(async () => {
     for (const name of created) await pg.query('postgres', `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     secrets.reset();
+    rds.reset();
   });
 
   interface Run {
@@ -146,24 +271,34 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     /** The runner's VAULT_BUCKET. */
     vaultBucket?: string;
     /** What happens in the runner after the restore job (a runner that dies midway). */
-    afterJob?: () => Promise<void>;
+    afterJob?: (job: RestoreJob) => Promise<void>;
+    /** A step the network's function fails, as a function that cannot reach the database. */
+    failing?: string;
   }
 
-  async function run({ input, answer, vaultBucket = bucket, afterJob }: Run) {
+  async function run({ input, answer, vaultBucket = bucket, afterJob, failing }: Run) {
     const notifications: Notification[] = [];
     const requests: CallbackRequest[] = [];
+    /** Which function ran each step. */
+    const invoked: Record<string, string> = {};
     const vault = createS3Client({ endpoint: s3.endpoint });
+    const deployed = (arn: string) => async (event: unknown) => {
+      const { step } = event as { step: string };
+      invoked[step] = arn;
+      if (step === failing) throw new LifelineError('DatabaseUnreachable', `cannot connect to the database for ${step}`);
+      return stepsHandler(event);
+    };
     const result = await runLocalExecution({
       definitionFile: DEFINITION,
       substitutions: SUBSTITUTIONS,
       input,
-      functions: { [STEPS_FUNCTION]: stepsHandler },
+      functions: { [STEPS_FUNCTION]: deployed(STEPS_FUNCTION), [NETWORK_STEPS_FUNCTION]: deployed(NETWORK_STEPS_FUNCTION) },
       tasks: {
         // ECS cannot run here: the runner's job runs in this process, answered in runTask.sync's shape.
         RunRestore: inProcessTask(async (environment) => {
           const job = RestoreJob.parse(JSON.parse(environment.LIFELINE_RESTORE_JOB!));
-          await runRestoreJob(job, { s3: vault, bucket: vaultBucket, connection: connectionFromSecret });
-          await afterJob?.();
+          await runRestoreJob(job, { s3: vault, bucket: vaultBucket, connection: runnerConnection });
+          await afterJob?.(job);
         }, exitCodeFor),
       },
       notify: (notification) => notifications.push(notification),
@@ -172,8 +307,9 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
         if (!answer) throw new Error('no approval expected');
         return answer(request);
       },
+      retryIntervals: { Cleanup: 0 },
     });
-    return { ...result, notifications, requests };
+    return { ...result, notifications, requests, invoked };
   }
 
   const approve = (): Promise<CallbackAnswer> =>
@@ -190,7 +326,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     const before = await databases();
     for (const [input, field] of [
       [{ database: 'shop', colour: 'red' }, /Unrecognized key: \\"colour\\"/],
-      [{ database: 'billing' }, /database: \\"billing\\" is not a configured database \(configured: shop\)/],
+      [{ database: 'billing' }, /database: \\"billing\\" is not a configured database \(configured: shop, ledger\)/],
       [{ database: 'shop', cutover: 'billing-api' }, /cutover: \\"billing-api\\" is not a configured application/],
       [{ database: 'shop', key: backup.key, at: '2026-01-01T00:00:00Z' }, /at: give key or at, not both/],
     ] as const) {
@@ -205,7 +341,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
   });
 
   it('restores {"database": "shop"} into shop_restored_<UTC minute>, validated, without asking anyone', async () => {
-    const result = await run({ input: { database: 'shop' } });
+    const { result, lines } = await printed(() => run({ input: { database: 'shop' } }));
     const output = result.output as any;
     if (output?.target?.database) created.push(output.target.database);
     expect(result.error ?? null, result.cause).toBeNull();
@@ -236,6 +372,35 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     expect(result.notifications.map((n) => n.state)).toEqual(['Notify']);
     expect(result.notifications[0]!.subject).toBe(`Lifeline: shop restored into ${output.target.database}`);
     expect(result.notifications[0]!.message).toContain('passed validation');
+
+    // Owned by the application's role, and proved as that role.
+    expect(await tableOwners(output.target.database)).toEqual([appRole]);
+    expect(output.target.owner).toBe(appRole);
+    expect(output.validation.validatedAs).toBe(appRole);
+    // The steps that connect to the database ran in its network's function; the others outside.
+    expect(result.invoked).toEqual({
+      validateInput: STEPS_FUNCTION,
+      resolveBackup: STEPS_FUNCTION,
+      createTarget: NETWORK_STEPS_FUNCTION,
+      validateRestore: NETWORK_STEPS_FUNCTION,
+      summarize: STEPS_FUNCTION,
+    });
+    const [emf, ...more] = metricLines(lines);
+    expect(more).toEqual([]);
+    expect(emf).toMatchObject({
+      Database: 'shop',
+      service: 'lifeline-restore',
+      RestoreSucceeded: 1,
+      RestoreSeconds: output.restoreWallSeconds,
+    });
+    expect(emf!._aws.CloudWatchMetrics[0]).toMatchObject({
+      Namespace: 'Lifeline',
+      Metrics: expect.arrayContaining([
+        { Name: 'RestoreSucceeded', Unit: 'Count' },
+        { Name: 'RestoreSeconds', Unit: 'Seconds' },
+      ]),
+    });
+    expect(lines.join('\n')).not.toContain(appPassword);
   });
 
   it('asks for approval with the report and the exact commands, then hands over to cutover', async () => {
@@ -319,16 +484,19 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
   it('fails with VerificationFailed when a smoke check does not return true, and drops what it restored', async () => {
     const target = `shop_smoke_${Date.now()}`;
     created.push(target);
-    const result = await run({
-      input: {
-        database: 'shop',
-        target: { database: target },
-        smokeChecks: [
-          { name: 'accounts exist', sql: 'SELECT count(*) > 0 FROM app.accounts' },
-          { name: 'no closed accounts', sql: "SELECT count(*) = 0 FROM app.accounts WHERE status = 'closed'" },
-        ],
-      },
-    });
+    const { result, lines } = await printed(() =>
+      run({
+        input: {
+          database: 'shop',
+          target: { database: target },
+          smokeChecks: [
+            { name: 'accounts exist', sql: 'SELECT count(*) > 0 FROM app.accounts' },
+            { name: 'no closed accounts', sql: "SELECT count(*) = 0 FROM app.accounts WHERE status = 'closed'" },
+          ],
+        },
+      }),
+    );
+    expect(metricLines(lines)).toEqual([expect.objectContaining({ Database: 'shop', RestoreFailed: 1 })]);
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('VerificationFailed');
     expect(result.cause).toMatch(/smoke check "no closed accounts" returned false, not true/);
@@ -341,7 +509,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     const result = await run({ input: { database: 'shop', target: { database: source } } });
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('InvalidInput');
-    expect(result.cause).toMatch(new RegExp(`target.database: "${source}" is the source of backup`));
+    expect(result.cause).toMatch(new RegExp(`target.database: "${source}" is the source of backup .*, or over it with "inPlace": true`));
     expect(result.states).not.toContain('RunRestore');
     expect(await pg.query(source, 'SELECT count(*)::int AS n FROM app.accounts')).toEqual(before);
   });
@@ -418,5 +586,156 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     expect(tooEarly.error).toBe('BackupNotFound');
     expect(tooEarly.cause).toMatch(/no backup of "shop" at or before 2026-01-15T07:59:59.000Z/);
     expect(await databaseExists(`${target}_none`)).toBe(false);
+  });
+
+  it('restores only the chosen tables into a side database, validated by their rows', async () => {
+    const target = `shop_side_${Date.now()}`;
+    created.push(target);
+    const result = await run({ input: { database: 'shop', tables: ['InvoiceLine'], schemas: ['Billing'], target: { database: target } } });
+    expect(result.error ?? null, result.cause).toBeNull();
+    const output = result.output as any;
+    expect(output.validation.tables).toEqual([
+      expect.objectContaining({ schema: 'Billing', name: 'InvoiceLine', rows: 2000, expectedRows: 2000, ok: true }),
+    ]);
+    expect(output.validation.migration).toMatchObject({ checked: false, ok: true });
+    const tables = await pg.query(
+      target,
+      "SELECT schemaname, tablename FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
+    );
+    expect(tables).toEqual([{ schemaname: 'Billing', tablename: 'InvoiceLine' }]);
+    expect(await tableOwners(target)).toEqual([appRole]);
+  });
+
+  it("refuses an admin that cannot act as the application's role, naming the fix, before anything is created", async () => {
+    const target = `shop_other_admin_${Date.now()}`;
+    created.push(target);
+    const input = { database: 'shop', target: { database: target, serverSecretArn: OTHER_ADMIN_SECRET } };
+    const refused = await run({ input });
+    expect(refused.error).toBe('InvalidInput');
+    expect(refused.cause).toBe(
+      `${otherAdmin} cannot act as the application's role "${appRole}" on ${pg.host}:${pg.port}, which the restored objects must belong to; ` +
+        `run GRANT "${appRole}" TO "${otherAdmin}" there (on RDS as the master user) and restore again; nothing was restored`,
+    );
+    expect(refused.states).not.toContain('RunRestore');
+    expect(await databaseExists(target)).toBe(false);
+
+    // The fix the error names is enough.
+    await pg.query('postgres', `GRANT ${appRole} TO ${otherAdmin}`);
+    const granted = await run({ input });
+    expect(granted.error ?? null, granted.cause).toBeNull();
+    expect(await tableOwners(target)).toEqual([appRole]);
+  });
+
+  it("fails validation as the application's role when that role cannot read what was restored, and drops it", async () => {
+    const target = `shop_unreadable_${Date.now()}`;
+    created.push(target);
+    const result = await run({
+      input: { database: 'shop', target: { database: target } },
+      // As an archive whose privileges shut the application out would leave it.
+      afterJob: async (job) => {
+        await pg.query(job.database, `REVOKE ALL ON SCHEMA app FROM ${appRole}`);
+      },
+    });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('VerificationFailed');
+    expect(result.cause).toMatch(
+      new RegExp(
+        `^${target} failed validation as ${appRole}, the application's role, which cannot use it: permission denied for schema app`,
+      ),
+    );
+    expect(await databaseExists(target)).toBe(false);
+  });
+
+  it('finds the server of a database whose RDS-managed secret holds only username and password through RDS', async () => {
+    rds.resetHistory();
+    const result = await run({ input: { database: 'ledger' } });
+    expect(result.error ?? null, result.cause).toBeNull();
+    const output = result.output as any;
+    created.push(output.target.database);
+    expect(output.target.database).toMatch(/^ledger_restored_\d{12}$/);
+    expect(rds.commandCalls(DescribeDBInstancesCommand).map((call) => call.args[0].input)).toContainEqual({
+      DBInstanceIdentifier: 'ledger',
+    });
+    const count = 'SELECT count(*)::int AS n, sum(amount)::text AS total FROM entries';
+    expect(await pg.query(output.target.database, count)).toEqual(await pg.query(ledgerSource, count));
+    expect(await tableOwners(output.target.database)).toEqual([appRole]);
+  });
+
+  it('notifies and fails with RestoreFailed when Cleanup itself fails', async () => {
+    const result = await run({ input: { database: 'shop', at: '2000-01-01T00:00:00Z' }, failing: 'cleanup' });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('RestoreFailed');
+    expect(result.cause).toMatch(/^the restore failed with BackupNotFound, and its cleanup with DatabaseUnreachable/);
+    expect(result.states.slice(-4)).toEqual(['Cleanup', 'CleanupFailed', 'NotifyFailure', 'Failed']);
+    const failure = result.notifications.find((n) => n.state === 'NotifyFailure')!;
+    expect(failure.subject).toBe('Lifeline: restore of shop failed, and so did its cleanup');
+  });
+
+  const addedAfterEarlier = "SELECT count(*)::int AS n FROM app.constants WHERE name = 'added after the earlier backup'";
+
+  it('asks a human before writing over the source in place, and a rejection changes nothing', async () => {
+    const before = await pg.query(source, addedAfterEarlier);
+    expect(before).toEqual([{ n: 1 }]);
+    const result = await run({ input: { database: 'shop', key: earlier.key, inPlace: true }, answer: reject('not the right backup') });
+    expect(result.error).toBe('Rejected');
+    expect(result.states).toEqual([
+      'ValidateInput',
+      'ResolveBackup',
+      'CreateTarget',
+      'RestoresInPlace',
+      'PrepareInPlaceApproval',
+      'WaitForApproval',
+      'Cleanup',
+      'NotifyFailure',
+      'Failed',
+    ]);
+    const published = result.notifications.find((n) => n.state === 'WaitForApproval')!;
+    expect(published.subject).toBe('Lifeline: approve restoring shop in place');
+    expect(published.message).toMatchObject({ report: { key: earlier.key, takenAt: EARLIER_BACKUP_AT } });
+    expect((published.message as any).question).toMatch(
+      new RegExp(`^Restore backup ${earlier.key} .* over the source database ${source} of shop on .*Nothing has been written yet\\.$`),
+    );
+    expect(await databaseExists(source)).toBe(true);
+    expect(await pg.query(source, addedAfterEarlier)).toEqual(before);
+    expect(result.notifications.find((n) => n.state === 'NotifyFailure')!.message).not.toContain('Dropped');
+  });
+
+  it('leaves the source as it was when an approved in-place restore fails: one transaction, nothing dropped', async () => {
+    const before = await databaseDigest(pg.url(source));
+    // pg_restore --clean cannot drop a partition's inherited primary key (metrics.events_*): the restore fails midway.
+    const result = await run({ input: { database: 'shop', key: earlier.key, inPlace: true }, answer: approve });
+    expect(result.error).toBe('RestoreFailed');
+    expect(result.states).toContain('RunRestore');
+    expect(await databaseDigest(pg.url(source))).toEqual(before);
+    const failure = result.notifications.find((n) => n.state === 'NotifyFailure')!;
+    expect(failure.message).toContain(`In place, ${source} is never dropped`);
+  });
+
+  it('restores over the source in place once a human approved, owned by the application', async () => {
+    await pg.query(ledgerSource, 'INSERT INTO entries VALUES (51, 0)');
+    const result = await run({ input: { database: 'ledger', inPlace: true }, answer: approve });
+    expect(result.error ?? null, result.cause).toBeNull();
+    expect(result.states.slice(3, 10)).toEqual([
+      'RestoresInPlace',
+      'PrepareInPlaceApproval',
+      'WaitForApproval',
+      'Approved',
+      'RunRestore',
+      'ValidateRestore',
+      'CheckValidation',
+    ]);
+    const output = result.output as any;
+    expect(output.target).toEqual({ database: ledgerSource, serverSecretArn: LEDGER_SECRET, owner: appRole });
+    expect(output.validation).toMatchObject({ passed: true, validatedAs: appRole });
+    expect(Object.keys(output.stepSeconds)).toEqual([
+      'ValidateInput',
+      'ResolveBackup',
+      'CreateTarget',
+      'WaitForApproval',
+      'RunRestore',
+      'ValidateRestore',
+    ]);
+    expect(await pg.query(ledgerSource, 'SELECT count(*)::int AS n FROM entries')).toEqual([{ n: 50 }]);
+    expect(await tableOwners(ledgerSource)).toEqual([appRole]);
   });
 });

@@ -6,7 +6,8 @@ import { LifelineError } from '../errors.js';
 /**
  * Runs a state machine's real `.asl.json` on this machine with aws-local-stepfunctions: the rehearsal of a
  * cloud runbook on a laptop (`lifeline run <workflow> --local`) and the base of the workflow tests. Lambda
- * states call their handler functions in-process; SNS publishes are printed; `.waitForTaskToken` states are
+ * states (a function ARN as the Resource, or `lambda:invoke` by FunctionName) call their handler functions
+ * in-process; SNS publishes are printed; `.waitForTaskToken` states are
  * answered by a callback; every other integration (ECS) is a function given by state name. Each answers
  * in the shape the real service returns to Step Functions.
  */
@@ -42,7 +43,7 @@ export interface LocalExecutionOptions {
   /** Values for its `${Name}` placeholders, as CDK's definitionSubstitutions fill them in. */
   substitutions: Record<string, string>;
   input: unknown;
-  /** Lambda handlers by the function ARN their placeholder is replaced with. */
+  /** Lambda handlers by function ARN: as their placeholder is replaced with, or as `lambda:invoke` names them. */
   functions: Record<string, LambdaHandler>;
   /** Handlers for the other integrations (ECS), by state name; each answers as the service would. */
   tasks?: Record<string, (parameters: Json) => Promise<Json>>;
@@ -50,6 +51,8 @@ export interface LocalExecutionOptions {
   answer(request: CallbackRequest): Promise<CallbackAnswer>;
   /** Every state entered, in order (for progress displays). */
   onStateEntered?: (state: string) => void;
+  /** Milliseconds to wait before each retry, by state name, instead of the definition's backoff. */
+  retryIntervals?: Record<string, number>;
 }
 
 export interface LocalExecutionResult {
@@ -71,6 +74,7 @@ class TaskFailure extends Error {
 }
 
 const LAMBDA_FUNCTION_ARN = /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+$/;
+const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';
 const SNS_PUBLISH = 'arn:aws:states:::sns:publish';
 const SNS_PUBLISH_WAITING = 'arn:aws:states:::sns:publish.waitForTaskToken';
 
@@ -91,6 +95,27 @@ function lambdaState(handler: LambdaHandler) {
       const { name, message } = error instanceof Error ? error : new Error(String(error));
       throw new TaskFailure(name, JSON.stringify({ errorType: name, errorMessage: message, trace: [] }));
     }
+  };
+}
+
+/**
+ * A `lambda:invoke` state: the function its FunctionName names, answered as Lambda's Invoke answers Step
+ * Functions (the result in Payload); a function error fails the state as lambdaState does.
+ */
+function invokeState(state: string, functions: Record<string, LambdaHandler>) {
+  return async (parameters: Json): Promise<Json> => {
+    const { FunctionName, Payload } = parameters as { FunctionName?: string; Payload?: Json };
+    const handler = FunctionName === undefined ? undefined : functions[FunctionName];
+    if (!handler) throw new LifelineError('InvalidInput', `state ${state}: no local handler for function ${FunctionName}`);
+    const result = await lambdaState(handler)(Payload ?? null);
+    const requestId = randomUUID();
+    return {
+      ExecutedVersion: '$LATEST',
+      Payload: result,
+      SdkHttpMetadata: { HttpStatusCode: 200, HttpHeaders: { 'x-amz-executed-version': '$LATEST', 'x-amzn-RequestId': requestId } },
+      SdkResponseMetadata: { RequestId: requestId },
+      StatusCode: 200,
+    };
   };
 }
 
@@ -116,6 +141,8 @@ export async function runLocalExecution(options: LocalExecutionOptions): Promise
       const handler = options.functions[state.Resource];
       if (!handler) throw new LifelineError('InvalidInput', `state ${name}: no local handler for function ${state.Resource}`);
       handlers[name] = lambdaState(handler);
+    } else if (state.Resource === LAMBDA_INVOKE) {
+      handlers[name] = invokeState(name, options.functions);
     } else if (state.Resource === SNS_PUBLISH) {
       handlers[name] = publish(name);
     } else if (state.Resource === SNS_PUBLISH_WAITING) {
@@ -133,7 +160,7 @@ export async function runLocalExecution(options: LocalExecutionOptions): Promise
   }
 
   const execution = new StateMachine(definition).run(options.input as Json, {
-    overrides: { taskResourceLocalHandlers: handlers },
+    overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides: options.retryIntervals },
     context: { Execution: { Id: executionArn, Name: executionArn.split(':').at(-1) }, Task: { Token: token } },
   });
   const states: string[] = [];

@@ -35,6 +35,7 @@ export const RESTORE_INPUT_EXAMPLES = [
   { database: 'shop', at: '2026-11-23T10:50:00Z' },
   { database: 'shop', tables: ['orders', 'order_lines'], target: { database: 'shop_orders_recovery' } },
   { database: 'shop', cutover: 'shop-api', smokeChecks: [{ name: 'orders exist', sql: 'SELECT count(*) > 0 FROM orders' }] },
+  { database: 'shop', key: 'daily/shop/2026/11/23/shop-20261123T020000.000Z.dump', inPlace: true },
 ];
 
 /**
@@ -80,7 +81,7 @@ export const RestoreInput = z
       .boolean()
       .default(false)
       .describe(
-        "Restore into the source database itself. Nothing is written there before a human approves: the restore goes to a side database and takes the source's place only after approval.",
+        'Restore over the source database itself (pg_restore --clean --if-exists, in one transaction, so one job). A human approves the backup first, before anything is written; on failure nothing is dropped.',
       ),
     keepOnFailure: z.boolean().default(false).describe('Keep what this execution created when it fails, to investigate.'),
   })
@@ -97,6 +98,9 @@ export const RestoreInput = z
     if (input.inPlace) {
       if (input.target !== undefined) problem(['target'], 'must be left out with inPlace, which restores into the source database');
       if (partial) problem([input.tables ? 'tables' : 'schemas'], 'table-level recovery goes into a side database, never inPlace');
+      if (input.cutover !== undefined)
+        problem(['cutover'], 'must be left out with inPlace: the application already uses the source database');
+      if (input.jobs !== undefined && input.jobs > 1) problem(['jobs'], 'an inPlace restore runs in one transaction, so in one job');
     } else if (input.target?.database === input.database && input.target.serverSecretArn === undefined) {
       problem(['target', 'database'], 'is the source database: restoring into it needs "inPlace": true and a human approval');
     }

@@ -1,8 +1,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import type { ConnectionSettings } from '../connection.js';
+import type { ConnectionSettings, SecretDefaults } from '../connection.js';
 import { LifelineError, type LifelineErrorName } from '../errors.js';
-import { runRestore, type RestoreResult } from '../restore.js';
+import { runRestore, stagingBytesFor, type RestoreResult } from '../restore.js';
 import { SecretArn } from '../secrets.js';
 import { DatabaseName } from './cutover-input.js';
 
@@ -14,12 +14,13 @@ export const RestoreJob = z.strictObject({
   key: z.string().min(1),
   /** The admin secret of the target's server; the runner connects with it to `database`. */
   serverSecretArn: SecretArn,
+  /** Where that server listens, as CreateTarget resolved it: RDS-managed secrets hold neither. */
+  server: z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }),
   database: DatabaseName,
-  /**
-   * The role the restored objects should belong to (the application's), or null for the admin user. Not applied
-   * yet: it needs runRestore to take a role (pg_restore --role); until then objects belong to the admin user.
-   */
+  /** The role the restored objects belong to (the application's: pg_restore --role), or null for the admin user. */
   role: z.string().min(1).nullable(),
+  /** Restore over the source database (approved by a human before the runner started). */
+  inPlace: z.boolean(),
   tables: z.array(z.string().min(1)).nullable(),
   schemas: z.array(z.string().min(1)).nullable(),
   jobs: z.number().int().min(1).max(64),
@@ -31,17 +32,13 @@ export type RestoreJob = z.infer<typeof RestoreJob>;
 /** Fargate's ephemeral storage limits, in GiB. */
 const MIN_STORAGE_GIB = 21;
 const MAX_STORAGE_GIB = 200;
-/**
- * The runner stages the compressed archive and decompresses it beside it, so it needs both at once. pg_dump's
- * custom format compressed by zstd rarely shrinks below a sixth of its size; a margin covers the rest.
- */
-const ASSUMED_COMPRESSION_RATIO = 6;
+/** Beside the staged archive: the use lists, the container's own writes. */
 const STORAGE_MARGIN_GIB = 2;
 const GIB = 1024 ** 3;
 
 /** Ephemeral storage for restoring an archive of `archiveBytes`; too large a backup is refused before anything is created. */
 export function storageFor(archiveBytes: number): number {
-  const needed = Math.ceil((archiveBytes * (1 + ASSUMED_COMPRESSION_RATIO)) / GIB) + STORAGE_MARGIN_GIB;
+  const needed = Math.ceil(stagingBytesFor(archiveBytes) / GIB) + STORAGE_MARGIN_GIB;
   if (needed > MAX_STORAGE_GIB) {
     throw new LifelineError('InvalidInput', `the backup needs about ${needed} GiB of staging, more than Fargate's ${MAX_STORAGE_GIB} GiB`);
   }
@@ -79,20 +76,34 @@ export function errorNameForExitCode(code: number): LifelineErrorName {
 export interface RestoreJobDeps {
   s3: S3Client;
   bucket: string;
-  /** Connection settings from a Secrets Manager secret. */
-  connection(secretArn: string): Promise<ConnectionSettings>;
+  /**
+   * Connection settings from an RDS-style Secrets Manager secret, `defaults` filling in what it leaves out
+   * (secrets.ts connectionFromSecret).
+   */
+  connection(secretArn: string, defaults: SecretDefaults): Promise<ConnectionSettings>;
+  /** Where the archive is staged (the runner's volume); by default the OS temp directory. */
+  stagingDir?: string;
+  /** Stops the restore (the runner's SIGTERM), which then puts the target back as it was. */
+  signal?: AbortSignal;
 }
 
-/** The runner's work: the archive, checked against its manifest, restored into the job's (empty) database. */
+/**
+ * The runner's work: the archive, checked against its manifest, restored into the job's database (created empty
+ * by the workflow, or the source in place), its objects owned by the job's role.
+ */
 export async function runRestoreJob(job: RestoreJob, deps: RestoreJobDeps): Promise<RestoreResult> {
-  const server = await deps.connection(job.serverSecretArn);
+  const target = await deps.connection(job.serverSecretArn, { ...job.server, database: job.database });
   return runRestore({
     s3: deps.s3,
     bucket: deps.bucket,
     selector: { key: job.key },
-    target: { ...server, database: job.database },
+    target: { ...target, database: job.database },
+    role: job.role ?? undefined,
+    inPlace: job.inPlace,
     tables: job.tables ?? undefined,
     schemas: job.schemas ?? undefined,
     jobs: job.jobs,
+    stagingDir: deps.stagingDir,
+    signal: deps.signal,
   });
 }

@@ -5,6 +5,17 @@ import { SecretArn } from '../secrets.js';
 import { ApplicationName, ApprovalDecision, CutoverInput, DatabaseName } from './cutover-input.js';
 import { RestoreJob } from './restore-job.js';
 
+/** An RDS instance or Aurora cluster by identifier (rds.ts RdsResource). */
+const RdsResource = z.union([
+  z.strictObject({ instanceIdentifier: z.string().min(1) }),
+  z.strictObject({ clusterIdentifier: z.string().min(1) }),
+]);
+
+/** A Lambda function's ARN, unqualified. */
+const LambdaFunctionArn = z
+  .string()
+  .regex(/^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+$/, 'must be a Lambda function ARN');
+
 /**
  * What the restore steps know of the deployment (the CDK stack passes it as LIFELINE_RESTORE_SETTINGS):
  * the vault, the configured databases with the runner's network for each, and the applications.
@@ -20,6 +31,16 @@ export const RestoreSettings = z.strictObject({
       name: DatabaseLabel,
       /** The secret backups connect with; its server is the default target's server. */
       secretArn: SecretArn,
+      /**
+       * Where the server listens, for secrets that do not say (RDS-managed ones): as the backup function resolves
+       * it (backup-target.ts targetConnection): the secret, then host/port/databaseName, then RDS.
+       */
+      host: z.string().min(1).optional(),
+      port: z.number().int().min(1).max(65535),
+      databaseName: z.string().min(1).optional(),
+      rds: RdsResource,
+      /** The restore steps function in this database's network, for the steps that connect to it. */
+      stepsFunctionArn: LambdaFunctionArn,
       runner: z.strictObject({ subnetIds: z.array(z.string()).min(1), securityGroupIds: z.array(z.string()).min(1) }),
     }),
   ),
@@ -35,7 +56,10 @@ export const RestoreRequest = z.strictObject({
   database: DatabaseLabel,
   key: z.string().nullable(),
   at: z.iso.datetime({ offset: true }).nullable(),
-  target: z.strictObject({ serverSecretArn: SecretArn, database: DatabaseName }),
+  /** `database` is null in place: the source database, as CreateTarget resolves it. */
+  target: z.strictObject({ serverSecretArn: SecretArn, database: DatabaseName.nullable() }),
+  /** Restore over the source database, after a human approved it and before anything is written. */
+  inPlace: z.boolean(),
   tables: z.array(z.string()).nullable(),
   schemas: z.array(z.string()).nullable(),
   jobs: z.number().int().min(1).max(64),
@@ -44,7 +68,10 @@ export const RestoreRequest = z.strictObject({
   /** The connection secret of the application whose role owns the restored objects and validates them. */
   ownerSecretArn: SecretArn.nullable(),
   keepOnFailure: z.boolean(),
+  /** `required`: the restored database waits for a human before cutover (an in-place restore asks before RunRestore). */
   approval: z.strictObject({ required: z.boolean(), timeoutSeconds: z.number().int().min(1) }),
+  /** The database's network's steps function: CreateTarget, ValidateRestore and Cleanup run there. */
+  stepsFunctionArn: LambdaFunctionArn,
   runner: z.strictObject({ subnetIds: z.array(z.string()), securityGroupIds: z.array(z.string()) }),
   execution: z.strictObject({ id: z.string(), startedAt: z.iso.datetime() }),
   timing: Timing,
@@ -67,9 +94,13 @@ export type BackupUsed = z.infer<typeof BackupUsed>;
 /** CreateTarget's result. `created` is what Cleanup may drop: a database this execution created, nothing else. */
 export const RestoreTarget = z.strictObject({
   serverSecretArn: SecretArn,
+  /** Where the server listens, resolved once: the runner and the later steps connect there. */
+  server: z.strictObject({ host: z.string(), port: z.number().int() }),
   database: DatabaseName,
   owner: z.string().nullable(),
   created: z.boolean(),
+  /** What the approval of an in-place restore asks, before anything is written; null otherwise. */
+  approvalQuestion: z.string().nullable(),
   job: RestoreJob,
   timing: Timing,
 });
@@ -138,15 +169,16 @@ export interface RestoreOutcome {
 }
 
 /** Cleanup's result, which the execution fails with. */
-export interface RestoreFailure {
+export const RestoreFailure = z.strictObject({
   /** A stable LifelineError name: the execution's error. */
-  error: string;
-  cause: string;
-  dropped: string | null;
-  kept: string | null;
-  subject: string;
-  message: string;
-}
+  error: z.string(),
+  cause: z.string(),
+  dropped: z.string().nullable(),
+  kept: z.string().nullable(),
+  subject: z.string(),
+  message: z.string(),
+});
+export type RestoreFailure = z.infer<typeof RestoreFailure>;
 
 /** The restore steps Lambda's event: one step of restore.asl.json. */
 export const RestoreStepEvent = z.discriminatedUnion('step', [

@@ -1,9 +1,15 @@
+import type { RDSClient } from '@aws-sdk/client-rds';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type pg from 'pg';
-import { connectClient, describe as describeConnection, redact, type ConnectionSettings } from '../connection.js';
+import { targetConnection } from '../backup-target.js';
+import { connectClient, parseRdsSecret, redact, type ConnectionSettings } from '../connection.js';
 import { LIFELINE_ERROR_NAMES, LifelineError, type LifelineErrorName } from '../errors.js';
 import { countRows, latestMigration, listUserTables, quoteIdent } from '../inventory.js';
 import type { BackupManifest, LatestMigration } from '../manifest.js';
+import { assertCanActAs } from '../ownership.js';
+import { connectionFromSecret, readSecretString } from '../secrets.js';
+import type { RestoreMetricName } from '../telemetry.js';
 import { parseInput } from '../validation.js';
 import { findBackup, objectSize, readManifest, type BackupSelector } from '../vault.js';
 import { errorNameForExitCode, storageFor } from './restore-job.js';
@@ -23,8 +29,11 @@ import {
 export interface RestoreStepDeps {
   settings: RestoreSettings;
   s3: S3Client;
-  /** Connection settings from an RDS-style Secrets Manager secret. */
-  connection(secretArn: string): Promise<ConnectionSettings>;
+  /** Database secrets (the RDS secret JSON shape) and, for secrets without a host, RDS. */
+  secrets: SecretsManagerClient;
+  rds: RDSClient;
+  /** Counts an outcome for the database (the handler emits it as a CloudWatch metric). */
+  recordMetric?: (database: string, name: RestoreMetricName, value: number) => void;
   now?: () => Date;
 }
 
@@ -48,10 +57,17 @@ export async function runRestoreStep(event: unknown, deps: RestoreStepDeps): Pro
       return timed(await createTarget(parsed.request, parsed.backup, deps));
     case 'validateRestore':
       return timed(await validateRestore(parsed.request, parsed.backup, parsed.target, deps));
-    case 'summarize':
-      return summarize(parsed.state);
-    case 'cleanup':
-      return cleanup(parsed.state, deps);
+    case 'summarize': {
+      const outcome = summarize(parsed.state);
+      deps.recordMetric?.(outcome.database, 'RestoreSucceeded', 1);
+      deps.recordMetric?.(outcome.database, 'RestoreSeconds', outcome.restoreWallSeconds);
+      return outcome;
+    }
+    case 'cleanup': {
+      const failure = await cleanup(parsed.state, deps);
+      deps.recordMetric?.(parsed.state.request.database, 'RestoreFailed', 1);
+      return failure;
+    }
   }
 }
 
@@ -66,12 +82,6 @@ export function validateInput(
   if (!database) {
     const configured = settings.databases.map((d) => d.name).join(', ') || 'none';
     throw new LifelineError('InvalidInput', `database: "${input.database}" is not a configured database (configured: ${configured})`);
-  }
-  if (input.inPlace) {
-    throw new LifelineError(
-      'InvalidInput',
-      'inPlace: restoring into the source database is not available yet; restore into a new database and use cutover',
-    );
   }
   const applications = settings.applications.filter((a) => a.database === input.database);
   let owner = applications.length === 1 ? applications[0] : undefined;
@@ -88,11 +98,13 @@ export function validateInput(
     at: input.at ?? null,
     target: {
       serverSecretArn: input.target?.serverSecretArn ?? database.secretArn,
-      database: input.target?.database ?? defaultTargetName(input.database, new Date(execution.startedAt)),
+      database: input.inPlace ? null : (input.target?.database ?? defaultTargetName(input.database, new Date(execution.startedAt))),
     },
+    inPlace: input.inPlace,
     tables: input.tables ?? null,
     schemas: input.schemas ?? null,
-    jobs: input.jobs ?? settings.runnerVcpus,
+    // One transaction in place: pg_restore --single-transaction cannot run jobs.
+    jobs: input.inPlace ? 1 : (input.jobs ?? settings.runnerVcpus),
     smokeChecks: input.smokeChecks ?? [],
     cutover: input.cutover ?? null,
     ownerSecretArn: owner?.connectionSecretArn ?? null,
@@ -101,6 +113,7 @@ export function validateInput(
       required: input.cutover !== undefined,
       timeoutSeconds: input.approvalTimeoutHours !== undefined ? input.approvalTimeoutHours * 3600 : settings.approvalTimeoutSeconds,
     },
+    stepsFunctionArn: database.stepsFunctionArn,
     runner: database.runner,
     execution,
   };
@@ -144,6 +157,23 @@ export async function resolveBackup(request: RestoreRequest, deps: RestoreStepDe
   };
 }
 
+/**
+ * The admin connection to a target's server. A configured database's server is reached as its backups reach it
+ * (the secret, then the config's host, port and database name, then RDS); any other server by its secret alone.
+ */
+async function serverConnection(secretArn: string, deps: RestoreStepDeps): Promise<ConnectionSettings> {
+  const configured = deps.settings.databases.find((d) => d.secretArn === secretArn);
+  if (!configured) return connectionFromSecret(deps.secrets, secretArn, { database: MAINTENANCE_DATABASE });
+  const { name, host, port, databaseName, rds } = configured;
+  return targetConnection({ database: name, secretArn, host, port, databaseName, rds }, deps);
+}
+
+/** The target's server as CreateTarget resolved it, connected to `database` with the admin secret's credentials. */
+async function targetServer(target: RestoreTarget, database: string, deps: RestoreStepDeps): Promise<ConnectionSettings> {
+  const server = await connectionFromSecret(deps.secrets, target.serverSecretArn, { ...target.server, database });
+  return { ...server, database };
+}
+
 async function withClient<T>(settings: ConnectionSettings, use: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = await connectClient(settings);
   try {
@@ -158,37 +188,55 @@ async function databaseExists(client: pg.Client, name: string): Promise<boolean>
   return rowCount === 1;
 }
 
+const migrationName = (m: LatestMigration | null) => (m ? `${m.tool} migration ${m.name}` : 'no known migration');
+
+function inPlaceQuestion(request: RestoreRequest, backup: BackupUsed, database: string, server: { host: string; port: number }): string {
+  return (
+    `Restore backup ${backup.key} (taken ${backup.takenAt}, ${backup.bytes} bytes, ${migrationName(backup.migration)}) over ` +
+    `the source database ${database} of ${request.database} on ${server.host}:${server.port}? Every object in the backup is ` +
+    'dropped and restored with its data as it was then; objects created since stay. Nothing has been written yet.'
+  );
+}
+
 /**
  * The target database, owned by the application's role: created when it does not exist, or taken when it
- * exists without tables. The backup's source is never a target.
+ * exists without tables. The backup's source is a target only in place, and then it is never created.
  */
 export async function createTarget(
   request: RestoreRequest,
   backup: BackupUsed,
   deps: RestoreStepDeps,
 ): Promise<Omit<RestoreTarget, 'timing'>> {
-  const { serverSecretArn, database } = request.target;
-  const server = await deps.connection(serverSecretArn);
-  if (server.host === backup.source.host && server.port === backup.source.port && database === backup.source.databaseName) {
+  const { serverSecretArn } = request.target;
+  const server = await serverConnection(serverSecretArn, deps);
+  const { source } = backup;
+  // In place: the configured database itself, by the name its backups resolve.
+  const database = request.target.database ?? server.database;
+  if (request.inPlace && database !== source.databaseName) {
     throw new LifelineError(
       'InvalidInput',
-      `target.database: "${database}" is the source of backup ${backup.key}; restore into a new database`,
+      `inPlace: backup ${backup.key} was taken of database "${source.databaseName}", but "${request.database}" is now "${database}"; restore into a new database`,
     );
   }
-  const owner = request.ownerSecretArn === null ? null : (await deps.connection(request.ownerSecretArn)).user;
-  const maintenance = { ...server, database: MAINTENANCE_DATABASE };
-  const created = await withClient(maintenance, async (client) => {
-    if (owner !== null) {
-      const { rowCount } = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [owner]);
-      if (rowCount !== 1)
-        throw new LifelineError('InvalidInput', `the application's role "${owner}" does not exist on ${describeConnection(maintenance)}`);
-    }
+  if (!request.inPlace && server.host === source.host && server.port === source.port && database === source.databaseName) {
+    throw new LifelineError(
+      'InvalidInput',
+      `target.database: "${database}" is the source of backup ${backup.key}; restore into a new database, or over it with "inPlace": true`,
+    );
+  }
+  const owner =
+    request.ownerSecretArn === null ? null : parseRdsSecret(await readSecretString(deps.secrets, request.ownerSecretArn)).username;
+  const at = `${server.host}:${server.port}`;
+  const created = await withClient({ ...server, database: MAINTENANCE_DATABASE }, async (client) => {
+    if (owner !== null) await assertCanActAs(client, owner, server);
     if (await databaseExists(client, database)) return false;
+    if (request.inPlace) throw new LifelineError('InvalidInput', `inPlace: the source database "${database}" does not exist on ${at}`);
+    // template0: nothing a template1 may hold (extensions, tables) is in the restore's way.
     const ownerClause = owner === null ? '' : ` OWNER ${quoteIdent(owner)}`;
-    await client.query(`CREATE DATABASE ${quoteIdent(database)}${ownerClause}`);
+    await client.query(`CREATE DATABASE ${quoteIdent(database)}${ownerClause} TEMPLATE template0`);
     return true;
   });
-  if (!created) {
+  if (!created && !request.inPlace) {
     const tables = await withClient({ ...server, database }, listUserTables);
     if (tables.length > 0) {
       const names = tables
@@ -201,16 +249,21 @@ export async function createTarget(
       );
     }
   }
+  const endpoint = { host: server.host, port: server.port };
   return {
     serverSecretArn,
+    server: endpoint,
     database,
     owner,
     created,
+    approvalQuestion: request.inPlace ? inPlaceQuestion(request, backup, database, endpoint) : null,
     job: {
       key: backup.key,
       serverSecretArn,
+      server: endpoint,
       database,
       role: owner,
+      inPlace: request.inPlace,
       tables: request.tables,
       schemas: request.schemas,
       jobs: request.jobs,
@@ -225,8 +278,6 @@ function expectedTables(manifest: BackupManifest, request: RestoreRequest) {
     (t) => (!request.tables || request.tables.includes(t.name)) && (!request.schemas || request.schemas.includes(t.schema)),
   );
 }
-
-const migrationName = (m: LatestMigration | null) => (m ? `${m.tool} migration ${m.name}` : 'no known migration');
 
 async function runSmokeCheck(client: pg.Client, sql: string, settings: ConnectionSettings): Promise<{ passed: boolean; detail: string }> {
   await client.query('BEGIN READ ONLY');
@@ -245,9 +296,24 @@ async function runSmokeCheck(client: pg.Client, sql: string, settings: Connectio
 }
 
 /**
+ * The restored database as the application connects to it: its connection secret's user and password on the
+ * target's server (which may be another than the application's), or the admin's when no application owns it.
+ */
+async function applicationConnection(request: RestoreRequest, target: RestoreTarget, deps: RestoreStepDeps): Promise<ConnectionSettings> {
+  const server = await targetServer(target, target.database, deps);
+  if (request.ownerSecretArn === null) return server;
+  const application = parseRdsSecret(await readSecretString(deps.secrets, request.ownerSecretArn));
+  return { ...server, user: application.username, password: application.password };
+}
+
+/** SQLSTATE insufficient_privilege: the role may not read what was restored. */
+const INSUFFICIENT_PRIVILEGE = '42501';
+
+/**
  * Proves the restored database as the application's role: every restored table's rows against the manifest's
  * exact counts, the latest migration against the manifest's, and the smoke checks. A failed check is a
  * report with `passed: false`, so that the report reaches the notification; the state machine then fails.
+ * A role that may not read the restored tables fails with VerificationFailed.
  */
 export async function validateRestore(
   request: RestoreRequest,
@@ -256,55 +322,72 @@ export async function validateRestore(
   deps: RestoreStepDeps,
 ): Promise<Omit<ValidationReport, 'timing'>> {
   const manifest = await readManifest(deps.s3, deps.settings.bucket, backup.key);
-  const as = await deps.connection(request.ownerSecretArn ?? target.serverSecretArn);
-  const settings = { ...as, database: target.database };
-  return withClient(settings, async (client) => {
-    const tables: ValidationReport['tables'] = [];
-    for (const table of expectedTables(manifest, request)) {
-      const rows = await countRows(client, table);
-      tables.push({
-        schema: table.schema,
-        name: table.name,
-        rows,
-        expectedRows: table.rows,
-        exact: table.exact,
-        ok: !table.exact || rows === table.rows,
-      });
-    }
-    const partial = request.tables !== null || request.schemas !== null;
-    const actual = partial ? null : await latestMigration(client);
-    const expected = manifest.latestMigration;
-    const migrationOk = partial || (actual?.tool === expected?.tool && actual?.name === expected?.name);
-    const smokeChecks: ValidationReport['smokeChecks'] = [];
-    for (const check of request.smokeChecks) smokeChecks.push({ name: check.name, ...(await runSmokeCheck(client, check.sql, settings)) });
+  const as = await applicationConnection(request, target, deps);
+  try {
+    return await withClient(as, (client) => checkRestored(client, manifest, request, backup, target, as));
+  } catch (error) {
+    if ((error as { code?: string }).code !== INSUFFICIENT_PRIVILEGE) throw error;
+    throw new LifelineError(
+      'VerificationFailed',
+      `${target.database} failed validation as ${as.user}, the application's role, which cannot use it: ${redact((error as Error).message, as)}`,
+    );
+  }
+}
 
-    const problems = [
-      ...tables.filter((t) => !t.ok).map((t) => `${t.schema}.${t.name} has ${t.rows} rows, the backup ${t.expectedRows}`),
-      ...(migrationOk ? [] : [`the latest migration is ${migrationName(actual)}, the backup's ${migrationName(expected)}`]),
-      ...smokeChecks.filter((c) => !c.passed).map((c) => `smoke check "${c.name}" ${c.detail}`),
-    ];
-    const checked = [
-      `${tables.length} tables match the backup's row counts${tables.some((t) => !t.exact) ? ' (estimated counts not compared)' : ''}`,
-      partial ? 'migration not compared (table-level restore)' : `${migrationName(expected)} matches`,
-      `${smokeChecks.length} smoke checks passed`,
-    ];
-    const where = `${target.database} (backup ${backup.key}, taken ${backup.takenAt})`;
-    const summary =
-      problems.length === 0
-        ? `${where} passed validation as ${as.user}: ${checked.join('; ')}.`
-        : `${where} failed validation as ${as.user}: ${problems.join('; ')}.`;
-    const approvalQuestion =
-      request.cutover === null ? summary : `${summary} Approve to switch the application ${request.cutover} to ${target.database}.`;
-    return {
-      passed: problems.length === 0,
-      summary,
-      approvalQuestion,
-      validatedAs: as.user,
-      tables,
-      migration: { expected, actual, ok: migrationOk, checked: !partial },
-      smokeChecks,
-    };
-  });
+/** The report's checks, on a connection as the application's role (`as`). */
+async function checkRestored(
+  client: pg.Client,
+  manifest: BackupManifest,
+  request: RestoreRequest,
+  backup: BackupUsed,
+  target: RestoreTarget,
+  as: ConnectionSettings,
+): Promise<Omit<ValidationReport, 'timing'>> {
+  const tables: ValidationReport['tables'] = [];
+  for (const table of expectedTables(manifest, request)) {
+    const rows = await countRows(client, table);
+    tables.push({
+      schema: table.schema,
+      name: table.name,
+      rows,
+      expectedRows: table.rows,
+      exact: table.exact,
+      ok: !table.exact || rows === table.rows,
+    });
+  }
+  const partial = request.tables !== null || request.schemas !== null;
+  const actual = partial ? null : await latestMigration(client);
+  const expected = manifest.latestMigration;
+  const migrationOk = partial || (actual?.tool === expected?.tool && actual?.name === expected?.name);
+  const smokeChecks: ValidationReport['smokeChecks'] = [];
+  for (const check of request.smokeChecks) smokeChecks.push({ name: check.name, ...(await runSmokeCheck(client, check.sql, as)) });
+
+  const problems = [
+    ...tables.filter((t) => !t.ok).map((t) => `${t.schema}.${t.name} has ${t.rows} rows, the backup ${t.expectedRows}`),
+    ...(migrationOk ? [] : [`the latest migration is ${migrationName(actual)}, the backup's ${migrationName(expected)}`]),
+    ...smokeChecks.filter((c) => !c.passed).map((c) => `smoke check "${c.name}" ${c.detail}`),
+  ];
+  const checked = [
+    `${tables.length} tables match the backup's row counts${tables.some((t) => !t.exact) ? ' (estimated counts not compared)' : ''}`,
+    partial ? 'migration not compared (table-level restore)' : `${migrationName(expected)} matches`,
+    `${smokeChecks.length} smoke checks passed`,
+  ];
+  const where = `${target.database} (backup ${backup.key}, taken ${backup.takenAt})`;
+  const summary =
+    problems.length === 0
+      ? `${where} passed validation as ${as.user}: ${checked.join('; ')}.`
+      : `${where} failed validation as ${as.user}: ${problems.join('; ')}.`;
+  const approvalQuestion =
+    request.cutover === null ? summary : `${summary} Approve to switch the application ${request.cutover} to ${target.database}.`;
+  return {
+    passed: problems.length === 0,
+    summary,
+    approvalQuestion,
+    validatedAs: as.user,
+    tables,
+    migration: { expected, actual, ok: migrationOk, checked: !partial },
+    smokeChecks,
+  };
 }
 
 const seconds = (from: string, to: string) => Math.round((Date.parse(to) - Date.parse(from)) / 100) / 10;
@@ -314,14 +397,18 @@ export function summarize(state: RestoreState): RestoreOutcome {
   const { request, backup, target, validation, approval, handOver } = state;
   if (!backup || !target || !validation)
     throw new LifelineError('InvalidInput', 'state: summarize needs the backup, target and validation sections');
+  // In place, the human approves between CreateTarget and RunRestore; otherwise after ValidateRestore.
+  const approvedFirst = request.inPlace && approval !== undefined;
+  const restoreStarted = approvedFirst ? approval.decidedAt : target.timing.finishedAt;
   const stepSeconds: Record<string, number> = {
     ValidateInput: seconds(request.timing.startedAt, request.timing.finishedAt),
     ResolveBackup: seconds(backup.timing.startedAt, backup.timing.finishedAt),
     CreateTarget: seconds(target.timing.startedAt, target.timing.finishedAt),
-    RunRestore: seconds(target.timing.finishedAt, validation.timing.startedAt),
+    ...(approvedFirst ? { WaitForApproval: seconds(target.timing.finishedAt, approval.decidedAt) } : {}),
+    RunRestore: seconds(restoreStarted, validation.timing.startedAt),
     ValidateRestore: seconds(validation.timing.startedAt, validation.timing.finishedAt),
   };
-  if (approval) stepSeconds.WaitForApproval = seconds(validation.timing.finishedAt, approval.decidedAt);
+  if (approval && !approvedFirst) stepSeconds.WaitForApproval = seconds(validation.timing.finishedAt, approval.decidedAt);
   const restoreWallSeconds = seconds(request.execution.startedAt, validation.timing.finishedAt);
   const approved = approval ? ` Approved by ${approval.approver}${approval.comment ? ` ("${approval.comment}")` : ''}.` : '';
   const handedOver = handOver ? ` Handed over to cutover of ${handOver.application}.` : '';
@@ -371,23 +458,29 @@ export function classifyFailure(caught: { Error: string; Cause?: string } | unde
   return { error: 'RestoreFailed', cause: `${caught.Error}: ${caught.Cause ?? ''}`.trim() };
 }
 
-/** Drops the target if this execution created it (never anything else), unless keepOnFailure; names the failure. */
+/**
+ * Drops the target if this execution created it (never anything else), unless keepOnFailure or it was handed
+ * over to cutover (an application may use it by now); names the failure. An in-place target is never dropped.
+ */
 export async function cleanup(state: RestoreState, deps: RestoreStepDeps): Promise<RestoreFailure> {
   const { request, target } = state;
   const { error, cause } = classifyFailure(state.error);
   let dropped: string | null = null;
   let kept: string | null = null;
   let note = '';
-  if (target?.created && request.keepOnFailure) {
+  if (target && request.inPlace && state.approval) {
+    note = ` In place, ${target.database} is never dropped: the restore runs in one transaction, so a failure before its commit left it as it was (the runner's log says whether it committed).`;
+  } else if (target?.created && state.handOver) {
+    kept = target.database;
+    note = ` Kept ${target.database}: it was handed over to cutover of ${state.handOver.application}.`;
+  } else if (target?.created && request.keepOnFailure) {
     kept = target.database;
     note = ` Kept ${target.database} (keepOnFailure).`;
   } else if (target?.created) {
     try {
-      const server = await deps.connection(target.serverSecretArn);
+      const server = await targetServer(target, MAINTENANCE_DATABASE, deps);
       // FORCE ends the runner's sessions if it is still connected after failing.
-      await withClient({ ...server, database: MAINTENANCE_DATABASE }, (client) =>
-        client.query(`DROP DATABASE IF EXISTS ${quoteIdent(target.database)} WITH (FORCE)`),
-      );
+      await withClient(server, (client) => client.query(`DROP DATABASE IF EXISTS ${quoteIdent(target.database)} WITH (FORCE)`));
       dropped = target.database;
       note = ` Dropped ${target.database}, which this execution had created.`;
     } catch (dropError) {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LifelineError } from '../../../../lambdas/core/errors.js';
+import { stagingBytesFor } from '../../../../lambdas/core/restore.js';
 import { errorNameForExitCode, exitCodeFor, storageFor } from '../../../../lambdas/core/workflows/restore-job.js';
 import type { RestoreSettings } from '../../../../lambdas/core/workflows/restore-state.js';
 import { classifyFailure, validateInput } from '../../../../lambdas/core/workflows/restore-steps.js';
@@ -8,13 +9,15 @@ const SHOP_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/a
 const API_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-api/connection-AbC123';
 const REPORTS_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:reports/connection-AbC123';
 const runner = { subnetIds: ['subnet-0a1b2c3d'], securityGroupIds: ['sg-0a1b2c3d'] };
+const SHOP_STEPS = 'arn:aws:lambda:eu-west-1:123456789012:function:lifeline-restore-steps-private';
+const BILLING_STEPS = 'arn:aws:lambda:eu-west-1:123456789012:function:lifeline-restore-steps-billing';
 const settings: RestoreSettings = {
   bucket: 'vault',
   approvalTimeoutSeconds: 86_400,
   runnerVcpus: 4,
   databases: [
-    { name: 'shop', secretArn: SHOP_SECRET, runner },
-    { name: 'billing', secretArn: SHOP_SECRET, runner },
+    { name: 'shop', secretArn: SHOP_SECRET, port: 5432, rds: { instanceIdentifier: 'shop' }, stepsFunctionArn: SHOP_STEPS, runner },
+    { name: 'billing', secretArn: SHOP_SECRET, port: 5432, rds: { clusterIdentifier: 'billing' }, stepsFunctionArn: BILLING_STEPS, runner },
   ],
   applications: [
     { name: 'shop-api', database: 'shop', connectionSecretArn: API_SECRET },
@@ -31,6 +34,7 @@ describe('validateInput', () => {
       key: null,
       at: null,
       target: { serverSecretArn: SHOP_SECRET, database: 'shop_restored_202611231050' },
+      inPlace: false,
       tables: null,
       schemas: null,
       jobs: 4,
@@ -39,9 +43,11 @@ describe('validateInput', () => {
       ownerSecretArn: API_SECRET,
       keepOnFailure: false,
       approval: { required: false, timeoutSeconds: 86_400 },
+      stepsFunctionArn: SHOP_STEPS,
       runner,
       execution,
     });
+    expect(validateInput({ database: 'billing' }, execution, settings).stepsFunctionArn).toBe(BILLING_STEPS);
     expect(validateInput({ database: 'shop', cutover: 'shop-api', approvalTimeoutHours: 2, jobs: 8 }, execution, settings)).toMatchObject({
       jobs: 8,
       cutover: 'shop-api',
@@ -52,6 +58,16 @@ describe('validateInput', () => {
   it('owns the restore by the one application of the database, the cutover one, or none when several share it', () => {
     expect(validateInput({ database: 'billing' }, execution, settings).ownerSecretArn).toBeNull();
     expect(validateInput({ database: 'billing', cutover: 'billing-api' }, execution, settings).ownerSecretArn).toBe(REPORTS_SECRET);
+  });
+
+  it('takes the source database in place: its name left to CreateTarget, one job, no approval after validation', () => {
+    expect(validateInput({ database: 'shop', inPlace: true, approvalTimeoutHours: 2 }, execution, settings)).toMatchObject({
+      target: { serverSecretArn: SHOP_SECRET, database: null },
+      inPlace: true,
+      jobs: 1,
+      cutover: null,
+      approval: { required: false, timeoutSeconds: 7200 },
+    });
   });
 
   it('refuses what the deployment does not have, naming the field', () => {
@@ -67,15 +83,22 @@ describe('validateInput', () => {
     expect(refused({ database: 'orders' })).toBe('database: "orders" is not a configured database (configured: shop, billing)');
     expect(refused({ database: 'shop', cutover: 'orders-api' })).toBe('cutover: "orders-api" is not a configured application');
     expect(refused({ database: 'shop', cutover: 'billing-api' })).toBe('cutover: "billing-api" uses database "billing", not "shop"');
-    expect(refused({ database: 'shop', inPlace: true })).toMatch(/^inPlace: restoring into the source database is not available yet/);
+    expect(refused({ database: 'shop', inPlace: true, cutover: 'shop-api' })).toMatch(
+      /cutover: must be left out with inPlace: the application already uses the source database/,
+    );
+    expect(refused({ database: 'shop', inPlace: true, jobs: 4 })).toMatch(
+      /jobs: an inPlace restore runs in one transaction, so in one job/,
+    );
     expect(refused({ database: 'shop', jobs: 0 })).toMatch(/^invalid restore input: jobs: /);
   });
 });
 
 describe('the runner', () => {
-  it('sizes ephemeral storage for the staged and the decompressed archive, within Fargate limits', () => {
+  it('sizes ephemeral storage by the staging formula (the archive decompressed) plus a margin, within Fargate limits', () => {
     expect(storageFor(1024)).toBe(21);
-    expect(storageFor(10 * 1024 ** 3)).toBe(72);
+    // 10 GiB decompress to about 60 GiB (DECOMPRESSED_PER_ARCHIVE_BYTE), 2 GiB beside.
+    expect(storageFor(10 * 1024 ** 3)).toBe(stagingBytesFor(10 * 1024 ** 3) / 1024 ** 3 + 2);
+    expect(storageFor(10 * 1024 ** 3)).toBe(62);
     expect(() => storageFor(40 * 1024 ** 3)).toThrow(/more than Fargate's 200 GiB/);
   });
 
