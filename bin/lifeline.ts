@@ -1,17 +1,44 @@
 #!/usr/bin/env node
 /** The operator CLI: the same engine the Lambda functions run, against any PostgreSQL and S3 endpoint. */
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { STSClient } from '@aws-sdk/client-sts';
 import { Command, Option } from 'commander';
-import { constants } from 'node:os';
+import { constants, hostname, tmpdir, userInfo } from 'node:os';
+import { createInterface } from 'node:readline/promises';
 import type { z } from 'zod';
 import { backupSummary, runBackup } from '../lambdas/core/backup.js';
 import { describeComparison } from '../lambdas/core/comparison.js';
 import { fromUrl, type ConnectionSettings } from '../lambdas/core/connection.js';
 import { LifelineError } from '../lambdas/core/errors.js';
-import { BackupCommandOptions, ListCommandOptions, RESTORE_JOBS, RestoreCommandOptions } from '../lambdas/core/operator-options.js';
+import {
+  ApprovalsCommandOptions,
+  ApproveCommandOptions,
+  BackupCommandOptions,
+  ListCommandOptions,
+  RejectCommandOptions,
+  RESTORE_JOBS,
+  RestoreCommandOptions,
+  RunRestoreCommandOptions,
+  StartRestoreCommandOptions,
+  StatusCommandOptions,
+} from '../lambdas/core/operator-options.js';
+import { decide, listApprovals } from '../lambdas/core/operator/approvals.js';
+import {
+  consoleUrl,
+  executionStatus,
+  followExecution,
+  parseExecutionArn,
+  regionOfArn,
+  resolveStateMachine,
+  startRestore,
+} from '../lambdas/core/operator/executions.js';
 import { runRestore } from '../lambdas/core/restore.js';
 import { createS3Client } from '../lambdas/core/s3.js';
 import { describeIssues } from '../lambdas/core/validation.js';
 import { listBackups } from '../lambdas/core/vault.js';
+import type { Notification } from '../lambdas/core/workflows/local.js';
+import { runRestoreRunner } from '../lambdas/core/operator/runner.js';
 
 const MiB = 1024 * 1024;
 
@@ -199,6 +226,239 @@ program
         ...leftOut,
       ].join('\n'),
     );
+  });
+
+/** An SNS publish of a local run, as an operator would read the e-mail (a local task token left out). */
+function describeNotification({ state, topicArn, subject, message }: Notification): string {
+  const body = typeof message === 'string' ? message : JSON.stringify({ ...(message as object), taskToken: undefined }, null, 2);
+  return `[${state} -> ${topicArn.split(':').at(-1)}] ${subject ?? ''}\n${body}`;
+}
+
+type LocalDecision = { approve: true; comment: string | null } | { approve: false; reason: string };
+
+/** The approval asked at the terminal (the request itself was printed as a notification). */
+async function askApproval(): Promise<LocalDecision> {
+  if (!process.stdin.isTTY) {
+    throw new LifelineError('InvalidInput', 'the workflow asks for approval: give --approve or --reject REASON, or run it on a terminal');
+  }
+  const terminal = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    if (/^y(es)?$/i.test((await terminal.question('approve? [y/N] ')).trim())) {
+      return { approve: true, comment: (await terminal.question('comment (optional): ')).trim() || null };
+    }
+    return { approve: false, reason: (await terminal.question('reason: ')).trim() || 'rejected at the terminal' };
+  } finally {
+    terminal.close();
+  }
+}
+
+const runner = program.command('runner').description('what the workflows run in the runner container (ECS Fargate)');
+
+runner
+  .command('restore')
+  .description('restore the job in $LIFELINE_RESTORE_JOB (the restore workflow sets it); exit code names the error')
+  .action(async () => {
+    process.exitCode = await runRestoreRunner(process.env, {
+      s3: createS3Client(),
+      secrets: new SecretsManagerClient({}),
+      signal: interruption(),
+      stdout: (line) => process.stdout.write(`${line}\n`),
+      stderr: (line) => process.stderr.write(`${line}\n`),
+    });
+  });
+
+const stateMachineOptions = (command: Command) =>
+  command
+    .option('--state-machine <arn>', 'the restore state machine (default: the one named <name>-restore in the current region)')
+    .addOption(
+      schemaOption('--name <name>', "the config's name, which prefixes the state machine's", StartRestoreCommandOptions.in.shape.name),
+    );
+
+const time = (date: Date | null | undefined) => date?.toISOString() ?? '-';
+
+/** A failed, timed out or aborted execution as the CLI's error: its own error name, else its status. */
+function executionError(execution: { status?: string; error?: string; cause?: string }): Error {
+  return Object.assign(new Error(execution.cause ?? `the execution ended ${execution.status}`), {
+    name: execution.error ?? execution.status ?? 'FAILED',
+  });
+}
+
+const start = program.command('start').description('start a workflow in AWS Step Functions');
+
+stateMachineOptions(
+  start
+    .command('restore')
+    .description('start the restore workflow: the backup restored into a new database, validated, approved when it is to replace something')
+    .requiredOption('--database <name>', 'the configured database whose backup is restored')
+    .option('--at <time>', 'the latest backup taken at or before this ISO 8601 time')
+    .option('--key <key>', 'this backup (an archive key in the vault)')
+    .option('--target-database <name>', 'the new database (default: <database>_restored_<UTC yyyymmddhhmm>)')
+    .option('--cutover <application>', 'switch this configured application to the restore once a human approves')
+    .option('--jobs <n>', "pg_restore worker processes (default: the runner's vCPUs)")
+    .option('--keep-on-failure', 'keep what the execution created when it fails, to investigate')
+    .option('--wait', 'follow the execution to its end, printing each state it enters'),
+)
+  .option('--json', 'print one JSON object')
+  .action(async (raw) => {
+    const opts = parseOptions(StartRestoreCommandOptions, raw);
+    const sfn = new SFNClient('arn' in opts.stateMachine ? { region: regionOfArn(opts.stateMachine.arn) } : {});
+    const started = await startRestore(sfn, opts.stateMachine, opts.input);
+    if (!opts.wait || !opts.json) print(opts.json, started, `started ${started.executionArn}\n  ${started.consoleUrl}`);
+    if (!opts.wait) return;
+    const ended = await followExecution(sfn, started.executionArn, {
+      onStateEntered: (state) => {
+        if (!opts.json) print(false, null, `  ${time(state.at)}  ${state.name}`);
+      },
+    });
+    const outcome = {
+      ...started,
+      status: ended.status,
+      error: ended.error ?? null,
+      cause: ended.cause ?? null,
+      output: ended.output ?? null,
+    };
+    if (opts.json) print(true, outcome, '');
+    if (ended.status !== 'SUCCEEDED') throw executionError(ended);
+    if (!opts.json) print(false, null, `SUCCEEDED in ${Math.round((ended.stopDate!.getTime() - started.startDate.getTime()) / 1000)} s`);
+  });
+
+stateMachineOptions(program.command('approvals').description('list restore executions waiting for a human decision'))
+  .option('--json', 'print one JSON object')
+  .action(async (raw) => {
+    const opts = parseOptions(ApprovalsCommandOptions, raw);
+    const sfn = new SFNClient('arn' in opts.stateMachine ? { region: regionOfArn(opts.stateMachine.arn) } : {});
+    const approvals = (await listApprovals(sfn, await resolveStateMachine(sfn, opts.stateMachine))).map(({ token: _, ...shown }) => shown);
+    const text = approvals.map((a) =>
+      [
+        a.executionArn,
+        `  ${a.database ?? '?'} restored into ${a.target ?? '?'}, waiting in ${a.state} since ${time(a.since)}`,
+        ...(a.report ? [`  validation ${a.report.passed ? 'passed' : 'failed'}: ${a.report.summary ?? ''}`] : []),
+        `  lifeline approve ${a.executionArn} --comment "..."  |  lifeline reject ${a.executionArn} --reason "..."`,
+      ].join('\n'),
+    );
+    print(opts.json, { approvals }, text.length > 0 ? text.join('\n') : 'no executions wait for approval');
+  });
+
+/** The SFN and STS clients in the execution's own region. */
+function clientsFor(executionArn: string) {
+  const { region } = parseExecutionArn(executionArn);
+  return { sfn: new SFNClient({ region }), sts: new STSClient({ region }) };
+}
+
+program
+  .command('approve')
+  .description('approve what an execution waits for; your AWS identity and comment are recorded in it')
+  .argument('<execution-arn>')
+  .option('--comment <text>', 'why, for the record')
+  .option('--json', 'print one JSON object')
+  .action(async (executionArn: string, raw) => {
+    const opts = parseOptions(ApproveCommandOptions, raw);
+    const recorded = await decide(executionArn, { approve: true, comment: opts.comment ?? null }, clientsFor(executionArn));
+    print(opts.json, recorded, `approved ${recorded.state} of ${executionArn} as ${recorded.approver}`);
+  });
+
+program
+  .command('reject')
+  .description('reject what an execution waits for: it cleans up what it created and fails with Rejected')
+  .argument('<execution-arn>')
+  .requiredOption('--reason <text>', 'why, recorded as the failure cause')
+  .option('--json', 'print one JSON object')
+  .action(async (executionArn: string, raw) => {
+    const opts = parseOptions(RejectCommandOptions, raw);
+    const recorded = await decide(executionArn, { approve: false, reason: opts.reason }, clientsFor(executionArn));
+    print(opts.json, recorded, `rejected ${recorded.state} of ${executionArn} as ${recorded.approver}`);
+  });
+
+program
+  .command('status')
+  .description('where an execution is: status, state, times, error, outcome')
+  .argument('<execution-arn>')
+  .option('--json', 'print one JSON object')
+  .action(async (executionArn: string, raw) => {
+    const opts = parseOptions(StatusCommandOptions, raw);
+    const status = await executionStatus(clientsFor(executionArn).sfn, executionArn);
+    const running = status.status === 'RUNNING';
+    print(
+      opts.json,
+      status,
+      [
+        executionArn,
+        `  ${status.status}, ${running ? 'in' : 'last state'} ${status.state ?? '-'} since ${time(status.stateEnteredAt)}`,
+        `  started ${time(status.startDate)}, stopped ${time(status.stopDate)}`,
+        ...(status.error !== null ? [`  ${status.error}: ${status.cause ?? ''}`] : []),
+        ...(status.output !== null ? [`  ${status.output}`] : []),
+        `  ${consoleUrl(executionArn)}`,
+      ].join('\n'),
+    );
+  });
+
+const run = program.command('run').description("run a workflow's state machine on this machine");
+
+run
+  .command('restore')
+  .description('run restore.asl.json here: steps and runner in-process, notifications printed, the approval asked on the terminal')
+  .option('--local', 'run on this machine (required)')
+  .requiredOption('--input <file>', "the workflow's input, as JSON (the same as the console's)")
+  .requiredOption('--settings <file>', 'the databases and applications by connection URL, the vault bucket (see README)')
+  .option('--approve', 'approve when the workflow asks, without asking on the terminal')
+  .option('--comment <text>', "the approval's comment (with --approve)")
+  .option('--reject <reason>', 'reject when the workflow asks, with this reason')
+  .option('--s3-endpoint <url>', 'S3-compatible endpoint (path-style)')
+  .option('--staging-dir <dir>', 'where the runner stages the archive (default: the temp directory)')
+  .option('--json', 'print one JSON object')
+  .action(async (raw) => {
+    const opts = parseOptions(RunRestoreCommandOptions, raw);
+    // The local engine (aws-local-stepfunctions) loads only here: the runner image's bundle leaves it out.
+    const { readJsonFile, readLocalRestoreSettings, runRestoreLocally } = await import('../lambdas/core/operator/local-restore.js').catch(
+      (error: unknown) => {
+        throw new LifelineError(
+          'InvalidConfig',
+          `run --local needs the local engine, which this build leaves out: ${(error as Error).message}`,
+        );
+      },
+    );
+    const input = await readJsonFile('--input', opts.input);
+    const settings = await readLocalRestoreSettings(opts.settings);
+    const approver = `${userInfo().username}@${hostname()} (local run)`;
+    const notifications: Notification[] = [];
+    // The engine reports states a little after running them: each notification waits for its state's line.
+    let current: string | undefined;
+    let waiting: Notification[] = [];
+    const show = (notification: Notification) => {
+      if (!opts.json) print(false, null, describeNotification(notification));
+    };
+    const result = await runRestoreLocally({
+      input,
+      settings,
+      s3: createS3Client({ endpoint: opts.s3Endpoint }),
+      stagingDir: opts.stagingDir ?? tmpdir(),
+      signal: interruption(),
+      onStateEntered: (state) => {
+        current = state;
+        if (!opts.json) print(false, null, `> ${state}`);
+        waiting.filter((n) => n.state === state).forEach(show);
+        waiting = waiting.filter((n) => n.state !== state);
+      },
+      notify: (notification) => {
+        notifications.push(notification);
+        if (notification.state === current) show(notification);
+        else waiting.push(notification);
+      },
+      answer: async () => {
+        // The execution waits for this answer, so its state's line and the request are shown before the question.
+        await new Promise((resolve) => setImmediate(resolve));
+        const decision: LocalDecision = opts.approve
+          ? { approve: true, comment: opts.comment ?? null }
+          : opts.reject !== undefined
+            ? { approve: false, reason: opts.reject }
+            : await askApproval();
+        if (decision.approve) return { output: { approver, comment: decision.comment, decidedAt: new Date().toISOString() } };
+        return { error: 'Rejected', cause: `${decision.reason} (rejected by ${approver})` };
+      },
+    });
+    if (opts.json) print(true, { ...result, notifications }, '');
+    if (result.status !== 'SUCCEEDED') throw executionError({ status: result.status, error: result.error, cause: result.cause });
+    if (!opts.json) print(false, null, `SUCCEEDED ${result.executionArn}\n${JSON.stringify(result.output, null, 2)}`);
   });
 
 function exitCodeFor(error: unknown): number {

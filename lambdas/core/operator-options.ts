@@ -5,6 +5,8 @@ import { ObjectLockMode } from './retention.js';
 import { TimeZone } from './tier.js';
 import { IsoTime } from './validation.js';
 import type { BackupSelector } from './vault.js';
+import { restoreStateMachineName, STATE_MACHINE_ARN, type StateMachineRef } from './operator/executions.js';
+import { ApprovalDecision } from './workflows/cutover-input.js';
 
 /** The `lifeline` CLI's options, one schema per command: the CLI takes its choices and defaults from here. */
 
@@ -61,3 +63,80 @@ export const RestoreCommandOptions = RestoreFlags.transform(({ key, latest, at, 
   return z.NEVER;
 });
 export const RESTORE_JOBS = RestoreFlags.shape.jobs;
+
+/** The workflow commands' options: `start`, `approvals`, `approve`, `reject`, `status`, `run --local`. */
+
+/** The config's `name`, which prefixes the state machines' names. */
+const DeploymentName = z.string().regex(/^[a-z][a-z0-9-]{0,19}$/, 'must be the config\'s name: 1-20 lowercase letters, digits or "-"');
+const StateMachineArn = z.string().regex(STATE_MACHINE_ARN, 'must be a Step Functions state machine ARN');
+
+/** The restore state machine: --state-machine, or the one named `<--name>-restore` in the current region. */
+const restoreStateMachine = {
+  stateMachine: StateMachineArn.optional(),
+  name: DeploymentName.default('lifeline'),
+};
+const toRestoreStateMachine = ({ stateMachine, name }: { stateMachine?: string; name: string }): StateMachineRef =>
+  stateMachine !== undefined ? { arn: stateMachine } : { name: restoreStateMachineName(name) };
+
+/**
+ * `start restore`'s flags as the workflow's input. Only their types are checked here: the input itself is
+ * checked with RestoreInput, so the command refuses what the state machine would, in the same words.
+ */
+export const StartRestoreCommandOptions = z
+  .strictObject({
+    ...restoreStateMachine,
+    json: z.boolean().default(false),
+    database: z.string(),
+    at: z.string().optional(),
+    key: z.string().optional(),
+    targetDatabase: z.string().optional(),
+    cutover: z.string().optional(),
+    jobs: z.coerce.number().optional(),
+    keepOnFailure: z.boolean().default(false),
+    wait: z.boolean().default(false),
+  })
+  .transform(({ stateMachine, name, json, wait, targetDatabase, keepOnFailure, ...fields }) => ({
+    stateMachine: toRestoreStateMachine({ stateMachine, name }),
+    json,
+    wait,
+    input: {
+      ...Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)),
+      ...(targetDatabase !== undefined ? { target: { database: targetDatabase } } : {}),
+      ...(keepOnFailure ? { keepOnFailure } : {}),
+    },
+  }));
+
+export const ApprovalsCommandOptions = z
+  .strictObject({ ...restoreStateMachine, json: z.boolean().default(false) })
+  .transform(({ json, ...machine }) => ({ json, stateMachine: toRestoreStateMachine(machine) }));
+
+export const ApproveCommandOptions = z.strictObject({
+  comment: ApprovalDecision.shape.comment.unwrap().optional(),
+  json: z.boolean().default(false),
+});
+
+export const RejectCommandOptions = z.strictObject({
+  reason: z.string().trim().min(1, 'must say why').max(2000),
+  json: z.boolean().default(false),
+});
+
+export const StatusCommandOptions = z.strictObject({ json: z.boolean().default(false) });
+
+export const RunRestoreCommandOptions = z
+  .strictObject({
+    local: z.literal(true, 'is required: only local runs are supported (`lifeline start restore` runs in AWS)'),
+    input: z.string().min(1),
+    settings: z.string().min(1),
+    approve: z.boolean().default(false),
+    comment: ApprovalDecision.shape.comment.unwrap().optional(),
+    reject: z.string().trim().min(1, 'must say why').max(2000).optional(),
+    s3Endpoint: Endpoint.optional(),
+    stagingDir: z.string().min(1).optional(),
+    json: z.boolean().default(false),
+  })
+  .superRefine((options, ctx) => {
+    if (options.approve && options.reject !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['reject'], message: 'give --approve or --reject, not both' });
+    if (options.comment !== undefined && !options.approve)
+      ctx.addIssue({ code: 'custom', path: ['comment'], message: 'goes with --approve' });
+  });

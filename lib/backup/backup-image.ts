@@ -21,7 +21,11 @@ function repositoryRoot(): string {
  * Everything the image does not need: kept out of the build context and of the asset hash, so that
  * infrastructure, tests and docs can change without a new image.
  */
-const NOT_IN_IMAGE = ['.*', '**/node_modules', 'cdk.out', 'dist', 'bench', 'bin', 'lib', 'state-machines', 'test', 'cdk.json', '*.md'];
+const NOT_IN_IMAGE = [
+  ...['.*', '**/node_modules', 'cdk.out', 'dist', 'bench', 'lib', 'state-machines', 'test', 'cdk.json', '*.md'],
+  // The runner's CLI is bundled into the image; the CDK app and its config are not.
+  ...['bin/*', '!bin/lifeline.ts'],
+];
 
 export interface BackupImageProps {
   readonly postgresMajor: ClientMajor;
@@ -46,8 +50,8 @@ export class BackupImage extends Construct {
     });
   }
 
-  /** Lambda code that runs this image; usable from any stack of the app. */
-  code(): lambda.DockerImageCode {
-    return lambda.DockerImageCode.fromEcr(this.asset.repository, { tagOrDigest: this.asset.imageTag });
+  /** Lambda code that runs this image (the backup handler, or the handler `cmd` names); usable from any stack of the app. */
+  code(cmd?: string[]): lambda.DockerImageCode {
+    return lambda.DockerImageCode.fromEcr(this.asset.repository, { tagOrDigest: this.asset.imageTag, cmd });
   }
 }

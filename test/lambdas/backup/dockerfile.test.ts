@@ -3,6 +3,7 @@ import { chmod, copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RUNNER_RESTORE_COMMAND, RUNNER_STAGING_DIR, RUNNER_USER } from '../../../lambdas/core/workflows/runner-environment.js';
 import { startPostgres, type PostgresCluster } from '../../support/postgres.js';
 import { sharedS3 } from '../../support/shared.js';
 
@@ -14,8 +15,8 @@ interface Instruction {
   words: string[];
 }
 
-/** Instructions of the Dockerfile's last stage (the image Lambda runs), continuation lines joined. */
-async function finalStage(): Promise<Instruction[]> {
+/** The Dockerfile's instructions, continuation lines joined. */
+async function instructions(): Promise<Instruction[]> {
   const text = await readFile(DOCKERFILE, 'utf8');
   const logical = text
     .split('\n')
@@ -24,12 +25,16 @@ async function finalStage(): Promise<Instruction[]> {
     .replace(/\\\n/g, ' ')
     .split('\n')
     .filter((line) => line.trim() !== '');
-  const instructions = logical.map((line) => {
+  return logical.map((line) => {
     const [keyword = '', ...words] = line.trim().split(/\s+/);
     return { keyword: keyword.toUpperCase(), words };
   });
-  const from = instructions.map((i) => i.keyword).lastIndexOf('FROM');
-  return instructions.slice(from);
+}
+
+/** Instructions of the Dockerfile's last stage (the image Lambda runs). */
+async function finalStage(): Promise<Instruction[]> {
+  const all = await instructions();
+  return all.slice(all.map((i) => i.keyword).lastIndexOf('FROM'));
 }
 
 /** ENV variables whose value is an absolute path: files the image's code relies on. */
@@ -176,5 +181,80 @@ describe("a backup run as an unprivileged user, with the image's CA bundle", () 
     await placeBundle(0o600);
     const outcome = await backUpAsNobody(request, env);
     expect(outcome).toEqual({ error: { name: 'InvalidInput', message: `sslrootcert: cannot read the CA bundle ${bundle} (EACCES)` } });
+  });
+});
+
+/** The Lambda base image's task root, where the last stage copies the bundles. */
+const LAMBDA_TASK_ROOT = '/var/task';
+
+/** The bundle stage's esbuild RUN for `entry`, and where its output lands in the final image. */
+async function bundleOf(entry: string): Promise<{ command: string; outfile: string; inImage: string | undefined }> {
+  const all = await instructions();
+  const stage = all.slice(0, all.map((i) => i.keyword).lastIndexOf('FROM'));
+  const workdir = stage.find((i) => i.keyword === 'WORKDIR')!.words[0]!;
+  const run = stage.find((i) => i.keyword === 'RUN' && i.words.includes('esbuild') && i.words.includes(entry));
+  if (!run) throw new Error(`${DOCKERFILE} bundles no ${entry}`);
+  const outfile = run.words.find((w) => w.startsWith('--outfile='))!.split('=')[1]!;
+  const built = path.posix.join(workdir, outfile);
+  const copy = (await finalStage()).find((i) => i.keyword === 'COPY' && i.words.includes('--from=bundle'))!;
+  const [from = '', to = ''] = copy.words.filter((w) => !w.startsWith('--'));
+  const root = to.replace('${LAMBDA_TASK_ROOT}', LAMBDA_TASK_ROOT);
+  const inImage = built.startsWith(from) ? path.posix.join(root, path.posix.relative(from, built)) : undefined;
+  return { command: run.words.join(' '), outfile, inImage };
+}
+
+function runNode(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('the runner in the backup image', () => {
+  it('bundles the CLI at the path RUNNER_RESTORE_COMMAND runs', async () => {
+    const { inImage } = await bundleOf('bin/lifeline.ts');
+    expect(RUNNER_RESTORE_COMMAND.slice(0, 2)).toEqual(['node', inImage]);
+  });
+
+  it("creates the staging directory RUNNER_USER's, mode 0700, for Fargate to give the volume", async () => {
+    const [uid, gid] = RUNNER_USER.split(':');
+    const creations = (await finalStage())
+      .filter((i) => i.keyword === 'RUN' && i.words.includes(RUNNER_STAGING_DIR))
+      .map((i) => i.words.join(' '));
+    expect(creations).toEqual([`install -d -o ${uid} -g ${gid} -m 0700 ${RUNNER_STAGING_DIR}`]);
+  });
+
+  it('builds, with the Dockerfile’s own command, a CLI that runs without node_modules or the local workflow engine', async () => {
+    const { command, outfile } = await bundleOf('bin/lifeline.ts');
+    const scratch = await mkdtemp(path.join(os.tmpdir(), 'lifeline-bundle-'));
+    try {
+      const bundle = path.join(scratch, 'lifeline.mjs');
+      const built = await new Promise<number | null>((resolve, reject) => {
+        const child = spawn('sh', ['-c', command.replace(`--outfile=${outfile}`, `--outfile=${bundle}`)], { stdio: 'ignore' });
+        child.once('error', reject);
+        child.once('close', resolve);
+      });
+      expect(built).toBe(0);
+      expect(await readFile(bundle, 'utf8')).not.toMatch(/aws-local-stepfunctions|asl-validator/);
+
+      const runner = await runNode([bundle, 'runner', 'restore'], scratch, {
+        VAULT_BUCKET: 'vault',
+        LIFELINE_STAGING_DIR: scratch,
+        LIFELINE_RESTORE_JOB: '{}',
+      });
+      expect(runner.code).toBe(10);
+      expect(runner.stderr).toMatch(/^lifeline: InvalidInput: invalid LIFELINE_RESTORE_JOB: /);
+
+      const local = await runNode([bundle, 'run', 'restore', '--local', '--input', 'in.json', '--settings', 'local.json'], scratch, {});
+      expect(local.code).toBe(1);
+      expect(local.stderr).toMatch(/lifeline: InvalidConfig: run --local needs the local engine, which this build leaves out/);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   });
 });

@@ -1,0 +1,171 @@
+import {
+  DescribeExecutionCommand,
+  paginateGetExecutionHistory,
+  paginateListStateMachines,
+  StartExecutionCommand,
+  type DescribeExecutionCommandOutput,
+  type HistoryEvent,
+  type SFNClient,
+} from '@aws-sdk/client-sfn';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { LifelineError } from '../errors.js';
+import { parseInput } from '../validation.js';
+import { RestoreInput } from '../workflows/restore-input.js';
+
+/** `arn:aws:states:eu-west-1:123456789012:execution:lifeline-restore:3f2c...`; groups: region, state machine. */
+const EXECUTION_ARN = /^arn:aws[a-z-]*:states:([a-z0-9-]+):\d{12}:execution:([^:\s]{1,80}):[^:\s]{1,80}$/;
+export const STATE_MACHINE_ARN = /^arn:aws[a-z-]*:states:([a-z0-9-]+):\d{12}:stateMachine:[^:\s]{1,80}$/;
+
+export interface ExecutionRef {
+  arn: string;
+  region: string;
+  stateMachineName: string;
+}
+
+/** An execution ARN as an operator pastes it; anything else is refused before any AWS call. */
+export function parseExecutionArn(arn: string): ExecutionRef {
+  const match = EXECUTION_ARN.exec(arn);
+  if (!match) {
+    throw new LifelineError(
+      'InvalidInput',
+      `"${arn}" is not a Step Functions execution ARN (arn:aws:states:<region>:<account>:execution:<state machine>:<name>)`,
+    );
+  }
+  return { arn, region: match[1]!, stateMachineName: match[2]! };
+}
+
+/** The region a state machine or execution ARN lives in: the SFN client must be in the same one. */
+export function regionOfArn(arn: string): string {
+  return arn.split(':')[3]!;
+}
+
+export function consoleUrl(executionArn: string): string {
+  const region = regionOfArn(executionArn);
+  return `https://${region}.console.aws.amazon.com/states/home?region=${region}#/v2/executions/details/${executionArn}`;
+}
+
+/** The restore state machine's name: `<config name>-restore`, as the restore stack names it. */
+export function restoreStateMachineName(prefix: string): string {
+  return `${prefix}-restore`;
+}
+
+/** Where an operator command finds its state machine: given by ARN, or looked up by name in the client's region. */
+export type StateMachineRef = { arn: string } | { name: string };
+
+export async function resolveStateMachine(sfn: SFNClient, ref: StateMachineRef): Promise<string> {
+  if ('arn' in ref) return ref.arn;
+  for await (const page of paginateListStateMachines({ client: sfn }, {})) {
+    const found = page.stateMachines?.find((machine) => machine.name === ref.name);
+    if (found?.stateMachineArn) return found.stateMachineArn;
+  }
+  const region = await sfn.config.region();
+  throw new LifelineError(
+    'InvalidInput',
+    `--state-machine: no state machine named "${ref.name}" in ${region} (deploy the restore stack, pass --name with the config's name, or give --state-machine ARN)`,
+  );
+}
+
+export interface StartedExecution {
+  executionArn: string;
+  startDate: Date;
+  consoleUrl: string;
+}
+
+/** Checks the input as the state machine's first state will (same schema, same messages), then starts it. */
+export async function startRestore(sfn: SFNClient, stateMachine: StateMachineRef, input: unknown): Promise<StartedExecution> {
+  parseInput(RestoreInput, input, 'restore input');
+  const stateMachineArn = await resolveStateMachine(sfn, stateMachine);
+  const started = await sfn.send(new StartExecutionCommand({ stateMachineArn, input: JSON.stringify(input) }));
+  const executionArn = started.executionArn!;
+  return { executionArn, startDate: started.startDate!, consoleUrl: consoleUrl(executionArn) };
+}
+
+/** The execution's events, oldest first, every page. */
+async function executionHistory(sfn: SFNClient, executionArn: string): Promise<HistoryEvent[]> {
+  const events: HistoryEvent[] = [];
+  for await (const page of paginateGetExecutionHistory({ client: sfn }, { executionArn })) events.push(...(page.events ?? []));
+  return events;
+}
+
+/** `TaskStateEntered`, `ChoiceStateEntered`, ...: the events that name the state an execution moved to. */
+const isStateEntered = (event: HistoryEvent) => event.type?.endsWith('StateEntered') === true;
+
+export interface StateEntered {
+  name: string;
+  at: Date;
+}
+
+export interface FollowOptions {
+  onStateEntered: (state: StateEntered) => void;
+  /** Between polls; Step Functions' history is eventually consistent anyway. */
+  pollMs?: number;
+}
+
+/** Polls an execution until it ends, reporting each state it enters once, in order; returns its final description. */
+export async function followExecution(
+  sfn: SFNClient,
+  executionArn: string,
+  { onStateEntered, pollMs = 3000 }: FollowOptions,
+): Promise<DescribeExecutionCommandOutput> {
+  let lastSeen = 0;
+  for (;;) {
+    // Described before reading the history, so the last read includes every state of an execution that ended.
+    const execution = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    for (const event of await executionHistory(sfn, executionArn)) {
+      if ((event.id ?? 0) <= lastSeen) continue;
+      lastSeen = event.id ?? lastSeen;
+      if (isStateEntered(event)) onStateEntered({ name: event.stateEnteredEventDetails?.name ?? '?', at: event.timestamp! });
+    }
+    if (execution.status !== 'RUNNING') return execution;
+    await sleep(pollMs);
+  }
+}
+
+export interface ExecutionStatus {
+  executionArn: string;
+  status: string;
+  /** The state it is in (running) or was in last (ended). */
+  state: string | null;
+  stateEnteredAt: Date | null;
+  startDate: Date;
+  stopDate: Date | null;
+  error: string | null;
+  cause: string | null;
+  /** A finished restore's message (its outcome's `message`), or the raw output. */
+  output: string | null;
+}
+
+const OutputMessage = z.object({ message: z.string() });
+
+function outputSummary(output: string | undefined): string | null {
+  if (output === undefined) return null;
+  try {
+    const parsed = OutputMessage.safeParse(JSON.parse(output));
+    return parsed.success ? parsed.data.message : output;
+  } catch {
+    return output;
+  }
+}
+
+/** Where an execution is: `lifeline status ARN`. */
+export async function executionStatus(sfn: SFNClient, executionArn: string): Promise<ExecutionStatus> {
+  parseExecutionArn(executionArn);
+  const execution = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+  let entered: HistoryEvent | undefined;
+  for await (const page of paginateGetExecutionHistory({ client: sfn }, { executionArn, reverseOrder: true })) {
+    entered = page.events?.find(isStateEntered);
+    if (entered) break;
+  }
+  return {
+    executionArn,
+    status: execution.status!,
+    state: entered?.stateEnteredEventDetails?.name ?? null,
+    stateEnteredAt: entered?.timestamp ?? null,
+    startDate: execution.startDate!,
+    stopDate: execution.stopDate ?? null,
+    error: execution.error ?? null,
+    cause: execution.cause ?? null,
+    output: outputSummary(execution.output),
+  };
+}

@@ -1,0 +1,209 @@
+import {
+  GetExecutionHistoryCommand,
+  ListExecutionsCommand,
+  SendTaskFailureCommand,
+  SendTaskSuccessCommand,
+  SFNClient,
+  TaskTimedOut,
+  type HistoryEvent,
+} from '@aws-sdk/client-sfn';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { decide, listApprovals, pendingApproval } from '../../../../lambdas/core/operator/approvals.js';
+import { ApprovalDecision } from '../../../../lambdas/core/workflows/cutover-input.js';
+
+const STATE_MACHINE = 'arn:aws:states:eu-west-1:123456789012:stateMachine:lifeline-restore';
+const execution = (name: string) => `arn:aws:states:eu-west-1:123456789012:execution:lifeline-restore:${name}`;
+const WAITING = execution('waiting-0001');
+const RESTORING = execution('restoring-0002');
+const APPROVED = execution('approved-0003');
+const TOKEN = 'AQCEAAAAKgAAAAMAAAAAAAAAAaHR0cHM6Ly9zdGF0ZXMuZXUtd2VzdC0xLmFtYXpvbmF3cy5jb20=';
+const APPROVER = 'arn:aws:sts::123456789012:assumed-role/oncall/alice';
+const SCHEDULED_AT = new Date('2026-11-23T10:55:00.000Z');
+
+const sfn = mockClient(SFNClient);
+const sts = mockClient(STSClient);
+
+/** History events as GetExecutionHistory returns them, oldest first, each with its id and the one before it. */
+function history(...events: Omit<HistoryEvent, 'id' | 'previousEventId' | 'timestamp'>[]): HistoryEvent[] {
+  return events.map((event, i) => ({
+    ...event,
+    id: i + 1,
+    previousEventId: i,
+    timestamp: new Date(SCHEDULED_AT.getTime() + (i - events.length + 3) * 1000),
+  }));
+}
+
+const started = { type: 'ExecutionStarted' as const, executionStartedEventDetails: { input: '{"database":"shop","cutover":"shop-api"}' } };
+const waitState = {
+  request: { database: 'shop', cutover: 'shop-api' },
+  target: { database: 'shop_restored_202611231050' },
+  validation: { passed: true, summary: 'All 12 tables match the backup.' },
+};
+const sns = { resourceType: 'sns', resource: 'publish.waitForTaskToken' };
+/** restore.asl.json's WaitForApproval: entered, scheduled with its parameters (the token inside), started, submitted. */
+const waiting = [
+  { type: 'TaskStateEntered' as const, stateEnteredEventDetails: { name: 'WaitForApproval', input: JSON.stringify(waitState) } },
+  {
+    type: 'TaskScheduled' as const,
+    taskScheduledEventDetails: {
+      ...sns,
+      region: 'eu-west-1',
+      timeoutInSeconds: 86400,
+      parameters: JSON.stringify({
+        TopicArn: 'arn:aws:sns:eu-west-1:123456789012:lifeline-approvals',
+        Subject: 'Lifeline: approve the restore of shop',
+        Message: {
+          question: 'Approve to switch the application shop-api to shop_restored_202611231050?',
+          approve: `lifeline approve ${WAITING} --comment "..."`,
+          reject: `lifeline reject ${WAITING} --reason "..."`,
+          report: waitState.validation,
+          timeoutSeconds: 86400,
+          executionArn: WAITING,
+          taskToken: TOKEN,
+        },
+      }),
+    },
+  },
+  { type: 'TaskStarted' as const, taskStartedEventDetails: sns },
+  { type: 'TaskSubmitted' as const, taskSubmittedEventDetails: { ...sns, output: '{"MessageId":"5b6f1d0e-0000-4000-8000-000000000000"}' } },
+];
+const ecs = { resourceType: 'ecs', resource: 'runTask.sync' };
+const restoringHistory = history(
+  started,
+  { type: 'TaskStateEntered', stateEnteredEventDetails: { name: 'RunRestore', input: '{}' } },
+  { type: 'TaskScheduled', taskScheduledEventDetails: { ...ecs, region: 'eu-west-1', parameters: '{}' } },
+  { type: 'TaskStarted', taskStartedEventDetails: ecs },
+  { type: 'TaskSubmitted', taskSubmittedEventDetails: { ...ecs, output: '{}' } },
+);
+const approvedHistory = history(started, ...waiting, {
+  type: 'TaskSucceeded',
+  taskSucceededEventDetails: {
+    ...sns,
+    output: JSON.stringify({ approver: APPROVER, comment: null, decidedAt: SCHEDULED_AT.toISOString() }),
+  },
+});
+const waitingHistory = history(started, ...waiting);
+
+/** GetExecutionHistory with reverseOrder, two events a page, as a caller asking for small pages gets it. */
+function answerHistory(executionArn: string, events: HistoryEvent[]) {
+  const newestFirst = [...events].reverse();
+  for (let page = 0; page * 2 < newestFirst.length; page++) {
+    sfn
+      .on(GetExecutionHistoryCommand, { executionArn, reverseOrder: true, ...(page > 0 ? { nextToken: `page-${page}` } : {}) }, false)
+      .resolves({
+        events: newestFirst.slice(page * 2, page * 2 + 2),
+        ...(page * 2 + 2 < newestFirst.length ? { nextToken: `page-${page + 1}` } : {}),
+      });
+  }
+}
+
+beforeEach(() => {
+  sfn.reset();
+  sts.reset();
+  answerHistory(WAITING, waitingHistory);
+  answerHistory(RESTORING, restoringHistory);
+  answerHistory(APPROVED, approvedHistory);
+  sts.on(GetCallerIdentityCommand).resolves({ UserId: 'AROAEXAMPLE:alice', Account: '123456789012', Arn: APPROVER });
+});
+
+const summary = (arn: string) => ({
+  executionArn: arn,
+  stateMachineArn: STATE_MACHINE,
+  name: arn.split(':').at(-1),
+  status: 'RUNNING' as const,
+  startDate: new Date('2026-11-23T10:50:00Z'),
+});
+
+describe('pending approvals', () => {
+  it('finds the token and the request in the history, following its pages back to where the state was entered', async () => {
+    const pending = await pendingApproval(new SFNClient({ region: 'eu-west-1' }), WAITING);
+    expect(pending).toEqual({
+      executionArn: WAITING,
+      state: 'WaitForApproval',
+      since: waitingHistory[2]!.timestamp,
+      database: 'shop',
+      target: 'shop_restored_202611231050',
+      question: 'Approve to switch the application shop-api to shop_restored_202611231050?',
+      report: { passed: true, summary: 'All 12 tables match the backup.' },
+      token: TOKEN,
+    });
+    // Newest first: submitted and started on the first page, scheduled and entered (token, request) on the second.
+    expect(sfn.commandCalls(GetExecutionHistoryCommand, { executionArn: WAITING, reverseOrder: true })).toHaveLength(2);
+  });
+
+  it('lists only the running executions that wait for a human, across ListExecutions pages', async () => {
+    sfn
+      .on(ListExecutionsCommand, { stateMachineArn: STATE_MACHINE, statusFilter: 'RUNNING' }, false)
+      .resolves({ executions: [summary(RESTORING), summary(WAITING)], nextToken: 'more' })
+      .on(ListExecutionsCommand, { stateMachineArn: STATE_MACHINE, statusFilter: 'RUNNING', nextToken: 'more' }, false)
+      .resolves({ executions: [summary(APPROVED)] });
+    const approvals = await listApprovals(new SFNClient({ region: 'eu-west-1' }), STATE_MACHINE);
+    expect(approvals.map((a) => a.executionArn)).toEqual([WAITING]);
+    expect(sfn.commandCalls(ListExecutionsCommand)).toHaveLength(2);
+  });
+
+  it('finds none in an execution that runs another task or whose approval was answered', async () => {
+    const client = new SFNClient({ region: 'eu-west-1' });
+    expect(await pendingApproval(client, RESTORING)).toBeUndefined();
+    expect(await pendingApproval(client, APPROVED)).toBeUndefined();
+  });
+});
+
+describe('approve and reject', () => {
+  const deps = () => ({
+    sfn: new SFNClient({ region: 'eu-west-1' }),
+    sts: new STSClient({ region: 'eu-west-1' }),
+    now: () => new Date('2026-11-23T11:02:00.000Z'),
+  });
+
+  it('approves with the ApprovalDecision the workflow reads: the caller’s identity, the comment, the time', async () => {
+    sfn.on(SendTaskSuccessCommand).resolves({});
+    const recorded = await decide(WAITING, { approve: true, comment: 'counts look right' }, deps());
+    expect(recorded).toEqual({ executionArn: WAITING, state: 'WaitForApproval', approver: APPROVER, decision: 'approved' });
+    const [call] = sfn.commandCalls(SendTaskSuccessCommand);
+    expect(call!.args[0].input.taskToken).toBe(TOKEN);
+    expect(ApprovalDecision.parse(JSON.parse(call!.args[0].input.output!))).toEqual({
+      approver: APPROVER,
+      comment: 'counts look right',
+      decidedAt: '2026-11-23T11:02:00.000Z',
+    });
+  });
+
+  it('rejects with the error Rejected, the reason and the approver as its cause', async () => {
+    sfn.on(SendTaskFailureCommand).resolves({});
+    await decide(WAITING, { approve: false, reason: 'wrong backup: we need the one before the migration' }, deps());
+    expect(sfn.commandCalls(SendTaskFailureCommand).map((call) => call.args[0].input)).toEqual([
+      { taskToken: TOKEN, error: 'Rejected', cause: `wrong backup: we need the one before the migration (rejected by ${APPROVER})` },
+    ]);
+  });
+
+  it('refuses an execution that waits for nothing, naming it, and sends nothing', async () => {
+    await expect(decide(RESTORING, { approve: true, comment: null }, deps())).rejects.toMatchObject({
+      name: 'InvalidInput',
+      message: `execution ${RESTORING} is not waiting for an approval`,
+    });
+    expect(sts.commandCalls(GetCallerIdentityCommand)).toHaveLength(0);
+    expect(sfn.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+  });
+
+  it('refuses what is not an execution ARN before calling AWS', async () => {
+    for (const arn of [STATE_MACHINE, 'shop_restored_202611231050', `${WAITING}:extra`]) {
+      await expect(decide(arn, { approve: false, reason: 'no' }, deps())).rejects.toMatchObject({
+        name: 'InvalidInput',
+        message: `"${arn}" is not a Step Functions execution ARN (arn:aws:states:<region>:<account>:execution:<state machine>:<name>)`,
+      });
+    }
+    expect(sfn.calls()).toHaveLength(0);
+    expect(sts.calls()).toHaveLength(0);
+  });
+
+  it('says so when the decision comes after the task timed out', async () => {
+    sfn.on(SendTaskSuccessCommand).rejects(new TaskTimedOut({ message: 'Task Timed Out', $metadata: {} }));
+    await expect(decide(WAITING, { approve: true, comment: null }, deps())).rejects.toMatchObject({
+      name: 'InvalidInput',
+      message: `execution ${WAITING}: WaitForApproval no longer takes a decision (TaskTimedOut)`,
+    });
+  });
+});
