@@ -380,7 +380,9 @@ describe('the backup images', () => {
 
   it('are built from a context holding only what the image needs', () => {
     for (const { directory } of images()) {
-      expect(readdirSync(directory).sort()).toEqual(['lambdas', 'package-lock.json', 'package.json', 'tsconfig.json']);
+      expect(readdirSync(directory).sort()).toEqual(['bin', 'lambdas', 'package-lock.json', 'package.json', 'tsconfig.json']);
+      // The runner's CLI, and nothing else of bin/ (the CDK app and its config are no part of the image).
+      expect(readdirSync(join(directory, 'bin'))).toEqual(['lifeline.ts']);
       expect(existsSync(join(directory, 'lambdas/backup/Dockerfile'))).toBe(true);
       expect(existsSync(join(directory, 'lambdas/backup/handler.ts'))).toBe(true);
     }
