@@ -26,6 +26,18 @@ export const LIFELINE_ERROR_NAMES = [
   'Rejected',
   /** Nobody answered a workflow's approval request in time; what the execution created was cleaned up. */
   'ApprovalTimedOut',
+  /** Another cutover of the same application holds its lock; nothing was changed. */
+  'CutoverLocked',
+  /** A cutover step failed before the connection was switched; what it had changed (a write freeze) was undone. */
+  'CutoverFailed',
+  /** An ECS deployment or Lambda configuration update failed or did not finish in time. */
+  'DeploymentFailed',
+  /** The health URL did not answer 2xx often enough in its window, or the application had no sessions on its database. */
+  'HealthCheckFailed',
+  /** The cutover failed after the switch and was reverted: the previous connection is current and healthy again. */
+  'CutoverRolledBack',
+  /** The cutover failed after the switch and the revert could not prove the previous side healthy: a human must act. */
+  'RollbackUnhealthy',
 ] as const;
 export type LifelineErrorName = (typeof LIFELINE_ERROR_NAMES)[number];
 

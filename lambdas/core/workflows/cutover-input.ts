@@ -23,6 +23,14 @@ export type ApprovalDecision = z.infer<typeof ApprovalDecision>;
 /** Inputs to paste into the Step Functions console; each is tested to parse. */
 export const CUTOVER_INPUT_EXAMPLES = [
   { application: 'shop-api', database: { secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/replacement-AbC123' } },
+  {
+    application: 'shop-api',
+    database: {
+      serverSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-shop-AbC123',
+      name: 'shop_restored_202611231050',
+    },
+    freezeWrites: false,
+  },
 ];
 
 /**
@@ -46,8 +54,10 @@ export const CutoverInput = z
     ),
     freezeWrites: z
       .boolean()
-      .default(false)
-      .describe('Stop writes on the old database while switching (the application sees read-only errors briefly).'),
+      .optional()
+      .describe(
+        "Stop writes on the old database while switching, as the application's config says (its freeze mode). Left out: as configured; false: switch without a freeze; true: requires a configured freeze.",
+      ),
     origin: z
       .strictObject({
         workflow: z.enum(['restore', 'pitr', 'manual']),

@@ -1,0 +1,92 @@
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  UpdateSecretVersionStageCommand,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { createHash } from 'node:crypto';
+import { LifelineError } from '../errors.js';
+
+/**
+ * The application's connection secret as cutover changes it: a new version made AWSCURRENT by PutSecretValue
+ * (the previous one becomes AWSPREVIOUS and stays readable), and back with UpdateSecretVersionStage.
+ */
+
+const CURRENT = 'AWSCURRENT';
+
+export interface SecretVersion {
+  versionId: string;
+  secretString: string;
+}
+
+/** A version of the secret (AWSCURRENT without `versionId`). Failures name the secret, never a value. */
+export async function readSecretVersion(client: SecretsManagerClient, secretArn: string, versionId?: string): Promise<SecretVersion> {
+  let answer;
+  try {
+    answer = await client.send(new GetSecretValueCommand({ SecretId: secretArn, ...(versionId ? { VersionId: versionId } : {}) }));
+  } catch (error) {
+    throw new LifelineError(
+      'SecretUnreadable',
+      `reading secret ${secretArn}${versionId ? ` version ${versionId}` : ''} failed: ${(error as Error).name}`,
+    );
+  }
+  if (!answer.SecretString || !answer.VersionId) throw new LifelineError('SecretUnreadable', `secret ${secretArn} has no SecretString`);
+  return { versionId: answer.VersionId, secretString: answer.SecretString };
+}
+
+/** PutSecretValue's ClientRequestToken for an execution: the same on every retry, so a retried swap writes one version. */
+export function swapTokenFor(executionId: string): string {
+  const hex = createHash('sha256').update(`lifeline-cutover:${executionId}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+async function currentVersionId(client: SecretsManagerClient, secretArn: string): Promise<string> {
+  const { VersionIdsToStages: stages = {} } = await client.send(new DescribeSecretCommand({ SecretId: secretArn }));
+  const current = Object.entries(stages).find(([, labels]) => labels.includes(CURRENT));
+  if (!current) throw new LifelineError('SecretUnreadable', `secret ${secretArn} has no ${CURRENT} version`);
+  return current[0];
+}
+
+/**
+ * Writes `secretString` as the new AWSCURRENT version, unless someone else changed the secret after it was
+ * recorded (then nothing is written: switching would throw their change away).
+ */
+export async function putConnectionSecret(
+  client: SecretsManagerClient,
+  secretArn: string,
+  recordedVersionId: string,
+  token: string,
+  secretString: string,
+): Promise<string> {
+  const current = await currentVersionId(client, secretArn);
+  if (current !== recordedVersionId && current !== token) {
+    throw new LifelineError(
+      'CutoverFailed',
+      `secret ${secretArn} changed since it was recorded (AWSCURRENT is ${current}, not ${recordedVersionId}); nothing was switched`,
+    );
+  }
+  const { VersionId } = await client.send(
+    new PutSecretValueCommand({ SecretId: secretArn, SecretString: secretString, ClientRequestToken: token }),
+  );
+  return VersionId ?? token;
+}
+
+/** Makes the recorded version AWSCURRENT again; a no-op when it is already (a retried revert). */
+export async function restoreSecretVersion(
+  client: SecretsManagerClient,
+  secretArn: string,
+  recordedVersionId: string,
+): Promise<{ moved: boolean }> {
+  const current = await currentVersionId(client, secretArn);
+  if (current === recordedVersionId) return { moved: false };
+  await client.send(
+    new UpdateSecretVersionStageCommand({
+      SecretId: secretArn,
+      VersionStage: CURRENT,
+      MoveToVersionId: recordedVersionId,
+      RemoveFromVersionId: current,
+    }),
+  );
+  return { moved: true };
+}

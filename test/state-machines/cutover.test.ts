@@ -1,0 +1,505 @@
+import { CreateTableCommand, DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import dynalite from 'dynalite';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CUTOVER_TIMEOUT_SECONDS, type CutoverSettings } from '../../lambdas/core/workflows/cutover-state.js';
+import { loadDefinition, runLocalExecution, type Notification } from '../../lambdas/core/workflows/local.js';
+import { ApplicationProcess, freePort } from '../support/application.js';
+import { dynamoDbTask, FakeEcs, FakeLambda, FakeSecretsManager, FakeSsm } from '../support/control-planes.js';
+import { sharedPostgres } from '../support/shared.js';
+
+const DEFINITION = 'state-machines/cutover.asl.json';
+const STEPS_FUNCTION = 'arn:aws:lambda:us-east-1:000000000000:function:lifeline-cutover-steps';
+const SUBSTITUTIONS = {
+  CutoverStepsFunctionArn: STEPS_FUNCTION,
+  LockTableName: 'lifeline-cutover-locks',
+  NotificationsTopicArn: 'arn:aws:sns:us-east-1:000000000000:lifeline-notifications',
+  AlarmTopicArn: 'arn:aws:sns:us-east-1:000000000000:lifeline-alarms',
+};
+const APP_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:shop-api/connection-AbC123';
+const NEW_DATABASE_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:shop-api/restored-DeF456';
+const SERVER_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:lifeline/shop-admin-GhI789';
+const SERVICE = { cluster: 'production', service: 'shop-api' };
+const TASK_DEFINITION = 'arn:aws:ecs:us-east-1:000000000000:task-definition/shop-api:7';
+const WORKER = 'shop-api-worker';
+const MAINTENANCE_PARAMETER = '/shop-api/maintenance';
+
+const pg = sharedPostgres();
+const role = `cutover_app_${randomBytes(4).toString('hex')}`;
+const rolePassword = randomBytes(12).toString('hex');
+const created: string[] = [];
+
+let app: ApplicationProcess;
+let secrets: FakeSecretsManager;
+let ecs: FakeEcs;
+let lambda: FakeLambda;
+let ssm: FakeSsm;
+let lockServer: ReturnType<typeof dynalite>;
+let dynamodb: DynamoDBClient;
+let stepsHandler: (event: unknown) => Promise<unknown>;
+
+/** What the ECS stand-in does when the service restarts; each test sets what it needs. */
+let onRestart: (secretString: string) => Promise<string> = (secretString) => Promise.resolve(secretString);
+
+function settingsWith(freeze: CutoverSettings['applications'][number]['freeze'], lambdaFunctions: string[] = []): CutoverSettings {
+  return {
+    deployment: { pollSeconds: 1, timeoutSeconds: 30 },
+    applications: [
+      {
+        name: 'shop-api',
+        connectionSecretArn: APP_SECRET,
+        ecsServices: [SERVICE],
+        lambdaFunctions,
+        freeze,
+        healthCheck: { url: app.healthUrl, count: 2, windowSeconds: 4, intervalSeconds: 0.2 },
+      },
+    ],
+  };
+}
+
+/** A database owned by the application's role, with the table its /health reads unless `healthy` is false. */
+async function applicationDatabase(prefix: string, healthy = true): Promise<string> {
+  const name = await pg.createDatabase(prefix);
+  created.push(name);
+  await pg.query('postgres', `ALTER DATABASE "${name}" OWNER TO ${role}`);
+  if (healthy) await pg.query(name, `CREATE TABLE app_health (checked_at timestamptz); ALTER TABLE app_health OWNER TO ${role}`);
+  return name;
+}
+
+const rdsSecret = (database: string, user = role, password = rolePassword) =>
+  JSON.stringify({ engine: 'postgres', host: pg.host, port: pg.port, username: user, password, dbname: database });
+const url = (database: string) => `postgresql://${role}:${rolePassword}@${pg.host}:${pg.port}/${database}`;
+
+async function health(): Promise<{ status: number; database?: string }> {
+  const response = await fetch(app.healthUrl);
+  return { status: response.status, ...((await response.json()) as { database?: string }) };
+}
+
+/** The application's database setting as a new session gets it, and whether the role can write there. */
+async function readOnly(database: string): Promise<string> {
+  const rows = await pg.query<{ setconfig: string[] | null }>(
+    database,
+    'SELECT setconfig FROM pg_db_role_setting WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database()) AND setrole = 0',
+  );
+  return rows[0]?.setconfig?.join(',') ?? 'not set';
+}
+
+async function locks() {
+  return (await dynamodb.send(new ScanCommand({ TableName: SUBSTITUTIONS.LockTableName }))).Items ?? [];
+}
+
+beforeAll(async () => {
+  await pg.query('postgres', `CREATE ROLE ${role} LOGIN PASSWORD '${rolePassword}'`);
+  app = new ApplicationProcess(await freePort());
+  secrets = new FakeSecretsManager();
+  ecs = new FakeEcs();
+  lambda = new FakeLambda();
+  ssm = new FakeSsm();
+  ecs.add({
+    ...SERVICE,
+    taskDefinition: TASK_DEFINITION,
+    desiredCount: 1,
+    // A new task reads the secret's AWSCURRENT value when it starts.
+    restart: async () => app.start(await onRestart(secrets.current(APP_SECRET).value)),
+  });
+  lockServer = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  lockServer.listen(0, '127.0.0.1');
+  await once(lockServer, 'listening');
+  dynamodb = new DynamoDBClient({
+    endpoint: `http://127.0.0.1:${(lockServer.address() as AddressInfo).port}`,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: SUBSTITUTIONS.LockTableName,
+      AttributeDefinitions: [{ AttributeName: 'application', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'application', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  secrets.create(SERVER_SECRET, rdsSecret('postgres', pg.user, pg.password));
+  ({ handler: stepsHandler } = await import('../../lambdas/cutover/handler.js'));
+});
+
+afterEach(async () => {
+  onRestart = (secretString) => Promise.resolve(secretString);
+  await ecs.settled();
+  await app.stop();
+});
+
+afterAll(async () => {
+  for (const name of created) await pg.query('postgres', `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  await pg.query('postgres', `DROP ROLE IF EXISTS ${role}`);
+  lockServer.close();
+});
+
+interface Scenario {
+  /** The application's secret before the cutover (its shape is kept). */
+  secret: string;
+  settings: CutoverSettings;
+}
+
+/** The application running on its old database, as ECS started it from the secret's current value. */
+async function deploy({ secret, settings }: Scenario): Promise<string> {
+  const versionId = secrets.create(APP_SECRET, secret);
+  process.env.LIFELINE_CUTOVER_SETTINGS = JSON.stringify(settings);
+  await app.start(secret);
+  return versionId;
+}
+
+async function run(input: unknown) {
+  const notifications: Notification[] = [];
+  const result = await runLocalExecution({
+    definitionFile: DEFINITION,
+    substitutions: SUBSTITUTIONS,
+    input,
+    functions: { [STEPS_FUNCTION]: stepsHandler },
+    tasks: {
+      TakeLock: dynamoDbTask(dynamodb, 'putItem'),
+      ReleaseLock: dynamoDbTask(dynamodb, 'deleteItem'),
+      ReleaseLockAfterFailure: dynamoDbTask(dynamodb, 'deleteItem'),
+    },
+    notify: (notification) => notifications.push(notification),
+    answer: () => Promise.reject(new Error('cutover asks no one')),
+  });
+  return { ...result, notifications };
+}
+
+describe('cutover.asl.json', () => {
+  it('passes asl-validator once its placeholders are filled in, as deployed', async () => {
+    const validate = createRequire(import.meta.url)('asl-validator') as (definition: unknown) => {
+      isValid: boolean;
+      errorsText(separator: string): string;
+    };
+    const definition = await loadDefinition(DEFINITION, SUBSTITUTIONS);
+    const result = validate(definition);
+    expect(result.errorsText('\n')).toBe('');
+    expect(result.isValid).toBe(true);
+    const { AlarmTopicArn: _, ...withoutAlarm } = SUBSTITUTIONS;
+    await expect(loadDefinition(DEFINITION, withoutAlarm)).rejects.toThrow(/no value for \$\{AlarmTopicArn\}/);
+  });
+
+  it('reverts every failure after the swap, lifts the freeze on every failure, and lives no longer than its lock', async () => {
+    const definition = await loadDefinition(DEFINITION, SUBSTITUTIONS);
+    const catchAll = (name: string) =>
+      (definition.States[name] as { Catch: { ErrorEquals: string[]; Next: string }[] }).Catch.find((c) =>
+        c.ErrorEquals.includes('States.ALL'),
+      )?.Next;
+    for (const name of ['Swap', 'Restart', 'CheckRestart', 'ProveHealth']) expect(catchAll(name), name).toBe('Revert');
+    for (const name of [
+      'Record',
+      'Freeze',
+      'Revert',
+      'RollbackUnfreeze',
+      'RollbackRestart',
+      'CheckRollbackRestart',
+      'ProveRollbackHealth',
+    ]) {
+      expect(catchAll(name), name).toBe('LiftFreeze');
+    }
+    expect((definition as { TimeoutSeconds?: number }).TimeoutSeconds).toBe(CUTOVER_TIMEOUT_SECONDS);
+    expect('Catch' in definition.States.ValidateInput!).toBe(false);
+  });
+});
+
+describe('the cutover workflow run locally against PostgreSQL, a real application process and a DynamoDB-compatible lock', () => {
+  it('switches the application to the new database, restarts it, proves it healthy there, and keeps the old version', async () => {
+    const oldDb = await applicationDatabase('cutover_old');
+    const newDb = await applicationDatabase('cutover_new');
+    await pg.query(oldDb, 'INSERT INTO app_health VALUES (now())');
+    secrets.create(NEW_DATABASE_SECRET, rdsSecret(newDb));
+    lambda.add(WORKER, { NODE_OPTIONS: '--enable-source-maps', SECRET_ARN: APP_SECRET });
+    const recordedVersion = await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'none' }, [WORKER]) });
+    expect(await health()).toEqual({ status: 200, database: oldDb, checks: '1' });
+    const updatesBefore = ecs.updates.length;
+
+    const result = await run({ application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET } });
+    expect(result.error ?? null, `${result.cause} in ${result.states.join(' > ')}`).toBeNull();
+    expect(result.status).toBe('SUCCEEDED');
+
+    // The application runs on the new database, from the secret's new AWSCURRENT version in its own shape.
+    expect(await health()).toMatchObject({ status: 200, database: newDb });
+    const current = secrets.current(APP_SECRET);
+    expect(JSON.parse(current.value)).toEqual({
+      engine: 'postgres',
+      host: pg.host,
+      port: pg.port,
+      username: role,
+      password: rolePassword,
+      dbname: newDb,
+    });
+    expect(secrets.stages(APP_SECRET)).toEqual({ [recordedVersion]: ['AWSPREVIOUS'], [current.versionId]: ['AWSCURRENT'] });
+    expect(ecs.updates.slice(updatesBefore)).toEqual([
+      { service: 'shop-api', forceNewDeployment: true, taskDefinition: undefined, desiredCount: undefined },
+    ]);
+    const worker = lambda.functions.get(WORKER)!.variables;
+    expect(worker).toMatchObject({ NODE_OPTIONS: '--enable-source-maps', SECRET_ARN: APP_SECRET });
+    expect(Date.parse(worker.LIFELINE_CUTOVER_AT!)).toBeGreaterThan(Date.now() - 60_000);
+
+    const output = result.output as any;
+    expect(output).toMatchObject({
+      application: 'shop-api',
+      from: { database: oldDb, role },
+      to: { database: newDb, role },
+      secretVersionId: current.versionId,
+      previousSecretVersionId: recordedVersion,
+      freeze: 'none',
+      frozenSeconds: null,
+      health: { side: 'new', passed: true, sessions: { database: newDb, role } },
+    });
+    expect(output.health.sessions.count).toBeGreaterThan(0);
+    expect(output.swapToHealthySeconds).toBeGreaterThan(0);
+    expect(result.notifications.map((n) => [n.state, n.topicArn, n.subject])).toEqual([
+      ['Notify', SUBSTITUTIONS.NotificationsTopicArn, `Lifeline: shop-api switched to ${newDb}`],
+    ]);
+    expect(JSON.stringify(result)).not.toContain(rolePassword);
+    // The old database is kept as it was, and the lock is released.
+    expect(await pg.query(oldDb, 'SELECT count(*)::int AS n FROM app_health')).toEqual([{ n: 1 }]);
+    expect(await locks()).toEqual([]);
+  });
+
+  it('rolls back when the new database fails the health check: the old version current, the application healthy there, writes allowed again', async () => {
+    const oldDb = await applicationDatabase('cutover_old');
+    const brokenDb = await applicationDatabase('cutover_broken', false);
+    const recordedVersion = await deploy({
+      secret: JSON.stringify({ DATABASE_URL: url(oldDb), FEATURE_FLAGS: 'checkout-v2' }),
+      settings: settingsWith({ mode: 'read-only-source' }),
+    });
+    const seen: string[] = [];
+    onRestart = async (secretString) => {
+      seen.push(`${JSON.parse(secretString).DATABASE_URL.split('/').at(-1)} while the old database is ${await readOnly(oldDb)}`);
+      return secretString;
+    };
+
+    const result = await run({ application: 'shop-api', database: { serverSecretArn: SERVER_SECRET, name: brokenDb } });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('CutoverRolledBack');
+    expect(result.cause).toMatch(
+      new RegExp(`^switching shop-api failed with HealthCheckFailed: ${app.healthUrl} did not answer 2xx 2 times`),
+    );
+    expect(result.cause).toMatch(/Health after the switch: .* did not answer 2xx/);
+    expect(result.cause).toMatch(
+      new RegExp(`Health after the rollback: .* answered 2xx 2 times in a row and ${oldDb} on .* has \\d+ sessions of ${role}`),
+    );
+    // Frozen while switching, writable again before the application came back to it.
+    expect(seen).toEqual([
+      `${brokenDb} while the old database is default_transaction_read_only=on`,
+      `${oldDb} while the old database is not set`,
+    ]);
+    expect(await readOnly(oldDb)).toBe('not set');
+    expect(await health()).toMatchObject({ status: 200, database: oldDb });
+    expect(secrets.current(APP_SECRET)).toEqual({
+      versionId: recordedVersion,
+      value: JSON.stringify({ DATABASE_URL: url(oldDb), FEATURE_FLAGS: 'checkout-v2' }),
+    });
+    expect(ecs.updates.at(-1)).toEqual({ service: 'shop-api', taskDefinition: TASK_DEFINITION, desiredCount: 1, forceNewDeployment: true });
+    expect(result.notifications.map((n) => n.state)).toEqual(['NotifyFailure']);
+    expect(result.notifications[0]!.subject).toBe('Lifeline: cutover of shop-api rolled back');
+    expect(await locks()).toEqual([]);
+  });
+
+  it('rolls back an application that stays on the old database although healthy: the session check catches it', async () => {
+    const oldDb = await applicationDatabase('cutover_old');
+    const newDb = await applicationDatabase('cutover_new');
+    secrets.create(NEW_DATABASE_SECRET, rdsSecret(newDb));
+    const secret = url(oldDb);
+    await deploy({ secret, settings: settingsWith({ mode: 'none' }) });
+    // An application that kept its connection from an earlier read: restarts do not move it.
+    onRestart = () => Promise.resolve(secret);
+
+    const result = await run({ application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET } });
+    expect(result.error).toBe('CutoverRolledBack');
+    expect(result.cause).toMatch(
+      new RegExp(`failed with HealthCheckFailed: ${app.healthUrl} is healthy but ${newDb} on .* has no sessions of ${role} within 4 s`),
+    );
+    expect(secrets.current(APP_SECRET).value).toBe(secret);
+    expect(await health()).toMatchObject({ status: 200, database: oldDb });
+  });
+
+  it('rolls back when the ECS deployment fails, naming DeploymentFailed and the rollout reason', async () => {
+    const oldDb = await applicationDatabase('cutover_old');
+    const newDb = await applicationDatabase('cutover_new');
+    secrets.create(NEW_DATABASE_SECRET, rdsSecret(newDb));
+    const recordedVersion = await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'none' }) });
+    // The new tasks exit at start (a release that cannot run against the new database).
+    onRestart = (secretString) =>
+      Promise.resolve(JSON.parse(secretString).dbname === newDb ? JSON.stringify({ ...JSON.parse(secretString), port: 1 }) : secretString);
+
+    const result = await run({ application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET } });
+    expect(result.error).toBe('CutoverRolledBack');
+    expect(result.cause).toMatch(
+      /failed with DeploymentFailed: ECS service shop-api in cluster production: deployment ecs-svc\/\w+ failed: ECS deployment circuit breaker: tasks failed to start/,
+    );
+    expect(result.states).not.toContain('ProveHealth');
+    expect(secrets.current(APP_SECRET).versionId).toBe(recordedVersion);
+    expect(await health()).toMatchObject({ status: 200, database: oldDb });
+  });
+
+  it('fails with RollbackUnhealthy and pages when the old side is not healthy either, with the freeze lifted', async () => {
+    const oldDb = await applicationDatabase('cutover_old');
+    const brokenDb = await applicationDatabase('cutover_broken', false);
+    secrets.create(NEW_DATABASE_SECRET, rdsSecret(brokenDb));
+    await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'read-only-source' }) });
+    // Meanwhile the old database loses what the application's health needs.
+    onRestart = async (secretString) => {
+      // As an operator's session would, past the freeze.
+      await pg.query(oldDb, 'BEGIN READ WRITE; DROP TABLE IF EXISTS app_health; COMMIT');
+      return secretString;
+    };
+
+    const result = await run({ application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET } });
+    expect(result.error).toBe('RollbackUnhealthy');
+    expect(result.cause).toMatch(/Health after the switch: .* did not answer 2xx .* Health after the rollback: .* did not answer 2xx/);
+    expect(result.notifications.map((n) => [n.state, n.topicArn])).toEqual([
+      ['NotifyFailure', SUBSTITUTIONS.NotificationsTopicArn],
+      ['Page', SUBSTITUTIONS.AlarmTopicArn],
+    ]);
+    expect(result.notifications[1]!.subject).toBe('Lifeline: shop-api is unhealthy after a cutover rollback');
+    expect(result.notifications[1]!.message as string).toMatch(/^ACTION NEEDED: /);
+    expect(await readOnly(oldDb)).toBe('not set');
+    expect(await locks()).toEqual([]);
+  });
+
+  it('freezes with the maintenance parameter while switching, puts its value back after, and reports the time frozen', async () => {
+    const oldDb = await applicationDatabase('cutover_old');
+    const newDb = await applicationDatabase('cutover_new');
+    ssm.parameters.set(MAINTENANCE_PARAMETER, { value: 'off', type: 'String' });
+    await deploy({
+      secret: url(oldDb),
+      settings: settingsWith({ mode: 'parameter', parameterName: MAINTENANCE_PARAMETER, frozenValue: 'on' }),
+    });
+    const seen: string[] = [];
+    onRestart = (secretString) => {
+      seen.push(ssm.parameters.get(MAINTENANCE_PARAMETER)!.value);
+      return Promise.resolve(secretString);
+    };
+
+    const result = await run({ application: 'shop-api', database: { serverSecretArn: SERVER_SECRET, name: newDb } });
+    expect(result.error ?? null, result.cause).toBeNull();
+    expect(seen).toEqual(['on']);
+    expect(ssm.parameters.get(MAINTENANCE_PARAMETER)).toEqual({ value: 'off', type: 'String' });
+    // The application's own role on the new database, in the secret's URL shape.
+    expect(secrets.current(APP_SECRET).value).toBe(url(newDb));
+    const output = result.output as any;
+    expect(output.freeze).toBe('parameter');
+    expect(output.frozenSeconds).toBeGreaterThanOrEqual(output.swapToHealthySeconds);
+    expect(result.notifications[0]!.message).toMatch(/Writes were frozen \(parameter\) for [\d.]+ s\./);
+
+    // Without the input's consent to a freeze, nothing is frozen.
+    seen.length = 0;
+    const again = await run({ application: 'shop-api', database: { serverSecretArn: SERVER_SECRET, name: oldDb }, freezeWrites: false });
+    expect(again.error ?? null, again.cause).toBeNull();
+    expect(seen).toEqual(['off']);
+  });
+
+  it('refuses a second cutover of the application while one runs, and leaves the first unaffected', async () => {
+    const oldDb = await applicationDatabase('cutover_old');
+    const newDb = await applicationDatabase('cutover_new');
+    secrets.create(NEW_DATABASE_SECRET, rdsSecret(newDb));
+    await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'none' }) });
+    let second: Awaited<ReturnType<typeof run>> | undefined;
+    onRestart = async (secretString) => {
+      const writes = secrets.writes.length;
+      second = await run({ application: 'shop-api', database: { serverSecretArn: SERVER_SECRET, name: oldDb } });
+      expect(secrets.writes.length).toBe(writes);
+      return secretString;
+    };
+
+    const first = await run({ application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET } });
+    expect(second?.status).toBe('FAILED');
+    expect(second?.error).toBe('CutoverLocked');
+    expect(second?.cause).toBe(
+      'another cutover of shop-api is running; this one changed nothing (the lock is released when that one ends, or expires)',
+    );
+    expect(second?.states).toEqual(['ValidateInput', 'TakeLock', 'Locked', 'Refused']);
+    expect(first.error ?? null, first.cause).toBeNull();
+    expect(await health()).toMatchObject({ status: 200, database: newDb });
+  });
+
+  it('takes over a lock whose execution died and let it expire', async () => {
+    const oldDb = await applicationDatabase('cutover_old');
+    const newDb = await applicationDatabase('cutover_new');
+    secrets.create(NEW_DATABASE_SECRET, rdsSecret(newDb));
+    await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'none' }) });
+    const expired = String(Math.floor(Date.now() / 1000) - 60);
+    await dynamodb.send(
+      new PutItemCommand({
+        TableName: SUBSTITUTIONS.LockTableName,
+        Item: {
+          application: { S: 'shop-api' },
+          executionArn: { S: 'arn:aws:states:us-east-1:000000000000:execution:dead' },
+          expiresAt: { N: expired },
+        },
+      }),
+    );
+    const result = await run({ application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET } });
+    expect(result.error ?? null, result.cause).toBeNull();
+    expect(await locks()).toEqual([]);
+  });
+
+  it('fails a bad input before anything is locked or changed, naming the field', async () => {
+    const oldDb = await applicationDatabase('cutover_old');
+    secrets.create(NEW_DATABASE_SECRET, rdsSecret(oldDb));
+    const versionId = await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'none' }) });
+    const writes = secrets.writes.length;
+    const updates = ecs.updates.length;
+    const cases: [unknown, string, RegExp][] = [
+      [
+        { application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET }, colour: 'red' },
+        'InvalidInput',
+        /Unrecognized key: \\"colour\\"/,
+      ],
+      [
+        { application: 'billing-api', database: { secretArn: NEW_DATABASE_SECRET } },
+        'InvalidInput',
+        /application: \\"billing-api\\" is not a configured application \(configured: shop-api\)/,
+      ],
+      [{ application: 'shop-api', database: { secretArn: 'shop/replacement' } }, 'InvalidInput', /database/],
+      [
+        { application: 'shop-api', database: { secretArn: APP_SECRET } },
+        'InvalidInput',
+        /database.secretArn: is shop-api's own connection secret/,
+      ],
+      [
+        { application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET }, freezeWrites: true },
+        'InvalidInput',
+        /freezeWrites: shop-api has no freeze configured/,
+      ],
+    ];
+    for (const [input, error, cause] of cases) {
+      const result = await run(input);
+      expect(result.error, JSON.stringify(input)).toBe(error);
+      expect(result.cause).toMatch(cause);
+      expect(result.states).toEqual(['ValidateInput']);
+      expect(result.notifications).toEqual([]);
+    }
+    // Valid in form, refused once checked against what is there: the lock is released, nothing else changed.
+    for (const [input, error, cause] of [
+      [
+        { application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET } },
+        'InvalidInput',
+        new RegExp(`database: ${oldDb} on .* is the database shop-api uses already`),
+      ],
+      [
+        { application: 'shop-api', database: { serverSecretArn: SERVER_SECRET, name: 'no_such_database' } },
+        'DatabaseUnreachable',
+        /no_such_database/,
+      ],
+    ] as const) {
+      const result = await run(input);
+      expect(result.error, JSON.stringify(input)).toBe(error);
+      expect(result.cause).toMatch(cause);
+      expect(result.states).not.toContain('Freeze');
+      expect(result.notifications.map((n) => n.subject)).toEqual([`Lifeline: cutover of shop-api failed (${error})`]);
+    }
+    expect(secrets.writes.length).toBe(writes);
+    expect(ecs.updates.length).toBe(updates);
+    expect(secrets.current(APP_SECRET).versionId).toBe(versionId);
+    expect(await health()).toMatchObject({ status: 200, database: oldDb });
+    expect(await locks()).toEqual([]);
+  });
+});

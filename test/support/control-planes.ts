@@ -1,0 +1,349 @@
+import { DeleteItemCommand, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DescribeServicesCommand, ECSClient, UpdateServiceCommand, type Deployment, type Service } from '@aws-sdk/client-ecs';
+import {
+  GetFunctionConfigurationCommand,
+  LambdaClient,
+  PreconditionFailedException,
+  ResourceNotFoundException as LambdaNotFound,
+  UpdateFunctionConfigurationCommand,
+} from '@aws-sdk/client-lambda';
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  InvalidParameterException,
+  PutSecretValueCommand,
+  ResourceExistsException,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
+} from '@aws-sdk/client-secrets-manager';
+import {
+  DeleteParameterCommand,
+  GetParameterCommand,
+  ParameterAlreadyExists,
+  ParameterNotFound,
+  PutParameterCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { randomBytes, randomUUID } from 'node:crypto';
+
+/**
+ * Stand-ins for the AWS control planes cutover drives, answering in the real APIs' shapes and keeping their
+ * state as the services do: Secrets Manager's versions and staging labels, ECS services and their
+ * deployments' rollout states, Lambda configurations and revisions, SSM parameters. DynamoDB is not here:
+ * the lock runs against a real DynamoDB-compatible server (dynalite).
+ */
+
+const metadata = { $metadata: {} };
+
+interface SecretVersionState {
+  value: string;
+  stages: Set<string>;
+  created: Date;
+}
+
+/** Secrets Manager: versions with staging labels, moved as PutSecretValue and UpdateSecretVersionStage move them. */
+export class FakeSecretsManager {
+  readonly mock = mockClient(SecretsManagerClient);
+  private readonly secrets = new Map<string, { name: string; versions: Map<string, SecretVersionState> }>();
+  /** Every PutSecretValue and UpdateSecretVersionStage, in order. */
+  readonly writes: { action: string; secretId: string }[] = [];
+
+  constructor() {
+    this.mock.on(GetSecretValueCommand).callsFake(({ SecretId, VersionId, VersionStage }) => {
+      const secret = this.secret(SecretId);
+      const id = VersionId ?? this.versionWith(SecretId, VersionStage ?? 'AWSCURRENT');
+      const version = id === undefined ? undefined : secret.versions.get(id);
+      if (!version || id === undefined) {
+        throw new ResourceNotFoundException({ ...metadata, message: "Secrets Manager can't find the specified secret value." });
+      }
+      return {
+        ARN: SecretId,
+        Name: secret.name,
+        VersionId: id,
+        SecretString: version.value,
+        VersionStages: [...version.stages],
+        CreatedDate: version.created,
+      };
+    });
+    this.mock.on(DescribeSecretCommand).callsFake(({ SecretId }) => {
+      const secret = this.secret(SecretId);
+      return {
+        ARN: SecretId,
+        Name: secret.name,
+        VersionIdsToStages: Object.fromEntries(
+          [...secret.versions].filter(([, v]) => v.stages.size > 0).map(([id, v]) => [id, [...v.stages]]),
+        ),
+      };
+    });
+    this.mock.on(PutSecretValueCommand).callsFake(({ SecretId, SecretString, ClientRequestToken }) => {
+      const secret = this.secret(SecretId);
+      this.writes.push({ action: 'PutSecretValue', secretId: SecretId });
+      const id = ClientRequestToken ?? randomUUID();
+      const existing = secret.versions.get(id);
+      if (existing) {
+        // Idempotent: the same token with the same value is the same request.
+        if (existing.value !== SecretString) {
+          throw new ResourceExistsException({
+            ...metadata,
+            message: 'You can’t modify an existing version, you can only create a new version.',
+          });
+        }
+        return { ARN: SecretId, Name: secret.name, VersionId: id, VersionStages: [...existing.stages] };
+      }
+      secret.versions.set(id, { value: SecretString!, stages: new Set(), created: new Date() });
+      this.moveCurrent(SecretId, id);
+      return { ARN: SecretId, Name: secret.name, VersionId: id, VersionStages: ['AWSCURRENT'] };
+    });
+    this.mock.on(UpdateSecretVersionStageCommand).callsFake(({ SecretId, VersionStage, MoveToVersionId, RemoveFromVersionId }) => {
+      const secret = this.secret(SecretId);
+      this.writes.push({ action: 'UpdateSecretVersionStage', secretId: SecretId });
+      const holder = this.versionWith(SecretId, VersionStage);
+      if (holder !== undefined && holder !== RemoveFromVersionId && holder !== MoveToVersionId) {
+        throw new InvalidParameterException({
+          ...metadata,
+          message: `The parameter RemoveFromVersionId can't be empty. Staging label ${VersionStage} is currently attached to version ${holder}, so you must explicitly reference that version in RemoveFromVersionId.`,
+        });
+      }
+      if (!MoveToVersionId || !secret.versions.has(MoveToVersionId)) {
+        throw new ResourceNotFoundException({ ...metadata, message: "Secrets Manager can't find the specified secret version." });
+      }
+      if (VersionStage === 'AWSCURRENT') this.moveCurrent(SecretId, MoveToVersionId);
+      else {
+        if (holder) secret.versions.get(holder)!.stages.delete(VersionStage);
+        secret.versions.get(MoveToVersionId)!.stages.add(VersionStage);
+      }
+      return { ARN: SecretId, Name: secret.name };
+    });
+  }
+
+  /** A secret with one version, AWSCURRENT; returns its version id. */
+  create(arn: string, value: string): string {
+    const id = randomUUID();
+    const name = arn.split(':secret:')[1]!.replace(/-[A-Za-z0-9]{6}$/, '');
+    this.secrets.set(arn, { name, versions: new Map([[id, { value, stages: new Set(['AWSCURRENT']), created: new Date() }]]) });
+    return id;
+  }
+
+  current(arn: string): { versionId: string; value: string } {
+    const id = this.versionWith(arn, 'AWSCURRENT')!;
+    return { versionId: id, value: this.secret(arn).versions.get(id)!.value };
+  }
+
+  /** Each version's labels, by version id: what the console's version list shows. */
+  stages(arn: string): Record<string, string[]> {
+    return Object.fromEntries([...this.secret(arn).versions].map(([id, v]) => [id, [...v.stages].sort()]));
+  }
+
+  private secret(arn: string | undefined) {
+    const secret = arn === undefined ? undefined : this.secrets.get(arn);
+    if (!secret) throw new ResourceNotFoundException({ ...metadata, message: "Secrets Manager can't find the specified secret." });
+    return secret;
+  }
+
+  private versionWith(arn: string, stage: string): string | undefined {
+    return [...this.secret(arn).versions].find(([, v]) => v.stages.has(stage))?.[0];
+  }
+
+  /** AWSCURRENT to `id`; the version that had it becomes AWSPREVIOUS, as Secrets Manager moves them. */
+  private moveCurrent(arn: string, id: string): void {
+    const secret = this.secret(arn);
+    const previous = this.versionWith(arn, 'AWSCURRENT');
+    if (previous === id) return;
+    for (const version of secret.versions.values()) version.stages.delete('AWSPREVIOUS');
+    if (previous !== undefined) {
+      const old = secret.versions.get(previous)!;
+      old.stages.delete('AWSCURRENT');
+      old.stages.add('AWSPREVIOUS');
+    }
+    secret.versions.get(id)!.stages.add('AWSCURRENT');
+  }
+
+  reset(): void {
+    this.mock.restore();
+  }
+}
+
+/** What an ECS service runs; `restart` replaces its tasks (kills and starts the application) and rejects if they fail to start. */
+export interface ServiceTasks {
+  cluster: string;
+  service: string;
+  taskDefinition: string;
+  desiredCount: number;
+  restart(): Promise<void>;
+}
+
+/** ECS: UpdateService starts a deployment whose rolloutState goes IN_PROGRESS, then COMPLETED or FAILED as its tasks start. */
+export class FakeEcs {
+  readonly mock = mockClient(ECSClient);
+  readonly updates: { service: string; taskDefinition?: string; desiredCount?: number; forceNewDeployment?: boolean }[] = [];
+  private readonly services = new Map<string, { tasks: ServiceTasks; service: Service }>();
+  /** Rollouts in flight, so a test can wait for them before it ends. */
+  private readonly rollouts: Promise<void>[] = [];
+
+  constructor(region = 'us-east-1', account = '000000000000') {
+    const key = (cluster: string | undefined, service: string) => `${cluster ?? 'default'}/${service}`;
+    const arn = (kind: string, name: string) => `arn:aws:ecs:${region}:${account}:${kind}/${name}`;
+    this.add = (tasks) => {
+      const deployment: Deployment = {
+        id: `ecs-svc/${randomBytes(9).toString('hex')}`,
+        status: 'PRIMARY',
+        taskDefinition: tasks.taskDefinition,
+        desiredCount: tasks.desiredCount,
+        runningCount: tasks.desiredCount,
+        rolloutState: 'COMPLETED',
+        createdAt: new Date(),
+      };
+      this.services.set(key(tasks.cluster, tasks.service), {
+        tasks,
+        service: {
+          serviceArn: arn('service', `${tasks.cluster}/${tasks.service}`),
+          serviceName: tasks.service,
+          clusterArn: arn('cluster', tasks.cluster),
+          status: 'ACTIVE',
+          taskDefinition: tasks.taskDefinition,
+          desiredCount: tasks.desiredCount,
+          runningCount: tasks.desiredCount,
+          deployments: [deployment],
+        },
+      });
+    };
+    this.mock.on(DescribeServicesCommand).callsFake(({ cluster, services = [] }: { cluster?: string; services?: string[] }) => {
+      const found = services.map((name) => this.services.get(key(cluster, name)));
+      return {
+        services: found.filter((s) => s !== undefined).map((s) => structuredClone(s.service)),
+        failures: services.filter((_, i) => !found[i]).map((name) => ({ arn: arn('service', `${cluster}/${name}`), reason: 'MISSING' })),
+      };
+    });
+    this.mock.on(UpdateServiceCommand).callsFake(({ cluster, service: name, taskDefinition, desiredCount, forceNewDeployment }) => {
+      const entry = this.services.get(key(cluster, name));
+      if (!entry) throw Object.assign(new Error('Service not found.'), { name: 'ServiceNotFoundException' });
+      this.updates.push({ service: name!, taskDefinition, desiredCount, forceNewDeployment });
+      const { service, tasks } = entry;
+      service.taskDefinition = taskDefinition ?? service.taskDefinition;
+      service.desiredCount = desiredCount ?? service.desiredCount;
+      for (const d of service.deployments!) d.status = 'ACTIVE';
+      const deployment: Deployment = {
+        id: `ecs-svc/${randomBytes(9).toString('hex')}`,
+        status: 'PRIMARY',
+        taskDefinition: service.taskDefinition,
+        desiredCount: service.desiredCount,
+        runningCount: 0,
+        rolloutState: 'IN_PROGRESS',
+        rolloutStateReason: 'ECS deployment ecs-svc in progress.',
+        createdAt: new Date(),
+      };
+      service.deployments!.unshift(deployment);
+      this.rollouts.push(
+        tasks.restart().then(
+          () => {
+            Object.assign(deployment, { rolloutState: 'COMPLETED', rolloutStateReason: 'ECS deployment completed.' });
+            deployment.runningCount = deployment.desiredCount;
+            service.deployments = [deployment];
+          },
+          (error: Error) => {
+            Object.assign(deployment, {
+              rolloutState: 'FAILED',
+              rolloutStateReason: `ECS deployment circuit breaker: tasks failed to start. (${error.message})`,
+            });
+          },
+        ),
+      );
+      return { service: structuredClone(service) };
+    });
+  }
+
+  readonly add: (tasks: ServiceTasks) => void;
+
+  async settled(): Promise<void> {
+    await Promise.allSettled(this.rollouts);
+  }
+}
+
+/** Lambda: configurations with revisions; an update is InProgress until the next read, then Successful. */
+export class FakeLambda {
+  readonly mock = mockClient(LambdaClient);
+  readonly functions = new Map<string, { variables: Record<string, string>; revisionId: string; status: 'Successful' | 'InProgress' }>();
+
+  constructor() {
+    const find = (name: string | undefined) => {
+      const fn = this.functions.get(name ?? '');
+      if (!fn) throw new LambdaNotFound({ ...metadata, message: `Function not found: ${name}`, Type: 'User' });
+      return fn;
+    };
+    const configuration = (name: string, fn: ReturnType<typeof find>) => ({
+      FunctionName: name,
+      FunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${name}`,
+      RevisionId: fn.revisionId,
+      Environment: { Variables: { ...fn.variables } },
+      State: 'Active' as const,
+      LastUpdateStatus: fn.status,
+    });
+    this.mock.on(GetFunctionConfigurationCommand).callsFake(({ FunctionName }) => {
+      const fn = find(FunctionName);
+      const answer = configuration(FunctionName, fn);
+      fn.status = 'Successful';
+      return answer;
+    });
+    this.mock.on(UpdateFunctionConfigurationCommand).callsFake(({ FunctionName, Environment, RevisionId }) => {
+      const fn = find(FunctionName);
+      if (RevisionId !== undefined && RevisionId !== fn.revisionId) {
+        throw new PreconditionFailedException({
+          ...metadata,
+          message: 'The Revision Id provided does not match the latest Revision Id.',
+          Type: 'User',
+        });
+      }
+      fn.variables = { ...Environment?.Variables };
+      fn.revisionId = randomUUID();
+      fn.status = 'InProgress';
+      return configuration(FunctionName, fn);
+    });
+  }
+
+  add(name: string, variables: Record<string, string>): void {
+    this.functions.set(name, { variables, revisionId: randomUUID(), status: 'Successful' });
+  }
+}
+
+/** SSM Parameter Store: parameters by name, with ParameterNotFound and ParameterAlreadyExists as the API raises them. */
+export class FakeSsm {
+  readonly mock = mockClient(SSMClient);
+  readonly parameters = new Map<string, { value: string; type: string }>();
+
+  constructor() {
+    const notFound = () => new ParameterNotFound({ ...metadata, message: '' });
+    this.mock.on(GetParameterCommand).callsFake(({ Name }) => {
+      const parameter = this.parameters.get(Name);
+      if (!parameter) throw notFound();
+      return { Parameter: { Name, Value: parameter.value, Type: parameter.type, Version: 1 } };
+    });
+    this.mock.on(PutParameterCommand).callsFake(({ Name, Value, Type, Overwrite }) => {
+      if (this.parameters.has(Name) && !Overwrite)
+        throw new ParameterAlreadyExists({ ...metadata, message: 'The parameter already exists.' });
+      this.parameters.set(Name, { value: Value!, type: Type ?? this.parameters.get(Name)?.type ?? 'String' });
+      return { Version: 1, Tier: 'Standard' };
+    });
+    this.mock.on(DeleteParameterCommand).callsFake(({ Name }) => {
+      if (!this.parameters.delete(Name)) throw notFound();
+      return {};
+    });
+  }
+}
+
+/** Step Functions' optimized DynamoDB integration against a real client: the API's answer, or its error as `DynamoDB.<name>`. */
+export function dynamoDbTask(client: DynamoDBClient, action: 'putItem' | 'deleteItem') {
+  return async (parameters: unknown) => {
+    try {
+      const command =
+        action === 'putItem'
+          ? new PutItemCommand(parameters as ConstructorParameters<typeof PutItemCommand>[0])
+          : new DeleteItemCommand(parameters as ConstructorParameters<typeof DeleteItemCommand>[0]);
+      const { $metadata: _, ...answer } = await client.send(command as PutItemCommand);
+      return answer as never;
+    } catch (error) {
+      throw Object.assign(new Error((error as Error).message), { name: `DynamoDB.${(error as Error).name}` });
+    }
+  };
+}
