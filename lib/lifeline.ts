@@ -2,16 +2,20 @@ import { Tags, type App } from 'aws-cdk-lib';
 import { BackupsStack } from './backup/backups-stack.js';
 import type { LifelineConfig } from './config/schema.js';
 import { groupDatabases } from './backup/database-groups.js';
+import { RestoreStack } from './restore/restore-stack.js';
 import { VaultStack } from './vault/vault-stack.js';
 
 export interface LifelineStacks {
   readonly vault: VaultStack;
   readonly backups: readonly BackupsStack[];
+  /** Only when the config has a `restore` section. */
+  readonly restore?: RestoreStack;
 }
 
 /**
  * Lifeline's stacks for a validated config: `<name>-vault` with what all databases share, and
- * `<name>-backups-<n>` with the databases that hash to stack n (stacks no database hashes to are left out).
+ * `<name>-backups-<n>` with the databases that hash to stack n (stacks no database hashes to are left out), and,
+ * when the config has a `restore` section, `<name>-restore` with the restore workflow.
  */
 export function addLifelineStacks(app: App, config: LifelineConfig): LifelineStacks {
   const env = config.aws === undefined ? undefined : { account: config.aws.account, region: config.aws.region };
@@ -34,6 +38,18 @@ export function addLifelineStacks(app: App, config: LifelineConfig): LifelineSta
     stack.addStackDependency(vault);
     return [stack];
   });
-  for (const stack of [vault, ...backups]) Tags.of(stack).add('lifeline', config.name);
-  return { vault, backups };
+  // Opt-in: its settings hold a few databases for now (lib/README.md, "The restore workflow's size").
+  const restore =
+    config.restore === undefined
+      ? undefined
+      : new RestoreStack(app, `${config.name}-restore`, {
+          env,
+          config,
+          restore: config.restore,
+          vaultStack: vault,
+          description: 'Lifeline: the restore workflow (state machine, Fargate runner, steps functions, approvals topic)',
+        });
+  restore?.addStackDependency(vault);
+  for (const stack of [vault, ...backups, ...(restore ? [restore] : [])]) Tags.of(stack).add('lifeline', config.name);
+  return { vault, backups, restore };
 }

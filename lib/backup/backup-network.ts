@@ -13,6 +13,8 @@ export interface BackupNetworkProps {
   readonly databases: readonly DatabaseEndpoint[];
   /** The Secrets Manager endpoint's security group, when Lifeline created the VPC endpoints. */
   readonly endpointSecurityGroupId?: string;
+  /** Who uses the group, in its and its rules' descriptions; the backup functions unless given. */
+  readonly usedBy?: { group: string; rules: string };
 }
 
 /**
@@ -25,11 +27,12 @@ export class BackupNetwork extends Construct {
 
   constructor(scope: Construct, id: string, props: BackupNetworkProps) {
     super(scope, id);
+    const usedBy = props.usedBy ?? { group: 'Lifeline backup functions', rules: 'Lifeline backups' };
     const targets = [...new Map(props.databases.map((db) => [`${db.securityGroupId}:${db.port}`, db])).values()];
     // Rules inline in the group: one resource, however many databases.
     const group = new CfnSecurityGroup(this, 'SecurityGroup', {
       vpcId: props.vpcId,
-      groupDescription: 'Lifeline backup functions',
+      groupDescription: usedBy.group,
       securityGroupEgress: [
         { ipProtocol: 'tcp', fromPort: 443, toPort: 443, cidrIp: '0.0.0.0/0', description: 'S3 and Secrets Manager APIs' },
         ...targets.map((db) => ({
@@ -50,7 +53,7 @@ export class BackupNetwork extends Construct {
         ipProtocol: 'tcp',
         fromPort: db.port,
         toPort: db.port,
-        description: 'PostgreSQL from Lifeline backups',
+        description: `PostgreSQL from ${usedBy.rules}`,
       });
     });
     // The endpoint also admits the VPC's CIDR blocks; this rule keeps backups working should that list miss one.
@@ -61,7 +64,7 @@ export class BackupNetwork extends Construct {
         ipProtocol: 'tcp',
         fromPort: 443,
         toPort: 443,
-        description: 'Secrets Manager from Lifeline backups',
+        description: `Secrets Manager from ${usedBy.rules}`,
       });
     }
   }

@@ -22,3 +22,13 @@ export function vaultBucketName(prefix: string): string {
 export function runtimeRolePath(prefix: string): string {
   return `/${prefix}-runtime/`;
 }
+
+/** The restore workflow's state machine, and its steps function outside any VPC. */
+export function restoreName(prefix: string): string {
+  return `${prefix}-restore`;
+}
+
+/** The restore steps function inside one network, for the steps that connect to its databases. */
+export function restoreNetworkFunctionName(prefix: string, network: string): string {
+  return `${prefix}-restore-${network}`;
+}

@@ -3,6 +3,7 @@ import { DatabaseLabel } from '../../lambdas/core/keys.js';
 import { ObjectLockMode } from '../../lambdas/core/retention.js';
 import { SecretArn } from '../../lambdas/core/secrets.js';
 import { ApplicationName } from '../../lambdas/core/workflows/cutover-input.js';
+import { Freeze, HealthCheck, LambdaFunctionName } from '../../lambdas/core/workflows/cutover-state.js';
 import { TimeZone } from '../../lambdas/core/tier.js';
 import { groupDatabases, MAX_DATABASES_PER_STACK, stackCountFor } from '../backup/database-groups.js';
 import { cronTimesOfDay } from './cron.js';
@@ -159,15 +160,54 @@ const Approval = z.strictObject({
   timeoutHours: z.number().int().min(1).max(168).default(24),
 });
 
-const Application = z.strictObject({
-  name: ApplicationName,
-  /** `name` of the database the application uses. */
-  database: z.string(),
-  /** The secret the application reads its connection from; cutover rewrites it and keeps the previous version. */
-  connectionSecretArn: SecretArn,
-  ecs: z.strictObject({ cluster: z.string().min(1), service: z.string().min(1) }),
-  healthCheckUrl: z.url({ protocol: /^https?$/ }),
-});
+/** Fargate's task sizes: for each vCPU count, the memory in GiB from, to, and in steps of. */
+const FARGATE_MEMORY_GIB = { 1: [2, 8, 1], 2: [4, 16, 1], 4: [8, 30, 1], 8: [16, 60, 4], 16: [32, 120, 8] } as const;
+
+const RestoreRunner = z
+  .strictObject({
+    /** The runner task's vCPUs, also pg_restore's default --jobs. */
+    vcpus: z.literal([1, 2, 4, 8, 16], { error: 'must be 1, 2, 4, 8 or 16, the vCPU counts Fargate offers' }).default(2),
+    /** The task's memory, which holds pg_restore's parallel workers; 4 GiB per vCPU when left out. */
+    memoryGiB: z.number().int().positive().optional(),
+  })
+  .superRefine(({ vcpus, memoryGiB }, ctx) => {
+    if (ctx.issues.length > 0 || memoryGiB === undefined) return;
+    const [from, to, step] = FARGATE_MEMORY_GIB[vcpus];
+    if (memoryGiB < from || memoryGiB > to || memoryGiB % step !== 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['memoryGiB'],
+        message: `must be ${from} to ${to} GiB${step === 1 ? '' : ` in steps of ${step}`} with ${vcpus} vCPU${vcpus === 1 ? '' : 's'}, the sizes Fargate offers`,
+      });
+    }
+  })
+  .transform(({ vcpus, memoryGiB }) => ({ vcpus, memoryGiB: memoryGiB ?? vcpus * 4 }));
+
+/** The restore workflow, deployed only when this section is present (see lib/README.md for its size limit). */
+const Restore = z.strictObject({ runner: RestoreRunner.prefault({}) });
+
+const Application = z
+  .strictObject({
+    name: ApplicationName,
+    /** `name` of the database the application uses. */
+    database: z.string(),
+    /** The secret the application reads its connection from; cutover rewrites it and keeps the previous version. */
+    connectionSecretArn: SecretArn,
+    /** The ECS service cutover restarts (a forced new deployment) so that it reads the secret again. */
+    ecs: z.strictObject({ cluster: z.string().min(1), service: z.string().min(1) }).optional(),
+    /** Lambda functions that read the secret when they start: cutover changes their configuration so new environments start. */
+    lambdaFunctions: z.array(LambdaFunctionName).default([]),
+    /** How writes to the old database stop during a cutover: `none` (the default), `read-only-source` or `parameter`. */
+    freeze: Freeze.default({ mode: 'none' }),
+    healthCheckUrl: z.url({ protocol: /^https?$/ }),
+    /** How many 2xx answers in a row prove the application healthy after a switch, within `healthCheckWindowSeconds`. */
+    healthCheckCount: HealthCheck.shape.count,
+    healthCheckWindowSeconds: HealthCheck.shape.windowSeconds,
+  })
+  .refine((a) => a.ecs !== undefined || a.lambdaFunctions.length > 0, {
+    path: ['ecs'],
+    message: 'required: an ECS service or lambdaFunctions, which cutover restarts after switching the connection',
+  });
 
 export const LifelineConfig = z
   .strictObject({
@@ -193,6 +233,7 @@ export const LifelineConfig = z
     /** Used by the restore and cutover workflows; optional until a deployment uses them. */
     approval: Approval.optional(),
     applications: z.array(Application).default([]),
+    restore: Restore.optional(),
     networks: z.array(Network).min(1),
     databases: z.array(Database).min(1),
   })
@@ -264,3 +305,4 @@ export const LifelineConfig = z
 export type LifelineConfig = z.infer<typeof LifelineConfig>;
 export type DatabaseConfig = LifelineConfig['databases'][number];
 export type NetworkConfig = LifelineConfig['networks'][number];
+export type RestoreConfig = NonNullable<LifelineConfig['restore']>;

@@ -161,6 +161,29 @@ export class BackupVault extends Construct {
     ];
   }
 
+  /**
+   * What a restore runtime may do in the vault: list and read every database's backups, nothing else (no write,
+   * no delete). Any configured database may be restored, so the grant spans the tier prefixes.
+   */
+  readStatements(): iam.PolicyStatement[] {
+    const bucketArn = `arn:${Aws.PARTITION}:s3:::${this.bucketName}`;
+    return [
+      new iam.PolicyStatement({ sid: 'ReadBackups', actions: ['s3:GetObject'], resources: this.tierObjectArns() }),
+      new iam.PolicyStatement({ sid: 'ListBackups', actions: ['s3:ListBucket'], resources: [bucketArn] }),
+      new iam.PolicyStatement({
+        sid: 'DecryptBackupsThroughS3',
+        actions: ['kms:Decrypt'],
+        resources: [this.key.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.amazonaws.com` } },
+      }),
+    ];
+  }
+
+  /** The object ARNs under every tier prefix, as readStatements() grants them. */
+  tierObjectArns(): string[] {
+    return TIERS.map((tier) => `arn:${Aws.PARTITION}:s3:::${this.bucketName}/${tier}/*`);
+  }
+
   /** The object ARNs under one database's tier prefixes, as backupStatements() grants them. */
   backupObjectArns(database: string): string[] {
     return databasePrefixes(database).map((prefix) => `arn:${Aws.PARTITION}:s3:::${this.bucketName}/${prefix}*`);

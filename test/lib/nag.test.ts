@@ -105,3 +105,32 @@ describe('the acknowledged IAM wildcards', () => {
     );
   });
 });
+
+describe("the restore stack's acknowledgments", () => {
+  it('are the vault read under the tier prefixes, Lambda network interfaces, the runner tasks and the calls without resources', () => {
+    const { app } = synthesize(exampleConfig());
+    const ids = acknowledgments(app)
+      .filter(({ construct }) => construct.node.path.startsWith('lifeline-restore/'))
+      .map(({ construct, id }) => `${construct.node.path.replace('lifeline-restore/', '')} ${id}`);
+    const vault = 'arn:<AWS::Partition>:s3:::lifeline-vault-<AWS::AccountId>-<AWS::Region>';
+    const tiers = (path: string) => ['daily', 'weekly', 'monthly'].map((tier) => `${path} AwsSolutions-IAM5[Resource::${vault}/${tier}/*]`);
+    const vpc = (path: string) => [
+      `${path} AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]`,
+      `${path} AwsSolutions-IAM5[Resource::*]`,
+    ];
+    expect(ids.sort()).toEqual(
+      [
+        ...tiers('Runner/TaskRole'),
+        'Runner/TaskDefinition AwsSolutions-ECS2',
+        'Runner/TaskDefinition AwsSolutions-IAM5[Resource::*]',
+        ...tiers('Steps/Role'),
+        ...tiers('Steps-production/Role'),
+        ...vpc('Steps-production/Role'),
+        ...tiers('Steps-analytics/Role'),
+        ...vpc('Steps-analytics/Role'),
+        'Workflow/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<RunnerCluster97A7D54F>/*]',
+        'Workflow/Role AwsSolutions-IAM5[Resource::*]',
+      ].sort(),
+    );
+  });
+});

@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_DATABASES_PER_STACK, stackCountFor } from '../../lib/backup/database-groups.js';
-import { manyDatabasesConfig, synthesize, type Synthesized } from '../support/stacks.js';
+import { deployedPolicyLength, manyDatabasesConfig, synthesize, type Synthesized } from '../support/stacks.js';
 
 /** CloudFormation quotas a deployable template must stay within. */
 const LIMITS = {
@@ -35,25 +35,6 @@ beforeAll(() => {
   templates = new Map(synth.assembly.stacks.map((stack) => [stack.stackName, stack.template]));
   templateBytes = new Map(synth.assembly.stacks.map((stack) => [stack.stackName, statSync(stack.templateFullPath).size]));
 });
-
-/**
- * A policy's length as IAM counts it: references replaced by the longest values they can take (a 64-character
- * function name, the longest region and partition names, generous ARNs for everything else).
- */
-function deployedLength(policy: unknown): number {
-  const longArn = (service: string) => `"arn:aws-iso-b:${service}:ap-southeast-5:123456789012:${'x'.repeat(80)}"`;
-  return JSON.stringify(policy)
-    .replace(/\{"Ref":"AWS::Partition"\}/g, '"aws-iso-b"')
-    .replace(/\{"Ref":"AWS::Region"\}/g, '"ap-southeast-5"')
-    .replace(/\{"Ref":"AWS::AccountId"\}/g, '"123456789012"')
-    .replace(
-      /\{"Fn::GetAtt":\["[A-Za-z0-9]+Function[A-Za-z0-9]+","Arn"\]\}/g,
-      `"arn:aws-iso-b:lambda:ap-southeast-5:123456789012:function:${'x'.repeat(64)}"`,
-    )
-    .replace(/\{"Fn::GetAtt":\["[A-Za-z0-9]+","[A-Za-z.]+"\]\}/g, longArn('any'))
-    .replace(/\{"Fn::ImportValue":"[^"]+"\}/g, longArn('any'))
-    .replace(/\{"Fn::Join":\["",\[(.*?)\]\]\}/g, (_, parts: string) => `"${parts.replace(/","|"/g, '')}"`).length;
-}
 
 describe(`${DATABASES} databases`, () => {
   it("synthesize into stacks that each stay within CloudFormation's limits", () => {
@@ -115,7 +96,7 @@ describe(`${DATABASES} databases`, () => {
     for (const [name, template] of templates) {
       for (const [id, resource] of Object.entries(template.Resources as Record<string, any>)) {
         if (resource.Type !== 'AWS::IAM::Role') continue;
-        const length = deployedLength(resource.Properties.Policies);
+        const length = deployedPolicyLength(resource.Properties.Policies);
         expect(length, `${name}/${id}`).toBeLessThanOrEqual(LIMITS.rolePolicyChars);
         largest = Math.max(largest, length);
       }

@@ -28,6 +28,8 @@ export interface Synthesized extends LifelineStacks {
   assembly: CloudAssembly;
   vaultTemplate: Template;
   backupsTemplates: Template[];
+  /** When the config has a `restore` section. */
+  restoreTemplate?: Template;
 }
 
 export interface SynthesisOptions {
@@ -52,6 +54,7 @@ export function synthesize(config: LifelineConfig, options: SynthesisOptions = {
     ...stacks,
     vaultTemplate: template(stacks.vault.stackName),
     backupsTemplates: stacks.backups.map((stack) => template(stack.stackName)),
+    restoreTemplate: stacks.restore && template(stacks.restore.stackName),
   };
 }
 
@@ -87,6 +90,25 @@ export function manyDatabasesConfig(count: number, backupStacks: number): Lifeli
       };
     }),
   });
+}
+
+/**
+ * A policy's length as IAM counts it: references replaced by the longest values they can take (a 64-character
+ * function name, the longest region and partition names, generous ARNs for everything else).
+ */
+export function deployedPolicyLength(policy: unknown): number {
+  const longArn = (service: string) => `"arn:aws-iso-b:${service}:ap-southeast-5:123456789012:${'x'.repeat(80)}"`;
+  return JSON.stringify(policy)
+    .replace(/\{"Ref":"AWS::Partition"\}/g, '"aws-iso-b"')
+    .replace(/\{"Ref":"AWS::Region"\}/g, '"ap-southeast-5"')
+    .replace(/\{"Ref":"AWS::AccountId"\}/g, '"123456789012"')
+    .replace(
+      /\{"Fn::GetAtt":\["[A-Za-z0-9]+Function[A-Za-z0-9]+","Arn"\]\}/g,
+      `"arn:aws-iso-b:lambda:ap-southeast-5:123456789012:function:${'x'.repeat(64)}"`,
+    )
+    .replace(/\{"Fn::GetAtt":\["[A-Za-z0-9]+","[A-Za-z.]+"\]\}/g, longArn('any'))
+    .replace(/\{"Fn::ImportValue":"[^"]+"\}/g, longArn('any'))
+    .replace(/\{"Fn::Join":\["",\[(.*?)\]\]\}/g, (_, parts: string) => `"${parts.replace(/","|"/g, '')}"`).length;
 }
 
 export interface DockerImageSource {

@@ -59,6 +59,89 @@ describe('the example config', () => {
     expect(config.databases.find((db) => db.name === 'warehouse')).toMatchObject({ port: 5433, rpoHours: 30, shrinkAlarmPercent: 30 });
     expect(config.approval?.timeoutHours).toBe(24);
   });
+
+  it("gives an application cutover's defaults: no freeze, no Lambda functions, 3 healthy answers within 120 s", () => {
+    expect(exampleConfig().applications[0]).toMatchObject({
+      freeze: { mode: 'none' },
+      lambdaFunctions: [],
+      healthCheckCount: 3,
+      healthCheckWindowSeconds: 120,
+    });
+    const json = exampleJson();
+    delete json.applications[0].ecs;
+    json.applications[0].lambdaFunctions = ['shop-api-worker'];
+    json.applications[0].freeze = { mode: 'parameter', parameterName: '/shop-api/maintenance' };
+    expect(parseConfig(json).applications[0]).toMatchObject({
+      lambdaFunctions: ['shop-api-worker'],
+      freeze: { mode: 'parameter', parameterName: '/shop-api/maintenance', frozenValue: 'on' },
+    });
+  });
+});
+
+describe('the restore section', () => {
+  const restoreOf = (restore?: unknown) => {
+    const json = exampleJson();
+    if (restore === undefined) delete json.restore;
+    else json.restore = restore;
+    return parseConfig(json).restore;
+  };
+
+  it('asks for the restore workflow; left out, there is none', () => {
+    expect(exampleConfig().restore).toEqual({ runner: { vcpus: 2, memoryGiB: 8 } });
+    expect(restoreOf(undefined)).toBeUndefined();
+  });
+
+  it('gives the runner 2 vCPUs and 4 GiB per vCPU unless told otherwise', () => {
+    expect(restoreOf({})).toEqual({ runner: { vcpus: 2, memoryGiB: 8 } });
+    expect(restoreOf({ runner: {} })).toEqual({ runner: { vcpus: 2, memoryGiB: 8 } });
+    for (const vcpus of [1, 2, 4, 8, 16]) expect(restoreOf({ runner: { vcpus } })).toEqual({ runner: { vcpus, memoryGiB: 4 * vcpus } });
+  });
+
+  // Fargate's task sizes: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-cpu-memory-error.html
+  it.each([
+    [1, 2],
+    [1, 8],
+    [2, 4],
+    [2, 16],
+    [4, 8],
+    [4, 30],
+    [8, 16],
+    [8, 60],
+    [16, 32],
+    [16, 120],
+  ])('accepts %i vCPU(s) with %i GiB, an end of what Fargate offers', (vcpus, memoryGiB) => {
+    expect(restoreOf({ runner: { vcpus, memoryGiB } })).toEqual({ runner: { vcpus, memoryGiB } });
+  });
+
+  it.each([
+    [1, 1, /must be 2 to 8 GiB with 1 vCPU, the sizes Fargate offers$/m],
+    [1, 9, /must be 2 to 8 GiB with 1 vCPU, the sizes Fargate offers$/m],
+    [2, 3, /must be 4 to 16 GiB with 2 vCPUs, the sizes Fargate offers$/m],
+    [2, 17, /must be 4 to 16 GiB with 2 vCPUs, the sizes Fargate offers$/m],
+    [4, 31, /must be 8 to 30 GiB with 4 vCPUs, the sizes Fargate offers$/m],
+    [8, 18, /must be 16 to 60 GiB in steps of 4 with 8 vCPUs, the sizes Fargate offers$/m],
+    [8, 64, /must be 16 to 60 GiB in steps of 4 with 8 vCPUs, the sizes Fargate offers$/m],
+    [16, 36, /must be 32 to 120 GiB in steps of 8 with 16 vCPUs, the sizes Fargate offers$/m],
+    [16, 16, /must be 32 to 120 GiB in steps of 8 with 16 vCPUs, the sizes Fargate offers$/m],
+  ])('refuses %i vCPU(s) with %i GiB, naming the sizes that go with them', (vcpus, memoryGiB, expected) => {
+    const message = problemsOf((c) => (c.restore = { runner: { vcpus, memoryGiB } }));
+    expect(message).toMatch(/^ {2}restore\.runner\.memoryGiB: /m);
+    expect(message).toMatch(expected);
+  });
+
+  it.each([
+    [
+      'a vCPU count Fargate does not offer',
+      { runner: { vcpus: 3 } },
+      /^ {2}restore\.runner\.vcpus: must be 1, 2, 4, 8 or 16, the vCPU counts Fargate offers$/m,
+    ],
+    ['vCPUs as text', { runner: { vcpus: '2' } }, /^ {2}restore\.runner\.vcpus: must be 1, 2, 4, 8 or 16/m],
+    ['memory that is not whole GiB', { runner: { memoryGiB: 8.5 } }, /^ {2}restore\.runner\.memoryGiB: /m],
+    ['a misspelt key', { runner: { cpus: 2 } }, /^ {2}restore\.runner: Unrecognized key: "cpus"/m],
+    ['a key of its own', { runners: {} }, /^ {2}restore: Unrecognized key: "runners"/m],
+  ])('refuses %s', (_, restore, expected) => {
+    expect(problemsOf((c) => (c.restore = restore))).toMatch(expected);
+  });
 });
 
 describe('a bad config names the field', () => {
@@ -206,6 +289,22 @@ describe('a bad config names the field', () => {
       'a health check that is not a URL',
       (c) => (c.applications[0].healthCheckUrl = 'shop/health'),
       /^ {2}applications\[0\]\.healthCheckUrl: /m,
+    ],
+    [
+      'an application without a workload to restart',
+      (c) => delete c.applications[0].ecs,
+      /^ {2}applications\[0\]\.ecs: required: an ECS service or lambdaFunctions/m,
+    ],
+    ['an unknown freeze mode', (c) => (c.applications[0].freeze = { mode: 'maintenance' }), /^ {2}applications\[0\]\.freeze\.mode: /m],
+    [
+      'a parameter freeze without its parameter',
+      (c) => (c.applications[0].freeze = { mode: 'parameter' }),
+      /^ {2}applications\[0\]\.freeze\.parameterName: /m,
+    ],
+    [
+      'a health check window over the ten minutes one check may run',
+      (c) => (c.applications[0].healthCheckWindowSeconds = 3600),
+      /^ {2}applications\[0\]\.healthCheckWindowSeconds: /m,
     ],
   ];
 

@@ -1,0 +1,31 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+
+export interface ApprovalsTopicProps {
+  /** Who is asked to approve (config.approval.emails, else the notification addresses). */
+  readonly emails: readonly string[];
+}
+
+/**
+ * The SNS topic that asks a human to approve a restore: the validation report and the exact approve and reject
+ * commands, with the task token the decision answers.
+ */
+export class ApprovalsTopic extends Construct {
+  readonly topic: sns.Topic;
+  readonly key: kms.Key;
+
+  constructor(scope: Construct, id: string, props: ApprovalsTopicProps) {
+    super(scope, id);
+    // A key of its own: a message carries a task token that can answer the approval.
+    this.key = new kms.Key(this, 'Key', {
+      description: 'Encrypts Lifeline approval requests',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.topic = new sns.Topic(this, 'Topic', { displayName: 'Lifeline approvals', masterKey: this.key, enforceSSL: true });
+    for (const email of props.emails) this.topic.addSubscription(new subscriptions.EmailSubscription(email));
+  }
+}
