@@ -9,7 +9,6 @@ import { fromUrl, type SecretDefaults } from '../../lambdas/core/connection.js';
 import { createS3Client } from '../../lambdas/core/s3.js';
 import { connectionFromSecret } from '../../lambdas/core/secrets.js';
 import { LifelineError } from '../../lambdas/core/errors.js';
-import { CutoverInput } from '../../lambdas/core/workflows/cutover-input.js';
 import {
   inProcessTask,
   loadDefinition,
@@ -34,6 +33,7 @@ const SUBSTITUTIONS = {
   RunnerTaskDefinitionArn: 'arn:aws:ecs:us-east-1:000000000000:task-definition/lifeline-runner:1',
   ApprovalsTopicArn: 'arn:aws:sns:us-east-1:000000000000:lifeline-approvals',
   NotificationsTopicArn: 'arn:aws:sns:us-east-1:000000000000:lifeline-notifications',
+  CutoverStateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:lifeline-cutover',
 };
 /** The server's admin secret: the configured database's secret, so also the default target's server. */
 const ADMIN_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:lifeline/shop-admin-AbC123';
@@ -130,7 +130,15 @@ describe('restore.asl.json', () => {
     const tasks = Object.keys(states).filter(
       (name) => states[name]!.Type === 'Task' && !['ValidateInput', 'Notify', 'NotifyFailure', 'Cleanup'].includes(name),
     );
-    expect(tasks.sort()).toEqual(['CreateTarget', 'ResolveBackup', 'RunRestore', 'Summarize', 'ValidateRestore', 'WaitForApproval']);
+    expect(tasks.sort()).toEqual([
+      'CreateTarget',
+      'HandOver',
+      'ResolveBackup',
+      'RunRestore',
+      'Summarize',
+      'ValidateRestore',
+      'WaitForApproval',
+    ]);
     for (const name of tasks) {
       expect(states[name]!.Catch?.find((c) => c.ErrorEquals.includes('States.ALL'))?.Next, name).toBe('Cleanup');
     }
@@ -362,6 +370,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     expect(output.validation.tables).toHaveLength(backup.manifest.tables.length);
     expect(output.approver).toBeNull();
     expect(output.handOver).toBeNull();
+    expect(output.cutover).toBeNull();
     expect(Object.keys(output.stepSeconds)).toEqual(['ValidateInput', 'ResolveBackup', 'CreateTarget', 'RunRestore', 'ValidateRestore']);
     expect(output.restoreWallSeconds).toBeGreaterThan(0);
     expect(output.restoreWallSeconds).toBeGreaterThanOrEqual(output.stepSeconds.RunRestore);
@@ -401,41 +410,6 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
       ]),
     });
     expect(lines.join('\n')).not.toContain(appPassword);
-  });
-
-  it('asks for approval with the report and the exact commands, then hands over to cutover', async () => {
-    const target = `shop_cutover_${Date.now()}`;
-    created.push(target);
-    const result = await run({ input: { database: 'shop', cutover: 'shop-api', target: { database: target } }, answer: approve });
-    expect(result.error ?? null, result.cause).toBeNull();
-    expect(result.status).toBe('SUCCEEDED');
-
-    expect(result.requests).toHaveLength(1);
-    const [request] = result.requests;
-    const published = result.notifications.find((n) => n.state === 'WaitForApproval')!;
-    expect(published.topicArn).toBe(SUBSTITUTIONS.ApprovalsTopicArn);
-    expect(published.message).toMatchObject({
-      approve: `lifeline approve ${result.executionArn} --comment "..."`,
-      reject: `lifeline reject ${result.executionArn} --reason "..."`,
-      executionArn: result.executionArn,
-      taskToken: request!.token,
-      timeoutSeconds: 1,
-      report: { passed: true },
-    });
-    expect((published.message as any).question).toMatch(/Approve to switch the application shop-api to shop_cutover_/);
-
-    const output = result.output as any;
-    expect(output.approver).toBe('arn:aws:sts::000000000000:assumed-role/oncall/alice');
-    expect(output.approvalComment).toBe('counts look right');
-    expect(output.stepSeconds.WaitForApproval).toBeGreaterThanOrEqual(0);
-    expect(CutoverInput.parse(output.handOver)).toEqual({
-      application: 'shop-api',
-      database: { serverSecretArn: ADMIN_SECRET, name: target },
-      freezeWrites: false,
-      origin: { workflow: 'restore', executionArn: result.executionArn, backupKey: backup.key },
-      approval: { approver: output.approver, comment: 'counts look right', decidedAt: expect.any(String) },
-    });
-    expect(await databaseExists(target)).toBe(true);
   });
 
   it('drops the restored database when the approver rejects, and fails with Rejected', async () => {

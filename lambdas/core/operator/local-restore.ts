@@ -47,6 +47,7 @@ const SUBSTITUTIONS = {
   RunnerTaskDefinitionArn: local('ecs', 'task-definition/lifeline-local-runner:1'),
   ApprovalsTopicArn: local('sns', 'lifeline-local-approvals'),
   NotificationsTopicArn: local('sns', 'lifeline-local-notifications'),
+  CutoverStateMachineArn: local('states', 'stateMachine:lifeline-local-cutover'),
 };
 
 /** The name a local URL stands in for a secret under, in the workflow's settings and outputs. */
@@ -155,6 +156,14 @@ export interface LocalRestoreOptions {
 
 /** Runs restore.asl.json on this machine: the steps handler and the runner in-process, SNS printed, the approval asked. */
 export async function runRestoreLocally(options: LocalRestoreOptions): Promise<LocalExecutionResult> {
+  // Cutover needs the application's workloads, lock table and health check, which local settings do not describe yet.
+  const { cutover } = (options.input ?? {}) as { cutover?: unknown };
+  if (cutover !== undefined) {
+    throw new LifelineError(
+      'InvalidInput',
+      `cutover: a local run cannot switch ${JSON.stringify(cutover)} yet (no local cutover workflow); leave "cutover" out to rehearse the restore here, or start it in AWS with lifeline start restore; nothing was created`,
+    );
+  }
   const { settings, secrets } = deployment(options.settings);
   const steps = { settings, s3: options.s3, secrets, rds: localRds() };
   return runLocalExecution({

@@ -8,8 +8,9 @@ import { LifelineError } from '../errors.js';
  * cloud runbook on a laptop (`lifeline run <workflow> --local`) and the base of the workflow tests. Lambda
  * states (a function ARN as the Resource, or `lambda:invoke` by FunctionName) call their handler functions
  * in-process; SNS publishes are printed; `.waitForTaskToken` states are
- * answered by a callback; every other integration (ECS) is a function given by state name. Each answers
- * in the shape the real service returns to Step Functions.
+ * answered by a callback; `states:startExecution.sync:2` runs the named child state machine here too; every
+ * other integration (ECS) is a function given by state name. Each answers in the shape the real service
+ * returns to Step Functions.
  */
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -37,22 +38,31 @@ export interface CallbackRequest {
 /** SendTaskSuccess's output, or SendTaskFailure's error and cause. A promise that never settles lets the state time out. */
 export type CallbackAnswer = { output: Json } | { error: string; cause: string };
 
-export interface LocalExecutionOptions {
+/** A state machine as deployed: its definition, what fills its placeholders, and what its tasks call. */
+export interface LocalStateMachine {
   /** The `.asl.json` file. */
   definitionFile: string;
   /** Values for its `${Name}` placeholders, as CDK's definitionSubstitutions fill them in. */
   substitutions: Record<string, string>;
-  input: unknown;
   /** Lambda handlers by function ARN: as their placeholder is replaced with, or as `lambda:invoke` names them. */
   functions: Record<string, LambdaHandler>;
   /** Handlers for the other integrations (ECS), by state name; each answers as the service would. */
   tasks?: Record<string, (parameters: Json) => Promise<Json>>;
+  /** Milliseconds to wait before each retry, by state name, instead of the definition's backoff. */
+  retryIntervals?: Record<string, number>;
+}
+
+export interface LocalExecutionOptions extends LocalStateMachine {
+  input: unknown;
+  /**
+   * The state machines `states:startExecution.sync:2` may start, by ARN; each child runs here to its end with
+   * this execution's notify, answer and stateMachines.
+   */
+  stateMachines?: Record<string, LocalStateMachine>;
   notify(notification: Notification): void;
   answer(request: CallbackRequest): Promise<CallbackAnswer>;
   /** Every state entered, in order (for progress displays). */
   onStateEntered?: (state: string) => void;
-  /** Milliseconds to wait before each retry, by state name, instead of the definition's backoff. */
-  retryIntervals?: Record<string, number>;
 }
 
 export interface LocalExecutionResult {
@@ -77,6 +87,8 @@ const LAMBDA_FUNCTION_ARN = /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[
 const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';
 const SNS_PUBLISH = 'arn:aws:states:::sns:publish';
 const SNS_PUBLISH_WAITING = 'arn:aws:states:::sns:publish.waitForTaskToken';
+const START_EXECUTION_SYNC = 'arn:aws:states:::states:startExecution.sync:2';
+const LOCAL_EXECUTIONS = 'arn:aws:states:us-east-1:000000000000:stateMachine:local';
 
 /** The definition with its placeholders filled in; a placeholder left over is an error, as in a deployment. */
 export async function loadDefinition(file: string, substitutions: Record<string, string>): Promise<StateMachineDefinition> {
@@ -124,10 +136,56 @@ function publishParameters(state: string, parameters: Json): Notification {
   return { state, topicArn: TopicArn, subject: Subject ?? null, message: Message };
 }
 
+/** An execution's ARN, as Step Functions forms it from its state machine's ARN and its name. */
+const executionArnOf = (stateMachineArn: string, name: string) => `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+
+/**
+ * A `states:startExecution.sync:2` state: the child state machine run here to its end, answered with
+ * DescribeExecution as `.sync:2` returns it (Input and Output as JSON). A failed child fails the state as in
+ * AWS: States.TaskFailed, with that DescribeExecution (the child's Error and Cause in it) as the cause.
+ */
+function startExecutionState(state: string, parent: LocalExecutionOptions) {
+  return async (parameters: Json): Promise<Json> => {
+    const { StateMachineArn, Name, Input } = parameters as { StateMachineArn: string; Name?: string; Input?: Json };
+    const child = parent.stateMachines?.[StateMachineArn];
+    if (!child) throw new LifelineError('InvalidInput', `state ${state}: no local state machine for ${StateMachineArn}`);
+    const startDate = Date.now();
+    const input = Input ?? {};
+    const result = await execute(
+      {
+        ...child,
+        input,
+        notify: (notification) => parent.notify(notification),
+        answer: (request) => parent.answer(request),
+        stateMachines: parent.stateMachines,
+      },
+      executionArnOf(StateMachineArn, Name ?? randomUUID()),
+    );
+    const described = {
+      ExecutionArn: result.executionArn,
+      StateMachineArn,
+      Name: result.executionArn.split(':').at(-1)!,
+      Status: result.status,
+      StartDate: startDate,
+      StopDate: Date.now(),
+      Input: input,
+      InputDetails: { Included: true },
+      ...(result.status === 'SUCCEEDED'
+        ? { Output: (result.output ?? null) as Json, OutputDetails: { Included: true } }
+        : { Error: result.error ?? null, Cause: result.cause ?? null }),
+    };
+    if (result.status === 'FAILED') throw new TaskFailure('States.TaskFailed', JSON.stringify(described));
+    return described;
+  };
+}
+
 /** Runs the definition once to its end; a failed execution is a result, not an exception. */
-export async function runLocalExecution(options: LocalExecutionOptions): Promise<LocalExecutionResult> {
+export function runLocalExecution(options: LocalExecutionOptions): Promise<LocalExecutionResult> {
+  return execute(options, executionArnOf(LOCAL_EXECUTIONS, randomUUID()));
+}
+
+async function execute(options: LocalExecutionOptions, executionArn: string): Promise<LocalExecutionResult> {
   const definition = await loadDefinition(options.definitionFile, options.substitutions);
-  const executionArn = `arn:aws:states:us-east-1:000000000000:execution:local:${randomUUID()}`;
   const token = randomBytes(32).toString('base64url');
   const publish = (state: string) => (parameters: Json) => {
     options.notify(publishParameters(state, parameters));
@@ -152,6 +210,8 @@ export async function runLocalExecution(options: LocalExecutionOptions): Promise
         if ('error' in answer) throw new TaskFailure(answer.error, answer.cause);
         return answer.output;
       };
+    } else if (state.Resource === START_EXECUTION_SYNC) {
+      handlers[name] = startExecutionState(name, options);
     } else {
       const task = options.tasks?.[name];
       if (!task) throw new LifelineError('InvalidInput', `state ${name}: no local handler for ${state.Resource}`);

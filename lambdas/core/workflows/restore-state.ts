@@ -137,6 +137,13 @@ export type ValidationReport = z.infer<typeof ValidationReport>;
 /** A Catch's ResultPath: the error Step Functions caught. */
 export const CaughtError = z.object({ Error: z.string(), Cause: z.string().optional() });
 
+/** HandOver's result: the cutover execution and its output (cutover-steps summarize's CutoverOutcome). */
+export const CutoverResult = z.strictObject({
+  executionArn: z.string(),
+  output: z.looseObject({ status: z.literal('SUCCEEDED'), application: z.string(), to: z.looseObject({ database: z.string() }) }),
+});
+export type CutoverResult = z.infer<typeof CutoverResult>;
+
 /** The execution's state as Summarize and Cleanup see it: whatever the steps so far put there. */
 export const RestoreState = z.object({
   request: RestoreRequest,
@@ -146,6 +153,7 @@ export const RestoreState = z.object({
   validation: ValidationReport.optional(),
   approval: ApprovalDecision.optional(),
   handOver: CutoverInput.optional(),
+  cutover: CutoverResult.optional(),
   error: CaughtError.optional(),
 });
 export type RestoreState = z.infer<typeof RestoreState>;
@@ -162,6 +170,8 @@ export interface RestoreOutcome {
   approver: string | null;
   approvalComment: string | null;
   handOver: CutoverInput | null;
+  /** The cutover that switched the application to the restored database, with its output. */
+  cutover: CutoverResult | null;
   /** Seconds per step, by state name; RunRestore includes the Fargate task's start. */
   stepSeconds: Record<string, number>;
   /** From the execution's start to a validated restore: this path's recovery time. */

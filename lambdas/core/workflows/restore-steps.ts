@@ -394,7 +394,7 @@ const seconds = (from: string, to: string) => Math.round((Date.parse(to) - Date.
 
 /** The execution's output and notification after success. */
 export function summarize(state: RestoreState): RestoreOutcome {
-  const { request, backup, target, validation, approval, handOver } = state;
+  const { request, backup, target, validation, approval, handOver, cutover } = state;
   if (!backup || !target || !validation)
     throw new LifelineError('InvalidInput', 'state: summarize needs the backup, target and validation sections');
   // In place, the human approves between CreateTarget and RunRestore; otherwise after ValidateRestore.
@@ -411,7 +411,7 @@ export function summarize(state: RestoreState): RestoreOutcome {
   if (approval && !approvedFirst) stepSeconds.WaitForApproval = seconds(validation.timing.finishedAt, approval.decidedAt);
   const restoreWallSeconds = seconds(request.execution.startedAt, validation.timing.finishedAt);
   const approved = approval ? ` Approved by ${approval.approver}${approval.comment ? ` ("${approval.comment}")` : ''}.` : '';
-  const handedOver = handOver ? ` Handed over to cutover of ${handOver.application}.` : '';
+  const handedOver = cutover ? ` Cutover switched ${cutover.output.application} to ${cutover.output.to.database}.` : '';
   return {
     status: 'SUCCEEDED',
     subject: `Lifeline: ${request.database} restored into ${target.database}`,
@@ -423,6 +423,7 @@ export function summarize(state: RestoreState): RestoreOutcome {
     approver: approval?.approver ?? null,
     approvalComment: approval?.comment ?? null,
     handOver: handOver ?? null,
+    cutover: cutover ?? null,
     stepSeconds,
     restoreWallSeconds,
   };
@@ -445,6 +446,12 @@ export function classifyFailure(caught: { Error: string; Cause?: string } | unde
   if ((LIFELINE_ERROR_NAMES as readonly string[]).includes(caught.Error)) {
     const message = typeof details?.errorMessage === 'string' ? details.errorMessage : (caught.Cause ?? '');
     return { error: caught.Error as LifelineErrorName, cause: message };
+  }
+  // A cutover started with startExecution.sync:2 fails the state with States.TaskFailed, its DescribeExecution as the cause.
+  if (caught.Error === 'States.TaskFailed' && details?.Status === 'FAILED' && typeof details.Error === 'string') {
+    const child = { Error: details.Error, Cause: typeof details.Cause === 'string' ? details.Cause : undefined };
+    const { error, cause } = classifyFailure(child);
+    return { error, cause: `the cutover ${String(details.ExecutionArn)} failed: ${cause}` };
   }
   const containers = details?.Containers;
   if (caught.Error === 'States.TaskFailed' && Array.isArray(containers)) {
