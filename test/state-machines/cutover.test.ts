@@ -1,14 +1,11 @@
-import { CreateTableCommand, DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
-import dynalite from 'dynalite';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CUTOVER_TIMEOUT_SECONDS, type CutoverSettings } from '../../lambdas/core/workflows/cutover-state.js';
 import { loadDefinition, runLocalExecution, type Notification } from '../../lambdas/core/workflows/local.js';
 import { ApplicationProcess, freePort } from '../support/application.js';
-import { dynamoDbTask, FakeEcs, FakeLambda, FakeSecretsManager, FakeSsm } from '../support/control-planes.js';
+import { dynamoDbTask, FakeEcs, FakeLambda, FakeSecretsManager, FakeSsm, startLockTable } from '../support/control-planes.js';
 import { sharedPostgres } from '../support/shared.js';
 
 const DEFINITION = 'state-machines/cutover.asl.json';
@@ -37,7 +34,7 @@ let secrets: FakeSecretsManager;
 let ecs: FakeEcs;
 let lambda: FakeLambda;
 let ssm: FakeSsm;
-let lockServer: ReturnType<typeof dynalite>;
+let stopLockTable: () => void;
 let dynamodb: DynamoDBClient;
 let stepsHandler: (event: unknown) => Promise<unknown>;
 
@@ -105,22 +102,7 @@ beforeAll(async () => {
     // A new task reads the secret's AWSCURRENT value when it starts.
     restart: async () => app.start(await onRestart(secrets.current(APP_SECRET).value)),
   });
-  lockServer = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  lockServer.listen(0, '127.0.0.1');
-  await once(lockServer, 'listening');
-  dynamodb = new DynamoDBClient({
-    endpoint: `http://127.0.0.1:${(lockServer.address() as AddressInfo).port}`,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  await dynamodb.send(
-    new CreateTableCommand({
-      TableName: SUBSTITUTIONS.LockTableName,
-      AttributeDefinitions: [{ AttributeName: 'application', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'application', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  ({ dynamodb, stop: stopLockTable } = await startLockTable(SUBSTITUTIONS.LockTableName));
   secrets.create(SERVER_SECRET, rdsSecret('postgres', pg.user, pg.password));
   ({ handler: stepsHandler } = await import('../../lambdas/cutover/handler.js'));
 });
@@ -134,7 +116,7 @@ afterEach(async () => {
 afterAll(async () => {
   for (const name of created) await pg.query('postgres', `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
   await pg.query('postgres', `DROP ROLE IF EXISTS ${role}`);
-  lockServer.close();
+  stopLockTable();
 });
 
 interface Scenario {

@@ -1,9 +1,6 @@
-import { CreateTableCommand, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
-import dynalite from 'dynalite';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup, type BackupResult } from '../../lambdas/core/backup.js';
 import { fromUrl, type SecretDefaults } from '../../lambdas/core/connection.js';
@@ -21,7 +18,7 @@ import {
 import { exitCodeFor, RestoreJob, runRestoreJob } from '../../lambdas/core/workflows/restore-job.js';
 import type { RestoreSettings } from '../../lambdas/core/workflows/restore-state.js';
 import { ApplicationProcess, freePort } from '../support/application.js';
-import { dynamoDbTask, FakeEcs, FakeSecretsManager } from '../support/control-planes.js';
+import { dynamoDbTask, FakeEcs, FakeSecretsManager, startLockTable } from '../support/control-planes.js';
 import { connectPostgres } from '../support/postgres.js';
 import { sharedPostgres, sharedS3 } from '../support/shared.js';
 
@@ -69,7 +66,7 @@ let latest: BackupResult;
 let app: ApplicationProcess;
 let secrets: FakeSecretsManager;
 let ecs: FakeEcs;
-let lockServer: ReturnType<typeof dynalite>;
+let stopLockTable: () => void;
 let dynamodb: DynamoDBClient;
 let restoreSteps: (event: unknown) => Promise<unknown>;
 let cutoverSteps: (event: unknown) => Promise<unknown>;
@@ -129,22 +126,7 @@ beforeAll(async () => {
   // A new task reads the secret's AWSCURRENT value when it starts.
   ecs.add({ ...SERVICE, desiredCount: 1, restart: () => app.start(secrets.current(APP_SECRET).value) });
 
-  lockServer = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  lockServer.listen(0, '127.0.0.1');
-  await once(lockServer, 'listening');
-  dynamodb = new DynamoDBClient({
-    endpoint: `http://127.0.0.1:${(lockServer.address() as AddressInfo).port}`,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  await dynamodb.send(
-    new CreateTableCommand({
-      TableName: CUTOVER_SUBSTITUTIONS.LockTableName,
-      AttributeDefinitions: [{ AttributeName: 'application', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'application', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  ({ dynamodb, stop: stopLockTable } = await startLockTable(CUTOVER_SUBSTITUTIONS.LockTableName));
 
   // Both workflows' real handlers, configured as their stacks configure them.
   const restoreSettings: RestoreSettings = {
@@ -191,7 +173,7 @@ afterEach(async () => {
 afterAll(async () => {
   for (const name of created) await pg.query('postgres', `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
   await pg.query('postgres', `DROP ROLE IF EXISTS ${role}`);
-  lockServer.close();
+  stopLockTable();
 });
 
 const approve = (): Promise<CallbackAnswer> =>

@@ -1,4 +1,7 @@
-import { DeleteItemCommand, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DeleteItemCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import dynalite from 'dynalite';
 import { DescribeServicesCommand, ECSClient, UpdateServiceCommand, type Deployment, type Service } from '@aws-sdk/client-ecs';
 import {
   GetFunctionConfigurationCommand,
@@ -346,4 +349,25 @@ export function dynamoDbTask(client: DynamoDBClient, action: 'putItem' | 'delete
       throw Object.assign(new Error((error as Error).message), { name: `DynamoDB.${(error as Error).name}` });
     }
   };
+}
+
+/** A real DynamoDB-compatible server (dynalite, in memory) on loopback holding the cutover lock table, as the stack creates it. */
+export async function startLockTable(tableName: string): Promise<{ dynamodb: DynamoDBClient; stop: () => void }> {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const dynamodb = new DynamoDBClient({
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      AttributeDefinitions: [{ AttributeName: 'application', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'application', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  return { dynamodb, stop: () => server.close() };
 }
