@@ -1,5 +1,6 @@
 import { Tags, type App } from 'aws-cdk-lib';
 import { BackupsStack } from './backup/backups-stack.js';
+import { CutoverStack } from './cutover/cutover-stack.js';
 import type { LifelineConfig } from './config/schema.js';
 import { groupDatabases } from './backup/database-groups.js';
 import { RestoreStack } from './restore/restore-stack.js';
@@ -10,12 +11,15 @@ export interface LifelineStacks {
   readonly backups: readonly BackupsStack[];
   /** Only when the config has a `restore` section. */
   readonly restore?: RestoreStack;
+  /** Only when the config has applications. */
+  readonly cutover?: CutoverStack;
 }
 
 /**
  * Lifeline's stacks for a validated config: `<name>-vault` with what all databases share, and
  * `<name>-backups-<n>` with the databases that hash to stack n (stacks no database hashes to are left out), and,
- * when the config has a `restore` section, `<name>-restore` with the restore workflow.
+ * when the config has a `restore` section, `<name>-restore` with the restore workflow, and, when it has applications,
+ * `<name>-cutover` with the cutover workflow.
  */
 export function addLifelineStacks(app: App, config: LifelineConfig): LifelineStacks {
   const env = config.aws === undefined ? undefined : { account: config.aws.account, region: config.aws.region };
@@ -50,6 +54,19 @@ export function addLifelineStacks(app: App, config: LifelineConfig): LifelineSta
           description: 'Lifeline: the restore workflow (state machine, Fargate runner, steps functions, approvals topic)',
         });
   restore?.addStackDependency(vault);
-  for (const stack of [vault, ...backups, ...(restore ? [restore] : [])]) Tags.of(stack).add('lifeline', config.name);
-  return { vault, backups, restore };
+  // Restore starts it by name: neither stack needs the other deployed first.
+  const cutover =
+    config.applications.length === 0
+      ? undefined
+      : new CutoverStack(app, `${config.name}-cutover`, {
+          env,
+          config,
+          vaultStack: vault,
+          description: 'Lifeline: the cutover workflow (state machine, lock table, steps function)',
+        });
+  cutover?.addStackDependency(vault);
+  for (const stack of [vault, ...backups, ...(restore ? [restore] : []), ...(cutover ? [cutover] : [])]) {
+    Tags.of(stack).add('lifeline', config.name);
+  }
+  return { vault, backups, restore, cutover };
 }

@@ -32,3 +32,13 @@ export function restoreName(prefix: string): string {
 export function restoreNetworkFunctionName(prefix: string, network: string): string {
   return `${prefix}-restore-${network}`;
 }
+
+/** The cutover workflow's state machine, and its steps function in the applications' network. */
+export function cutoverName(prefix: string): string {
+  return `${prefix}-cutover`;
+}
+
+/** The table that holds one lock per application while its cutover runs. */
+export function cutoverLockTableName(prefix: string): string {
+  return `${prefix}-cutover-locks`;
+}

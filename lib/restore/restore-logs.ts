@@ -5,16 +5,16 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 
 /**
- * The restore workflow's log groups, encrypted with a key of their own: the state machine logs execution data
- * (database names, keys, validation reports), which should not sit in plain text.
+ * A workflow's log groups (restore's, or cutover's), encrypted with a key of their own: the state machine logs
+ * execution data (database names, keys, validation reports), which should not sit in plain text.
  */
 export class RestoreLogs extends Construct {
   readonly key: kms.Key;
 
-  constructor(scope: Construct, id: string) {
+  constructor(scope: Construct, id: string, workflow = 'restore') {
     super(scope, id);
     this.key = new kms.Key(this, 'Key', {
-      description: 'Encrypts the Lifeline restore workflow logs',
+      description: `Encrypts the Lifeline ${workflow} workflow logs`,
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.DESTROY,
     });

@@ -106,7 +106,7 @@ export function longestDeployedForm(scope: IConstruct, value: unknown): string {
 }
 
 /** A function environment's size as Lambda counts it (every name and value), deploy-time values at their longest. */
-function environmentBytes(scope: IConstruct, environment: Record<string, string>): number {
+export function environmentBytes(scope: IConstruct, environment: Record<string, string>): number {
   return Object.entries(environment).reduce(
     (sum, [name, value]) => sum + Buffer.byteLength(name) + Buffer.byteLength(longestDeployedForm(scope, value)),
     0,

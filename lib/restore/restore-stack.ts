@@ -1,7 +1,7 @@
 import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { BackupNetwork } from '../backup/backup-network.js';
-import { restoreName, restoreNetworkFunctionName } from '../config/naming.js';
+import { cutoverName, restoreName, restoreNetworkFunctionName } from '../config/naming.js';
 import type { LifelineConfig, RestoreConfig } from '../config/schema.js';
 import type { VaultStack } from '../vault/vault-stack.js';
 import { ApprovalsTopic } from './approvals-topic.js';
@@ -118,6 +118,8 @@ export class RestoreStack extends Stack {
       notifications: vaultStack.notifications.topic,
       alarmTopic: vaultStack.notifications.topic,
       logs,
+      cutoverStateMachineName: cutoverName(config.name),
+      startsCutover: config.applications.length > 0,
     });
     // The functions are named in the definition by ARN, not by reference: deploy them first.
     for (const steps of [this.stepsFunction, ...this.networkFunctions.values()]) this.stateMachine.node.addDependency(steps);

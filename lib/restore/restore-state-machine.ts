@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Aws, Duration, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -14,17 +14,73 @@ import type { RestoreRunner } from './restore-runner.js';
 
 const DEFINITION = 'state-machines/restore.asl.json';
 
-/** The definition file, found from here whether this runs from lib/ or a compiled dist/lib/. */
-function definitionPath(): string {
+/** A definition file such as `state-machines/restore.asl.json`, found from here whether this runs from lib/ or a compiled dist/lib/. */
+export function definitionPath(definition: string): string {
   const here = dirname(fileURLToPath(import.meta.url));
   for (let dir = here; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, DEFINITION))) return join(dir, DEFINITION);
-    if (dirname(dir) === dir) throw new Error(`no ${DEFINITION} in any folder above ${here}`);
+    if (existsSync(join(dir, definition))) return join(dir, definition);
+    if (dirname(dir) === dir) throw new Error(`no ${definition} in any folder above ${here}`);
   }
+}
+
+/** What a workflow's role needs for its logs and traces: log delivery and X-Ray take no resource-level permissions. */
+export function logsAndTracingStatements(): iam.PolicyStatement[] {
+  return [
+    new iam.PolicyStatement({
+      sid: 'DeliverLogs',
+      actions: [
+        'logs:CreateLogDelivery',
+        'logs:GetLogDelivery',
+        'logs:UpdateLogDelivery',
+        'logs:DeleteLogDelivery',
+        'logs:ListLogDeliveries',
+        'logs:PutResourcePolicy',
+        'logs:DescribeResourcePolicies',
+        'logs:DescribeLogGroups',
+      ],
+      resources: ['*'],
+    }),
+    new iam.PolicyStatement({
+      sid: 'Trace',
+      actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets'],
+      resources: ['*'],
+    }),
+  ];
+}
+
+/** An alarm to `topic` when an execution of the state machine fails, times out or is aborted. */
+export function failedExecutionsAlarm(
+  scope: Construct,
+  id: string,
+  props: { stateMachine: sfn.StateMachine; alarmName: string; alarmDescription: string; topic: sns.ITopic },
+): cloudwatch.Alarm {
+  const period = Duration.minutes(5);
+  const alarm = new cloudwatch.Alarm(scope, id, {
+    alarmName: props.alarmName,
+    alarmDescription: props.alarmDescription,
+    metric: new cloudwatch.MathExpression({
+      expression: 'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
+      usingMetrics: {
+        failed: props.stateMachine.metricFailed({ statistic: 'Sum', period }),
+        timedOut: props.stateMachine.metricTimedOut({ statistic: 'Sum', period }),
+        aborted: props.stateMachine.metricAborted({ statistic: 'Sum', period }),
+      },
+      period,
+    }),
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    threshold: 1,
+    evaluationPeriods: 1,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  alarm.addAlarmAction(new actions.SnsAction(props.topic));
+  return alarm;
 }
 
 /** The managed rule Step Functions uses to learn when an `ecs:runTask.sync` task stops. */
 const ECS_SYNC_RULE = 'StepFunctionsGetEventsForECSTaskRule';
+
+/** The managed rule Step Functions uses to learn when a `states:startExecution.sync` child execution ends. */
+const EXECUTION_SYNC_RULE = 'StepFunctionsGetEventsForStepFunctionsExecutionRule';
 
 export interface RestoreStateMachineProps {
   readonly stateMachineName: string;
@@ -38,6 +94,10 @@ export interface RestoreStateMachineProps {
   /** Where the failure alarm notifies. */
   readonly alarmTopic: sns.ITopic;
   readonly logs: RestoreLogs;
+  /** The cutover state machine the hand-over starts (`${CutoverStateMachineArn}`), named whether or not it is deployed. */
+  readonly cutoverStateMachineName: string;
+  /** Whether the config has applications, so that a restore may hand over to cutover: only then may the role start it. */
+  readonly startsCutover: boolean;
 }
 
 /**
@@ -56,6 +116,20 @@ export class RestoreStateMachine extends Construct {
     const regional = (service: string, resource: string) => `arn:${Aws.PARTITION}:${service}:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
     const tasks = regional('ecs', `task/${runner.cluster.ref}/*`);
     const topicKeys = [props.approvals, props.notifications].flatMap((topic) => (topic.masterKey ? [topic.masterKey.keyArn] : []));
+    // By name, not by reference: the cutover stack is deployed on its own, and without applications not at all.
+    const stack = Stack.of(this);
+    const cutoverArn = stack.formatArn({
+      service: 'states',
+      resource: 'stateMachine',
+      resourceName: props.cutoverStateMachineName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    const cutoverExecutions = stack.formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: `${props.cutoverStateMachineName}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
     const statements = [
       new iam.PolicyStatement({
         sid: 'RunTheRunner',
@@ -85,26 +159,23 @@ export class RestoreStateMachine extends Construct {
       ...(topicKeys.length === 0
         ? []
         : [new iam.PolicyStatement({ sid: 'EncryptForItsTopics', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: topicKeys })]),
-      // Log delivery and X-Ray take no resource-level permissions.
-      new iam.PolicyStatement({
-        sid: 'DeliverLogs',
-        actions: [
-          'logs:CreateLogDelivery',
-          'logs:GetLogDelivery',
-          'logs:UpdateLogDelivery',
-          'logs:DeleteLogDelivery',
-          'logs:ListLogDeliveries',
-          'logs:PutResourcePolicy',
-          'logs:DescribeResourcePolicies',
-          'logs:DescribeLogGroups',
-        ],
-        resources: ['*'],
-      }),
-      new iam.PolicyStatement({
-        sid: 'Trace',
-        actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets'],
-        resources: ['*'],
-      }),
+      ...(props.startsCutover
+        ? [
+            new iam.PolicyStatement({ sid: 'StartCutover', actions: ['states:StartExecution'], resources: [cutoverArn] }),
+            new iam.PolicyStatement({
+              sid: 'FollowCutover',
+              actions: ['states:DescribeExecution', 'states:StopExecution'],
+              resources: [cutoverExecutions],
+            }),
+            // states:startExecution.sync:2 learns that the cutover ended through this rule, which Step Functions manages.
+            new iam.PolicyStatement({
+              sid: 'ExecutionSyncRule',
+              actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+              resources: [regional('events', `rule/${EXECUTION_SYNC_RULE}`)],
+            }),
+          ]
+        : []),
+      ...logsAndTracingStatements(),
     ];
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('states.amazonaws.com'),
@@ -115,16 +186,23 @@ export class RestoreStateMachine extends Construct {
       Validations.of(this.role).acknowledge({ id: `AwsSolutions-IAM5[${nagResource(this, resource)}]`, reason });
     acknowledge(tasks, "Task ids are assigned when a task starts; StopTask and DescribeTasks are limited to the runner's cluster.");
     acknowledge('*', 'CloudWatch Logs delivery and X-Ray actions support no resource-level permissions.');
+    if (props.startsCutover) {
+      acknowledge(
+        cutoverExecutions,
+        'Execution names are chosen when a cutover starts; describe and stop are limited to the cutover state machine.',
+      );
+    }
 
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: props.stateMachineName,
-      definitionBody: sfn.DefinitionBody.fromFile(definitionPath()),
+      definitionBody: sfn.DefinitionBody.fromFile(definitionPath(DEFINITION)),
       definitionSubstitutions: {
         RestoreStepsFunctionArn: props.stepsFunctionArn,
         RunnerClusterArn: runner.cluster.attrArn,
         RunnerTaskDefinitionArn: runner.taskDefinition.taskDefinitionArn,
         ApprovalsTopicArn: props.approvals.topicArn,
         NotificationsTopicArn: props.notifications.topicArn,
+        CutoverStateMachineArn: cutoverArn,
       },
       // The role's policy is complete as written above; nothing may widen it behind our back.
       role: this.role.withoutPolicyUpdates(),
@@ -136,24 +214,11 @@ export class RestoreStateMachine extends Construct {
       tracingEnabled: true,
     });
 
-    const period = Duration.minutes(5);
-    this.failedAlarm = new cloudwatch.Alarm(this, 'Failed', {
+    this.failedAlarm = failedExecutionsAlarm(this, 'Failed', {
+      stateMachine: this.stateMachine,
       alarmName: `${props.stateMachineName}-failed`,
       alarmDescription: `A restore execution of ${props.stateMachineName} failed, timed out or was aborted. Its execution history names the step and the error; the created database was dropped unless keepOnFailure.`,
-      metric: new cloudwatch.MathExpression({
-        expression: 'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
-        usingMetrics: {
-          failed: this.stateMachine.metricFailed({ statistic: 'Sum', period }),
-          timedOut: this.stateMachine.metricTimedOut({ statistic: 'Sum', period }),
-          aborted: this.stateMachine.metricAborted({ statistic: 'Sum', period }),
-        },
-        period,
-      }),
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      threshold: 1,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      topic: props.alarmTopic,
     });
-    this.failedAlarm.addAlarmAction(new actions.SnsAction(props.alarmTopic));
   }
 }

@@ -56,6 +56,18 @@ const variants = {
     }
     return parseConfig(json);
   },
+  'applications restarting Lambda functions, behind a parameter freeze, checked over HTTP': () => {
+    const json = exampleJson();
+    json.applications.push({
+      name: 'reports',
+      database: 'staging',
+      connectionSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:reports/database-Rp34Cd',
+      lambdaFunctions: ['reports-worker'],
+      freeze: { mode: 'parameter', parameterName: '/reports/maintenance' },
+      healthCheckUrl: 'http://reports.internal:8080/health',
+    });
+    return parseConfig(json);
+  },
 };
 
 describe.each(Object.entries(variants))('cdk-nag AwsSolutions on %s', (_, config) => {
@@ -129,6 +141,23 @@ describe("the restore stack's acknowledgments", () => {
         ...tiers('Steps-analytics/Role'),
         ...vpc('Steps-analytics/Role'),
         'Workflow/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<RunnerCluster97A7D54F>/*]',
+        'Workflow/Role AwsSolutions-IAM5[Resource::*]',
+        'Workflow/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:lifeline-cutover:*]',
+      ].sort(),
+    );
+  });
+});
+
+describe("the cutover stack's acknowledgments", () => {
+  it('are Lambda network interfaces and the calls without resources, nothing about the applications', () => {
+    const { app } = synthesize(exampleConfig());
+    const ids = acknowledgments(app)
+      .filter(({ construct }) => construct.node.path.startsWith('lifeline-cutover/'))
+      .map(({ construct, id }) => `${construct.node.path.replace('lifeline-cutover/', '')} ${id}`);
+    expect(ids.sort()).toEqual(
+      [
+        'Steps/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]',
+        'Steps/Role AwsSolutions-IAM5[Resource::*]',
         'Workflow/Role AwsSolutions-IAM5[Resource::*]',
       ].sort(),
     );

@@ -30,6 +30,8 @@ export interface Synthesized extends LifelineStacks {
   backupsTemplates: Template[];
   /** When the config has a `restore` section. */
   restoreTemplate?: Template;
+  /** When the config has applications. */
+  cutoverTemplate?: Template;
 }
 
 export interface SynthesisOptions {
@@ -55,6 +57,7 @@ export function synthesize(config: LifelineConfig, options: SynthesisOptions = {
     vaultTemplate: template(stacks.vault.stackName),
     backupsTemplates: stacks.backups.map((stack) => template(stack.stackName)),
     restoreTemplate: stacks.restore && template(stacks.restore.stackName),
+    cutoverTemplate: stacks.cutover && template(stacks.cutover.stackName),
   };
 }
 

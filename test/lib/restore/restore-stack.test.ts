@@ -270,7 +270,11 @@ describe('the restore workflow', () => {
     delete json.restore;
     const without = synthesize(parseConfig(json));
     expect(without.restore).toBeUndefined();
-    expect(without.assembly.stacks.map((stack) => stack.stackName).sort()).toEqual(['lifeline-backups-1', 'lifeline-vault']);
+    expect(without.assembly.stacks.map((stack) => stack.stackName).sort()).toEqual([
+      'lifeline-backups-1',
+      'lifeline-cutover',
+      'lifeline-vault',
+    ]);
     expect(without.backupsTemplates.map((template) => template.toJSON())).toEqual(
       synth.backupsTemplates.map((template) => template.toJSON()),
     );
@@ -341,6 +345,7 @@ describe('the state machine', () => {
       RunnerTaskDefinitionArn: expect.stringMatching(/^<RunnerTaskDefinition[0-9A-F]+>$/),
       ApprovalsTopicArn: expect.stringMatching(/^<ApprovalsTopic/),
       NotificationsTopicArn: expect.stringMatching(/^<import lifeline-vault:ExportsOutputRefNotificationsTopic/),
+      CutoverStateMachineArn: 'arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:lifeline-cutover',
     });
   });
 

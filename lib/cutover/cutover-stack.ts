@@ -1,0 +1,80 @@
+import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { cutoverLockTableName, cutoverName } from '../config/naming.js';
+import type { LifelineConfig } from '../config/schema.js';
+import { RestoreLogs } from '../restore/restore-logs.js';
+import type { VaultStack } from '../vault/vault-stack.js';
+import { cutoverStatements } from './cutover-grants.js';
+import { CutoverLockTable } from './cutover-lock-table.js';
+import { applicationsNetwork, CutoverNetwork } from './cutover-network.js';
+import { cutoverSettings } from './cutover-settings.js';
+import { CutoverStateMachine } from './cutover-state-machine.js';
+import { CutoverStepsFunction } from './cutover-steps-function.js';
+
+export interface CutoverStackProps extends StackProps {
+  /** A config with applications, which ask for this stack. */
+  readonly config: LifelineConfig;
+  readonly vaultStack: VaultStack;
+}
+
+/**
+ * The cutover workflow, started by hand or by a restore (after its approval; cutover asks none of its own): its
+ * state machine, the lock table, and the steps function in the applications' network.
+ */
+export class CutoverStack extends Stack {
+  readonly locks: CutoverLockTable;
+  readonly stepsFunction: CutoverStepsFunction;
+  readonly stateMachine: CutoverStateMachine;
+
+  constructor(scope: Construct, id: string, props: CutoverStackProps) {
+    super(scope, id, props);
+    const { config, vaultStack } = props;
+    const name = cutoverName(config.name);
+    const network = applicationsNetwork(config);
+    const settings = cutoverSettings(this, config);
+    const databases = config.databases.filter((db) => config.applications.some((app) => app.database === db.name));
+    const logs = new RestoreLogs(this, 'Logs', 'cutover');
+    // The steps use no PostgreSQL client binary: any image will do, and the newest is the one restores use.
+    const newest = Math.max(...vaultStack.images.keys());
+    const image = [...vaultStack.images].find(([major]) => major === newest)![1];
+
+    const access = new CutoverNetwork(this, 'Network', {
+      vpcId: network.vpcId,
+      databases,
+      healthCheckUrls: config.applications.map((app) => app.healthCheckUrl),
+      endpointSecurityGroupId: vaultStack.endpointSecurityGroupIds.get(network.name),
+    });
+    this.locks = new CutoverLockTable(this, 'Locks', { tableName: cutoverLockTableName(config.name) });
+    this.stepsFunction = new CutoverStepsFunction(this, 'Steps', {
+      functionName: name,
+      image,
+      settings,
+      logs,
+      statements: cutoverStatements(settings, databases),
+      rolePath: vaultStack.vault.runtimeRolePath,
+      network: { subnetIds: network.subnetIds, securityGroup: access.securityGroup },
+    });
+
+    this.stateMachine = new CutoverStateMachine(this, 'Workflow', {
+      stateMachineName: name,
+      stepsFunctionArn: this.stepsFunction.functionArn,
+      locks: this.locks,
+      notifications: vaultStack.notifications.topic,
+      alarmTopic: vaultStack.notifications.topic,
+      logs,
+    });
+    // The function is named in the definition by ARN, not by reference: deploy it first.
+    this.stateMachine.node.addDependency(this.stepsFunction);
+
+    const { stateMachineArn, stateMachineName } = this.stateMachine.stateMachine;
+    new CfnOutput(this, 'StateMachineArn', {
+      value: stateMachineArn,
+      description: 'Start a cutover: the console, or a restore with "cutover"',
+    });
+    new CfnOutput(this, 'StateMachineName', { value: stateMachineName });
+    new CfnOutput(this, 'ConsoleUrl', {
+      value: `https://${Aws.REGION}.console.aws.amazon.com/states/home?region=${Aws.REGION}#/statemachines/view/${stateMachineArn}`,
+      description: 'The state machine in the console: Start execution, with an input such as {"application": "<name>", "database": {...}}',
+    });
+  }
+}
