@@ -138,6 +138,13 @@ export class RestoreStateMachine extends Construct {
         conditions: { ArnEquals: { 'ecs:cluster': runner.cluster.attrArn } },
       }),
       new iam.PolicyStatement({ sid: 'FollowTheRunner', actions: ['ecs:StopTask', 'ecs:DescribeTasks'], resources: [tasks] }),
+      // RunTask's PropagateTags tags the task as it is created, which ECS authorizes as TagResource on that task.
+      new iam.PolicyStatement({
+        sid: 'TagTheRunnerTask',
+        actions: ['ecs:TagResource'],
+        resources: [tasks],
+        conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
+      }),
       new iam.PolicyStatement({
         sid: 'PassTheRunnerRoles',
         actions: ['iam:PassRole'],

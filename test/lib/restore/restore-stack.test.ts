@@ -368,6 +368,11 @@ describe('the state machine', () => {
     expect(of('FollowTheRunner').resources).toEqual([
       expect.stringMatching(/^arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task\/<RunnerCluster.*>\/\*$/),
     ]);
+    // The definition propagates the task definition's tags, and ECS authorizes that as TagResource on creation only.
+    const definition = JSON.parse(readFileSync(new URL('../../../state-machines/restore.asl.json', import.meta.url), 'utf8'));
+    expect(definition.States.RunRestore.Parameters.PropagateTags).toBe('TASK_DEFINITION');
+    expect(of('TagTheRunnerTask')).toMatchObject({ actions: ['ecs:TagResource'], resources: of('FollowTheRunner').resources });
+    expect(of('TagTheRunnerTask').condition).toEqual({ StringEquals: { 'ecs:CreateAction': 'RunTask' } });
     expect(of('PassTheRunnerRoles').resources).toEqual([
       expect.stringMatching(/^<RunnerTaskRole.*\.Arn>$/),
       expect.stringMatching(/^<RunnerTaskDefinitionExecutionRole.*\.Arn>$/),
