@@ -10,6 +10,7 @@ import type { BackupVault } from '../vault/backup-vault.js';
 import { backupTargetEnvironment, type BackupTarget } from '../../lambdas/core/backup-target.js';
 import { METRICS_NAMESPACE, SERVICE_NAMES } from '../../lambdas/core/telemetry.js';
 import { nagResource } from '../nag-findings.js';
+import { acknowledgeVpcFunctionStatements, vpcFunctionStatements } from '../vpc-function-access.js';
 
 export interface BackupFunctionProps {
   readonly functionName: string;
@@ -36,8 +37,6 @@ export class BackupFunction extends Construct {
   constructor(scope: Construct, id: string, props: BackupFunctionProps) {
     super(scope, id);
     const { target } = props;
-    const arn = (resource: string) => `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
-    const networkInterfaces = arn('network-interface/*');
     const rdsArn = (resource: string) => `arn:${Aws.PARTITION}:rds:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
     const [describeAction, databaseArn] =
       'instanceIdentifier' in target.rds
@@ -74,26 +73,7 @@ export class BackupFunction extends Construct {
         actions: ['sqs:SendMessage'],
         resources: [props.deadLetterQueue.queueArn],
       }),
-      // Lambda creates the function's network interfaces with the function's own role.
-      new iam.PolicyStatement({
-        sid: 'CreateNetworkInterfaces',
-        actions: ['ec2:CreateNetworkInterface'],
-        resources: [
-          networkInterfaces,
-          arn(`security-group/${props.securityGroup.securityGroupId}`),
-          ...props.subnetIds.map((subnet) => arn(`subnet/${subnet}`)),
-        ],
-      }),
-      new iam.PolicyStatement({
-        sid: 'ManageNetworkInterfaces',
-        actions: ['ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
-        resources: [networkInterfaces],
-      }),
-      new iam.PolicyStatement({
-        sid: 'DescribeNetwork',
-        actions: ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets'],
-        resources: ['*'],
-      }),
+      ...vpcFunctionStatements(props.securityGroup.securityGroupId, props.subnetIds),
     ];
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -107,8 +87,7 @@ export class BackupFunction extends Construct {
     for (const objects of props.vault.backupObjectArns(target.database)) {
       acknowledge(objects, "Backup keys carry a timestamp: writes are granted under this database's own tier prefix only.");
     }
-    acknowledge(networkInterfaces, 'Network interfaces get their ids when Lambda creates them; the subnets and security group are named.');
-    acknowledge('*', 'ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets support no resource-level permissions.');
+    acknowledgeVpcFunctionStatements(this.role);
 
     this.function = new lambda.DockerImageFunction(this, 'Function', {
       functionName: props.functionName,

@@ -1,11 +1,11 @@
-import { Aws, Duration, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import type { CutoverSettings } from '../../lambdas/core/workflows/cutover-state.js';
 import type { BackupImage } from '../backup/backup-image.js';
-import { nagResource } from '../nag-findings.js';
+import { acknowledgeVpcFunctionStatements, vpcFunctionStatements } from '../vpc-function-access.js';
 import type { RestoreLogs } from '../restore/restore-logs.js';
 import { stepsFunctionArn } from '../restore/restore-steps-function.js';
 import { cutoverStepsEnvironment } from './cutover-settings.js';
@@ -40,8 +40,6 @@ export class CutoverStepsFunction extends Construct {
     super(scope, id);
     this.functionArn = stepsFunctionArn(this, props.functionName);
     const logGroup = props.logs.logGroup(this, 'Logs');
-    const arn = (resource: string) => `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
-    const networkInterfaces = arn('network-interface/*');
     const statements = [
       ...props.statements,
       new iam.PolicyStatement({
@@ -49,26 +47,7 @@ export class CutoverStepsFunction extends Construct {
         actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
         resources: [logGroup.logGroupArn],
       }),
-      // Lambda creates the function's network interfaces with the function's own role.
-      new iam.PolicyStatement({
-        sid: 'CreateNetworkInterfaces',
-        actions: ['ec2:CreateNetworkInterface'],
-        resources: [
-          networkInterfaces,
-          arn(`security-group/${props.network.securityGroup.securityGroupId}`),
-          ...props.network.subnetIds.map((subnet) => arn(`subnet/${subnet}`)),
-        ],
-      }),
-      new iam.PolicyStatement({
-        sid: 'ManageNetworkInterfaces',
-        actions: ['ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
-        resources: [networkInterfaces],
-      }),
-      new iam.PolicyStatement({
-        sid: 'DescribeNetwork',
-        actions: ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets'],
-        resources: ['*'],
-      }),
+      ...vpcFunctionStatements(props.network.securityGroup.securityGroupId, props.network.subnetIds),
     ];
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -76,10 +55,7 @@ export class CutoverStepsFunction extends Construct {
       path: props.rolePath,
       inlinePolicies: { cutover: new iam.PolicyDocument({ statements }) },
     });
-    const acknowledge = (resource: string, reason: string) =>
-      Validations.of(this.role).acknowledge({ id: `AwsSolutions-IAM5[${nagResource(this, resource)}]`, reason });
-    acknowledge(networkInterfaces, 'Network interfaces get their ids when Lambda creates them; the subnets and security group are named.');
-    acknowledge('*', 'ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets support no resource-level permissions.');
+    acknowledgeVpcFunctionStatements(this.role);
 
     this.function = new lambda.DockerImageFunction(this, 'Function', {
       functionName: props.functionName,

@@ -1,4 +1,4 @@
-import { ArnFormat, Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -6,6 +6,7 @@ import { Construct } from 'constructs';
 import type { RestoreSettings } from '../../lambdas/core/workflows/restore-state.js';
 import type { BackupImage } from '../backup/backup-image.js';
 import { nagResource } from '../nag-findings.js';
+import { acknowledgeVpcFunctionStatements, vpcFunctionStatements } from '../vpc-function-access.js';
 import type { BackupVault } from '../vault/backup-vault.js';
 import type { RestoreLogs } from './restore-logs.js';
 import { restoreStepsEnvironment } from './restore-settings.js';
@@ -50,8 +51,6 @@ export class RestoreStepsFunction extends Construct {
     super(scope, id);
     this.functionArn = stepsFunctionArn(this, props.functionName);
     const logGroup = props.logs.logGroup(this, 'Logs');
-    const arn = (resource: string) => `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
-    const networkInterfaces = arn('network-interface/*');
     const statements = [
       ...props.vault.readStatements(),
       ...(props.statements ?? []),
@@ -60,30 +59,7 @@ export class RestoreStepsFunction extends Construct {
         actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
         resources: [logGroup.logGroupArn],
       }),
-      ...(props.network === undefined
-        ? []
-        : [
-            // Lambda creates the function's network interfaces with the function's own role.
-            new iam.PolicyStatement({
-              sid: 'CreateNetworkInterfaces',
-              actions: ['ec2:CreateNetworkInterface'],
-              resources: [
-                networkInterfaces,
-                arn(`security-group/${props.network.securityGroup.securityGroupId}`),
-                ...props.network.subnetIds.map((subnet) => arn(`subnet/${subnet}`)),
-              ],
-            }),
-            new iam.PolicyStatement({
-              sid: 'ManageNetworkInterfaces',
-              actions: ['ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
-              resources: [networkInterfaces],
-            }),
-            new iam.PolicyStatement({
-              sid: 'DescribeNetwork',
-              actions: ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets'],
-              resources: ['*'],
-            }),
-          ]),
+      ...(props.network === undefined ? [] : vpcFunctionStatements(props.network.securityGroup.securityGroupId, props.network.subnetIds)),
     ];
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -100,13 +76,7 @@ export class RestoreStepsFunction extends Construct {
         'Backup keys carry a timestamp and any configured database may be restored: reads span the tier prefixes, no writes.',
       );
     }
-    if (props.network !== undefined) {
-      acknowledge(
-        networkInterfaces,
-        'Network interfaces get their ids when Lambda creates them; the subnets and security group are named.',
-      );
-      acknowledge('*', 'ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets support no resource-level permissions.');
-    }
+    if (props.network !== undefined) acknowledgeVpcFunctionStatements(this.role);
 
     this.function = new lambda.DockerImageFunction(this, 'Function', {
       functionName: props.functionName,
