@@ -5,7 +5,8 @@ import { ObjectLockMode } from './retention.js';
 import { TimeZone } from './tier.js';
 import { IsoTime } from './validation.js';
 import type { BackupSelector } from './vault.js';
-import { restoreStateMachineName, STATE_MACHINE_ARN, type StateMachineRef } from './operator/executions.js';
+import { DEFAULT_DEPLOYMENT_NAME, DeploymentName, restoreWorkflowName } from './deployment.js';
+import { STATE_MACHINE_ARN, type StateMachineRef } from './operator/executions.js';
 import { ApprovalDecision } from './workflows/cutover-input.js';
 
 /** The `lifeline` CLI's options, one schema per command: the CLI takes its choices and defaults from here. */
@@ -66,17 +67,15 @@ export const RESTORE_JOBS = RestoreFlags.shape.jobs;
 
 /** The workflow commands' options: `start`, `approvals`, `approve`, `reject`, `status`, `run --local`. */
 
-/** The config's `name`, which prefixes the state machines' names. */
-const DeploymentName = z.string().regex(/^[a-z][a-z0-9-]{0,19}$/, 'must be the config\'s name: 1-20 lowercase letters, digits or "-"');
 const StateMachineArn = z.string().regex(STATE_MACHINE_ARN, 'must be a Step Functions state machine ARN');
 
 /** The restore state machine: --state-machine, or the one named `<--name>-restore` in the current region. */
 const restoreStateMachine = {
   stateMachine: StateMachineArn.optional(),
-  name: DeploymentName.default('lifeline'),
+  name: DeploymentName.default(DEFAULT_DEPLOYMENT_NAME),
 };
 const toRestoreStateMachine = ({ stateMachine, name }: { stateMachine?: string; name: string }): StateMachineRef =>
-  stateMachine !== undefined ? { arn: stateMachine } : { name: restoreStateMachineName(name) };
+  stateMachine !== undefined ? { arn: stateMachine } : { name: restoreWorkflowName(name) };
 
 /**
  * `start restore`'s flags as the workflow's input. Only their types are checked here: the input itself is

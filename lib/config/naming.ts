@@ -23,19 +23,9 @@ export function runtimeRolePath(prefix: string): string {
   return `/${prefix}-runtime/`;
 }
 
-/** The restore workflow's state machine, and its steps function outside any VPC. */
-export function restoreName(prefix: string): string {
-  return `${prefix}-restore`;
-}
-
 /** The restore steps function inside one network, for the steps that connect to its databases. */
 export function restoreNetworkFunctionName(prefix: string, network: string): string {
   return `${prefix}-restore-${network}`;
-}
-
-/** The cutover workflow's state machine, and its steps function in the applications' network. */
-export function cutoverName(prefix: string): string {
-  return `${prefix}-cutover`;
 }
 
 /** The table that holds one lock per application while its cutover runs. */

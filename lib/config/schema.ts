@@ -10,6 +10,7 @@ import { cronTimesOfDay } from './cron.js';
 import { skippedRunProblem } from './daylight-saving.js';
 import { backupFunctionName, MAX_RESOURCE_NAME } from './naming.js';
 import { NEWEST_CLIENT } from './postgres-clients.js';
+import { DEFAULT_DEPLOYMENT_NAME, DeploymentName } from '../../lambdas/core/deployment.js';
 
 const id = (kind: string, pattern: RegExp, example: string) => z.string().regex(pattern, `must be ${kind} such as "${example}"`);
 const VpcId = id('a VPC id', /^vpc-[0-9a-f]{8,17}$/, 'vpc-0a1b2c3d4e5f67890');
@@ -212,10 +213,7 @@ const Application = z
 export const LifelineConfig = z
   .strictObject({
     /** Prefix of stack, function, schedule and alarm names. */
-    name: z
-      .string()
-      .regex(/^[a-z][a-z0-9-]{0,19}$/, 'must be 1-20 lowercase letters, digits or "-"')
-      .default('lifeline'),
+    name: DeploymentName.default(DEFAULT_DEPLOYMENT_NAME),
     /** Leave out for an environment-agnostic template (the CLI's credentials decide). */
     aws: z
       .strictObject({

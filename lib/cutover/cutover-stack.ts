@@ -1,6 +1,7 @@
 import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { cutoverLockTableName, cutoverName } from '../config/naming.js';
+import { cutoverWorkflowName } from '../../lambdas/core/deployment.js';
+import { cutoverLockTableName } from '../config/naming.js';
 import type { LifelineConfig } from '../config/schema.js';
 import { RestoreLogs } from '../restore/restore-logs.js';
 import type { VaultStack } from '../vault/vault-stack.js';
@@ -29,7 +30,7 @@ export class CutoverStack extends Stack {
   constructor(scope: Construct, id: string, props: CutoverStackProps) {
     super(scope, id, props);
     const { config, vaultStack } = props;
-    const name = cutoverName(config.name);
+    const name = cutoverWorkflowName(config.name);
     const network = applicationsNetwork(config);
     const settings = cutoverSettings(this, config);
     const databases = config.databases.filter((db) => config.applications.some((app) => app.database === db.name));

@@ -1,7 +1,8 @@
 import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { BackupNetwork } from '../backup/backup-network.js';
-import { cutoverName, restoreName, restoreNetworkFunctionName } from '../config/naming.js';
+import { cutoverWorkflowName, restoreWorkflowName } from '../../lambdas/core/deployment.js';
+import { restoreNetworkFunctionName } from '../config/naming.js';
 import type { LifelineConfig, RestoreConfig } from '../config/schema.js';
 import type { VaultStack } from '../vault/vault-stack.js';
 import { ApprovalsTopic } from './approvals-topic.js';
@@ -35,7 +36,7 @@ export class RestoreStack extends Stack {
     super(scope, id, props);
     const { config, vaultStack } = props;
     const { vault } = vaultStack;
-    const name = restoreName(config.name);
+    const name = restoreWorkflowName(config.name);
     const logs = new RestoreLogs(this, 'Logs');
     // pg_restore reads archives of older pg_dumps: the newest client any database uses restores them all.
     const newest = Math.max(...vaultStack.images.keys());
@@ -118,7 +119,7 @@ export class RestoreStack extends Stack {
       notifications: vaultStack.notifications.topic,
       alarmTopic: vaultStack.notifications.topic,
       logs,
-      cutoverStateMachineName: cutoverName(config.name),
+      cutoverStateMachineName: cutoverWorkflowName(config.name),
       startsCutover: config.applications.length > 0,
     });
     // The functions are named in the definition by ARN, not by reference: deploy them first.

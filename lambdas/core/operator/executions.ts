@@ -45,11 +45,6 @@ export function consoleUrl(executionArn: string): string {
   return `https://${region}.console.aws.amazon.com/states/home?region=${region}#/v2/executions/details/${executionArn}`;
 }
 
-/** The restore state machine's name: `<config name>-restore`, as the restore stack names it. */
-export function restoreStateMachineName(prefix: string): string {
-  return `${prefix}-restore`;
-}
-
 /** Where an operator command finds its state machine: given by ARN, or looked up by name in the client's region. */
 export type StateMachineRef = { arn: string } | { name: string };
 
