@@ -28,7 +28,8 @@ export function lambdaDeadline(database: string, remainingMs: number): Deadline 
       new LifelineError(
         'DatabaseTooLargeForLambda',
         `the backup of ${database} did not finish within the ${seconds} s Lambda leaves it and was stopped, leaving nothing behind; ` +
-          'it needs the Fargate runner: set "runner": "fargate" for this database in the config (comes with the restore workflow)',
+          'Lambda cannot back it up: until backups can run on the Fargate runner, take them with `lifeline backup` from a host ' +
+          'that reaches the database (the CLI has no time limit)',
       ),
     );
   }, budgetMs);

@@ -14,7 +14,7 @@ export const LIFELINE_ERROR_NAMES = [
   /** A write would have replaced an object that already exists in the vault. */
   'BackupExists',
   'DumpFailed',
-  /** The backup could not finish within the Lambda's time limit: the database needs the Fargate runner. */
+  /** The backup could not finish within the Lambda's time limit: the database's backups need a runner without one. */
   'DatabaseTooLargeForLambda',
   'StorageFailed',
   'VerificationFailed',
@@ -38,6 +38,12 @@ export const LIFELINE_ERROR_NAMES = [
   'CutoverRolledBack',
   /** The cutover failed after the switch and the revert could not prove the previous side healthy: a human must act. */
   'RollbackUnhealthy',
+  /**
+   * Someone else (a rotation, an operator) changed the application's connection secret while a cutover held it:
+   * the cutover neither switched it nor moved it back, so their change stands; a human must check which
+   * connection the application should use. Pages, as RollbackUnhealthy.
+   */
+  'SecretChanged',
 ] as const;
 export type LifelineErrorName = (typeof LIFELINE_ERROR_NAMES)[number];
 

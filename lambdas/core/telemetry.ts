@@ -17,7 +17,7 @@ export const BACKUP_METRICS = {
   BackupDuration: 'Seconds',
   /** How much of its time limit (the function's, less the cleanup margin) a successful backup used. */
   BackupTimeLimitUsed: 'Percent',
-  /** A backup stopped at the time limit (DatabaseTooLargeForLambda): the database needs the Fargate runner. */
+  /** A backup stopped at the time limit (DatabaseTooLargeForLambda): the database's backups need a runner without one. */
   BackupTooLargeForLambda: 'Count',
   /** The largest drop from the previous backup of the database, in bytes, total rows or a table's rows. */
   BackupShrinkPercent: 'Percent',

@@ -83,7 +83,7 @@ export class BackupAlarms extends Construct {
     this.nearTimeLimit = notify(
       new cloudwatch.Alarm(this, 'NearTimeLimit', {
         alarmName: `${props.alarmNamePrefix}-backup-near-time-limit`,
-        alarmDescription: `A backup of ${props.database} used more than ${NEAR_TIME_LIMIT_PERCENT}% of the time Lambda allows it. Once it needs more, it stops and fails with DatabaseTooLargeForLambda: plan its move to the Fargate runner ("runner": "fargate" in its config).`,
+        alarmDescription: `A backup of ${props.database} used more than ${NEAR_TIME_LIMIT_PERCENT}% of the time Lambda allows it. Once it needs more, it stops and fails with DatabaseTooLargeForLambda: plan its backups with \`lifeline backup\` from a host that reaches it (no time limit) until backups can run on the Fargate runner.`,
         metric: backupMetric('BackupTimeLimitUsed', props.database, { statistic: 'Maximum', period: Duration.hours(1) }),
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         threshold: NEAR_TIME_LIMIT_PERCENT,

@@ -39,7 +39,7 @@ const SUBSTITUTIONS = {
 const ADMIN_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:lifeline/shop-admin-AbC123';
 /** shop-api's connection secret: its own role, which owns the source's objects and must own the restored ones. */
 const APP_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:shop-api/connection-DeF456';
-/** Another server's admin, by its secret: an admin that is no member of shop-api's role. */
+/** Another configured database's server, by its secret: an admin that is no member of shop-api's role. */
 const OTHER_ADMIN_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:lifeline/replica-admin-GhI789';
 /** ledger's secret as RDS manages it: username and password only; host and database name come from RDS. */
 const LEDGER_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:rds!db-ledger-JkL012';
@@ -255,6 +255,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
       databases: [
         { name: 'shop', secretArn: ADMIN_SECRET, rds: { instanceIdentifier: 'shop' }, ...network },
         { name: 'ledger', secretArn: LEDGER_SECRET, rds: { instanceIdentifier: 'ledger' }, ...network },
+        { name: 'replica', secretArn: OTHER_ADMIN_SECRET, databaseName: 'postgres', rds: { instanceIdentifier: 'replica' }, ...network },
       ],
       applications: [
         { name: 'shop-api', database: 'shop', connectionSecretArn: APP_SECRET },
@@ -334,9 +335,13 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     const before = await databases();
     for (const [input, field] of [
       [{ database: 'shop', colour: 'red' }, /Unrecognized key: \\"colour\\"/],
-      [{ database: 'billing' }, /database: \\"billing\\" is not a configured database \(configured: shop, ledger\)/],
+      [{ database: 'billing' }, /database: \\"billing\\" is not a configured database \(configured: shop, ledger, replica\)/],
       [{ database: 'shop', cutover: 'billing-api' }, /cutover: \\"billing-api\\" is not a configured application/],
       [{ database: 'shop', key: backup.key, at: '2026-01-01T00:00:00Z' }, /at: give key or at, not both/],
+      [
+        { database: 'shop', target: { serverSecretArn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:someone/else-PqR678' } },
+        /target.serverSecretArn: .* is not the secret of a configured database \(configured: shop, ledger, replica\)/,
+      ],
     ] as const) {
       const result = await run({ input });
       expect(result.status, JSON.stringify(input)).toBe('FAILED');
@@ -478,6 +483,26 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     expect(await databaseExists(target)).toBe(false);
   });
 
+  it('fails a smoke check of several statements, which could leave the read-only transaction, and writes nothing', async () => {
+    const target = `shop_smoke_escape_${Date.now()}`;
+    created.push(target);
+    const result = await run({
+      input: {
+        database: 'shop',
+        target: { database: target },
+        smokeChecks: [{ name: 'escapes', sql: 'SELECT true; COMMIT; DELETE FROM app.accounts' }],
+        // Kept, to see that nothing was written.
+        keepOnFailure: true,
+      },
+    });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('VerificationFailed');
+    expect(result.cause).toMatch(/smoke check "escapes" failed: cannot insert multiple commands into a prepared statement/);
+    const accounts = 'SELECT count(*)::int AS n FROM app.accounts';
+    expect(await pg.query(target, accounts)).toEqual(await pg.query(source, accounts));
+    expect((await pg.query<{ n: number }>(target, accounts))[0]!.n).toBeGreaterThan(0);
+  });
+
   it('never restores into the source database, and leaves it as it was', async () => {
     const before = await pg.query(source, 'SELECT count(*)::int AS n FROM app.accounts');
     const result = await run({ input: { database: 'shop', target: { database: source } } });
@@ -494,7 +519,9 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     await pg.query(occupied, 'CREATE TABLE notes (body text); INSERT INTO notes VALUES ($$keep me$$)');
     const result = await run({ input: { database: 'shop', target: { database: occupied } } });
     expect(result.error).toBe('InvalidInput');
-    expect(result.cause).toMatch(/already exists and holds tables \(public\.notes\)/);
+    expect(result.cause).toMatch(
+      new RegExp(`target.database: "${occupied}" on .* is not empty \\(public\\.notes\\); restore into a new database`),
+    );
     expect(await pg.query(occupied, 'SELECT body FROM notes')).toEqual([{ body: 'keep me' }]);
   });
 

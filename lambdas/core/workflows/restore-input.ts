@@ -52,7 +52,9 @@ export const RestoreInput = z
     target: z
       .strictObject({
         database: DatabaseName.optional().describe("The new database's name; it must not exist yet, or exist without tables."),
-        serverSecretArn: SecretArn.optional().describe("Another server, by the secret of its admin user; by default the source's server."),
+        serverSecretArn: SecretArn.optional().describe(
+          "Another configured database's server, by that database's secret (the only secrets the workflow reads); by default the source's server.",
+        ),
       })
       .optional()
       .describe('Where to restore; by default a new database "<database>_restored_<UTC yyyymmddhhmm>" on the source\'s server.'),

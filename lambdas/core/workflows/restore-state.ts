@@ -91,7 +91,7 @@ export const BackupUsed = z.strictObject({
 });
 export type BackupUsed = z.infer<typeof BackupUsed>;
 
-/** CreateTarget's result. `created` is what Cleanup may drop: a database this execution created, nothing else. */
+/** CreateTarget's result. `created`: this execution created the database and marked it; Cleanup drops it only while it bears that mark. */
 export const RestoreTarget = z.strictObject({
   serverSecretArn: SecretArn,
   /** Where the server listens, resolved once: the runner and the later steps connect there. */

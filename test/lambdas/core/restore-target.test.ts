@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../../lambdas/core/backup.js';
-import { fromUrl } from '../../../lambdas/core/connection.js';
+import { connectClient, fromUrl } from '../../../lambdas/core/connection.js';
 import { runRestore, type RestoreOptions } from '../../../lambdas/core/restore.js';
+import { assertWithoutTables } from '../../../lambdas/core/restore-target.js';
 import { runCli } from '../../support/cli.js';
 import { databaseDigest, type DatabaseDigest } from '../../support/fixture.js';
 import { sharedPostgres, sharedS3 } from '../../support/shared.js';
@@ -137,5 +138,28 @@ describe('a restore that fails after its data has loaded', () => {
     const result = await restoreInto(target, { privileges: false });
     expect(result.tables).toEqual([{ schema: 'shop', name: 'orders', rows: 2000, expectedRows: 2000, check: 'exact', passed: true }]);
     expect((await databaseDigest(pg.url(target))).tables).toEqual(sourceDigest.tables);
+  });
+});
+
+describe('a target that holds tables', () => {
+  it('is refused by the one check the CLI and the workflow share, naming the first five, and takes one without tables', async () => {
+    const occupied = await pg.createDatabase('holds_tables');
+    await pg.query(occupied, [1, 2, 3, 4, 5, 6].map((n) => `CREATE TABLE t${n} (id int);`).join(' '));
+    const client = await connectClient(fromUrl(pg.url(occupied)));
+    try {
+      await expect(assertWithoutTables(client, 'target "x"')).rejects.toMatchObject({
+        name: 'InvalidInput',
+        message: 'target "x" is not empty (public.t1, public.t2, public.t3, public.t4, public.t5, ...); restore into a new database',
+      });
+    } finally {
+      await client.end();
+    }
+    const withoutTables = await occupiedTarget('holds_no_tables');
+    const other = await connectClient(fromUrl(pg.url(withoutTables)));
+    try {
+      await expect(assertWithoutTables(other, 'target "y"')).resolves.toBeUndefined();
+    } finally {
+      await other.end();
+    }
   });
 });

@@ -507,7 +507,7 @@ describe('the alarms', () => {
     for (const database of ['shop', 'warehouse', 'staging']) {
       backups.hasResourceProperties('AWS::CloudWatch::Alarm', {
         AlarmName: `lifeline-${database}-backup-near-time-limit`,
-        AlarmDescription: Match.stringLikeRegexp('"runner": "fargate"'),
+        AlarmDescription: Match.stringLikeRegexp('lifeline backup'),
         Namespace: 'Lifeline',
         MetricName: 'BackupTimeLimitUsed',
         Dimensions: [

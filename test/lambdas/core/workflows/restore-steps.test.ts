@@ -6,6 +6,7 @@ import type { RestoreSettings } from '../../../../lambdas/core/workflows/restore
 import { classifyFailure, validateInput } from '../../../../lambdas/core/workflows/restore-steps.js';
 
 const SHOP_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/admin-AbC123';
+const BILLING_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:billing/admin-AbC123';
 const API_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-api/connection-AbC123';
 const REPORTS_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:reports/connection-AbC123';
 const runner = { subnetIds: ['subnet-0a1b2c3d'], securityGroupIds: ['sg-0a1b2c3d'] };
@@ -17,7 +18,14 @@ const settings: RestoreSettings = {
   runnerVcpus: 4,
   databases: [
     { name: 'shop', secretArn: SHOP_SECRET, port: 5432, rds: { instanceIdentifier: 'shop' }, stepsFunctionArn: SHOP_STEPS, runner },
-    { name: 'billing', secretArn: SHOP_SECRET, port: 5432, rds: { clusterIdentifier: 'billing' }, stepsFunctionArn: BILLING_STEPS, runner },
+    {
+      name: 'billing',
+      secretArn: BILLING_SECRET,
+      port: 5432,
+      rds: { clusterIdentifier: 'billing' },
+      stepsFunctionArn: BILLING_STEPS,
+      runner,
+    },
   ],
   applications: [
     { name: 'shop-api', database: 'shop', connectionSecretArn: API_SECRET },
@@ -90,6 +98,18 @@ describe('validateInput', () => {
       /jobs: an inPlace restore runs in one transaction, so in one job/,
     );
     expect(refused({ database: 'shop', jobs: 0 })).toMatch(/^invalid restore input: jobs: /);
+  });
+
+  it("restores onto another server only by a configured database's secret, the only secrets the workflow may read", () => {
+    const onBilling = validateInput({ database: 'shop', target: { serverSecretArn: BILLING_SECRET } }, execution, settings);
+    expect(onBilling.target).toEqual({ serverSecretArn: BILLING_SECRET, database: 'shop_restored_202611231050' });
+    const unknown = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:someone/else-AbC123';
+    expect(() => validateInput({ database: 'shop', target: { serverSecretArn: unknown } }, execution, settings)).toThrow(
+      expect.objectContaining({
+        name: 'InvalidInput',
+        message: `target.serverSecretArn: "${unknown}" is not the secret of a configured database (configured: shop, billing); restore onto one of their servers`,
+      }),
+    );
   });
 });
 
