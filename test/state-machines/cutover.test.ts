@@ -1,4 +1,6 @@
 import { DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -133,13 +135,13 @@ async function deploy({ secret, settings }: Scenario): Promise<string> {
   return versionId;
 }
 
-async function run(input: unknown) {
+async function run(input: unknown, steps = stepsHandler) {
   const notifications: Notification[] = [];
   const result = await runLocalExecution({
     definitionFile: DEFINITION,
     substitutions: SUBSTITUTIONS,
     input,
-    functions: { [STEPS_FUNCTION]: stepsHandler },
+    functions: { [STEPS_FUNCTION]: steps },
     tasks: {
       TakeLock: dynamoDbTask(dynamodb, 'putItem'),
       ReleaseLock: dynamoDbTask(dynamodb, 'deleteItem'),
@@ -172,6 +174,11 @@ describe('cutover.asl.json', () => {
         c.ErrorEquals.includes('States.ALL'),
       )?.Next;
     for (const name of ['Swap', 'Restart', 'CheckRestart', 'ProveHealth']) expect(catchAll(name), name).toBe('Revert');
+    // After a healthy switch, a failed summary still ends in the success path, notified.
+    expect(catchAll('Summarize')).toBe('SummaryFailed');
+    expect(definition.States.SummaryFailed).toMatchObject({ Type: 'Pass', ResultPath: '$.outcome', Next: 'Notify' });
+    // Someone else's version of the secret is no passing fault: the revert is not retried over it.
+    expect((definition.States.Revert as { Retry: unknown[] }).Retry[0]).toEqual({ ErrorEquals: ['SecretChanged'], MaxAttempts: 0 });
     for (const name of [
       'Record',
       'Freeze',
@@ -343,6 +350,110 @@ describe('the cutover workflow run locally against PostgreSQL, a real applicatio
     expect(result.notifications[1]!.subject).toBe('Lifeline: shop-api is unhealthy after a cutover rollback');
     expect(result.notifications[1]!.message as string).toMatch(/^ACTION NEEDED: /);
     expect(await readOnly(oldDb)).toBe('not set');
+    expect(await locks()).toEqual([]);
+  });
+
+  it('still succeeds and notifies when the summary of a healthy switch fails: the switch happened', async () => {
+    const oldDb = await applicationDatabase('cutover_old');
+    const newDb = await applicationDatabase('cutover_new');
+    secrets.create(NEW_DATABASE_SECRET, rdsSecret(newDb));
+    const recordedVersion = await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'none' }) });
+    // The steps function failing on its last call, as a Lambda whose runtime crashed would.
+    const failingSummary = (event: unknown) =>
+      (event as { step: string }).step === 'summarize'
+        ? Promise.reject(Object.assign(new Error('Runtime exited with error: signal: killed'), { name: 'Runtime.ExitError' }))
+        : stepsHandler(event);
+
+    const result = await run({ application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET } }, failingSummary);
+    expect(result.error ?? null, result.cause).toBeNull();
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.states.slice(-4)).toEqual(['Summarize', 'SummaryFailed', 'Notify', 'Done']);
+    const current = secrets.current(APP_SECRET);
+    expect(result.output).toMatchObject({
+      status: 'SUCCEEDED',
+      application: 'shop-api',
+      to: { database: newDb, role },
+      secretVersionId: current.versionId,
+      previousSecretVersionId: recordedVersion,
+      health: { side: 'new', passed: true },
+      summaryError: { Error: 'Runtime.ExitError' },
+    });
+    expect(result.notifications.map((n) => [n.state, n.subject])).toEqual([['Notify', `Lifeline: shop-api switched to ${newDb}`]]);
+    expect(result.notifications[0]!.message).toMatch(
+      new RegExp(`^shop-api now uses ${newDb} on .* and was proved healthy; .* Its summary failed \\(Runtime.ExitError\\)`),
+    );
+    expect(await health()).toMatchObject({ status: 200, database: newDb });
+    expect(await locks()).toEqual([]);
+  });
+
+  it('leaves a secret rotated during the cutover current, rolls nothing back over it, and pages with SecretChanged', async () => {
+    const oldDb = await applicationDatabase('cutover_old');
+    const brokenDb = await applicationDatabase('cutover_broken', false);
+    secrets.create(NEW_DATABASE_SECRET, rdsSecret(brokenDb));
+    const recordedVersion = await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'read-only-source' }) });
+    // A rotation writes its own version while the new tasks start (as RDS or a rotation Lambda would).
+    let rotated: string | undefined;
+    onRestart = async (secretString) => {
+      if (rotated === undefined) {
+        const value = JSON.stringify({ ...JSON.parse(secretString), rotatedBy: 'rotation-lambda' });
+        ({ VersionId: rotated } = await new SecretsManagerClient({}).send(
+          new PutSecretValueCommand({ SecretId: APP_SECRET, SecretString: value }),
+        ));
+      }
+      return secretString;
+    };
+    const writes = secrets.writes.length;
+
+    const result = await run({ application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET } });
+    expect(result.error).toBe('SecretChanged');
+    expect(result.cause).toMatch(
+      new RegExp(
+        `^switching shop-api failed with HealthCheckFailed: .* Not rolled back: secret ${APP_SECRET} changed under the cutover: AWSCURRENT is ${rotated}, neither the recorded version ${recordedVersion} nor the one this cutover wrote .*; it was left as it is\\. Someone else changed the connection secret`,
+      ),
+    );
+    // The swap and the rotation wrote; the revert moved no label.
+    expect(secrets.writes.slice(writes).map((w) => w.action)).toEqual(['PutSecretValue', 'PutSecretValue']);
+    expect(secrets.current(APP_SECRET)).toEqual({ versionId: rotated, value: expect.stringContaining('rotation-lambda') });
+    expect(result.states).not.toContain('RollbackRestart');
+    expect(result.notifications.map((n) => [n.state, n.topicArn, n.subject])).toEqual([
+      ['NotifyFailure', SUBSTITUTIONS.NotificationsTopicArn, "Lifeline: shop-api's connection secret changed during its cutover"],
+      ['Page', SUBSTITUTIONS.AlarmTopicArn, "Lifeline: shop-api's connection secret changed during its cutover"],
+    ]);
+    expect(await readOnly(oldDb)).toBe('not set');
+    expect(await locks()).toEqual([]);
+  });
+
+  it('refuses a SecureString maintenance parameter at Record, before anything changes, keeping its value out of the execution', async () => {
+    const oldDb = await applicationDatabase('cutover_old');
+    const newDb = await applicationDatabase('cutover_new');
+    const plaintext = `maintenance-${randomBytes(6).toString('hex')}`;
+    ssm.parameters.set(MAINTENANCE_PARAMETER, { value: plaintext, type: 'SecureString' });
+    const versionId = await deploy({
+      secret: url(oldDb),
+      settings: settingsWith({ mode: 'parameter', parameterName: MAINTENANCE_PARAMETER, frozenValue: 'on' }),
+    });
+    const writes = secrets.writes.length;
+    const updates = ecs.updates.length;
+    const gets = ssm.mock.commandCalls(GetParameterCommand).length;
+
+    const result = await run({ application: 'shop-api', database: { serverSecretArn: SERVER_SECRET, name: newDb } });
+    expect(result.error).toBe('InvalidConfig');
+    expect(result.cause).toBe(
+      `freeze parameter: ${MAINTENANCE_PARAMETER} is a SecureString parameter; its value would be recorded in the execution's state, so a maintenance flag must be a String or StringList parameter`,
+    );
+    expect(result.states).not.toContain('Freeze');
+    // Never asked for decrypted.
+    expect(
+      ssm.mock
+        .commandCalls(GetParameterCommand)
+        .slice(gets)
+        .map((call) => call.args[0].input.WithDecryption),
+    ).toEqual([false]);
+    expect(JSON.stringify(result)).not.toContain(plaintext);
+    expect(ssm.parameters.get(MAINTENANCE_PARAMETER)).toEqual({ value: plaintext, type: 'SecureString' });
+    expect(secrets.writes.length).toBe(writes);
+    expect(ecs.updates.length).toBe(updates);
+    expect(secrets.current(APP_SECRET).versionId).toBe(versionId);
     expect(await locks()).toEqual([]);
   });
 

@@ -42,7 +42,10 @@ const CUTOVER_SUBSTITUTIONS = {
   NotificationsTopicArn: NOTIFICATIONS,
   AlarmTopicArn: 'arn:aws:sns:us-east-1:000000000000:lifeline-alarms',
 };
-/** The server's admin secret: the configured database's, so also the restore target's server. */
+/**
+ * The server's admin secret: the configured database's, so also the restore target's server. RDS-managed, so it
+ * holds only username and password: the config says where the server listens, and the hand-over passes it on.
+ */
 const ADMIN_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:lifeline/shop-admin-AbC123';
 /** shop-api's connection secret: what cutover switches, what ECS tasks read when they start. */
 const APP_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:shop-api/connection-DeF456';
@@ -121,7 +124,7 @@ beforeAll(async () => {
 
   app = new ApplicationProcess(await freePort());
   secrets = new FakeSecretsManager();
-  secrets.create(ADMIN_SECRET, rdsSecret(source, pg.user, pg.password));
+  secrets.create(ADMIN_SECRET, JSON.stringify({ username: pg.user, password: pg.password }));
   ecs = new FakeEcs();
   // A new task reads the secret's AWSCURRENT value when it starts.
   ecs.add({ ...SERVICE, desiredCount: 1, restart: () => app.start(secrets.current(APP_SECRET).value) });
@@ -137,7 +140,9 @@ beforeAll(async () => {
       {
         name: 'shop',
         secretArn: ADMIN_SECRET,
+        host: pg.host,
         port: pg.port,
+        databaseName: source,
         rds: { instanceIdentifier: 'shop' },
         stepsFunctionArn: RESTORE_STEPS,
         runner: { subnetIds: ['subnet-0a1b2c3d'], securityGroupIds: ['sg-0a1b2c3d'] },
@@ -186,9 +191,9 @@ const approve = (): Promise<CallbackAnswer> =>
   });
 
 /** The application on the source database, as ECS started it from its secret; the restore then runs with the cutover. */
-async function restoreWithCutover(input: object) {
-  const recordedVersion = secrets.create(APP_SECRET, rdsSecret(source));
-  await app.start(rdsSecret(source));
+async function restoreWithCutover(input: object, appSecret = rdsSecret(source)) {
+  const recordedVersion = secrets.create(APP_SECRET, appSecret);
+  await app.start(appSecret);
   expect(await health()).toMatchObject({ status: 200, database: source });
   const notifications: Notification[] = [];
   const requests: CallbackRequest[] = [];
@@ -286,7 +291,7 @@ describe('restore hands over to the cutover workflow, run locally against Postgr
     });
     expect(output.handOver).toEqual({
       application: 'shop-api',
-      database: { serverSecretArn: ADMIN_SECRET, name: target },
+      database: { serverSecretArn: ADMIN_SECRET, name: target, server: { host: pg.host, port: pg.port } },
       origin: { workflow: 'restore', executionArn: result.executionArn, backupKey: latest.key },
       approval: { approver: output.approver, comment: 'counts look right', decidedAt: expect.any(String) },
     });
@@ -307,12 +312,12 @@ describe('restore hands over to the cutover workflow, run locally against Postgr
     created.push(target);
 
     // A backup from before the table the application's /health reads: valid as a restore, unusable by the application.
-    const result = await restoreWithCutover({
-      database: 'shop',
-      key: beforeHealthTable.key,
-      cutover: 'shop-api',
-      target: { database: target },
-    });
+    // The application keeps its connection as a plain URL: restore owns and validates the target as its role all the same.
+    const appSecret = `postgresql://${role}:${rolePassword}@${pg.host}:${pg.port}/${source}`;
+    const result = await restoreWithCutover(
+      { database: 'shop', key: beforeHealthTable.key, cutover: 'shop-api', target: { database: target } },
+      appSecret,
+    );
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('CutoverRolledBack');
     const restoreName = result.executionArn.split(':').at(-1);
@@ -324,12 +329,16 @@ describe('restore hands over to the cutover workflow, run locally against Postgr
     expect(result.states.slice(-5)).toEqual(['PrepareHandOver', 'HandOver', 'Cleanup', 'NotifyFailure', 'Failed']);
 
     // Rolled back: the recorded version current again, the application healthy on the old database, writes allowed.
-    expect(secrets.current(APP_SECRET)).toEqual({ versionId: result.recordedVersion, value: rdsSecret(source) });
+    expect(secrets.current(APP_SECRET)).toEqual({ versionId: result.recordedVersion, value: appSecret });
     expect(await health()).toMatchObject({ status: 200, database: source });
     expect(await readOnly(source)).toBe(false);
     // The restored database is kept for whoever investigates; the failure says so.
     expect(await databaseExists(target)).toBe(true);
     expect(await pg.query(target, 'SELECT count(*)::int AS n FROM orders')).toEqual([{ n: 200 }]);
+    // Owned by the role the URL names, as restore read it.
+    expect(await pg.query('postgres', 'SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1', [target])).toEqual([
+      { owner: role },
+    ]);
     const failure = result.notifications.at(-1)!;
     expect([failure.state, failure.subject]).toEqual(['NotifyFailure', 'Lifeline: restore of shop failed (CutoverRolledBack)']);
     expect(failure.message).toContain(`Kept ${target}: it was handed over to cutover of shop-api.`);

@@ -55,10 +55,18 @@ export async function recordFreeze(freeze: Freeze, old: ConnectionSettings, ssm:
         return { mode: 'read-only-source', previous: rows[0].previous };
       });
     case 'parameter': {
-      let previous: { value: string; type: 'String' | 'StringList' | 'SecureString' } | null = null;
+      let previous: { value: string; type: 'String' | 'StringList' } | null = null;
       try {
-        const { Parameter } = await ssm.send(new GetParameterCommand({ Name: freeze.parameterName, WithDecryption: true }));
-        previous = { value: Parameter?.Value ?? '', type: (Parameter?.Type ?? 'String') as 'String' };
+        // Never decrypted: what is recorded lands in the execution's state and history.
+        const { Parameter } = await ssm.send(new GetParameterCommand({ Name: freeze.parameterName, WithDecryption: false }));
+        const type = Parameter?.Type ?? 'String';
+        if (type !== 'String' && type !== 'StringList') {
+          throw new LifelineError(
+            'InvalidConfig',
+            `freeze parameter: ${freeze.parameterName} is a ${type} parameter; its value would be recorded in the execution's state, so a maintenance flag must be a String or StringList parameter`,
+          );
+        }
+        previous = { value: Parameter?.Value ?? '', type };
       } catch (error) {
         if (!isParameterNotFound(error)) throw error;
       }

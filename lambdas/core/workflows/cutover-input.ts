@@ -28,6 +28,8 @@ export const CUTOVER_INPUT_EXAMPLES = [
     database: {
       serverSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-shop-AbC123',
       name: 'shop_restored_202611231050',
+      // An RDS-managed secret holds no host: say where the server listens.
+      server: { host: 'shop.c1a2b3.eu-west-1.rds.amazonaws.com', port: 5432 },
     },
     freezeWrites: false,
   },
@@ -36,11 +38,18 @@ export const CUTOVER_INPUT_EXAMPLES = [
 /**
  * What the cutover workflow switches the application to: a database reachable with a connection secret of
  * its own, or a database by name on a server reached with that server's admin secret (a restore's target).
+ * `server` says where that server listens when its secret does not (RDS-managed secrets hold only username
+ * and password): a restore hands over the server it resolved and restored into.
  */
 export const CutoverDatabase = z.union([
   z.strictObject({ secretArn: SecretArn }),
-  z.strictObject({ serverSecretArn: SecretArn, name: DatabaseName }),
+  z.strictObject({
+    serverSecretArn: SecretArn,
+    name: DatabaseName,
+    server: z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }).optional(),
+  }),
 ]);
+export type CutoverDatabase = z.infer<typeof CutoverDatabase>;
 
 /**
  * The cutover state machine's input, from the console, the CLI, or a restore or PITR execution handing over.

@@ -62,7 +62,7 @@ export async function putConnectionSecret(
   const current = await currentVersionId(client, secretArn);
   if (current !== recordedVersionId && current !== token) {
     throw new LifelineError(
-      'CutoverFailed',
+      'SecretChanged',
       `secret ${secretArn} changed since it was recorded (AWSCURRENT is ${current}, not ${recordedVersionId}); nothing was switched`,
     );
   }
@@ -72,14 +72,25 @@ export async function putConnectionSecret(
   return VersionId ?? token;
 }
 
-/** Makes the recorded version AWSCURRENT again; a no-op when it is already (a retried revert). */
+/**
+ * Makes the recorded version AWSCURRENT again, taking the label only from the version this execution wrote
+ * (`token`); a no-op when the recorded version is current already (a retried revert, a swap that never wrote).
+ * Any other current version is someone else's change (a rotation): it is left current, and SecretChanged says so.
+ */
 export async function restoreSecretVersion(
   client: SecretsManagerClient,
   secretArn: string,
   recordedVersionId: string,
+  token: string,
 ): Promise<{ moved: boolean }> {
   const current = await currentVersionId(client, secretArn);
   if (current === recordedVersionId) return { moved: false };
+  if (current !== token) {
+    throw new LifelineError(
+      'SecretChanged',
+      `secret ${secretArn} changed under the cutover: AWSCURRENT is ${current}, neither the recorded version ${recordedVersionId} nor the one this cutover wrote (${token}); it was left as it is`,
+    );
+  }
   await client.send(
     new UpdateSecretVersionStageCommand({
       SecretId: secretArn,

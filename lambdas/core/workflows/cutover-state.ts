@@ -1,12 +1,21 @@
 import { z } from 'zod';
+import { SecretShape } from '../connection-secret.js';
 import { SecretArn } from '../secrets.js';
 import { ApplicationName, ApprovalDecision, CutoverDatabase, CutoverInput } from './cutover-input.js';
+import { CaughtError, Timing } from './execution-state.js';
 
 /**
  * The longest a cutover execution may run (the state machine's TimeoutSeconds), and so how long its lock
  * lives: an execution that dies leaves a lock that expires by then.
  */
 export const CUTOVER_TIMEOUT_SECONDS = 7200;
+
+/**
+ * What a failing execution spends outside its two restart-and-health phases: the other steps' own time limits
+ * (ValidateInput, Swap, Revert and Conclude 60 s each; Record, Freeze, Restart, RollbackUnfreeze, RollbackRestart
+ * and LiftFreeze 120 s each: 960 s in all), their retries, and a health probe that ends after its window.
+ */
+export const CUTOVER_STEPS_MARGIN_SECONDS = 1800;
 
 /** The environment variable a restart sets on Lambda functions, so new execution environments start and read the secret. */
 export const CUTOVER_MARKER_VARIABLE = 'LIFELINE_CUTOVER_AT';
@@ -65,20 +74,40 @@ export const CutoverApplication = z
   });
 export type CutoverApplication = z.infer<typeof CutoverApplication>;
 
-/** What the cutover steps know of the deployment (the CDK stack passes it as LIFELINE_CUTOVER_SETTINGS). */
-export const CutoverSettings = z.strictObject({
-  /** How often a restart's progress is polled, and how long it may take before it counts as failed. */
-  deployment: z
-    .strictObject({
-      pollSeconds: z.number().int().min(1).max(300).default(15),
-      timeoutSeconds: z.number().int().min(1).max(3600).default(900),
-    })
-    .prefault({}),
-  applications: z.array(CutoverApplication),
-});
+/**
+ * What the cutover steps know of the deployment (the CDK stack passes it as LIFELINE_CUTOVER_SETTINGS).
+ * A failing cutover restarts and proves health twice (the switch, then the rollback); it must end before the
+ * state machine's TimeoutSeconds, because a timed-out execution runs no Catch and would leave a freeze on.
+ */
+export const CutoverSettings = z
+  .strictObject({
+    /** How often a restart's progress is polled, and how long it may take before it counts as failed. */
+    deployment: z
+      .strictObject({
+        pollSeconds: z.number().int().min(1).max(300).default(15),
+        timeoutSeconds: z.number().int().min(1).max(3600).default(900),
+      })
+      .prefault({}),
+    applications: z.array(CutoverApplication),
+  })
+  .superRefine(({ deployment, applications }, context) => {
+    applications.forEach((application, index) => {
+      const phase = deployment.timeoutSeconds + deployment.pollSeconds + application.healthCheck.windowSeconds;
+      const worst = 2 * phase + CUTOVER_STEPS_MARGIN_SECONDS;
+      if (worst < CUTOVER_TIMEOUT_SECONDS) return;
+      context.addIssue({
+        code: 'custom',
+        path: ['applications', index, 'healthCheck', 'windowSeconds'],
+        message:
+          `a failing cutover of ${application.name} could run ${worst} s: 2 x (deployment.timeoutSeconds ${deployment.timeoutSeconds} + ` +
+          `deployment.pollSeconds ${deployment.pollSeconds} + healthCheck.windowSeconds ${application.healthCheck.windowSeconds}) + ` +
+          `${CUTOVER_STEPS_MARGIN_SECONDS} s for the other steps, not less than the state machine's ${CUTOVER_TIMEOUT_SECONDS} s limit, ` +
+          'past which no rollback or unfreeze runs; shorten the deployment timeout or the health window',
+      });
+    });
+  });
 export type CutoverSettings = z.infer<typeof CutoverSettings>;
 
-const Timing = z.strictObject({ startedAt: z.iso.datetime(), finishedAt: z.iso.datetime() });
 const Execution = z.strictObject({ id: z.string(), startedAt: z.iso.datetime() });
 
 /** ValidateInput's result: the input resolved against the config. */
@@ -103,9 +132,6 @@ export type CutoverRequest = z.infer<typeof CutoverRequest>;
 export const Endpoint = z.strictObject({ host: z.string(), port: z.number().int(), database: z.string(), role: z.string() });
 export type Endpoint = z.infer<typeof Endpoint>;
 
-export const SecretShape = z.enum(['url', 'json-url', 'rds-json']);
-export type SecretShape = z.infer<typeof SecretShape>;
-
 /** What the freeze changes, as it was before: enough for unfreeze to put it back. */
 export const RecordedFreeze = z.discriminatedUnion('mode', [
   z.strictObject({ mode: z.literal('none') }),
@@ -115,7 +141,8 @@ export const RecordedFreeze = z.discriminatedUnion('mode', [
     mode: z.literal('parameter'),
     parameterName: z.string(),
     frozenValue: z.string(),
-    previous: z.strictObject({ value: z.string(), type: z.enum(['String', 'StringList', 'SecureString']) }).nullable(),
+    /** A SecureString parameter is refused at Record, so no decrypted value is ever in the execution's state. */
+    previous: z.strictObject({ value: z.string(), type: z.enum(['String', 'StringList']) }).nullable(),
   }),
 ]);
 export type RecordedFreeze = z.infer<typeof RecordedFreeze>;
@@ -176,11 +203,9 @@ export type HealthReport = z.infer<typeof HealthReport>;
 export const Unfrozen = z.strictObject({ mode: z.enum(FREEZE_MODES), timing: Timing });
 export type Unfrozen = z.infer<typeof Unfrozen>;
 
-/** Revert's result: `moved` is false when the recorded version was current already (a retried revert). */
+/** Revert's result: `moved` is false when the recorded version was current already (a retried revert, or no swap). */
 export const Reverted = z.strictObject({ versionId: z.string(), moved: z.boolean(), timing: Timing });
 export type Reverted = z.infer<typeof Reverted>;
-
-const CaughtError = z.object({ Error: z.string(), Cause: z.string().optional() });
 
 /** The execution's state as Summarize and Conclude see it: whatever the steps so far put there. */
 export const CutoverState = z.object({

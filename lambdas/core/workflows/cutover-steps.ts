@@ -3,10 +3,11 @@ import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { setTimeout as delay } from 'node:timers/promises';
+import { parseConnectionSecret } from '../connection-secret.js';
 import { connectClient, type ConnectionSettings } from '../connection.js';
-import { LIFELINE_ERROR_NAMES, LifelineError, type LifelineErrorName } from '../errors.js';
+import { LifelineError, type LifelineErrorName } from '../errors.js';
 import { parseInput } from '../validation.js';
-import { endpointOf, parseConnectionSecret, rewriteConnectionSecret, sameDatabase, type ConnectionTarget } from './cutover-connection.js';
+import { endpointOf, rewriteConnectionSecret, sameDatabase, type ConnectionTarget } from './cutover-connection.js';
 import { applyFreeze, liftFreeze, recordFreeze } from './cutover-freeze.js';
 import { proveHealth } from './cutover-health.js';
 import { CutoverInput } from './cutover-input.js';
@@ -22,6 +23,7 @@ import {
   type Recorded,
 } from './cutover-state.js';
 import { pendingRestarts, recordWorkloads, restartWorkloads } from './cutover-workloads.js';
+import { nameCaught, secondsBetween, type CaughtError } from './execution-state.js';
 
 export interface CutoverStepDeps {
   settings: CutoverSettings;
@@ -77,7 +79,7 @@ export async function runCutoverStep(event: unknown, deps: CutoverStepDeps): Pro
     }
     case 'revert': {
       const { arn, versionId } = parsed.recorded.secret;
-      return timed({ versionId, ...(await restoreSecretVersion(deps.secrets, arn, versionId)) });
+      return timed({ versionId, ...(await restoreSecretVersion(deps.secrets, arn, versionId, parsed.request.swapToken)) });
     }
     case 'summarize':
       return summarize(parsed.state);
@@ -133,7 +135,7 @@ const secretName = (request: CutoverRequest) => `${request.application.name}'s c
 /** The application's connection as a version of its secret holds it. */
 async function connectionAt(recorded: Recorded, versionId: string, deps: CutoverStepDeps): Promise<ConnectionSettings> {
   const { secretString } = await readSecretVersion(deps.secrets, recorded.secret.arn, versionId);
-  return parseConnectionSecret(secretString, `connection secret ${recorded.secret.arn}`, deps.sslRootCert).settings;
+  return parseConnectionSecret(secretString, `connection secret ${recorded.secret.arn}`, { sslRootCert: deps.sslRootCert }).settings;
 }
 
 /** Where the switch points the application: the new database's own secret, or its name on a server with the application's role. */
@@ -145,10 +147,17 @@ async function connectionTarget(request: CutoverRequest, current: ConnectionSett
     if (to.password === undefined) throw new LifelineError('InvalidInput', `database.secretArn ${database.secretArn}: holds no password`);
     return { host: to.host, port: to.port, database: to.database, user: to.user, password: to.password };
   }
-  const { secretString } = await readSecretVersion(deps.secrets, database.serverSecretArn);
-  const server = parseConnectionSecret(secretString, `database.serverSecretArn ${database.serverSecretArn}`).settings;
   if (current.password === undefined) throw new LifelineError('InvalidInput', `${secretName(request)} holds no password`);
+  const server = database.server ?? (await serverOf(database.serverSecretArn, deps));
   return { host: server.host, port: server.port, database: database.name, user: current.user, password: current.password };
+}
+
+/** Where a server listens, as its admin secret says: only asked when the input does not give `database.server`. */
+async function serverOf(serverSecretArn: string, deps: CutoverStepDeps): Promise<{ host: string; port: number }> {
+  const { secretString } = await readSecretVersion(deps.secrets, serverSecretArn);
+  // Only the server is taken from it: its database name does not matter.
+  const what = `database.serverSecretArn ${serverSecretArn} (for a secret without a host, give database.server)`;
+  return parseConnectionSecret(secretString, what, { database: 'postgres' }).settings;
 }
 
 /**
@@ -158,13 +167,11 @@ async function connectionTarget(request: CutoverRequest, current: ConnectionSett
 async function record(request: CutoverRequest, deps: CutoverStepDeps): Promise<Omit<Recorded, 'timing'>> {
   const arn = request.application.connectionSecretArn;
   const current = await readSecretVersion(deps.secrets, arn);
-  const old = parseConnectionSecret(current.secretString, secretName(request), deps.sslRootCert);
+  const old = parseConnectionSecret(current.secretString, secretName(request), { sslRootCert: deps.sslRootCert });
   const target = await connectionTarget(request, old.settings, deps);
-  const next = parseConnectionSecret(
-    rewriteConnectionSecret(current.secretString, old.shape, target),
-    secretName(request),
-    deps.sslRootCert,
-  );
+  const next = parseConnectionSecret(rewriteConnectionSecret(current.secretString, old.shape, target), secretName(request), {
+    sslRootCert: deps.sslRootCert,
+  });
   const from = endpointOf(old.settings);
   const to = endpointOf(next.settings);
   if (sameDatabase(from, to)) {
@@ -184,12 +191,11 @@ async function record(request: CutoverRequest, deps: CutoverStepDeps): Promise<O
 async function swap(request: CutoverRequest, recorded: Recorded, deps: CutoverStepDeps): Promise<string> {
   const { arn, versionId, shape } = recorded.secret;
   const { secretString } = await readSecretVersion(deps.secrets, arn, versionId);
-  const old = parseConnectionSecret(secretString, secretName(request), deps.sslRootCert);
+  const old = parseConnectionSecret(secretString, secretName(request), { sslRootCert: deps.sslRootCert });
   const next = rewriteConnectionSecret(secretString, shape, await connectionTarget(request, old.settings, deps));
   return putConnectionSecret(deps.secrets, arn, versionId, request.swapToken, next);
 }
 
-const seconds = (from: string, to: string) => Math.round((Date.parse(to) - Date.parse(from)) / 100) / 10;
 const where = (e: { database: string; host: string; port: number }) => `${e.database} on ${e.host}:${e.port}`;
 
 /** The execution's output and notification after success, with the timings operators watch. */
@@ -199,8 +205,8 @@ export function summarize(state: CutoverState): CutoverOutcome {
     throw new LifelineError('InvalidInput', 'state: summarize needs the recorded, swap, health and unfrozen sections');
   }
   const name = request.application.name;
-  const frozenSeconds = frozen && frozen.mode !== 'none' ? seconds(frozen.timing.finishedAt, unfrozen.timing.finishedAt) : null;
-  const swapToHealthySeconds = seconds(swapped.timing.finishedAt, health.timing.finishedAt);
+  const frozenSeconds = frozen && frozen.mode !== 'none' ? secondsBetween(frozen.timing.finishedAt, unfrozen.timing.finishedAt) : null;
+  const swapToHealthySeconds = secondsBetween(swapped.timing.finishedAt, health.timing.finishedAt);
   const freezeNote = frozenSeconds === null ? 'No write freeze.' : `Writes were frozen (${recorded.freeze.mode}) for ${frozenSeconds} s.`;
   return {
     status: 'SUCCEEDED',
@@ -223,24 +229,12 @@ export function summarize(state: CutoverState): CutoverOutcome {
   };
 }
 
-/** The stable name and a readable cause of what Step Functions caught (Lambda's error JSON in Cause). */
-function caughtError(caught: { Error: string; Cause?: string } | undefined): { error: LifelineErrorName; cause: string } {
-  if (!caught) return { error: 'CutoverFailed', cause: 'the execution failed without an error' };
-  let message = caught.Cause ?? '';
-  try {
-    const details = JSON.parse(message) as { errorMessage?: unknown };
-    if (typeof details.errorMessage === 'string') message = details.errorMessage;
-  } catch {
-    // a plain-text cause, as a Pass state writes it
-  }
-  return (LIFELINE_ERROR_NAMES as readonly string[]).includes(caught.Error)
-    ? { error: caught.Error as LifelineErrorName, cause: message }
-    : { error: 'CutoverFailed', cause: `${caught.Error}: ${message}`.trim() };
-}
+const caughtError = (caught: CaughtError | undefined) => nameCaught(caught, 'CutoverFailed');
 
 /**
  * Names the failure. After a switch: CutoverRolledBack when the revert proved the old side healthy, else
- * RollbackUnhealthy, which pages. A freeze that could not be lifted pages too.
+ * RollbackUnhealthy, which pages; SecretChanged, which pages too, when someone else's version of the secret was
+ * current at the revert and so was left alone. A freeze that could not be lifted pages too.
  */
 export function conclude(state: CutoverState): CutoverFailure {
   const { request, recorded, rollback, rollbackError, unfreezeError } = state;
@@ -271,6 +265,18 @@ export function conclude(state: CutoverState): CutoverFailure {
     };
   }
   const forward = state.health ? ` Health after the switch: ${state.health.summary}.` : '';
+  if (rollbackError?.Error === 'SecretChanged') {
+    const cause =
+      `switching ${name} failed with ${original.error}: ${original.cause}.${forward} Not rolled back: ${caughtError(rollbackError).cause}. ` +
+      `Someone else changed the connection secret during the cutover; check which database ${name} should use and restart it.${freezeHeld}`;
+    return {
+      error: 'SecretChanged',
+      cause,
+      subject: `Lifeline: ${name}'s connection secret changed during its cutover`,
+      message: `ACTION NEEDED: ${cause}${execution}`,
+      page: true,
+    };
+  }
   const failed = rollbackError ? caughtError(rollbackError) : undefined;
   const back = failed
     ? ` The rollback failed with ${failed.error}: ${failed.cause}.`

@@ -3,15 +3,26 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type pg from 'pg';
 import { targetConnection } from '../backup-target.js';
-import { connectClient, parseRdsSecret, redact, type ConnectionSettings } from '../connection.js';
-import { LIFELINE_ERROR_NAMES, LifelineError, type LifelineErrorName } from '../errors.js';
-import { countRows, latestMigration, listUserTables, quoteIdent } from '../inventory.js';
+import { parseConnectionSecret } from '../connection-secret.js';
+import { connectClient, redact, type ConnectionSettings } from '../connection.js';
+import { LifelineError, type LifelineErrorName } from '../errors.js';
+import { countRows, latestMigration } from '../inventory.js';
 import type { BackupManifest, LatestMigration } from '../manifest.js';
 import { assertCanActAs } from '../ownership.js';
+import {
+  assertWithoutTables,
+  createDatabase,
+  dropDatabase,
+  findDatabase,
+  MAINTENANCE_DATABASE,
+  markDatabase,
+  withDatabaseNameLock,
+} from '../restore-target.js';
 import { connectionFromSecret, readSecretString } from '../secrets.js';
 import type { RestoreMetricName } from '../telemetry.js';
 import { parseInput } from '../validation.js';
 import { findBackup, objectSize, readManifest, type BackupSelector } from '../vault.js';
+import { causeDetails, nameCaught, secondsBetween } from './execution-state.js';
 import { errorNameForExitCode, storageFor } from './restore-job.js';
 import { defaultTargetName, RestoreInput } from './restore-input.js';
 import {
@@ -37,8 +48,6 @@ export interface RestoreStepDeps {
   now?: () => Date;
 }
 
-/** The database every PostgreSQL server has, to create and drop others from. */
-const MAINTENANCE_DATABASE = 'postgres';
 /** A smoke check that runs longer than this fails. */
 const SMOKE_CHECK_TIMEOUT_MS = 60_000;
 
@@ -79,9 +88,17 @@ export function validateInput(
 ): Omit<RestoreRequest, 'timing'> {
   const input = parseInput(RestoreInput, value, 'restore input');
   const database = settings.databases.find((d) => d.name === input.database);
+  const configured = settings.databases.map((d) => d.name).join(', ') || 'none';
   if (!database) {
-    const configured = settings.databases.map((d) => d.name).join(', ') || 'none';
     throw new LifelineError('InvalidInput', `database: "${input.database}" is not a configured database (configured: ${configured})`);
+  }
+  // The runner and the steps function may read the configured databases' secrets only.
+  const serverSecretArn = input.target?.serverSecretArn;
+  if (serverSecretArn !== undefined && !settings.databases.some((d) => d.secretArn === serverSecretArn)) {
+    throw new LifelineError(
+      'InvalidInput',
+      `target.serverSecretArn: "${serverSecretArn}" is not the secret of a configured database (configured: ${configured}); restore onto one of their servers`,
+    );
   }
   const applications = settings.applications.filter((a) => a.database === input.database);
   let owner = applications.length === 1 ? applications[0] : undefined;
@@ -97,7 +114,7 @@ export function validateInput(
     key: input.key ?? null,
     at: input.at ?? null,
     target: {
-      serverSecretArn: input.target?.serverSecretArn ?? database.secretArn,
+      serverSecretArn: serverSecretArn ?? database.secretArn,
       database: input.inPlace ? null : (input.target?.database ?? defaultTargetName(input.database, new Date(execution.startedAt))),
     },
     inPlace: input.inPlace,
@@ -158,12 +175,14 @@ export async function resolveBackup(request: RestoreRequest, deps: RestoreStepDe
 }
 
 /**
- * The admin connection to a target's server. A configured database's server is reached as its backups reach it
- * (the secret, then the config's host, port and database name, then RDS); any other server by its secret alone.
+ * The admin connection to a target's server, a configured database's (validateInput allows no other), reached as
+ * its backups reach it: the secret, then the config's host, port and database name, then RDS.
  */
 async function serverConnection(secretArn: string, deps: RestoreStepDeps): Promise<ConnectionSettings> {
   const configured = deps.settings.databases.find((d) => d.secretArn === secretArn);
-  if (!configured) return connectionFromSecret(deps.secrets, secretArn, { database: MAINTENANCE_DATABASE });
+  // Also when the step is invoked directly: this function reads no other secret.
+  if (!configured)
+    throw new LifelineError('InvalidInput', `target.serverSecretArn: "${secretArn}" is not the secret of a configured database`);
   const { name, host, port, databaseName, rds } = configured;
   return targetConnection({ database: name, secretArn, host, port, databaseName, rds }, deps);
 }
@@ -183,11 +202,6 @@ async function withClient<T>(settings: ConnectionSettings, use: (client: pg.Clie
   }
 }
 
-async function databaseExists(client: pg.Client, name: string): Promise<boolean> {
-  const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-  return rowCount === 1;
-}
-
 const migrationName = (m: LatestMigration | null) => (m ? `${m.tool} migration ${m.name}` : 'no known migration');
 
 function inPlaceQuestion(request: RestoreRequest, backup: BackupUsed, database: string, server: { host: string; port: number }): string {
@@ -201,6 +215,8 @@ function inPlaceQuestion(request: RestoreRequest, backup: BackupUsed, database: 
 /**
  * The target database, owned by the application's role: created when it does not exist, or taken when it
  * exists without tables. The backup's source is a target only in place, and then it is never created.
+ * A database it creates bears this execution's mark (restore-target.ts markDatabase), in the same step: a retry
+ * of the step finds it created, another execution is refused it, and Cleanup drops nothing without the mark.
  */
 export async function createTarget(
   request: RestoreRequest,
@@ -224,30 +240,31 @@ export async function createTarget(
       `target.database: "${database}" is the source of backup ${backup.key}; restore into a new database, or over it with "inPlace": true`,
     );
   }
-  const owner =
-    request.ownerSecretArn === null ? null : parseRdsSecret(await readSecretString(deps.secrets, request.ownerSecretArn)).username;
+  const owner = request.ownerSecretArn === null ? null : (await applicationRole(request.ownerSecretArn, server, deps)).user;
   const at = `${server.host}:${server.port}`;
+  const execution = request.execution.id;
   const created = await withClient({ ...server, database: MAINTENANCE_DATABASE }, async (client) => {
     if (owner !== null) await assertCanActAs(client, owner, server);
-    if (await databaseExists(client, database)) return false;
-    if (request.inPlace) throw new LifelineError('InvalidInput', `inPlace: the source database "${database}" does not exist on ${at}`);
-    // template0: nothing a template1 may hold (extensions, tables) is in the restore's way.
-    const ownerClause = owner === null ? '' : ` OWNER ${quoteIdent(owner)}`;
-    await client.query(`CREATE DATABASE ${quoteIdent(database)}${ownerClause} TEMPLATE template0`);
-    return true;
+    return withDatabaseNameLock(client, database, async () => {
+      const existing = await findDatabase(client, database);
+      // In place, the source: any mark it bears (a restore it was switched to) is not this execution's.
+      if (existing && request.inPlace) return false;
+      if (existing?.markedBy === execution) return true;
+      if (existing?.markedBy) {
+        throw new LifelineError(
+          'InvalidInput',
+          `target.database: "${database}" on ${at} is being restored by execution ${existing.markedBy}; restore into another database`,
+        );
+      }
+      if (existing) return false;
+      if (request.inPlace) throw new LifelineError('InvalidInput', `inPlace: the source database "${database}" does not exist on ${at}`);
+      await createDatabase(client, database, owner ?? undefined);
+      await markDatabase(client, database, execution);
+      return true;
+    });
   });
   if (!created && !request.inPlace) {
-    const tables = await withClient({ ...server, database }, listUserTables);
-    if (tables.length > 0) {
-      const names = tables
-        .slice(0, 5)
-        .map((t) => `${t.schema}.${t.name}`)
-        .join(', ');
-      throw new LifelineError(
-        'InvalidInput',
-        `target.database: "${database}" already exists and holds tables (${names}${tables.length > 5 ? ', ...' : ''}); restore into a new database`,
-      );
-    }
+    await withClient({ ...server, database }, (client) => assertWithoutTables(client, `target.database: "${database}" on ${at}`));
   }
   const endpoint = { host: server.host, port: server.port };
   return {
@@ -283,7 +300,9 @@ async function runSmokeCheck(client: pg.Client, sql: string, settings: Connectio
   await client.query('BEGIN READ ONLY');
   try {
     await client.query(`SET LOCAL statement_timeout = ${SMOKE_CHECK_TIMEOUT_MS}`);
-    const result = await client.query({ text: sql, rowMode: 'array' });
+    // The extended protocol takes one statement: `SELECT true; COMMIT; DELETE ...` cannot leave the read-only transaction.
+    const query: pg.QueryArrayConfig & { queryMode: 'extended' } = { text: sql, rowMode: 'array', queryMode: 'extended' };
+    const result = await client.query(query);
     const first = (result.rows[0] as unknown[] | undefined)?.[0];
     return first === true
       ? { passed: true, detail: 'returned true' }
@@ -302,8 +321,17 @@ async function runSmokeCheck(client: pg.Client, sql: string, settings: Connectio
 async function applicationConnection(request: RestoreRequest, target: RestoreTarget, deps: RestoreStepDeps): Promise<ConnectionSettings> {
   const server = await targetServer(target, target.database, deps);
   if (request.ownerSecretArn === null) return server;
-  const application = parseRdsSecret(await readSecretString(deps.secrets, request.ownerSecretArn));
-  return { ...server, user: application.username, password: application.password };
+  const { user, password } = await applicationRole(request.ownerSecretArn, server, deps);
+  return { ...server, user, password };
+}
+
+/**
+ * The application's connection as its secret holds it, in any shape an application keeps it (as cutover reads
+ * it); only its role and password are used, so `server` fills in what an RDS-shaped secret leaves out.
+ */
+async function applicationRole(secretArn: string, server: ConnectionSettings, deps: RestoreStepDeps): Promise<ConnectionSettings> {
+  return parseConnectionSecret(await readSecretString(deps.secrets, secretArn), `application connection secret ${secretArn}`, server)
+    .settings;
 }
 
 /** SQLSTATE insufficient_privilege: the role may not read what was restored. */
@@ -390,8 +418,6 @@ async function checkRestored(
   };
 }
 
-const seconds = (from: string, to: string) => Math.round((Date.parse(to) - Date.parse(from)) / 100) / 10;
-
 /** The execution's output and notification after success. */
 export function summarize(state: RestoreState): RestoreOutcome {
   const { request, backup, target, validation, approval, handOver, cutover } = state;
@@ -401,15 +427,15 @@ export function summarize(state: RestoreState): RestoreOutcome {
   const approvedFirst = request.inPlace && approval !== undefined;
   const restoreStarted = approvedFirst ? approval.decidedAt : target.timing.finishedAt;
   const stepSeconds: Record<string, number> = {
-    ValidateInput: seconds(request.timing.startedAt, request.timing.finishedAt),
-    ResolveBackup: seconds(backup.timing.startedAt, backup.timing.finishedAt),
-    CreateTarget: seconds(target.timing.startedAt, target.timing.finishedAt),
-    ...(approvedFirst ? { WaitForApproval: seconds(target.timing.finishedAt, approval.decidedAt) } : {}),
-    RunRestore: seconds(restoreStarted, validation.timing.startedAt),
-    ValidateRestore: seconds(validation.timing.startedAt, validation.timing.finishedAt),
+    ValidateInput: secondsBetween(request.timing.startedAt, request.timing.finishedAt),
+    ResolveBackup: secondsBetween(backup.timing.startedAt, backup.timing.finishedAt),
+    CreateTarget: secondsBetween(target.timing.startedAt, target.timing.finishedAt),
+    ...(approvedFirst ? { WaitForApproval: secondsBetween(target.timing.finishedAt, approval.decidedAt) } : {}),
+    RunRestore: secondsBetween(restoreStarted, validation.timing.startedAt),
+    ValidateRestore: secondsBetween(validation.timing.startedAt, validation.timing.finishedAt),
   };
-  if (approval && !approvedFirst) stepSeconds.WaitForApproval = seconds(validation.timing.finishedAt, approval.decidedAt);
-  const restoreWallSeconds = seconds(request.execution.startedAt, validation.timing.finishedAt);
+  if (approval && !approvedFirst) stepSeconds.WaitForApproval = secondsBetween(validation.timing.finishedAt, approval.decidedAt);
+  const restoreWallSeconds = secondsBetween(request.execution.startedAt, validation.timing.finishedAt);
   const approved = approval ? ` Approved by ${approval.approver}${approval.comment ? ` ("${approval.comment}")` : ''}.` : '';
   const handedOver = cutover ? ` Cutover switched ${cutover.output.application} to ${cutover.output.to.database}.` : '';
   return {
@@ -429,32 +455,18 @@ export function summarize(state: RestoreState): RestoreOutcome {
   };
 }
 
-/** The Lambda error JSON Step Functions puts in Cause, or an ECS task's description, or plain text. */
-function parseCause(cause: string | undefined): Record<string, unknown> | undefined {
-  try {
-    const parsed: unknown = JSON.parse(cause ?? '');
-    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The stable name and a readable cause for what Step Functions caught. */
 export function classifyFailure(caught: { Error: string; Cause?: string } | undefined): { error: LifelineErrorName; cause: string } {
-  if (!caught) return { error: 'RestoreFailed', cause: 'the execution failed without an error' };
-  const details = parseCause(caught.Cause);
-  if ((LIFELINE_ERROR_NAMES as readonly string[]).includes(caught.Error)) {
-    const message = typeof details?.errorMessage === 'string' ? details.errorMessage : (caught.Cause ?? '');
-    return { error: caught.Error as LifelineErrorName, cause: message };
-  }
+  const details = causeDetails(caught?.Cause);
+  if (!caught || caught.Error !== 'States.TaskFailed') return nameCaught(caught, 'RestoreFailed');
   // A cutover started with startExecution.sync:2 fails the state with States.TaskFailed, its DescribeExecution as the cause.
-  if (caught.Error === 'States.TaskFailed' && details?.Status === 'FAILED' && typeof details.Error === 'string') {
+  if (details?.Status === 'FAILED' && typeof details.Error === 'string') {
     const child = { Error: details.Error, Cause: typeof details.Cause === 'string' ? details.Cause : undefined };
     const { error, cause } = classifyFailure(child);
     return { error, cause: `the cutover ${String(details.ExecutionArn)} failed: ${cause}` };
   }
   const containers = details?.Containers;
-  if (caught.Error === 'States.TaskFailed' && Array.isArray(containers)) {
+  if (Array.isArray(containers)) {
     const exitCode = (containers[0] as { ExitCode?: unknown } | undefined)?.ExitCode;
     const code = typeof exitCode === 'number' ? exitCode : undefined;
     const reason = typeof details?.StoppedReason === 'string' ? `: ${details.StoppedReason}` : '';
@@ -462,7 +474,19 @@ export function classifyFailure(caught: { Error: string; Cause?: string } | unde
     const error = code === undefined ? 'RestoreFailed' : errorNameForExitCode(code);
     return { error, cause: `the runner ${task} stopped with exit code ${code ?? 'none'} (${error})${reason}` };
   }
-  return { error: 'RestoreFailed', cause: `${caught.Error}: ${caught.Cause ?? ''}`.trim() };
+  return nameCaught(caught, 'RestoreFailed');
+}
+
+/**
+ * Drops `database` if it bears the mark of `execution`, checked just before the drop under the name's lock;
+ * returns whose mark it bore (null for none), or undefined when it does not exist.
+ */
+async function dropIfMarked(server: pg.Client, database: string, execution: string): Promise<string | null | undefined> {
+  return withDatabaseNameLock(server, database, async () => {
+    const existing = await findDatabase(server, database);
+    if (existing?.markedBy === execution) await dropDatabase(server, database);
+    return existing?.markedBy;
+  });
 }
 
 /**
@@ -486,10 +510,17 @@ export async function cleanup(state: RestoreState, deps: RestoreStepDeps): Promi
   } else if (target?.created) {
     try {
       const server = await targetServer(target, MAINTENANCE_DATABASE, deps);
-      // FORCE ends the runner's sessions if it is still connected after failing.
-      await withClient(server, (client) => client.query(`DROP DATABASE IF EXISTS ${quoteIdent(target.database)} WITH (FORCE)`));
-      dropped = target.database;
-      note = ` Dropped ${target.database}, which this execution had created.`;
+      const markedBy = await withClient(server, (client) => dropIfMarked(client, target.database, request.execution.id));
+      if (markedBy === request.execution.id) {
+        dropped = target.database;
+        note = ` Dropped ${target.database}, which this execution had created.`;
+      } else if (markedBy === undefined) {
+        note = ` ${target.database}, which this execution had created, is gone already.`;
+      } else {
+        kept = target.database;
+        const mark = markedBy === null ? 'it bears no mark' : `execution ${markedBy} marked it`;
+        note = ` Kept ${target.database}: it is not marked as created by this execution (${mark}), so it is not this execution's to drop.`;
+      }
     } catch (dropError) {
       kept = target.database;
       note = ` Could not drop ${target.database}: ${(dropError as Error).message}; drop it by hand.`;

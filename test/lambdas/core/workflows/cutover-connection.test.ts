@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseConnectionSecret, rewriteConnectionSecret } from '../../../../lambdas/core/workflows/cutover-connection.js';
+import { parseConnectionSecret } from '../../../../lambdas/core/connection-secret.js';
+import { rewriteConnectionSecret } from '../../../../lambdas/core/workflows/cutover-connection.js';
 
 const to = {
   host: 'shop-restored.c1a2b3.eu-west-1.rds.amazonaws.com',
@@ -19,6 +20,10 @@ describe('connection secrets in the shapes applications keep them', () => {
       'postgresql://shop_app:n3w%20p%40ss%2Fword@shop-restored.c1a2b3.eu-west-1.rds.amazonaws.com:5433/shop_restored?sslmode=verify-full',
     );
     expect(parseConnectionSecret(rewritten, 'secret').settings).toMatchObject({ ...to, sslMode: 'verify-full' });
+    // A CA bundle the URL names wins over the deployment's.
+    const bundle = { sslRootCert: '/opt/rds-ca.pem' };
+    expect(parseConnectionSecret(old, 'secret', bundle).settings.sslRootCert).toBe('/opt/rds-ca.pem');
+    expect(parseConnectionSecret(`${old}&sslrootcert=/etc/app-ca.pem`, 'secret', bundle).settings.sslRootCert).toBe('/etc/app-ca.pem');
   });
 
   it('rewrites DATABASE_URL in a JSON secret and keeps the other keys', () => {
@@ -54,8 +59,13 @@ describe('connection secrets in the shapes applications keep them', () => {
   it('refuses what it cannot rewrite, naming the secret and never its value', () => {
     const managed = JSON.stringify({ username: 'postgres', password: 'hunter2-secret' });
     expect(() => parseConnectionSecret(managed, 'shop-api secret')).toThrow(
-      'shop-api secret: holds no host, so it cannot be pointed at another server',
+      'shop-api secret: database secret: host is missing and no default was given',
     );
+    // Restore reads only the role from it: the server it restores onto fills in the rest.
+    expect(parseConnectionSecret(managed, 'shop-api secret', { host: 'shop.internal', database: 'shop' }).settings).toMatchObject({
+      host: 'shop.internal',
+      user: 'postgres',
+    });
     for (const value of ['hunter2-secret', JSON.stringify({ url: 'hunter2-secret' }), '["hunter2-secret"]']) {
       let message = '';
       try {

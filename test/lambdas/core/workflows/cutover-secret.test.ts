@@ -19,8 +19,8 @@ describe("the application's secret as cutover switches and reverts it", () => {
     }
     expect(fake.stages(ARN)).toEqual({ [recorded]: ['AWSPREVIOUS'], [token]: ['AWSCURRENT'] });
 
-    expect(await restoreSecretVersion(client, ARN, recorded)).toEqual({ moved: true });
-    expect(await restoreSecretVersion(client, ARN, recorded)).toEqual({ moved: false });
+    expect(await restoreSecretVersion(client, ARN, recorded, token)).toEqual({ moved: true });
+    expect(await restoreSecretVersion(client, ARN, recorded, token)).toEqual({ moved: false });
     expect(fake.stages(ARN)).toEqual({ [recorded]: ['AWSCURRENT'], [token]: ['AWSPREVIOUS'] });
   });
 
@@ -32,10 +32,28 @@ describe("the application's secret as cutover switches and reverts it", () => {
     await expect(
       putConnectionSecret(client, ARN, recorded, swapTokenFor('cutover'), 'postgres://app:new@new-host/shop'),
     ).rejects.toMatchObject({
-      name: 'CutoverFailed',
+      name: 'SecretChanged',
       message: expect.stringMatching(/changed since it was recorded .* nothing was switched$/),
+    });
+    // Nor does the revert that follows move the rotation's version away.
+    await expect(restoreSecretVersion(client, ARN, recorded, swapTokenFor('cutover'))).rejects.toMatchObject({
+      name: 'SecretChanged',
+      message: expect.stringMatching(
+        /changed under the cutover: AWSCURRENT is [\w-]+, neither the recorded version .* it was left as it is$/,
+      ),
     });
     expect(fake.writes.length).toBe(writes);
     expect(fake.current(ARN).value).toBe('postgres://app:rotated@old-host/shop');
+  });
+
+  it('reverts nothing when the secret was rotated after the swap: the rotation is kept current', async () => {
+    const recorded = fake.create(ARN, 'postgres://app:old@old-host/shop');
+    const token = swapTokenFor('cutover-rotated');
+    await putConnectionSecret(client, ARN, recorded, token, 'postgres://app:new@new-host/shop');
+    await putConnectionSecret(client, ARN, token, swapTokenFor('rotation-2'), 'postgres://app:rotated@new-host/shop');
+    const writes = fake.writes.length;
+    await expect(restoreSecretVersion(client, ARN, recorded, token)).rejects.toMatchObject({ name: 'SecretChanged' });
+    expect(fake.writes.length).toBe(writes);
+    expect(fake.current(ARN).value).toBe('postgres://app:rotated@new-host/shop');
   });
 });

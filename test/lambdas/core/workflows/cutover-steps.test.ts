@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { CUTOVER_TIMEOUT_SECONDS, CutoverSettings, type CutoverState } from '../../../../lambdas/core/workflows/cutover-state.js';
+import {
+  CUTOVER_STEPS_MARGIN_SECONDS,
+  CUTOVER_TIMEOUT_SECONDS,
+  CutoverSettings,
+  type CutoverState,
+} from '../../../../lambdas/core/workflows/cutover-state.js';
 import { conclude, validateInput } from '../../../../lambdas/core/workflows/cutover-steps.js';
 
 const APP_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-api/connection-AbC123';
@@ -45,6 +50,39 @@ describe('the cutover input resolved against the config', () => {
       path: ['applications', 0, 'ecsServices'],
       message: 'needs an ECS service or a Lambda function to restart',
     });
+  });
+});
+
+describe('the time a cutover may take', () => {
+  const withTimes = (timeoutSeconds: number, windowSeconds: number) =>
+    CutoverSettings.safeParse({
+      deployment: { pollSeconds: 15, timeoutSeconds },
+      applications: [
+        {
+          name: 'shop-api',
+          connectionSecretArn: APP_SECRET,
+          ecsServices: [{ cluster: 'production', service: 'shop-api' }],
+          healthCheck: { url: 'https://shop.example.com/health', windowSeconds },
+        },
+      ],
+    });
+
+  it('refuses settings under which a failing cutover, restarting and proving health twice, could outlive its state machine', () => {
+    // The longest restart and health window each allows on its own: 2 x (3600 + 15 + 600) + margin.
+    const refused = withTimes(3600, 600);
+    expect(refused.success).toBe(false);
+    expect(refused.error?.issues).toEqual([
+      expect.objectContaining({
+        path: ['applications', 0, 'healthCheck', 'windowSeconds'],
+        message: `a failing cutover of shop-api could run ${2 * (3600 + 15 + 600) + CUTOVER_STEPS_MARGIN_SECONDS} s: 2 x (deployment.timeoutSeconds 3600 + deployment.pollSeconds 15 + healthCheck.windowSeconds 600) + ${CUTOVER_STEPS_MARGIN_SECONDS} s for the other steps, not less than the state machine's ${CUTOVER_TIMEOUT_SECONDS} s limit, past which no rollback or unfreeze runs; shorten the deployment timeout or the health window`,
+      }),
+    ]);
+    // The bound is exact: one second under the limit passes, the limit itself does not.
+    const largest = (CUTOVER_TIMEOUT_SECONDS - CUTOVER_STEPS_MARGIN_SECONDS) / 2 - 15 - 600 - 1;
+    expect(withTimes(largest, 600).success).toBe(true);
+    expect(withTimes(largest + 1, 600).success).toBe(false);
+    // The defaults, with the longest health window, fit.
+    expect(withTimes(900, 600).success).toBe(true);
   });
 });
 
@@ -106,6 +144,22 @@ describe('the name a failed cutover ends with', () => {
     ).toMatchObject({
       error: 'RollbackUnhealthy',
       cause: expect.stringMatching(/The rollback failed with SecretUnreadable: denied\.$/),
+    });
+  });
+
+  it("is SecretChanged, paging, when the revert found someone else's version of the secret current and left it", () => {
+    const changed = conclude({
+      request,
+      error: { Error: 'HealthCheckFailed', Cause: 'new side unhealthy' },
+      rollbackError: lambdaError('SecretChanged', 'secret x changed under the cutover: AWSCURRENT is v3; it was left as it is'),
+    } as CutoverState);
+    expect(changed).toEqual({
+      error: 'SecretChanged',
+      cause:
+        'switching shop-api failed with HealthCheckFailed: new side unhealthy. Not rolled back: secret x changed under the cutover: AWSCURRENT is v3; it was left as it is. Someone else changed the connection secret during the cutover; check which database shop-api should use and restart it.',
+      subject: "Lifeline: shop-api's connection secret changed during its cutover",
+      message: expect.stringMatching(/^ACTION NEEDED: switching shop-api failed .* Execution arn:aws:states:.*:run-1\.$/),
+      page: true,
     });
   });
 });
