@@ -4,6 +4,7 @@ import { LatestMigration } from '../manifest.js';
 import { SecretArn } from '../secrets.js';
 import { ApplicationName, ApprovalDecision, CutoverInput, DatabaseName } from './cutover-input.js';
 import { RestoreJob } from './restore-job.js';
+import { CaughtError, Timing } from './execution-state.js';
 
 /** An RDS instance or Aurora cluster by identifier (rds.ts RdsResource). */
 const RdsResource = z.union([
@@ -47,9 +48,6 @@ export const RestoreSettings = z.strictObject({
   applications: z.array(z.strictObject({ name: ApplicationName, database: DatabaseLabel, connectionSecretArn: SecretArn })),
 });
 export type RestoreSettings = z.infer<typeof RestoreSettings>;
-
-/** When a step ran, for the per-step durations in the output. */
-const Timing = z.strictObject({ startedAt: z.iso.datetime(), finishedAt: z.iso.datetime() });
 
 /** ValidateInput's result: the input checked against the config, with every default filled in. */
 export const RestoreRequest = z.strictObject({
@@ -133,9 +131,6 @@ export const ValidationReport = z.strictObject({
   timing: Timing,
 });
 export type ValidationReport = z.infer<typeof ValidationReport>;
-
-/** A Catch's ResultPath: the error Step Functions caught. */
-export const CaughtError = z.object({ Error: z.string(), Cause: z.string().optional() });
 
 /** HandOver's result: the cutover execution and its output (cutover-steps summarize's CutoverOutcome). */
 export const CutoverResult = z.strictObject({
