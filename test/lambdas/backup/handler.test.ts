@@ -316,7 +316,9 @@ describe("Lambda's time limit", () => {
     const { result, lines } = await captureOutput(() => handler(deployed.scheduledEvent, withBudget(2500)));
     expect(result).toMatchObject({
       status: 'fulfilled',
-      value: { error: { name: 'DatabaseTooLargeForLambda', message: expect.stringMatching(/take them with `lifeline backup` from a host/) } },
+      value: {
+        error: { name: 'DatabaseTooLargeForLambda', message: expect.stringMatching(/take them with `lifeline backup` from a host/) },
+      },
     });
     expect(await s3.listIncompleteUploads(vault)).toEqual([]);
     // Stopped in its upload, nothing is stored; stopped later (a loaded machine), the archive stays without its
