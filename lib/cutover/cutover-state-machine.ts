@@ -88,7 +88,7 @@ export class CutoverStateMachine extends Construct {
     this.failedAlarm = failedExecutionsAlarm(this, 'Failed', {
       stateMachine: this.stateMachine,
       alarmName: `${props.stateMachineName}-failed`,
-      alarmDescription: `A cutover execution of ${props.stateMachineName} failed, timed out or was aborted. Its execution history names the step and the error; after a switch it was rolled back (CutoverRolledBack), or the rollback was not proved healthy (RollbackUnhealthy: act now).`,
+      alarmDescription: `A cutover execution of ${props.stateMachineName} failed, timed out or was aborted. Its execution history names the step and the error; after a switch it was rolled back (CutoverRolledBack), or the rollback was not proved healthy (RollbackUnhealthy: act now), or someone changed the application's secret during the cutover and it was left as they wrote it (SecretChanged: act now).`,
       topic: props.alarmTopic,
     });
   }
