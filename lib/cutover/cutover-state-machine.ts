@@ -6,7 +6,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { nagResource } from '../nag-findings.js';
 import type { RestoreLogs } from '../restore/restore-logs.js';
-import { definitionPath, failedExecutionsAlarm, logsAndTracingStatements } from '../restore/restore-state-machine.js';
+import { definitionPath, failedExecutionsAlarm, logsAndTracingStatements, workflowLogs } from '../restore/restore-state-machine.js';
 import type { CutoverLockTable } from './cutover-lock-table.js';
 
 const DEFINITION = 'state-machines/cutover.asl.json';
@@ -77,11 +77,7 @@ export class CutoverStateMachine extends Construct {
       },
       // The role's policy is complete as written above; nothing may widen it behind our back.
       role: this.role.withoutPolicyUpdates(),
-      logs: {
-        destination: props.logs.logGroup(this, 'Logs', `/aws/vendedlogs/states/${props.stateMachineName}`),
-        level: sfn.LogLevel.ALL,
-        includeExecutionData: true,
-      },
+      logs: workflowLogs(this, props.logs, props.stateMachineName),
       tracingEnabled: true,
     });
 

@@ -48,6 +48,15 @@ export function logsAndTracingStatements(): iam.PolicyStatement[] {
   ];
 }
 
+/** Every execution's events and data, in the workflow's KMS-encrypted log group. */
+export function workflowLogs(scope: Construct, logs: RestoreLogs, stateMachineName: string): sfn.LogOptions {
+  return {
+    destination: logs.logGroup(scope, 'Logs', `/aws/vendedlogs/states/${stateMachineName}`),
+    level: sfn.LogLevel.ALL,
+    includeExecutionData: true,
+  };
+}
+
 /** An alarm to `topic` when an execution of the state machine fails, times out or is aborted. */
 export function failedExecutionsAlarm(
   scope: Construct,
@@ -213,11 +222,7 @@ export class RestoreStateMachine extends Construct {
       },
       // The role's policy is complete as written above; nothing may widen it behind our back.
       role: this.role.withoutPolicyUpdates(),
-      logs: {
-        destination: props.logs.logGroup(this, 'Logs', `/aws/vendedlogs/states/${props.stateMachineName}`),
-        level: sfn.LogLevel.ALL,
-        includeExecutionData: true,
-      },
+      logs: workflowLogs(this, props.logs, props.stateMachineName),
       tracingEnabled: true,
     });
 
