@@ -83,6 +83,41 @@ const Schedule = z
 
 const Rds = z.union([z.strictObject({ instanceIdentifier: RdsIdentifier }), z.strictObject({ clusterIdentifier: RdsIdentifier })]);
 
+/** Fargate's task sizes: for each vCPU count, the memory in GiB from, to, and in steps of. */
+const FARGATE_MEMORY_GIB = { 1: [2, 8, 1], 2: [4, 16, 1], 4: [8, 30, 1], 8: [16, 60, 4], 16: [32, 120, 8] } as const;
+type FargateVcpus = keyof typeof FARGATE_MEMORY_GIB;
+
+/** A Fargate task's size: `vcpus` (2 unless given) and `memoryGiB`, one Fargate pairs with them, `defaultMemoryGiB` unless given. */
+function fargateSize(defaultMemoryGiB: (vcpus: FargateVcpus) => number) {
+  return z
+    .strictObject({
+      vcpus: z.literal([1, 2, 4, 8, 16], { error: 'must be 1, 2, 4, 8 or 16, the vCPU counts Fargate offers' }).default(2),
+      memoryGiB: z.number().int().positive().optional(),
+    })
+    .superRefine(({ vcpus, memoryGiB }, ctx) => {
+      if (ctx.issues.length > 0 || memoryGiB === undefined) return;
+      const [from, to, step] = FARGATE_MEMORY_GIB[vcpus];
+      if (memoryGiB < from || memoryGiB > to || memoryGiB % step !== 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['memoryGiB'],
+          message: `must be ${from} to ${to} GiB${step === 1 ? '' : ` in steps of ${step}`} with ${vcpus} vCPU${vcpus === 1 ? '' : 's'}, the sizes Fargate offers`,
+        });
+      }
+    })
+    .transform(({ vcpus, memoryGiB }) => ({ vcpus, memoryGiB: memoryGiB ?? defaultMemoryGiB(vcpus) }));
+}
+
+/** The restore runner: its vCPUs are pg_restore's default --jobs, and its memory, 4 GiB per vCPU unless given, holds the workers. */
+const RestoreRunner = fargateSize((vcpus) => vcpus * 4);
+
+/**
+ * A database's backup task, for `runner: "fargate"`: the engine streams in bounded memory, so it gets the least
+ * memory Fargate pairs with its vCPUs unless given (2 vCPUs and 4 GiB by default); the vCPUs run pg_dump, zstd and
+ * the upload side by side.
+ */
+const BackupTask = fargateSize((vcpus) => FARGATE_MEMORY_GIB[vcpus][0]);
+
 const Database = z.strictObject({
   name: DatabaseLabel,
   secretArn: SecretArn,
@@ -127,7 +162,23 @@ const Database = z.strictObject({
   shrinkAlarmPercent: z.number().min(0).max(99).default(50),
   /** `scheduled` backs up by the schedule; `on-demand` deploys the function for manual and pre-migration runs only. */
   runMode: z.enum(['scheduled', 'on-demand']).default('scheduled'),
+  /**
+   * Where the backup runs: `lambda`, a function that stops at 15 minutes (DatabaseTooLargeForLambda), or `fargate`,
+   * an ECS task of the same image without a time limit, for the databases that outgrow Lambda.
+   */
+  runner: z.enum(['lambda', 'fargate']).default('lambda'),
+  /** The Fargate task's size, with `runner: "fargate"`. */
+  fargate: BackupTask.optional(),
 });
+
+/** A database entry as the stacks read it: a Fargate database always has its task's size, a Lambda database none. */
+const DatabaseEntry = Database.superRefine((db, ctx) => {
+  if (db.fargate !== undefined && db.runner !== 'fargate') {
+    ctx.addIssue({ code: 'custom', path: ['fargate'], message: 'sizes the Fargate task: only with "runner": "fargate"' });
+  }
+}).transform(({ fargate, ...db }) =>
+  db.runner === 'fargate' ? { ...db, runner: db.runner, fargate: fargate ?? BackupTask.parse({}) } : { ...db, runner: db.runner },
+);
 
 const Network = z.strictObject({
   name: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'must be 1-32 lowercase letters, digits or "-"'),
@@ -160,29 +211,6 @@ const Approval = z.strictObject({
   emails: z.array(z.email()).min(1),
   timeoutHours: z.number().int().min(1).max(168).default(24),
 });
-
-/** Fargate's task sizes: for each vCPU count, the memory in GiB from, to, and in steps of. */
-const FARGATE_MEMORY_GIB = { 1: [2, 8, 1], 2: [4, 16, 1], 4: [8, 30, 1], 8: [16, 60, 4], 16: [32, 120, 8] } as const;
-
-const RestoreRunner = z
-  .strictObject({
-    /** The runner task's vCPUs, also pg_restore's default --jobs. */
-    vcpus: z.literal([1, 2, 4, 8, 16], { error: 'must be 1, 2, 4, 8 or 16, the vCPU counts Fargate offers' }).default(2),
-    /** The task's memory, which holds pg_restore's parallel workers; 4 GiB per vCPU when left out. */
-    memoryGiB: z.number().int().positive().optional(),
-  })
-  .superRefine(({ vcpus, memoryGiB }, ctx) => {
-    if (ctx.issues.length > 0 || memoryGiB === undefined) return;
-    const [from, to, step] = FARGATE_MEMORY_GIB[vcpus];
-    if (memoryGiB < from || memoryGiB > to || memoryGiB % step !== 0) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['memoryGiB'],
-        message: `must be ${from} to ${to} GiB${step === 1 ? '' : ` in steps of ${step}`} with ${vcpus} vCPU${vcpus === 1 ? '' : 's'}, the sizes Fargate offers`,
-      });
-    }
-  })
-  .transform(({ vcpus, memoryGiB }) => ({ vcpus, memoryGiB: memoryGiB ?? vcpus * 4 }));
 
 /** The restore workflow, deployed only when this section is present (see lib/README.md for its size limit). */
 const Restore = z.strictObject({ runner: RestoreRunner.prefault({}) });
@@ -233,7 +261,7 @@ export const LifelineConfig = z
     applications: z.array(Application).default([]),
     restore: Restore.optional(),
     networks: z.array(Network).min(1),
-    databases: z.array(Database).min(1),
+    databases: z.array(DatabaseEntry).min(1),
   })
   .superRefine((config, ctx) => {
     const unique = (values: string[], path: (i: number) => (string | number)[], what: string) =>
@@ -267,6 +295,14 @@ export const LifelineConfig = z
           code: 'custom',
           path: ['databases', i, database.host === undefined ? 'host' : 'databaseName'],
           message: `required: network "${network.name}" reaches AWS through the endpoints Lifeline creates, which do not include the RDS API that would otherwise be asked; set "host" and "databaseName"`,
+        });
+      }
+      if (network?.createEndpoints && database.runner === 'fargate') {
+        // A Fargate task pulls its image and sends its logs, metrics and dead letters itself; Lambda does that for a function.
+        ctx.addIssue({
+          code: 'custom',
+          path: ['databases', i, 'runner'],
+          message: `"fargate" needs ECR, CloudWatch Logs, CloudWatch and SQS, which network "${network.name}" cannot reach: it reaches AWS through the endpoints Lifeline creates (S3 and Secrets Manager only); use "lambda", or a network with NAT`,
         });
       }
       const functionName = backupFunctionName(config.name, database.name);
@@ -304,3 +340,5 @@ export type LifelineConfig = z.infer<typeof LifelineConfig>;
 export type DatabaseConfig = LifelineConfig['databases'][number];
 export type NetworkConfig = LifelineConfig['networks'][number];
 export type RestoreConfig = NonNullable<LifelineConfig['restore']>;
+/** A Fargate task's vCPUs and memory. */
+export type FargateSize = RestoreConfig['runner'];

@@ -144,6 +144,63 @@ describe('the restore section', () => {
   });
 });
 
+describe("a database's runner", () => {
+  const databaseOf = (entry: Record<string, unknown>) => {
+    const json = exampleJson();
+    Object.assign(json.databases[0], entry);
+    return parseConfig(json).databases[0]!;
+  };
+
+  it('is Lambda unless told otherwise, without a Fargate size', () => {
+    const shop = exampleConfig().databases[0]!;
+    expect(shop.runner).toBe('lambda');
+    expect(shop).not.toHaveProperty('fargate');
+  });
+
+  it('is a Fargate task of 2 vCPUs and the least memory Fargate pairs with its vCPUs unless told otherwise', () => {
+    expect(databaseOf({ runner: 'fargate' })).toMatchObject({ runner: 'fargate', fargate: { vcpus: 2, memoryGiB: 4 } });
+    expect(databaseOf({ runner: 'fargate', fargate: {} })).toMatchObject({ fargate: { vcpus: 2, memoryGiB: 4 } });
+    for (const [vcpus, memoryGiB] of [
+      [1, 2],
+      [4, 8],
+      [8, 16],
+      [16, 32],
+    ]) {
+      expect(databaseOf({ runner: 'fargate', fargate: { vcpus } })).toMatchObject({ fargate: { vcpus, memoryGiB } });
+    }
+    expect(databaseOf({ runner: 'fargate', fargate: { vcpus: 4, memoryGiB: 30 } })).toMatchObject({ fargate: { vcpus: 4, memoryGiB: 30 } });
+  });
+
+  it.each([
+    ['a runner there is none of', { runner: 'ec2' }, /^ {2}databases\[0\]\.runner: Invalid option: expected one of "lambda"\|"fargate"$/m],
+    [
+      'a size Fargate does not offer',
+      { runner: 'fargate', fargate: { vcpus: 2, memoryGiB: 32 } },
+      /^ {2}databases\[0\]\.fargate\.memoryGiB: must be 4 to 16 GiB with 2 vCPUs, the sizes Fargate offers$/m,
+    ],
+    [
+      'a vCPU count Fargate does not offer',
+      { runner: 'fargate', fargate: { vcpus: 3 } },
+      /^ {2}databases\[0\]\.fargate\.vcpus: must be 1, 2, 4, 8 or 16, the vCPU counts Fargate offers$/m,
+    ],
+    ['a misspelt size key', { runner: 'fargate', fargate: { cpus: 2 } }, /^ {2}databases\[0\]\.fargate: Unrecognized key: "cpus"/m],
+    [
+      'a Fargate size for a Lambda database',
+      { fargate: { vcpus: 2 } },
+      /^ {2}databases\[0\]\.fargate: sizes the Fargate task: only with "runner": "fargate"$/m,
+    ],
+  ])('refuses %s, naming the field', (_, entry, expected) => {
+    expect(problemsOf((c) => Object.assign(c.databases[0], entry))).toMatch(expected);
+  });
+
+  it('refuses Fargate in a network that reaches AWS only through the endpoints Lifeline creates', () => {
+    // warehouse is in "analytics", which has createEndpoints: no ECR, CloudWatch Logs, CloudWatch or SQS.
+    expect(problemsOf((c) => (c.databases[1].runner = 'fargate'))).toMatch(
+      /^ {2}databases\[1\]\.runner: "fargate" needs ECR, CloudWatch Logs, CloudWatch and SQS, which network "analytics" cannot reach: .*use "lambda", or a network with NAT$/m,
+    );
+  });
+});
+
 describe('a bad config names the field', () => {
   const cases: [string, (config: Record<string, any>) => void, RegExp][] = [
     ['a missing section', (c) => delete c.notifications, /^ {2}notifications: /m],
