@@ -15,7 +15,8 @@ import {
   type CallbackRequest,
   type Notification,
 } from '../../lambdas/core/workflows/local.js';
-import { exitCodeFor, RestoreJob, runRestoreJob } from '../../lambdas/core/workflows/restore-job.js';
+import { RestoreJob, runRestoreJob } from '../../lambdas/core/workflows/restore-job.js';
+import { exitCodeFor } from '../../lambdas/core/workflows/runner-exit-codes.js';
 import type { RestoreSettings } from '../../lambdas/core/workflows/restore-state.js';
 import { ApplicationProcess, freePort } from '../support/application.js';
 import { dynamoDbTask, FakeEcs, FakeSecretsManager, startLockTable } from '../support/control-planes.js';

@@ -17,7 +17,8 @@ import {
   type CallbackRequest,
   type Notification,
 } from '../../lambdas/core/workflows/local.js';
-import { exitCodeFor, RestoreJob, runRestoreJob } from '../../lambdas/core/workflows/restore-job.js';
+import { RestoreJob, runRestoreJob } from '../../lambdas/core/workflows/restore-job.js';
+import { exitCodeFor } from '../../lambdas/core/workflows/runner-exit-codes.js';
 import { RestoreFailure, RestoreTarget, ValidationReport, type RestoreSettings } from '../../lambdas/core/workflows/restore-state.js';
 import { createRichDatabase, databaseDigest, RICH_DATABASE_LATEST_MIGRATION } from '../support/fixture.js';
 import { connectPostgres } from '../support/postgres.js';

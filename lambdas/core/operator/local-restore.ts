@@ -16,7 +16,7 @@ import {
   type LocalExecutionResult,
   type Notification,
 } from '../workflows/local.js';
-import { exitCodeFor } from '../workflows/restore-job.js';
+import { exitCodeFor } from '../workflows/runner-exit-codes.js';
 import { RestoreSettings } from '../workflows/restore-state.js';
 import { runRestoreStep } from '../workflows/restore-steps.js';
 import { runnerEnvironment } from '../workflows/runner-environment.js';

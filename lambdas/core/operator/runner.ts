@@ -2,7 +2,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { RestoreResult } from '../restore.js';
 import { connectionFromSecret } from '../secrets.js';
-import { exitCodeFor, runRestoreJob } from '../workflows/restore-job.js';
+import { runRestoreJob } from '../workflows/restore-job.js';
+import { exitCodeFor } from '../workflows/runner-exit-codes.js';
 import { restoreRunFromEnvironment } from '../workflows/runner-environment.js';
 
 export interface RunnerDeps {

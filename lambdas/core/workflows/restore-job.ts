@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import type { ConnectionSettings, SecretDefaults } from '../connection.js';
-import { LifelineError, type LifelineErrorName } from '../errors.js';
+import { LifelineError } from '../errors.js';
 import { runRestore, stagingBytesFor, type RestoreResult } from '../restore.js';
 import { SecretArn } from '../secrets.js';
 import { DatabaseName } from './cutover-input.js';
@@ -43,34 +43,6 @@ export function storageFor(archiveBytes: number): number {
     throw new LifelineError('InvalidInput', `the backup needs about ${needed} GiB of staging, more than Fargate's ${MAX_STORAGE_GIB} GiB`);
   }
   return Math.max(MIN_STORAGE_GIB, needed);
-}
-
-/**
- * The runner's exit codes: ECS reports only the container's exit code, so the workflow learns the runner's
- * error name from it. 1 is any other failure (RestoreFailed).
- */
-const RUNNER_EXIT_CODES = {
-  RestoreFailed: 1,
-  InvalidInput: 10,
-  SecretUnreadable: 11,
-  DatabaseUnreachable: 12,
-  BackupNotFound: 13,
-  StorageFailed: 14,
-  ChecksumMismatch: 15,
-  VerificationFailed: 16,
-  Interrupted: 17,
-} as const satisfies Partial<Record<LifelineErrorName, number>>;
-
-export function exitCodeFor(error: unknown): number {
-  const name = (error as Error | undefined)?.name;
-  return error instanceof LifelineError && name && name in RUNNER_EXIT_CODES
-    ? RUNNER_EXIT_CODES[name as keyof typeof RUNNER_EXIT_CODES]
-    : 1;
-}
-
-export function errorNameForExitCode(code: number): LifelineErrorName {
-  const entry = Object.entries(RUNNER_EXIT_CODES).find(([, value]) => value === code);
-  return (entry?.[0] as LifelineErrorName | undefined) ?? 'RestoreFailed';
 }
 
 export interface RestoreJobDeps {

@@ -23,7 +23,8 @@ import type { RestoreMetricName } from '../telemetry.js';
 import { parseInput } from '../validation.js';
 import { findBackup, objectSize, readManifest, type BackupSelector } from '../vault.js';
 import { causeDetails, nameCaught, secondsBetween } from './execution-state.js';
-import { errorNameForExitCode, storageFor } from './restore-job.js';
+import { storageFor } from './restore-job.js';
+import { errorNameForExitCode } from './runner-exit-codes.js';
 import { defaultTargetName, RestoreInput } from './restore-input.js';
 import {
   RestoreStepEvent,

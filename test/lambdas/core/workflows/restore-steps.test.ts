@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { LifelineError } from '../../../../lambdas/core/errors.js';
 import { stagingBytesFor } from '../../../../lambdas/core/restore.js';
-import { errorNameForExitCode, exitCodeFor, storageFor } from '../../../../lambdas/core/workflows/restore-job.js';
+import { storageFor } from '../../../../lambdas/core/workflows/restore-job.js';
+import { errorNameForExitCode, exitCodeFor } from '../../../../lambdas/core/workflows/runner-exit-codes.js';
 import type { RestoreSettings } from '../../../../lambdas/core/workflows/restore-state.js';
 import { classifyFailure, validateInput } from '../../../../lambdas/core/workflows/restore-steps.js';
 
