@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { abortError, throwIfAborted } from './abort.js';
 import { archiveContents, archiveScript, decompressStage, type ArchiveEntry } from './archive.js';
+import { writeDataOffsets } from './archive-offsets.js';
 import { pgBinary, runPipeline } from './child-process.js';
 import { describe, libpqEnv, redact, type ConnectionSettings } from './connection.js';
 import { DigestTap } from './digest.js';
@@ -188,7 +189,8 @@ function assertIntact(options: RestoreOptions, manifest: BackupManifest, tap: Di
 
 /**
  * Downloads, hashes and decompresses the archive in one pass into the staging directory (pg_restore -j needs a
- * file it can seek in); nothing reaches pg_restore unless the bytes match the manifest.
+ * file it can seek in), then writes the data offsets pg_dump could not write into a pipe; nothing reaches
+ * pg_restore unless the bytes match the manifest.
  */
 async function stageVerified(options: RestoreOptions, manifest: BackupManifest, dir: string): Promise<string> {
   const archive = join(dir, 'archive.dump');
@@ -209,6 +211,7 @@ async function stageVerified(options: RestoreOptions, manifest: BackupManifest, 
     throw error;
   }
   assertIntact(options, manifest, tap);
+  writeDataOffsets(archive);
   return archive;
 }
 

@@ -1,0 +1,128 @@
+import { createWriteStream } from 'node:fs';
+import { copyFile, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeDataOffsets } from '../../../lambdas/core/archive-offsets.js';
+import { toolEnv } from '../../../lambdas/core/archive.js';
+import { pgBinary, runPipeline, startPipeline } from '../../../lambdas/core/child-process.js';
+import { fromUrl, libpqEnv } from '../../../lambdas/core/connection.js';
+import { sharedPostgres } from '../../support/shared.js';
+
+const pg = sharedPostgres();
+let dir: string;
+let database: string;
+
+/** pg_dump -Fc -Z0 of the database into a pipe, as a backup runs it, or into a file it can seek in. */
+async function dumpTo(file: string, into: 'pipe' | 'file', db = database): Promise<void> {
+  const args = ['--format=custom', '--compress=0', '--no-password', ...(into === 'file' ? [`--file=${file}`] : [])];
+  const run = startPipeline({
+    stages: [{ command: pgBinary('pg_dump'), args, env: libpqEnv(fromUrl(pg.url(db))), failure: 'DumpFailed' }],
+  });
+  await Promise.all([pipeline(run.output, createWriteStream(into === 'pipe' ? file : '/dev/null')), run.done]);
+}
+
+/** The data offset of every entry, as pg_restore reads it from the table of contents ("-- Data Pos: N"). */
+async function dataPositions(archive: string): Promise<string[]> {
+  const script = await runPipeline({
+    stages: [{ command: pgBinary('pg_restore'), args: ['--verbose', '--file=-', archive], env: toolEnv(), failure: 'RestoreFailed' }],
+  });
+  return script.split('\n').filter((line) => line.startsWith('-- Data Pos: '));
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'lifeline-offsets-'));
+  database = await pg.createDatabase('offsets');
+  await pg.query(
+    database,
+    `CREATE TABLE customers (id int PRIMARY KEY, name text);
+     CREATE TABLE orders (id int PRIMARY KEY, customer int REFERENCES customers, note text);
+     CREATE TABLE empty (id int);
+     INSERT INTO customers SELECT i, 'customer ' || i FROM generate_series(1, 1000) i;
+     -- Over a megabyte of rows, so the data spans several of the windows it is read in.
+     INSERT INTO orders SELECT i, 1 + i % 1000, repeat(md5(i::text), 4) FROM generate_series(1, 30000) i;
+     -- A large object: its data is a block of another kind, with chunks of binary bytes.
+     SELECT lo_from_bytea(0, decode(repeat('00ff01', 100000), 'hex'));`,
+  );
+});
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('data offsets of a staged archive', () => {
+  it('are written where pg_dump writes them into a file, for table data and large objects', async () => {
+    const piped = join(dir, 'piped.dump');
+    const seekable = join(dir, 'seekable.dump');
+    await dumpTo(piped, 'pipe');
+    await dumpTo(seekable, 'file');
+    const before = await dataPositions(piped);
+    expect(before.length).toBeGreaterThan(0);
+    expect(new Set(before)).toEqual(new Set(['-- Data Pos: 0']));
+
+    // Table data for customers, orders and empty, and the large objects' block.
+    expect(writeDataOffsets(piped)).toEqual({ written: 4 });
+    const after = await dataPositions(piped);
+    expect(after).toEqual(await dataPositions(seekable));
+    expect(after.filter((line) => line !== '-- Data Pos: 0')).toHaveLength(4);
+  });
+
+  it('leave an archive that has them all as it is', async () => {
+    const seekable = join(dir, 'already.dump');
+    await dumpTo(seekable, 'file');
+    const bytes = await readFile(seekable);
+    expect(writeDataOffsets(seekable)).toEqual({ written: 0 });
+    expect((await readFile(seekable)).equals(bytes)).toBe(true);
+
+    const piped = join(dir, 'twice.dump');
+    await dumpTo(piped, 'pipe');
+    expect(writeDataOffsets(piped).written).toBe(4);
+    expect(writeDataOffsets(piped)).toEqual({ written: 0 });
+  });
+
+  it('read a table of contents larger than the first window', async () => {
+    const many = await pg.createDatabase('offsets_many');
+    // About 1,500 entries with long definitions: a table of contents of over a megabyte.
+    await pg.query(
+      many,
+      `DO $$ BEGIN FOR i IN 1..750 LOOP
+         EXECUTE format('CREATE TABLE t%s (id int, %s int)', i, 'c' || repeat('x', 600));
+         EXECUTE format('INSERT INTO t%s VALUES (%s, %s)', i, i, i);
+       END LOOP; END $$;`,
+    );
+    const piped = join(dir, 'many.dump');
+    const seekable = join(dir, 'many-seekable.dump');
+    await dumpTo(piped, 'pipe', many);
+    await dumpTo(seekable, 'file', many);
+    expect(writeDataOffsets(piped)).toEqual({ written: 750 });
+    expect(await dataPositions(piped)).toEqual(await dataPositions(seekable));
+  });
+
+  it('are not written into a file that is not a custom-format archive, or one cut short', async () => {
+    const text = join(dir, 'not-an-archive.dump');
+    await writeFile(text, 'SELECT 1;\n');
+    expect(writeDataOffsets(text)).toEqual({ written: 0, leftAsIs: 'not a custom-format archive' });
+    expect(await readFile(text, 'utf8')).toBe('SELECT 1;\n');
+
+    const piped = join(dir, 'cut.dump');
+    await dumpTo(piped, 'pipe');
+    const cut = join(dir, 'cut-short.dump');
+    await copyFile(piped, cut);
+    const { length } = await readFile(piped);
+    await truncate(cut, length - 100);
+    const bytes = await readFile(cut);
+    expect(writeDataOffsets(cut)).toEqual({ written: 0, leftAsIs: 'a truncated data block' });
+    expect((await readFile(cut)).equals(bytes)).toBe(true);
+  });
+
+  it('are not written into an archive of a version whose layout they do not know', async () => {
+    const piped = join(dir, 'future.dump');
+    await dumpTo(piped, 'pipe');
+    const bytes = await readFile(piped);
+    bytes[6] = 99; // the minor version: 1.99
+    await writeFile(piped, bytes);
+    expect(writeDataOffsets(piped)).toEqual({ written: 0, leftAsIs: 'archive version 1.99' });
+    expect((await readFile(piped)).equals(bytes)).toBe(true);
+  });
+});
