@@ -57,6 +57,11 @@ export interface RestoreOptions {
   privileges?: boolean;
   /** pg_restore worker processes. */
   jobs?: number;
+  /**
+   * Count every restored table and compare it with the manifest (default). The restore workflow leaves this to its
+   * ValidateRestore step, which counts again as the application's role: counting twice would add to the RTO.
+   */
+  verifyRows?: boolean;
   /** Where the archive is staged (default: the OS temp directory); needs `stagingBytesFor(archive bytes)` free. */
   stagingDir?: string;
   /**
@@ -85,6 +90,7 @@ export interface RestoredTable {
 export interface RestoreResult {
   key: string;
   target: string;
+  /** Empty when the caller counts them itself (`verifyRows: false`). */
   tables: RestoredTable[];
   /** What a table-level recovery left out of the selected tables (their indexes, constraints, ...); empty for a full restore. */
   leftOut: string[];
@@ -364,7 +370,7 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
       signal,
     });
     restored = true;
-    const tables = await untilAborted(countRestored(client, restoring, settings, key), signal);
+    const tables = options.verifyRows === false ? [] : await untilAborted(countRestored(client, restoring, settings, key), signal);
     return { key, target: describe(settings), tables, leftOut, durationMs: now().getTime() - startedAt.getTime() };
   } catch (error) {
     const failure = signal?.aborted ? abortError(signal, INTERRUPTED) : error;

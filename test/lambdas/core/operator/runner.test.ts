@@ -103,7 +103,8 @@ describe('lifeline runner restore (the restore workflow’s Fargate task), in-pr
     expect(stdout).toHaveLength(1);
     const result = JSON.parse(stdout[0]!);
     expect(result).toMatchObject({ key: backup.key, target: `${pg.user}@${pg.host}:${pg.port}/${restoreJob.database}`, leftOut: [] });
-    expect(result.tables).toEqual([expect.objectContaining({ schema: 'public', name: 'orders', rows: 500, passed: true })]);
+    // The workflow's ValidateRestore counts the rows, as the application's role: the runner leaves them uncounted.
+    expect(result.tables).toEqual([]);
     expect(await pg.query(restoreJob.database, 'SELECT count(*)::int AS n FROM orders')).toEqual([{ n: 500 }]);
     expect(await readdir(stagingDir)).toEqual([]);
   });
