@@ -2,7 +2,8 @@
  * Restore benchmark (the RTO of a restore): builds a ~1 GiB database in a throwaway cluster, backs it up with
  * Lifeline into an S3-compatible server on loopback, and, in the same run and alternating, times
  * `lifeline restore` of that backup (download, checksum, decompression, pg_restore -j N, row-count validation)
- * against `pg_restore -j N` of a `pg_dump -Fc` file of the same data already on local disk. Each restore goes into
+ * against `pg_restore -j N` of a `pg_dump -Fc` file of the same data already on local disk. The CLI runs as the
+ * restore runner does in AWS: the image's bundle, built with the Dockerfile's own command. Each restore goes into
  * a new empty database. Reports medians and their ratio.
  *
  *   npm run bench:restore              (BENCH_SIZE_MB=1024 BENCH_ROUNDS=5 BENCH_JOBS=<cores> by default)
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { pgBinary } from '../lambdas/core/child-process.js';
 import { fromUrl, libpqEnv } from '../lambdas/core/connection.js';
 import { startPostgres } from '../test/support/postgres.js';
+import { buildBundle } from '../test/support/dockerfile.js';
 import { startS3 } from '../test/support/s3.js';
 import { buildDatabase, CLI, median, mib, ROUNDS, run, SIZE_MB, verdict, type Run } from './support.js';
 
@@ -24,6 +26,8 @@ async function main() {
   const s3 = await startS3();
   const staging = await mkdtemp(join(tmpdir(), 'lifeline-bench-'));
   try {
+    const runner = join(staging, 'lifeline.mjs');
+    await buildBundle('bin/lifeline.ts', runner);
     const source = await buildDatabase(cluster, SIZE_MB);
     const bucket = await s3.createBucket('bench');
     const backup = await run(
@@ -51,7 +55,7 @@ async function main() {
           run(
             process.execPath,
             [
-              CLI,
+              runner,
               'restore',
               '--json',
               '--bucket',
