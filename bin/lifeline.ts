@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /** The operator CLI: the same engine the Lambda functions run, against any PostgreSQL and S3 endpoint. */
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
 import { Command, Option } from 'commander';
 import { constants, hostname, tmpdir, userInfo } from 'node:os';
@@ -34,11 +36,13 @@ import {
   startRestore,
 } from '../lambdas/core/operator/executions.js';
 import { runRestore } from '../lambdas/core/restore.js';
+import { createRdsClient } from '../lambdas/core/rds.js';
 import { createS3Client } from '../lambdas/core/s3.js';
 import { describeIssues } from '../lambdas/core/validation.js';
 import { listBackups } from '../lambdas/core/vault.js';
 import type { Notification } from '../lambdas/core/workflows/local.js';
 import { runRestoreRunner } from '../lambdas/core/operator/runner.js';
+import { runBackupRunner } from '../lambdas/core/operator/backup-runner.js';
 
 const MiB = 1024 * 1024;
 
@@ -261,6 +265,24 @@ runner
     process.exitCode = await runRestoreRunner(process.env, {
       s3: createS3Client(),
       secrets: new SecretsManagerClient({}),
+      signal: interruption(),
+      stdout: (line) => process.stdout.write(`${line}\n`),
+      stderr: (line) => process.stderr.write(`${line}\n`),
+    });
+  });
+
+runner
+  .command('backup')
+  .description(
+    "back up the database the task's environment names (a Fargate backup task), retrying as Lambda would; exit code names the error",
+  )
+  .action(async () => {
+    process.exitCode = await runBackupRunner(process.env, {
+      s3: createS3Client(),
+      secrets: new SecretsManagerClient({}),
+      rds: createRdsClient(),
+      cloudwatch: new CloudWatchClient({}),
+      sqs: new SQSClient({}),
       signal: interruption(),
       stdout: (line) => process.stdout.write(`${line}\n`),
       stderr: (line) => process.stderr.write(`${line}\n`),

@@ -1,13 +1,20 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { backupSummary, runBackup, type BackupSummary } from '../core/backup.js';
+import { backupSummary, type BackupSummary } from '../core/backup.js';
 import { BackupRequest } from '../core/backup-request.js';
-import { backupTargetFromEnvironment, targetConnection } from '../core/backup-target.js';
+import { backupTargetFromEnvironment, backUpTarget } from '../core/backup-target.js';
 import { lambdaDeadline } from '../core/deadline.js';
+import { createRdsClient } from '../core/rds.js';
 import { createS3Client } from '../core/s3.js';
-import { BACKUP_METRICS, DATABASE_DIMENSION, METRICS_NAMESPACE, SERVICE_NAMES, type BackupMetricName } from '../core/telemetry.js';
+import {
+  BACKUP_METRICS,
+  backupSucceededMetrics,
+  DATABASE_DIMENSION,
+  METRICS_NAMESPACE,
+  SERVICE_NAMES,
+  type BackupMetricName,
+} from '../core/telemetry.js';
 import { parseInput } from '../core/validation.js';
 
 const logger = new Logger({ serviceName: SERVICE_NAMES.backup });
@@ -15,8 +22,7 @@ const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE
 const addMetric = (name: BackupMetricName, value: number) => metrics.addMetric(name, BACKUP_METRICS[name], value);
 const s3 = createS3Client();
 const secrets = new SecretsManagerClient({});
-// Fail fast where the subnets have no route to the RDS API, rather than hang until Lambda's limit.
-const rds = new RDSClient({ requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000 } });
+const rds = createRdsClient();
 
 /** The part of Lambda's context the handler uses. */
 export interface LambdaContext {
@@ -40,15 +46,9 @@ export async function handler(event: unknown, context: LambdaContext): Promise<B
   logger.appendKeys({ database: target.database, trigger: request.trigger });
   metrics.addDimension(DATABASE_DIMENSION, target.database);
   try {
-    // Inside the try: an unreadable or rotated-away secret must count as a failed backup too.
-    const connection = await targetConnection(target, { secrets, rds });
-    const { database, bucket, timeZone, objectLock } = target;
-    const result = await runBackup({ ...request, database, bucket, timeZone, objectLock, connection, s3, signal: deadline.signal });
+    const result = await backUpTarget(target, request, { secrets, rds, s3, signal: deadline.signal });
     const timeLimitUsed = deadline.usedPercent();
-    addMetric('BackupSucceeded', 1);
-    addMetric('BackupBytes', result.bytes);
-    addMetric('BackupDuration', result.durationMs / 1000);
-    if (result.manifest.comparison) addMetric('BackupShrinkPercent', result.manifest.comparison.shrinkPercent);
+    for (const [name, value] of Object.entries(backupSucceededMetrics(result))) addMetric(name as BackupMetricName, value);
     addMetric('BackupTimeLimitUsed', timeLimitUsed);
     logger.info('backup stored', { key: result.key, tier: result.tier, bytes: result.bytes, sha256: result.sha256, timeLimitUsed });
     return backupSummary(result);

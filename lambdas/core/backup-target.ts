@@ -1,6 +1,8 @@
 import type { RDSClient } from '@aws-sdk/client-rds';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
+import { runBackup, type BackupOptions, type BackupResult } from './backup.js';
+import type { BackupRequest } from './backup-request.js';
 import { fromRdsSecret, parseRdsSecret, type ConnectionSettings } from './connection.js';
 import { LifelineError } from './errors.js';
 import { DatabaseLabel } from './keys.js';
@@ -85,9 +87,9 @@ const Environment = z
     objectLock: env.VAULT_OBJECT_LOCK_MODE,
   }));
 
-/** The target from the function's environment; a deployment that set it wrong fails with InvalidConfig. */
+/** The target from a backup function's or backup task's environment; a deployment that set it wrong fails with InvalidConfig. */
 export function backupTargetFromEnvironment(env: NodeJS.ProcessEnv): BackupTarget {
-  return parseInput(Environment, env, 'backup function environment', 'InvalidConfig');
+  return parseInput(Environment, env, 'backup environment', 'InvalidConfig');
 }
 
 export interface ControlPlanes {
@@ -126,4 +128,28 @@ export async function targetConnection(target: DatabaseEndpoint, clients: Contro
     );
   }
   return fromRdsSecret(secretString, { host, port: target.port, database: databaseName });
+}
+
+/**
+ * One backup of the deployment's target, as the backup function and the backup task run it. The connection is
+ * looked up first, so that an unreadable or rotated-away secret fails the backup like any other failure.
+ */
+export async function backUpTarget(
+  target: BackupTarget,
+  request: BackupRequest,
+  options: ControlPlanes & Pick<BackupOptions, 's3' | 'signal' | 'now'>,
+): Promise<BackupResult> {
+  const connection = await targetConnection(target, options);
+  const { database, bucket, timeZone, objectLock } = target;
+  return runBackup({
+    ...request,
+    database,
+    bucket,
+    timeZone,
+    objectLock,
+    connection,
+    s3: options.s3,
+    signal: options.signal,
+    now: options.now,
+  });
 }

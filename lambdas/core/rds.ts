@@ -1,5 +1,10 @@
-import { DescribeDBClustersCommand, DescribeDBInstancesCommand, type RDSClient } from '@aws-sdk/client-rds';
+import { DescribeDBClustersCommand, DescribeDBInstancesCommand, RDSClient } from '@aws-sdk/client-rds';
 import { LifelineError } from './errors.js';
+
+/** The backup runtimes' RDS client: it fails fast where the subnets have no route to the RDS API, rather than hang. */
+export function createRdsClient(): RDSClient {
+  return new RDSClient({ requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000 } });
+}
 
 /** An RDS instance or an Aurora cluster, by identifier. */
 export type RdsResource = { instanceIdentifier: string } | { clusterIdentifier: string };

@@ -1,11 +1,17 @@
+import type { BackupResult } from './backup.js';
+
 /**
- * The metrics contract: the handlers emit these (Powertools EMF), the alarms and dashboards read them. Units
- * are CloudWatch's unit names, which Powertools' MetricUnit and CDK's cloudwatch.Unit both use.
+ * The metrics contract: the handlers emit these (Powertools EMF) and the backup runner publishes them (PutMetricData),
+ * the alarms and dashboards read them. Units are CloudWatch's unit names, which Powertools' MetricUnit, the SDK's
+ * StandardUnit and CDK's cloudwatch.Unit all use.
  */
 export const METRICS_NAMESPACE = 'Lifeline';
 
 /** Powertools' service name per Lambda function kind; it becomes the `service` dimension. */
 export const SERVICE_NAMES = { backup: 'lifeline-backup', restore: 'lifeline-restore' } as const;
+
+/** The dimension Powertools names after the service; the backup runner sets it the same way. */
+export const SERVICE_DIMENSION = 'service';
 
 /** The dimension that says which database a metric is about. */
 export const DATABASE_DIMENSION = 'Database';
@@ -17,12 +23,25 @@ export const BACKUP_METRICS = {
   BackupDuration: 'Seconds',
   /** How much of its time limit (the function's, less the cleanup margin) a successful backup used. */
   BackupTimeLimitUsed: 'Percent',
-  /** A backup stopped at the time limit (DatabaseTooLargeForLambda): the database's backups need a runner without one. */
+  /** A backup stopped at the time limit (DatabaseTooLargeForLambda): the database's backups belong on Fargate (`runner: fargate`). */
   BackupTooLargeForLambda: 'Count',
   /** The largest drop from the previous backup of the database, in bytes, total rows or a table's rows. */
   BackupShrinkPercent: 'Percent',
 } as const;
 export type BackupMetricName = keyof typeof BACKUP_METRICS;
+
+/** What the Fargate backup runner reports: all but the two about Lambda's time limit, which it does not have. */
+export type RunnerBackupMetricName = Exclude<BackupMetricName, 'BackupTimeLimitUsed' | 'BackupTooLargeForLambda'>;
+
+/** What every successful backup reports, in Lambda and on Fargate. */
+export function backupSucceededMetrics(result: BackupResult): Partial<Record<RunnerBackupMetricName, number>> {
+  return {
+    BackupSucceeded: 1,
+    BackupBytes: result.bytes,
+    BackupDuration: result.durationMs / 1000,
+    ...(result.manifest.comparison && { BackupShrinkPercent: result.manifest.comparison.shrinkPercent }),
+  };
+}
 
 /** The restore workflow's outcome per database, emitted by its steps function when it summarizes or cleans up. */
 export const RESTORE_METRICS = {

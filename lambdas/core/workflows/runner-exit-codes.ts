@@ -31,3 +31,9 @@ export function errorNameForExitCode(code: number): LifelineErrorName {
   const entry = Object.entries(RUNNER_EXIT_CODES).find(([, value]) => value === code);
   return (entry?.[0] as LifelineErrorName | undefined) ?? 'RestoreFailed';
 }
+
+/** The codes and the error each names, for a person reading why a task stopped: "10 InvalidInput, …; 1 any other failure". */
+export function exitCodeLegend(): string {
+  const named = Object.entries(RUNNER_EXIT_CODES).filter(([, code]) => code !== 1);
+  return `${named.map(([name, code]) => `${code} ${name}`).join(', ')}; 1 any other failure`;
+}
