@@ -28,8 +28,8 @@ export function lambdaDeadline(database: string, remainingMs: number): Deadline 
       new LifelineError(
         'DatabaseTooLargeForLambda',
         `the backup of ${database} did not finish within the ${seconds} s Lambda leaves it and was stopped, leaving nothing behind; ` +
-          'Lambda cannot back it up: until backups can run on the Fargate runner, take them with `lifeline backup` from a host ' +
-          'that reaches the database (the CLI has no time limit)',
+          `Lambda cannot back it up: set "runner": "fargate" for database "${database}" in the config, and its backups run on the ` +
+          'Fargate runner, which has no time limit',
       ),
     );
   }, budgetMs);

@@ -14,7 +14,7 @@ export const LIFELINE_ERROR_NAMES = [
   /** A write would have replaced an object that already exists in the vault. */
   'BackupExists',
   'DumpFailed',
-  /** The backup could not finish within the Lambda's time limit: the database's backups need a runner without one. */
+  /** The backup could not finish within the Lambda's time limit: the database's backups need the Fargate runner (`runner: fargate`). */
   'DatabaseTooLargeForLambda',
   'StorageFailed',
   'VerificationFailed',

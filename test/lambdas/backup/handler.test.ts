@@ -317,7 +317,12 @@ describe("Lambda's time limit", () => {
     expect(result).toMatchObject({
       status: 'fulfilled',
       value: {
-        error: { name: 'DatabaseTooLargeForLambda', message: expect.stringMatching(/take them with `lifeline backup` from a host/) },
+        error: {
+          name: 'DatabaseTooLargeForLambda',
+          message: expect.stringMatching(
+            /set "runner": "fargate" for database "orders" in the config, and its backups run on the Fargate runner/,
+          ),
+        },
       },
     });
     expect(await s3.listIncompleteUploads(vault)).toEqual([]);
