@@ -2,15 +2,11 @@ import { Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import {
-  RUNNER_RESTORE_COMMAND,
-  RUNNER_STAGING_DIR,
-  RUNNER_USER,
-  runnerEnvironment,
-} from '../../lambdas/core/workflows/runner-environment.js';
+import { RUNNER_RESTORE_COMMAND, RUNNER_STAGING_DIR, runnerEnvironment } from '../../lambdas/core/workflows/runner-environment.js';
 import type { BackupImage } from '../backup/backup-image.js';
-import type { DatabaseConfig, RestoreConfig } from '../config/schema.js';
+import type { DatabaseConfig, FargateSize } from '../config/schema.js';
 import { nagResource } from '../nag-findings.js';
+import { runnerCluster, runnerTaskDefinition } from '../runner-task.js';
 import type { BackupVault } from '../vault/backup-vault.js';
 import { databaseStatements } from './database-grants.js';
 import type { RestoreLogs } from './restore-logs.js';
@@ -22,7 +18,7 @@ export interface RestoreRunnerProps {
   /** The task definition's family, which names its revisions. */
   readonly family: string;
   /** Its Fargate size (config.restore.runner): pg_restore's default --jobs is the vCPUs; the memory holds its workers. */
-  readonly size: RestoreConfig['runner'];
+  readonly size: FargateSize;
   readonly vault: BackupVault;
   /** The backup image whose CLI restores: the newest pg_restore, which reads archives of older pg_dumps too. */
   readonly image: BackupImage;
@@ -46,8 +42,7 @@ export class RestoreRunner extends Construct {
     super(scope, id);
     this.vcpus = props.size.vcpus;
 
-    // L1: the L2 cluster would create a VPC of its own, and each run names the database's network instead.
-    this.cluster = new ecs.CfnCluster(this, 'Cluster', { clusterSettings: [{ name: 'containerInsights', value: 'enabled' }] });
+    this.cluster = runnerCluster(this);
 
     const statements = [...props.vault.readStatements(), ...databaseStatements(props.databases, props.databases)];
     this.taskRole = new iam.Role(this, 'TaskRole', {
@@ -64,36 +59,22 @@ export class RestoreRunner extends Construct {
       });
     }
 
-    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+    const { taskDefinition, container } = runnerTaskDefinition(this, {
       family: props.family,
-      cpu: this.vcpus * 1024,
-      memoryLimitMiB: props.size.memoryGiB * 1024,
-      runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
-      taskRole: this.taskRole.withoutPolicyUpdates(),
+      size: props.size,
+      taskRole: this.taskRole,
+      image: props.image,
+      container: { id: 'Runner', name: RUNNER_CONTAINER },
+      command: RUNNER_RESTORE_COMMAND,
+      environment: runnerEnvironment({ bucket: props.vault.bucketName, stagingDir: RUNNER_STAGING_DIR }),
+      environmentHoldsNoSecret:
+        'The environment holds the vault bucket name and the staging path, no secret; the job comes per run as an override.',
+      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'restore', logGroup: props.logs.logGroup(this, 'Logs') }),
       // Fargate ephemeral storage; each run sizes it from the archive with a container override.
       volumes: [{ name: 'staging' }],
     });
-    const [entryPoint, ...command] = RUNNER_RESTORE_COMMAND;
-    const container = this.taskDefinition.addContainer('Runner', {
-      containerName: RUNNER_CONTAINER,
-      image: ecs.ContainerImage.fromDockerImageAsset(props.image.asset),
-      entryPoint: [entryPoint!],
-      command,
-      user: RUNNER_USER,
-      readonlyRootFilesystem: true,
-      environment: runnerEnvironment({ bucket: props.vault.bucketName, stagingDir: RUNNER_STAGING_DIR }),
-      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'restore', logGroup: props.logs.logGroup(this, 'Logs') }),
-    });
+    this.taskDefinition = taskDefinition;
     container.addMountPoints({ sourceVolume: 'staging', containerPath: RUNNER_STAGING_DIR, readOnly: false });
-    Validations.of(this.taskDefinition).acknowledge({
-      id: 'AwsSolutions-ECS2',
-      reason: 'The environment holds the vault bucket name and the staging path, no secret; the job comes per run as an override.',
-    });
-    // ECR's GetAuthorizationToken has no resource-level permission; CDK grants pulls from the asset repository only.
-    Validations.of(this.taskDefinition).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'ecr:GetAuthorizationToken supports no resource-level permissions; image pulls are granted on the asset repository only.',
-    });
   }
 
   /** The roles the state machine must be allowed to pass when it runs the task. */

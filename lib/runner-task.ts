@@ -1,0 +1,69 @@
+import { Validations } from 'aws-cdk-lib';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type { Construct } from 'constructs';
+import { RUNNER_USER } from '../lambdas/core/workflows/runner-environment.js';
+import type { BackupImage } from './backup/backup-image.js';
+import type { FargateSize } from './config/schema.js';
+
+/** An ECS cluster for runner tasks, `Cluster` in `scope`, with Container Insights. */
+export function runnerCluster(scope: Construct): ecs.CfnCluster {
+  // L1: the L2 cluster would create a VPC of its own, and each run names the database's network instead.
+  return new ecs.CfnCluster(scope, 'Cluster', { clusterSettings: [{ name: 'containerInsights', value: 'enabled' }] });
+}
+
+export interface RunnerTaskProps {
+  /** The task definition's family, which names its revisions. */
+  readonly family: string;
+  readonly size: FargateSize;
+  /** Its policy is complete as written: the task definition may not add to it. */
+  readonly taskRole: iam.Role;
+  /** The backup image, whose CLI the container runs. */
+  readonly image: BackupImage;
+  /** The container's construct id and name (the name is what a container override addresses). */
+  readonly container: { readonly id: string; readonly name: string };
+  /** The CLI's command line, `node` first (RUNNER_RESTORE_COMMAND, RUNNER_BACKUP_COMMAND). */
+  readonly command: readonly string[];
+  readonly environment: Record<string, string>;
+  /** Why the environment holds no secret, for cdk-nag's AwsSolutions-ECS2. */
+  readonly environmentHoldsNoSecret: string;
+  readonly logging: ecs.LogDriver;
+  readonly volumes?: ecs.Volume[];
+}
+
+/**
+ * A runner's Fargate task definition, `TaskDefinition` in `scope`: one container of the backup image's CLI, run as
+ * RUNNER_USER (never root) with a read-only root filesystem, and the execution role CDK makes for pulling the image
+ * and writing the logs.
+ */
+export function runnerTaskDefinition(
+  scope: Construct,
+  props: RunnerTaskProps,
+): { taskDefinition: ecs.FargateTaskDefinition; container: ecs.ContainerDefinition } {
+  const taskDefinition = new ecs.FargateTaskDefinition(scope, 'TaskDefinition', {
+    family: props.family,
+    cpu: props.size.vcpus * 1024,
+    memoryLimitMiB: props.size.memoryGiB * 1024,
+    runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+    taskRole: props.taskRole.withoutPolicyUpdates(),
+    volumes: props.volumes,
+  });
+  const [entryPoint, ...command] = props.command;
+  const container = taskDefinition.addContainer(props.container.id, {
+    containerName: props.container.name,
+    image: ecs.ContainerImage.fromDockerImageAsset(props.image.asset),
+    entryPoint: [entryPoint!],
+    command,
+    user: RUNNER_USER,
+    readonlyRootFilesystem: true,
+    environment: props.environment,
+    logging: props.logging,
+  });
+  Validations.of(taskDefinition).acknowledge({ id: 'AwsSolutions-ECS2', reason: props.environmentHoldsNoSecret });
+  // ECR's GetAuthorizationToken has no resource-level permission; CDK grants pulls from the asset repository only.
+  Validations.of(taskDefinition).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason: 'ecr:GetAuthorizationToken supports no resource-level permissions; image pulls are granted on the asset repository only.',
+  });
+  return { taskDefinition, container };
+}
