@@ -133,3 +133,33 @@ export function dockerImages(assembly: CloudAssembly, stackName: string): Map<st
     Object.entries(images).map(([hash, image]) => [hash, { ...image.source, directory: join(assembly.directory, image.source.directory) }]),
   );
 }
+
+/** A deploy-time value as readable text: references become <LogicalId> or <LogicalId.Attribute>, joins are flattened. */
+export function deployedText(node: unknown): string {
+  if (typeof node === 'string') return node;
+  const value = node as Record<string, any>;
+  if (value['Fn::Join']) return (value['Fn::Join'][1] as unknown[]).map(deployedText).join(value['Fn::Join'][0]);
+  if (value.Ref) return `<${value.Ref}>`;
+  if (value['Fn::GetAtt']) return `<${value['Fn::GetAtt'].join('.')}>`;
+  if (value['Fn::ImportValue']) return `<import ${value['Fn::ImportValue']}>`;
+  return JSON.stringify(node);
+}
+
+export interface ReadableStatement {
+  sid: string;
+  actions: string[];
+  resources: string[];
+  condition?: unknown;
+}
+
+/** A role's inline policy statements, their resources as deployedText() reads them. */
+export function roleStatements(resources: Record<string, any>, roleId: string): ReadableStatement[] {
+  return (resources[roleId].Properties.Policies as any[]).flatMap((policy) =>
+    (policy.PolicyDocument.Statement as any[]).map((statement) => ({
+      sid: statement.Sid,
+      actions: [statement.Action].flat(),
+      resources: [statement.Resource].flat().map(deployedText),
+      condition: statement.Condition,
+    })),
+  );
+}

@@ -6,24 +6,13 @@ import { LifelineError } from '../../../lambdas/core/errors.js';
 import { CutoverSettings } from '../../../lambdas/core/workflows/cutover-state.js';
 import { parseConfig } from '../../../lib/config/load.js';
 import type { LifelineConfig } from '../../../lib/config/schema.js';
-import { exampleConfig, exampleJson, synthesize, type Synthesized } from '../../support/stacks.js';
+import { deployedText as text, exampleConfig, exampleJson, synthesize, type Synthesized } from '../../support/stacks.js';
 
 const SHOP_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-shop-AbC123';
 const STAGING_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-staging-GhI789';
 const SHOP_API_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-api/database-Xy12Ab';
 const REPORTS_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:reports/database-Rp34Cd';
 const REGIONAL = (service: string) => `arn:<AWS::Partition>:${service}:<AWS::Region>:<AWS::AccountId>:`;
-
-/** A deploy-time value as readable text: references become <LogicalId> or <LogicalId.Attribute>, joins are flattened. */
-function text(node: unknown): string {
-  if (typeof node === 'string') return node;
-  const value = node as Record<string, any>;
-  if (value['Fn::Join']) return (value['Fn::Join'][1] as unknown[]).map(text).join(value['Fn::Join'][0]);
-  if (value.Ref) return `<${value.Ref}>`;
-  if (value['Fn::GetAtt']) return `<${value['Fn::GetAtt'].join('.')}>`;
-  if (value['Fn::ImportValue']) return `<import ${value['Fn::ImportValue']}>`;
-  return JSON.stringify(node);
-}
 
 /** A deploy-time value as it deploys in eu-west-1 of account 123456789012; created resources stay <references>. */
 const deployed = (node: unknown) =>

@@ -17,7 +17,9 @@ import {
   exampleConfig,
   exampleJson,
   manyDatabasesConfig,
+  roleStatements,
   synthesize,
+  deployedText as text,
   type Synthesized,
 } from '../../support/stacks.js';
 
@@ -36,17 +38,6 @@ const WAREHOUSE_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:r
 const SHOP_API_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-api/database-Xy12Ab';
 const WAREHOUSE_SECRET_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 
-/** A deploy-time value as readable text: references become <LogicalId> or <LogicalId.Attribute>, joins are flattened. */
-function text(node: unknown): string {
-  if (typeof node === 'string') return node;
-  const value = node as Record<string, any>;
-  if (value['Fn::Join']) return (value['Fn::Join'][1] as unknown[]).map(text).join(value['Fn::Join'][0]);
-  if (value.Ref) return `<${value.Ref}>`;
-  if (value['Fn::GetAtt']) return `<${value['Fn::GetAtt'].join('.')}>`;
-  if (value['Fn::ImportValue']) return `<import ${value['Fn::ImportValue']}>`;
-  return JSON.stringify(node);
-}
-
 function logicalId(type: string, properties: Record<string, unknown>): string {
   const ids = Object.keys(restore.findResources(type, { Properties: properties }));
   expect(ids, `${type} matching ${JSON.stringify(properties)}`).toHaveLength(1);
@@ -54,16 +45,7 @@ function logicalId(type: string, properties: Record<string, unknown>): string {
 }
 
 /** A role's statements, each with its actions and resources as readable text. */
-function statementsOf(roleId: string): { sid: string; actions: string[]; resources: string[]; condition?: unknown }[] {
-  return (resources[roleId].Properties.Policies as any[]).flatMap((policy) =>
-    (policy.PolicyDocument.Statement as any[]).map((statement) => ({
-      sid: statement.Sid,
-      actions: [statement.Action].flat(),
-      resources: [statement.Resource].flat().map(text),
-      condition: statement.Condition,
-    })),
-  );
-}
+const statementsOf = (roleId: string) => roleStatements(resources, roleId);
 
 const roleOf = (functionName: string) =>
   (resources[logicalId('AWS::Lambda::Function', { FunctionName: functionName })].Properties.Role['Fn::GetAtt'] as string[])[0]!;
