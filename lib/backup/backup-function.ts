@@ -1,4 +1,4 @@
-import { Aws, Duration, Size, Validations } from 'aws-cdk-lib';
+import { Duration, Size } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -7,15 +7,15 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { BackupImage } from './backup-image.js';
 import type { BackupVault } from '../vault/backup-vault.js';
-import { backupTargetEnvironment, type BackupTarget } from '../../lambdas/core/backup-target.js';
+import { backupTargetEnvironment } from '../../lambdas/core/backup-target.js';
 import { METRICS_NAMESPACE, SERVICE_NAMES } from '../../lambdas/core/telemetry.js';
-import { nagResource } from '../nag-findings.js';
 import { acknowledgeVpcFunctionStatements, vpcFunctionStatements } from '../vpc-function-access.js';
+import { backupRole, deadLetterStatement, type BackupRuntimeTarget } from './backup-grants.js';
 
 export interface BackupFunctionProps {
   readonly functionName: string;
   /** What the function backs up, fixed in its environment; the vault's bucket is added here. */
-  readonly target: Omit<BackupTarget, 'bucket'>;
+  readonly target: BackupRuntimeTarget;
   /** The customer-managed key of the secret, when there is one. */
   readonly secretKmsKeyArn?: string;
   readonly vault: BackupVault;
@@ -37,56 +37,22 @@ export class BackupFunction extends Construct {
   constructor(scope: Construct, id: string, props: BackupFunctionProps) {
     super(scope, id);
     const { target } = props;
-    const rdsArn = (resource: string) => `arn:${Aws.PARTITION}:rds:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
-    const [describeAction, databaseArn] =
-      'instanceIdentifier' in target.rds
-        ? ['rds:DescribeDBInstances', rdsArn(`db:${target.rds.instanceIdentifier}`)]
-        : ['rds:DescribeDBClusters', rdsArn(`cluster:${target.rds.clusterIdentifier}`)];
-    const statements = [
-      new iam.PolicyStatement({
-        sid: 'ReadOwnSecret',
-        actions: ['secretsmanager:GetSecretValue'],
-        resources: [target.secretArn],
-      }),
-      ...(props.secretKmsKeyArn === undefined
-        ? []
-        : [
-            new iam.PolicyStatement({
-              sid: 'DecryptOwnSecret',
-              actions: ['kms:Decrypt'],
-              resources: [props.secretKmsKeyArn],
-              conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com` } },
-            }),
-          ]),
-      // What the config leaves out of the endpoint is looked up at run time, from this database only.
-      ...(target.host !== undefined && target.databaseName !== undefined
-        ? []
-        : [new iam.PolicyStatement({ sid: 'DescribeOwnDatabase', actions: [describeAction], resources: [databaseArn] })]),
-      ...props.vault.backupStatements(target.database),
-      new iam.PolicyStatement({
-        sid: 'WriteLogs',
-        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-        resources: [props.logGroup.logGroupArn],
-      }),
-      new iam.PolicyStatement({
-        sid: 'DeadLetter',
-        actions: ['sqs:SendMessage'],
-        resources: [props.deadLetterQueue.queueArn],
-      }),
-      ...vpcFunctionStatements(props.securityGroup.securityGroupId, props.subnetIds),
-    ];
-    this.role = new iam.Role(this, 'Role', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: `Lifeline backup of ${target.database}`,
-      // The vault's bucket policy recognises its runtime roles by this path.
-      path: props.vault.runtimeRolePath,
-      inlinePolicies: { backup: new iam.PolicyDocument({ statements }) },
+    this.role = backupRole(this, 'Role', {
+      assumedBy: 'lambda.amazonaws.com',
+      target,
+      secretKmsKeyArn: props.secretKmsKeyArn,
+      vault: props.vault,
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'WriteLogs',
+          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          resources: [props.logGroup.logGroupArn],
+        }),
+        // Lambda sends a request that failed every attempt with the function's own role.
+        deadLetterStatement(props.deadLetterQueue),
+        ...vpcFunctionStatements(props.securityGroup.securityGroupId, props.subnetIds),
+      ],
     });
-    const acknowledge = (resource: string, reason: string) =>
-      Validations.of(this.role).acknowledge({ id: `AwsSolutions-IAM5[${nagResource(this, resource)}]`, reason });
-    for (const objects of props.vault.backupObjectArns(target.database)) {
-      acknowledge(objects, "Backup keys carry a timestamp: writes are granted under this database's own tier prefix only.");
-    }
     acknowledgeVpcFunctionStatements(this.role);
 
     this.function = new lambda.DockerImageFunction(this, 'Function', {

@@ -3,10 +3,12 @@ import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { BackupAlarms } from './backup-alarms.js';
+import { BackupCluster } from './backup-cluster.js';
 import { BackupDashboard } from './backup-dashboard.js';
 import { BackupFunction } from './backup-function.js';
 import { BackupNetwork } from './backup-network.js';
 import { BackupSchedules, type ScheduledBackup } from './backup-schedules.js';
+import { BackupTask } from './backup-task.js';
 import { backupFunctionName } from '../config/naming.js';
 import { clientMajorFor } from '../config/postgres-clients.js';
 import type { DatabaseConfig, LifelineConfig } from '../config/schema.js';
@@ -20,9 +22,15 @@ export interface BackupsStackProps extends StackProps {
   readonly dashboardName: string;
 }
 
-/** Backups of a group of databases: a function, alarms and a schedule for each, a dashboard for all. */
+/**
+ * Backups of a group of databases: a function (or, for `runner: "fargate"`, a Fargate task in the stack's cluster),
+ * alarms and a schedule for each, a dashboard for all.
+ */
 export class BackupsStack extends Stack {
   readonly functions: ReadonlyMap<string, BackupFunction>;
+  readonly tasks: ReadonlyMap<string, BackupTask>;
+  /** Only when a database of the stack is backed up on Fargate. */
+  readonly cluster?: BackupCluster;
 
   constructor(scope: Construct, id: string, props: BackupsStackProps) {
     super(scope, id, props);
@@ -48,14 +56,17 @@ export class BackupsStack extends Stack {
         ]),
     );
 
+    const cluster = props.databases.some((db) => db.runner === 'fargate')
+      ? new BackupCluster(this, 'Cluster', { topic: vaultStack.notifications.topic, logGroup })
+      : undefined;
     const functions = new Map<string, BackupFunction>();
+    const tasks = new Map<string, BackupTask>();
     const scheduled: ScheduledBackup[] = [];
     const staleness: cloudwatch.IAlarm[] = [];
     for (const db of props.databases) {
       const { network, access } = networks.get(db.network)!;
-      const functionName = backupFunctionName(config.name, db.name);
-      const backup = new BackupFunction(this, `Backup-${db.name}`, {
-        functionName,
+      const name = backupFunctionName(config.name, db.name);
+      const runtime = {
         target: {
           database: db.name,
           secretArn: db.secretArn,
@@ -72,29 +83,38 @@ export class BackupsStack extends Stack {
         securityGroup: access.securityGroup,
         deadLetterQueue: vaultStack.deadLetters.queue,
         logGroup,
-      });
-      functions.set(db.name, backup);
+      };
+      const schedule = { scheduleName: name, database: db.name, cron: db.schedule.cron, timeZone: db.schedule.timeZone };
+      const request = db.runMode === 'scheduled' ? ({ trigger: 'schedule' } as const) : {};
+      let backupFunction: BackupFunction | undefined;
+      if (db.runner === 'fargate') {
+        const task = new BackupTask(this, `Backup-${db.name}`, {
+          ...runtime,
+          family: name,
+          size: db.fargate,
+          request,
+          cluster: cluster!.cluster,
+        });
+        tasks.set(db.name, task);
+        if (db.runMode === 'scheduled') scheduled.push({ ...schedule, task });
+      } else {
+        backupFunction = new BackupFunction(this, `Backup-${db.name}`, { ...runtime, functionName: name });
+        functions.set(db.name, backupFunction);
+        if (db.runMode === 'scheduled') scheduled.push({ ...schedule, function: backupFunction.function, request });
+      }
       const alarms = new BackupAlarms(this, `Alarms-${db.name}`, {
         alarmNamePrefix: `${config.name}-${db.name}`,
         database: db.name,
-        function: backup.function,
+        function: backupFunction?.function,
         topic: vaultStack.notifications.topic,
         rpoHours: db.runMode === 'scheduled' ? db.rpoHours : undefined,
         shrinkAlarmPercent: db.shrinkAlarmPercent,
       });
       if (alarms.stale) staleness.push(alarms.stale);
-      if (db.runMode === 'scheduled') {
-        scheduled.push({
-          scheduleName: functionName,
-          database: db.name,
-          function: backup.function,
-          cron: db.schedule.cron,
-          timeZone: db.schedule.timeZone,
-          request: { trigger: 'schedule' },
-        });
-      }
     }
     this.functions = functions;
+    this.tasks = tasks;
+    this.cluster = cluster;
 
     if (scheduled.length > 0) {
       new BackupSchedules(this, 'Schedules', { backups: scheduled, deadLetterQueue: vaultStack.deadLetters.queue });

@@ -56,6 +56,12 @@ const variants = {
     }
     return parseConfig(json);
   },
+  'a database backed up on Fargate beside the Lambda ones, scheduled and on demand': () => {
+    const json = exampleJson();
+    json.databases[0].runner = 'fargate';
+    json.databases.push({ ...json.databases[2], name: 'archive', runner: 'fargate', fargate: { vcpus: 4 } });
+    return parseConfig(json);
+  },
   'applications restarting Lambda functions, behind a parameter freeze, checked over HTTP': () => {
     const json = exampleJson();
     json.applications.push({
@@ -113,6 +119,29 @@ describe('the acknowledged IAM wildcards', () => {
         `AwsSolutions-IAM5[Resource::${vault}/monthly/shop/*]`,
         'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]',
         'AwsSolutions-IAM5[Resource::*]',
+      ].sort(),
+    );
+  });
+});
+
+describe("a Fargate backup's acknowledgments", () => {
+  it("are the database's own tier prefixes, the metrics call and the image pull without resources, and the task definition's revisions and tasks", () => {
+    const json = exampleJson();
+    json.databases[0].runner = 'fargate';
+    const { app } = synthesize(parseConfig(json));
+    const ids = acknowledgments(app)
+      .filter(({ construct }) => /^lifeline-backups-1\/(Backup-shop|Schedules\/lifeline-backup-shop-Role)/.test(construct.node.path))
+      .map(({ construct, id }) => `${construct.node.path.replace('lifeline-backups-1/', '')} ${id}`);
+    const vault = 'arn:<AWS::Partition>:s3:::lifeline-vault-<AWS::AccountId>-<AWS::Region>';
+    const ecs = 'arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>';
+    expect(ids.sort()).toEqual(
+      [
+        ...['daily', 'weekly', 'monthly'].map((tier) => `Backup-shop/TaskRole AwsSolutions-IAM5[Resource::${vault}/${tier}/shop/*]`),
+        'Backup-shop/TaskRole AwsSolutions-IAM5[Resource::*]',
+        'Backup-shop/TaskDefinition AwsSolutions-ECS2',
+        'Backup-shop/TaskDefinition AwsSolutions-IAM5[Resource::*]',
+        `Schedules/lifeline-backup-shop-Role AwsSolutions-IAM5[Resource::${ecs}:task-definition/lifeline-backup-shop:*]`,
+        `Schedules/lifeline-backup-shop-Role AwsSolutions-IAM5[Resource::${ecs}:task/<Cluster3DA9CCBA>/*]`,
       ].sort(),
     );
   });

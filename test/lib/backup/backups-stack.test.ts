@@ -507,7 +507,7 @@ describe('the alarms', () => {
     for (const database of ['shop', 'warehouse', 'staging']) {
       backups.hasResourceProperties('AWS::CloudWatch::Alarm', {
         AlarmName: `lifeline-${database}-backup-near-time-limit`,
-        AlarmDescription: Match.stringLikeRegexp('lifeline backup'),
+        AlarmDescription: Match.stringLikeRegexp('with "runner": "fargate" for this database in the config'),
         Namespace: 'Lifeline',
         MetricName: 'BackupTimeLimitUsed',
         Dimensions: [
