@@ -1,0 +1,136 @@
+import { spawn } from 'node:child_process';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listBackups } from '../../../lambdas/core/vault.js';
+import { RUNNER_BACKUP_COMMAND, RUNNER_USER } from '../../../lambdas/core/workflows/runner-environment.js';
+import { parseConfig } from '../../../lib/config/load.js';
+import { bundleOf, buildBundle } from '../../support/dockerfile.js';
+import { startJsonEndpoint, type JsonEndpoint } from '../../support/json-endpoint.js';
+import { serverBinDir } from '../../support/postgres.js';
+import { sharedPostgres, sharedS3 } from '../../support/shared.js';
+import { exampleJson, synthesize } from '../../support/stacks.js';
+
+const pg = sharedPostgres();
+const s3 = sharedS3();
+const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-orders-AbCdEf';
+
+/**
+ * Runs `command` as Fargate runs the backup task's container: as RUNNER_USER's uid with the root filesystem
+ * read-only (a mount namespace of its own, remounted read-only; /dev/shm too, which Fargate would leave writable).
+ */
+function inReadOnlyContainer(command: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const [uid] = RUNNER_USER.split(':');
+  const script = 'mount -o remount,bind,ro / && mount -o remount,bind,ro /dev/shm && exec runuser -u "$(id -nu "$0")" -- "$@"';
+  return new Promise((resolve, reject) => {
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, uid!, ...command], {
+      env: { PATH: process.env.PATH, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('the backup runner in the backup image, on a read-only root filesystem', () => {
+  let scratch: string;
+  let bundle: string;
+  let endpoint: JsonEndpoint;
+  let bucket: string;
+  let database: string;
+
+  beforeAll(async () => {
+    scratch = await mkdtemp(path.join(os.tmpdir(), 'lifeline-runner-image-'));
+    await chmod(scratch, 0o755);
+    bundle = path.join(scratch, 'lifeline.mjs');
+    await buildBundle('bin/lifeline.ts', bundle);
+    database = await pg.createDatabase('read_only');
+    await pg.query(database, 'CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders SELECT generate_series(1, 100);');
+    bucket = await s3.createBucket('read-only');
+    // Secrets Manager and CloudWatch as they answer; the child process cannot be reached by aws-sdk-client-mock.
+    endpoint = await startJsonEndpoint({
+      'secretsmanager.GetSecretValue': ({ SecretId }: { SecretId: string }) => ({
+        ARN: SecretId,
+        Name: 'rds!db-orders',
+        SecretString: JSON.stringify({ username: pg.user, password: pg.password }),
+        VersionId: 'a1b2c3d4-5678-90ab-cdef-EXAMPLE11111',
+        VersionStages: ['AWSCURRENT'],
+      }),
+      'GraniteServiceVersion20100801.PutMetricData': () => ({}),
+    });
+  });
+  afterAll(async () => {
+    await endpoint?.close();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('is a sandbox that refuses every write to the root filesystem, /tmp and HOME included', async () => {
+    const { code, stderr } = await inReadOnlyContainer(['sh', '-c', 'touch /tmp/probe || touch "$HOME/probe" || touch /var/task/probe'], {
+      HOME: '/',
+    });
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(/Read-only file system/);
+  });
+
+  it("backs up with the task definition's command and environment, writing nothing but to pipes and the network", async () => {
+    const json = exampleJson();
+    json.applications = [];
+    json.databases = [
+      {
+        name: 'orders',
+        secretArn: SECRET_ARN,
+        rds: { instanceIdentifier: 'orders-production' },
+        network: 'production',
+        securityGroupId: 'sg-0a1b2c3d4e5f67890',
+        host: '127.0.0.1',
+        port: pg.port,
+        databaseName: database,
+        postgresVersion: 15,
+        schedule: { cron: '30 3 * * ? *', timeZone: 'Europe/Berlin' },
+        runner: 'fargate',
+      },
+    ];
+    const [template] = synthesize(parseConfig(json)).backupsTemplates;
+    const [taskDefinition] = Object.values(template!.findResources('AWS::ECS::TaskDefinition'));
+    const [container] = taskDefinition!.Properties.ContainerDefinitions;
+    const [node, cli, ...args] = [...container.EntryPoint, ...container.Command] as string[];
+    expect([node, cli, ...args]).toEqual(RUNNER_BACKUP_COMMAND);
+    expect(cli).toBe((await bundleOf('bin/lifeline.ts')).inImage);
+    const environment = Object.fromEntries((container.Environment as { Name: string; Value: unknown }[]).map((v) => [v.Name, v.Value]));
+
+    const { code, stdout, stderr } = await inReadOnlyContainer([process.execPath, bundle, ...args], {
+      ...environment,
+      VAULT_BUCKET: bucket,
+      BACKUP_DEAD_LETTER_QUEUE_URL: `${endpoint.url}/123456789012/dead-letters`,
+      // What the image's Dockerfile sets, with this machine's PostgreSQL client.
+      PG_BIN_DIR: serverBinDir(),
+      NODE_OPTIONS: '--enable-source-maps',
+      // As in a task: the role's credentials and the region come from the environment, HOME is the read-only root.
+      HOME: '/',
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID,
+      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY,
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoint.url,
+      AWS_ENDPOINT_URL_CLOUDWATCH: endpoint.url,
+      AWS_ENDPOINT_URL_SQS: endpoint.url,
+    });
+    expect(stderr).not.toMatch(/EROFS|read-only|EACCES/i);
+    expect(code, stderr).toBe(0);
+    const summary = JSON.parse(stdout.trim());
+    expect((await listBackups(s3.client, bucket, 'orders')).map((backup) => backup.key)).toEqual([summary.key]);
+    expect(endpoint.calls.map((call) => call.target)).toEqual([
+      'secretsmanager.GetSecretValue',
+      'GraniteServiceVersion20100801.PutMetricData',
+    ]);
+    expect(endpoint.calls[1]!.body).toMatchObject({
+      Namespace: 'Lifeline',
+      MetricData: expect.arrayContaining([expect.objectContaining({ MetricName: 'BackupSucceeded' })]),
+    });
+  });
+});
