@@ -163,3 +163,54 @@ export function roleStatements(resources: Record<string, any>, roleId: string): 
     })),
   );
 }
+
+/** The secret of "orders", the database of fargateBackup(). */
+export const ORDERS_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-orders-AbCdEf';
+
+export interface FargateBackup {
+  template: Template;
+  /** The backup task's container definition, as synthesized. */
+  container: Record<string, any>;
+  /** Its entry point and command. */
+  command: string[];
+  /** Its environment, the deploy-time values (the vault's name, the dead-letter queue's URL) set to these. */
+  environment(bucket: string, deadLetterQueueUrl: string): Record<string, string>;
+}
+
+/**
+ * The example deployment with a single database, "orders", backed up on Fargate; `entry` completes it (its port, at
+ * least) or changes it.
+ */
+export function fargateBackup(entry: Record<string, unknown>): FargateBackup {
+  const json = exampleJson();
+  json.applications = [];
+  json.databases = [
+    {
+      name: 'orders',
+      secretArn: ORDERS_SECRET_ARN,
+      rds: { instanceIdentifier: 'orders-production' },
+      network: 'production',
+      securityGroupId: 'sg-0a1b2c3d4e5f67890',
+      postgresVersion: 15,
+      schedule: { cron: '30 3 * * ? *', timeZone: 'Europe/Berlin' },
+      runner: 'fargate',
+      ...entry,
+    },
+  ];
+  const [template] = synthesize(parseConfig(json)).backupsTemplates;
+  const [taskDefinition] = Object.values(template!.findResources('AWS::ECS::TaskDefinition'));
+  const container = taskDefinition!.Properties.ContainerDefinitions[0];
+  const variables = Object.fromEntries((container.Environment as { Name: string; Value: unknown }[]).map((v) => [v.Name, v.Value]));
+  return {
+    template: template!,
+    container,
+    command: [...container.EntryPoint, ...container.Command],
+    environment: (bucket, deadLetterQueueUrl) => {
+      const environment = { ...variables, VAULT_BUCKET: bucket, BACKUP_DEAD_LETTER_QUEUE_URL: deadLetterQueueUrl };
+      for (const [name, value] of Object.entries(environment)) {
+        if (typeof value !== 'string') throw new Error(`${name} is a deploy-time value: ${JSON.stringify(value)}`);
+      }
+      return environment;
+    },
+  };
+}

@@ -1,40 +1,34 @@
-import { spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listBackups } from '../../../lambdas/core/vault.js';
 import { RUNNER_BACKUP_COMMAND, RUNNER_USER } from '../../../lambdas/core/workflows/runner-environment.js';
-import { parseConfig } from '../../../lib/config/load.js';
 import { bundleOf, buildBundle } from '../../support/dockerfile.js';
 import { startJsonEndpoint, type JsonEndpoint } from '../../support/json-endpoint.js';
 import { serverBinDir } from '../../support/postgres.js';
 import { sharedPostgres, sharedS3 } from '../../support/shared.js';
-import { exampleJson, synthesize } from '../../support/stacks.js';
+import { fargateBackup } from '../../support/stacks.js';
 
 const pg = sharedPostgres();
 const s3 = sharedS3();
-const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-orders-AbCdEf';
+
+const execute = promisify(execFile);
 
 /**
  * Runs `command` as Fargate runs the backup task's container: as RUNNER_USER's uid with the root filesystem
  * read-only (a mount namespace of its own, remounted read-only; /dev/shm too, which Fargate would leave writable).
  */
-function inReadOnlyContainer(command: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function inReadOnlyContainer(command: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   const [uid] = RUNNER_USER.split(':');
   const script = 'mount -o remount,bind,ro / && mount -o remount,bind,ro /dev/shm && exec runuser -u "$(id -nu "$0")" -- "$@"';
-  return new Promise((resolve, reject) => {
-    const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, uid!, ...command], {
-      env: { PATH: process.env.PATH, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  const sandbox = ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, uid!, ...command];
+  return execute('unshare', sandbox, { env: { PATH: process.env.PATH, ...env } }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (failed: { code: number; stdout: string; stderr: string }) => ({ code: failed.code, stdout: failed.stdout, stderr: failed.stderr }),
+  );
 }
 
 describe('the backup runner in the backup image, on a read-only root filesystem', () => {
@@ -78,35 +72,13 @@ describe('the backup runner in the backup image, on a read-only root filesystem'
   });
 
   it("backs up with the task definition's command and environment, writing nothing but to pipes and the network", async () => {
-    const json = exampleJson();
-    json.applications = [];
-    json.databases = [
-      {
-        name: 'orders',
-        secretArn: SECRET_ARN,
-        rds: { instanceIdentifier: 'orders-production' },
-        network: 'production',
-        securityGroupId: 'sg-0a1b2c3d4e5f67890',
-        host: '127.0.0.1',
-        port: pg.port,
-        databaseName: database,
-        postgresVersion: 15,
-        schedule: { cron: '30 3 * * ? *', timeZone: 'Europe/Berlin' },
-        runner: 'fargate',
-      },
-    ];
-    const [template] = synthesize(parseConfig(json)).backupsTemplates;
-    const [taskDefinition] = Object.values(template!.findResources('AWS::ECS::TaskDefinition'));
-    const [container] = taskDefinition!.Properties.ContainerDefinitions;
-    const [node, cli, ...args] = [...container.EntryPoint, ...container.Command] as string[];
-    expect([node, cli, ...args]).toEqual(RUNNER_BACKUP_COMMAND);
+    const deployed = fargateBackup({ host: '127.0.0.1', port: pg.port, databaseName: database });
+    expect(deployed.command).toEqual(RUNNER_BACKUP_COMMAND);
+    const [, cli, ...args] = deployed.command;
     expect(cli).toBe((await bundleOf('bin/lifeline.ts')).inImage);
-    const environment = Object.fromEntries((container.Environment as { Name: string; Value: unknown }[]).map((v) => [v.Name, v.Value]));
 
     const { code, stdout, stderr } = await inReadOnlyContainer([process.execPath, bundle, ...args], {
-      ...environment,
-      VAULT_BUCKET: bucket,
-      BACKUP_DEAD_LETTER_QUEUE_URL: `${endpoint.url}/123456789012/dead-letters`,
+      ...deployed.environment(bucket, `${endpoint.url}/123456789012/dead-letters`),
       // What the image's Dockerfile sets, with this machine's PostgreSQL client.
       PG_BIN_DIR: serverBinDir(),
       NODE_OPTIONS: '--enable-source-maps',

@@ -13,9 +13,8 @@ import { listBackups, readManifest } from '../../../../lambdas/core/vault.js';
 import { RUNNER_BACKUP_COMMAND } from '../../../../lambdas/core/workflows/runner-environment.js';
 import { exitCodeFor } from '../../../../lambdas/core/workflows/runner-exit-codes.js';
 import { LifelineError } from '../../../../lambdas/core/errors.js';
-import { parseConfig } from '../../../../lib/config/load.js';
 import { sharedPostgres, sharedS3 } from '../../../support/shared.js';
-import { exampleJson, synthesize } from '../../../support/stacks.js';
+import { fargateBackup, ORDERS_SECRET_ARN } from '../../../support/stacks.js';
 
 const pg = sharedPostgres();
 const s3 = sharedS3();
@@ -23,7 +22,6 @@ const secrets = mockClient(SecretsManagerClient);
 const rds = mockClient(RDSClient);
 const cloudwatch = mockClient(CloudWatchClient);
 const sqs = mockClient(SQSClient);
-const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-orders-AbCdEf';
 const QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/lifeline-vault-DeadLettersQueue631681B1-AbCdEfGhIjKl';
 
 interface Deployed {
@@ -37,36 +35,19 @@ interface Deployed {
 
 /** Synthesizes the example deployment with one database, "orders", backed up on Fargate, and reads its task definition. */
 function deploy(bucket: string): Deployed {
-  const json = exampleJson();
-  json.applications = [];
-  json.databases = [
-    {
-      name: 'orders',
-      secretArn: SECRET_ARN,
-      rds: { instanceIdentifier: 'orders-production' },
-      network: 'production',
-      securityGroupId: 'sg-0a1b2c3d4e5f67890',
-      port: pg.port,
-      postgresVersion: 15,
-      schedule: { cron: '30 3 * * ? *', timeZone: 'Europe/Berlin' },
-      runner: 'fargate',
-    },
-  ];
-  const [template] = synthesize(parseConfig(json)).backupsTemplates;
-  const [taskDefinition] = Object.values(template!.findResources('AWS::ECS::TaskDefinition'));
-  const [container] = taskDefinition!.Properties.ContainerDefinitions;
-  const [stale] = Object.values(
-    template!.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: 'lifeline-orders-backup-stale' } }),
-  );
-  const variables = Object.fromEntries((container.Environment as { Name: string; Value: unknown }[]).map((v) => [v.Name, v.Value]));
+  const deployed = fargateBackup({ port: pg.port });
   // Only the vault's name and the queue's URL are deploy-time values; everything else is fixed at synth.
+  const variables = Object.fromEntries(
+    (deployed.container.Environment as { Name: string; Value: unknown }[]).map((v) => [v.Name, v.Value]),
+  );
   expect(variables.VAULT_BUCKET).toHaveProperty('Fn::Join');
   expect(variables.BACKUP_DEAD_LETTER_QUEUE_URL).toHaveProperty('Fn::ImportValue');
-  const environment = { ...variables, VAULT_BUCKET: bucket, BACKUP_DEAD_LETTER_QUEUE_URL: QUEUE_URL };
-  for (const [name, value] of Object.entries(environment)) expect(typeof value, name).toBe('string');
+  const [stale] = Object.values(
+    deployed.template.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: 'lifeline-orders-backup-stale' } }),
+  );
   return {
-    environment,
-    command: [...container.EntryPoint, ...container.Command],
+    environment: deployed.environment(bucket, QUEUE_URL),
+    command: deployed.command,
     alarmDimensions: stale!.Properties.Dimensions,
   };
 }
@@ -82,7 +63,7 @@ async function closedPort(): Promise<number> {
 
 /** What the secret answers: Secrets Manager's shape, a self-managed secret's fields when `fields` has them. */
 const secretValue = (fields: Record<string, unknown>) => ({
-  ARN: SECRET_ARN,
+  ARN: ORDERS_SECRET_ARN,
   Name: 'rds!db-orders',
   SecretString: JSON.stringify({ username: pg.user, password: pg.password, ...fields }),
   VersionId: randomUUID(),
@@ -160,7 +141,7 @@ describe('lifeline runner backup (a Fargate backup task), as its task definition
 
   it('backs up the database its environment names, from an RDS-managed secret and RDS, into the vault with its manifest', async () => {
     expect(deployed.command).toEqual(RUNNER_BACKUP_COMMAND);
-    secrets.on(GetSecretValueCommand, { SecretId: SECRET_ARN }).resolves(secretValue({}));
+    secrets.on(GetSecretValueCommand, { SecretId: ORDERS_SECRET_ARN }).resolves(secretValue({}));
     rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'orders-production' }).resolves({
       DBInstances: [{ DBInstanceIdentifier: 'orders-production', Endpoint: { Address: '127.0.0.1', Port: pg.port }, DBName: database }],
     });
