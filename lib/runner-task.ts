@@ -1,6 +1,6 @@
 import { Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { RUNNER_USER } from '../lambdas/core/workflows/runner-environment.js';
 import type { BackupImage } from './backup/backup-image.js';
@@ -10,6 +10,36 @@ import type { FargateSize } from './config/schema.js';
 export function runnerCluster(scope: Construct): ecs.CfnCluster {
   // L1: the L2 cluster would create a VPC of its own, and each run names the database's network instead.
   return new ecs.CfnCluster(scope, 'Cluster', { clusterSettings: [{ name: 'containerInsights', value: 'enabled' }] });
+}
+
+/** Starting `taskDefinitions` (ARNs, a revision or a family's `:*`) on `cluster` only. */
+export function runRunnerTaskStatement(sid: string, taskDefinitions: string, cluster: ecs.CfnCluster): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid,
+    actions: ['ecs:RunTask'],
+    resources: [taskDefinitions],
+    conditions: { ArnEquals: { 'ecs:cluster': cluster.attrArn } },
+  });
+}
+
+/** Passing a runner task's roles (its task and execution roles), to ECS only, as RunTask does. */
+export function passRunnerRolesStatement(sid: string, roles: readonly iam.IRole[]): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid,
+    actions: ['iam:PassRole'],
+    resources: roles.map((role) => role.roleArn),
+    conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+  });
+}
+
+/** RunTask's PropagateTags tags the task as it is created, which ECS authorizes as TagResource on that task: `tasks`, then only. */
+export function tagRunnerTaskStatement(sid: string, tasks: string): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid,
+    actions: ['ecs:TagResource'],
+    resources: [tasks],
+    conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
+  });
 }
 
 export interface RunnerTaskProps {

@@ -7,6 +7,7 @@ import { Construct } from 'constructs';
 import type { z } from 'zod';
 import { BackupRequest } from '../../lambdas/core/backup-request.js';
 import { nagResource } from '../nag-findings.js';
+import { passRunnerRolesStatement, runRunnerTaskStatement, tagRunnerTaskStatement } from '../runner-task.js';
 import { deadLetterStatement } from './backup-grants.js';
 import type { BackupTask } from './backup-task.js';
 
@@ -97,25 +98,10 @@ export class BackupSchedules extends Construct {
     const revisions = ecsArn(`task-definition/${task.taskDefinition.family}:*`);
     const tasks = ecsArn(`task/${task.cluster.ref}/*`);
     const role = this.schedulerRole(`${scheduleName}-Role`, `Lifeline backup schedule of ${database}`, 'run', [
-      new iam.PolicyStatement({
-        sid: 'RunBackupTask',
-        actions: ['ecs:RunTask'],
-        resources: [revisions],
-        conditions: { ArnEquals: { 'ecs:cluster': task.cluster.attrArn } },
-      }),
-      new iam.PolicyStatement({
-        sid: 'PassBackupTaskRoles',
-        actions: ['iam:PassRole'],
-        resources: task.passedRoles.map((passed) => passed.roleArn),
-        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-      }),
-      // PropagateTags tags the task as RunTask creates it, which ECS authorizes as TagResource on that task.
-      new iam.PolicyStatement({
-        sid: 'TagBackupTask',
-        actions: ['ecs:TagResource'],
-        resources: [tasks],
-        conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
-      }),
+      runRunnerTaskStatement('RunBackupTask', revisions, task.cluster),
+      passRunnerRolesStatement('PassBackupTaskRoles', task.passedRoles),
+      // The schedule propagates the task definition's tags to the task.
+      tagRunnerTaskStatement('TagBackupTask', tasks),
     ]);
     const acknowledge = (resource: string, reason: string) =>
       Validations.of(role).acknowledge({ id: `AwsSolutions-IAM5[${nagResource(role, resource)}]`, reason });

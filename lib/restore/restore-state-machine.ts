@@ -9,6 +9,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { nagResource } from '../nag-findings.js';
+import { passRunnerRolesStatement, runRunnerTaskStatement, tagRunnerTaskStatement } from '../runner-task.js';
 import type { RestoreLogs } from './restore-logs.js';
 import type { RestoreRunner } from './restore-runner.js';
 
@@ -140,26 +141,10 @@ export class RestoreStateMachine extends Construct {
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
     const statements = [
-      new iam.PolicyStatement({
-        sid: 'RunTheRunner',
-        actions: ['ecs:RunTask'],
-        resources: [runner.taskDefinition.taskDefinitionArn],
-        conditions: { ArnEquals: { 'ecs:cluster': runner.cluster.attrArn } },
-      }),
+      runRunnerTaskStatement('RunTheRunner', runner.taskDefinition.taskDefinitionArn, runner.cluster),
       new iam.PolicyStatement({ sid: 'FollowTheRunner', actions: ['ecs:StopTask', 'ecs:DescribeTasks'], resources: [tasks] }),
-      // RunTask's PropagateTags tags the task as it is created, which ECS authorizes as TagResource on that task.
-      new iam.PolicyStatement({
-        sid: 'TagTheRunnerTask',
-        actions: ['ecs:TagResource'],
-        resources: [tasks],
-        conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
-      }),
-      new iam.PolicyStatement({
-        sid: 'PassTheRunnerRoles',
-        actions: ['iam:PassRole'],
-        resources: runner.passedRoles.map((role) => role.roleArn),
-        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-      }),
+      tagRunnerTaskStatement('TagTheRunnerTask', tasks),
+      passRunnerRolesStatement('PassTheRunnerRoles', runner.passedRoles),
       // ecs:runTask.sync learns that a task stopped through this rule, which Step Functions manages.
       new iam.PolicyStatement({
         sid: 'EcsSyncRule',
