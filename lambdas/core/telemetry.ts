@@ -33,8 +33,11 @@ export type BackupMetricName = keyof typeof BACKUP_METRICS;
 /** What the Fargate backup runner reports: all but the two about Lambda's time limit, which it does not have. */
 export type RunnerBackupMetricName = Exclude<BackupMetricName, 'BackupTimeLimitUsed' | 'BackupTooLargeForLambda'>;
 
+/** Values of the runner's metrics, by name. */
+export type RunnerBackupMetrics = Partial<Record<RunnerBackupMetricName, number>>;
+
 /** What every successful backup reports, in Lambda and on Fargate. */
-export function backupSucceededMetrics(result: BackupResult): Partial<Record<RunnerBackupMetricName, number>> {
+export function backupSucceededMetrics(result: BackupResult): RunnerBackupMetrics {
   return {
     BackupSucceeded: 1,
     BackupBytes: result.bytes,

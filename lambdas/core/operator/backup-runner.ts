@@ -15,6 +15,7 @@ import {
   SERVICE_DIMENSION,
   SERVICE_NAMES,
   type RunnerBackupMetricName,
+  type RunnerBackupMetrics,
 } from '../telemetry.js';
 import { backupRunFromEnvironment, type BackupRun } from '../workflows/runner-environment.js';
 import { exitCodeFor } from '../workflows/runner-exit-codes.js';
@@ -61,7 +62,7 @@ const errorOf = (error: unknown): Error => (error instanceof Error ? error : new
 async function putBackupMetrics(
   cloudwatch: CloudWatchClient,
   database: string,
-  values: Partial<Record<RunnerBackupMetricName, number>>,
+  values: RunnerBackupMetrics,
   timestamp: Date,
 ): Promise<void> {
   const dimensions = [
@@ -89,7 +90,7 @@ async function putBackupMetrics(
 async function backUpWithRetries(
   run: BackupRun,
   deps: BackupRunnerDeps & RunnerOutput,
-  publish: (values: Partial<Record<RunnerBackupMetricName, number>>) => Promise<void>,
+  publish: (values: RunnerBackupMetrics) => Promise<void>,
 ): Promise<{ result: BackupResult } | { failure: Error; attempts: number }> {
   const sleep = deps.sleep ?? ((ms, signal) => wait(ms, undefined, { signal }));
   for (let attempt = 1; ; attempt++) {
@@ -134,7 +135,7 @@ export async function runBackupRunner(env: NodeJS.ProcessEnv, deps: BackupRunner
   const now = deps.now ?? (() => new Date());
   // A metric or dead letter that cannot be sent must not turn a backup into a failure, nor hide the failure it reports.
   const warn = (what: string) => (error: unknown) => deps.stderr(`lifeline: warning: ${what}: ${errorOf(error).message}`);
-  const publish = (values: Partial<Record<RunnerBackupMetricName, number>>) =>
+  const publish = (values: RunnerBackupMetrics) =>
     putBackupMetrics(deps.cloudwatch, database, values, now()).catch(warn('the metrics were not published'));
 
   const outcome = await backUpWithRetries(run, deps, publish);

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isManifestKey } from '../../../../lambdas/core/keys.js';
-import { runBackupRunner } from '../../../../lambdas/core/operator/backup-runner.js';
+import { runBackupRunner, type BackupRunnerDeps } from '../../../../lambdas/core/operator/backup-runner.js';
 import { listBackups, readManifest } from '../../../../lambdas/core/vault.js';
 import { RUNNER_BACKUP_COMMAND } from '../../../../lambdas/core/workflows/runner-environment.js';
 import { exitCodeFor } from '../../../../lambdas/core/workflows/runner-exit-codes.js';
@@ -82,7 +82,7 @@ interface Run {
 }
 
 /** `lifeline runner backup` in-process, as the task runs it: its environment, the image's, and the AWS clients. */
-async function run(env: Record<string, string>, signal?: AbortSignal): Promise<Run> {
+async function run(env: Record<string, string>, options: Pick<BackupRunnerDeps, 'signal' | 'sleep'> = {}): Promise<Run> {
   const stdout: string[] = [];
   const stderr: string[] = [];
   const waits: number[] = [];
@@ -92,10 +92,10 @@ async function run(env: Record<string, string>, signal?: AbortSignal): Promise<R
     rds: new RDSClient({ region: 'eu-west-1' }),
     cloudwatch: new CloudWatchClient({ region: 'eu-west-1' }),
     sqs: new SQSClient({ region: 'eu-west-1' }),
-    signal,
-    sleep: (ms) => {
+    signal: options.signal,
+    sleep: (ms, signal) => {
       waits.push(ms);
-      return Promise.resolve();
+      return options.sleep?.(ms, signal) ?? Promise.resolve();
     },
     stdout: (line) => stdout.push(line),
     stderr: (line) => stderr.push(line),
@@ -236,6 +236,27 @@ describe('lifeline runner backup (a Fargate backup task), as its task definition
     expect(await s3.listKeys(vault)).toEqual([]);
   });
 
+  it('stops waiting for the next attempt when the task is stopped, and gives the request up as Interrupted', async () => {
+    secrets.on(GetSecretValueCommand).resolves(secretValue({ host: '127.0.0.1', port: await closedPort(), dbname: database }));
+    const stop = new AbortController();
+    const { code, waits, deadLetters } = await run(deployed.environment, {
+      signal: stop.signal,
+      // StopTask during the minute's wait: the wait ends as node:timers/promises ends it.
+      sleep: (_, signal) => {
+        stop.abort();
+        return Promise.reject(signal!.reason as Error);
+      },
+    });
+    expect(code).toBe(17);
+    expect(waits).toEqual([60_000]);
+    expect(deadLetters.map((letter) => letter.body)).toEqual([
+      expect.objectContaining({
+        attempts: 1,
+        error: { name: 'Interrupted', message: 'the backup task was stopped while it waited to try again' },
+      }),
+    ]);
+  });
+
   it('does not try again what another attempt cannot fix: a config that names the wrong port', async () => {
     secrets.on(GetSecretValueCommand).resolves(secretValue({}));
     rds
@@ -313,7 +334,7 @@ describe('lifeline runner backup stopped by ECS (SIGTERM)', () => {
       stop.abort();
     })();
 
-    const { code, stdout, stderr, waits, metrics, deadLetters } = await run({ ...deploy(vault).environment }, stop.signal);
+    const { code, stdout, stderr, waits, metrics, deadLetters } = await run(deploy(vault).environment, { signal: stop.signal });
     expect(stop.signal.aborted).toBe(true);
     expect(code).toBe(exitCodeFor(new LifelineError('Interrupted', '')));
     expect(code).toBe(17);
