@@ -5,37 +5,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUNNER_RESTORE_COMMAND, RUNNER_STAGING_DIR, RUNNER_USER } from '../../../lambdas/core/workflows/runner-environment.js';
 import { startPostgres, type PostgresCluster } from '../../support/postgres.js';
+import { buildBundle, bundleOf, DOCKERFILE, finalStage, type Instruction } from '../../support/dockerfile.js';
 import { sharedS3 } from '../../support/shared.js';
-
-const DOCKERFILE = 'lambdas/backup/Dockerfile';
-
-interface Instruction {
-  keyword: string;
-  /** Whitespace-separated words after the keyword. */
-  words: string[];
-}
-
-/** The Dockerfile's instructions, continuation lines joined. */
-async function instructions(): Promise<Instruction[]> {
-  const text = await readFile(DOCKERFILE, 'utf8');
-  const logical = text
-    .split('\n')
-    .filter((line) => !/^\s*#/.test(line))
-    .join('\n')
-    .replace(/\\\n/g, ' ')
-    .split('\n')
-    .filter((line) => line.trim() !== '');
-  return logical.map((line) => {
-    const [keyword = '', ...words] = line.trim().split(/\s+/);
-    return { keyword: keyword.toUpperCase(), words };
-  });
-}
-
-/** Instructions of the Dockerfile's last stage (the image Lambda runs). */
-async function finalStage(): Promise<Instruction[]> {
-  const all = await instructions();
-  return all.slice(all.map((i) => i.keyword).lastIndexOf('FROM'));
-}
 
 /** ENV variables whose value is an absolute path: files the image's code relies on. */
 function envPaths(stage: Instruction[]): Map<string, string> {
@@ -184,25 +155,6 @@ describe("a backup run as an unprivileged user, with the image's CA bundle", () 
   });
 });
 
-/** The Lambda base image's task root, where the last stage copies the bundles. */
-const LAMBDA_TASK_ROOT = '/var/task';
-
-/** The bundle stage's esbuild RUN for `entry`, and where its output lands in the final image. */
-async function bundleOf(entry: string): Promise<{ command: string; outfile: string; inImage: string | undefined }> {
-  const all = await instructions();
-  const stage = all.slice(0, all.map((i) => i.keyword).lastIndexOf('FROM'));
-  const workdir = stage.find((i) => i.keyword === 'WORKDIR')!.words[0]!;
-  const run = stage.find((i) => i.keyword === 'RUN' && i.words.includes('esbuild') && i.words.includes(entry));
-  if (!run) throw new Error(`${DOCKERFILE} bundles no ${entry}`);
-  const outfile = run.words.find((w) => w.startsWith('--outfile='))!.split('=')[1]!;
-  const built = path.posix.join(workdir, outfile);
-  const copy = (await finalStage()).find((i) => i.keyword === 'COPY' && i.words.includes('--from=bundle'))!;
-  const [from = '', to = ''] = copy.words.filter((w) => !w.startsWith('--'));
-  const root = to.replace('${LAMBDA_TASK_ROOT}', LAMBDA_TASK_ROOT);
-  const inImage = built.startsWith(from) ? path.posix.join(root, path.posix.relative(from, built)) : undefined;
-  return { command: run.words.join(' '), outfile, inImage };
-}
-
 function runNode(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -230,16 +182,10 @@ describe('the runner in the backup image', () => {
   });
 
   it('builds, with the Dockerfile’s own command, a CLI that runs without node_modules or the local workflow engine', async () => {
-    const { command, outfile } = await bundleOf('bin/lifeline.ts');
     const scratch = await mkdtemp(path.join(os.tmpdir(), 'lifeline-bundle-'));
     try {
       const bundle = path.join(scratch, 'lifeline.mjs');
-      const built = await new Promise<number | null>((resolve, reject) => {
-        const child = spawn('sh', ['-c', command.replace(`--outfile=${outfile}`, `--outfile=${bundle}`)], { stdio: 'ignore' });
-        child.once('error', reject);
-        child.once('close', resolve);
-      });
-      expect(built).toBe(0);
+      await buildBundle('bin/lifeline.ts', bundle);
       expect(await readFile(bundle, 'utf8')).not.toMatch(/aws-local-stepfunctions|asl-validator/);
 
       const runner = await runNode([bundle, 'runner', 'restore'], scratch, {
