@@ -217,7 +217,7 @@ async function stageVerified(options: RestoreOptions, manifest: BackupManifest, 
     throw error;
   }
   assertIntact(options, manifest, tap);
-  writeDataOffsets(archive);
+  await writeDataOffsets(archive, options.signal);
   return archive;
 }
 
@@ -237,7 +237,8 @@ async function assertRolesExist(target: RestoreTarget, archive: string, entries:
   }
 }
 
-function checkRows(rows: number, expected: TableRowCount): Pick<RestoredTable, 'check' | 'passed'> {
+/** One table's restored rows against the manifest: equal to an exact count, within ESTIMATE_TOLERANCE of an estimate. */
+export function checkRows(rows: number, expected: TableRowCount): Pick<RestoredTable, 'check' | 'passed'> {
   return expected.exact
     ? { check: 'exact', passed: rows === expected.rows }
     : { check: 'estimate', passed: Math.abs(rows - expected.rows) <= ESTIMATE_TOLERANCE * expected.rows };

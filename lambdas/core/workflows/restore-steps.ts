@@ -20,6 +20,7 @@ import {
 } from '../restore-target.js';
 import { connectionFromSecret, readSecretString } from '../secrets.js';
 import type { RestoreMetricName } from '../telemetry.js';
+import { checkRows, ESTIMATE_TOLERANCE } from '../restore.js';
 import { parseInput } from '../validation.js';
 import { findBackup, objectSize, readManifest, type BackupSelector } from '../vault.js';
 import { causeDetails, nameCaught, secondsBetween } from './execution-state.js';
@@ -340,7 +341,7 @@ const INSUFFICIENT_PRIVILEGE = '42501';
 
 /**
  * Proves the restored database as the application's role: every restored table's rows against the manifest's
- * exact counts, the latest migration against the manifest's, and the smoke checks. A failed check is a
+ * counts (exact, or within ESTIMATE_TOLERANCE of an estimate for the largest tables), the latest migration against the manifest's, and the smoke checks. A failed check is a
  * report with `passed: false`, so that the report reaches the notification; the state machine then fails.
  * A role that may not read the restored tables fails with VerificationFailed.
  */
@@ -381,9 +382,10 @@ async function checkRestored(
       rows,
       expectedRows: table.rows,
       exact: table.exact,
-      ok: !table.exact || rows === table.rows,
+      ok: checkRows(rows, table).passed,
     });
   }
+  const tolerance = `${ESTIMATE_TOLERANCE * 100}%`;
   const partial = request.tables !== null || request.schemas !== null;
   const actual = partial ? null : await latestMigration(client);
   const expected = manifest.latestMigration;
@@ -392,12 +394,18 @@ async function checkRestored(
   for (const check of request.smokeChecks) smokeChecks.push({ name: check.name, ...(await runSmokeCheck(client, check.sql, as)) });
 
   const problems = [
-    ...tables.filter((t) => !t.ok).map((t) => `${t.schema}.${t.name} has ${t.rows} rows, the backup ${t.expectedRows}`),
+    ...tables
+      .filter((t) => !t.ok)
+      .map((t) =>
+        t.exact
+          ? `${t.schema}.${t.name} has ${t.rows} rows, the backup ${t.expectedRows}`
+          : `${t.schema}.${t.name} has ${t.rows} rows, more than ${tolerance} from the backup's estimate of ${t.expectedRows}`,
+      ),
     ...(migrationOk ? [] : [`the latest migration is ${migrationName(actual)}, the backup's ${migrationName(expected)}`]),
     ...smokeChecks.filter((c) => !c.passed).map((c) => `smoke check "${c.name}" ${c.detail}`),
   ];
   const checked = [
-    `${tables.length} tables match the backup's row counts${tables.some((t) => !t.exact) ? ' (estimated counts not compared)' : ''}`,
+    `${tables.length} tables match the backup's row counts${tables.some((t) => !t.exact) ? ` (estimated ones within ${tolerance})` : ''}`,
     partial ? 'migration not compared (table-level restore)' : `${migrationName(expected)} matches`,
     `${smokeChecks.length} smoke checks passed`,
   ];

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../../lambdas/core/backup.js';
 import { fromUrl } from '../../../lambdas/core/connection.js';
 import { EXACT_COUNT_MAX_BYTES } from '../../../lambdas/core/inventory.js';
-import { ESTIMATE_TOLERANCE, runRestore } from '../../../lambdas/core/restore.js';
+import { checkRows, ESTIMATE_TOLERANCE, runRestore } from '../../../lambdas/core/restore.js';
 import { sharedPostgres, sharedS3 } from '../../support/shared.js';
 
 const pg = sharedPostgres();
@@ -70,5 +70,21 @@ describe('a table too large to count during the backup', () => {
       ),
     });
     expect(await pg.query('postgres', 'SELECT 1 FROM pg_database WHERE datname = $1', [target])).toEqual([]);
+  });
+});
+
+describe('the row check of a restored table, the same in the restore and in the workflow validation', () => {
+  const table = { oid: 1, schema: 'public', name: 'readings' };
+  it('wants an exact count equal', () => {
+    expect(checkRows(1000, { ...table, rows: 1000, exact: true })).toEqual({ check: 'exact', passed: true });
+    expect(checkRows(999, { ...table, rows: 1000, exact: true })).toEqual({ check: 'exact', passed: false });
+  });
+
+  it('wants an estimate matched within the tolerance, either way', () => {
+    const estimate = { ...table, rows: 1000, exact: false };
+    expect(checkRows(1000 * (1 - ESTIMATE_TOLERANCE), estimate)).toEqual({ check: 'estimate', passed: true });
+    expect(checkRows(1000 * (1 + ESTIMATE_TOLERANCE), estimate)).toEqual({ check: 'estimate', passed: true });
+    expect(checkRows(1000 * (1 - ESTIMATE_TOLERANCE) - 1, estimate)).toEqual({ check: 'estimate', passed: false });
+    expect(checkRows(0, estimate)).toEqual({ check: 'estimate', passed: false });
   });
 });
