@@ -1,4 +1,6 @@
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { setImmediate } from 'node:timers/promises';
+import { LifelineError } from './errors.js';
 
 /**
  * pg_dump leaves the data offsets out of a custom-format archive it writes to a pipe, as every backup's is:
@@ -21,6 +23,7 @@ const TABLEAM_FROM = version(1, 14);
 /** The offset slot's flag (K_OFFSET_* in pg_backup_archiver.h). */
 const OFFSET_NOT_SET = 1;
 const OFFSET_SET = 2;
+const OFFSET_NO_DATA = 3;
 /** Data block types (pg_backup_archiver.h). */
 const BLOCK_DATA = 1;
 const BLOCK_LARGE_OBJECTS = 3;
@@ -30,6 +33,10 @@ const BLOCK_LARGE_OBJECTS = 3;
  * the table of contents is read whole, in a window as large as it needs.
  */
 const WINDOW_BYTES = 256 * 1024;
+/** A table of contents larger than this (millions of large objects) is left as it is, rather than read into memory. */
+const MAX_TOC_BYTES = 256 * 1024 * 1024;
+/** The walk yields to the event loop every this many windows, so that a stop (SIGTERM) is heard while it reads. */
+const WINDOWS_PER_YIELD = 64;
 
 function version(major: number, minor: number): number {
   return (major * 256 + minor) * 256;
@@ -131,6 +138,7 @@ function parseTableOfContents(window: Window): TableOfContents {
   const count = cursor.int();
   for (let i = 0; i < count; i++) {
     const dumpId = cursor.int();
+    if (dumpId <= 0) throw new UnknownLayout(`entry ${i + 1} has dump id ${dumpId}`);
     cursor.int(); // had a data dumper
     // table OID, OID, tag, description; section; definition, drop and copy statements, namespace, tablespace
     for (let field = 0; field < 4; field++) cursor.skipString();
@@ -144,6 +152,7 @@ function parseTableOfContents(window: Window): TableOfContents {
     const slot = cursor.position;
     if (!window.has(slot, 1 + offSize)) throw new RangeError('past the window');
     const flag = cursor.byte();
+    if (flag !== OFFSET_NOT_SET && flag !== OFFSET_SET && flag !== OFFSET_NO_DATA) throw new UnknownLayout(`data offset flag ${flag}`);
     cursor.position += offSize;
     if (flag === OFFSET_NOT_SET) unset.push({ dumpId, slot });
   }
@@ -158,6 +167,7 @@ function readTableOfContents(file: number): TableOfContents {
     } catch (error) {
       // A table of contents larger than the window: read more, unless the file has no more.
       if (!(error instanceof RangeError) || window.bytes.length < length) throw error;
+      if (length * 4 > MAX_TOC_BYTES) throw new UnknownLayout(`a table of contents over ${MAX_TOC_BYTES} bytes`);
     }
   }
 }
@@ -167,7 +177,7 @@ function readTableOfContents(file: number): TableOfContents {
  * entry's dump id, then length-prefixed chunks up to a zero length (large objects: OID, chunks, up to OID 0).
  * An uncompressed archive has a chunk per row, so this loop runs millions of times: it reads the buffer directly.
  */
-function findDataBlocks(file: number, toc: TableOfContents): Map<number, number> {
+async function findDataBlocks(file: number, toc: TableOfContents, signal: AbortSignal | undefined): Promise<Map<number, number>> {
   const { intSize } = toc.layout;
   const blocks = new Map<number, number>();
   // Between windows the walk keeps where it is: before a block, or in a block's chunks, or between large objects.
@@ -175,7 +185,11 @@ function findDataBlocks(file: number, toc: TableOfContents): Map<number, number>
   let inLargeObjects = false;
   let position = toc.dataStart;
   const buffer = Buffer.allocUnsafe(WINDOW_BYTES);
-  for (;;) {
+  for (let windows = 1; ; windows++) {
+    if (windows % WINDOWS_PER_YIELD === 1) {
+      await setImmediate();
+      signal?.throwIfAborted();
+    }
     const { bytes, start } = readWindow(file, position, buffer);
     /** pg_dump's int at `at` in the window: a sign byte, then intSize bytes, least significant first. */
     const int = (at: number) => (bytes[at] === 0 ? 1 : -1) * bytes.readUIntLE(at + 1, intSize);
@@ -212,6 +226,7 @@ function findDataBlocks(file: number, toc: TableOfContents): Map<number, number>
 
 /** The offset slot's bytes for a data block at `position`: the flag, then the offset, least significant byte first. */
 function offsetSlot(position: number, offSize: number): Buffer {
+  if (position >= 2 ** (8 * offSize)) throw new UnknownLayout(`offset ${position} does not fit in ${offSize} bytes`);
   const slot = Buffer.alloc(1 + offSize);
   slot[0] = OFFSET_SET;
   let rest = position;
@@ -231,30 +246,41 @@ export interface DataOffsets {
 
 /**
  * Writes the missing data offsets into the table of contents of the staged archive at `path`. An archive of a
- * layout this does not know is left as it is: pg_restore still restores it, only slower.
+ * layout this does not know is left as it is: pg_restore still restores it, only slower. Nothing is written
+ * unless the whole file parsed, to its last byte. `signal` stops it while it reads.
  */
-export function writeDataOffsets(path: string): DataOffsets {
-  const file = openSync(path, 'r+');
+export async function writeDataOffsets(path: string, signal?: AbortSignal): Promise<DataOffsets> {
+  const failed = (error: unknown) =>
+    new LifelineError('RestoreFailed', `writing the data offsets into the staged archive ${path} failed: ${(error as Error).message}`, {
+      cause: error,
+    });
+  let file: number;
   try {
-    let toc: TableOfContents;
-    let blocks: Map<number, number>;
+    file = openSync(path, 'r+');
+  } catch (error) {
+    throw failed(error);
+  }
+  try {
+    let slots: { at: number; bytes: Buffer }[];
     try {
-      toc = readTableOfContents(file);
+      const toc = readTableOfContents(file);
       if (toc.unset.length === 0) return { written: 0 };
-      blocks = findDataBlocks(file, toc);
+      const blocks = await findDataBlocks(file, toc, signal);
+      // An entry without a block stays unset: pg_restore says so when it looks for one.
+      slots = toc.unset.flatMap(({ dumpId, slot }) => {
+        const position = blocks.get(dumpId);
+        return position === undefined ? [] : [{ at: slot, bytes: offsetSlot(position, toc.layout.offSize) }];
+      });
     } catch (error) {
       if (error instanceof UnknownLayout || error instanceof RangeError) return { written: 0, leftAsIs: error.message };
-      throw error;
+      throw signal?.aborted ? error : failed(error);
     }
-    let written = 0;
-    for (const entry of toc.unset) {
-      const position = blocks.get(entry.dumpId);
-      if (position === undefined) continue; // no block: pg_restore says so when it looks for one
-      const slot = offsetSlot(position, toc.layout.offSize);
-      writeSync(file, slot, 0, slot.length, entry.slot);
-      written++;
+    try {
+      for (const { at, bytes } of slots) writeSync(file, bytes, 0, bytes.length, at);
+    } catch (error) {
+      throw failed(error);
     }
-    return { written };
+    return { written: slots.length };
   } finally {
     closeSync(file);
   }

@@ -62,7 +62,7 @@ describe('data offsets of a staged archive', () => {
     expect(new Set(before)).toEqual(new Set(['-- Data Pos: 0']));
 
     // Table data for customers, orders and empty, and the large objects' block.
-    expect(writeDataOffsets(piped)).toEqual({ written: 4 });
+    expect(await writeDataOffsets(piped)).toEqual({ written: 4 });
     const after = await dataPositions(piped);
     expect(after).toEqual(await dataPositions(seekable));
     expect(after.filter((line) => line !== '-- Data Pos: 0')).toHaveLength(4);
@@ -72,13 +72,13 @@ describe('data offsets of a staged archive', () => {
     const seekable = join(dir, 'already.dump');
     await dumpTo(seekable, 'file');
     const bytes = await readFile(seekable);
-    expect(writeDataOffsets(seekable)).toEqual({ written: 0 });
+    expect(await writeDataOffsets(seekable)).toEqual({ written: 0 });
     expect((await readFile(seekable)).equals(bytes)).toBe(true);
 
     const piped = join(dir, 'twice.dump');
     await dumpTo(piped, 'pipe');
-    expect(writeDataOffsets(piped).written).toBe(4);
-    expect(writeDataOffsets(piped)).toEqual({ written: 0 });
+    expect((await writeDataOffsets(piped)).written).toBe(4);
+    expect(await writeDataOffsets(piped)).toEqual({ written: 0 });
   });
 
   it('read a table of contents larger than the first window', async () => {
@@ -95,7 +95,7 @@ describe('data offsets of a staged archive', () => {
     const seekable = join(dir, 'many-seekable.dump');
     await dumpTo(piped, 'pipe', many);
     await dumpTo(seekable, 'file', many);
-    expect(writeDataOffsets(piped)).toEqual({ written: 750 });
+    expect(await writeDataOffsets(piped)).toEqual({ written: 750 });
     const positions = await dataPositions(piped);
     expect(positions).toEqual(await dataPositions(seekable));
     // The data starts after the table of contents: beyond the first window of 256 KiB that it is read in.
@@ -106,7 +106,7 @@ describe('data offsets of a staged archive', () => {
   it('are not written into a file that is not a custom-format archive, or one cut short', async () => {
     const text = join(dir, 'not-an-archive.dump');
     await writeFile(text, 'SELECT 1;\n');
-    expect(writeDataOffsets(text)).toEqual({ written: 0, leftAsIs: 'not a custom-format archive' });
+    expect(await writeDataOffsets(text)).toEqual({ written: 0, leftAsIs: 'not a custom-format archive' });
     expect(await readFile(text, 'utf8')).toBe('SELECT 1;\n');
 
     const piped = join(dir, 'cut.dump');
@@ -116,8 +116,25 @@ describe('data offsets of a staged archive', () => {
     const { length } = await readFile(piped);
     await truncate(cut, length - 100);
     const bytes = await readFile(cut);
-    expect(writeDataOffsets(cut)).toEqual({ written: 0, leftAsIs: 'a truncated data block' });
+    expect(await writeDataOffsets(cut)).toEqual({ written: 0, leftAsIs: 'a truncated data block' });
     expect((await readFile(cut)).equals(bytes)).toBe(true);
+  });
+
+  it('stop with the signal, before anything is written', async () => {
+    const piped = join(dir, 'stopped.dump');
+    await dumpTo(piped, 'pipe');
+    const bytes = await readFile(piped);
+    const stop = new AbortController();
+    stop.abort(new Error('stopped'));
+    await expect(writeDataOffsets(piped, stop.signal)).rejects.toThrow('stopped');
+    expect((await readFile(piped)).equals(bytes)).toBe(true);
+  });
+
+  it('fail naming the staged archive when it cannot be opened for writing', async () => {
+    await expect(writeDataOffsets(join(dir, 'missing.dump'))).rejects.toMatchObject({
+      name: 'RestoreFailed',
+      message: expect.stringContaining(`writing the data offsets into the staged archive ${join(dir, 'missing.dump')} failed: ENOENT`),
+    });
   });
 
   it('are not written into an archive of a version whose layout they do not know', async () => {
@@ -126,7 +143,7 @@ describe('data offsets of a staged archive', () => {
     const bytes = await readFile(piped);
     bytes[6] = 99; // the minor version: 1.99
     await writeFile(piped, bytes);
-    expect(writeDataOffsets(piped)).toEqual({ written: 0, leftAsIs: 'archive version 1.99' });
+    expect(await writeDataOffsets(piped)).toEqual({ written: 0, leftAsIs: 'archive version 1.99' });
     expect((await readFile(piped)).equals(bytes)).toBe(true);
   });
 });
