@@ -58,7 +58,9 @@ export async function buildBundle(entry: string, outfile: string): Promise<void>
   const bundle = await bundleOf(entry);
   let stderr = '';
   const code = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn('sh', ['-c', bundle.command.replace(`--outfile=${bundle.outfile}`, `--outfile=${outfile}`)], {
+    // The output path as one quoted word of the shell command, whatever it holds.
+    const quoted = `'--outfile=${outfile.replaceAll("'", "'\\''")}'`;
+    const child = spawn('sh', ['-c', bundle.command.replace(`--outfile=${bundle.outfile}`, () => quoted)], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
