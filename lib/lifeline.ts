@@ -1,8 +1,10 @@
 import { Tags, type App } from 'aws-cdk-lib';
+import { DEPLOYMENT_TAG } from './config/naming.js';
 import { BackupsStack } from './backup/backups-stack.js';
 import { CutoverStack } from './cutover/cutover-stack.js';
 import type { LifelineConfig } from './config/schema.js';
-import { groupDatabases } from './backup/database-groups.js';
+import { groupDatabases } from '../lambdas/core/database-groups.js';
+import { RestoreGroupStack } from './restore/restore-group-stack.js';
 import { RestoreStack } from './restore/restore-stack.js';
 import { VaultStack } from './vault/vault-stack.js';
 
@@ -11,6 +13,8 @@ export interface LifelineStacks {
   readonly backups: readonly BackupsStack[];
   /** Only when the config has a `restore` section. */
   readonly restore?: RestoreStack;
+  /** With `restore`: one beside each backups stack, numbered as it is. */
+  readonly restoreGroups: readonly RestoreGroupStack[];
   /** Only when the config has applications. */
   readonly cutover?: CutoverStack;
 }
@@ -18,8 +22,9 @@ export interface LifelineStacks {
 /**
  * Lifeline's stacks for a validated config: `<name>-vault` with what all databases share, and
  * `<name>-backups-<n>` with the databases that hash to stack n (stacks no database hashes to are left out), and,
- * when the config has a `restore` section, `<name>-restore` with the restore workflow, and, when it has applications,
- * `<name>-cutover` with the cutover workflow.
+ * when the config has a `restore` section, `<name>-restore` with the restore workflow and `<name>-restore-<n>` with
+ * what restores of backups stack n's databases run on, and, when it has applications, `<name>-cutover` with the
+ * cutover workflow.
  */
 export function addLifelineStacks(app: App, config: LifelineConfig): LifelineStacks {
   const env = config.aws === undefined ? undefined : { account: config.aws.account, region: config.aws.region };
@@ -28,7 +33,8 @@ export function addLifelineStacks(app: App, config: LifelineConfig): LifelineSta
     config,
     description: 'Lifeline: backup vault, alarm topic, dead-letter queue and backup images',
   });
-  const backups = groupDatabases(config.databases, config.backupStacks).flatMap((databases, i) => {
+  const groups = groupDatabases(config.databases, config.backupStacks);
+  const backups = groups.flatMap((databases, i) => {
     if (databases.length === 0) return [];
     const name = `${config.name}-backups-${i + 1}`;
     const stack = new BackupsStack(app, name, {
@@ -42,18 +48,36 @@ export function addLifelineStacks(app: App, config: LifelineConfig): LifelineSta
     stack.addStackDependency(vault);
     return [stack];
   });
-  // Opt-in: its settings hold a few databases for now (lib/README.md, "The restore workflow's size").
-  const restore =
-    config.restore === undefined
-      ? undefined
-      : new RestoreStack(app, `${config.name}-restore`, {
-          env,
-          config,
-          restore: config.restore,
-          vaultStack: vault,
-          description: 'Lifeline: the restore workflow (state machine, Fargate runner, steps functions, approvals topic)',
-        });
-  restore?.addStackDependency(vault);
+  let restore: RestoreStack | undefined;
+  let restoreGroups: RestoreGroupStack[] = [];
+  if (config.restore !== undefined) {
+    const restoreConfig = config.restore;
+    const workflow = new RestoreStack(app, `${config.name}-restore`, {
+      env,
+      config,
+      restore: restoreConfig,
+      vaultStack: vault,
+      description: 'Lifeline: the restore workflow (state machine, runner cluster, steps function, approvals topic)',
+    });
+    workflow.addStackDependency(vault);
+    restoreGroups = groups.flatMap((databases, i) => {
+      if (databases.length === 0) return [];
+      const stack = new RestoreGroupStack(app, `${config.name}-restore-${i + 1}`, {
+        env,
+        config,
+        restore: restoreConfig,
+        vaultStack: vault,
+        stack: i + 1,
+        databases,
+        description: `Lifeline: restore runner, steps functions and catalog of backups stack ${i + 1}'s ${databases.length} database(s)`,
+      });
+      stack.addStackDependency(vault);
+      // The workflow finds a group by name: deploy the groups first.
+      workflow.addStackDependency(stack);
+      return [stack];
+    });
+    restore = workflow;
+  }
   // Restore starts it by name: neither stack needs the other deployed first.
   const cutover =
     config.applications.length === 0
@@ -65,8 +89,8 @@ export function addLifelineStacks(app: App, config: LifelineConfig): LifelineSta
           description: 'Lifeline: the cutover workflow (state machine, lock table, steps function)',
         });
   cutover?.addStackDependency(vault);
-  for (const stack of [vault, ...backups, ...(restore ? [restore] : []), ...(cutover ? [cutover] : [])]) {
-    Tags.of(stack).add('lifeline', config.name);
+  for (const stack of [vault, ...backups, ...(restore ? [restore] : []), ...restoreGroups, ...(cutover ? [cutover] : [])]) {
+    Tags.of(stack).add(DEPLOYMENT_TAG, config.name);
   }
-  return { vault, backups, restore, cutover };
+  return { vault, backups, restore, restoreGroups, cutover };
 }

@@ -22,12 +22,12 @@ export function runRunnerTaskStatement(sid: string, taskDefinitions: string, clu
   });
 }
 
-/** Passing a runner task's roles (its task and execution roles), to ECS only, as RunTask does. */
-export function passRunnerRolesStatement(sid: string, roles: readonly iam.IRole[]): iam.PolicyStatement {
+/** Passing a runner task's roles (its task and execution roles, by ARN or path), to ECS only, as RunTask does. */
+export function passRunnerRolesStatement(sid: string, roleArns: readonly string[]): iam.PolicyStatement {
   return new iam.PolicyStatement({
     sid,
     actions: ['iam:PassRole'],
-    resources: roles.map((role) => role.roleArn),
+    resources: [...roleArns],
     conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
   });
 }
@@ -59,6 +59,8 @@ export interface RunnerTaskProps {
   readonly environmentHoldsNoSecret: string;
   readonly logging: ecs.LogDriver;
   readonly volumes?: ecs.Volume[];
+  /** The execution role's IAM path, for a role passed by path; CDK's default role without. */
+  readonly executionRolePath?: string;
 }
 
 /**
@@ -70,12 +72,21 @@ export function runnerTaskDefinition(
   scope: Construct,
   props: RunnerTaskProps,
 ): { taskDefinition: ecs.FargateTaskDefinition; container: ecs.ContainerDefinition } {
+  // CDK grants it the image pull and the log writes, as it does the role it makes.
+  const executionRole =
+    props.executionRolePath === undefined
+      ? undefined
+      : new iam.Role(scope, 'ExecutionRole', {
+          assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+          path: props.executionRolePath,
+        });
   const taskDefinition = new ecs.FargateTaskDefinition(scope, 'TaskDefinition', {
     family: props.family,
     cpu: props.size.vcpus * 1024,
     memoryLimitMiB: props.size.memoryGiB * 1024,
     runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
     taskRole: props.taskRole.withoutPolicyUpdates(),
+    executionRole,
     volumes: props.volumes,
   });
   const [entryPoint, ...command] = props.command;
@@ -91,7 +102,7 @@ export function runnerTaskDefinition(
   });
   Validations.of(taskDefinition).acknowledge({ id: 'AwsSolutions-ECS2', reason: props.environmentHoldsNoSecret });
   // ECR's GetAuthorizationToken has no resource-level permission; CDK grants pulls from the asset repository only.
-  Validations.of(taskDefinition).acknowledge({
+  Validations.of(executionRole ?? taskDefinition).acknowledge({
     id: 'AwsSolutions-IAM5[Resource::*]',
     reason: 'ecr:GetAuthorizationToken supports no resource-level permissions; image pulls are granted on the asset repository only.',
   });

@@ -1,16 +1,19 @@
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { LifelineError } from '../core/errors.js';
 import { createS3Client } from '../core/s3.js';
 import { DATABASE_DIMENSION, METRICS_NAMESPACE, RESTORE_METRICS, SERVICE_NAMES } from '../core/telemetry.js';
 import { parseInput } from '../core/validation.js';
+import { ssmRestoreCatalog } from '../core/workflows/restore-catalog.js';
 import { RestoreSettings } from '../core/workflows/restore-state.js';
 import { runRestoreStep } from '../core/workflows/restore-steps.js';
 
 const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.restore });
 const s3 = createS3Client();
 const secrets = new SecretsManagerClient({});
+const ssm = new SSMClient({});
 // Fail fast where the subnets have no route to the RDS API, rather than hang until Lambda's limit.
 const rds = new RDSClient({ requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000 } });
 
@@ -23,8 +26,10 @@ function settingsFromEnvironment(): RestoreSettings {
 /** The Lambda behind every Lambda state of restore.asl.json: `event.step` says which. */
 export async function handler(event: unknown): Promise<unknown> {
   try {
+    const settings = settingsFromEnvironment();
     return await runRestoreStep(event, {
-      settings: settingsFromEnvironment(),
+      settings,
+      catalog: ssmRestoreCatalog(ssm, { name: settings.deployment, backupStacks: settings.backupStacks }),
       s3,
       secrets,
       rds,

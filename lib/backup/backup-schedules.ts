@@ -99,7 +99,10 @@ export class BackupSchedules extends Construct {
     const tasks = ecsArn(`task/${task.cluster.ref}/*`);
     const role = this.schedulerRole(`${scheduleName}-Role`, `Lifeline backup schedule of ${database}`, 'run', [
       runRunnerTaskStatement('RunBackupTask', revisions, task.cluster),
-      passRunnerRolesStatement('PassBackupTaskRoles', task.passedRoles),
+      passRunnerRolesStatement(
+        'PassBackupTaskRoles',
+        task.passedRoles.map((role) => role.roleArn),
+      ),
       // The schedule propagates the task definition's tags to the task.
       tagRunnerTaskStatement('TagBackupTask', tasks),
     ]);

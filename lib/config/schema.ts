@@ -5,7 +5,7 @@ import { SecretArn } from '../../lambdas/core/secrets.js';
 import { ApplicationName } from '../../lambdas/core/workflows/cutover-input.js';
 import { Freeze, HealthCheck, LambdaFunctionName } from '../../lambdas/core/workflows/cutover-state.js';
 import { TimeZone } from '../../lambdas/core/tier.js';
-import { groupDatabases, MAX_DATABASES_PER_STACK, stackCountFor } from '../backup/database-groups.js';
+import { groupDatabases, MAX_DATABASES_PER_STACK, stackCountFor } from '../../lambdas/core/database-groups.js';
 import { cronTimesOfDay } from './cron.js';
 import { skippedRunProblem } from './daylight-saving.js';
 import { backupFunctionName, MAX_RESOURCE_NAME } from './naming.js';

@@ -5,6 +5,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import type { CutoverSettings } from '../../lambdas/core/workflows/cutover-state.js';
 import type { BackupImage } from '../backup/backup-image.js';
+import { acknowledgeDatabaseStatements } from '../restore/database-grants.js';
 import { acknowledgeVpcFunctionStatements, vpcFunctionStatements } from '../vpc-function-access.js';
 import type { RestoreLogs } from '../restore/restore-logs.js';
 import { stepsFunctionArn } from '../restore/restore-steps-function.js';
@@ -56,6 +57,7 @@ export class CutoverStepsFunction extends Construct {
       inlinePolicies: { cutover: new iam.PolicyDocument({ statements }) },
     });
     acknowledgeVpcFunctionStatements(this.role);
+    acknowledgeDatabaseStatements(this.role, statements);
 
     this.function = new lambda.DockerImageFunction(this, 'Function', {
       functionName: props.functionName,

@@ -3,8 +3,9 @@ import type { IConstruct } from 'constructs';
 import { LifelineError } from '../../lambdas/core/errors.js';
 import { METRICS_NAMESPACE, SERVICE_NAMES } from '../../lambdas/core/telemetry.js';
 import { parseInput } from '../../lambdas/core/validation.js';
+import { RestoreDatabase } from '../../lambdas/core/workflows/restore-catalog.js';
 import { RestoreSettings } from '../../lambdas/core/workflows/restore-state.js';
-import type { DatabaseConfig, LifelineConfig } from '../config/schema.js';
+import type { LifelineConfig, RestoreConfig } from '../config/schema.js';
 
 /** The variable the restore steps handler reads its settings from. */
 export const RESTORE_SETTINGS_VARIABLE = 'LIFELINE_RESTORE_SETTINGS';
@@ -12,70 +13,45 @@ export const RESTORE_SETTINGS_VARIABLE = 'LIFELINE_RESTORE_SETTINGS';
 /** Lambda's limit on a function's environment: every variable's name and value together. */
 export const LAMBDA_ENVIRONMENT_BYTES = 4096;
 
-/** What a network's restore steps run with: its function, and the subnets and security group of its runner tasks. */
-export interface RestoreNetworkSettings {
-  readonly stepsFunctionArn: string;
-  readonly subnetIds: readonly string[];
-  readonly securityGroupId: string;
-}
-
-export interface RestoreSettingsProps {
-  readonly config: LifelineConfig;
-  readonly bucket: string;
-  readonly runnerVcpus: number;
-  /** By network name: every network that holds a configured database. */
-  readonly networks: ReadonlyMap<string, RestoreNetworkSettings>;
-}
-
-/** The longest values the deploy-time parts of the settings can take, to size them as Lambda will see them. */
+/** The longest values the deploy-time parts of the settings can take, to size them as Lambda and SSM will see them. */
 const LONGEST = { partition: 'aws-iso-b', region: 'ap-southeast-5', account: '123456789012', other: `sg-${'f'.repeat(17)}` };
 
-/**
- * The restore steps' settings (core's RestoreSettings), built in this one place from the config. They are checked
- * against core's schema at synth time, deploy-time values given their longest form, so that a deployment the
- * handler would refuse, or an environment Lambda would refuse, fails `cdk synth` instead.
- */
-export function restoreSettings(scope: IConstruct, props: RestoreSettingsProps): RestoreSettings {
-  const { config } = props;
-  const settingsOf = (databases: readonly DatabaseConfig[]): RestoreSettings => ({
-    bucket: props.bucket,
-    approvalTimeoutSeconds: (config.approval?.timeoutHours ?? 24) * 3600,
-    runnerVcpus: props.runnerVcpus,
-    databases: databases.map((db) => {
-      const network = props.networks.get(db.network)!;
-      return {
-        name: db.name,
-        secretArn: db.secretArn,
-        host: db.host,
-        port: db.port,
-        databaseName: db.databaseName,
-        rds: db.rds,
-        stepsFunctionArn: network.stepsFunctionArn,
-        runner: { subnetIds: [...network.subnetIds], securityGroupIds: [network.securityGroupId] },
-      };
-    }),
-    applications: config.applications
-      .filter((app) => databases.some((db) => db.name === app.database))
-      .map((app) => ({ name: app.name, database: app.database, connectionSecretArn: app.connectionSecretArn })),
-  });
-  const settings = settingsOf(config.databases);
-  parseInput(RestoreSettings, JSON.parse(longestDeployedForm(scope, settings)), RESTORE_SETTINGS_VARIABLE, 'InvalidConfig');
+/** SSM's limit on a standard parameter's value. */
+export const PARAMETER_VALUE_BYTES = 4096;
 
-  const bytes = environmentBytes(scope, restoreStepsEnvironment(scope, settings));
-  if (bytes > LAMBDA_ENVIRONMENT_BYTES) {
-    // How many of this config's databases would fit: the limit in the operator's own terms.
-    let fit = 0;
-    while (
-      environmentBytes(scope, restoreStepsEnvironment(scope, settingsOf(config.databases.slice(0, fit + 1)))) <= LAMBDA_ENVIRONMENT_BYTES
-    ) {
-      fit += 1;
-    }
+/**
+ * The restore steps' settings (core's RestoreSettings), built in this one place from the config and checked
+ * against core's schema at synth time, deploy-time values given their longest form, so that a deployment the
+ * handler would refuse fails `cdk synth` instead. They are the same few values however many databases there are.
+ */
+export function restoreSettings(scope: IConstruct, config: LifelineConfig, restore: RestoreConfig, bucket: string): RestoreSettings {
+  const settings: RestoreSettings = {
+    deployment: config.name,
+    backupStacks: config.backupStacks,
+    bucket,
+    approvalTimeoutSeconds: (config.approval?.timeoutHours ?? 24) * 3600,
+    runnerVcpus: restore.runner.vcpus,
+  };
+  parseInput(RestoreSettings, JSON.parse(longestDeployedForm(scope, settings)), RESTORE_SETTINGS_VARIABLE, 'InvalidConfig');
+  return settings;
+}
+
+/**
+ * A database's entry in the restore catalog (core's RestoreDatabase), the value of its SSM parameter: checked
+ * against core's schema and SSM's 4 KB at synth time, deploy-time values at their longest, naming the database.
+ */
+export function restoreDatabaseEntry(scope: IConstruct, database: RestoreDatabase): string {
+  const value = Stack.of(scope).toJsonString(database);
+  const longest = longestDeployedForm(scope, value);
+  parseInput(RestoreDatabase, JSON.parse(longest), `the restore settings of database ${database.name}`, 'InvalidConfig');
+  const bytes = Buffer.byteLength(longest);
+  if (bytes > PARAMETER_VALUE_BYTES) {
     throw new LifelineError(
       'InvalidConfig',
-      `restore: the restore workflow supports up to ${fit} databases per deployment for now (its settings must fit Lambda's 4 KB environment, ${LAMBDA_ENVIRONMENT_BYTES} bytes: this config's ${config.databases.length} databases need up to ${bytes}, its first ${fit} fit); deploy it from a config with fewer databases or leave "restore" out`,
+      `databases: the restore settings of "${database.name}" need up to ${bytes} bytes, over the ${PARAMETER_VALUE_BYTES} of an SSM parameter; give it fewer applications`,
     );
   }
-  return settings;
+  return value;
 }
 
 /** The restore steps functions' environment: the settings, and the service and namespace Powertools reports under. */

@@ -1,17 +1,18 @@
-import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
-import { BackupNetwork } from '../backup/backup-network.js';
 import { cutoverWorkflowName, restoreWorkflowName } from '../../lambdas/core/deployment.js';
-import { restoreNetworkFunctionName } from '../config/naming.js';
+import { restoreCatalogRoot } from '../../lambdas/core/workflows/restore-catalog.js';
 import type { LifelineConfig, RestoreConfig } from '../config/schema.js';
+import { nagResource } from '../nag-findings.js';
+import { runnerCluster } from '../runner-task.js';
 import type { VaultStack } from '../vault/vault-stack.js';
 import { ApprovalsTopic } from './approvals-topic.js';
-import { databaseStatements } from './database-grants.js';
 import { RestoreLogs } from './restore-logs.js';
-import { RestoreRunner } from './restore-runner.js';
-import { restoreSettings, type RestoreNetworkSettings } from './restore-settings.js';
+import { restoreSettings } from './restore-settings.js';
 import { RestoreStateMachine } from './restore-state-machine.js';
-import { RestoreStepsFunction, stepsFunctionArn } from './restore-steps-function.js';
+import { RestoreStepsFunction } from './restore-steps-function.js';
 
 export interface RestoreStackProps extends StackProps {
   readonly config: LifelineConfig;
@@ -21,14 +22,13 @@ export interface RestoreStackProps extends StackProps {
 }
 
 /**
- * The restore workflow: its state machine, the Fargate runner, the steps functions (one outside any VPC, one in
- * each network that holds databases, for the steps that connect to them) and the approvals topic.
+ * The restore workflow: its state machine, the runners' cluster, the steps function outside any VPC (which reads
+ * the catalog of databases) and the approvals topic. What runs beside each backups stack's databases, their
+ * runner and steps functions, is in that stack's restore group (restore-group-stack.ts), found by name.
  */
 export class RestoreStack extends Stack {
-  readonly runner: RestoreRunner;
+  readonly cluster: ecs.CfnCluster;
   readonly stepsFunction: RestoreStepsFunction;
-  /** By network name. */
-  readonly networkFunctions: ReadonlyMap<string, RestoreStepsFunction>;
   readonly approvals: ApprovalsTopic;
   readonly stateMachine: RestoreStateMachine;
 
@@ -38,83 +38,35 @@ export class RestoreStack extends Stack {
     const { vault } = vaultStack;
     const name = restoreWorkflowName(config.name);
     const logs = new RestoreLogs(this, 'Logs');
-    // pg_restore reads archives of older pg_dumps: the newest client any database uses restores them all.
     const newest = Math.max(...vaultStack.images.keys());
     const image = [...vaultStack.images].find(([major]) => major === newest)![1];
 
-    this.runner = new RestoreRunner(this, 'Runner', {
-      family: `${name}-runner`,
-      size: props.restore.runner,
-      vault,
-      image,
-      databases: config.databases,
-      logs,
+    this.cluster = runnerCluster(this);
+    const catalog = this.formatArn({
+      service: 'ssm',
+      resource: 'parameter',
+      resourceName: `${restoreCatalogRoot(config.name).slice(1)}/*`,
     });
     this.approvals = new ApprovalsTopic(this, 'Approvals', { emails: config.approval?.emails ?? config.notifications.emails });
-
-    const networks = config.networks.filter((network) => config.databases.some((db) => db.network === network.name));
-    const access = new Map(
-      networks.map((network) => [
-        network.name,
-        new BackupNetwork(this, `Network-${network.name}`, {
-          vpcId: network.vpcId,
-          databases: config.databases.filter((db) => db.network === network.name),
-          endpointSecurityGroupId: vaultStack.endpointSecurityGroupIds.get(network.name),
-          usedBy: { group: 'Lifeline restore steps and runner', rules: 'Lifeline restores' },
-        }),
-      ]),
-    );
-    const functionNames = new Map(networks.map((network) => [network.name, restoreNetworkFunctionName(config.name, network.name)]));
-    const settings = restoreSettings(this, {
-      config,
-      bucket: vault.bucketName,
-      runnerVcpus: this.runner.vcpus,
-      networks: new Map(
-        networks.map((network): [string, RestoreNetworkSettings] => [
-          network.name,
-          {
-            stepsFunctionArn: stepsFunctionArn(this, functionNames.get(network.name)!),
-            subnetIds: network.subnetIds,
-            securityGroupId: access.get(network.name)!.securityGroup.securityGroupId,
-          },
-        ]),
-      ),
-    });
-
     this.stepsFunction = new RestoreStepsFunction(this, 'Steps', {
       functionName: name,
       description: 'Lifeline restore steps that need no database: validate the input, resolve the backup, summarize',
       image,
       vault,
-      settings,
+      settings: restoreSettings(this, config, props.restore, vault.bucketName),
       logs,
+      statements: [new iam.PolicyStatement({ sid: 'ReadTheCatalog', actions: ['ssm:GetParametersByPath'], resources: [catalog] })],
     });
-    this.networkFunctions = new Map(
-      networks.map((network) => {
-        const databases = config.databases.filter((db) => db.network === network.name);
-        const applications = config.applications.filter((app) => databases.some((db) => db.name === app.database));
-        const secrets = [...databases, ...applications.map((app) => ({ secretArn: app.connectionSecretArn }))];
-        return [
-          network.name,
-          new RestoreStepsFunction(this, `Steps-${network.name}`, {
-            functionName: functionNames.get(network.name)!,
-            description: `Lifeline restore steps that connect to the databases of network ${network.name}`,
-            image,
-            vault,
-            settings,
-            logs,
-            statements: databaseStatements(secrets, databases),
-            network: { subnetIds: network.subnetIds, securityGroup: access.get(network.name)!.securityGroup },
-          }),
-        ];
-      }),
-    );
+    Validations.of(this.stepsFunction.role).acknowledge({
+      id: `AwsSolutions-IAM5[${nagResource(this, catalog)}]`,
+      reason: "The catalog has a path per restore group under the deployment's path, read by path, not by parameter name.",
+    });
 
     this.stateMachine = new RestoreStateMachine(this, 'Workflow', {
       stateMachineName: name,
-      runner: this.runner,
+      deployment: config.name,
+      cluster: this.cluster,
       stepsFunctionArn: this.stepsFunction.functionArn,
-      invokedFunctionArns: [this.stepsFunction, ...this.networkFunctions.values()].map((steps) => steps.functionArn),
       approvals: this.approvals.topic,
       notifications: vaultStack.notifications.topic,
       alarmTopic: vaultStack.notifications.topic,
@@ -122,8 +74,8 @@ export class RestoreStack extends Stack {
       cutoverStateMachineName: cutoverWorkflowName(config.name),
       startsCutover: config.applications.length > 0,
     });
-    // The functions are named in the definition by ARN, not by reference: deploy them first.
-    for (const steps of [this.stepsFunction, ...this.networkFunctions.values()]) this.stateMachine.node.addDependency(steps);
+    // The function is named in the definition by ARN, not by reference: deploy it first.
+    this.stateMachine.node.addDependency(this.stepsFunction);
 
     const { stateMachineArn, stateMachineName } = this.stateMachine.stateMachine;
     new CfnOutput(this, 'StateMachineArn', {

@@ -3,15 +3,17 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ArnFormat, Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { restoreWorkflowName } from '../../lambdas/core/deployment.js';
+import { DEPLOYMENT_TAG, restoreRunnerFamily, restoreRunnerRolePath } from '../config/naming.js';
 import { nagResource } from '../nag-findings.js';
 import { passRunnerRolesStatement, runRunnerTaskStatement, tagRunnerTaskStatement } from '../runner-task.js';
 import type { RestoreLogs } from './restore-logs.js';
-import type { RestoreRunner } from './restore-runner.js';
 
 const DEFINITION = 'state-machines/restore.asl.json';
 
@@ -94,11 +96,12 @@ const EXECUTION_SYNC_RULE = 'StepFunctionsGetEventsForStepFunctionsExecutionRule
 
 export interface RestoreStateMachineProps {
   readonly stateMachineName: string;
-  readonly runner: RestoreRunner;
+  /** The config's name: the restore groups' runners and steps functions are found by it. */
+  readonly deployment: string;
+  /** Where the runners run (`${RunnerClusterArn}`). */
+  readonly cluster: ecs.CfnCluster;
   /** The steps function outside any VPC (`${RestoreStepsFunctionArn}`). */
   readonly stepsFunctionArn: string;
-  /** Every steps function the executions invoke: that one and each network's. */
-  readonly invokedFunctionArns: readonly string[];
   readonly approvals: sns.ITopic;
   readonly notifications: sns.ITopic;
   /** Where the failure alarm notifies. */
@@ -112,8 +115,10 @@ export interface RestoreStateMachineProps {
 
 /**
  * The restore workflow: restore.asl.json with its placeholders filled in, logged in full (KMS) and traced, and a
- * role that may run only the runner's task definition, pass only its roles, invoke only its steps functions and
- * publish only to its two topics. An alarm notifies when an execution fails, times out or is aborted.
+ * role that may run only the restore groups' runners on its cluster, pass only their roles, invoke only its
+ * deployment's restore steps functions and publish only to its two topics. The groups are found by name, so that
+ * the role stays the same size however many there are. An alarm notifies when an execution fails, times out or is
+ * aborted.
  */
 export class RestoreStateMachine extends Construct {
   readonly stateMachine: sfn.StateMachine;
@@ -122,9 +127,12 @@ export class RestoreStateMachine extends Construct {
 
   constructor(scope: Construct, id: string, props: RestoreStateMachineProps) {
     super(scope, id);
-    const { runner } = props;
+    const { cluster } = props;
     const regional = (service: string, resource: string) => `arn:${Aws.PARTITION}:${service}:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
-    const tasks = regional('ecs', `task/${runner.cluster.ref}/*`);
+    const tasks = regional('ecs', `task/${cluster.ref}/*`);
+    const runners = regional('ecs', `task-definition/${restoreRunnerFamily(props.deployment, '*')}:*`);
+    const runnerRoles = `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role${restoreRunnerRolePath(props.deployment)}*`;
+    const stepsFunctions = regional('lambda', `function:${restoreWorkflowName(props.deployment)}*`);
     const topicKeys = [props.approvals, props.notifications].flatMap((topic) => (topic.masterKey ? [topic.masterKey.keyArn] : []));
     // By name, not by reference: the cutover stack is deployed on its own, and without applications not at all.
     const stack = Stack.of(this);
@@ -141,17 +149,23 @@ export class RestoreStateMachine extends Construct {
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
     const statements = [
-      runRunnerTaskStatement('RunTheRunner', runner.taskDefinition.taskDefinitionArn, runner.cluster),
+      runRunnerTaskStatement('RunTheRunners', runners, cluster),
       new iam.PolicyStatement({ sid: 'FollowTheRunner', actions: ['ecs:StopTask', 'ecs:DescribeTasks'], resources: [tasks] }),
       tagRunnerTaskStatement('TagTheRunnerTask', tasks),
-      passRunnerRolesStatement('PassTheRunnerRoles', runner.passedRoles),
+      passRunnerRolesStatement('PassTheRunnerRoles', [runnerRoles]),
       // ecs:runTask.sync learns that a task stopped through this rule, which Step Functions manages.
       new iam.PolicyStatement({
         sid: 'EcsSyncRule',
         actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
         resources: [regional('events', `rule/${ECS_SYNC_RULE}`)],
       }),
-      new iam.PolicyStatement({ sid: 'InvokeSteps', actions: ['lambda:InvokeFunction'], resources: [...props.invokedFunctionArns] }),
+      // Another deployment's functions may share the name's prefix; they do not bear this deployment's tag.
+      new iam.PolicyStatement({
+        sid: 'InvokeSteps',
+        actions: ['lambda:InvokeFunction'],
+        resources: [stepsFunctions],
+        conditions: { StringEquals: { [`aws:ResourceTag/${DEPLOYMENT_TAG}`]: props.deployment } },
+      }),
       new iam.PolicyStatement({
         sid: 'PublishToItsTopics',
         actions: ['sns:Publish'],
@@ -185,7 +199,13 @@ export class RestoreStateMachine extends Construct {
     });
     const acknowledge = (resource: string, reason: string) =>
       Validations.of(this.role).acknowledge({ id: `AwsSolutions-IAM5[${nagResource(this, resource)}]`, reason });
-    acknowledge(tasks, "Task ids are assigned when a task starts; StopTask and DescribeTasks are limited to the runner's cluster.");
+    acknowledge(tasks, "Task ids are assigned when a task starts; StopTask and DescribeTasks are limited to the runners' cluster.");
+    acknowledge(runners, "Each backups stack's restore group has a runner family under this prefix, run only on the runners' cluster.");
+    acknowledge(runnerRoles, "The restore groups' runner roles live under this path; they are passed to ECS only.");
+    acknowledge(
+      stepsFunctions,
+      "The restore groups' steps functions are named under this prefix and invoked only when they bear the deployment's tag.",
+    );
     acknowledge('*', 'CloudWatch Logs delivery and X-Ray actions support no resource-level permissions.');
     if (props.startsCutover) {
       acknowledge(
@@ -199,8 +219,7 @@ export class RestoreStateMachine extends Construct {
       definitionBody: sfn.DefinitionBody.fromFile(definitionPath(DEFINITION)),
       definitionSubstitutions: {
         RestoreStepsFunctionArn: props.stepsFunctionArn,
-        RunnerClusterArn: runner.cluster.attrArn,
-        RunnerTaskDefinitionArn: runner.taskDefinition.taskDefinitionArn,
+        RunnerClusterArn: cluster.attrArn,
         ApprovalsTopicArn: props.approvals.topicArn,
         NotificationsTopicArn: props.notifications.topicArn,
         CutoverStateMachineArn: cutoverArn,

@@ -8,6 +8,7 @@ import type { BackupImage } from '../backup/backup-image.js';
 import { nagResource } from '../nag-findings.js';
 import { acknowledgeVpcFunctionStatements, vpcFunctionStatements } from '../vpc-function-access.js';
 import type { BackupVault } from '../vault/backup-vault.js';
+import { acknowledgeDatabaseStatements } from './database-grants.js';
 import type { RestoreLogs } from './restore-logs.js';
 import { restoreStepsEnvironment } from './restore-settings.js';
 
@@ -77,6 +78,7 @@ export class RestoreStepsFunction extends Construct {
       );
     }
     if (props.network !== undefined) acknowledgeVpcFunctionStatements(this.role);
+    acknowledgeDatabaseStatements(this.role, statements);
 
     this.function = new lambda.DockerImageFunction(this, 'Function', {
       functionName: props.functionName,

@@ -147,31 +147,40 @@ describe("a Fargate backup's acknowledgments", () => {
   });
 });
 
-describe("the restore stack's acknowledgments", () => {
-  it('are the vault read under the tier prefixes, Lambda network interfaces, the runner tasks and the calls without resources', () => {
+describe("the restore stacks' acknowledgments", () => {
+  it('are the vault read under the tier prefixes, the catalog, Lambda network interfaces, the runners, secret keys and the calls without resources', () => {
     const { app } = synthesize(exampleConfig());
     const ids = acknowledgments(app)
-      .filter(({ construct }) => construct.node.path.startsWith('lifeline-restore/'))
-      .map(({ construct, id }) => `${construct.node.path.replace('lifeline-restore/', '')} ${id}`);
+      .filter(({ construct }) => /^lifeline-restore(-1)?\//.test(construct.node.path))
+      .map(({ construct, id }) => `${construct.node.path} ${id}`);
     const vault = 'arn:<AWS::Partition>:s3:::lifeline-vault-<AWS::AccountId>-<AWS::Region>';
     const tiers = (path: string) => ['daily', 'weekly', 'monthly'].map((tier) => `${path} AwsSolutions-IAM5[Resource::${vault}/${tier}/*]`);
     const vpc = (path: string) => [
       `${path} AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]`,
       `${path} AwsSolutions-IAM5[Resource::*]`,
     ];
+    // The example's warehouse secret has a key of its own.
+    const keys = (path: string) => `${path} AwsSolutions-IAM5[Resource::arn:aws:kms:eu-west-1:123456789012:key/*]`;
+    const regional = (resource: string) => `arn:<AWS::Partition>:${resource.replace(':', ':<AWS::Region>:<AWS::AccountId>:')}`;
     expect(ids.sort()).toEqual(
       [
-        ...tiers('Runner/TaskRole'),
-        'Runner/TaskDefinition AwsSolutions-ECS2',
-        'Runner/TaskDefinition AwsSolutions-IAM5[Resource::*]',
-        ...tiers('Steps/Role'),
-        ...tiers('Steps-production/Role'),
-        ...vpc('Steps-production/Role'),
-        ...tiers('Steps-analytics/Role'),
-        ...vpc('Steps-analytics/Role'),
-        'Workflow/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<RunnerCluster97A7D54F>/*]',
-        'Workflow/Role AwsSolutions-IAM5[Resource::*]',
-        'Workflow/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:lifeline-cutover:*]',
+        ...tiers('lifeline-restore/Steps/Role'),
+        `lifeline-restore/Steps/Role AwsSolutions-IAM5[Resource::${regional('ssm:parameter/lifeline/lifeline/restore/*')}]`,
+        `lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::${regional('ecs:task/<Cluster>/*')}]`,
+        `lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::${regional('ecs:task-definition/lifeline-restore-runner-*:*')}]`,
+        'lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/lifeline-runtime/restore-runner/*]',
+        `lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::${regional('lambda:function:lifeline-restore*')}]`,
+        'lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::*]',
+        `lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::${regional('states:execution:lifeline-cutover:*')}]`,
+        ...tiers('lifeline-restore-1/Runner/TaskRole'),
+        keys('lifeline-restore-1/Runner/TaskRole'),
+        'lifeline-restore-1/Runner/TaskDefinition AwsSolutions-ECS2',
+        'lifeline-restore-1/Runner/ExecutionRole AwsSolutions-IAM5[Resource::*]',
+        ...tiers('lifeline-restore-1/Steps-production/Role'),
+        ...vpc('lifeline-restore-1/Steps-production/Role'),
+        ...tiers('lifeline-restore-1/Steps-analytics/Role'),
+        ...vpc('lifeline-restore-1/Steps-analytics/Role'),
+        keys('lifeline-restore-1/Steps-analytics/Role'),
       ].sort(),
     );
   });

@@ -1,7 +1,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { MAX_DATABASES_PER_STACK, stackCountFor } from '../../lib/backup/database-groups.js';
+import { MAX_DATABASES_PER_STACK, stackCountFor } from '../../lambdas/core/database-groups.js';
+import { parseConfig } from '../../lib/config/load.js';
 import { deployedPolicyLength, manyDatabasesConfig, synthesize, type Synthesized } from '../support/stacks.js';
 
 /** CloudFormation quotas a deployable template must stay within. */
@@ -30,7 +31,9 @@ let seconds: number;
 
 beforeAll(() => {
   const started = performance.now();
-  synth = synthesize(manyDatabasesConfig(DATABASES, stackCountFor(names)), { validation: true, cliMetadata: true });
+  // With the restore workflow: its groups grow with the backups stacks.
+  const config = parseConfig({ ...manyDatabasesConfig(DATABASES, stackCountFor(names)), restore: {} });
+  synth = synthesize(config, { validation: true, cliMetadata: true });
   seconds = (performance.now() - started) / 1000;
   templates = new Map(synth.assembly.stacks.map((stack) => [stack.stackName, stack.template]));
   templateBytes = new Map(synth.assembly.stacks.map((stack) => [stack.stackName, statSync(stack.templateFullPath).size]));
@@ -43,7 +46,9 @@ describe(`${DATABASES} databases`, () => {
         [...templates.values()].map((template) => Object.keys(template.Resources).length).join(', ') +
         `; largest template ${Math.max(...templateBytes.values())} bytes`,
     );
-    expect(templates.size).toBe(synth.backups.length + 1);
+    // The vault, the backups stacks, the restore workflow and a restore group beside each backups stack.
+    expect(synth.restoreGroups.length).toBe(synth.backups.length);
+    expect(templates.size).toBe(2 * synth.backups.length + 2);
     for (const [name, template] of templates) {
       expect(Object.keys(template.Resources).length, name).toBeLessThanOrEqual(LIMITS.resources);
       expect(Object.keys(template.Outputs ?? {}).length, name).toBeLessThanOrEqual(LIMITS.outputs);
@@ -56,7 +61,7 @@ describe(`${DATABASES} databases`, () => {
     expect(report.pluginReports).toEqual([]);
   });
 
-  it('each get exactly one function, schedule, and failure, near-time-limit, shrink and staleness alarm', () => {
+  it('each get exactly one backup function, schedule, catalog entry, and failure, near-time-limit, shrink and staleness alarm', () => {
     const count = (type: string, property: string) => {
       const values = [...templates.values()].flatMap((template) =>
         Object.values(template.Resources as Record<string, any>)
@@ -66,7 +71,18 @@ describe(`${DATABASES} databases`, () => {
       expect(new Set(values).size).toBe(values.length);
       return values.sort();
     };
-    expect(count('AWS::Lambda::Function', 'FunctionName')).toEqual(names.map((name) => `lifeline-backup-${name}`));
+    const restoreFunctions = [
+      'lifeline-restore',
+      ...synth.restoreGroups.flatMap((_, i) => [0, 1, 2, 3].map((n) => `lifeline-restore${i + 1}-net-${n}`)),
+    ];
+    expect(count('AWS::Lambda::Function', 'FunctionName')).toEqual(
+      [...names.map((name) => `lifeline-backup-${name}`), ...restoreFunctions].sort(),
+    );
+    expect(
+      count('AWS::SSM::Parameter', 'Name')
+        .map((name) => name.split('/').at(-1))
+        .sort(),
+    ).toEqual(names);
     expect(count('AWS::Scheduler::Schedule', 'Name')).toEqual(names.map((name) => `lifeline-backup-${name}`));
     expect(count('AWS::CloudWatch::Alarm', 'AlarmName')).toEqual(
       [
@@ -77,6 +93,7 @@ describe(`${DATABASES} databases`, () => {
           `lifeline-${name}-backup-stale`,
         ]),
         'lifeline-dead-letter-arrived',
+        'lifeline-restore-failed',
       ].sort(),
     );
   });
@@ -95,7 +112,8 @@ describe(`${DATABASES} databases`, () => {
     let largest = 0;
     for (const [name, template] of templates) {
       for (const [id, resource] of Object.entries(template.Resources as Record<string, any>)) {
-        if (resource.Type !== 'AWS::IAM::Role') continue;
+        // Roles CDK grants through a policy resource of their own (the runners' execution roles) carry no inline policy.
+        if (resource.Type !== 'AWS::IAM::Role' || resource.Properties.Policies === undefined) continue;
         const length = deployedPolicyLength(resource.Properties.Policies);
         expect(length, `${name}/${id}`).toBeLessThanOrEqual(LIMITS.rolePolicyChars);
         largest = Math.max(largest, length);

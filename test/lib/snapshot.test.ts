@@ -9,12 +9,13 @@ function withoutAssetHashes(template: unknown): unknown {
 describe('the synthesized templates of the example config', () => {
   const synth = synthesize(exampleConfig());
 
-  it.each([synth.vault, ...synth.backups, synth.restore!, synth.cutover!].map((stack) => [stack.stackName, stack] as const))(
-    '%s',
-    (name) => {
-      const template = synth.assembly.getStackByName(name).template;
-      expect(JSON.stringify(withoutAssetHashes(template))).not.toMatch(/[0-9a-f]{64}/);
-      expect(withoutAssetHashes(template)).toMatchSnapshot();
-    },
-  );
+  it.each(
+    [synth.vault, ...synth.backups, synth.restore!, ...synth.restoreGroups, synth.cutover!].map(
+      (stack) => [stack.stackName, stack] as const,
+    ),
+  )('%s', (name) => {
+    const template = synth.assembly.getStackByName(name).template;
+    expect(JSON.stringify(withoutAssetHashes(template))).not.toMatch(/[0-9a-f]{64}/);
+    expect(withoutAssetHashes(template)).toMatchSnapshot();
+  });
 });

@@ -17,22 +17,22 @@ import {
 } from '../../lambdas/core/workflows/local.js';
 import { RestoreJob, runRestoreJob } from '../../lambdas/core/workflows/restore-job.js';
 import { exitCodeFor } from '../../lambdas/core/workflows/runner-exit-codes.js';
+import { restoreCatalogPath, type RestoreDatabase } from '../../lambdas/core/workflows/restore-catalog.js';
 import type { RestoreSettings } from '../../lambdas/core/workflows/restore-state.js';
 import { ApplicationProcess, freePort } from '../support/application.js';
-import { dynamoDbTask, FakeEcs, FakeSecretsManager, startLockTable } from '../support/control-planes.js';
+import { dynamoDbTask, FakeEcs, FakeSecretsManager, FakeSsm, startLockTable } from '../support/control-planes.js';
 import { connectPostgres } from '../support/postgres.js';
 import { sharedPostgres, sharedS3 } from '../support/shared.js';
 
 /** The restore workflow handing over to the real cutover workflow, both as deployed: restore, approval, switch. */
 
-const RESTORE_STEPS = 'arn:aws:lambda:us-east-1:000000000000:function:lifeline-restore-steps';
+const RESTORE_STEPS = 'arn:aws:lambda:us-east-1:000000000000:function:lifeline-restore1-private';
 const CUTOVER_STEPS = 'arn:aws:lambda:us-east-1:000000000000:function:lifeline-cutover-steps';
 const CUTOVER_STATE_MACHINE = 'arn:aws:states:us-east-1:000000000000:stateMachine:lifeline-cutover';
 const NOTIFICATIONS = 'arn:aws:sns:us-east-1:000000000000:lifeline-notifications';
 const RESTORE_SUBSTITUTIONS = {
   RestoreStepsFunctionArn: RESTORE_STEPS,
   RunnerClusterArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/lifeline-runner',
-  RunnerTaskDefinitionArn: 'arn:aws:ecs:us-east-1:000000000000:task-definition/lifeline-runner:1',
   ApprovalsTopicArn: 'arn:aws:sns:us-east-1:000000000000:lifeline-approvals',
   NotificationsTopicArn: NOTIFICATIONS,
   CutoverStateMachineArn: CUTOVER_STATE_MACHINE,
@@ -70,6 +70,7 @@ let latest: BackupResult;
 let app: ApplicationProcess;
 let secrets: FakeSecretsManager;
 let ecs: FakeEcs;
+let ssm: FakeSsm;
 let stopLockTable: () => void;
 let dynamodb: DynamoDBClient;
 let restoreSteps: (event: unknown) => Promise<unknown>;
@@ -127,30 +128,27 @@ beforeAll(async () => {
   secrets = new FakeSecretsManager();
   secrets.create(ADMIN_SECRET, JSON.stringify({ username: pg.user, password: pg.password }));
   ecs = new FakeEcs();
+  ssm = new FakeSsm();
   // A new task reads the secret's AWSCURRENT value when it starts.
   ecs.add({ ...SERVICE, desiredCount: 1, restart: () => app.start(secrets.current(APP_SECRET).value) });
 
   ({ dynamodb, stop: stopLockTable } = await startLockTable(CUTOVER_SUBSTITUTIONS.LockTableName));
 
   // Both workflows' real handlers, configured as their stacks configure them.
-  const restoreSettings: RestoreSettings = {
-    bucket,
-    approvalTimeoutSeconds: 60,
-    runnerVcpus: 2,
-    databases: [
-      {
-        name: 'shop',
-        secretArn: ADMIN_SECRET,
-        host: pg.host,
-        port: pg.port,
-        databaseName: source,
-        rds: { instanceIdentifier: 'shop' },
-        stepsFunctionArn: RESTORE_STEPS,
-        runner: { subnetIds: ['subnet-0a1b2c3d'], securityGroupIds: ['sg-0a1b2c3d'] },
-      },
-    ],
-    applications: [{ name: 'shop-api', database: 'shop', connectionSecretArn: APP_SECRET }],
+  const restoreSettings: RestoreSettings = { deployment: 'lifeline', backupStacks: 1, bucket, approvalTimeoutSeconds: 60, runnerVcpus: 2 };
+  const shop: RestoreDatabase = {
+    name: 'shop',
+    secretArn: ADMIN_SECRET,
+    host: pg.host,
+    port: pg.port,
+    databaseName: source,
+    rds: { instanceIdentifier: 'shop' },
+    network: 'private',
+    stepsFunctionArn: RESTORE_STEPS,
+    runner: { taskDefinition: 'lifeline-restore-runner-1', subnetIds: ['subnet-0a1b2c3d'], securityGroupIds: ['sg-0a1b2c3d'] },
+    applications: [{ name: 'shop-api', connectionSecretArn: APP_SECRET }],
   };
+  ssm.parameters.set(`${restoreCatalogPath('lifeline', 1)}/shop`, { value: JSON.stringify(shop), type: 'String' });
   const cutoverSettings: CutoverSettings = {
     deployment: { pollSeconds: 1, timeoutSeconds: 30 },
     applications: [

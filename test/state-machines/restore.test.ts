@@ -19,7 +19,9 @@ import {
 } from '../../lambdas/core/workflows/local.js';
 import { RestoreJob, runRestoreJob } from '../../lambdas/core/workflows/restore-job.js';
 import { exitCodeFor } from '../../lambdas/core/workflows/runner-exit-codes.js';
+import { restoreCatalogPath, type RestoreDatabase } from '../../lambdas/core/workflows/restore-catalog.js';
 import { RestoreFailure, RestoreTarget, ValidationReport, type RestoreSettings } from '../../lambdas/core/workflows/restore-state.js';
+import { FakeSsm } from '../support/control-planes.js';
 import { createRichDatabase, databaseDigest, RICH_DATABASE_LATEST_MIGRATION } from '../support/fixture.js';
 import { connectPostgres } from '../support/postgres.js';
 import { sharedPostgres, sharedS3 } from '../support/shared.js';
@@ -27,11 +29,12 @@ import { sharedPostgres, sharedS3 } from '../support/shared.js';
 const DEFINITION = 'state-machines/restore.asl.json';
 /** The steps function outside any VPC, and the one in the databases' network. */
 const STEPS_FUNCTION = 'arn:aws:lambda:us-east-1:000000000000:function:lifeline-restore-steps';
-const NETWORK_STEPS_FUNCTION = 'arn:aws:lambda:us-east-1:000000000000:function:lifeline-restore-steps-private';
+const NETWORK_STEPS_FUNCTION = 'arn:aws:lambda:us-east-1:000000000000:function:lifeline-restore1-private';
+/** The restore group's runner family, which RunRestore starts. */
+const RUNNER_FAMILY = 'lifeline-restore-runner-1';
 const SUBSTITUTIONS = {
   RestoreStepsFunctionArn: STEPS_FUNCTION,
   RunnerClusterArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/lifeline-runner',
-  RunnerTaskDefinitionArn: 'arn:aws:ecs:us-east-1:000000000000:task-definition/lifeline-runner:1',
   ApprovalsTopicArn: 'arn:aws:sns:us-east-1:000000000000:lifeline-approvals',
   NotificationsTopicArn: 'arn:aws:sns:us-east-1:000000000000:lifeline-notifications',
   CutoverStateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:lifeline-cutover',
@@ -53,6 +56,7 @@ const pg = sharedPostgres();
 const s3 = sharedS3();
 const secrets = mockClient(SecretsManagerClient);
 const rds = mockClient(RDSClient);
+const ssm = new FakeSsm();
 
 /** As the runner resolves secrets: Secrets Manager (mocked here), RDS secret JSON, the job's server filling in. */
 function runnerConnection(secretArn: string, defaults: SecretDefaults) {
@@ -244,25 +248,41 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'ledger' }).resolves({
       DBInstances: [{ DBInstanceIdentifier: 'ledger', Endpoint: { Address: pg.host, Port: pg.port }, DBName: ledgerSource }],
     });
+    // The catalog as the restore group's stack writes it: one parameter per database.
     const network = {
       port: pg.port,
+      network: 'private',
       stepsFunctionArn: NETWORK_STEPS_FUNCTION,
-      runner: { subnetIds: ['subnet-0a1b2c3d'], securityGroupIds: ['sg-0a1b2c3d'] },
+      runner: { taskDefinition: RUNNER_FAMILY, subnetIds: ['subnet-0a1b2c3d'], securityGroupIds: ['sg-0a1b2c3d'] },
     };
-    settings = {
-      bucket,
-      approvalTimeoutSeconds: 1,
-      runnerVcpus: 2,
-      databases: [
-        { name: 'shop', secretArn: ADMIN_SECRET, rds: { instanceIdentifier: 'shop' }, ...network },
-        { name: 'ledger', secretArn: LEDGER_SECRET, rds: { instanceIdentifier: 'ledger' }, ...network },
-        { name: 'replica', secretArn: OTHER_ADMIN_SECRET, databaseName: 'postgres', rds: { instanceIdentifier: 'replica' }, ...network },
-      ],
-      applications: [
-        { name: 'shop-api', database: 'shop', connectionSecretArn: APP_SECRET },
-        { name: 'ledger-api', database: 'ledger', connectionSecretArn: LEDGER_APP_SECRET },
-      ],
-    };
+    const catalog: RestoreDatabase[] = [
+      {
+        name: 'shop',
+        secretArn: ADMIN_SECRET,
+        rds: { instanceIdentifier: 'shop' },
+        ...network,
+        applications: [{ name: 'shop-api', connectionSecretArn: APP_SECRET }],
+      },
+      {
+        name: 'ledger',
+        secretArn: LEDGER_SECRET,
+        rds: { instanceIdentifier: 'ledger' },
+        ...network,
+        applications: [{ name: 'ledger-api', connectionSecretArn: LEDGER_APP_SECRET }],
+      },
+      {
+        name: 'replica',
+        secretArn: OTHER_ADMIN_SECRET,
+        databaseName: 'postgres',
+        rds: { instanceIdentifier: 'replica' },
+        ...network,
+        applications: [],
+      },
+    ];
+    for (const database of catalog) {
+      ssm.parameters.set(`${restoreCatalogPath('lifeline', 1)}/${database.name}`, { value: JSON.stringify(database), type: 'String' });
+    }
+    settings = { deployment: 'lifeline', backupStacks: 1, bucket, approvalTimeoutSeconds: 1, runnerVcpus: 2 };
     // The real Lambda handler, configured as the stack configures it.
     process.env.AWS_ENDPOINT_URL_S3 = s3.endpoint;
     process.env.LIFELINE_RESTORE_SETTINGS = JSON.stringify(settings);
@@ -273,6 +293,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     for (const name of created) await pg.query('postgres', `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     secrets.reset();
     rds.reset();
+    ssm.mock.reset();
   });
 
   interface Run {
@@ -291,6 +312,8 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     const requests: CallbackRequest[] = [];
     /** Which function ran each step. */
     const invoked: Record<string, string> = {};
+    /** What RunRestore asked ECS to run, and where. */
+    const ran: unknown[] = [];
     const vault = createS3Client({ endpoint: s3.endpoint });
     const deployed = (arn: string) => async (event: unknown) => {
       const { step } = event as { step: string };
@@ -305,11 +328,15 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
       functions: { [STEPS_FUNCTION]: deployed(STEPS_FUNCTION), [NETWORK_STEPS_FUNCTION]: deployed(NETWORK_STEPS_FUNCTION) },
       tasks: {
         // ECS cannot run here: the runner's job runs in this process, answered in runTask.sync's shape.
-        RunRestore: inProcessTask(async (environment) => {
-          const job = RestoreJob.parse(JSON.parse(environment.LIFELINE_RESTORE_JOB!));
-          await runRestoreJob(job, { s3: vault, bucket: vaultBucket, connection: runnerConnection });
-          await afterJob?.(job);
-        }, exitCodeFor),
+        RunRestore: async (parameters) => {
+          const { TaskDefinition, NetworkConfiguration } = parameters as { TaskDefinition: unknown; NetworkConfiguration: unknown };
+          ran.push({ TaskDefinition, NetworkConfiguration });
+          return inProcessTask(async (environment) => {
+            const job = RestoreJob.parse(JSON.parse(environment.LIFELINE_RESTORE_JOB!));
+            await runRestoreJob(job, { s3: vault, bucket: vaultBucket, connection: runnerConnection });
+            await afterJob?.(job);
+          }, exitCodeFor)(parameters);
+        },
       },
       notify: (notification) => notifications.push(notification),
       answer: async (request) => {
@@ -319,7 +346,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
       },
       retryIntervals: { Cleanup: 0 },
     });
-    return { ...result, notifications, requests, invoked };
+    return { ...result, notifications, requests, invoked, ran };
   }
 
   const approve = (): Promise<CallbackAnswer> =>
@@ -336,12 +363,12 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     const before = await databases();
     for (const [input, field] of [
       [{ database: 'shop', colour: 'red' }, /Unrecognized key: \\"colour\\"/],
-      [{ database: 'billing' }, /database: \\"billing\\" is not a configured database \(configured: shop, ledger, replica\)/],
-      [{ database: 'shop', cutover: 'billing-api' }, /cutover: \\"billing-api\\" is not a configured application/],
+      [{ database: 'billing' }, /database: \\"billing\\" is not a configured database of deployment lifeline/],
+      [{ database: 'shop', cutover: 'billing-api' }, /cutover: \\"billing-api\\" is not a configured application of database \\"shop\\"/],
       [{ database: 'shop', key: backup.key, at: '2026-01-01T00:00:00Z' }, /at: give key or at, not both/],
       [
         { database: 'shop', target: { serverSecretArn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:someone/else-PqR678' } },
-        /target.serverSecretArn: .* is not the secret of a configured database \(configured: shop, ledger, replica\)/,
+        /target.serverSecretArn: .* is not the secret of a configured database that restores of \\"shop\\" reach \(those in its network private and backups stack: ledger, replica, shop\)/,
       ],
     ] as const) {
       const result = await run({ input });
@@ -400,6 +427,15 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
       validateRestore: NETWORK_STEPS_FUNCTION,
       summarize: STEPS_FUNCTION,
     });
+    // The runner of the database's restore group, in its network, as the catalog says.
+    expect(result.ran).toEqual([
+      {
+        TaskDefinition: RUNNER_FAMILY,
+        NetworkConfiguration: {
+          AwsvpcConfiguration: { Subnets: ['subnet-0a1b2c3d'], SecurityGroups: ['sg-0a1b2c3d'], AssignPublicIp: 'DISABLED' },
+        },
+      },
+    ]);
     const [emf, ...more] = metricLines(lines);
     expect(more).toEqual([]);
     expect(emf).toMatchObject({

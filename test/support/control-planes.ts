@@ -23,6 +23,7 @@ import {
 import {
   DeleteParameterCommand,
   GetParameterCommand,
+  GetParametersByPathCommand,
   ParameterAlreadyExists,
   ParameterNotFound,
   PutParameterCommand,
@@ -331,6 +332,24 @@ export class FakeSsm {
     this.mock.on(DeleteParameterCommand).callsFake(({ Name }) => {
       if (!this.parameters.delete(Name)) throw notFound();
       return {};
+    });
+    // Non-recursive: the path's direct children, ten a page (the API's default MaxResults), in name order.
+    this.mock.on(GetParametersByPathCommand).callsFake(({ Path, Recursive, NextToken }) => {
+      if (Recursive) throw new Error('FakeSsm answers non-recursive GetParametersByPath only');
+      const children = [...this.parameters.keys()]
+        .filter((name) => name.startsWith(`${Path}/`) && !name.slice(Path.length + 1).includes('/'))
+        .sort();
+      const from = NextToken === undefined ? 0 : Number(NextToken);
+      const page = children.slice(from, from + 10);
+      return {
+        Parameters: page.map((Name) => ({
+          Name,
+          Value: this.parameters.get(Name)!.value,
+          Type: this.parameters.get(Name)!.type,
+          Version: 1,
+        })),
+        NextToken: from + 10 < children.length ? String(from + 10) : undefined,
+      };
     });
   }
 }

@@ -30,6 +30,8 @@ export interface Synthesized extends LifelineStacks {
   backupsTemplates: Template[];
   /** When the config has a `restore` section. */
   restoreTemplate?: Template;
+  /** With `restore`: one beside each backups stack. */
+  restoreGroupTemplates: Template[];
   /** When the config has applications. */
   cutoverTemplate?: Template;
 }
@@ -57,6 +59,7 @@ export function synthesize(config: LifelineConfig, options: SynthesisOptions = {
     vaultTemplate: template(stacks.vault.stackName),
     backupsTemplates: stacks.backups.map((stack) => template(stack.stackName)),
     restoreTemplate: stacks.restore && template(stacks.restore.stackName),
+    restoreGroupTemplates: stacks.restoreGroups.map((stack) => template(stack.stackName)),
     cutoverTemplate: stacks.cutover && template(stacks.cutover.stackName),
   };
 }

@@ -17,6 +17,7 @@ import {
   type Notification,
 } from '../workflows/local.js';
 import { exitCodeFor } from '../workflows/runner-exit-codes.js';
+import { fixedRestoreCatalog, RestoreDatabase } from '../workflows/restore-catalog.js';
 import { RestoreSettings } from '../workflows/restore-state.js';
 import { runRestoreStep } from '../workflows/restore-steps.js';
 import { runnerEnvironment } from '../workflows/runner-environment.js';
@@ -44,7 +45,6 @@ const STEPS_FUNCTION = local('lambda', 'function:lifeline-local-restore-steps');
 const SUBSTITUTIONS = {
   RestoreStepsFunctionArn: STEPS_FUNCTION,
   RunnerClusterArn: local('ecs', 'cluster/lifeline-local'),
-  RunnerTaskDefinitionArn: local('ecs', 'task-definition/lifeline-local-runner:1'),
   ApprovalsTopicArn: local('sns', 'lifeline-local-approvals'),
   NotificationsTopicArn: local('sns', 'lifeline-local-notifications'),
   CutoverStateMachineArn: local('states', 'stateMachine:lifeline-local-cutover'),
@@ -112,21 +112,30 @@ function deployment(local: LocalRestoreSettings) {
       port,
       databaseName: database,
       rds: { instanceIdentifier: d.name },
+      network: 'local',
       stepsFunctionArn: STEPS_FUNCTION,
-      runner: { subnetIds: ['subnet-local'], securityGroupIds: ['sg-local'] },
+      runner: { taskDefinition: 'lifeline-local-runner', subnetIds: ['subnet-local'], securityGroupIds: ['sg-local'] },
+      applications: local.applications.flatMap((a, i) => {
+        if (a.database !== d.name) return [];
+        const connectionSecretArn = localSecretArn('application', a.name);
+        secrets.set(connectionSecretArn, connectionOf(a.url, `applications[${i}].url`));
+        return [{ name: a.name, connectionSecretArn }];
+      }),
     };
-  });
-  const applications = local.applications.map((a, i) => {
-    const connectionSecretArn = localSecretArn('application', a.name);
-    secrets.set(connectionSecretArn, connectionOf(a.url, `applications[${i}].url`));
-    return { name: a.name, database: a.database, connectionSecretArn };
   });
   const settings = parseInput(
     RestoreSettings,
-    { bucket: local.bucket, approvalTimeoutSeconds: local.approvalTimeoutSeconds, runnerVcpus: local.jobs, databases, applications },
+    {
+      deployment: 'lifeline-local',
+      backupStacks: 1,
+      bucket: local.bucket,
+      approvalTimeoutSeconds: local.approvalTimeoutSeconds,
+      runnerVcpus: local.jobs,
+    },
     'local settings',
   );
-  return { settings, secrets: localSecretsManager(secrets) };
+  const catalog = fixedRestoreCatalog(parseInput(z.array(RestoreDatabase), databases, 'local settings'));
+  return { settings, catalog, secrets: localSecretsManager(secrets) };
 }
 
 /** A URL as a secret holds it: with a password (from the URL or PGPASSWORD), TLS as for any RDS secret. */
@@ -164,8 +173,8 @@ export async function runRestoreLocally(options: LocalRestoreOptions): Promise<L
       `cutover: a local run cannot switch ${JSON.stringify(cutover)} yet (no local cutover workflow); leave "cutover" out to rehearse the restore here, or start it in AWS with lifeline start restore; nothing was created`,
     );
   }
-  const { settings, secrets } = deployment(options.settings);
-  const steps = { settings, s3: options.s3, secrets, rds: localRds() };
+  const { settings, catalog, secrets } = deployment(options.settings);
+  const steps = { settings, catalog, s3: options.s3, secrets, rds: localRds() };
   return runLocalExecution({
     definitionFile: definitionFile(),
     substitutions: SUBSTITUTIONS,

@@ -53,7 +53,7 @@ export const RestoreInput = z
       .strictObject({
         database: DatabaseName.optional().describe("The new database's name; it must not exist yet, or exist without tables."),
         serverSecretArn: SecretArn.optional().describe(
-          "Another configured database's server, by that database's secret (the only secrets the workflow reads); by default the source's server.",
+          "Another configured database's server, by that database's secret: one in the source's network and backups stack, whose secrets the source's runner reads; by default the source's server.",
         ),
       })
       .optional()

@@ -1,51 +1,27 @@
 import { z } from 'zod';
+import { DeploymentName } from '../deployment.js';
 import { DatabaseLabel } from '../keys.js';
 import { LatestMigration } from '../manifest.js';
 import { SecretArn } from '../secrets.js';
 import { ApplicationName, ApprovalDecision, CutoverInput, DatabaseName } from './cutover-input.js';
+import { LambdaFunctionArn, RestoreDatabase, RunnerPlacement } from './restore-catalog.js';
 import { RestoreJob } from './restore-job.js';
 import { CaughtError, Timing } from './execution-state.js';
 
-/** An RDS instance or Aurora cluster by identifier (rds.ts RdsResource). */
-const RdsResource = z.union([
-  z.strictObject({ instanceIdentifier: z.string().min(1) }),
-  z.strictObject({ clusterIdentifier: z.string().min(1) }),
-]);
-
-/** A Lambda function's ARN, unqualified. */
-const LambdaFunctionArn = z
-  .string()
-  .regex(/^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+$/, 'must be a Lambda function ARN');
-
 /**
- * What the restore steps know of the deployment (the CDK stack passes it as LIFELINE_RESTORE_SETTINGS):
- * the vault, the configured databases with the runner's network for each, and the applications.
+ * What the restore steps know of the deployment (the CDK stack passes it as LIFELINE_RESTORE_SETTINGS): the vault,
+ * the defaults, and where the catalog of configured databases is (restore-catalog.ts).
  */
 export const RestoreSettings = z.strictObject({
+  /** The config's name, under which the catalog's parameters live. */
+  deployment: DeploymentName,
+  /** The config's backupStacks: a database's restore group is its backups stack. */
+  backupStacks: z.number().int().min(1).max(200),
   bucket: z.string().min(3),
   /** The approval timeout when the input gives none (the config's approval.timeoutHours, in seconds). */
   approvalTimeoutSeconds: z.number().int().min(1),
   /** The runner task's vCPUs: pg_restore's --jobs when the input gives none. */
   runnerVcpus: z.number().int().min(1).max(16),
-  databases: z.array(
-    z.strictObject({
-      name: DatabaseLabel,
-      /** The secret backups connect with; its server is the default target's server. */
-      secretArn: SecretArn,
-      /**
-       * Where the server listens, for secrets that do not say (RDS-managed ones): as the backup function resolves
-       * it (backup-target.ts targetConnection): the secret, then host/port/databaseName, then RDS.
-       */
-      host: z.string().min(1).optional(),
-      port: z.number().int().min(1).max(65535),
-      databaseName: z.string().min(1).optional(),
-      rds: RdsResource,
-      /** The restore steps function in this database's network, for the steps that connect to it. */
-      stepsFunctionArn: LambdaFunctionArn,
-      runner: z.strictObject({ subnetIds: z.array(z.string()).min(1), securityGroupIds: z.array(z.string()).min(1) }),
-    }),
-  ),
-  applications: z.array(z.strictObject({ name: ApplicationName, database: DatabaseLabel, connectionSecretArn: SecretArn })),
 });
 export type RestoreSettings = z.infer<typeof RestoreSettings>;
 
@@ -68,9 +44,11 @@ export const RestoreRequest = z.strictObject({
   keepOnFailure: z.boolean(),
   /** `required`: the restored database waits for a human before cutover (an in-place restore asks before RunRestore). */
   approval: z.strictObject({ required: z.boolean(), timeoutSeconds: z.number().int().min(1) }),
-  /** The database's network's steps function: CreateTarget, ValidateRestore and Cleanup run there. */
+  /** The configured database whose server the target is on, as its backups reach that server. */
+  server: RestoreDatabase.pick({ name: true, host: true, port: true, databaseName: true, rds: true }),
+  /** The group's steps function in the database's network: CreateTarget, ValidateRestore and Cleanup run there. */
   stepsFunctionArn: LambdaFunctionArn,
-  runner: z.strictObject({ subnetIds: z.array(z.string()), securityGroupIds: z.array(z.string()) }),
+  runner: RunnerPlacement,
   execution: z.strictObject({ id: z.string(), startedAt: z.iso.datetime() }),
   timing: Timing,
 });

@@ -24,6 +24,7 @@ import { checkRows, ESTIMATE_TOLERANCE } from '../restore.js';
 import { parseInput } from '../validation.js';
 import { findBackup, objectSize, readManifest, type BackupSelector } from '../vault.js';
 import { causeDetails, nameCaught, secondsBetween } from './execution-state.js';
+import type { RestoreCatalog } from './restore-catalog.js';
 import { storageFor } from './restore-job.js';
 import { errorNameForExitCode } from './runner-exit-codes.js';
 import { defaultTargetName, RestoreInput } from './restore-input.js';
@@ -41,6 +42,8 @@ import {
 
 export interface RestoreStepDeps {
   settings: RestoreSettings;
+  /** The configured databases, which ValidateInput resolves the input against. */
+  catalog: RestoreCatalog;
   s3: S3Client;
   /** Database secrets (the RDS secret JSON shape) and, for secrets without a host, RDS. */
   secrets: SecretsManagerClient;
@@ -61,7 +64,7 @@ export async function runRestoreStep(event: unknown, deps: RestoreStepDeps): Pro
   const timed = <T>(result: T) => ({ ...result, timing: { startedAt, finishedAt: now().toISOString() } });
   switch (parsed.step) {
     case 'validateInput':
-      return { request: timed(validateInput(parsed.input, parsed.execution, deps.settings)) };
+      return { request: timed(await validateInput(parsed.input, parsed.execution, deps.settings, deps.catalog)) };
     case 'resolveBackup':
       return timed(await resolveBackup(parsed.request, deps));
     case 'createTarget':
@@ -83,32 +86,41 @@ export async function runRestoreStep(event: unknown, deps: RestoreStepDeps): Pro
 }
 
 /** The input checked against its schema and the deployed config, every default filled in. */
-export function validateInput(
+export async function validateInput(
   value: unknown,
   execution: { id: string; startedAt: string },
   settings: RestoreSettings,
-): Omit<RestoreRequest, 'timing'> {
+  catalog: RestoreCatalog,
+): Promise<Omit<RestoreRequest, 'timing'>> {
   const input = parseInput(RestoreInput, value, 'restore input');
-  const database = settings.databases.find((d) => d.name === input.database);
-  const configured = settings.databases.map((d) => d.name).join(', ') || 'none';
+  const group = await catalog.groupOf(input.database);
+  const database = group.find((d) => d.name === input.database);
   if (!database) {
-    throw new LifelineError('InvalidInput', `database: "${input.database}" is not a configured database (configured: ${configured})`);
-  }
-  // The runner and the steps function may read the configured databases' secrets only.
-  const serverSecretArn = input.target?.serverSecretArn;
-  if (serverSecretArn !== undefined && !settings.databases.some((d) => d.secretArn === serverSecretArn)) {
     throw new LifelineError(
       'InvalidInput',
-      `target.serverSecretArn: "${serverSecretArn}" is not the secret of a configured database (configured: ${configured}); restore onto one of their servers`,
+      `database: "${input.database}" is not a configured database of deployment ${settings.deployment}`,
     );
   }
-  const applications = settings.applications.filter((a) => a.database === input.database);
-  let owner = applications.length === 1 ? applications[0] : undefined;
+  // The runner and the steps function run in the database's network and may read its group's secrets only.
+  const serverSecretArn = input.target?.serverSecretArn ?? database.secretArn;
+  const reachable = group.filter((d) => d.network === database.network);
+  const server = reachable.find((d) => d.secretArn === serverSecretArn);
+  if (!server) {
+    const servers = reachable.map((d) => d.name).join(', ');
+    throw new LifelineError(
+      'InvalidInput',
+      `target.serverSecretArn: "${serverSecretArn}" is not the secret of a configured database that restores of "${input.database}" reach (those in its network ${database.network} and backups stack: ${servers}); restore onto one of their servers`,
+    );
+  }
+  let owner = database.applications.length === 1 ? database.applications[0] : undefined;
   if (input.cutover !== undefined) {
-    owner = settings.applications.find((a) => a.name === input.cutover);
-    if (!owner) throw new LifelineError('InvalidInput', `cutover: "${input.cutover}" is not a configured application`);
-    if (owner.database !== input.database) {
-      throw new LifelineError('InvalidInput', `cutover: "${input.cutover}" uses database "${owner.database}", not "${input.database}"`);
+    owner = database.applications.find((a) => a.name === input.cutover);
+    if (!owner) {
+      const applications = database.applications.map((a) => a.name).join(', ') || 'none';
+      throw new LifelineError(
+        'InvalidInput',
+        `cutover: "${input.cutover}" is not a configured application of database "${input.database}" (its applications: ${applications})`,
+      );
     }
   }
   return {
@@ -116,9 +128,10 @@ export function validateInput(
     key: input.key ?? null,
     at: input.at ?? null,
     target: {
-      serverSecretArn: serverSecretArn ?? database.secretArn,
+      serverSecretArn,
       database: input.inPlace ? null : (input.target?.database ?? defaultTargetName(input.database, new Date(execution.startedAt))),
     },
+    server: { name: server.name, host: server.host, port: server.port, databaseName: server.databaseName, rds: server.rds },
     inPlace: input.inPlace,
     tables: input.tables ?? null,
     schemas: input.schemas ?? null,
@@ -177,16 +190,13 @@ export async function resolveBackup(request: RestoreRequest, deps: RestoreStepDe
 }
 
 /**
- * The admin connection to a target's server, a configured database's (validateInput allows no other), reached as
- * its backups reach it: the secret, then the config's host, port and database name, then RDS.
+ * The admin connection to a target's server, a configured database's (ValidateInput allows no other), reached as
+ * its backups reach it: the secret, then the config's host, port and database name, then RDS. The function's role
+ * reads its own group's secrets only, however the step is invoked.
  */
-async function serverConnection(secretArn: string, deps: RestoreStepDeps): Promise<ConnectionSettings> {
-  const configured = deps.settings.databases.find((d) => d.secretArn === secretArn);
-  // Also when the step is invoked directly: this function reads no other secret.
-  if (!configured)
-    throw new LifelineError('InvalidInput', `target.serverSecretArn: "${secretArn}" is not the secret of a configured database`);
-  const { name, host, port, databaseName, rds } = configured;
-  return targetConnection({ database: name, secretArn, host, port, databaseName, rds }, deps);
+async function serverConnection(request: RestoreRequest, deps: RestoreStepDeps): Promise<ConnectionSettings> {
+  const { name, host, port, databaseName, rds } = request.server;
+  return targetConnection({ database: name, secretArn: request.target.serverSecretArn, host, port, databaseName, rds }, deps);
 }
 
 /** The target's server as CreateTarget resolved it, connected to `database` with the admin secret's credentials. */
@@ -226,7 +236,7 @@ export async function createTarget(
   deps: RestoreStepDeps,
 ): Promise<Omit<RestoreTarget, 'timing'>> {
   const { serverSecretArn } = request.target;
-  const server = await serverConnection(serverSecretArn, deps);
+  const server = await serverConnection(request, deps);
   const { source } = backup;
   // In place: the configured database itself, by the name its backups resolve.
   const database = request.target.database ?? server.database;

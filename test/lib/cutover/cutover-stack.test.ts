@@ -89,7 +89,7 @@ describe('the cutover stack', () => {
   it('is its own stack, deployed after the vault; the restore stack does not wait for it', () => {
     expect(synth.cutover!.stackName).toBe('lifeline-cutover');
     expect(synth.cutover!.dependencies.map((stack) => stack.stackName)).toEqual(['lifeline-vault']);
-    expect(synth.restore!.dependencies.map((stack) => stack.stackName)).toEqual(['lifeline-vault']);
+    expect(synth.restore!.dependencies.map((stack) => stack.stackName).sort()).toEqual(['lifeline-restore-1', 'lifeline-vault']);
   });
 
   it('outputs the state machine ARN, name and console URL, nothing else', () => {
@@ -110,6 +110,7 @@ describe('the cutover stack', () => {
     expect(without.assembly.stacks.map((stack) => stack.stackName).sort()).toEqual([
       'lifeline-backups-1',
       'lifeline-restore',
+      'lifeline-restore-1',
       'lifeline-vault',
     ]);
     expect(without.vaultTemplate.toJSON().Resources).toEqual(synth.vaultTemplate.toJSON().Resources);

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { fixedRestoreCatalog, RestoreDatabase, ssmRestoreCatalog } from '../../../lambdas/core/workflows/restore-catalog.js';
 import { RestoreSettings } from '../../../lambdas/core/workflows/restore-state.js';
 import {
   RUNNER_RESTORE_COMMAND,
@@ -10,6 +12,7 @@ import {
   runnerEnvironment,
 } from '../../../lambdas/core/workflows/runner-environment.js';
 import { LifelineError } from '../../../lambdas/core/errors.js';
+import { MAX_DATABASES_PER_STACK } from '../../../lambdas/core/database-groups.js';
 import { parseConfig } from '../../../lib/config/load.js';
 import type { LifelineConfig } from '../../../lib/config/schema.js';
 import {
@@ -22,14 +25,18 @@ import {
   deployedText as text,
   type Synthesized,
 } from '../../support/stacks.js';
+import { FakeSsm } from '../../support/control-planes.js';
 
 let synth: Synthesized;
+/** The workflow's stack, and the example's one restore group (its one backups stack's). */
 let restore: Template;
+let group: Template;
 let resources: Record<string, any>;
 beforeAll(() => {
   synth = synthesize(exampleConfig());
   restore = synth.restoreTemplate!;
-  resources = restore.toJSON().Resources;
+  group = synth.restoreGroupTemplates[0]!;
+  resources = { ...restore.toJSON().Resources, ...group.toJSON().Resources };
 });
 
 const SHOP_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-shop-AbC123';
@@ -39,7 +46,7 @@ const SHOP_API_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:sh
 const WAREHOUSE_SECRET_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 
 function logicalId(type: string, properties: Record<string, unknown>): string {
-  const ids = Object.keys(restore.findResources(type, { Properties: properties }));
+  const ids = [restore, group].flatMap((template) => Object.keys(template.findResources(type, { Properties: properties })));
   expect(ids, `${type} matching ${JSON.stringify(properties)}`).toHaveLength(1);
   return ids[0]!;
 }
@@ -60,15 +67,21 @@ const deployed = (node: unknown) =>
   text(node).replaceAll('<AWS::Partition>', 'aws').replaceAll('<AWS::Region>', 'eu-west-1').replaceAll('<AWS::AccountId>', '123456789012');
 
 /** What the restore steps handler parses from its environment, with core's own schema. */
-function settingsOf(functionName: string): RestoreSettings {
-  const fn = resources[logicalId('AWS::Lambda::Function', { FunctionName: functionName })];
+function settingsOf(functionName: string, template?: Template): RestoreSettings {
+  const fn =
+    template === undefined
+      ? resources[logicalId('AWS::Lambda::Function', { FunctionName: functionName })]
+      : Object.values(template.findResources('AWS::Lambda::Function', { Properties: { FunctionName: functionName } }))[0]!;
   return RestoreSettings.parse(JSON.parse(deployed(fn.Properties.Environment.Variables.LIFELINE_RESTORE_SETTINGS)));
 }
 
-describe('the restore stack', () => {
-  it('is its own stack, deployed after the vault', () => {
+describe('the restore stacks', () => {
+  it('are the workflow and a restore group per backups stack, the groups deployed after the vault and before the workflow', () => {
     expect(synth.restore!.stackName).toBe('lifeline-restore');
-    expect(synth.restore!.dependencies.map((stack) => stack.stackName)).toEqual(['lifeline-vault']);
+    expect(synth.restoreGroups.map((stack) => stack.stackName)).toEqual(['lifeline-restore-1']);
+    expect(synth.restore!.dependencies.map((stack) => stack.stackName).sort()).toEqual(['lifeline-restore-1', 'lifeline-vault']);
+    expect(synth.restoreGroups[0]!.dependencies.map((stack) => stack.stackName)).toEqual(['lifeline-vault']);
+    expect(group.toJSON().Outputs ?? {}).toEqual({});
   });
 
   it('outputs the state machine ARN, name and console URL, nothing else', () => {
@@ -81,11 +94,12 @@ describe('the restore stack', () => {
   });
 });
 
-describe('the runner', () => {
+describe("a restore group's runner", () => {
   it('is a Fargate task of the newest backup image with the container the state machine overrides', () => {
-    const taskDefinition = Object.values(restore.findResources('AWS::ECS::TaskDefinition'))[0]!.Properties;
+    restore.resourceCountIs('AWS::ECS::TaskDefinition', 0);
+    const taskDefinition = Object.values(group.findResources('AWS::ECS::TaskDefinition'))[0]!.Properties;
     expect(taskDefinition).toMatchObject({
-      Family: 'lifeline-restore-runner',
+      Family: 'lifeline-restore-runner-1',
       Cpu: '2048',
       Memory: '8192',
       RequiresCompatibilities: ['FARGATE'],
@@ -114,22 +128,22 @@ describe('the runner', () => {
   });
 
   it('logs to a KMS-encrypted log group with a retention', () => {
-    const container = Object.values(restore.findResources('AWS::ECS::TaskDefinition'))[0]!.Properties.ContainerDefinitions[0];
+    const container = Object.values(group.findResources('AWS::ECS::TaskDefinition'))[0]!.Properties.ContainerDefinitions[0];
     expect(container.LogConfiguration.LogDriver).toBe('awslogs');
-    const group = resources[container.LogConfiguration.Options['awslogs-group'].Ref].Properties;
-    expect(text(group.KmsKeyId)).toMatch(/^<LogsKey[0-9A-F]+\.Arn>$/);
-    expect(group.RetentionInDays).toBe(90);
+    const logGroup = resources[container.LogConfiguration.Options['awslogs-group'].Ref].Properties;
+    expect(text(logGroup.KmsKeyId)).toMatch(/^<LogsKey[0-9A-F]+\.Arn>$/);
+    expect(logGroup.RetentionInDays).toBe(90);
   });
 
-  it('runs in a cluster with container insights and no VPC of its own', () => {
+  it("runs in the workflow's cluster, with container insights, and no VPC of its own", () => {
     restore.hasResourceProperties('AWS::ECS::Cluster', { ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }] });
-    restore.resourceCountIs('AWS::EC2::VPC', 0);
+    group.resourceCountIs('AWS::ECS::Cluster', 0);
+    for (const template of [restore, group]) template.resourceCountIs('AWS::EC2::VPC', 0);
   });
 
-  it("may read the vault and the configured databases' secrets, nothing more", () => {
-    const taskRole = (
-      Object.values(restore.findResources('AWS::ECS::TaskDefinition'))[0]!.Properties.TaskRoleArn['Fn::GetAtt'] as string[]
-    )[0]!;
+  it("may read the vault and its group's databases' secrets, nothing more, with roles the workflow passes by their path", () => {
+    const taskDefinition = Object.values(group.findResources('AWS::ECS::TaskDefinition'))[0]!.Properties;
+    const taskRole = (taskDefinition.TaskRoleArn['Fn::GetAtt'] as string[])[0]!;
     const statements = statementsOf(taskRole);
     expect(statements.map((s) => [s.sid, s.actions])).toEqual([
       ['ReadBackups', ['s3:GetObject']],
@@ -141,17 +155,23 @@ describe('the runner', () => {
     ]);
     expect(statements[0]!.resources).toEqual(['daily', 'weekly', 'monthly'].map(vaultObjects));
     expect(secretsOf(taskRole)).toEqual([SHOP_SECRET, STAGING_SECRET, WAREHOUSE_SECRET].sort());
-    expect(statements[4]!.resources).toEqual([WAREHOUSE_SECRET_KEY]);
-    expect(resources[taskRole].Properties.Path).toBe('/lifeline-runtime/');
+    // The keys of the account and region warehouse's key is in, through Secrets Manager only.
+    expect(statements[4]!.resources).toEqual([WAREHOUSE_SECRET_KEY.replace(/key\/.*$/, 'key/*')]);
+    expect(text((statements[4]!.condition as any).StringEquals['kms:ViaService'])).toBe('secretsmanager.<AWS::Region>.amazonaws.com');
+    // Under the runtime path, which the vault's policy denies every delete.
+    expect(resources[taskRole].Properties.Path).toBe('/lifeline-runtime/restore-runner/');
+    expect(resources[(taskDefinition.ExecutionRoleArn['Fn::GetAtt'] as string[])[0]!].Properties.Path).toBe(
+      '/lifeline-runtime/restore-runner/',
+    );
   });
 });
 
 describe('the restore steps functions', () => {
-  it('run the restore handler of the same image: one outside any VPC, one in each network with databases', () => {
-    restore.resourceCountIs('AWS::Lambda::Function', 3);
-    for (const name of ['lifeline-restore', 'lifeline-restore-production', 'lifeline-restore-analytics']) {
-      restore.hasResourceProperties('AWS::Lambda::Function', {
-        FunctionName: name,
+  it("run the restore handler of the same image: the workflow's outside any VPC, the group's in each of its networks", () => {
+    restore.resourceCountIs('AWS::Lambda::Function', 1);
+    group.resourceCountIs('AWS::Lambda::Function', 2);
+    for (const name of ['lifeline-restore', 'lifeline-restore1-production', 'lifeline-restore1-analytics']) {
+      expect(resources[logicalId('AWS::Lambda::Function', { FunctionName: name })].Properties).toMatchObject({
         PackageType: 'Image',
         ImageConfig: { Command: ['restore.handler'] },
         Timeout: 900,
@@ -159,16 +179,17 @@ describe('the restore steps functions', () => {
     }
     const vpcOf = (name: string) => resources[logicalId('AWS::Lambda::Function', { FunctionName: name })].Properties.VpcConfig;
     expect(vpcOf('lifeline-restore')).toBeUndefined();
-    const production = vpcOf('lifeline-restore-production');
+    const production = vpcOf('lifeline-restore1-production');
     expect(production.SubnetIds).toEqual(['subnet-0a1b2c3d4e5f67890', 'subnet-1a1b2c3d4e5f67890']);
     expect(text(production.SecurityGroupIds[0])).toMatch(/^<NetworkproductionSecurityGroup.*\.GroupId>$/);
-    const analytics = vpcOf('lifeline-restore-analytics');
+    const analytics = vpcOf('lifeline-restore1-analytics');
     expect(analytics.SubnetIds).toEqual(['subnet-2a1b2c3d4e5f67890']);
     expect(text(analytics.SecurityGroupIds[0])).toMatch(/^<NetworkanalyticsSecurityGroup.*\.GroupId>$/);
   });
 
   it("reach their network's databases: out to each database's group and port, and in on it", () => {
-    const production = Object.entries(restore.findResources('AWS::EC2::SecurityGroup')).find(([id]) =>
+    restore.resourceCountIs('AWS::EC2::SecurityGroup', 0);
+    const production = Object.entries(group.findResources('AWS::EC2::SecurityGroup')).find(([id]) =>
       id.startsWith('Networkproduction'),
     )![1];
     expect(
@@ -178,7 +199,7 @@ describe('the restore steps functions', () => {
       [5432, 'sg-0a1b2c3d4e5f67890'],
       [5432, 'sg-2a1b2c3d4e5f67890'],
     ]);
-    const ingress = Object.values(restore.findResources('AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties);
+    const ingress = Object.values(group.findResources('AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties);
     expect(
       ingress
         .filter((rule) => rule.Description === 'PostgreSQL from Lifeline restores')
@@ -191,11 +212,23 @@ describe('the restore steps functions', () => {
     ]);
   });
 
-  it("read only the secrets of their own network's databases and applications; the one outside a VPC reads none", () => {
+  it("read only the secrets of their own network's databases and applications; the one outside a VPC reads none, but the catalog", () => {
     expect(secretsOf(roleOf('lifeline-restore'))).toEqual([]);
-    expect(secretsOf(roleOf('lifeline-restore-production'))).toEqual([SHOP_SECRET, STAGING_SECRET, SHOP_API_SECRET].sort());
-    expect(secretsOf(roleOf('lifeline-restore-analytics'))).toEqual([WAREHOUSE_SECRET]);
-    for (const name of ['lifeline-restore', 'lifeline-restore-production', 'lifeline-restore-analytics']) {
+    expect(secretsOf(roleOf('lifeline-restore1-production'))).toEqual([SHOP_SECRET, STAGING_SECRET, SHOP_API_SECRET].sort());
+    expect(secretsOf(roleOf('lifeline-restore1-analytics'))).toEqual([WAREHOUSE_SECRET]);
+    const catalog = statementsOf(roleOf('lifeline-restore')).find((statement) => statement.sid === 'ReadTheCatalog');
+    expect(catalog).toMatchObject({
+      actions: ['ssm:GetParametersByPath'],
+      resources: ['arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/lifeline/lifeline/restore/*'],
+    });
+    for (const name of ['lifeline-restore1-production', 'lifeline-restore1-analytics']) {
+      expect(
+        statementsOf(roleOf(name))
+          .flatMap((statement) => statement.actions)
+          .filter((action) => action.startsWith('ssm:')),
+      ).toEqual([]);
+    }
+    for (const name of ['lifeline-restore', 'lifeline-restore1-production', 'lifeline-restore1-analytics']) {
       const statements = statementsOf(roleOf(name));
       expect(statements.filter((s) => s.actions.some((a) => a.startsWith('s3:'))).flatMap((s) => s.actions)).toEqual([
         's3:GetObject',
@@ -204,20 +237,97 @@ describe('the restore steps functions', () => {
     }
   });
 
-  it("carry settings that core's schema accepts, naming each database's network function and runner network", () => {
+  it("carry the same few settings, which core's schema accepts", () => {
     const settings = settingsOf('lifeline-restore');
-    expect(settingsOf('lifeline-restore-production')).toEqual(settings);
-    expect(settings.bucket).toBe('lifeline-vault-123456789012-eu-west-1');
-    expect(settings.runnerVcpus).toBe(2);
-    expect(settings.approvalTimeoutSeconds).toBe(24 * 3600);
+    for (const name of ['lifeline-restore1-production', 'lifeline-restore1-analytics']) expect(settingsOf(name)).toEqual(settings);
+    expect(settings).toEqual({
+      deployment: 'lifeline',
+      backupStacks: 1,
+      bucket: 'lifeline-vault-123456789012-eu-west-1',
+      approvalTimeoutSeconds: 24 * 3600,
+      runnerVcpus: 2,
+    });
+  });
+});
+
+/** The group's catalog parameters by name, their values as deployed. */
+function catalogOf(template: Template): Map<string, string> {
+  return new Map(
+    Object.values(template.findResources('AWS::SSM::Parameter')).map((parameter) => {
+      expect(parameter.Properties).toMatchObject({ Type: 'String', Tier: 'Standard' });
+      return [parameter.Properties.Name as string, deployed(parameter.Properties.Value)];
+    }),
+  );
+}
+
+describe('the catalog', () => {
+  it("holds a parameter per database of the group under its path, naming its network's function and its group's runner", () => {
+    const catalog = catalogOf(group);
+    expect([...catalog.keys()].sort()).toEqual(['shop', 'staging', 'warehouse'].map((name) => `/lifeline/lifeline/restore/1/${name}`));
+    const entry = (name: string) => RestoreDatabase.parse(JSON.parse(catalog.get(`/lifeline/lifeline/restore/1/${name}`)!));
     const functionArn = (name: string) => `arn:aws:lambda:eu-west-1:123456789012:function:${name}`;
-    expect(settings.databases.map((db) => [db.name, db.stepsFunctionArn, db.runner.subnetIds])).toEqual([
-      ['shop', functionArn('lifeline-restore-production'), ['subnet-0a1b2c3d4e5f67890', 'subnet-1a1b2c3d4e5f67890']],
-      ['warehouse', functionArn('lifeline-restore-analytics'), ['subnet-2a1b2c3d4e5f67890']],
-      ['staging', functionArn('lifeline-restore-production'), ['subnet-0a1b2c3d4e5f67890', 'subnet-1a1b2c3d4e5f67890']],
-    ]);
-    expect(settings.databases[0]!.runner.securityGroupIds[0]).toMatch(/^<NetworkproductionSecurityGroup/);
-    expect(settings.applications).toEqual([{ name: 'shop-api', database: 'shop', connectionSecretArn: SHOP_API_SECRET }]);
+    expect(entry('shop')).toEqual({
+      name: 'shop',
+      secretArn: SHOP_SECRET,
+      port: 5432,
+      rds: { instanceIdentifier: 'shop-production' },
+      network: 'production',
+      stepsFunctionArn: functionArn('lifeline-restore1-production'),
+      runner: {
+        taskDefinition: 'lifeline-restore-runner-1',
+        subnetIds: ['subnet-0a1b2c3d4e5f67890', 'subnet-1a1b2c3d4e5f67890'],
+        securityGroupIds: [expect.stringMatching(/^<NetworkproductionSecurityGroup.*\.GroupId>$/)],
+      },
+      applications: [{ name: 'shop-api', connectionSecretArn: SHOP_API_SECRET }],
+    });
+    expect(entry('warehouse')).toMatchObject({
+      host: 'warehouse.cluster-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com',
+      port: 5433,
+      databaseName: 'warehouse',
+      network: 'analytics',
+      stepsFunctionArn: functionArn('lifeline-restore1-analytics'),
+      runner: { subnetIds: ['subnet-2a1b2c3d4e5f67890'] },
+      applications: [],
+    });
+    expect(entry('staging').stepsFunctionArn).toBe(functionArn('lifeline-restore1-production'));
+  });
+
+  it("is what the workflow reads: a database's group by its backups stack, every page of it", async () => {
+    // Three backups stacks of 15 databases or so: pages of ten, and databases in other groups left out.
+    const config = withRestore(manyDatabasesConfig(45, 3));
+    const synthesized = synthesize(config);
+    const ssm = new FakeSsm();
+    try {
+      for (const template of synthesized.restoreGroupTemplates) {
+        for (const [name, value] of catalogOf(template)) ssm.parameters.set(name, { value, type: 'String' });
+      }
+      const settings = settingsOf('lifeline-restore', synthesized.restoreTemplate);
+      const catalog = ssmRestoreCatalog(new SSMClient({}), { name: settings.deployment, backupStacks: settings.backupStacks });
+      for (const [i, stack] of synthesized.backups.entries()) {
+        const backedUp = synthesized.backupsTemplates[i]!.findResources('AWS::Lambda::Function');
+        const names = Object.values(backedUp)
+          .map((fn) => (fn.Properties.FunctionName as string).replace('lifeline-backup-', ''))
+          .sort();
+        expect(names.length, stack.stackName).toBeGreaterThan(10);
+        for (const name of [names[0]!, names.at(-1)!]) {
+          expect((await catalog.groupOf(name)).map((db) => db.name).sort(), `${name} of ${stack.stackName}`).toEqual(names);
+        }
+      }
+    } finally {
+      ssm.mock.restore();
+    }
+    // A parameter the schema refuses is the deployment's fault, named by its parameter.
+    const broken = new FakeSsm();
+    try {
+      broken.parameters.set('/lifeline/lifeline/restore/1/shop', { value: '{"name":"shop"}', type: 'String' });
+      await expect(ssmRestoreCatalog(new SSMClient({}), { name: 'lifeline', backupStacks: 1 }).groupOf('shop')).rejects.toMatchObject({
+        name: 'InvalidConfig',
+        message: expect.stringMatching(/^invalid SSM parameter \/lifeline\/lifeline\/restore\/1\/shop: /),
+      });
+    } finally {
+      broken.mock.restore();
+    }
+    expect(await fixedRestoreCatalog([]).groupOf('shop')).toEqual([]);
   });
 });
 
@@ -233,17 +343,6 @@ function synthError(config: LifelineConfig): LifelineError {
     return error as LifelineError;
   }
   throw new Error('the config synthesized');
-}
-
-/** How many databases the limit error says fit, checked against the rest of its wording. */
-function databasesThatFit(error: LifelineError, databases: number): number {
-  expect(error.name).toBe('InvalidConfig');
-  const match = new RegExp(
-    `^restore: the restore workflow supports up to (\\d+) databases per deployment for now \\(its settings must fit Lambda's 4 KB environment, 4096 bytes: this config's ${databases} databases need up to (\\d+), its first \\1 fit\\); deploy it from a config with fewer databases or leave "restore" out$`,
-  ).exec(error.message);
-  expect(match, error.message).not.toBeNull();
-  expect(Number(match![2])).toBeGreaterThan(4096);
-  return Number(match![1]);
 }
 
 describe('the restore workflow', () => {
@@ -264,50 +363,52 @@ describe('the restore workflow', () => {
   });
 
   it("sizes the runner from restore.runner: the task's CPU and memory, and the steps' default --jobs", () => {
-    const sized = synthesize(withRestore(exampleConfig(), { runner: { vcpus: 8, memoryGiB: 32 } })).restoreTemplate!;
-    const taskDefinition = Object.values(sized.findResources('AWS::ECS::TaskDefinition'))[0]!.Properties;
+    const sized = synthesize(withRestore(exampleConfig(), { runner: { vcpus: 8, memoryGiB: 32 } }));
+    const taskDefinition = Object.values(sized.restoreGroupTemplates[0]!.findResources('AWS::ECS::TaskDefinition'))[0]!.Properties;
     expect(taskDefinition).toMatchObject({ Cpu: '8192', Memory: '32768' });
-    const steps = Object.values(sized.findResources('AWS::Lambda::Function', { Properties: { FunctionName: 'lifeline-restore' } }))[0]!;
-    const settings = RestoreSettings.parse(JSON.parse(deployed(steps.Properties.Environment.Variables.LIFELINE_RESTORE_SETTINGS)));
-    expect(settings.runnerVcpus).toBe(8);
+    expect(settingsOf('lifeline-restore', sized.restoreTemplate).runnerVcpus).toBe(8);
   });
 
-  it("refuses, at synth, a config whose settings would not fit Lambda's environment, naming how many databases fit", () => {
-    const fit = databasesThatFit(synthError(withRestore(manyDatabasesConfig(40, 1))), 40);
-    expect(fit).toBeGreaterThan(0);
-    expect(fit).toBeLessThan(40);
-    // The number is exact: that many of these databases deploy, one more does not.
-    expect(synthesize(withRestore(manyDatabasesConfig(fit, 1))).restore).toBeDefined();
-    expect(databasesThatFit(synthError(withRestore(manyDatabasesConfig(fit + 1, 1))), fit + 1)).toBe(fit);
-  });
-
-  it("keeps every role's policies within IAM's 10,240 characters at the limit, for the databases that grow them most", () => {
-    // Each database with a key of its own and an RDS lookup, all in one network: the most policy per setting.
+  it("keeps every role's policies within IAM's 10,240 characters for a full group of the databases that grow them most", () => {
+    // Each database with a key of its own and an RDS lookup, all in one network: the most policy per database.
     const hex = (n: number, length: number) => n.toString(16).padStart(length, '0');
-    const heavy = (count: number) =>
-      parseConfig({
-        notifications: { emails: ['oncall@example.com'] },
-        restore: {},
-        networks: [{ name: 'n', vpcId: `vpc-${hex(0, 17)}`, subnetIds: [`subnet-${hex(0, 17)}`] }],
-        databases: Array.from({ length: count }, (_, i) => ({
-          name: `d${i}`,
-          secretArn: `arn:aws:secretsmanager:eu-west-1:123456789012:secret:d${i}-AbCdEf`,
-          secretKmsKeyArn: `arn:aws:kms:eu-west-1:123456789012:key/${hex(i, 8)}-1234-1234-1234-123456789012`,
-          rds: { clusterIdentifier: `d${i}` },
-          network: 'n',
-          securityGroupId: `sg-${hex(i, 17)}`,
-          postgresVersion: 17,
-          schedule: { cron: '30 3 * * ? *', timeZone: 'UTC' },
-        })),
-      });
-    const fit = databasesThatFit(synthError(heavy(40)), 40);
-    const template = synthesize(heavy(fit)).restoreTemplate!.toJSON();
-    const lengths = Object.values(template.Resources as Record<string, any>)
-      .filter((resource) => resource.Type === 'AWS::IAM::Role' && resource.Properties.Policies)
-      .map((resource) => deployedPolicyLength(resource.Properties.Policies));
-    console.info(`${fit} databases at the limit: restore role policies of ${lengths.join(', ')} of 10240 characters`);
+    const config = parseConfig({
+      notifications: { emails: ['oncall@example.com'] },
+      restore: {},
+      networks: [{ name: 'n', vpcId: `vpc-${hex(0, 17)}`, subnetIds: [`subnet-${hex(0, 17)}`] }],
+      databases: Array.from({ length: MAX_DATABASES_PER_STACK }, (_, i) => ({
+        name: `d${i}`,
+        secretArn: `arn:aws:secretsmanager:eu-west-1:123456789012:secret:d${i}-AbCdEf`,
+        secretKmsKeyArn: `arn:aws:kms:eu-west-1:123456789012:key/${hex(i, 8)}-1234-1234-1234-123456789012`,
+        rds: { clusterIdentifier: `d${i}` },
+        network: 'n',
+        securityGroupId: `sg-${hex(i, 17)}`,
+        postgresVersion: 17,
+        schedule: { cron: '30 3 * * ? *', timeZone: 'UTC' },
+      })),
+    });
+    const synthesized = synthesize(config);
+    expect(synthesized.restoreGroups).toHaveLength(1);
+    const lengths = [synthesized.restoreTemplate!, ...synthesized.restoreGroupTemplates].flatMap((template) =>
+      Object.values(template.toJSON().Resources as Record<string, any>)
+        .filter((resource) => resource.Type === 'AWS::IAM::Role' && resource.Properties.Policies)
+        .map((resource) => deployedPolicyLength(resource.Properties.Policies)),
+    );
+    console.info(`${MAX_DATABASES_PER_STACK} databases in one group: restore role policies of ${lengths.join(', ')} of 10240 characters`);
     expect(lengths).toHaveLength(4);
     for (const length of lengths) expect(length).toBeLessThanOrEqual(10_240);
+  });
+
+  it('refuses, at synth, a database whose catalog entry would not fit an SSM parameter, naming it', () => {
+    const json = exampleJson();
+    json.restore = {};
+    const shopApi = json.applications[0];
+    json.applications = Array.from({ length: 40 }, (_, i) => ({ ...shopApi, name: `shop-api-${i}` }));
+    const error = synthError(parseConfig(json));
+    expect(error.name).toBe('InvalidConfig');
+    expect(error.message).toMatch(
+      /^databases: the restore settings of "shop" need up to \d+ bytes, over the 4096 of an SSM parameter; give it fewer applications$/,
+    );
   });
 });
 
@@ -323,8 +424,7 @@ describe('the state machine', () => {
     expect(rendered).not.toContain('${');
     expect(Object.fromEntries(Object.entries(substitutions).map(([name, value]) => [name, text(value)]))).toEqual({
       RestoreStepsFunctionArn: 'arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:lifeline-restore',
-      RunnerClusterArn: expect.stringMatching(/^<RunnerCluster.*\.Arn>$/),
-      RunnerTaskDefinitionArn: expect.stringMatching(/^<RunnerTaskDefinition[0-9A-F]+>$/),
+      RunnerClusterArn: '<Cluster.Arn>',
       ApprovalsTopicArn: expect.stringMatching(/^<ApprovalsTopic/),
       NotificationsTopicArn: expect.stringMatching(/^<import lifeline-vault:ExportsOutputRefNotificationsTopic/),
       CutoverStateMachineArn: 'arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:lifeline-cutover',
@@ -341,32 +441,38 @@ describe('the state machine', () => {
     expect(machine.TracingConfiguration).toEqual({ Enabled: true });
   });
 
-  it('may run only the runner, pass only its roles, invoke only its functions and publish only to its topics', () => {
+  it("may run only its groups' runners on its cluster, pass only their roles, invoke only its functions and publish only to its topics", () => {
     const machine = Object.values(restore.findResources('AWS::StepFunctions::StateMachine'))[0]!.Properties;
     const statements = statementsOf(machine.RoleArn['Fn::GetAtt'][0]);
     const of = (sid: string) => statements.find((s) => s.sid === sid)!;
-    expect(of('RunTheRunner').actions).toEqual(['ecs:RunTask']);
-    expect(of('RunTheRunner').resources).toEqual([expect.stringMatching(/^<RunnerTaskDefinition[0-9A-F]+>$/)]);
-    expect(of('FollowTheRunner').resources).toEqual([
-      expect.stringMatching(/^arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task\/<RunnerCluster.*>\/\*$/),
-    ]);
+    // By name: however many groups there are, the role stays this size.
+    expect(of('RunTheRunners')).toMatchObject({
+      actions: ['ecs:RunTask'],
+      resources: ['arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/lifeline-restore-runner-*:*'],
+      condition: { ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': ['Cluster', 'Arn'] } } },
+    });
+    expect(of('FollowTheRunner').resources).toEqual(['arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<Cluster>/*']);
     // The definition propagates the task definition's tags, and ECS authorizes that as TagResource on creation only.
     const definition = JSON.parse(readFileSync(new URL('../../../state-machines/restore.asl.json', import.meta.url), 'utf8'));
     expect(definition.States.RunRestore.Parameters.PropagateTags).toBe('TASK_DEFINITION');
     expect(of('TagTheRunnerTask')).toMatchObject({ actions: ['ecs:TagResource'], resources: of('FollowTheRunner').resources });
     expect(of('TagTheRunnerTask').condition).toEqual({ StringEquals: { 'ecs:CreateAction': 'RunTask' } });
-    expect(of('PassTheRunnerRoles').resources).toEqual([
-      expect.stringMatching(/^<RunnerTaskRole.*\.Arn>$/),
-      expect.stringMatching(/^<RunnerTaskDefinitionExecutionRole.*\.Arn>$/),
-    ]);
+    expect(of('PassTheRunnerRoles')).toMatchObject({
+      resources: ['arn:<AWS::Partition>:iam::<AWS::AccountId>:role/lifeline-runtime/restore-runner/*'],
+      condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+    });
     expect(of('EcsSyncRule').resources).toEqual([
       'arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/StepFunctionsGetEventsForECSTaskRule',
     ]);
-    expect(of('InvokeSteps').resources).toEqual(
-      ['lifeline-restore', 'lifeline-restore-production', 'lifeline-restore-analytics'].map(
-        (name) => `arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:${name}`,
-      ),
-    );
+    // The prefix covers its own functions, and another deployment's only by name: those bear their own tag.
+    expect(of('InvokeSteps')).toMatchObject({
+      resources: ['arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:lifeline-restore*'],
+      condition: { StringEquals: { 'aws:ResourceTag/lifeline': 'lifeline' } },
+    });
+    for (const name of ['lifeline-restore', 'lifeline-restore1-production', 'lifeline-restore1-analytics']) {
+      const fn = resources[logicalId('AWS::Lambda::Function', { FunctionName: name })].Properties;
+      expect(fn.Tags, name).toContainEqual({ Key: 'lifeline', Value: 'lifeline' });
+    }
     expect(of('PublishToItsTopics').resources).toEqual([
       expect.stringMatching(/^<ApprovalsTopic/),
       expect.stringMatching(/^<import lifeline-vault:ExportsOutputRefNotificationsTopic/),
@@ -405,9 +511,11 @@ describe('the approvals topic', () => {
   });
 });
 
-describe('every role of the restore stack', () => {
+describe('every role of the restore stacks', () => {
   it('may neither write nor delete in S3, nor run, pass or invoke anything on "*"', () => {
-    const roles = Object.keys(restore.findResources('AWS::IAM::Role')).filter((id) => resources[id].Properties.Policies);
+    const roles = [restore, group]
+      .flatMap((template) => Object.keys(template.findResources('AWS::IAM::Role')))
+      .filter((id) => resources[id].Properties.Policies);
     expect(roles.length).toBe(5);
     for (const id of roles) {
       for (const statement of statementsOf(id)) {

@@ -16,6 +16,7 @@ import {
   type StateEntered,
 } from '../../../../lambdas/core/operator/executions.js';
 import { validateInput } from '../../../../lambdas/core/workflows/restore-steps.js';
+import { fixedRestoreCatalog } from '../../../../lambdas/core/workflows/restore-catalog.js';
 import type { RestoreSettings } from '../../../../lambdas/core/workflows/restore-state.js';
 
 const REGION = 'eu-west-1';
@@ -37,21 +38,25 @@ const machine = (name: string) => ({
 
 describe('starting a restore', () => {
   it('refuses a bad input with the state machine’s own message, before any call', async () => {
-    const settings: RestoreSettings = { bucket: 'vault', approvalTimeoutSeconds: 3600, runnerVcpus: 2, databases: [], applications: [] };
+    const settings: RestoreSettings = {
+      deployment: 'lifeline',
+      backupStacks: 1,
+      bucket: 'vault',
+      approvalTimeoutSeconds: 3600,
+      runnerVcpus: 2,
+    };
     const execution = { id: EXECUTION, startedAt: STARTED.toISOString() };
     for (const input of [
       { database: 'shop', at: 'yesterday' },
       { database: 'shop', key: 'daily/shop/2026/11/23/shop-20261123T020000.000Z.dump', at: '2026-11-23T10:50:00Z' },
       { database: '../shop', colour: 'red' },
     ]) {
-      const expected = (() => {
-        try {
-          validateInput(input, execution, settings);
-        } catch (error) {
-          return (error as Error).message;
-        }
-        throw new Error('the state machine would accept this input');
-      })();
+      const expected = await validateInput(input, execution, settings, fixedRestoreCatalog([])).then(
+        () => {
+          throw new Error('the state machine would accept this input');
+        },
+        (error: unknown) => (error as Error).message,
+      );
       expect(expected).toMatch(/^invalid restore input: /);
       await expect(startRestore(client(), { name: 'lifeline-restore' }, input)).rejects.toMatchObject({
         name: 'InvalidInput',

@@ -3,6 +3,7 @@ import { LifelineError } from '../../../../lambdas/core/errors.js';
 import { stagingBytesFor } from '../../../../lambdas/core/restore.js';
 import { storageFor } from '../../../../lambdas/core/workflows/restore-job.js';
 import { errorNameForExitCode, exitCodeFor } from '../../../../lambdas/core/workflows/runner-exit-codes.js';
+import { fixedRestoreCatalog, type RestoreDatabase } from '../../../../lambdas/core/workflows/restore-catalog.js';
 import type { RestoreSettings } from '../../../../lambdas/core/workflows/restore-state.js';
 import { classifyFailure, validateInput } from '../../../../lambdas/core/workflows/restore-steps.js';
 
@@ -10,39 +11,64 @@ const SHOP_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/a
 const BILLING_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:billing/admin-AbC123';
 const API_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-api/connection-AbC123';
 const REPORTS_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:reports/connection-AbC123';
-const runner = { subnetIds: ['subnet-0a1b2c3d'], securityGroupIds: ['sg-0a1b2c3d'] };
-const SHOP_STEPS = 'arn:aws:lambda:eu-west-1:123456789012:function:lifeline-restore-steps-private';
-const BILLING_STEPS = 'arn:aws:lambda:eu-west-1:123456789012:function:lifeline-restore-steps-billing';
+const runner = { taskDefinition: 'lifeline-restore-runner-1', subnetIds: ['subnet-0a1b2c3d'], securityGroupIds: ['sg-0a1b2c3d'] };
+const SHOP_STEPS = 'arn:aws:lambda:eu-west-1:123456789012:function:lifeline-restore1-private';
+const WAREHOUSE_STEPS = 'arn:aws:lambda:eu-west-1:123456789012:function:lifeline-restore1-analytics';
+const WAREHOUSE_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:warehouse/admin-AbC123';
 const settings: RestoreSettings = {
+  deployment: 'lifeline',
+  backupStacks: 1,
   bucket: 'vault',
   approvalTimeoutSeconds: 86_400,
   runnerVcpus: 4,
-  databases: [
-    { name: 'shop', secretArn: SHOP_SECRET, port: 5432, rds: { instanceIdentifier: 'shop' }, stepsFunctionArn: SHOP_STEPS, runner },
-    {
-      name: 'billing',
-      secretArn: BILLING_SECRET,
-      port: 5432,
-      rds: { clusterIdentifier: 'billing' },
-      stepsFunctionArn: BILLING_STEPS,
-      runner,
-    },
-  ],
+};
+const shop: RestoreDatabase = {
+  name: 'shop',
+  secretArn: SHOP_SECRET,
+  port: 5432,
+  rds: { instanceIdentifier: 'shop' },
+  network: 'private',
+  stepsFunctionArn: SHOP_STEPS,
+  runner,
+  applications: [{ name: 'shop-api', connectionSecretArn: API_SECRET }],
+};
+const billing: RestoreDatabase = {
+  name: 'billing',
+  secretArn: BILLING_SECRET,
+  host: 'billing.cluster-c1a2b3.eu-west-1.rds.amazonaws.com',
+  port: 5433,
+  databaseName: 'billing',
+  rds: { clusterIdentifier: 'billing' },
+  network: 'private',
+  stepsFunctionArn: SHOP_STEPS,
+  runner,
   applications: [
-    { name: 'shop-api', database: 'shop', connectionSecretArn: API_SECRET },
-    { name: 'billing-api', database: 'billing', connectionSecretArn: REPORTS_SECRET },
-    { name: 'billing-reports', database: 'billing', connectionSecretArn: REPORTS_SECRET },
+    { name: 'billing-api', connectionSecretArn: REPORTS_SECRET },
+    { name: 'billing-reports', connectionSecretArn: REPORTS_SECRET },
   ],
 };
+const warehouse: RestoreDatabase = {
+  name: 'warehouse',
+  secretArn: WAREHOUSE_SECRET,
+  port: 5432,
+  rds: { clusterIdentifier: 'warehouse' },
+  network: 'analytics',
+  stepsFunctionArn: WAREHOUSE_STEPS,
+  runner: { ...runner, subnetIds: ['subnet-9a9b9c9d'], securityGroupIds: ['sg-9a9b9c9d'] },
+  applications: [],
+};
+const catalog = fixedRestoreCatalog([shop, billing, warehouse]);
 const execution = { id: 'arn:aws:states:eu-west-1:123456789012:execution:restore:x', startedAt: '2026-11-23T10:50:37.123Z' };
+const plan = (input: unknown) => validateInput(input, execution, settings, catalog);
 
 describe('validateInput', () => {
-  it('fills every default from the deployment: target, jobs, owner, approval', () => {
-    expect(validateInput({ database: 'shop' }, execution, settings)).toEqual({
+  it('fills every default from the deployment and the catalog: target, server, jobs, owner, approval, where it runs', async () => {
+    expect(await plan({ database: 'shop' })).toEqual({
       database: 'shop',
       key: null,
       at: null,
       target: { serverSecretArn: SHOP_SECRET, database: 'shop_restored_202611231050' },
+      server: { name: 'shop', port: 5432, rds: { instanceIdentifier: 'shop' } },
       inPlace: false,
       tables: null,
       schemas: null,
@@ -56,21 +82,21 @@ describe('validateInput', () => {
       runner,
       execution,
     });
-    expect(validateInput({ database: 'billing' }, execution, settings).stepsFunctionArn).toBe(BILLING_STEPS);
-    expect(validateInput({ database: 'shop', cutover: 'shop-api', approvalTimeoutHours: 2, jobs: 8 }, execution, settings)).toMatchObject({
+    expect(await plan({ database: 'warehouse' })).toMatchObject({ stepsFunctionArn: WAREHOUSE_STEPS, runner: warehouse.runner });
+    expect(await plan({ database: 'shop', cutover: 'shop-api', approvalTimeoutHours: 2, jobs: 8 })).toMatchObject({
       jobs: 8,
       cutover: 'shop-api',
       approval: { required: true, timeoutSeconds: 7200 },
     });
   });
 
-  it('owns the restore by the one application of the database, the cutover one, or none when several share it', () => {
-    expect(validateInput({ database: 'billing' }, execution, settings).ownerSecretArn).toBeNull();
-    expect(validateInput({ database: 'billing', cutover: 'billing-api' }, execution, settings).ownerSecretArn).toBe(REPORTS_SECRET);
+  it('owns the restore by the one application of the database, the cutover one, or none when several share it', async () => {
+    expect((await plan({ database: 'billing' })).ownerSecretArn).toBeNull();
+    expect((await plan({ database: 'billing', cutover: 'billing-api' })).ownerSecretArn).toBe(REPORTS_SECRET);
   });
 
-  it('takes the source database in place: its name left to CreateTarget, one job, no approval after validation', () => {
-    expect(validateInput({ database: 'shop', inPlace: true, approvalTimeoutHours: 2 }, execution, settings)).toMatchObject({
+  it('takes the source database in place: its name left to CreateTarget, one job, no approval after validation', async () => {
+    expect(await plan({ database: 'shop', inPlace: true, approvalTimeoutHours: 2 })).toMatchObject({
       target: { serverSecretArn: SHOP_SECRET, database: null },
       inPlace: true,
       jobs: 1,
@@ -79,38 +105,52 @@ describe('validateInput', () => {
     });
   });
 
-  it('refuses what the deployment does not have, naming the field', () => {
-    const refused = (input: unknown) => {
-      try {
-        validateInput(input, execution, settings);
-      } catch (error) {
-        expect((error as LifelineError).name).toBe('InvalidInput');
-        return (error as Error).message;
-      }
-      return undefined;
+  it('refuses what the deployment does not have, naming the field', async () => {
+    const refused = async (input: unknown) => {
+      const error = await plan(input).then(
+        () => undefined,
+        (caught: unknown) => caught as LifelineError,
+      );
+      expect(error?.name).toBe('InvalidInput');
+      return error?.message;
     };
-    expect(refused({ database: 'orders' })).toBe('database: "orders" is not a configured database (configured: shop, billing)');
-    expect(refused({ database: 'shop', cutover: 'orders-api' })).toBe('cutover: "orders-api" is not a configured application');
-    expect(refused({ database: 'shop', cutover: 'billing-api' })).toBe('cutover: "billing-api" uses database "billing", not "shop"');
-    expect(refused({ database: 'shop', inPlace: true, cutover: 'shop-api' })).toMatch(
+    expect(await refused({ database: 'orders' })).toBe('database: "orders" is not a configured database of deployment lifeline');
+    expect(await refused({ database: 'shop', cutover: 'orders-api' })).toBe(
+      'cutover: "orders-api" is not a configured application of database "shop" (its applications: shop-api)',
+    );
+    expect(await refused({ database: 'warehouse', cutover: 'billing-api' })).toBe(
+      'cutover: "billing-api" is not a configured application of database "warehouse" (its applications: none)',
+    );
+    expect(await refused({ database: 'shop', inPlace: true, cutover: 'shop-api' })).toMatch(
       /cutover: must be left out with inPlace: the application already uses the source database/,
     );
-    expect(refused({ database: 'shop', inPlace: true, jobs: 4 })).toMatch(
+    expect(await refused({ database: 'shop', inPlace: true, jobs: 4 })).toMatch(
       /jobs: an inPlace restore runs in one transaction, so in one job/,
     );
-    expect(refused({ database: 'shop', jobs: 0 })).toMatch(/^invalid restore input: jobs: /);
+    expect(await refused({ database: 'shop', jobs: 0 })).toMatch(/^invalid restore input: jobs: /);
   });
 
-  it("restores onto another server only by a configured database's secret, the only secrets the workflow may read", () => {
-    const onBilling = validateInput({ database: 'shop', target: { serverSecretArn: BILLING_SECRET } }, execution, settings);
+  it('restores onto another server only by the secret of a database its runner reaches, the only secrets it may read', async () => {
+    const onBilling = await plan({ database: 'shop', target: { serverSecretArn: BILLING_SECRET } });
     expect(onBilling.target).toEqual({ serverSecretArn: BILLING_SECRET, database: 'shop_restored_202611231050' });
+    // Billing's server, reached as its backups reach it; the restore still runs beside shop.
+    expect(onBilling.server).toEqual({
+      name: 'billing',
+      host: billing.host,
+      port: 5433,
+      databaseName: 'billing',
+      rds: { clusterIdentifier: 'billing' },
+    });
+    expect(onBilling.stepsFunctionArn).toBe(SHOP_STEPS);
     const unknown = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:someone/else-AbC123';
-    expect(() => validateInput({ database: 'shop', target: { serverSecretArn: unknown } }, execution, settings)).toThrow(
-      expect.objectContaining({
-        name: 'InvalidInput',
-        message: `target.serverSecretArn: "${unknown}" is not the secret of a configured database (configured: shop, billing); restore onto one of their servers`,
-      }),
-    );
+    for (const secret of [unknown, WAREHOUSE_SECRET]) {
+      await expect(plan({ database: 'shop', target: { serverSecretArn: secret } })).rejects.toThrow(
+        expect.objectContaining({
+          name: 'InvalidInput',
+          message: `target.serverSecretArn: "${secret}" is not the secret of a configured database that restores of "shop" reach (those in its network private and backups stack: shop, billing); restore onto one of their servers`,
+        }),
+      );
+    }
   });
 });
 

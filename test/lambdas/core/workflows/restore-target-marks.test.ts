@@ -4,6 +4,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { randomBytes } from 'node:crypto';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixedRestoreCatalog } from '../../../../lambdas/core/workflows/restore-catalog.js';
 import type { BackupUsed, RestoreRequest, RestoreSettings, RestoreTarget } from '../../../../lambdas/core/workflows/restore-state.js';
 import { cleanup, createTarget, validateInput, type RestoreStepDeps } from '../../../../lambdas/core/workflows/restore-steps.js';
 import { sharedPostgres } from '../../../support/shared.js';
@@ -11,26 +12,29 @@ import { sharedPostgres } from '../../../support/shared.js';
 const pg = sharedPostgres();
 const secrets = mockClient(SecretsManagerClient);
 const ADMIN_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:lifeline/marks-admin-AbC123';
-const runner = { subnetIds: ['subnet-0a1b2c3d'], securityGroupIds: ['sg-0a1b2c3d'] };
+const runner = { taskDefinition: 'lifeline-restore-runner-1', subnetIds: ['subnet-0a1b2c3d'], securityGroupIds: ['sg-0a1b2c3d'] };
 /** A label of this file's own, so that its default target names meet no other file's in the shared cluster. */
 const label = `marks${randomBytes(3).toString('hex')}`;
-const settings: RestoreSettings = {
-  bucket: 'vault',
-  approvalTimeoutSeconds: 60,
-  runnerVcpus: 2,
-  databases: [
-    {
-      name: label,
-      secretArn: ADMIN_SECRET,
-      port: pg.port,
-      rds: { instanceIdentifier: label },
-      stepsFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:lifeline-restore-steps-private',
-      runner,
-    },
-  ],
-  applications: [],
+const settings: RestoreSettings = { deployment: 'lifeline', backupStacks: 1, bucket: 'vault', approvalTimeoutSeconds: 60, runnerVcpus: 2 };
+const catalog = fixedRestoreCatalog([
+  {
+    name: label,
+    secretArn: ADMIN_SECRET,
+    port: pg.port,
+    rds: { instanceIdentifier: label },
+    network: 'private',
+    stepsFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:lifeline-restore1-private',
+    runner,
+    applications: [],
+  },
+]);
+const deps: RestoreStepDeps = {
+  settings,
+  catalog,
+  s3: new S3Client({}),
+  secrets: new SecretsManagerClient({}),
+  rds: new RDSClient({}),
 };
-const deps: RestoreStepDeps = { settings, s3: new S3Client({}), secrets: new SecretsManagerClient({}), rds: new RDSClient({}) };
 /** The backup's source: a database other than every target here. */
 const backup: BackupUsed = {
   key: `daily/${label}/2026/11/23/${label}-20261123T020000.000Z.dump`,
@@ -46,9 +50,9 @@ const timing = { startedAt: '2026-11-23T10:50:02.000Z', finishedAt: '2026-11-23T
 const created: string[] = [];
 
 /** An execution's request, as ValidateInput makes it; executions of one minute get one default target name. */
-function requestOf(executionName: string, startedAt: string, input: Record<string, unknown> = {}): RestoreRequest {
+async function requestOf(executionName: string, startedAt: string, input: Record<string, unknown> = {}): Promise<RestoreRequest> {
   const execution = { id: `arn:aws:states:us-east-1:000000000000:execution:lifeline-restore:${executionName}`, startedAt };
-  return { ...validateInput({ database: label, ...input }, execution, settings), timing };
+  return { ...(await validateInput({ database: label, ...input }, execution, settings, catalog)), timing };
 }
 
 async function create(request: RestoreRequest): Promise<RestoreTarget> {
@@ -83,7 +87,7 @@ afterAll(async () => {
 describe("CreateTarget's mark on the database it creates", () => {
   it('makes a retry of the step after it succeeded find the database created, so that Cleanup still drops it', async () => {
     // A quote in the mark's text stays text.
-    const request = requestOf("retried-o'clock", '2026-11-23T10:51:07.000Z');
+    const request = await requestOf("retried-o'clock", '2026-11-23T10:51:07.000Z');
     const first = await create(request);
     expect(first.created).toBe(true);
     expect(await comment(first.database)).toBe(`lifeline restore ${request.execution.id}`);
@@ -98,8 +102,8 @@ describe("CreateTarget's mark on the database it creates", () => {
   });
 
   it('refuses the default name to a second execution of the same minute, and leaves the first one its database', async () => {
-    const first = requestOf('first', '2026-11-23T10:52:05.000Z');
-    const second = requestOf('second', '2026-11-23T10:52:40.000Z');
+    const first = await requestOf('first', '2026-11-23T10:52:05.000Z');
+    const second = await requestOf('second', '2026-11-23T10:52:40.000Z');
     expect(second.target.database).toBe(first.target.database);
     // Still empty: the first's runner has not started yet.
     const target = await create(first);
@@ -117,8 +121,8 @@ describe("CreateTarget's mark on the database it creates", () => {
   });
 
   it("never lets Cleanup drop a database without its execution's mark, even one its state says it created", async () => {
-    const owner = requestOf('owner', '2026-11-23T10:53:00.000Z', { target: { database: `${label}_owned` } });
-    const other = requestOf('other', '2026-11-23T10:53:30.000Z', { target: { database: `${label}_owned` } });
+    const owner = await requestOf('owner', '2026-11-23T10:53:00.000Z', { target: { database: `${label}_owned` } });
+    const other = await requestOf('other', '2026-11-23T10:53:30.000Z', { target: { database: `${label}_owned` } });
     const target = await create(owner);
     const foreign = await failed(other, target);
     expect(foreign.dropped).toBeNull();
@@ -131,7 +135,7 @@ describe("CreateTarget's mark on the database it creates", () => {
     // A database nobody marked (an operator's, taken empty) stays too.
     const unmarked = await pg.createDatabase(`${label}_operators`);
     created.push(unmarked);
-    const operators = requestOf('operators', '2026-11-23T10:54:00.000Z', { target: { database: unmarked } });
+    const operators = await requestOf('operators', '2026-11-23T10:54:00.000Z', { target: { database: unmarked } });
     const taken = await create(operators);
     expect(taken.created).toBe(false);
     const kept = await failed(operators, { ...taken, created: true });

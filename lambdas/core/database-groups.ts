@@ -16,8 +16,11 @@ function fnv1a(text: string): number {
   return hash;
 }
 
-/** The backup stack (0-based) that holds a database. */
-function backupStackOf(database: string, stackCount: number): number {
+/**
+ * The backup stack (0-based) that holds a database: also the restore group whose runner and steps functions
+ * restore it, which the restore workflow finds its settings by (workflows/restore-catalog.ts).
+ */
+export function backupStackOf(database: string, stackCount: number): number {
   return fnv1a(database) % stackCount;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { groupDatabases, MAX_DATABASES_PER_STACK, stackCountFor } from '../../../lib/backup/database-groups.js';
+import { groupDatabases, MAX_DATABASES_PER_STACK, stackCountFor } from '../../../lambdas/core/database-groups.js';
 
 const databases = (count: number, prefix = 'db') => Array.from({ length: count }, (_, i) => ({ name: `${prefix}-${i}` }));
 const stackOf = (groups: { name: string }[][], name: string) => groups.findIndex((group) => group.some((db) => db.name === name));

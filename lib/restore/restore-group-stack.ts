@@ -1,0 +1,104 @@
+import { Stack, type StackProps } from 'aws-cdk-lib';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import type { Construct } from 'constructs';
+import { restoreCatalogPath, type RestoreDatabase } from '../../lambdas/core/workflows/restore-catalog.js';
+import { BackupNetwork } from '../backup/backup-network.js';
+import { restoreNetworkFunctionName, restoreRunnerFamily, restoreRunnerRolePath } from '../config/naming.js';
+import type { DatabaseConfig, LifelineConfig, RestoreConfig } from '../config/schema.js';
+import type { VaultStack } from '../vault/vault-stack.js';
+import { databaseStatements } from './database-grants.js';
+import { RestoreLogs } from './restore-logs.js';
+import { RestoreRunner } from './restore-runner.js';
+import { restoreDatabaseEntry, restoreSettings } from './restore-settings.js';
+import { RestoreStepsFunction } from './restore-steps-function.js';
+
+export interface RestoreGroupStackProps extends StackProps {
+  readonly config: LifelineConfig;
+  readonly restore: RestoreConfig;
+  readonly vaultStack: VaultStack;
+  /** Its backups stack's number (1-based) and databases: a group restores what its backups stack backs up. */
+  readonly stack: number;
+  readonly databases: readonly DatabaseConfig[];
+}
+
+/**
+ * What restores of one backups stack's databases run on: a runner task definition, and a steps function in each of
+ * their networks, whose roles read those databases' secrets only; and the catalog entry of each database (an SSM
+ * parameter under restoreCatalogPath), which tells the state machine where its restores run. Split by backups
+ * stack so that no role, security group or template outgrows its limit however many databases there are.
+ */
+export class RestoreGroupStack extends Stack {
+  readonly runner: RestoreRunner;
+  /** By network name. */
+  readonly networkFunctions: ReadonlyMap<string, RestoreStepsFunction>;
+
+  constructor(scope: Construct, id: string, props: RestoreGroupStackProps) {
+    super(scope, id, props);
+    const { config, vaultStack, databases } = props;
+    const { vault } = vaultStack;
+    const logs = new RestoreLogs(this, 'Logs');
+    // pg_restore reads archives of older pg_dumps: the newest client any database uses restores them all.
+    const newest = Math.max(...vaultStack.images.keys());
+    const image = [...vaultStack.images].find(([major]) => major === newest)![1];
+    const family = restoreRunnerFamily(config.name, props.stack);
+
+    this.runner = new RestoreRunner(this, 'Runner', {
+      family,
+      size: props.restore.runner,
+      vault,
+      image,
+      databases,
+      logs,
+      rolePath: restoreRunnerRolePath(config.name),
+    });
+
+    const settings = restoreSettings(this, config, props.restore, vault.bucketName);
+    const networks = config.networks.filter((network) => databases.some((db) => db.network === network.name));
+    this.networkFunctions = new Map(
+      networks.map((network) => {
+        const inNetwork = databases.filter((db) => db.network === network.name);
+        const applications = config.applications.filter((app) => inNetwork.some((db) => db.name === app.database));
+        const access = new BackupNetwork(this, `Network-${network.name}`, {
+          vpcId: network.vpcId,
+          databases: inNetwork,
+          endpointSecurityGroupId: vaultStack.endpointSecurityGroupIds.get(network.name),
+          usedBy: { group: 'Lifeline restore steps and runner', rules: 'Lifeline restores' },
+        });
+        const steps = new RestoreStepsFunction(this, `Steps-${network.name}`, {
+          functionName: restoreNetworkFunctionName(config.name, props.stack, network.name),
+          description: `Lifeline restore steps that connect to the databases of backups stack ${props.stack} in network ${network.name}`,
+          image,
+          vault,
+          settings,
+          logs,
+          statements: databaseStatements([...inNetwork, ...applications.map((app) => ({ secretArn: app.connectionSecretArn }))], inNetwork),
+          network: { subnetIds: network.subnetIds, securityGroup: access.securityGroup },
+        });
+        for (const db of inNetwork) {
+          const entry: RestoreDatabase = {
+            name: db.name,
+            secretArn: db.secretArn,
+            host: db.host,
+            port: db.port,
+            databaseName: db.databaseName,
+            rds: db.rds,
+            network: network.name,
+            stepsFunctionArn: steps.functionArn,
+            runner: { taskDefinition: family, subnetIds: [...network.subnetIds], securityGroupIds: [access.securityGroup.securityGroupId] },
+            applications: config.applications
+              .filter((app) => app.database === db.name)
+              .map((app) => ({ name: app.name, connectionSecretArn: app.connectionSecretArn })),
+          };
+          new ssm.CfnParameter(this, `Catalog-${db.name}`, {
+            name: `${restoreCatalogPath(config.name, props.stack)}/${db.name}`,
+            type: 'String',
+            tier: 'Standard',
+            value: restoreDatabaseEntry(this, entry),
+            description: `Lifeline: where restores of ${db.name} run`,
+          });
+        }
+        return [network.name, steps];
+      }),
+    );
+  }
+}
