@@ -34,8 +34,9 @@ export function addLifelineStacks(app: App, config: LifelineConfig): LifelineSta
     description: 'Lifeline: backup vault, alarm topic, dead-letter queue and backup images',
   });
   const groups = groupDatabases(config.databases, config.backupStacks);
-  const backups = groups.flatMap((databases, i) => {
-    if (databases.length === 0) return [];
+  // By backups stack number (0-based), undefined where no database hashes to it.
+  const backupsByStack = groups.map((databases, i) => {
+    if (databases.length === 0) return undefined;
     const name = `${config.name}-backups-${i + 1}`;
     const stack = new BackupsStack(app, name, {
       env,
@@ -46,8 +47,9 @@ export function addLifelineStacks(app: App, config: LifelineConfig): LifelineSta
       description: `Lifeline: scheduled backups of ${databases.length} database(s)`,
     });
     stack.addStackDependency(vault);
-    return [stack];
+    return stack;
   });
+  const backups = backupsByStack.filter((stack) => stack !== undefined);
   let restore: RestoreStack | undefined;
   let restoreGroups: RestoreGroupStack[] = [];
   if (config.restore !== undefined) {
@@ -61,17 +63,20 @@ export function addLifelineStacks(app: App, config: LifelineConfig): LifelineSta
     });
     workflow.addStackDependency(vault);
     restoreGroups = groups.flatMap((databases, i) => {
-      if (databases.length === 0) return [];
+      const backupsStack = backupsByStack[i];
+      if (backupsStack === undefined) return [];
       const stack = new RestoreGroupStack(app, `${config.name}-restore-${i + 1}`, {
         env,
         config,
         restore: restoreConfig,
         vaultStack: vault,
+        backups: backupsStack,
         stack: i + 1,
         databases,
         description: `Lifeline: restore runner, steps functions and catalog of backups stack ${i + 1}'s ${databases.length} database(s)`,
       });
       stack.addStackDependency(vault);
+      stack.addStackDependency(backupsStack);
       // The workflow finds a group by name: deploy the groups first.
       workflow.addStackDependency(stack);
       return [stack];

@@ -10,6 +10,19 @@ export function restoreWorkflowName(deployment: string): string {
   return `${deployment}-restore`;
 }
 
+/**
+ * Restore group `stack`'s steps function inside one network, for the steps that connect to its databases: at most
+ * 20 + 12 + 32 characters. The state machine may invoke `<deployment>-restore*` tagged with its deployment.
+ */
+export function restoreNetworkFunctionName(deployment: string, stack: number, network: string): string {
+  return `${restoreWorkflowName(deployment)}${stack}-${network}`;
+}
+
+/** Restore group `stack`'s runner task definition family; `*`, every group's, as an IAM pattern. */
+export function restoreRunnerFamily(deployment: string, stack: number | '*'): string {
+  return `${deployment}-restore-runner-${stack}`;
+}
+
 /** The cutover workflow's state machine, and its steps function in the applications' network. */
 export function cutoverWorkflowName(deployment: string): string {
   return `${deployment}-cutover`;

@@ -20,7 +20,8 @@ export interface BackupNetworkProps {
 /**
  * The backup functions' security group in one VPC: out to the databases' security groups on their ports and
  * to HTTPS (S3 and Secrets Manager, through NAT or VPC endpoints), and an ingress rule on each database's
- * security group that lets it in.
+ * security group that lets it in. The restore group beside a backups stack runs in that stack's group too: a
+ * group of its own would add a rule to every database's security group per backups stack, and their quota is 60.
  */
 export class BackupNetwork extends Construct {
   readonly securityGroup: ec2.ISecurityGroup;

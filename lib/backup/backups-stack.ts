@@ -31,6 +31,8 @@ export class BackupsStack extends Stack {
   readonly tasks: ReadonlyMap<string, BackupTask>;
   /** Only when a database of the stack is backed up on Fargate. */
   readonly cluster?: BackupCluster;
+  /** By network name: the security group the stack's backups, and the restores beside them, reach their databases through. */
+  readonly networks: ReadonlyMap<string, BackupNetwork>;
 
   constructor(scope: Construct, id: string, props: BackupsStackProps) {
     super(scope, id, props);
@@ -55,6 +57,8 @@ export class BackupsStack extends Stack {
           },
         ]),
     );
+
+    this.networks = new Map([...networks].map(([name, { access }]) => [name, access]));
 
     const cluster = props.databases.some((db) => db.runner === 'fargate')
       ? new BackupCluster(this, 'Cluster', { topic: vaultStack.notifications.topic, logGroup })

@@ -1,5 +1,4 @@
 import { Aws } from 'aws-cdk-lib';
-import { restoreWorkflowName } from '../../lambdas/core/deployment.js';
 
 /** The tag every resource of a deployment bears, its value the config's name. */
 export const DEPLOYMENT_TAG = 'lifeline';
@@ -25,19 +24,6 @@ export function vaultBucketName(prefix: string): string {
  */
 export function runtimeRolePath(prefix: string): string {
   return `/${prefix}-runtime/`;
-}
-
-/**
- * Restore group `stack`'s steps function inside one network, for the steps that connect to its databases: at most
- * 20 + 11 + 32 characters. The state machine may invoke `<prefix>-restore*` tagged with its deployment.
- */
-export function restoreNetworkFunctionName(prefix: string, stack: number, network: string): string {
-  return `${restoreWorkflowName(prefix)}${stack}-${network}`;
-}
-
-/** Restore group `stack`'s runner task definition family; `*`, every group's, as an IAM pattern. */
-export function restoreRunnerFamily(prefix: string, stack: number | '*'): string {
-  return `${prefix}-restore-runner-${stack}`;
 }
 
 /** The IAM path of the restore runners' task and execution roles, which the state machine may pass: under the runtime path. */

@@ -4,7 +4,7 @@ import { LifelineError } from '../../lambdas/core/errors.js';
 import { parseInput } from '../../lambdas/core/validation.js';
 import { CutoverSettings } from '../../lambdas/core/workflows/cutover-state.js';
 import type { LifelineConfig } from '../config/schema.js';
-import { environmentBytes, LAMBDA_ENVIRONMENT_BYTES } from '../restore/restore-settings.js';
+import { longestDeployedForm } from '../restore/restore-settings.js';
 
 /** The variable the cutover steps handler reads its settings from. */
 export const CUTOVER_SETTINGS_VARIABLE = 'LIFELINE_CUTOVER_SETTINGS';
@@ -55,4 +55,15 @@ export function cutoverSettings(scope: IConstruct, config: LifelineConfig): Cuto
 /** The cutover steps function's environment: its settings. */
 export function cutoverStepsEnvironment(scope: IConstruct, settings: CutoverSettings): Record<string, string> {
   return { [CUTOVER_SETTINGS_VARIABLE]: Stack.of(scope).toJsonString(settings) };
+}
+
+/** Lambda's limit on a function's environment: every variable's name and value together. */
+const LAMBDA_ENVIRONMENT_BYTES = 4096;
+
+/** A function environment's size as Lambda counts it (every name and value), deploy-time values at their longest. */
+function environmentBytes(scope: IConstruct, environment: Record<string, string>): number {
+  return Object.entries(environment).reduce(
+    (sum, [name, value]) => sum + Buffer.byteLength(name) + Buffer.byteLength(longestDeployedForm(scope, value)),
+    0,
+  );
 }

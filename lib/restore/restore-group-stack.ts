@@ -2,8 +2,9 @@ import { Stack, type StackProps } from 'aws-cdk-lib';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
 import { restoreCatalogPath, type RestoreDatabase } from '../../lambdas/core/workflows/restore-catalog.js';
-import { BackupNetwork } from '../backup/backup-network.js';
-import { restoreNetworkFunctionName, restoreRunnerFamily, restoreRunnerRolePath } from '../config/naming.js';
+import type { BackupsStack } from '../backup/backups-stack.js';
+import { restoreNetworkFunctionName, restoreRunnerFamily } from '../../lambdas/core/deployment.js';
+import { restoreRunnerRolePath } from '../config/naming.js';
 import type { DatabaseConfig, LifelineConfig, RestoreConfig } from '../config/schema.js';
 import type { VaultStack } from '../vault/vault-stack.js';
 import { databaseStatements } from './database-grants.js';
@@ -16,16 +17,18 @@ export interface RestoreGroupStackProps extends StackProps {
   readonly config: LifelineConfig;
   readonly restore: RestoreConfig;
   readonly vaultStack: VaultStack;
-  /** Its backups stack's number (1-based) and databases: a group restores what its backups stack backs up. */
+  /** Its backups stack, its number (1-based) and databases: a group restores what its backups stack backs up. */
+  readonly backups: BackupsStack;
   readonly stack: number;
   readonly databases: readonly DatabaseConfig[];
 }
 
 /**
  * What restores of one backups stack's databases run on: a runner task definition, and a steps function in each of
- * their networks, whose roles read those databases' secrets only; and the catalog entry of each database (an SSM
- * parameter under restoreCatalogPath), which tells the state machine where its restores run. Split by backups
- * stack so that no role, security group or template outgrows its limit however many databases there are.
+ * their networks (in the backups' security group there), whose roles read those databases' secrets only; and the
+ * catalog entry of each database (an SSM parameter under restoreCatalogPath), which tells the state machine where
+ * its restores run. Split by backups stack so that no role or template outgrows its limit however many databases
+ * there are.
  */
 export class RestoreGroupStack extends Stack {
   readonly runner: RestoreRunner;
@@ -58,12 +61,8 @@ export class RestoreGroupStack extends Stack {
       networks.map((network) => {
         const inNetwork = databases.filter((db) => db.network === network.name);
         const applications = config.applications.filter((app) => inNetwork.some((db) => db.name === app.database));
-        const access = new BackupNetwork(this, `Network-${network.name}`, {
-          vpcId: network.vpcId,
-          databases: inNetwork,
-          endpointSecurityGroupId: vaultStack.endpointSecurityGroupIds.get(network.name),
-          usedBy: { group: 'Lifeline restore steps and runner', rules: 'Lifeline restores' },
-        });
+        // The backups' own group: its rules already reach these databases (backup-network.ts says why no other).
+        const { securityGroup } = props.backups.networks.get(network.name)!;
         const steps = new RestoreStepsFunction(this, `Steps-${network.name}`, {
           functionName: restoreNetworkFunctionName(config.name, props.stack, network.name),
           description: `Lifeline restore steps that connect to the databases of backups stack ${props.stack} in network ${network.name}`,
@@ -72,7 +71,7 @@ export class RestoreGroupStack extends Stack {
           settings,
           logs,
           statements: databaseStatements([...inNetwork, ...applications.map((app) => ({ secretArn: app.connectionSecretArn }))], inNetwork),
-          network: { subnetIds: network.subnetIds, securityGroup: access.securityGroup },
+          network: { subnetIds: network.subnetIds, securityGroup },
         });
         for (const db of inNetwork) {
           const entry: RestoreDatabase = {
@@ -84,7 +83,7 @@ export class RestoreGroupStack extends Stack {
             rds: db.rds,
             network: network.name,
             stepsFunctionArn: steps.functionArn,
-            runner: { taskDefinition: family, subnetIds: [...network.subnetIds], securityGroupIds: [access.securityGroup.securityGroupId] },
+            runner: { taskDefinition: family, subnetIds: [...network.subnetIds], securityGroupIds: [securityGroup.securityGroupId] },
             applications: config.applications
               .filter((app) => app.database === db.name)
               .map((app) => ({ name: app.name, connectionSecretArn: app.connectionSecretArn })),

@@ -10,9 +10,6 @@ import type { LifelineConfig, RestoreConfig } from '../config/schema.js';
 /** The variable the restore steps handler reads its settings from. */
 export const RESTORE_SETTINGS_VARIABLE = 'LIFELINE_RESTORE_SETTINGS';
 
-/** Lambda's limit on a function's environment: every variable's name and value together. */
-export const LAMBDA_ENVIRONMENT_BYTES = 4096;
-
 /** The longest values the deploy-time parts of the settings can take, to size them as Lambda and SSM will see them. */
 const LONGEST = { partition: 'aws-iso-b', region: 'ap-southeast-5', account: '123456789012', other: `sg-${'f'.repeat(17)}` };
 
@@ -79,12 +76,4 @@ export function longestDeployedForm(scope: IConstruct, value: unknown): string {
     return LONGEST.other;
   };
   return flatten(stack.resolve(typeof value === 'string' ? value : stack.toJsonString(value)));
-}
-
-/** A function environment's size as Lambda counts it (every name and value), deploy-time values at their longest. */
-export function environmentBytes(scope: IConstruct, environment: Record<string, string>): number {
-  return Object.entries(environment).reduce(
-    (sum, [name, value]) => sum + Buffer.byteLength(name) + Buffer.byteLength(longestDeployedForm(scope, value)),
-    0,
-  );
 }

@@ -90,7 +90,7 @@ export class RestoreStepsFunction extends Construct {
       memorySize: 1024,
       // ValidateRestore, the longest step, may take up to Lambda's limit (its state's TimeoutSeconds).
       timeout: Duration.minutes(15),
-      // restoreSettings checked that it fits Lambda's environment.
+      // A few fixed values (restoreSettings): the databases are in the catalog.
       environment: restoreStepsEnvironment(this, props.settings),
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,

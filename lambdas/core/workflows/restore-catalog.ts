@@ -1,6 +1,7 @@
 import { paginateGetParametersByPath, type SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
 import { backupStackOf } from '../database-groups.js';
+import { restoreNetworkFunctionName, restoreRunnerFamily } from '../deployment.js';
 import { LifelineError } from '../errors.js';
 import { DatabaseLabel } from '../keys.js';
 import { SecretArn } from '../secrets.js';
@@ -68,25 +69,46 @@ export function restoreCatalogPath(deployment: string, stack: number): string {
   return `${restoreCatalogRoot(deployment)}/${stack}`;
 }
 
-/** The catalog as the deployment wrote it: the group's parameters, read by path (at most 50, so five pages). */
+/**
+ * The catalog as the deployment wrote it: the group's parameters, read by path (at most 50, so five pages). Each
+ * entry must name its own parameter's database and its own group's steps function and runner, so that an entry
+ * written by hand under the path cannot send a restore to another group's runner or function.
+ */
 export function ssmRestoreCatalog(ssm: SSMClient, deployment: { name: string; backupStacks: number }): RestoreCatalog {
   return {
     async groupOf(database) {
-      const path = restoreCatalogPath(deployment.name, backupStackOf(database, deployment.backupStacks) + 1);
+      const group = backupStackOf(database, deployment.backupStacks) + 1;
+      const path = restoreCatalogPath(deployment.name, group);
       const databases: RestoreDatabase[] = [];
+      let pages;
       try {
-        for await (const page of paginateGetParametersByPath({ client: ssm }, { Path: path, Recursive: false })) {
-          for (const parameter of page.Parameters ?? []) {
-            databases.push(
-              parseInput(RestoreDatabase, JSON.parse(parameter.Value ?? ''), `SSM parameter ${parameter.Name}`, 'InvalidConfig'),
-            );
-          }
-        }
+        pages = [];
+        for await (const page of paginateGetParametersByPath({ client: ssm }, { Path: path, Recursive: false })) pages.push(page);
       } catch (error) {
-        if (error instanceof LifelineError) throw error;
-        throw new LifelineError('InvalidConfig', `cannot read the restore settings under SSM path ${path}: ${(error as Error).message}`, {
+        throw new LifelineError('InvalidConfig', `cannot read the restore catalog under SSM path ${path}: ${(error as Error).message}`, {
           cause: error,
         });
+      }
+      for (const parameter of pages.flatMap((page) => page.Parameters ?? [])) {
+        const what = `SSM parameter ${parameter.Name}`;
+        let value: unknown;
+        try {
+          value = JSON.parse(parameter.Value ?? '');
+        } catch (error) {
+          throw new LifelineError('InvalidConfig', `${what} is not JSON: ${(error as Error).message}`);
+        }
+        const entry = parseInput(RestoreDatabase, value, what, 'InvalidConfig');
+        const functionPrefix = `:function:${restoreNetworkFunctionName(deployment.name, group, '')}`;
+        const problem =
+          parameter.Name !== `${path}/${entry.name}`
+            ? `names database "${entry.name}"`
+            : !entry.stepsFunctionArn.includes(functionPrefix)
+              ? `names steps function ${entry.stepsFunctionArn}, not one of group ${group}'s`
+              : entry.runner.taskDefinition !== restoreRunnerFamily(deployment.name, group)
+                ? `names runner ${entry.runner.taskDefinition}, not group ${group}'s`
+                : undefined;
+        if (problem !== undefined) throw new LifelineError('InvalidConfig', `${what} ${problem}; only the deployment writes the catalog`);
+        databases.push(entry);
       }
       return databases;
     },

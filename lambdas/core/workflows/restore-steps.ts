@@ -4,6 +4,7 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type pg from 'pg';
 import { targetConnection } from '../backup-target.js';
 import { parseConnectionSecret } from '../connection-secret.js';
+import { backupStackOf } from '../database-groups.js';
 import { connectClient, redact, type ConnectionSettings } from '../connection.js';
 import { LifelineError, type LifelineErrorName } from '../errors.js';
 import { countRows, latestMigration } from '../inventory.js';
@@ -98,13 +99,14 @@ export async function validateInput(
   if (!database) {
     throw new LifelineError(
       'InvalidInput',
-      `database: "${input.database}" is not a configured database of deployment ${settings.deployment}`,
+      `database: "${input.database}" is not a configured database of deployment ${settings.deployment} (its restore group ${settings.deployment}-restore-${backupStackOf(input.database, settings.backupStacks) + 1} has no catalog entry for it)`,
     );
   }
   // The runner and the steps function run in the database's network and may read its group's secrets only.
   const serverSecretArn = input.target?.serverSecretArn ?? database.secretArn;
   const reachable = group.filter((d) => d.network === database.network);
-  const server = reachable.find((d) => d.secretArn === serverSecretArn);
+  // Databases may share a server's secret: the source's own comes first.
+  const server = [database, ...reachable].find((d) => d.secretArn === serverSecretArn);
   if (!server) {
     const servers = reachable.map((d) => d.name).join(', ');
     throw new LifelineError(

@@ -51,6 +51,12 @@ function logicalId(type: string, properties: Record<string, unknown>): string {
   return ids[0]!;
 }
 
+/** The backups stack's security group in a network, as the restore group imports it. */
+const backupsGroup = (network: string) =>
+  expect.stringMatching(
+    new RegExp(`^<import lifeline-backups-1:ExportsOutputFnGetAttNetwork${network}SecurityGroup[0-9A-F]+GroupId[0-9A-F]+>$`),
+  );
+
 /** A role's statements, each with its actions and resources as readable text. */
 const statementsOf = (roleId: string) => roleStatements(resources, roleId);
 
@@ -80,7 +86,7 @@ describe('the restore stacks', () => {
     expect(synth.restore!.stackName).toBe('lifeline-restore');
     expect(synth.restoreGroups.map((stack) => stack.stackName)).toEqual(['lifeline-restore-1']);
     expect(synth.restore!.dependencies.map((stack) => stack.stackName).sort()).toEqual(['lifeline-restore-1', 'lifeline-vault']);
-    expect(synth.restoreGroups[0]!.dependencies.map((stack) => stack.stackName)).toEqual(['lifeline-vault']);
+    expect(synth.restoreGroups[0]!.dependencies.map((stack) => stack.stackName).sort()).toEqual(['lifeline-backups-1', 'lifeline-vault']);
     expect(group.toJSON().Outputs ?? {}).toEqual({});
   });
 
@@ -181,35 +187,24 @@ describe('the restore steps functions', () => {
     expect(vpcOf('lifeline-restore')).toBeUndefined();
     const production = vpcOf('lifeline-restore1-production');
     expect(production.SubnetIds).toEqual(['subnet-0a1b2c3d4e5f67890', 'subnet-1a1b2c3d4e5f67890']);
-    expect(text(production.SecurityGroupIds[0])).toMatch(/^<NetworkproductionSecurityGroup.*\.GroupId>$/);
+    expect(text(production.SecurityGroupIds[0])).toEqual(backupsGroup('production'));
     const analytics = vpcOf('lifeline-restore1-analytics');
     expect(analytics.SubnetIds).toEqual(['subnet-2a1b2c3d4e5f67890']);
-    expect(text(analytics.SecurityGroupIds[0])).toMatch(/^<NetworkanalyticsSecurityGroup.*\.GroupId>$/);
+    expect(text(analytics.SecurityGroupIds[0])).toEqual(backupsGroup('analytics'));
   });
 
-  it("reach their network's databases: out to each database's group and port, and in on it", () => {
-    restore.resourceCountIs('AWS::EC2::SecurityGroup', 0);
-    const production = Object.entries(group.findResources('AWS::EC2::SecurityGroup')).find(([id]) =>
-      id.startsWith('Networkproduction'),
-    )![1];
-    expect(
-      production.Properties.SecurityGroupEgress.map((rule: any) => [rule.FromPort, rule.DestinationSecurityGroupId ?? rule.CidrIp]),
-    ).toEqual([
-      [443, '0.0.0.0/0'],
-      [5432, 'sg-0a1b2c3d4e5f67890'],
-      [5432, 'sg-2a1b2c3d4e5f67890'],
-    ]);
-    const ingress = Object.values(group.findResources('AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties);
-    expect(
-      ingress
-        .filter((rule) => rule.Description === 'PostgreSQL from Lifeline restores')
-        .map((rule) => [rule.GroupId, rule.FromPort])
-        .sort(),
-    ).toEqual([
-      ['sg-0a1b2c3d4e5f67890', 5432],
-      ['sg-1a1b2c3d4e5f67890', 5433],
-      ['sg-2a1b2c3d4e5f67890', 5432],
-    ]);
+  it("reach their network's databases through the backups' security group there, adding no rule to any group", () => {
+    for (const template of [restore, group]) {
+      template.resourceCountIs('AWS::EC2::SecurityGroup', 0);
+      template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 0);
+      template.resourceCountIs('AWS::EC2::SecurityGroupEgress', 0);
+    }
+    // The backup function of a database of that network runs in the very group the restores are given.
+    const backups = synth.backupsTemplates[0]!.toJSON().Resources as Record<string, any>;
+    const shop = Object.values(backups).find((r) => r.Properties?.FunctionName === 'lifeline-backup-shop').Properties;
+    const [backupGroup] = shop.VpcConfig.SecurityGroupIds[0]['Fn::GetAtt'] as string[];
+    const restoreSteps = resources[logicalId('AWS::Lambda::Function', { FunctionName: 'lifeline-restore1-production' })].Properties;
+    expect(text(restoreSteps.VpcConfig.SecurityGroupIds[0])).toContain(`FnGetAtt${backupGroup}GroupId`);
   });
 
   it("read only the secrets of their own network's databases and applications; the one outside a VPC reads none, but the catalog", () => {
@@ -276,7 +271,7 @@ describe('the catalog', () => {
       runner: {
         taskDefinition: 'lifeline-restore-runner-1',
         subnetIds: ['subnet-0a1b2c3d4e5f67890', 'subnet-1a1b2c3d4e5f67890'],
-        securityGroupIds: [expect.stringMatching(/^<NetworkproductionSecurityGroup.*\.GroupId>$/)],
+        securityGroupIds: [backupsGroup('production')],
       },
       applications: [{ name: 'shop-api', connectionSecretArn: SHOP_API_SECRET }],
     });
@@ -316,17 +311,6 @@ describe('the catalog', () => {
     } finally {
       ssm.mock.restore();
     }
-    // A parameter the schema refuses is the deployment's fault, named by its parameter.
-    const broken = new FakeSsm();
-    try {
-      broken.parameters.set('/lifeline/lifeline/restore/1/shop', { value: '{"name":"shop"}', type: 'String' });
-      await expect(ssmRestoreCatalog(new SSMClient({}), { name: 'lifeline', backupStacks: 1 }).groupOf('shop')).rejects.toMatchObject({
-        name: 'InvalidConfig',
-        message: expect.stringMatching(/^invalid SSM parameter \/lifeline\/lifeline\/restore\/1\/shop: /),
-      });
-    } finally {
-      broken.mock.restore();
-    }
     expect(await fixedRestoreCatalog([]).groupOf('shop')).toEqual([]);
   });
 });
@@ -356,9 +340,15 @@ describe('the restore workflow', () => {
       'lifeline-cutover',
       'lifeline-vault',
     ]);
-    expect(without.backupsTemplates.map((template) => template.toJSON())).toEqual(
-      synth.backupsTemplates.map((template) => template.toJSON()),
+    // The same resources; with restore, the backups stack also exports its security groups to its restore group.
+    expect(without.backupsTemplates.map((template) => template.toJSON().Resources)).toEqual(
+      synth.backupsTemplates.map((template) => template.toJSON().Resources),
     );
+    expect(without.backupsTemplates[0]!.toJSON().Outputs).toBeUndefined();
+    expect(Object.keys(synth.backupsTemplates[0]!.toJSON().Outputs).map((name) => name.replace(/[0-9A-F]{8}/g, ''))).toEqual([
+      'ExportsOutputFnGetAttNetworkproductionSecurityGroupGroupId',
+      'ExportsOutputFnGetAttNetworkanalyticsSecurityGroupGroupId',
+    ]);
     expect(without.vaultTemplate.toJSON().Resources).toEqual(synth.vaultTemplate.toJSON().Resources);
   });
 
@@ -473,6 +463,24 @@ describe('the state machine', () => {
       const fn = resources[logicalId('AWS::Lambda::Function', { FunctionName: name })].Properties;
       expect(fn.Tags, name).toContainEqual({ Key: 'lifeline', Value: 'lifeline' });
     }
+    // What the catalog sends a run to is what the patterns allow.
+    const glob = (pattern: string) =>
+      new RegExp(
+        `^${deployed(pattern)
+          .replace(/[.?+^$()[\]{}|\\]/g, '\\$&')
+          .replaceAll('*', '.*')}$`,
+      );
+    const families = (template: Template) =>
+      Object.values(template.findResources('AWS::ECS::TaskDefinition')).map(
+        (t) => `${deployed(regionalEcs)}task-definition/${t.Properties.Family}:1`,
+      );
+    const regionalEcs = 'arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:';
+    for (const value of catalogOf(group).values()) {
+      const db = RestoreDatabase.parse(JSON.parse(value));
+      expect(db.stepsFunctionArn).toMatch(glob(of('InvokeSteps').resources[0]!));
+      expect(`${deployed(regionalEcs)}task-definition/${db.runner.taskDefinition}:1`).toMatch(glob(of('RunTheRunners').resources[0]!));
+    }
+    for (const family of families(group)) expect(family).toMatch(glob(of('RunTheRunners').resources[0]!));
     expect(of('PublishToItsTopics').resources).toEqual([
       expect.stringMatching(/^<ApprovalsTopic/),
       expect.stringMatching(/^<import lifeline-vault:ExportsOutputRefNotificationsTopic/),

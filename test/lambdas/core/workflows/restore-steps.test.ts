@@ -114,7 +114,9 @@ describe('validateInput', () => {
       expect(error?.name).toBe('InvalidInput');
       return error?.message;
     };
-    expect(await refused({ database: 'orders' })).toBe('database: "orders" is not a configured database of deployment lifeline');
+    expect(await refused({ database: 'orders' })).toBe(
+      'database: "orders" is not a configured database of deployment lifeline (its restore group lifeline-restore-1 has no catalog entry for it)',
+    );
     expect(await refused({ database: 'shop', cutover: 'orders-api' })).toBe(
       'cutover: "orders-api" is not a configured application of database "shop" (its applications: shop-api)',
     );
