@@ -144,6 +144,10 @@ describe('validateInput', () => {
       rds: { clusterIdentifier: 'billing' },
     });
     expect(onBilling.stepsFunctionArn).toBe(SHOP_STEPS);
+    // Databases on one server may share its secret: each restores beside itself by default.
+    const sharing = fixedRestoreCatalog([shop, { ...shop, name: 'shop_eu', databaseName: 'shop_eu', applications: [] }]);
+    const { server } = await validateInput({ database: 'shop_eu' }, execution, settings, sharing);
+    expect(server).toMatchObject({ name: 'shop_eu', databaseName: 'shop_eu' });
     const unknown = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:someone/else-AbC123';
     for (const secret of [unknown, WAREHOUSE_SECRET]) {
       await expect(plan({ database: 'shop', target: { serverSecretArn: secret } })).rejects.toThrow(
