@@ -1,4 +1,4 @@
-import { paginateGetParametersByPath, type SSMClient } from '@aws-sdk/client-ssm';
+import { paginateGetParametersByPath, type GetParametersByPathCommandOutput, type SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
 import { backupStackOf } from '../database-groups.js';
 import { restoreNetworkFunctionName, restoreRunnerFamily } from '../deployment.js';
@@ -80,9 +80,8 @@ export function ssmRestoreCatalog(ssm: SSMClient, deployment: { name: string; ba
       const group = backupStackOf(database, deployment.backupStacks) + 1;
       const path = restoreCatalogPath(deployment.name, group);
       const databases: RestoreDatabase[] = [];
-      let pages;
+      const pages: GetParametersByPathCommandOutput[] = [];
       try {
-        pages = [];
         for await (const page of paginateGetParametersByPath({ client: ssm }, { Path: path, Recursive: false })) pages.push(page);
       } catch (error) {
         throw new LifelineError('InvalidConfig', `cannot read the restore catalog under SSM path ${path}: ${(error as Error).message}`, {
