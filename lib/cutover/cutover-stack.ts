@@ -36,8 +36,7 @@ export class CutoverStack extends Stack {
     const databases = config.databases.filter((db) => config.applications.some((app) => app.database === db.name));
     const logs = new RestoreLogs(this, 'Logs', 'cutover');
     // The steps use no PostgreSQL client binary: any image will do, and the newest is the one restores use.
-    const newest = Math.max(...vaultStack.images.keys());
-    const image = [...vaultStack.images].find(([major]) => major === newest)![1];
+    const image = vaultStack.newestImage;
 
     const access = new CutoverNetwork(this, 'Network', {
       vpcId: network.vpcId,

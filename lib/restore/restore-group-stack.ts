@@ -40,9 +40,7 @@ export class RestoreGroupStack extends Stack {
     const { config, vaultStack, databases } = props;
     const { vault } = vaultStack;
     const logs = new RestoreLogs(this, 'Logs');
-    // pg_restore reads archives of older pg_dumps: the newest client any database uses restores them all.
-    const newest = Math.max(...vaultStack.images.keys());
-    const image = [...vaultStack.images].find(([major]) => major === newest)![1];
+    const image = vaultStack.newestImage;
     const family = restoreRunnerFamily(config.name, props.stack);
 
     this.runner = new RestoreRunner(this, 'Runner', {

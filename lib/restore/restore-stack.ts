@@ -38,8 +38,7 @@ export class RestoreStack extends Stack {
     const { vault } = vaultStack;
     const name = restoreWorkflowName(config.name);
     const logs = new RestoreLogs(this, 'Logs');
-    const newest = Math.max(...vaultStack.images.keys());
-    const image = [...vaultStack.images].find(([major]) => major === newest)![1];
+    const image = vaultStack.newestImage;
 
     this.cluster = runnerCluster(this);
     const catalog = this.formatArn({

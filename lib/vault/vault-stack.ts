@@ -20,6 +20,8 @@ export class VaultStack extends Stack {
   readonly deadLetters: BackupDeadLetterQueue;
   /** One image per pg_dump version in use. */
   readonly images: ReadonlyMap<ClientMajor, BackupImage>;
+  /** The image of the newest client in use: its pg_restore reads the archives of every older pg_dump. */
+  readonly newestImage: BackupImage;
   /** Security groups of the endpoints Lifeline created, by network name. */
   readonly endpointSecurityGroupIds: ReadonlyMap<string, string>;
 
@@ -39,6 +41,7 @@ export class VaultStack extends Stack {
 
     const majors = [...new Set(config.databases.map((db) => clientMajorFor(db.postgresVersion)))].sort((a, b) => a - b);
     this.images = new Map(majors.map((major) => [major, new BackupImage(this, `ImagePostgres${major}`, { postgresMajor: major })]));
+    this.newestImage = this.images.get(majors.at(-1)!)!;
 
     const endpoints = new Map<string, string>();
     for (const network of config.networks) {

@@ -97,11 +97,10 @@ export function ssmRestoreCatalog(ssm: SSMClient, deployment: { name: string; ba
           throw new LifelineError('InvalidConfig', `${what} is not JSON: ${(error as Error).message}`);
         }
         const entry = parseInput(RestoreDatabase, value, what, 'InvalidConfig');
-        const functionPrefix = `:function:${restoreNetworkFunctionName(deployment.name, group, '')}`;
         const problem =
           parameter.Name !== `${path}/${entry.name}`
             ? `names database "${entry.name}"`
-            : !entry.stepsFunctionArn.includes(functionPrefix)
+            : !entry.stepsFunctionArn.endsWith(`:function:${restoreNetworkFunctionName(deployment.name, group, entry.network)}`)
               ? `names steps function ${entry.stepsFunctionArn}, not one of group ${group}'s`
               : entry.runner.taskDefinition !== restoreRunnerFamily(deployment.name, group)
                 ? `names runner ${entry.runner.taskDefinition}, not group ${group}'s`
