@@ -332,6 +332,7 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
 
   const target = await openTarget(settings, { create: options.createTarget, owner: role, inPlace });
   let dir: string | undefined;
+  let removal: Promise<void> | undefined;
   let writing = false;
   let restored = false;
   try {
@@ -371,6 +372,9 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
       signal,
     });
     restored = true;
+    // pg_restore has no more use for the staged archive: it is removed while the rows are counted.
+    removal = rm(dir, { recursive: true, force: true });
+    removal.catch(() => undefined); // its failure is thrown in the end, after the counts
     const tables = options.verifyRows === false ? [] : await untilAborted(countRestored(client, restoring, settings, key), signal);
     return { key, target: describe(settings), tables, leftOut, durationMs: now().getTime() - startedAt.getTime() };
   } catch (error) {
@@ -378,6 +382,6 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     throw writing ? await undoRestore(target, failure, settings, restored) : failure;
   } finally {
     await target.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    if (dir) await (removal ?? rm(dir, { recursive: true, force: true }));
   }
 }
