@@ -77,10 +77,17 @@ export function startPipeline(spec: PipelineSpec): Pipeline {
   // With readsHead, a failure before the last stage may be that stage's doing (it closed its input early): it
   // counts only if the last stage fails too.
   let deferred: Failure[] = [];
-  const fail = (error: Error, beforeLast: boolean, lostReader = false) => {
+  let lastFailed = false;
+  const fail = (error: Error, beforeLast: boolean, lostReader = false, killed = false) => {
     if (finished) return;
     const failure = { error, consequence: stopped || lostReader };
-    if (spec.readsHead && beforeLast) return void deferred.push(failure);
+    if (spec.readsHead && beforeLast) {
+      // Its exit may be heard of after the last stage's failure that it caused: it still comes first, unless
+      // it only ended because the failure stopped it.
+      if (lastFailed) return void failures.unshift({ error, consequence: killed || lostReader });
+      return void deferred.push(failure);
+    }
+    if (!beforeLast) lastFailed = true;
     failures.push(...deferred, failure);
     deferred = [];
     // A stage that lost its reader needs no stopping of the rest: its reader has ended, which ends the pipeline.
@@ -114,10 +121,10 @@ export function startPipeline(spec: PipelineSpec): Pipeline {
     const isLast = index === spec.stages.length - 1;
     exits.push(
       new Promise<void>((resolve) => {
-        const exit = (failure?: LifelineError, lostReader = false) => {
+        const exit = (failure?: LifelineError, lostReader = false, killed = false) => {
           if (!running) return;
           running = false;
-          if (failure) fail(failure, !isLast, lostReader);
+          if (failure) fail(failure, !isLast, lostReader, killed);
           else if (isLast && spec.readsHead) {
             finished = true;
             stop();
@@ -132,7 +139,11 @@ export function startPipeline(spec: PipelineSpec): Pipeline {
           if (code === 0) return exit();
           const detail = (stage.redact ?? ((text: string) => text))(tail.trim());
           const status = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-          exit(stageFailure(stage, `${status}${detail ? `: ${detail}` : ''}`), signal === 'SIGPIPE' || LOST_READER.test(tail));
+          exit(
+            stageFailure(stage, `${status}${detail ? `: ${detail}` : ''}`),
+            signal === 'SIGPIPE' || LOST_READER.test(tail),
+            signal !== null,
+          );
         });
       }),
     );
