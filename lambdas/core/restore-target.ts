@@ -101,7 +101,9 @@ const DROPS: { kind: keyof CatalogSnapshot; query: string }[] = [
     query: `SELECT format('DROP %s IF EXISTS %s CASCADE', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
               WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, c.oid::regclass) AS statement
             FROM pg_class c WHERE c.oid <> ALL($1::oid[]) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
-              AND ${notInExtension('pg_class', 'c.oid')}`,
+              AND ${notInExtension('pg_class', 'c.oid')}
+              -- An identity column's sequence cannot be dropped by itself: it goes with its table.
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'i')`,
   },
   {
     kind: 'functions',
