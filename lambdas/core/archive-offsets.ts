@@ -1,4 +1,5 @@
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { setImmediate } from 'node:timers/promises';
 import { LifelineError } from './errors.js';
 
@@ -9,6 +10,9 @@ import { LifelineError } from './errors.js';
  * cannot start the largest first. `writeDataOffsets` gives a staged archive what pg_dump writes into one it can
  * seek in: each data entry's offset in the table of contents, in the slot pg_dump left for it. pg_restore checks
  * the entry id of every block it seeks to, so a wrong offset fails the restore rather than misplace data.
+ *
+ * The same walk finds where each table's rows lie and where they can be cut into parts, so that the restore can
+ * load a table too large for one connection over several (`readRows`).
  */
 
 const MAGIC = 'PGDMP';
@@ -27,6 +31,11 @@ const OFFSET_NO_DATA = 3;
 /** Data block types (pg_backup_archiver.h). */
 const BLOCK_DATA = 1;
 const BLOCK_LARGE_OBJECTS = 3;
+/** The rows of a table can be cut about every this many bytes (`TableRows.cuts`). */
+export const CUT_SPACING_BYTES = 1024 * 1024;
+const NEWLINE = 0x0a;
+/** What pg_dump writes as a table's COPY statement; anything else is not loaded from here. */
+const COPY_STATEMENT = /^COPY [^;]+ FROM stdin;\s*$/;
 
 /**
  * The data is read in windows this large, which stay in the processor's cache (1 MiB windows read 4x slower here);
@@ -88,11 +97,17 @@ class Cursor {
 
   /** A length (-1 for none), then that many bytes. */
   skipString(): boolean {
+    return this.string() !== undefined;
+  }
+
+  /** The bytes of a string, undefined for none. */
+  string(): Buffer | undefined {
     const length = this.int();
-    if (length < 0) return false;
+    if (length < 0) return undefined;
     if (!this.window.has(this.position, length)) throw new RangeError('past the window');
+    const at = this.position - this.window.start;
     this.position += length;
-    return true;
+    return this.window.bytes.subarray(at, at + length);
   }
 }
 
@@ -114,6 +129,12 @@ interface TableOfContents {
   unset: DataEntry[];
   /** Where the data blocks begin. */
   dataStart: number;
+  /** pg_dump compressed the data blocks itself (-Z): their chunks are not rows. */
+  compressed: boolean;
+  /** The COPY statement of each table's data entry, by dump id. */
+  copyStatements: Map<number, string>;
+  /** The client encoding the data was dumped in (the ENCODING entry). */
+  encoding: string | undefined;
 }
 
 /** ReadHead and ReadToc of pg_backup_archiver.c, keeping only what finding and writing the offsets needs. */
@@ -129,21 +150,28 @@ function parseTableOfContents(window: Window): TableOfContents {
   if (intSize < 1 || intSize > 6 || offSize < 1 || offSize > 8) throw new UnknownLayout(`integer size ${intSize}, offset size ${offSize}`);
   if (head.byte() !== CUSTOM_FORMAT) throw new UnknownLayout('not a custom-format archive');
   const cursor = new Cursor(window, head.position, intSize);
-  if (archiveVersion >= COMPRESSION_BYTE_FROM) cursor.byte();
-  else cursor.int();
+  // The compression algorithm (0: none), or before 1.15 the level (0: none).
+  const compressed = (archiveVersion >= COMPRESSION_BYTE_FROM ? cursor.byte() : cursor.int()) !== 0;
   for (let field = 0; field < 7; field++) cursor.int(); // the creation time
   for (let field = 0; field < 3; field++) cursor.skipString(); // database name, server and pg_dump versions
 
   const unset: DataEntry[] = [];
+  const copyStatements = new Map<number, string>();
+  let encoding: string | undefined;
   const count = cursor.int();
   for (let i = 0; i < count; i++) {
     const dumpId = cursor.int();
     if (dumpId <= 0) throw new UnknownLayout(`entry ${i + 1} has dump id ${dumpId}`);
     cursor.int(); // had a data dumper
-    // table OID, OID, tag, description; section; definition, drop and copy statements, namespace, tablespace
-    for (let field = 0; field < 4; field++) cursor.skipString();
-    cursor.int();
-    for (let field = 0; field < 5; field++) cursor.skipString();
+    for (let field = 0; field < 3; field++) cursor.skipString(); // table OID, OID, tag
+    const kind = cursor.string()?.toString('latin1');
+    cursor.int(); // section
+    const definition = cursor.string();
+    cursor.skipString(); // drop statement
+    const copy = cursor.string();
+    if (kind === 'TABLE DATA' && copy) copyStatements.set(dumpId, copy.toString('utf8'));
+    if (kind === 'ENCODING' && definition) encoding = /^SET client_encoding = '([\w-]+)';/.exec(definition.toString('latin1'))?.[1];
+    for (let field = 0; field < 2; field++) cursor.skipString(); // namespace, tablespace
     if (archiveVersion >= TABLEAM_FROM) cursor.skipString();
     if (archiveVersion >= RELKIND_FROM) cursor.int();
     cursor.skipString(); // owner
@@ -156,7 +184,14 @@ function parseTableOfContents(window: Window): TableOfContents {
     cursor.position += offSize;
     if (flag === OFFSET_NOT_SET) unset.push({ dumpId, slot });
   }
-  return { layout: { version: archiveVersion, intSize, offSize }, unset, dataStart: cursor.position };
+  return {
+    layout: { version: archiveVersion, intSize, offSize },
+    unset,
+    dataStart: cursor.position,
+    compressed,
+    copyStatements,
+    encoding,
+  };
 }
 
 function readTableOfContents(file: number): TableOfContents {
@@ -172,17 +207,28 @@ function readTableOfContents(file: number): TableOfContents {
   }
 }
 
+interface DataBlock {
+  /** Where its header (type byte and dump id) is. */
+  start: number;
+  /** Just past its last chunk (the zero length that ends it). */
+  end: number;
+  /** See TableRows.cuts. */
+  cuts: number[];
+}
+
 /**
- * Where each data block starts, by dump id: the blocks follow the table of contents, each a type byte and its
- * entry's dump id, then length-prefixed chunks up to a zero length (large objects: OID, chunks, up to OID 0).
- * An uncompressed archive has a chunk per row, so this loop runs millions of times: it reads the buffer directly.
+ * Each data block by dump id: the blocks follow the table of contents, each a type byte and its entry's dump
+ * id, then length-prefixed chunks up to a zero length (large objects: OID, chunks, up to OID 0). An
+ * uncompressed archive has a chunk per row, so this loop runs millions of times: it reads the buffer directly.
  */
-async function findDataBlocks(file: number, toc: TableOfContents, signal: AbortSignal | undefined): Promise<Map<number, number>> {
+async function findDataBlocks(file: number, toc: TableOfContents, signal: AbortSignal | undefined): Promise<Map<number, DataBlock>> {
   const { intSize } = toc.layout;
-  const blocks = new Map<number, number>();
+  const blocks = new Map<number, DataBlock>();
   // Between windows the walk keeps where it is: before a block, or in a block's chunks, or between large objects.
   let state: 'block' | 'chunks' | 'objects' = 'block';
   let inLargeObjects = false;
+  let block: DataBlock = { start: 0, end: 0, cuts: [] };
+  let nextCut = 0;
   let position = toc.dataStart;
   const buffer = Buffer.allocUnsafe(WINDOW_BYTES);
   for (let windows = 1; ; windows++) {
@@ -201,18 +247,29 @@ async function findDataBlocks(file: number, toc: TableOfContents, signal: AbortS
         if (type !== BLOCK_DATA && type !== BLOCK_LARGE_OBJECTS) throw new UnknownLayout(`data block type ${type} at ${start + at}`);
         const dumpId = int(at + 1);
         if (blocks.has(dumpId)) throw new UnknownLayout(`a second data block for entry ${dumpId}`);
-        blocks.set(dumpId, start + at);
+        block = { start: start + at, end: 0, cuts: [] };
+        blocks.set(dumpId, block);
+        nextCut = block.start + CUT_SPACING_BYTES;
         at += 2 + intSize;
         inLargeObjects = type === BLOCK_LARGE_OBJECTS;
         state = inLargeObjects ? 'objects' : 'chunks';
       } else if (state === 'objects') {
         state = int(at) === 0 ? 'block' : 'chunks';
         at += 1 + intSize;
+        if (state === 'block') block.end = start + at;
       } else {
         const length = int(at);
         if (length < 0) throw new UnknownLayout(`a negative chunk length at ${start + at}`);
+        // A cut goes before a chunk whose predecessor ends a row (a chunk is a row, but need not be).
+        if (start + at >= nextCut && length > 0 && !inLargeObjects && at > 0 && bytes[at - 1] === NEWLINE) {
+          block.cuts.push(start + at);
+          nextCut = start + at + CUT_SPACING_BYTES;
+        }
         at += 1 + intSize + length;
-        if (length === 0) state = inLargeObjects ? 'objects' : 'block';
+        if (length === 0) {
+          state = inLargeObjects ? 'objects' : 'block';
+          if (state === 'block') block.end = start + at;
+        }
       }
     }
     if (bytes.length < WINDOW_BYTES) {
@@ -237,17 +294,53 @@ function offsetSlot(position: number, offSize: number): Buffer {
   return slot;
 }
 
+/** A table's rows in the staged archive. */
+export interface TableRows {
+  /** Its data entry's dump id. */
+  dumpId: number;
+  /** pg_dump's `COPY ... FROM stdin;` for them. */
+  copy: string;
+  /** Its data block: from its header to just past its last chunk. */
+  start: number;
+  end: number;
+  /**
+   * Where the rows can be cut into parts: chunk headers at least CUT_SPACING_BYTES apart, each right after a
+   * row's end. `readRows` takes the rows from the start or a cut, to a later cut or the end.
+   */
+  cuts: number[];
+}
+
+/** Where the rows of an archive's tables lie: only for an archive pg_dump did not compress, whose chunks hold rows as COPY text. */
+export interface ArchiveRows {
+  /** The client encoding the rows were dumped in. */
+  encoding: string;
+  /** pg_dump's integer width in this archive. */
+  intSize: number;
+  tables: TableRows[];
+}
+
 export interface DataOffsets {
   /** How many entries got their offset; 0 when the archive had them all, or is of a layout this does not know. */
   written: number;
   /** Why the archive was left as it is, when it was. */
   leftAsIs?: string;
+  /** Where each table's rows lie, when written and pg_dump did not compress them. */
+  rows?: ArchiveRows;
+}
+
+function archiveRows(toc: TableOfContents, blocks: Map<number, DataBlock>): ArchiveRows | undefined {
+  if (toc.compressed || toc.encoding === undefined) return undefined;
+  const tables = [...toc.copyStatements].flatMap(([dumpId, copy]) => {
+    const block = blocks.get(dumpId);
+    return block && COPY_STATEMENT.test(copy) ? [{ dumpId, copy, ...block }] : [];
+  });
+  return { encoding: toc.encoding, intSize: toc.layout.intSize, tables };
 }
 
 /**
- * Writes the missing data offsets into the table of contents of the staged archive at `path`. An archive of a
- * layout this does not know is left as it is: pg_restore still restores it, only slower. Nothing is written
- * unless the whole file parsed, to its last byte. `signal` stops it while it reads.
+ * Writes the missing data offsets into the table of contents of the staged archive at `path`, and says where
+ * each table's rows lie. An archive of a layout this does not know is left as it is: pg_restore still restores
+ * it, only slower. Nothing is written unless the whole file parsed, to its last byte. `signal` stops it while it reads.
  */
 export async function writeDataOffsets(path: string, signal?: AbortSignal): Promise<DataOffsets> {
   const failed = (error: unknown) =>
@@ -262,15 +355,17 @@ export async function writeDataOffsets(path: string, signal?: AbortSignal): Prom
   }
   try {
     let slots: { at: number; bytes: Buffer }[];
+    let rows: ArchiveRows | undefined;
     try {
       const toc = readTableOfContents(file);
       if (toc.unset.length === 0) return { written: 0 };
       const blocks = await findDataBlocks(file, toc, signal);
       // An entry without a block stays unset: pg_restore says so when it looks for one.
       slots = toc.unset.flatMap(({ dumpId, slot }) => {
-        const position = blocks.get(dumpId);
-        return position === undefined ? [] : [{ at: slot, bytes: offsetSlot(position, toc.layout.offSize) }];
+        const block = blocks.get(dumpId);
+        return block === undefined ? [] : [{ at: slot, bytes: offsetSlot(block.start, toc.layout.offSize) }];
       });
+      rows = archiveRows(toc, blocks);
     } catch (error) {
       if (error instanceof UnknownLayout || error instanceof RangeError) return { written: 0, leftAsIs: error.message };
       throw signal?.aborted ? error : failed(error);
@@ -280,8 +375,68 @@ export async function writeDataOffsets(path: string, signal?: AbortSignal): Prom
     } catch (error) {
       throw failed(error);
     }
-    return { written: slots.length };
+    return { written: slots.length, ...(rows && { rows }) };
   } finally {
     closeSync(file);
+  }
+}
+
+/** A table's rows are not where the walk found them: the staged archive changed since. */
+function misplaced(at: number): LifelineError {
+  return new LifelineError('RestoreFailed', `the staged archive has no row chunk where one was found at ${at}`);
+}
+
+/**
+ * The rows of `table` from `from` (its start, or one of its cuts) up to `to` (a later cut, or its end), as
+ * COPY text: the chunks' bodies without their length prefixes, gathered into buffers of about WINDOW_BYTES.
+ */
+export async function* readRows(path: string, rows: ArchiveRows, table: TableRows, from: number, to: number): AsyncGenerator<Buffer> {
+  const { intSize } = rows;
+  const file = await open(path, 'r');
+  try {
+    if (from === table.start) {
+      const header = Buffer.alloc(2 + intSize);
+      await file.read(header, 0, header.length, from);
+      if (header[0] !== BLOCK_DATA || header[1] !== 0 || header.readUIntLE(2, intSize) !== table.dumpId) throw misplaced(from);
+    }
+    const window = Buffer.allocUnsafe(WINDOW_BYTES);
+    let out = Buffer.allocUnsafe(WINDOW_BYTES);
+    let used = 0;
+    let position = from === table.start ? from + 2 + intSize : from; // past the block header
+    while (position < to) {
+      const { bytesRead } = await file.read(window, 0, WINDOW_BYTES, position);
+      let at = 0;
+      while (position + at < to && at + 1 + intSize <= bytesRead) {
+        const length = (window[at] === 0 ? 1 : -1) * window.readUIntLE(at + 1, intSize);
+        if (length < 0 || position + at + 1 + intSize + length > to) throw misplaced(position + at);
+        const body = at + 1 + intSize;
+        if (body + length > bytesRead) break; // the body runs past the window: read it from its header again
+        if (used + length > out.length) {
+          if (used > 0) yield out.subarray(0, used);
+          out = Buffer.allocUnsafe(Math.max(WINDOW_BYTES, length));
+          used = 0;
+        }
+        window.copy(out, used, body, body + length);
+        used += length;
+        at = body + length;
+      }
+      if (at === 0) {
+        // A row larger than the window, or the file ends early.
+        if (bytesRead < 1 + intSize) throw misplaced(position);
+        const length = window.readUIntLE(1, intSize);
+        const body = Buffer.allocUnsafe(length);
+        const { bytesRead: read } = await file.read(body, 0, length, position + 1 + intSize);
+        if (read < length) throw misplaced(position);
+        if (used > 0) yield out.subarray(0, used);
+        yield body;
+        out = Buffer.allocUnsafe(WINDOW_BYTES);
+        used = 0;
+        at = 1 + intSize + length;
+      }
+      position += at;
+    }
+    if (used > 0) yield out.subarray(0, used);
+  } finally {
+    await file.close();
   }
 }

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { abortError, throwIfAborted } from './abort.js';
 import { archiveContents, archiveScript, decompressStage, type ArchiveEntry } from './archive.js';
-import { writeDataOffsets } from './archive-offsets.js';
+import { writeDataOffsets, type ArchiveRows } from './archive-offsets.js';
 import { pgBinary, runPipeline } from './child-process.js';
 import { describe, libpqEnv, redact, type ConnectionSettings } from './connection.js';
 import { DigestTap } from './digest.js';
@@ -17,6 +17,7 @@ import type { BackupManifest, TableRowCount } from './manifest.js';
 import { assertCanActAs } from './ownership.js';
 import { isPrivilegeEntry, missingRoles, rolesInPrivilegeSql } from './privileges.js';
 import { openTarget, type RestoreTarget } from './restore-target.js';
+import { loadPart, planTableParts, type TablePartsPlan } from './table-parts.js';
 import { selectTables } from './table-selection.js';
 import { findBackup, openObject, readManifest, storage, type BackupSelector } from './vault.js';
 
@@ -55,7 +56,7 @@ export interface RestoreOptions {
    * checked before anything is written; false skips them (`pg_restore --no-privileges`).
    */
   privileges?: boolean;
-  /** pg_restore worker processes. */
+  /** pg_restore worker processes; a table holding over 1/jobs of the rows is loaded in this many parts alongside them. */
   jobs?: number;
   /**
    * Count every restored table and compare it with the manifest (default). The restore workflow leaves this to its
@@ -173,6 +174,11 @@ async function writeUseList(dir: string, name: string, entries: ArchiveEntry[]):
   return path;
 }
 
+/** pg_restore's option restoring only `entries` (a use-list written into `dir`). */
+async function useList(dir: string, name: string, entries: ArchiveEntry[]): Promise<string> {
+  return `--use-list=${await writeUseList(dir, name, entries)}`;
+}
+
 /** Hashes the stored archive (again): a decompression failure is first of all a question of whether it is intact. */
 async function storedDigest(options: RestoreOptions, key: string): Promise<DigestTap> {
   const tap = new DigestTap();
@@ -195,10 +201,14 @@ function assertIntact(options: RestoreOptions, manifest: BackupManifest, tap: Di
 
 /**
  * Downloads, hashes and decompresses the archive in one pass into the staging directory (pg_restore -j needs a
- * file it can seek in), then writes the data offsets pg_dump could not write into a pipe; nothing reaches
- * pg_restore unless the bytes match the manifest.
+ * file it can seek in), then writes the data offsets pg_dump could not write into a pipe and finds where each
+ * table's rows lie; nothing reaches pg_restore unless the bytes match the manifest.
  */
-async function stageVerified(options: RestoreOptions, manifest: BackupManifest, dir: string): Promise<string> {
+async function stageVerified(
+  options: RestoreOptions,
+  manifest: BackupManifest,
+  dir: string,
+): Promise<{ archive: string; rows?: ArchiveRows }> {
   const archive = join(dir, 'archive.dump');
   const tap = new DigestTap(undefined, options.onProgress);
   const body = await openObject(options.s3, options.bucket, manifest.key);
@@ -217,8 +227,8 @@ async function stageVerified(options: RestoreOptions, manifest: BackupManifest, 
     throw error;
   }
   assertIntact(options, manifest, tap);
-  await writeDataOffsets(archive, options.signal);
-  return archive;
+  const { rows } = await writeDataOffsets(archive, options.signal);
+  return { archive, rows };
 }
 
 /** Refuses, before anything is written, privileges for roles that the target's server does not have. */
@@ -235,6 +245,92 @@ async function assertRolesExist(target: RestoreTarget, archive: string, entries:
         'or restore without privileges (privileges: false; --no-privileges in the CLI); nothing was restored',
     );
   }
+}
+
+interface RestoreFlags {
+  role: string | undefined;
+  inPlace: boolean;
+  privileges: boolean;
+}
+
+/** pg_restore of the staged archive into the target, with `args` after the options every run of a restore shares. */
+function pgRestore(archive: string, settings: ConnectionSettings, flags: RestoreFlags, args: string[], signal: AbortSignal | undefined) {
+  const { role, inPlace, privileges } = flags;
+  return runPipeline({
+    stages: [
+      {
+        command: pgBinary('pg_restore'),
+        args: [
+          '--no-owner',
+          ...(role === undefined ? [] : [`--role=${role}`]),
+          ...(inPlace ? ['--clean', '--if-exists', '--single-transaction'] : []),
+          ...(privileges ? [] : ['--no-privileges']),
+          '--exit-on-error',
+          '--no-password',
+          `--dbname=dbname=${conninfoValue(settings.database)}`,
+          ...args,
+          archive,
+        ],
+        env: libpqEnv(settings),
+        failure: 'RestoreFailed',
+        redact: (text) => redact(text, settings),
+      },
+    ],
+    signal,
+  });
+}
+
+/**
+ * Runs the tasks side by side. The first to fail stops the others (through the signal each is given), and its
+ * error is thrown once they all ended; `signal` stops them all.
+ */
+async function allOrNone(tasks: ((stop: AbortSignal) => Promise<unknown>)[], signal: AbortSignal | undefined): Promise<void> {
+  const stop = new AbortController();
+  const forward = () => stop.abort(signal?.reason);
+  signal?.addEventListener('abort', forward, { once: true });
+  let failure: { error: unknown } | undefined;
+  try {
+    await Promise.all(
+      tasks.map((task) =>
+        task(stop.signal).catch((error: unknown) => {
+          failure ??= { error };
+          stop.abort();
+        }),
+      ),
+    );
+  } finally {
+    signal?.removeEventListener('abort', forward);
+  }
+  if (failure) throw failure.error;
+}
+
+/**
+ * The restore of `entries` when their largest table is cut into parts (see TablePartsPlan): their definitions,
+ * then the parts, each over a connection of its own, alongside pg_restore -j N of everything that does not need
+ * them, then what does.
+ */
+async function restoreInParts(
+  plan: TablePartsPlan,
+  archive: string,
+  entries: ArchiveEntry[],
+  settings: ConnectionSettings,
+  flags: RestoreFlags,
+  jobs: number,
+  dir: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const definitions = await useList(dir, 'definitions', entries);
+  const [alongside, after] = [await useList(dir, 'alongside', plan.alongside), await useList(dir, 'after', plan.after)];
+  const rowsAndIndexes = [`--jobs=${jobs}`, '--section=data', '--section=post-data'];
+  await pgRestore(archive, settings, flags, ['--section=pre-data', definitions], signal);
+  await allOrNone(
+    [
+      (stop) => pgRestore(archive, settings, flags, [...rowsAndIndexes, alongside], stop),
+      ...plan.parts.map((part) => (stop: AbortSignal) => loadPart(archive, plan, part, settings, flags.role, stop)),
+    ],
+    signal,
+  );
+  if (plan.after.length > 0) await pgRestore(archive, settings, flags, [...rowsAndIndexes, after], signal);
 }
 
 /** One table's restored rows against the manifest: equal to an exact count, within ESTIMATE_TOLERANCE of an estimate. */
@@ -302,8 +398,8 @@ async function undoRestore(
 /**
  * Restores a backup into a separate database (or, `inPlace`, over one): archive staged and checked against the
  * manifest's SHA-256, privileges' roles and the owning role checked on the target's server, then `pg_restore
- * --no-owner [--role] --exit-on-error -j N`, then every restored table counted and compared with the counts
- * taken at backup time. A failure at any point leaves the target as it was and removes the staged archive.
+ * --no-owner [--role] --exit-on-error -j N` (with a table over 1/N of the rows loaded in N parts alongside it),
+ * then every restored table counted and compared with the counts taken at backup time. A failure at any point leaves the target as it was and removes the staged archive.
  */
 export async function runRestore(options: RestoreOptions): Promise<RestoreResult> {
   const now = options.now ?? (() => new Date());
@@ -337,40 +433,28 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   let restored = false;
   try {
     if (role !== undefined) await assertCanActAs(target.server, role, settings);
-    dir = await mkdtemp(join(stagingDir, 'lifeline-restore-'));
-    const archive = await stageVerified(options, manifest, dir);
+    const staged = await mkdtemp(join(stagingDir, 'lifeline-restore-'));
+    dir = staged;
+    const { archive, rows } = await stageVerified(options, manifest, staged);
     const contents = await archiveContents(archive);
     const { entries, leftOut } = partial ? selectTables(contents, restoring) : { entries: contents, leftOut: [] };
     const privileges = options.privileges ?? true;
-    if (privileges) await assertRolesExist(target, archive, entries, dir, manifest);
+    if (privileges) await assertRolesExist(target, archive, entries, staged, manifest);
     throwIfAborted(signal, INTERRUPTED);
 
     writing = true;
     const client = await target.prepare();
-    const selection = partial ? ['--use-list', await writeUseList(dir, 'use-list', entries)] : [];
-    await runPipeline({
-      stages: [
-        {
-          command: pgBinary('pg_restore'),
-          args: [
-            '--no-owner',
-            ...(role === undefined ? [] : [`--role=${role}`]),
-            ...(inPlace ? ['--clean', '--if-exists', '--single-transaction'] : []),
-            ...(privileges ? [] : ['--no-privileges']),
-            '--exit-on-error',
-            `--jobs=${jobs}`,
-            '--no-password',
-            `--dbname=dbname=${conninfoValue(settings.database)}`,
-            ...selection,
-            archive,
-          ],
-          env: libpqEnv(settings),
-          failure: 'RestoreFailed',
-          redact: (text) => redact(text, settings),
-        },
-      ],
-      signal,
-    });
+    const flags = { role, inPlace, privileges };
+    const plan = planTableParts(entries, rows, jobs);
+    if (plan) await restoreInParts(plan, archive, entries, settings, flags, jobs, staged, signal);
+    else
+      await pgRestore(
+        archive,
+        settings,
+        flags,
+        [`--jobs=${jobs}`, ...(partial ? [await useList(staged, 'use-list', entries)] : [])],
+        signal,
+      );
     restored = true;
     // pg_restore has no more use for the staged archive: it is removed while the rows are counted.
     removal = rm(dir, { recursive: true, force: true });

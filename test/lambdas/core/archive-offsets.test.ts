@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeDataOffsets } from '../../../lambdas/core/archive-offsets.js';
+import { CUT_SPACING_BYTES, readRows, writeDataOffsets, type ArchiveRows, type TableRows } from '../../../lambdas/core/archive-offsets.js';
 import { toolEnv } from '../../../lambdas/core/archive.js';
 import { pgBinary, runPipeline, startPipeline } from '../../../lambdas/core/child-process.js';
 import { fromUrl, libpqEnv } from '../../../lambdas/core/connection.js';
@@ -15,8 +15,8 @@ let dir: string;
 let database: string;
 
 /** pg_dump -Fc -Z0 of the database into a pipe, as a backup runs it, or into a file it can seek in. */
-async function dumpTo(file: string, into: 'pipe' | 'file', db = database): Promise<void> {
-  const args = ['--format=custom', '--compress=0', '--no-password', ...(into === 'file' ? [`--file=${file}`] : [])];
+async function dumpTo(file: string, into: 'pipe' | 'file', db = database, compress = 0): Promise<void> {
+  const args = ['--format=custom', `--compress=${compress}`, '--no-password', ...(into === 'file' ? [`--file=${file}`] : [])];
   const run = startPipeline({
     stages: [{ command: pgBinary('pg_dump'), args, env: libpqEnv(fromUrl(pg.url(db))), failure: 'DumpFailed' }],
   });
@@ -24,6 +24,30 @@ async function dumpTo(file: string, into: 'pipe' | 'file', db = database): Promi
 }
 
 /** The data offset of every entry, as pg_restore reads it from the table of contents ("-- Data Pos: N"). */
+/** pg_dump ends a table's rows with COPY's end marker, which pg_restore sends on with them. */
+const END_OF_ROWS = '\\.\n\n\n';
+
+/** The rows of `table` as pg_restore writes them into a script: what comes between its COPY statement and the end marker. */
+async function copyText(archive: string, table: string): Promise<string> {
+  const script = await runPipeline({
+    stages: [
+      {
+        command: pgBinary('pg_restore'),
+        args: ['--data-only', `--table=${table}`, '--file=-', archive],
+        env: toolEnv(),
+        failure: 'RestoreFailed',
+      },
+    ],
+  });
+  return /^COPY [^\n]+ FROM stdin;\n([\s\S]*?)^\\\.$/m.exec(script)![1]!;
+}
+
+async function rowsText(archive: string, rows: ArchiveRows, table: TableRows, from = table.start, to = table.end): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const part of readRows(archive, rows, table, from, to)) parts.push(part);
+  return Buffer.concat(parts).toString('utf8');
+}
+
 async function dataPositions(archive: string): Promise<string[]> {
   const script = await runPipeline({
     stages: [{ command: pgBinary('pg_restore'), args: ['--verbose', '--file=-', archive], env: toolEnv(), failure: 'RestoreFailed' }],
@@ -62,7 +86,7 @@ describe('data offsets of a staged archive', () => {
     expect(new Set(before)).toEqual(new Set(['-- Data Pos: 0']));
 
     // Table data for customers, orders and empty, and the large objects' block.
-    expect(await writeDataOffsets(piped)).toEqual({ written: 4 });
+    expect(await writeDataOffsets(piped)).toMatchObject({ written: 4 });
     const after = await dataPositions(piped);
     expect(after).toEqual(await dataPositions(seekable));
     expect(after.filter((line) => line !== '-- Data Pos: 0')).toHaveLength(4);
@@ -95,7 +119,7 @@ describe('data offsets of a staged archive', () => {
     const seekable = join(dir, 'many-seekable.dump');
     await dumpTo(piped, 'pipe', many);
     await dumpTo(seekable, 'file', many);
-    expect(await writeDataOffsets(piped)).toEqual({ written: 750 });
+    expect(await writeDataOffsets(piped)).toMatchObject({ written: 750 });
     const positions = await dataPositions(piped);
     expect(positions).toEqual(await dataPositions(seekable));
     // The data starts after the table of contents: beyond the first window of 256 KiB that it is read in.
@@ -145,5 +169,63 @@ describe('data offsets of a staged archive', () => {
     await writeFile(piped, bytes);
     expect(await writeDataOffsets(piped)).toEqual({ written: 0, leftAsIs: 'archive version 1.99' });
     expect((await readFile(piped)).equals(bytes)).toBe(true);
+  });
+
+  it('say where the rows of each table lie, and where they can be cut between two rows', async () => {
+    const piped = join(dir, 'rows.dump');
+    await dumpTo(piped, 'pipe');
+    const { rows } = await writeDataOffsets(piped);
+    expect(rows).toMatchObject({ encoding: 'UTF8', intSize: 4 });
+    expect(rows!.tables.map((table) => table.copy)).toEqual([
+      'COPY public.customers (id, name) FROM stdin;\n',
+      'COPY public.empty (id) FROM stdin;\n',
+      'COPY public.orders (id, customer, note) FROM stdin;\n',
+    ]);
+    const orders = rows!.tables.find((table) => table.copy.includes('orders'))!;
+    const whole = await copyText(piped, 'orders');
+    expect(whole.split('\n')).toHaveLength(30001);
+    expect(await rowsText(piped, rows!, orders)).toBe(whole + END_OF_ROWS);
+
+    // Over 4 MB of rows: cuts about a megabyte apart, each after a row's end, so the parts add up to the rows.
+    expect(orders.cuts.length).toBeGreaterThanOrEqual(3);
+    const bounds = [orders.start, ...orders.cuts, orders.end];
+    for (let i = 1; i < bounds.length - 1; i++) expect(bounds[i]! - bounds[i - 1]!).toBeGreaterThanOrEqual(CUT_SPACING_BYTES);
+    const parts = await Promise.all(bounds.slice(1).map((to, i) => rowsText(piped, rows!, orders, bounds[i], to)));
+    for (const part of parts) expect(part.endsWith('\n')).toBe(true);
+    expect(parts.join('')).toBe(whole + END_OF_ROWS);
+  });
+
+  it('read rows longer than a window, and escaped text', async () => {
+    const long = await pg.createDatabase('offsets_long');
+    await pg.query(
+      long,
+      `CREATE TABLE notes (id int, body text);
+       INSERT INTO notes VALUES (1, E'a tab\\there, a backslash \\\\ and a\\nnewline'), (2, NULL), (3, '日本語 €'), (4, repeat('long ', 200000));`,
+    );
+    const piped = join(dir, 'long.dump');
+    await dumpTo(piped, 'pipe', long);
+    const { rows } = await writeDataOffsets(piped);
+    const [notes] = rows!.tables;
+    const whole = await copyText(piped, 'notes');
+    expect(whole.length).toBeGreaterThan(1_000_000);
+    expect(await rowsText(piped, rows!, notes!)).toBe(whole + END_OF_ROWS);
+    expect(whole).toContain('a tab\\there, a backslash \\\\ and a\\nnewline\n2\t\\N\n3\t日本語 €\n4\tlong long ');
+  });
+
+  it('say nothing of rows that pg_dump compressed, whose chunks are no rows', async () => {
+    const piped = join(dir, 'compressed.dump');
+    await dumpTo(piped, 'pipe', database, 1);
+    expect(await writeDataOffsets(piped)).toEqual({ written: 4 });
+  });
+
+  it('refuse to read rows from where the archive holds none', async () => {
+    const piped = join(dir, 'misplaced.dump');
+    await dumpTo(piped, 'pipe');
+    const { rows } = await writeDataOffsets(piped);
+    const orders = rows!.tables.find((table) => table.copy.includes('orders'))!;
+    await expect(rowsText(piped, rows!, { ...orders, start: orders.start + 1 })).rejects.toMatchObject({
+      name: 'RestoreFailed',
+      message: `the staged archive has no row chunk where one was found at ${orders.start + 1}`,
+    });
   });
 });
