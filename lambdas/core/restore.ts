@@ -6,7 +6,7 @@ import { pipeline as streamPipeline, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { abortError, throwIfAborted } from './abort.js';
-import { archiveContents, archiveScript, decompressStage, type ArchiveEntry } from './archive.js';
+import { archiveContents, archiveScript, decompressStage, tableEntry, type ArchiveEntry } from './archive.js';
 import { writeDataOffsets, type ArchiveRows } from './archive-offsets.js';
 import { pgBinary, runPipeline } from './child-process.js';
 import { describe, libpqEnv, redact, type ConnectionSettings } from './connection.js';
@@ -59,8 +59,9 @@ export interface RestoreOptions {
   /** pg_restore worker processes; a table holding over 1/jobs of the rows is loaded in this many parts alongside them. */
   jobs?: number;
   /**
-   * Count every restored table and compare it with the manifest (default). The restore workflow leaves this to its
-   * ValidateRestore step, which counts again as the application's role: counting twice would add to the RTO.
+   * Count every restored table and compare it with the manifest (default); a table loaded in parts counts the rows
+   * its parts' COPYs reported. The restore workflow leaves this to its ValidateRestore step, which counts again as
+   * the application's role: counting twice would add to the RTO.
    */
   verifyRows?: boolean;
   /** Where the archive is staged (default: the OS temp directory); needs `stagingBytesFor(archive bytes)` free. */
@@ -281,33 +282,35 @@ function pgRestore(archive: string, settings: ConnectionSettings, flags: Restore
 }
 
 /**
- * Runs the tasks side by side. The first to fail stops the others (through the signal each is given), and its
- * error is thrown once they all ended; `signal` stops them all.
+ * Runs the tasks side by side and returns what they returned. The first to fail stops the others (through the
+ * signal each is given), and its error is thrown once they all ended; `signal` stops them all.
  */
-async function allOrNone(tasks: ((stop: AbortSignal) => Promise<unknown>)[], signal: AbortSignal | undefined): Promise<void> {
+async function allOrNone<T>(tasks: ((stop: AbortSignal) => Promise<T>)[], signal: AbortSignal | undefined): Promise<T[]> {
   const stop = new AbortController();
   const forward = () => stop.abort(signal?.reason);
   signal?.addEventListener('abort', forward, { once: true });
   let failure: { error: unknown } | undefined;
   try {
-    await Promise.all(
+    const results = await Promise.all(
       tasks.map((task) =>
         task(stop.signal).catch((error: unknown) => {
           failure ??= { error };
           stop.abort();
+          return undefined;
         }),
       ),
     );
+    if (failure) throw failure.error;
+    return results as T[];
   } finally {
     signal?.removeEventListener('abort', forward);
   }
-  if (failure) throw failure.error;
 }
 
 /**
  * The restore of `entries` when their largest table is cut into parts (see TablePartsPlan): their definitions,
  * then the parts, each over a connection of its own, alongside pg_restore -j N of everything that does not need
- * them, then what does.
+ * them, then what does. Returns the rows the parts loaded.
  */
 async function restoreInParts(
   plan: TablePartsPlan,
@@ -318,19 +321,20 @@ async function restoreInParts(
   jobs: number,
   dir: string,
   signal: AbortSignal | undefined,
-): Promise<void> {
+): Promise<number> {
   const definitions = await useList(dir, 'definitions', entries);
   const [alongside, after] = [await useList(dir, 'alongside', plan.alongside), await useList(dir, 'after', plan.after)];
   const rowsAndIndexes = [`--jobs=${jobs}`, '--section=data', '--section=post-data'];
   await pgRestore(archive, settings, flags, ['--section=pre-data', definitions], signal);
-  await allOrNone(
+  const [, ...parts] = await allOrNone(
     [
-      (stop) => pgRestore(archive, settings, flags, [...rowsAndIndexes, alongside], stop),
+      (stop) => pgRestore(archive, settings, flags, [...rowsAndIndexes, alongside], stop).then(() => 0),
       ...plan.parts.map((part) => (stop: AbortSignal) => loadPart(archive, plan, part, settings, flags.role, stop)),
     ],
     signal,
   );
   if (plan.after.length > 0) await pgRestore(archive, settings, flags, [...rowsAndIndexes, after], signal);
+  return parts.reduce((sum, rows) => sum + rows, 0);
 }
 
 /** One table's restored rows against the manifest: equal to an exact count, within ESTIMATE_TOLERANCE of an estimate. */
@@ -340,15 +344,23 @@ export function checkRows(rows: number, expected: TableRowCount): Pick<RestoredT
     : { check: 'estimate', passed: Math.abs(rows - expected.rows) <= ESTIMATE_TOLERANCE * expected.rows };
 }
 
+/** A table loaded in parts and its rows as their COPYs reported them: each commits all its rows or none, into a table nothing else writes to. */
+interface LoadedInParts {
+  data: ArchiveEntry;
+  rows: number;
+}
+
 async function countRestored(
   client: pg.Client,
   restoring: TableRowCount[],
   target: ConnectionSettings,
   key: string,
+  inParts: LoadedInParts | undefined,
 ): Promise<RestoredTable[]> {
   const tables: RestoredTable[] = [];
   for (const table of restoring) {
-    const rows = await countRows(client, table);
+    const counted = inParts && tableEntry(table.oid, 'TABLE DATA').test(inParts.data.line);
+    const rows = counted ? inParts.rows : await countRows(client, table);
     tables.push({ schema: table.schema, name: table.name, rows, expectedRows: table.rows, ...checkRows(rows, table) });
   }
   const wrong = tables.filter((t) => !t.passed);
@@ -446,7 +458,8 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     const client = await target.prepare();
     const flags = { role, inPlace, privileges };
     const plan = planTableParts(entries, rows, jobs);
-    if (plan) await restoreInParts(plan, archive, entries, settings, flags, jobs, staged, signal);
+    let inParts: LoadedInParts | undefined;
+    if (plan) inParts = { data: plan.data, rows: await restoreInParts(plan, archive, entries, settings, flags, jobs, staged, signal) };
     else
       await pgRestore(
         archive,
@@ -459,7 +472,7 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     // pg_restore has no more use for the staged archive: it is removed while the rows are counted.
     removal = rm(dir, { recursive: true, force: true });
     removal.catch(() => undefined); // its failure is thrown in the end, after the counts
-    const tables = options.verifyRows === false ? [] : await untilAborted(countRestored(client, restoring, settings, key), signal);
+    const tables = options.verifyRows === false ? [] : await untilAborted(countRestored(client, restoring, settings, key, inParts), signal);
     return { key, target: describe(settings), tables, leftOut, durationMs: now().getTime() - startedAt.getTime() };
   } catch (error) {
     const failure = signal?.aborted ? abortError(signal, INTERRUPTED) : error;

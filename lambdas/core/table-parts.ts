@@ -17,6 +17,8 @@ import { quoteIdent } from './inventory.js';
 export interface TablePartsPlan {
   rows: ArchiveRows;
   table: TableRows;
+  /** The table's rows in the table of contents (its TABLE DATA entry). */
+  data: ArchiveEntry;
   /** Each part as [from, to) in the staged archive (`readRows`). */
   parts: [number, number][];
   /** The entries restored alongside the parts: all but the table's rows and the entries that need them. */
@@ -79,6 +81,7 @@ export function planTableParts(entries: ArchiveEntry[], rows: ArchiveRows | unde
   return {
     rows,
     table,
+    data,
     parts: cutInto(table, Math.min(jobs, table.cuts.length + 1)),
     alongside: entries.filter((entry) => entry.id !== data.id && !needing.has(entry.id)),
     after: entries.filter((entry) => entry.id !== data.id && needing.has(entry.id)),
@@ -92,8 +95,8 @@ function tableName(copy: string): string {
 
 /**
  * Loads one part of the plan's table over a connection of its own, in the session pg_restore sets up (the
- * archive's client encoding, an empty search_path, row security off, no timeouts, `role` when given). `signal`
- * cancels the COPY, which then adds no rows.
+ * archive's client encoding, an empty search_path, row security off, no timeouts, `role` when given), and
+ * returns the rows its COPY loaded. `signal` cancels the COPY, which then adds no rows.
  */
 export async function loadPart(
   archive: string,
@@ -102,7 +105,7 @@ export async function loadPart(
   settings: ConnectionSettings,
   role: string | undefined,
   signal: AbortSignal,
-): Promise<void> {
+): Promise<number> {
   const what = `loading the rows of ${tableName(plan.table.copy)} at ${from}-${to} of the archive into ${describe(settings)}`;
   try {
     const client = await connectClient(settings);
@@ -113,9 +116,9 @@ export async function loadPart(
         [plan.rows.encoding],
       );
       if (role !== undefined) await client.query(`SET ROLE ${quoteIdent(role)}`);
-      await pipeline(Readable.from(readRows(archive, plan.rows, plan.table, from, to)), client.query(copyFrom(plan.table.copy)), {
-        signal,
-      });
+      const copy = client.query(copyFrom(plan.table.copy));
+      await pipeline(Readable.from(readRows(archive, plan.rows, plan.table, from, to)), copy, { signal });
+      return copy.rowCount;
     } finally {
       await client.end().catch(() => undefined);
     }
