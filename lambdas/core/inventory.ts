@@ -35,9 +35,19 @@ export async function listUserTables(client: ClientBase): Promise<TableRef[]> {
   return rows.map(({ schema, name }) => ({ schema, name }));
 }
 
+/** A table's rows, its inheritance children's included (as count(*) has them). */
 export async function countRows(client: ClientBase, table: TableRef): Promise<number> {
   const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${qualifiedName(table)}`);
   return Number(rows[0]?.n ?? 0);
+}
+
+/** Whether a table has inheritance children, whose rows countRows counts with its own. */
+export async function hasChildren(client: ClientBase, table: TableRef): Promise<boolean> {
+  const { rows } = await client.query<{ children: boolean }>(
+    'SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhparent = $1::regclass) AS children',
+    [qualifiedName(table)],
+  );
+  return rows[0]?.children === true;
 }
 
 /** Row counts per table: exact when small or never analyzed, the planner's estimate otherwise. */

@@ -12,7 +12,7 @@ import { pgBinary, runPipeline } from './child-process.js';
 import { describe, libpqEnv, redact, type ConnectionSettings } from './connection.js';
 import { DigestTap } from './digest.js';
 import { LifelineError } from './errors.js';
-import { countRows } from './inventory.js';
+import { countRows, hasChildren } from './inventory.js';
 import type { BackupManifest, TableRowCount } from './manifest.js';
 import { assertCanActAs } from './ownership.js';
 import { isPrivilegeEntry, missingRoles, rolesInPrivilegeSql } from './privileges.js';
@@ -344,7 +344,10 @@ export function checkRows(rows: number, expected: TableRowCount): Pick<RestoredT
     : { check: 'estimate', passed: Math.abs(rows - expected.rows) <= ESTIMATE_TOLERANCE * expected.rows };
 }
 
-/** A table loaded in parts and its rows as their COPYs reported them: each commits all its rows or none, into a table nothing else writes to. */
+/**
+ * A table loaded in parts and its rows as their COPYs reported them: each commits all its rows or none, into a
+ * table nothing else writes to. They are its rows unless it has inheritance children, which are then counted.
+ */
 interface LoadedInParts {
   data: ArchiveEntry;
   rows: number;
@@ -359,7 +362,7 @@ async function countRestored(
 ): Promise<RestoredTable[]> {
   const tables: RestoredTable[] = [];
   for (const table of restoring) {
-    const counted = inParts && tableEntry(table.oid, 'TABLE DATA').test(inParts.data.line);
+    const counted = inParts && tableEntry(table.oid, 'TABLE DATA').test(inParts.data.line) && !(await hasChildren(client, table));
     const rows = counted ? inParts.rows : await countRows(client, table);
     tables.push({ schema: table.schema, name: table.name, rows, expectedRows: table.rows, ...checkRows(rows, table) });
   }

@@ -130,3 +130,41 @@ describe('a table holding more than 1/N of the rows', () => {
     expect(await readdir(staging)).toEqual([]);
   });
 });
+
+describe('a table with inheritance children, loaded in parts', () => {
+  it('is counted with its children, as the backup counted it', async () => {
+    const source = await pg.createDatabase('parts_inherited');
+    await pg.query(
+      source,
+      `CREATE TABLE readings (id int, value text);
+       CREATE TABLE readings_2025 () INHERITS (readings);
+       INSERT INTO readings SELECT g, repeat(md5(g::text), 3) FROM generate_series(1, 30000) g;
+       INSERT INTO readings_2025 SELECT g, 'old' FROM generate_series(1, 700) g;`,
+    );
+    const inherited = await s3.createBucket('parts-inherited');
+    const backup = await runBackup({
+      connection: fromUrl(pg.url(source)),
+      database: 'parts_inherited',
+      bucket: inherited,
+      s3: s3.client,
+      trigger: 'manual',
+      tier: 'daily',
+      timeZone: 'UTC',
+    });
+    const target = `parts_inherited_${randomBytes(4).toString('hex')}`;
+    const result = await runRestore({
+      s3: s3.client,
+      bucket: inherited,
+      selector: { key: backup.key },
+      target: fromUrl(pg.url(target)),
+      createTarget: true,
+      jobs: 2,
+      stagingDir: staging,
+    });
+    expect(result.tables).toEqual([
+      expect.objectContaining({ name: 'readings', rows: 30700, expectedRows: 30700, passed: true }),
+      expect.objectContaining({ name: 'readings_2025', rows: 700, expectedRows: 700, passed: true }),
+    ]);
+    expect(await pg.query(target, 'SELECT count(DISTINCT xmin::text)::int AS n FROM ONLY readings')).toEqual([{ n: 2 }]);
+  });
+});
