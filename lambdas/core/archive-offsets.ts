@@ -1,6 +1,6 @@
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { setImmediate } from 'node:timers/promises';
+import { setImmediate, setTimeout } from 'node:timers/promises';
 import { LifelineError } from './errors.js';
 
 /**
@@ -42,6 +42,8 @@ const COPY_STATEMENT = /^COPY [^;]+ FROM stdin;\s*$/;
  * the table of contents is read whole, in a window as large as it needs.
  */
 const WINDOW_BYTES = 256 * 1024;
+/** How long the walk waits for a file still being written to grow, before it reads on. */
+const FOLLOW_MS = 2;
 /** A table of contents larger than this (millions of large objects) is left as it is, rather than read into memory. */
 const MAX_TOC_BYTES = 256 * 1024 * 1024;
 /** The walk yields to the event loop every this many windows, so that a stop (SIGTERM) is heard while it reads. */
@@ -69,6 +71,12 @@ class Window {
 
 function readWindow(file: number, start: number, bytes: Buffer): Window {
   return new Window(bytes.subarray(0, readSync(file, bytes, 0, bytes.length, start)), start);
+}
+
+/** The staged archive, open; `writing` says whether the decompression still writes it (the walk then follows it). */
+interface StagedFile {
+  fd: number;
+  writing: () => boolean;
 }
 
 /** Thrown when the bytes are not an archive of a layout this knows; the archive is then left as it is. */
@@ -194,15 +202,23 @@ function parseTableOfContents(window: Window): TableOfContents {
   };
 }
 
-function readTableOfContents(file: number): TableOfContents {
-  for (let length = WINDOW_BYTES; ; length *= 4) {
-    const window = readWindow(file, 0, Buffer.allocUnsafe(length));
+async function readTableOfContents(file: StagedFile, signal: AbortSignal | undefined): Promise<TableOfContents> {
+  for (let length = WINDOW_BYTES; ;) {
+    const finished = !file.writing(); // before the read: a short read then is the end of the file
+    const window = readWindow(file.fd, 0, Buffer.allocUnsafe(length));
     try {
       return parseTableOfContents(window);
     } catch (error) {
-      // A table of contents larger than the window: read more, unless the file has no more.
-      if (!(error instanceof RangeError) || window.bytes.length < length) throw error;
+      const short = window.bytes.length < length;
+      if (short && !finished) {
+        // Not written that far yet.
+        await setTimeout(FOLLOW_MS, undefined, { signal });
+        continue;
+      }
+      if (!(error instanceof RangeError) || short) throw error;
+      // A table of contents larger than the window: read more.
       if (length * 4 > MAX_TOC_BYTES) throw new UnknownLayout(`a table of contents over ${MAX_TOC_BYTES} bytes`);
+      length *= 4;
     }
   }
 }
@@ -221,7 +237,7 @@ interface DataBlock {
  * id, then length-prefixed chunks up to a zero length (large objects: OID, chunks, up to OID 0). An
  * uncompressed archive has a chunk per row, so this loop runs millions of times: it reads the buffer directly.
  */
-async function findDataBlocks(file: number, toc: TableOfContents, signal: AbortSignal | undefined): Promise<Map<number, DataBlock>> {
+async function findDataBlocks(file: StagedFile, toc: TableOfContents, signal: AbortSignal | undefined): Promise<Map<number, DataBlock>> {
   const { intSize } = toc.layout;
   const blocks = new Map<number, DataBlock>();
   // Between windows the walk keeps where it is: before a block, or in a block's chunks, or between large objects.
@@ -236,7 +252,8 @@ async function findDataBlocks(file: number, toc: TableOfContents, signal: AbortS
       await setImmediate();
       signal?.throwIfAborted();
     }
-    const { bytes, start } = readWindow(file, position, buffer);
+    const finished = !file.writing(); // before the read: a short read then is the end of the file
+    const { bytes, start } = readWindow(file.fd, position, buffer);
     /** pg_dump's int at `at` in the window: a sign byte, then intSize bytes, least significant first. */
     const int = (at: number) => (bytes[at] === 0 ? 1 : -1) * bytes.readUIntLE(at + 1, intSize);
     let at = position - start;
@@ -273,9 +290,12 @@ async function findDataBlocks(file: number, toc: TableOfContents, signal: AbortS
       }
     }
     if (bytes.length < WINDOW_BYTES) {
-      // The file ends in this window: exactly after a block, or the archive is cut short.
-      if (state !== 'block' || at !== bytes.length) throw new UnknownLayout('a truncated data block');
-      return blocks;
+      if (finished) {
+        // The file ends in this window: exactly after a block, or the archive is cut short.
+        if (state !== 'block' || at !== bytes.length) throw new UnknownLayout('a truncated data block');
+        return blocks;
+      }
+      await setTimeout(FOLLOW_MS, undefined, { signal }); // the decompression has not got this far yet
     }
     position = start + at;
   }
@@ -337,29 +357,45 @@ function archiveRows(toc: TableOfContents, blocks: Map<number, DataBlock>): Arch
   return { encoding: toc.encoding, intSize: toc.layout.intSize, tables };
 }
 
+/** Opens the staged archive, waiting for the decompression to create it while `writing`. */
+async function openStaged(path: string, writing: () => boolean, signal: AbortSignal | undefined): Promise<StagedFile> {
+  for (;;) {
+    const finished = !writing();
+    try {
+      return { fd: openSync(path, 'r+'), writing };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || finished) throw error;
+      await setTimeout(FOLLOW_MS, undefined, { signal });
+    }
+  }
+}
+
 /**
  * Writes the missing data offsets into the table of contents of the staged archive at `path`, and says where
  * each table's rows lie. An archive of a layout this does not know is left as it is: pg_restore still restores
- * it, only slower. Nothing is written unless the whole file parsed, to its last byte. `signal` stops it while it reads.
+ * it, only slower. Nothing is written unless the whole file parsed, to its last byte. While `writing` says the
+ * decompression still writes the file, the walk follows it and waits at its end; it writes once that ends.
+ * `signal` stops it while it reads.
  */
-export async function writeDataOffsets(path: string, signal?: AbortSignal): Promise<DataOffsets> {
+export async function writeDataOffsets(path: string, signal?: AbortSignal, writing = () => false): Promise<DataOffsets> {
   const failed = (error: unknown) =>
     new LifelineError('RestoreFailed', `writing the data offsets into the staged archive ${path} failed: ${(error as Error).message}`, {
       cause: error,
     });
-  let file: number;
+  let staged: StagedFile;
   try {
-    file = openSync(path, 'r+');
+    staged = await openStaged(path, writing, signal);
   } catch (error) {
-    throw failed(error);
+    throw signal?.aborted ? error : failed(error);
   }
+  const file = staged.fd;
   try {
     let slots: { at: number; bytes: Buffer }[];
     let rows: ArchiveRows | undefined;
     try {
-      const toc = readTableOfContents(file);
+      const toc = await readTableOfContents(staged, signal);
       if (toc.unset.length === 0) return { written: 0 };
-      const blocks = await findDataBlocks(file, toc, signal);
+      const blocks = await findDataBlocks(staged, toc, signal);
       // An entry without a block stays unset: pg_restore says so when it looks for one.
       slots = toc.unset.flatMap(({ dumpId, slot }) => {
         const block = blocks.get(dumpId);

@@ -202,8 +202,9 @@ function assertIntact(options: RestoreOptions, manifest: BackupManifest, tap: Di
 
 /**
  * Downloads, hashes and decompresses the archive in one pass into the staging directory (pg_restore -j needs a
- * file it can seek in), then writes the data offsets pg_dump could not write into a pipe and finds where each
- * table's rows lie; nothing reaches pg_restore unless the bytes match the manifest.
+ * file it can seek in), while a walk that follows the decompression finds where each table's rows lie and then
+ * writes the data offsets pg_dump could not write into a pipe; nothing reaches pg_restore unless the bytes match
+ * the manifest.
  */
 async function stageVerified(
   options: RestoreOptions,
@@ -213,6 +214,8 @@ async function stageVerified(
   const archive = join(dir, 'archive.dump');
   const tap = new DigestTap(undefined, options.onProgress);
   const body = await openObject(options.s3, options.bucket, manifest.key);
+  let writing = true;
+  const offsets = writeDataOffsets(archive, options.signal, () => writing);
   try {
     await storage(`downloading s3://${options.bucket}/${manifest.key}`, () =>
       runPipeline({
@@ -222,13 +225,21 @@ async function stageVerified(
       }),
     );
   } catch (error) {
+    writing = false;
+    await offsets.catch(() => undefined); // the walk ends at the end of what was written; the failure is this one
     throwIfAborted(options.signal, INTERRUPTED);
     if (error instanceof LifelineError && error.name === 'RestoreFailed')
       assertIntact(options, manifest, await storedDigest(options, manifest.key));
     throw error;
   }
-  assertIntact(options, manifest, tap);
-  const { rows } = await writeDataOffsets(archive, options.signal);
+  writing = false;
+  try {
+    assertIntact(options, manifest, tap);
+  } catch (error) {
+    await offsets.catch(() => undefined);
+    throw error;
+  }
+  const { rows } = await offsets;
   return { archive, rows };
 }
 

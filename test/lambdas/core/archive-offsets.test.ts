@@ -1,5 +1,6 @@
 import { createWriteStream } from 'node:fs';
-import { copyFile, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { setTimeout } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -227,5 +228,25 @@ describe('data offsets of a staged archive', () => {
       name: 'RestoreFailed',
       message: `the staged archive has no row chunk where one was found at ${orders.start + 1}`,
     });
+  });
+
+  it('follow a file still being written, from before it exists to its last byte', async () => {
+    const piped = join(dir, 'whole.dump');
+    await dumpTo(piped, 'pipe');
+    const bytes = await readFile(piped);
+    const growing = join(dir, 'growing.dump');
+    let writing = true;
+    const offsets = writeDataOffsets(growing, undefined, () => writing);
+    const file = await open(growing, 'w');
+    for (let at = 0; at < bytes.length; at += 64 * 1024) {
+      await file.write(bytes.subarray(at, at + 64 * 1024));
+      await setTimeout(1);
+    }
+    await file.close();
+    writing = false;
+    const followed = await offsets;
+    expect(followed).toEqual(await writeDataOffsets(piped));
+    expect(followed.written).toBe(4);
+    expect(await dataPositions(growing)).toEqual(await dataPositions(piped));
   });
 });
