@@ -1,4 +1,6 @@
 import { inject } from 'vitest';
+import { runBackup } from '../../lambdas/core/backup.js';
+import { fromUrl } from '../../lambdas/core/connection.js';
 import { connectPostgres, type PostgresDatabases } from './postgres.js';
 import { connectS3, type S3Buckets } from './s3.js';
 
@@ -10,4 +12,24 @@ export function sharedPostgres(): PostgresDatabases {
 /** The run's shared S3 server; create a bucket of your own in it with createBucket(). */
 export function sharedS3(): S3Buckets {
   return connectS3(inject('lifelineS3').endpoint);
+}
+
+/** A manual daily backup of `database` in `pg`, named `name`, into a new bucket of `s3` (named after it too). */
+export async function backUpIntoNewBucket(
+  pg: PostgresDatabases,
+  s3: S3Buckets,
+  database: string,
+  name: string,
+): Promise<{ bucket: string; key: string }> {
+  const bucket = await s3.createBucket(name);
+  const { key } = await runBackup({
+    connection: fromUrl(pg.url(database)),
+    database: name,
+    bucket,
+    s3: s3.client,
+    trigger: 'manual',
+    tier: 'daily',
+    timeZone: 'UTC',
+  });
+  return { bucket, key };
 }

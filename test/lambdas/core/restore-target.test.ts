@@ -3,13 +3,12 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBackup } from '../../../lambdas/core/backup.js';
 import { connectClient, fromUrl } from '../../../lambdas/core/connection.js';
 import { runRestore, type RestoreOptions } from '../../../lambdas/core/restore.js';
 import { assertWithoutTables } from '../../../lambdas/core/restore-target.js';
 import { runCli } from '../../support/cli.js';
 import { databaseDigest, type DatabaseDigest } from '../../support/fixture.js';
-import { sharedPostgres, sharedS3 } from '../../support/shared.js';
+import { backUpIntoNewBucket, sharedPostgres, sharedS3 } from '../../support/shared.js';
 
 const pg = sharedPostgres();
 const s3 = sharedS3();
@@ -34,16 +33,7 @@ beforeAll(async () => {
      GRANT SELECT ON shop.orders TO ${role};
      ALTER DEFAULT PRIVILEGES IN SCHEMA shop GRANT SELECT ON TABLES TO ${role};`,
   );
-  bucket = await s3.createBucket('grants');
-  ({ key } = await runBackup({
-    connection: fromUrl(pg.url(source)),
-    database: 'shop',
-    bucket,
-    s3: s3.client,
-    trigger: 'manual',
-    tier: 'daily',
-    timeZone: 'UTC',
-  }));
+  ({ bucket, key } = await backUpIntoNewBucket(pg, s3, source, 'grants'));
   // The role goes, as on a server that never had it; the archive still grants to it.
   await pg.query(source, `DROP OWNED BY ${role}; DROP ROLE ${role}`);
   sourceDigest = await databaseDigest(pg.url(source));

@@ -3,11 +3,10 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBackup } from '../../../lambdas/core/backup.js';
 import { fromUrl } from '../../../lambdas/core/connection.js';
 import { runRestore, type RestoreOptions } from '../../../lambdas/core/restore.js';
 import { databaseDigest, type DatabaseDigest } from '../../support/fixture.js';
-import { sharedPostgres, sharedS3 } from '../../support/shared.js';
+import { backUpIntoNewBucket, sharedPostgres, sharedS3 } from '../../support/shared.js';
 
 const pg = sharedPostgres();
 const s3 = sharedS3();
@@ -41,16 +40,7 @@ beforeAll(async () => {
      INSERT INTO small SELECT g, g * 100 FROM generate_series(1, 400) g;
      CREATE MATERIALIZED VIEW big_summary AS SELECT count(*) AS n, sum(length(note)) AS chars FROM big;`,
   );
-  bucket = await s3.createBucket('parts');
-  ({ key } = await runBackup({
-    connection: fromUrl(pg.url(source)),
-    database: 'parts',
-    bucket,
-    s3: s3.client,
-    trigger: 'manual',
-    tier: 'daily',
-    timeZone: 'UTC',
-  }));
+  ({ bucket, key } = await backUpIntoNewBucket(pg, s3, source, 'parts'));
   sourceDigest = await databaseDigest(pg.url(source));
   staging = await mkdtemp(join(tmpdir(), 'lifeline-parts-'));
 });
@@ -141,21 +131,12 @@ describe('a table with inheritance children, loaded in parts', () => {
        INSERT INTO readings SELECT g, repeat(md5(g::text), 3) FROM generate_series(1, 30000) g;
        INSERT INTO readings_2025 SELECT g, 'old' FROM generate_series(1, 700) g;`,
     );
-    const inherited = await s3.createBucket('parts-inherited');
-    const backup = await runBackup({
-      connection: fromUrl(pg.url(source)),
-      database: 'parts_inherited',
-      bucket: inherited,
-      s3: s3.client,
-      trigger: 'manual',
-      tier: 'daily',
-      timeZone: 'UTC',
-    });
+    const inherited = await backUpIntoNewBucket(pg, s3, source, 'parts-inherited');
     const target = `parts_inherited_${randomBytes(4).toString('hex')}`;
     const result = await runRestore({
       s3: s3.client,
-      bucket: inherited,
-      selector: { key: backup.key },
+      bucket: inherited.bucket,
+      selector: { key: inherited.key },
       target: fromUrl(pg.url(target)),
       createTarget: true,
       jobs: 2,
