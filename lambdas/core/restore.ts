@@ -223,20 +223,13 @@ async function stageVerified(
         input: streamPipeline(body, tap, () => undefined),
         signal: options.signal,
       }),
-    );
+    ).finally(() => (writing = false));
+    assertIntact(options, manifest, tap);
   } catch (error) {
-    writing = false;
     await offsets.catch(() => undefined); // the walk ends at the end of what was written; the failure is this one
     throwIfAborted(options.signal, INTERRUPTED);
     if (error instanceof LifelineError && error.name === 'RestoreFailed')
       assertIntact(options, manifest, await storedDigest(options, manifest.key));
-    throw error;
-  }
-  writing = false;
-  try {
-    assertIntact(options, manifest, tap);
-  } catch (error) {
-    await offsets.catch(() => undefined);
     throw error;
   }
   const { rows } = await offsets;
