@@ -1,11 +1,11 @@
 /**
  * Restore benchmark (the RTO of a restore): builds a ~1 GiB database in a throwaway cluster, backs it up with
  * Lifeline into an S3-compatible server on loopback, and, in the same run and alternating, times
- * `lifeline restore` of that backup (download, checksum, decompression, rows over N connections, pg_restore -j N
- * of the rest, rows checked) against `pg_restore -j N` of a `pg_dump -Fc` file of the same data already on local
- * disk. The CLI runs from the image's bundle, built with the Dockerfile's own command, as the restore runner does
- * in AWS (which leaves the row checks to the workflow's next step; the CLI makes them here). Each restore goes
- * into a new empty database. Reports medians and their ratio.
+ * `lifeline restore` of that backup (download, checksum, decompression, pg_restore -j N, row-count validation)
+ * against `pg_restore -j N` of a `pg_dump -Fc` file of the same data already on local disk. The CLI runs from the
+ * image's bundle, built with the Dockerfile's own command, as the restore runner does in AWS (which leaves the row
+ * counts to the workflow's next step; the CLI counts them here). Each restore goes into a new empty database.
+ * Reports medians and their ratio.
  *
  *   npm run bench:restore              (BENCH_SIZE_MB=1024 BENCH_ROUNDS=5 BENCH_JOBS=<cores> by default)
  */

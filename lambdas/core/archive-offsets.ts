@@ -11,8 +11,8 @@ import { LifelineError } from './errors.js';
  * seek in: each data entry's offset in the table of contents, in the slot pg_dump left for it. pg_restore checks
  * the entry id of every block it seeks to, so a wrong offset fails the restore rather than misplace data.
  *
- * The same walk says where each table's rows lie, in pieces cut between rows, as it passes them: the restore
- * loads them itself (`readRows`), over as many connections as it likes, while the rest is still decompressing.
+ * The same walk finds where each table's rows lie and where they can be cut into parts, so that the restore can
+ * load a table too large for one connection over several (`readRows`).
  */
 
 const MAGIC = 'PGDMP';
@@ -31,11 +31,8 @@ const OFFSET_NO_DATA = 3;
 /** Data block types (pg_backup_archiver.h). */
 const BLOCK_DATA = 1;
 const BLOCK_LARGE_OBJECTS = 3;
-/**
- * A table's rows come in pieces of about this many bytes: small enough that the restore's connections finish
- * their last pieces close together, large enough that a COPY's own cost does not count.
- */
-export const PIECE_BYTES = 16 * 1024 * 1024;
+/** The rows of a table can be cut about every this many bytes (`TableRows.cuts`). */
+export const CUT_SPACING_BYTES = 1024 * 1024;
 const NEWLINE = 0x0a;
 /** What pg_dump writes as a table's COPY statement; anything else is not loaded from here. */
 const COPY_STATEMENT = /^COPY [^;]+ FROM stdin;\s*$/;
@@ -231,13 +228,8 @@ interface DataBlock {
   start: number;
   /** Just past its last chunk (the zero length that ends it). */
   end: number;
-}
-
-/** What the walk does with the rows it passes: which blocks hold rows as COPY text, and where their pieces go. */
-interface PieceCutter {
-  tables: Set<number>;
-  bytes: number;
-  onRows: (piece: RowsPiece) => void;
+  /** See TableRows.cuts. */
+  cuts: number[];
 }
 
 /**
@@ -245,21 +237,14 @@ interface PieceCutter {
  * id, then length-prefixed chunks up to a zero length (large objects: OID, chunks, up to OID 0). An
  * uncompressed archive has a chunk per row, so this loop runs millions of times: it reads the buffer directly.
  */
-async function findDataBlocks(
-  file: StagedFile,
-  toc: TableOfContents,
-  cutter: PieceCutter | undefined,
-  signal: AbortSignal | undefined,
-): Promise<Map<number, DataBlock>> {
+async function findDataBlocks(file: StagedFile, toc: TableOfContents, signal: AbortSignal | undefined): Promise<Map<number, DataBlock>> {
   const { intSize } = toc.layout;
   const blocks = new Map<number, DataBlock>();
   // Between windows the walk keeps where it is: before a block, or in a block's chunks, or between large objects.
   let state: 'block' | 'chunks' | 'objects' = 'block';
   let inLargeObjects = false;
-  let block: DataBlock = { start: 0, end: 0 };
-  let dumpId = 0;
-  /** Where the piece of rows being walked through began, in a block of rows that is cut into pieces. */
-  let pieceFrom: number | undefined;
+  let block: DataBlock = { start: 0, end: 0, cuts: [] };
+  let nextCut = 0;
   let position = toc.dataStart;
   const buffer = Buffer.allocUnsafe(WINDOW_BYTES);
   for (let windows = 1; ; windows++) {
@@ -277,13 +262,13 @@ async function findDataBlocks(
       if (state === 'block') {
         const type = bytes[at]!;
         if (type !== BLOCK_DATA && type !== BLOCK_LARGE_OBJECTS) throw new UnknownLayout(`data block type ${type} at ${start + at}`);
-        dumpId = int(at + 1);
+        const dumpId = int(at + 1);
         if (blocks.has(dumpId)) throw new UnknownLayout(`a second data block for entry ${dumpId}`);
-        block = { start: start + at, end: 0 };
+        block = { start: start + at, end: 0, cuts: [] };
         blocks.set(dumpId, block);
-        inLargeObjects = type === BLOCK_LARGE_OBJECTS;
-        pieceFrom = !inLargeObjects && cutter?.tables.has(dumpId) ? block.start : undefined;
+        nextCut = block.start + CUT_SPACING_BYTES;
         at += 2 + intSize;
+        inLargeObjects = type === BLOCK_LARGE_OBJECTS;
         state = inLargeObjects ? 'objects' : 'chunks';
       } else if (state === 'objects') {
         state = int(at) === 0 ? 'block' : 'chunks';
@@ -292,16 +277,15 @@ async function findDataBlocks(
       } else {
         const length = int(at);
         if (length < 0) throw new UnknownLayout(`a negative chunk length at ${start + at}`);
-        // A piece ends before a chunk whose predecessor ends a row (a chunk is a row, but need not be).
-        if (pieceFrom !== undefined && start + at - pieceFrom >= cutter!.bytes && length > 0 && at > 0 && bytes[at - 1] === NEWLINE) {
-          cutter!.onRows({ dumpId, from: pieceFrom, to: start + at });
-          pieceFrom = start + at;
+        // A cut goes before a chunk whose predecessor ends a row (a chunk is a row, but need not be).
+        if (start + at >= nextCut && length > 0 && !inLargeObjects && at > 0 && bytes[at - 1] === NEWLINE) {
+          block.cuts.push(start + at);
+          nextCut = start + at + CUT_SPACING_BYTES;
         }
         at += 1 + intSize + length;
         if (length === 0) {
           state = inLargeObjects ? 'objects' : 'block';
           if (state === 'block') block.end = start + at;
-          if (pieceFrom !== undefined) cutter!.onRows({ dumpId, from: pieceFrom, to: block.end });
         }
       }
     }
@@ -330,21 +314,29 @@ function offsetSlot(position: number, offSize: number): Buffer {
   return slot;
 }
 
-/** How the rows of an archive's tables are loaded from it: only from an archive pg_dump did not compress, whose chunks hold rows as COPY text. */
-export interface RowsLayout {
+/** A table's rows in the staged archive. */
+export interface TableRows {
+  /** Its data entry's dump id. */
+  dumpId: number;
+  /** pg_dump's `COPY ... FROM stdin;` for them. */
+  copy: string;
+  /** Its data block: from its header to just past its last chunk. */
+  start: number;
+  end: number;
+  /**
+   * Where the rows can be cut into parts: chunk headers at least CUT_SPACING_BYTES apart, each right after a
+   * row's end. `readRows` takes the rows from the start or a cut, to a later cut or the end.
+   */
+  cuts: number[];
+}
+
+/** Where the rows of an archive's tables lie: only for an archive pg_dump did not compress, whose chunks hold rows as COPY text. */
+export interface ArchiveRows {
   /** The client encoding the rows were dumped in. */
   encoding: string;
   /** pg_dump's integer width in this archive. */
   intSize: number;
-  /** pg_dump's `COPY ... FROM stdin;` for each table's rows, by its data entry's dump id. */
-  copyStatements: Map<number, string>;
-}
-
-/** Some of a table's rows in the staged archive: from its data block's header or a row's end to a later row's end or the block's end. */
-export interface RowsPiece {
-  dumpId: number;
-  from: number;
-  to: number;
+  tables: TableRows[];
 }
 
 export interface DataOffsets {
@@ -352,27 +344,17 @@ export interface DataOffsets {
   written: number;
   /** Why the archive was left as it is, when it was. */
   leftAsIs?: string;
+  /** Where each table's rows lie, when written and pg_dump did not compress them. */
+  rows?: ArchiveRows;
 }
 
-export interface WalkOptions {
-  /** Stops the walk while it reads. */
-  signal?: AbortSignal;
-  /** Whether the decompression still writes the file: the walk then follows it, and waits at its end. */
-  writing?: () => boolean;
-  /**
-   * Called once the whole table of contents is in the file, with how the rows can be loaded from it (undefined
-   * when they cannot); then `onRows` with every piece of rows as the walk passes it, each table's in order.
-   */
-  onContents?: (layout: RowsLayout | undefined) => void;
-  onRows?: (piece: RowsPiece) => void;
-  /** About how large the pieces are (PIECE_BYTES). */
-  pieceBytes?: number;
-}
-
-function rowsLayout(toc: TableOfContents): RowsLayout | undefined {
+function archiveRows(toc: TableOfContents, blocks: Map<number, DataBlock>): ArchiveRows | undefined {
   if (toc.compressed || toc.encoding === undefined) return undefined;
-  const copyStatements = new Map([...toc.copyStatements].filter(([, copy]) => COPY_STATEMENT.test(copy)));
-  return { encoding: toc.encoding, intSize: toc.layout.intSize, copyStatements };
+  const tables = [...toc.copyStatements].flatMap(([dumpId, copy]) => {
+    const block = blocks.get(dumpId);
+    return block && COPY_STATEMENT.test(copy) ? [{ dumpId, copy, ...block }] : [];
+  });
+  return { encoding: toc.encoding, intSize: toc.layout.intSize, tables };
 }
 
 /** Opens the staged archive, waiting for the decompression to create it while `writing`. */
@@ -390,13 +372,12 @@ async function openStaged(path: string, writing: () => boolean, signal: AbortSig
 
 /**
  * Writes the missing data offsets into the table of contents of the staged archive at `path`, and says where
- * each table's rows lie (`onContents`, `onRows`). An archive of a layout this does not know is left as it is:
- * pg_restore still restores it, only slower. No offset is written unless the whole file parsed, to its last
- * byte. While `writing` says the decompression still writes the file, the walk follows it; it writes once that
- * ends.
+ * each table's rows lie. An archive of a layout this does not know is left as it is: pg_restore still restores
+ * it, only slower. Nothing is written unless the whole file parsed, to its last byte. While `writing` says the
+ * decompression still writes the file, the walk follows it and waits at its end; it writes once that ends.
+ * `signal` stops it while it reads.
  */
-export async function writeDataOffsets(path: string, options: WalkOptions = {}): Promise<DataOffsets> {
-  const { signal, writing = () => false, onContents, onRows, pieceBytes = PIECE_BYTES } = options;
+export async function writeDataOffsets(path: string, signal?: AbortSignal, writing = () => false): Promise<DataOffsets> {
   const failed = (error: unknown) =>
     new LifelineError('RestoreFailed', `writing the data offsets into the staged archive ${path} failed: ${(error as Error).message}`, {
       cause: error,
@@ -410,18 +391,17 @@ export async function writeDataOffsets(path: string, options: WalkOptions = {}):
   const file = staged.fd;
   try {
     let slots: { at: number; bytes: Buffer }[];
+    let rows: ArchiveRows | undefined;
     try {
       const toc = await readTableOfContents(staged, signal);
       if (toc.unset.length === 0) return { written: 0 };
-      const layout = rowsLayout(toc);
-      onContents?.(layout);
-      const cutter = layout && onRows && { tables: new Set(layout.copyStatements.keys()), bytes: pieceBytes, onRows };
-      const blocks = await findDataBlocks(staged, toc, cutter, signal);
+      const blocks = await findDataBlocks(staged, toc, signal);
       // An entry without a block stays unset: pg_restore says so when it looks for one.
       slots = toc.unset.flatMap(({ dumpId, slot }) => {
         const block = blocks.get(dumpId);
         return block === undefined ? [] : [{ at: slot, bytes: offsetSlot(block.start, toc.layout.offSize) }];
       });
+      rows = archiveRows(toc, blocks);
     } catch (error) {
       if (error instanceof UnknownLayout || error instanceof RangeError) return { written: 0, leftAsIs: error.message };
       throw signal?.aborted ? error : failed(error);
@@ -431,7 +411,7 @@ export async function writeDataOffsets(path: string, options: WalkOptions = {}):
     } catch (error) {
       throw failed(error);
     }
-    return { written: slots.length };
+    return { written: slots.length, ...(rows && { rows }) };
   } finally {
     closeSync(file);
   }
@@ -443,20 +423,22 @@ function misplaced(at: number): LifelineError {
 }
 
 /**
- * The rows of a piece as COPY text: the chunks' bodies without their length prefixes, gathered into buffers of
- * about WINDOW_BYTES.
+ * The rows of `table` from `from` (its start, or one of its cuts) up to `to` (a later cut, or its end), as
+ * COPY text: the chunks' bodies without their length prefixes, gathered into buffers of about WINDOW_BYTES.
  */
-export async function* readRows(path: string, intSize: number, { dumpId, from, to }: RowsPiece): AsyncGenerator<Buffer> {
+export async function* readRows(path: string, rows: ArchiveRows, table: TableRows, from: number, to: number): AsyncGenerator<Buffer> {
+  const { intSize } = rows;
   const file = await open(path, 'r');
   try {
-    // The first piece starts at the block's header, the others at a chunk's.
-    const header = Buffer.alloc(2 + intSize);
-    await file.read(header, 0, header.length, from);
-    const atHeader = header[0] === BLOCK_DATA && header[1] === 0 && header.readUIntLE(2, intSize) === dumpId;
+    if (from === table.start) {
+      const header = Buffer.alloc(2 + intSize);
+      await file.read(header, 0, header.length, from);
+      if (header[0] !== BLOCK_DATA || header[1] !== 0 || header.readUIntLE(2, intSize) !== table.dumpId) throw misplaced(from);
+    }
     const window = Buffer.allocUnsafe(WINDOW_BYTES);
     let out = Buffer.allocUnsafe(WINDOW_BYTES);
     let used = 0;
-    let position = atHeader ? from + 2 + intSize : from;
+    let position = from === table.start ? from + 2 + intSize : from; // past the block header
     while (position < to) {
       const { bytesRead } = await file.read(window, 0, WINDOW_BYTES, position);
       let at = 0;

@@ -16,9 +16,9 @@ export function compressStage(): Stage {
   return { command: 'zstd', args: ['-q', '-c', `-${ZSTD_LEVEL}`, '-T0'], env: toolEnv(), failure: 'DumpFailed' };
 }
 
-/** zstd decompressing a file into another, or else its stdin to its stdout. */
-export function decompressStage(failure: LifelineErrorName, files?: { from: string; to: string }): Stage {
-  return { command: 'zstd', args: ['-d', '-q', ...(files ? ['-f', '-o', files.to, '--', files.from] : ['-c'])], env: toolEnv(), failure };
+/** zstd decompressing its stdin, to `target` or else to its stdout. */
+export function decompressStage(failure: LifelineErrorName, target?: string): Stage {
+  return { command: 'zstd', args: ['-d', '-q', ...(target ? ['-f', '-o', target] : ['-c'])], env: toolEnv(), failure };
 }
 
 function tocLines(text: string): string[] {

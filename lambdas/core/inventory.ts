@@ -41,13 +41,13 @@ export async function countRows(client: ClientBase, table: TableRef): Promise<nu
   return Number(rows[0]?.n ?? 0);
 }
 
-/** The tables with inheritance children, whose rows countRows counts with their own. */
-export async function inheritanceParents(client: ClientBase): Promise<TableRef[]> {
-  const { rows } = await client.query<TableRef>(
-    `SELECT DISTINCT n.nspname AS schema, c.relname AS name
-     FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhparent JOIN pg_namespace n ON n.oid = c.relnamespace`,
+/** Whether a table has inheritance children, whose rows countRows counts with its own. */
+export async function hasChildren(client: ClientBase, table: TableRef): Promise<boolean> {
+  const { rows } = await client.query<{ children: boolean }>(
+    'SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhparent = $1::regclass) AS children',
+    [qualifiedName(table)],
   );
-  return rows;
+  return rows[0]?.children === true;
 }
 
 /** Row counts per table: exact when small or never analyzed, the planner's estimate otherwise. */

@@ -1,23 +1,23 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pipeline as streamPipeline, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { abortError, throwIfAborted } from './abort.js';
-import { archiveContents, archiveScript, decompressStage, type ArchiveEntry } from './archive.js';
-import { PIECE_BYTES, writeDataOffsets, type RowsLayout } from './archive-offsets.js';
+import { archiveContents, archiveScript, decompressStage, tableEntry, type ArchiveEntry } from './archive.js';
+import { writeDataOffsets, type ArchiveRows } from './archive-offsets.js';
 import { pgBinary, runPipeline } from './child-process.js';
 import { describe, libpqEnv, redact, type ConnectionSettings } from './connection.js';
 import { DigestTap } from './digest.js';
 import { LifelineError } from './errors.js';
-import { countRows, inheritanceParents, qualifiedName } from './inventory.js';
+import { countRows, hasChildren } from './inventory.js';
 import type { BackupManifest, TableRowCount } from './manifest.js';
 import { assertCanActAs } from './ownership.js';
 import { isPrivilegeEntry, missingRoles, rolesInPrivilegeSql } from './privileges.js';
 import { openTarget, type RestoreTarget } from './restore-target.js';
-import { loadPieces, PieceQueue, type TableRowsLoad } from './table-rows.js';
+import { loadPart, planTableParts, type TablePartsPlan } from './table-parts.js';
 import { selectTables } from './table-selection.js';
 import { findBackup, openObject, readManifest, storage, type BackupSelector } from './vault.js';
 
@@ -56,12 +56,12 @@ export interface RestoreOptions {
    * checked before anything is written; false skips them (`pg_restore --no-privileges`).
    */
   privileges?: boolean;
-  /** Connections loading the rows, and pg_restore's worker processes for the indexes and constraints after them. */
+  /** pg_restore worker processes; a table holding over 1/jobs of the rows is loaded in this many parts alongside them. */
   jobs?: number;
   /**
-   * Compare every restored table's rows with the manifest (default): the rows its COPYs reported, or its count
-   * when it has inheritance children or pg_restore loaded it. The restore workflow leaves this to its
-   * ValidateRestore step, which counts again as the application's role: counting twice would add to the RTO.
+   * Count every restored table and compare it with the manifest (default); a table loaded in parts counts the rows
+   * its parts' COPYs reported. The restore workflow leaves this to its ValidateRestore step, which counts again as
+   * the application's role: counting twice would add to the RTO.
    */
   verifyRows?: boolean;
   /** Where the archive is staged (default: the OS temp directory); needs `stagingBytesFor(archive bytes)` free. */
@@ -103,20 +103,17 @@ export interface RestoreResult {
 export const ESTIMATE_TOLERANCE = 0.1;
 
 /**
- * The archive is staged as it downloads and then decompressed beside it, and the manifest does not record the
- * decompressed size: it is taken as this many times the archive, the bound the restore workflow sizes the
- * runner's disk with. It is no hard bound (highly repetitive text, such as log lines, compresses further): an
- * archive that decompresses larger fails the restore, which then puts the target back as it was.
+ * The archive is decompressed while it downloads, so only its decompressed copy is staged, and the manifest
+ * does not record that size: it is taken as this many times the archive, the bound the restore workflow sizes
+ * the runner's disk with. It is no hard bound (highly repetitive text, such as log lines, compresses further):
+ * an archive that decompresses larger fails while staging, before anything is written to the target.
  */
 export const DECOMPRESSED_PER_ARCHIVE_BYTE = 6;
 
-/** The free space a restore's staging directory needs for an archive of `archiveBytes`: the archive, and it decompressed. */
+/** The free space a restore's staging directory needs for an archive of `archiveBytes`. */
 export function stagingBytesFor(archiveBytes: number): number {
-  return archiveBytes * (1 + DECOMPRESSED_PER_ARCHIVE_BYTE);
+  return archiveBytes * DECOMPRESSED_PER_ARCHIVE_BYTE;
 }
-
-const MIN_PIECE_BYTES = 1024 * 1024;
-const PIECES_PER_JOB = 8;
 
 const INTERRUPTED = 'the restore was interrupted; its staged files were removed';
 
@@ -167,7 +164,7 @@ async function assertStagingRoom(dir: string, manifest: BackupManifest): Promise
     throw new LifelineError(
       'InvalidInput',
       `staging directory ${dir} has ${free} bytes free; restoring ${manifest.key} needs ${needed} ` +
-        `(the ${manifest.archive.bytes}-byte archive and it decompressed, taken as ${DECOMPRESSED_PER_ARCHIVE_BYTE} times larger); ${fix}`,
+        `(the ${manifest.archive.bytes}-byte archive decompressed, taken as ${DECOMPRESSED_PER_ARCHIVE_BYTE} times larger); ${fix}`,
     );
   }
 }
@@ -183,6 +180,15 @@ async function useList(dir: string, name: string, entries: ArchiveEntry[]): Prom
   return `--use-list=${await writeUseList(dir, name, entries)}`;
 }
 
+/** Hashes the stored archive (again): a decompression failure is first of all a question of whether it is intact. */
+async function storedDigest(options: RestoreOptions, key: string): Promise<DigestTap> {
+  const tap = new DigestTap();
+  await storage(`reading s3://${options.bucket}/${key}`, async () =>
+    pipeline(await openObject(options.s3, options.bucket, key), tap, new Writable({ write: (_chunk, _encoding, next) => next() })),
+  );
+  return tap;
+}
+
 function assertIntact(options: RestoreOptions, manifest: BackupManifest, tap: DigestTap): void {
   const sha256 = tap.sha256();
   if (tap.bytes !== manifest.archive.bytes || sha256 !== manifest.archive.sha256) {
@@ -195,92 +201,39 @@ function assertIntact(options: RestoreOptions, manifest: BackupManifest, tap: Di
 }
 
 /**
- * Downloads the archive into `file` while hashing it, and refuses it unless its bytes match the manifest:
- * nothing is decompressed before. (Decompressing while downloading would not end the restore sooner: the rows
- * wait for the download's checksum either way, and the decompression outruns the loads.)
+ * Downloads, hashes and decompresses the archive in one pass into the staging directory (pg_restore -j needs a
+ * file it can seek in), while a walk that follows the decompression finds where each table's rows lie and then
+ * writes the data offsets pg_dump could not write into a pipe; nothing reaches pg_restore unless the bytes match
+ * the manifest.
  */
-async function downloadVerified(options: RestoreOptions, manifest: BackupManifest, file: string): Promise<void> {
-  const tap = new DigestTap(undefined, options.onProgress);
-  await storage(`downloading s3://${options.bucket}/${manifest.key}`, async () =>
-    pipeline(await openObject(options.s3, options.bucket, manifest.key), tap, createWriteStream(file), { signal: options.signal }),
-  );
-  assertIntact(options, manifest, tap);
-}
-
-/**
- * How large the pieces of rows are: small enough that each of the `jobs` connections gets several, so that
- * they finish close together, and PIECE_BYTES at most.
- */
-function pieceBytesFor(manifest: BackupManifest, jobs: number): number {
-  const decompressed = manifest.archive.bytes * DECOMPRESSED_PER_ARCHIVE_BYTE;
-  return Math.max(MIN_PIECE_BYTES, Math.min(PIECE_BYTES, Math.round(decompressed / (jobs * PIECES_PER_JOB))));
-}
-
-/** The staged archive as it decompresses. */
-interface Staging {
-  archive: string;
-  /**
-   * Resolves once the table of contents is in the file, with how the rows can be loaded from it: undefined when
-   * they cannot (pg_restore then loads them, once `done`).
-   */
-  layout: Promise<RowsLayout | undefined>;
-  /** Each table's rows in pieces, as the walk finds them. */
-  pieces: PieceQueue;
-  /** Resolves once the archive is decompressed, walked to its end and given its data offsets. */
-  done: Promise<void>;
-  /** Stops the decompression and the walk, and resolves once they ended. */
-  stop(): Promise<void>;
-}
-
-/**
- * Decompresses the verified archive beside it (pg_restore -j needs a file it can seek in) while a walk that
- * follows the decompression finds each table's rows, then writes the data offsets pg_dump could not write into
- * a pipe. `outer` stops both.
- */
-function decompress(compressed: string, dir: string, pieceBytes: number, outer: AbortSignal | undefined): Staging {
+async function stageVerified(
+  options: RestoreOptions,
+  manifest: BackupManifest,
+  dir: string,
+): Promise<{ archive: string; rows?: ArchiveRows }> {
   const archive = join(dir, 'archive.dump');
-  const stopping = new AbortController();
-  const forward = () => stopping.abort(outer?.reason);
-  outer?.addEventListener('abort', forward, { once: true });
-  const { signal } = stopping;
-  const pieces = new PieceQueue();
+  const tap = new DigestTap(undefined, options.onProgress);
+  const body = await openObject(options.s3, options.bucket, manifest.key);
   let writing = true;
-  let reportLayout: (layout: RowsLayout | undefined) => void = () => undefined;
-  const layout = new Promise<RowsLayout | undefined>((resolve) => (reportLayout = resolve));
-  const decompression = runPipeline({ stages: [decompressStage('RestoreFailed', { from: compressed, to: archive })], signal })
-    .then(() => rm(compressed))
-    .finally(() => (writing = false));
-  let loadable = false;
-  const walk = writeDataOffsets(archive, {
-    signal,
-    writing: () => writing,
-    onContents: (found) => {
-      loadable = found !== undefined;
-      reportLayout(found);
-    },
-    onRows: (piece) => pieces.push(piece),
-    pieceBytes,
-  }).finally(() => {
-    reportLayout(undefined); // when the walk found no table of contents it knows: pg_restore finds the rows
-    pieces.end();
-  });
-  const done = Promise.all([decompression, walk])
-    .then(([, offsets]) => {
-      // Rows may have been loaded from the pieces found before the walk failed.
-      if (loadable && offsets.leftAsIs !== undefined) {
-        throw new LifelineError(
-          'RestoreFailed',
-          `the staged archive ${archive} cannot be read past its table of contents: ${offsets.leftAsIs}`,
-        );
-      }
-    })
-    .finally(() => outer?.removeEventListener('abort', forward));
-  done.catch(() => undefined); // awaited where the restore needs it; a failure before then is another's consequence
-  const stop = () => {
-    stopping.abort();
-    return done.catch(() => undefined);
-  };
-  return { archive, layout, pieces, done, stop };
+  const offsets = writeDataOffsets(archive, options.signal, () => writing);
+  try {
+    await storage(`downloading s3://${options.bucket}/${manifest.key}`, () =>
+      runPipeline({
+        stages: [decompressStage('RestoreFailed', archive)],
+        input: streamPipeline(body, tap, () => undefined),
+        signal: options.signal,
+      }),
+    ).finally(() => (writing = false));
+    assertIntact(options, manifest, tap);
+  } catch (error) {
+    await offsets.catch(() => undefined); // the walk ends at the end of what was written; the failure is this one
+    throwIfAborted(options.signal, INTERRUPTED);
+    if (error instanceof LifelineError && error.name === 'RestoreFailed')
+      assertIntact(options, manifest, await storedDigest(options, manifest.key));
+    throw error;
+  }
+  const { rows } = await offsets;
+  return { archive, rows };
 }
 
 /** Refuses, before anything is written, privileges for roles that the target's server does not have. */
@@ -333,75 +286,59 @@ function pgRestore(archive: string, settings: ConnectionSettings, flags: Restore
 }
 
 /**
- * Runs the tasks side by side. The first to fail stops the others (through the signal each is given), and its
- * error is thrown once they all ended; `signal` stops them all.
+ * Runs the tasks side by side and returns what they returned. The first to fail stops the others (through the
+ * signal each is given), and its error is thrown once they all ended; `signal` stops them all.
  */
-async function allOrNone(tasks: ((stop: AbortSignal) => Promise<unknown>)[], signal: AbortSignal | undefined): Promise<void> {
+async function allOrNone<T>(tasks: ((stop: AbortSignal) => Promise<T>)[], signal: AbortSignal | undefined): Promise<T[]> {
   const stop = new AbortController();
   const forward = () => stop.abort(signal?.reason);
   signal?.addEventListener('abort', forward, { once: true });
   let failure: { error: unknown } | undefined;
   try {
-    await Promise.all(
+    const results = await Promise.all(
       tasks.map((task) =>
         task(stop.signal).catch((error: unknown) => {
           failure ??= { error };
           stop.abort();
+          return undefined;
         }),
       ),
     );
     if (failure) throw failure.error;
+    return results as T[];
   } finally {
     signal?.removeEventListener('abort', forward);
   }
 }
 
 /**
- * The restore of `entries` with the rows loaded by Lifeline, while the archive still decompresses: the
- * definitions, then every table's rows in pieces over `jobs` connections as the walk finds them, then what
- * needs the rows (indexes, constraints, triggers, sequence values, materialized views, large objects,
- * privileges) with pg_restore -j N. Returns the rows loaded per data entry.
+ * The restore of `entries` when their largest table is cut into parts (see TablePartsPlan): their definitions,
+ * then the parts, each over a connection of its own, alongside pg_restore -j N of everything that does not need
+ * them, then what does. Returns the rows the parts loaded.
  */
-async function restoreLoadingRows(
-  staging: Staging,
-  layout: RowsLayout,
+async function restoreInParts(
+  plan: TablePartsPlan,
+  archive: string,
   entries: ArchiveEntry[],
   settings: ConnectionSettings,
   flags: RestoreFlags,
   jobs: number,
   dir: string,
   signal: AbortSignal | undefined,
-): Promise<Map<number, number>> {
-  const { archive } = staging;
-  const loading = entries.filter((entry) => layout.copyStatements.has(entry.id));
-  await pgRestore(archive, settings, flags, ['--section=pre-data', await useList(dir, 'definitions', entries)], signal);
-  const load: TableRowsLoad = {
-    archive,
-    layout,
-    pieces: staging.pieces,
-    tables: new Set(loading.map((entry) => entry.id)),
-    settings,
-    role: flags.role,
-    rows: new Map(),
-  };
-  const decompressed = (stop: AbortSignal) => {
-    stop.addEventListener('abort', () => void staging.stop(), { once: true });
-    return staging.done;
-  };
-  await allOrNone([decompressed, ...Array.from({ length: jobs }, () => (stop: AbortSignal) => loadPieces(load, stop))], signal);
-  const missing = loading.filter((entry) => !load.rows.has(entry.id));
-  if (missing.length > 0) {
-    throw new LifelineError('RestoreFailed', `the staged archive holds no rows for ${missing.map((entry) => entry.line).join('; ')}`);
-  }
-  const rest = entries.filter((entry) => !load.tables.has(entry.id));
-  await pgRestore(
-    archive,
-    settings,
-    flags,
-    [`--jobs=${jobs}`, '--section=data', '--section=post-data', await useList(dir, 'rest', rest)],
+): Promise<number> {
+  const definitions = await useList(dir, 'definitions', entries);
+  const [alongside, after] = [await useList(dir, 'alongside', plan.alongside), await useList(dir, 'after', plan.after)];
+  const rowsAndIndexes = [`--jobs=${jobs}`, '--section=data', '--section=post-data'];
+  await pgRestore(archive, settings, flags, ['--section=pre-data', definitions], signal);
+  const [, ...parts] = await allOrNone(
+    [
+      (stop) => pgRestore(archive, settings, flags, [...rowsAndIndexes, alongside], stop).then(() => 0),
+      ...plan.parts.map((part) => (stop: AbortSignal) => loadPart(archive, plan, part, settings, flags.role, stop)),
+    ],
     signal,
   );
-  return load.rows;
+  if (plan.after.length > 0) await pgRestore(archive, settings, flags, [...rowsAndIndexes, after], signal);
+  return parts.reduce((sum, rows) => sum + rows, 0);
 }
 
 /** One table's restored rows against the manifest: equal to an exact count, within ESTIMATE_TOLERANCE of an estimate. */
@@ -411,35 +348,26 @@ export function checkRows(rows: number, expected: TableRowCount): Pick<RestoredT
     : { check: 'estimate', passed: Math.abs(rows - expected.rows) <= ESTIMATE_TOLERANCE * expected.rows };
 }
 
-/** The data entry (dump id) of each table's rows, by the table's OID in the backup's source. */
-function dataEntries(entries: ArchiveEntry[]): Map<number, number> {
-  const ids = new Map<number, number>();
-  for (const entry of entries) {
-    const data = /^(\d+); 0 (\d+) TABLE DATA /.exec(entry.line);
-    if (data) ids.set(Number(data[2]), Number(data[1]));
-  }
-  return ids;
+/**
+ * A table loaded in parts and its rows as their COPYs reported them: each commits all its rows or none, into a
+ * table nothing else writes to. They are its rows unless it has inheritance children, which are then counted.
+ */
+interface LoadedInParts {
+  data: ArchiveEntry;
+  rows: number;
 }
 
-/**
- * Each restored table's rows against the manifest: the rows its COPYs loaded (`loaded`, by data entry), which
- * commit all their rows or none into a table nothing else writes to; counted when pg_restore loaded them, or
- * when the table has inheritance children, whose rows the backup counted with its own.
- */
-async function checkRestored(
+async function countRestored(
   client: pg.Client,
   restoring: TableRowCount[],
-  entries: ArchiveEntry[],
-  loaded: Map<number, number> | undefined,
   target: ConnectionSettings,
   key: string,
+  inParts: LoadedInParts | undefined,
 ): Promise<RestoredTable[]> {
-  const ids = dataEntries(entries);
-  const parents = new Set((await inheritanceParents(client)).map(qualifiedName));
   const tables: RestoredTable[] = [];
   for (const table of restoring) {
-    const copied = parents.has(qualifiedName(table)) ? undefined : loaded?.get(ids.get(table.oid) ?? -1);
-    const rows = copied ?? (await countRows(client, table));
+    const counted = inParts && tableEntry(table.oid, 'TABLE DATA').test(inParts.data.line) && !(await hasChildren(client, table));
+    const rows = counted ? inParts.rows : await countRows(client, table);
     tables.push({ schema: table.schema, name: table.name, rows, expectedRows: table.rows, ...checkRows(rows, table) });
   }
   const wrong = tables.filter((t) => !t.passed);
@@ -487,11 +415,10 @@ async function undoRestore(
 }
 
 /**
- * Restores a backup into a separate database (or, `inPlace`, over one): archive downloaded and checked against
- * the manifest's SHA-256, privileges' roles and the owning role checked on the target's server, then, while it
- * decompresses, its definitions, its rows over N connections and the rest with `pg_restore --no-owner [--role]
- * --exit-on-error -j N` (see restoreLoadingRows), then every restored table's rows compared with the counts
- * taken at backup time. A failure at any point leaves the target as it was and removes the staged files.
+ * Restores a backup into a separate database (or, `inPlace`, over one): archive staged and checked against the
+ * manifest's SHA-256, privileges' roles and the owning role checked on the target's server, then `pg_restore
+ * --no-owner [--role] --exit-on-error -j N` (with a table over 1/N of the rows loaded in N parts alongside it),
+ * then every restored table counted and compared with the counts taken at backup time. A failure at any point leaves the target as it was and removes the staged archive.
  */
 export async function runRestore(options: RestoreOptions): Promise<RestoreResult> {
   const now = options.now ?? (() => new Date());
@@ -520,7 +447,6 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
 
   const target = await openTarget(settings, { create: options.createTarget, owner: role, inPlace });
   let dir: string | undefined;
-  let staging: Staging | undefined;
   let removal: Promise<void> | undefined;
   let writing = false;
   let restored = false;
@@ -528,13 +454,7 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     if (role !== undefined) await assertCanActAs(target.server, role, settings);
     const staged = await mkdtemp(join(stagingDir, 'lifeline-restore-'));
     dir = staged;
-    const compressed = join(staged, 'archive.dump.zst');
-    await downloadVerified(options, manifest, compressed);
-    staging = decompress(compressed, staged, pieceBytesFor(manifest, jobs), signal);
-    // Lifeline loads the rows itself while the archive decompresses, unless only pg_restore can (see Staging).
-    const layout = inPlace ? undefined : await staging.layout;
-    if (!layout) await staging.done;
-    const { archive } = staging;
+    const { archive, rows } = await stageVerified(options, manifest, staged);
     const contents = await archiveContents(archive);
     const { entries, leftOut } = partial ? selectTables(contents, restoring) : { entries: contents, leftOut: [] };
     const privileges = options.privileges ?? true;
@@ -544,8 +464,9 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     writing = true;
     const client = await target.prepare();
     const flags = { role, inPlace, privileges };
-    let loaded: Map<number, number> | undefined;
-    if (layout) loaded = await restoreLoadingRows(staging, layout, entries, settings, flags, jobs, staged, signal);
+    const plan = planTableParts(entries, rows, jobs);
+    let inParts: LoadedInParts | undefined;
+    if (plan) inParts = { data: plan.data, rows: await restoreInParts(plan, archive, entries, settings, flags, jobs, staged, signal) };
     else
       await pgRestore(
         archive,
@@ -558,12 +479,10 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     // pg_restore has no more use for the staged archive: it is removed while the rows are counted.
     removal = rm(dir, { recursive: true, force: true });
     removal.catch(() => undefined); // its failure is thrown in the end, after the counts
-    const tables =
-      options.verifyRows === false ? [] : await untilAborted(checkRestored(client, restoring, entries, loaded, settings, key), signal);
+    const tables = options.verifyRows === false ? [] : await untilAborted(countRestored(client, restoring, settings, key, inParts), signal);
     return { key, target: describe(settings), tables, leftOut, durationMs: now().getTime() - startedAt.getTime() };
   } catch (error) {
     const failure = signal?.aborted ? abortError(signal, INTERRUPTED) : error;
-    await staging?.stop();
     throw writing ? await undoRestore(target, failure, settings, restored) : failure;
   } finally {
     await target.close();

@@ -5,14 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  PIECE_BYTES,
-  readRows,
-  writeDataOffsets,
-  type DataOffsets,
-  type RowsLayout,
-  type RowsPiece,
-} from '../../../lambdas/core/archive-offsets.js';
+import { CUT_SPACING_BYTES, readRows, writeDataOffsets, type ArchiveRows, type TableRows } from '../../../lambdas/core/archive-offsets.js';
 import { toolEnv } from '../../../lambdas/core/archive.js';
 import { pgBinary, runPipeline, startPipeline } from '../../../lambdas/core/child-process.js';
 import { fromUrl, libpqEnv } from '../../../lambdas/core/connection.js';
@@ -50,35 +43,10 @@ async function copyText(archive: string, table: string): Promise<string> {
   return /^COPY [^\n]+ FROM stdin;\n([\s\S]*?)^\\\.$/m.exec(script)![1]!;
 }
 
-async function rowsText(archive: string, piece: RowsPiece): Promise<string> {
+async function rowsText(archive: string, rows: ArchiveRows, table: TableRows, from = table.start, to = table.end): Promise<string> {
   const parts: Buffer[] = [];
-  for await (const part of readRows(archive, 4, piece)) parts.push(part);
+  for await (const part of readRows(archive, rows, table, from, to)) parts.push(part);
   return Buffer.concat(parts).toString('utf8');
-}
-
-interface Walked {
-  offsets: DataOffsets;
-  /** What onContents said; absent when it was not called. */
-  layout?: RowsLayout | undefined;
-  pieces: RowsPiece[];
-}
-
-/** The walk of `archive` with what it reported along the way, in pieces of about a megabyte. */
-async function walk(archive: string, writing?: () => boolean): Promise<Walked> {
-  const walked: Omit<Walked, 'offsets'> = { pieces: [] };
-  const offsets = await writeDataOffsets(archive, {
-    writing,
-    pieceBytes: 1024 * 1024,
-    onContents: (layout) => (walked.layout = layout),
-    onRows: (piece) => walked.pieces.push(piece),
-  });
-  return { offsets, ...walked };
-}
-
-/** The pieces of the table whose COPY statement names `table`. */
-function piecesOf({ layout, pieces }: Walked, table: string): RowsPiece[] {
-  const [dumpId] = [...layout!.copyStatements].find(([, copy]) => copy.includes(`public.${table} `))!;
-  return pieces.filter((piece) => piece.dumpId === dumpId);
 }
 
 async function dataPositions(archive: string): Promise<string[]> {
@@ -183,7 +151,7 @@ describe('data offsets of a staged archive', () => {
     const bytes = await readFile(piped);
     const stop = new AbortController();
     stop.abort(new Error('stopped'));
-    await expect(writeDataOffsets(piped, { signal: stop.signal })).rejects.toThrow('stopped');
+    await expect(writeDataOffsets(piped, stop.signal)).rejects.toThrow('stopped');
     expect((await readFile(piped)).equals(bytes)).toBe(true);
   });
 
@@ -204,35 +172,28 @@ describe('data offsets of a staged archive', () => {
     expect((await readFile(piped)).equals(bytes)).toBe(true);
   });
 
-  it('say how the rows are loaded, and where the rows of each table lie in pieces cut between rows, in order', async () => {
+  it('say where the rows of each table lie, and where they can be cut between two rows', async () => {
     const piped = join(dir, 'rows.dump');
     await dumpTo(piped, 'pipe');
-    const walked = await walk(piped);
-    expect(walked.offsets).toEqual({ written: 4 });
-    expect(walked.layout).toMatchObject({ encoding: 'UTF8', intSize: 4 });
-    expect([...walked.layout!.copyStatements.values()]).toEqual([
+    const { rows } = await writeDataOffsets(piped);
+    expect(rows).toMatchObject({ encoding: 'UTF8', intSize: 4 });
+    expect(rows!.tables.map((table) => table.copy)).toEqual([
       'COPY public.customers (id, name) FROM stdin;\n',
       'COPY public.empty (id) FROM stdin;\n',
       'COPY public.orders (id, customer, note) FROM stdin;\n',
     ]);
-    // Every table has pieces; the empty table one without rows.
-    expect(piecesOf(walked, 'customers')).toHaveLength(1);
-    expect(piecesOf(walked, 'empty')).toHaveLength(1);
-    expect(await rowsText(piped, piecesOf(walked, 'empty')[0]!)).toBe(END_OF_ROWS);
-
-    // Over 4 MB of rows: pieces of at least a megabyte, each ending where the next begins, after a row's end.
-    const orders = piecesOf(walked, 'orders');
-    expect(orders.length).toBeGreaterThanOrEqual(4);
-    for (const [i, piece] of orders.entries()) {
-      if (i > 0) expect(piece.from).toBe(orders[i - 1]!.to);
-      if (i < orders.length - 1) expect(piece.to - piece.from).toBeGreaterThanOrEqual(1024 * 1024);
-    }
-    const texts = await Promise.all(orders.map((piece) => rowsText(piped, piece)));
-    for (const text of texts) expect(text.endsWith('\n')).toBe(true);
+    const orders = rows!.tables.find((table) => table.copy.includes('orders'))!;
     const whole = await copyText(piped, 'orders');
     expect(whole.split('\n')).toHaveLength(30001);
-    expect(texts.join('')).toBe(whole + END_OF_ROWS);
-    expect(PIECE_BYTES).toBeGreaterThan(1024 * 1024);
+    expect(await rowsText(piped, rows!, orders)).toBe(whole + END_OF_ROWS);
+
+    // Over 4 MB of rows: cuts about a megabyte apart, each after a row's end, so the parts add up to the rows.
+    expect(orders.cuts.length).toBeGreaterThanOrEqual(3);
+    const bounds = [orders.start, ...orders.cuts, orders.end];
+    for (let i = 1; i < bounds.length - 1; i++) expect(bounds[i]! - bounds[i - 1]!).toBeGreaterThanOrEqual(CUT_SPACING_BYTES);
+    const parts = await Promise.all(bounds.slice(1).map((to, i) => rowsText(piped, rows!, orders, bounds[i], to)));
+    for (const part of parts) expect(part.endsWith('\n')).toBe(true);
+    expect(parts.join('')).toBe(whole + END_OF_ROWS);
   });
 
   it('read rows longer than a window, and escaped text', async () => {
@@ -244,34 +205,29 @@ describe('data offsets of a staged archive', () => {
     );
     const piped = join(dir, 'long.dump');
     await dumpTo(piped, 'pipe', long);
-    const notes = piecesOf(await walk(piped), 'notes');
+    const { rows } = await writeDataOffsets(piped);
+    const [notes] = rows!.tables;
     const whole = await copyText(piped, 'notes');
     expect(whole.length).toBeGreaterThan(1_000_000);
-    expect((await Promise.all(notes.map((piece) => rowsText(piped, piece)))).join('')).toBe(whole + END_OF_ROWS);
+    expect(await rowsText(piped, rows!, notes!)).toBe(whole + END_OF_ROWS);
     expect(whole).toContain('a tab\\there, a backslash \\\\ and a\\nnewline\n2\t\\N\n3\t日本語 €\n4\tlong long ');
   });
 
-  it('say that rows pg_dump compressed cannot be loaded from the archive, whose chunks are no rows', async () => {
+  it('say nothing of rows that pg_dump compressed, whose chunks are no rows', async () => {
     const piped = join(dir, 'compressed.dump');
     await dumpTo(piped, 'pipe', database, 1);
-    const walked = await walk(piped);
-    expect(walked).toEqual({ offsets: { written: 4 }, layout: undefined, pieces: [] });
-    expect('layout' in walked).toBe(true);
+    expect(await writeDataOffsets(piped)).toEqual({ written: 4 });
   });
 
   it('refuse to read rows from where the archive holds none', async () => {
     const piped = join(dir, 'misplaced.dump');
     await dumpTo(piped, 'pipe');
-    const [first, second] = piecesOf(await walk(piped), 'orders');
-    for (const piece of [
-      { ...first!, from: first!.from + 1 },
-      { ...second!, from: second!.from + 3 },
-    ]) {
-      await expect(rowsText(piped, piece)).rejects.toMatchObject({
-        name: 'RestoreFailed',
-        message: expect.stringMatching(/^the staged archive has no row chunk where one was found at \d+$/),
-      });
-    }
+    const { rows } = await writeDataOffsets(piped);
+    const orders = rows!.tables.find((table) => table.copy.includes('orders'))!;
+    await expect(rowsText(piped, rows!, { ...orders, start: orders.start + 1 })).rejects.toMatchObject({
+      name: 'RestoreFailed',
+      message: `the staged archive has no row chunk where one was found at ${orders.start + 1}`,
+    });
   });
 
   it('follow a file still being written, from before it exists to its last byte', async () => {
@@ -280,7 +236,7 @@ describe('data offsets of a staged archive', () => {
     const bytes = await readFile(piped);
     const growing = join(dir, 'growing.dump');
     let writing = true;
-    const followed = walk(growing, () => writing);
+    const offsets = writeDataOffsets(growing, undefined, () => writing);
     const file = await open(growing, 'w');
     for (let at = 0; at < bytes.length; at += 64 * 1024) {
       await file.write(bytes.subarray(at, at + 64 * 1024));
@@ -288,8 +244,9 @@ describe('data offsets of a staged archive', () => {
     }
     await file.close();
     writing = false;
-    expect(await followed).toEqual(await walk(piped));
-    expect((await followed).offsets.written).toBe(4);
+    const followed = await offsets;
+    expect(followed).toEqual(await writeDataOffsets(piped));
+    expect(followed.written).toBe(4);
     expect(await dataPositions(growing)).toEqual(await dataPositions(piped));
   });
 });

@@ -132,7 +132,7 @@ describe.runIf(process.getuid?.() === 0)('a staging directory without room for t
       });
       expect(refused.stderr).toContain(
         `InvalidInput: staging directory ${small} has 1048576 bytes free; restoring ${key} needs ${stagingBytesFor(archiveBytes)} ` +
-          `(the ${archiveBytes}-byte archive and it decompressed, taken as 6 times larger); choose a directory with more room (stagingDir; --staging-dir in the CLI)`,
+          `(the ${archiveBytes}-byte archive decompressed, taken as 6 times larger); choose a directory with more room (stagingDir; --staging-dir in the CLI)`,
       );
       expect(refused.code).toBe(2);
       expect(await readdir(small)).toEqual([]);
