@@ -14,7 +14,7 @@ import { pgBinary } from '../lambdas/core/child-process.js';
 import { fromUrl, libpqEnv } from '../lambdas/core/connection.js';
 import { startPostgres } from '../test/support/postgres.js';
 import { startS3 } from '../test/support/s3.js';
-import { buildDatabase, CLI, median, MiB, mib, ROUNDS, run, SIZE_MB, verdict, type Run } from './support.js';
+import { buildDatabase, CLI, median, MiB, mib, ROUNDS, run, runSamplingRss, SIZE_MB, verdict, type Run } from './support.js';
 
 async function main() {
   const cluster = await startPostgres();
@@ -26,13 +26,8 @@ async function main() {
     const large = await buildDatabase(cluster, SIZE_MB);
     const bucket = await s3.createBucket('bench');
     const env = (database: string): NodeJS.ProcessEnv => ({ ...process.env, DATABASE_URL: cluster.url(database) });
-    const lifeline = (database: string) =>
-      run(
-        process.execPath,
-        [CLI, 'backup', '--json', '--database', 'bench', '--tier', 'daily', '--bucket', bucket, '--s3-endpoint', s3.endpoint],
-        env(database),
-        false,
-      );
+    const backup = [CLI, 'backup', '--json', '--database', 'bench', '--tier', 'daily', '--bucket', bucket, '--s3-endpoint', s3.endpoint];
+    const lifeline = (database: string) => run(process.execPath, backup, env(database), false);
     const pgEnv = libpqEnv(fromUrl(cluster.url(large.name)));
     const pgDump = (...flags: string[]) => run(pgBinary('pg_dump'), ['--format=custom', ...flags], pgEnv, true);
 
@@ -57,14 +52,16 @@ async function main() {
     const fcBytes = statSync(fcFile).size;
     const ours = runs['lifeline backup']!;
     const archiveBytes = (JSON.parse(ours[0]!.stdout) as { bytes: number }).bytes;
-    const smallRun = await lifeline(small.name);
+    // Memory from runs of their own, at both sizes: sampling it would slow the timed runs.
+    const largeRun = await runSamplingRss(process.execPath, backup, env(large.name), false);
+    const smallRun = await runSamplingRss(process.execPath, backup, env(small.name), false);
 
     const wall = Object.fromEntries(names.map((n) => [n, median(runs[n]!.map((r) => r.seconds))])) as Record<string, number>;
     const vsFc = wall['lifeline backup']! / wall['pg_dump -Fc > /dev/null']!;
     const vsZ0 = wall['lifeline backup']! / wall['pg_dump -Fc -Z0 > /dev/null']!;
     const sizeRatio = archiveBytes / fcBytes;
-    const peak = Math.max(...ours.map((r) => r.rss));
-    const peakAll = Math.max(...ours.map((r) => r.rssWithChildren));
+    const peak = largeRun.rss;
+    const peakAll = largeRun.rssWithChildren;
 
     console.log(`\ndatabase ${mib(large.bytes)} (pg_database_size), ${ROUNDS} alternating rounds, medians:`);
     for (const name of names)
