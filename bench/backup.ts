@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pgBinary } from '../lambdas/core/child-process.js';
-import { fromUrl, libpqEnv } from '../lambdas/core/connection.js';
+import { fromUrl, libpqEnv } from '../lambdas/core/postgres/connection.js';
 import { startPostgres } from '../test/support/postgres.js';
 import { startS3 } from '../test/support/s3.js';
 import { buildDatabase, CLI, median, MiB, mib, ROUNDS, run, runSamplingRss, SIZE_MB, verdict, type Run } from './support.js';

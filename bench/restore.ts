@@ -13,7 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pgBinary } from '../lambdas/core/child-process.js';
-import { fromUrl, libpqEnv } from '../lambdas/core/connection.js';
+import { fromUrl, libpqEnv } from '../lambdas/core/postgres/connection.js';
 import { startPostgres } from '../test/support/postgres.js';
 import { buildBundle } from '../test/support/dockerfile.js';
 import { startS3 } from '../test/support/s3.js';

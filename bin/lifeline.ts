@@ -9,9 +9,9 @@ import { Command, Option } from 'commander';
 import { constants, hostname, tmpdir, userInfo } from 'node:os';
 import { createInterface } from 'node:readline/promises';
 import type { z } from 'zod';
-import { backupSummary, runBackup } from '../lambdas/core/backup.js';
-import { describeComparison } from '../lambdas/core/comparison.js';
-import { fromUrl, type ConnectionSettings } from '../lambdas/core/connection.js';
+import { backupSummary, runBackup } from '../lambdas/core/backup/pipeline.js';
+import { describeComparison } from '../lambdas/core/vault/comparison.js';
+import { fromUrl, type ConnectionSettings } from '../lambdas/core/postgres/connection.js';
 import { LifelineError } from '../lambdas/core/errors.js';
 import {
   ApprovalsCommandOptions,
@@ -24,7 +24,7 @@ import {
   RunRestoreCommandOptions,
   StartRestoreCommandOptions,
   StatusCommandOptions,
-} from '../lambdas/core/operator-options.js';
+} from '../lambdas/core/operator/options.js';
 import { decide, listApprovals } from '../lambdas/core/operator/approvals.js';
 import {
   consoleUrl,
@@ -35,14 +35,14 @@ import {
   resolveStateMachine,
   startRestore,
 } from '../lambdas/core/operator/executions.js';
-import { runRestore } from '../lambdas/core/restore.js';
-import { createRdsClient } from '../lambdas/core/rds.js';
-import { createS3Client } from '../lambdas/core/s3.js';
+import { runRestore } from '../lambdas/core/restore/pipeline.js';
+import { createRdsClient } from '../lambdas/core/postgres/rds.js';
+import { createS3Client } from '../lambdas/core/vault/s3.js';
 import { describeIssues } from '../lambdas/core/validation.js';
-import { listBackups } from '../lambdas/core/vault.js';
+import { listBackups } from '../lambdas/core/vault/backups.js';
 import type { Notification } from '../lambdas/core/workflows/local.js';
-import { runRestoreRunner } from '../lambdas/core/operator/runner.js';
-import { runBackupRunner } from '../lambdas/core/operator/backup-runner.js';
+import { runRestoreRunner } from '../lambdas/core/runner/restore.js';
+import { runBackupRunner } from '../lambdas/core/runner/backup.js';
 
 const MiB = 1024 * 1024;
 

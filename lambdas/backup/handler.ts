@@ -1,12 +1,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { backupSummary, type BackupSummary } from '../core/backup.js';
-import { BackupRequest } from '../core/backup-request.js';
-import { backupTargetFromEnvironment, backUpTarget } from '../core/backup-target.js';
+import { backupSummary, type BackupSummary } from '../core/backup/pipeline.js';
+import { BackupRequest } from '../core/backup/request.js';
+import { backupTargetFromEnvironment, backUpTarget } from '../core/backup/target.js';
 import { lambdaDeadline } from '../core/deadline.js';
-import { createRdsClient } from '../core/rds.js';
-import { createS3Client } from '../core/s3.js';
+import { createRdsClient } from '../core/postgres/rds.js';
+import { createS3Client } from '../core/vault/s3.js';
 import {
   BACKUP_METRICS,
   backupSucceededMetrics,

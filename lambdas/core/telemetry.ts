@@ -1,4 +1,4 @@
-import type { BackupResult } from './backup.js';
+import type { BackupResult } from './backup/pipeline.js';
 
 /**
  * The metrics contract: the handlers emit these (Powertools EMF) and the backup runner publishes them (PutMetricData),

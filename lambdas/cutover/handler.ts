@@ -4,8 +4,8 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { LifelineError } from '../core/errors.js';
 import { parseInput } from '../core/validation.js';
-import { CutoverSettings } from '../core/workflows/cutover-state.js';
-import { runCutoverStep } from '../core/workflows/cutover-steps.js';
+import { CutoverSettings } from '../core/cutover/state.js';
+import { runCutoverStep } from '../core/cutover/steps.js';
 
 const clients = { secrets: new SecretsManagerClient({}), ecs: new ECSClient({}), lambda: new LambdaClient({}), ssm: new SSMClient({}) };
 

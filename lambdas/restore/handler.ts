@@ -3,12 +3,12 @@ import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { LifelineError } from '../core/errors.js';
-import { createS3Client } from '../core/s3.js';
+import { createS3Client } from '../core/vault/s3.js';
 import { DATABASE_DIMENSION, METRICS_NAMESPACE, RESTORE_METRICS, SERVICE_NAMES } from '../core/telemetry.js';
 import { parseInput } from '../core/validation.js';
-import { ssmRestoreCatalog } from '../core/workflows/restore-catalog.js';
-import { RestoreSettings } from '../core/workflows/restore-state.js';
-import { runRestoreStep } from '../core/workflows/restore-steps.js';
+import { ssmRestoreCatalog } from '../core/restore/catalog.js';
+import { RestoreSettings } from '../core/restore/state.js';
+import { runRestoreStep } from '../core/restore/steps.js';
 
 const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.restore });
 const s3 = createS3Client();

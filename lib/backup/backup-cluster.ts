@@ -6,7 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { exitCodeLegend } from '../../lambdas/core/workflows/runner-exit-codes.js';
+import { exitCodeLegend } from '../../lambdas/core/exit-codes.js';
 import { runnerCluster } from '../runner-task.js';
 
 export interface BackupClusterProps {

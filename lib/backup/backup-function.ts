@@ -7,7 +7,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { BackupImage } from './backup-image.js';
 import type { BackupVault } from '../vault/backup-vault.js';
-import { backupTargetEnvironment } from '../../lambdas/core/backup-target.js';
+import { backupTargetEnvironment } from '../../lambdas/core/backup/target.js';
 import { METRICS_NAMESPACE, SERVICE_NAMES } from '../../lambdas/core/telemetry.js';
 import { acknowledgeVpcFunctionStatements, vpcFunctionStatements } from '../vpc-function-access.js';
 import { backupRole, deadLetterStatement, type BackupRuntimeTarget } from './backup-grants.js';

@@ -2,7 +2,7 @@ import { Aws, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import type { BackupTarget } from '../../lambdas/core/backup-target.js';
+import type { BackupTarget } from '../../lambdas/core/backup/target.js';
 import { nagResource } from '../nag-findings.js';
 import type { BackupVault } from '../vault/backup-vault.js';
 

@@ -5,7 +5,7 @@ import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { z } from 'zod';
-import { BackupRequest } from '../../lambdas/core/backup-request.js';
+import { BackupRequest } from '../../lambdas/core/backup/request.js';
 import { nagResource } from '../nag-findings.js';
 import { passRunnerRolesStatement, runRunnerTaskStatement, tagRunnerTaskStatement } from '../runner-task.js';
 import { deadLetterStatement } from './backup-grants.js';

@@ -1,6 +1,6 @@
 import { Aws } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type { CutoverSettings } from '../../lambdas/core/workflows/cutover-state.js';
+import type { CutoverSettings } from '../../lambdas/core/cutover/state.js';
 import type { DatabaseConfig } from '../config/schema.js';
 import { databaseStatements } from '../restore/database-grants.js';
 

@@ -2,7 +2,7 @@ import { Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { LifelineError } from '../../lambdas/core/errors.js';
 import { parseInput } from '../../lambdas/core/validation.js';
-import { CutoverSettings } from '../../lambdas/core/workflows/cutover-state.js';
+import { CutoverSettings } from '../../lambdas/core/cutover/state.js';
 import type { LifelineConfig } from '../config/schema.js';
 import { longestDeployedForm } from '../restore/restore-settings.js';
 

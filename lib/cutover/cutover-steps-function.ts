@@ -3,7 +3,7 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import type { CutoverSettings } from '../../lambdas/core/workflows/cutover-state.js';
+import type { CutoverSettings } from '../../lambdas/core/cutover/state.js';
 import type { BackupImage } from '../backup/backup-image.js';
 import { acknowledgeDatabaseStatements } from '../restore/database-grants.js';
 import { acknowledgeVpcFunctionStatements, vpcFunctionStatements } from '../vpc-function-access.js';

@@ -2,7 +2,7 @@ import { Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { RUNNER_RESTORE_COMMAND, RUNNER_STAGING_DIR, runnerEnvironment } from '../../lambdas/core/workflows/runner-environment.js';
+import { RUNNER_RESTORE_COMMAND, RUNNER_STAGING_DIR, runnerEnvironment } from '../../lambdas/core/runner/environment.js';
 import type { BackupImage } from '../backup/backup-image.js';
 import type { DatabaseConfig, FargateSize } from '../config/schema.js';
 import { nagResource } from '../nag-findings.js';

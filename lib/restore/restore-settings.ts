@@ -3,8 +3,8 @@ import type { IConstruct } from 'constructs';
 import { LifelineError } from '../../lambdas/core/errors.js';
 import { METRICS_NAMESPACE, SERVICE_NAMES } from '../../lambdas/core/telemetry.js';
 import { parseInput } from '../../lambdas/core/validation.js';
-import { RestoreDatabase } from '../../lambdas/core/workflows/restore-catalog.js';
-import { RestoreSettings } from '../../lambdas/core/workflows/restore-state.js';
+import { RestoreDatabase } from '../../lambdas/core/restore/catalog.js';
+import { RestoreSettings } from '../../lambdas/core/restore/state.js';
 import type { LifelineConfig, RestoreConfig } from '../config/schema.js';
 
 /** The variable the restore steps handler reads its settings from. */

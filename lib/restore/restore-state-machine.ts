@@ -9,7 +9,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { restoreRunnerFamily, restoreWorkflowName } from '../../lambdas/core/deployment.js';
+import { restoreRunnerFamily, restoreWorkflowName } from '../../lambdas/core/names.js';
 import { DEPLOYMENT_TAG, restoreRunnerRolePath } from '../config/naming.js';
 import { nagResource } from '../nag-findings.js';
 import { passRunnerRolesStatement, runRunnerTaskStatement, tagRunnerTaskStatement } from '../runner-task.js';

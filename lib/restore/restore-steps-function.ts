@@ -3,7 +3,7 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import type { RestoreSettings } from '../../lambdas/core/workflows/restore-state.js';
+import type { RestoreSettings } from '../../lambdas/core/restore/state.js';
 import type { BackupImage } from '../backup/backup-image.js';
 import { nagResource } from '../nag-findings.js';
 import { acknowledgeVpcFunctionStatements, vpcFunctionStatements } from '../vpc-function-access.js';

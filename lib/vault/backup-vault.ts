@@ -4,9 +4,9 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY } from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
-import { databasePrefixes } from '../../lambdas/core/keys.js';
-import { TIER_EXPIRATION_DAYS, type ObjectLockMode } from '../../lambdas/core/retention.js';
-import { TIERS } from '../../lambdas/core/tier.js';
+import { databasePrefixes } from '../../lambdas/core/vault/keys.js';
+import { TIER_EXPIRATION_DAYS, type ObjectLockMode } from '../../lambdas/core/vault/retention.js';
+import { TIERS } from '../../lambdas/core/vault/tier.js';
 import { INCOMPLETE_UPLOAD_DAYS, NONCURRENT_VERSION_DAYS } from './retention.js';
 
 export interface BackupVaultProps {

@@ -1,4 +1,4 @@
-import { TIER_EXPIRATION_DAYS } from '../../lambdas/core/retention.js';
+import { TIER_EXPIRATION_DAYS } from '../../lambdas/core/vault/retention.js';
 
 /**
  * A version that stopped being current (its tier expired it, or a delete marker hid it) stays recoverable for

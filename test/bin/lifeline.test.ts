@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TierChoice, Trigger } from '../../lambdas/core/backup-request.js';
+import { TierChoice, Trigger } from '../../lambdas/core/backup/request.js';
 import { runCli } from '../support/cli.js';
 
 /**

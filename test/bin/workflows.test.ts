@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBackup } from '../../lambdas/core/backup.js';
-import { fromUrl } from '../../lambdas/core/connection.js';
+import { runBackup } from '../../lambdas/core/backup/pipeline.js';
+import { fromUrl } from '../../lambdas/core/postgres/connection.js';
 import { runCli } from '../support/cli.js';
 import { sharedPostgres, sharedS3 } from '../support/shared.js';
 

@@ -4,7 +4,7 @@ import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CUTOVER_TIMEOUT_SECONDS, type CutoverSettings } from '../../lambdas/core/workflows/cutover-state.js';
+import { CUTOVER_TIMEOUT_SECONDS, type CutoverSettings } from '../../lambdas/core/cutover/state.js';
 import { loadDefinition, runLocalExecution, type Notification } from '../../lambdas/core/workflows/local.js';
 import { ApplicationProcess, freePort } from '../support/application.js';
 import { dynamoDbTask, FakeEcs, FakeLambda, FakeSecretsManager, FakeSsm, startLockTable } from '../support/control-planes.js';

@@ -2,12 +2,12 @@ import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { runBackup, type BackupResult } from '../../lambdas/core/backup.js';
-import { fromUrl, type SecretDefaults } from '../../lambdas/core/connection.js';
+import { runBackup, type BackupResult } from '../../lambdas/core/backup/pipeline.js';
+import { fromUrl, type SecretDefaults } from '../../lambdas/core/postgres/connection.js';
 import { runRestoreLocally } from '../../lambdas/core/operator/local-restore.js';
-import { createS3Client } from '../../lambdas/core/s3.js';
-import { connectionFromSecret } from '../../lambdas/core/secrets.js';
-import type { CutoverSettings } from '../../lambdas/core/workflows/cutover-state.js';
+import { createS3Client } from '../../lambdas/core/vault/s3.js';
+import { connectionFromSecret } from '../../lambdas/core/postgres/secrets.js';
+import type { CutoverSettings } from '../../lambdas/core/cutover/state.js';
 import {
   inProcessTask,
   runLocalExecution,
@@ -15,10 +15,10 @@ import {
   type CallbackRequest,
   type Notification,
 } from '../../lambdas/core/workflows/local.js';
-import { RestoreJob, runRestoreJob } from '../../lambdas/core/workflows/restore-job.js';
-import { exitCodeFor } from '../../lambdas/core/workflows/runner-exit-codes.js';
-import { restoreCatalogPath, type RestoreDatabase } from '../../lambdas/core/workflows/restore-catalog.js';
-import type { RestoreSettings } from '../../lambdas/core/workflows/restore-state.js';
+import { RestoreJob, runRestoreJob } from '../../lambdas/core/restore/job.js';
+import { exitCodeFor } from '../../lambdas/core/exit-codes.js';
+import { restoreCatalogPath, type RestoreDatabase } from '../../lambdas/core/restore/catalog.js';
+import type { RestoreSettings } from '../../lambdas/core/restore/state.js';
 import { ApplicationProcess, freePort } from '../support/application.js';
 import { dynamoDbTask, FakeEcs, FakeSecretsManager, FakeSsm, startLockTable } from '../support/control-planes.js';
 import { connectPostgres } from '../support/postgres.js';

@@ -4,10 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { runBackup, type BackupResult } from '../../lambdas/core/backup.js';
-import { fromUrl, type SecretDefaults } from '../../lambdas/core/connection.js';
-import { createS3Client } from '../../lambdas/core/s3.js';
-import { connectionFromSecret } from '../../lambdas/core/secrets.js';
+import { runBackup, type BackupResult } from '../../lambdas/core/backup/pipeline.js';
+import { fromUrl, type SecretDefaults } from '../../lambdas/core/postgres/connection.js';
+import { createS3Client } from '../../lambdas/core/vault/s3.js';
+import { connectionFromSecret } from '../../lambdas/core/postgres/secrets.js';
 import { LifelineError } from '../../lambdas/core/errors.js';
 import {
   inProcessTask,
@@ -17,10 +17,10 @@ import {
   type CallbackRequest,
   type Notification,
 } from '../../lambdas/core/workflows/local.js';
-import { RestoreJob, runRestoreJob } from '../../lambdas/core/workflows/restore-job.js';
-import { exitCodeFor } from '../../lambdas/core/workflows/runner-exit-codes.js';
-import { restoreCatalogPath, type RestoreDatabase } from '../../lambdas/core/workflows/restore-catalog.js';
-import { RestoreFailure, RestoreTarget, ValidationReport, type RestoreSettings } from '../../lambdas/core/workflows/restore-state.js';
+import { RestoreJob, runRestoreJob } from '../../lambdas/core/restore/job.js';
+import { exitCodeFor } from '../../lambdas/core/exit-codes.js';
+import { restoreCatalogPath, type RestoreDatabase } from '../../lambdas/core/restore/catalog.js';
+import { RestoreFailure, RestoreTarget, ValidationReport, type RestoreSettings } from '../../lambdas/core/restore/state.js';
 import { FakeSsm } from '../support/control-planes.js';
 import { createRichDatabase, databaseDigest, RICH_DATABASE_LATEST_MIGRATION } from '../support/fixture.js';
 import { connectPostgres } from '../support/postgres.js';

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { CUTOVER_INPUT_EXAMPLES, CutoverInput } from '../../lambdas/core/workflows/cutover-input.js';
+import { CUTOVER_INPUT_EXAMPLES, CutoverInput } from '../../lambdas/core/cutover/input.js';
 import { WORKFLOW_INPUTS, workflowInputJsonSchema } from '../../lambdas/core/workflows/json-schemas.js';
-import { RESTORE_INPUT_EXAMPLES, RestoreInput } from '../../lambdas/core/workflows/restore-input.js';
+import { RESTORE_INPUT_EXAMPLES, RestoreInput } from '../../lambdas/core/restore/input.js';
 
 const names = Object.keys(WORKFLOW_INPUTS) as (keyof typeof WORKFLOW_INPUTS)[];
 

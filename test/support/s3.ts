@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, ListMultipartUploadsCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
-import { createS3Client } from '../../lambdas/core/s3.js';
+import { createS3Client } from '../../lambdas/core/vault/s3.js';
 
 /** What a test may do with an S3 server it shares with others. */
 export interface S3Buckets {

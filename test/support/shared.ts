@@ -1,6 +1,6 @@
 import { inject } from 'vitest';
-import { runBackup } from '../../lambdas/core/backup.js';
-import { fromUrl } from '../../lambdas/core/connection.js';
+import { runBackup } from '../../lambdas/core/backup/pipeline.js';
+import { fromUrl } from '../../lambdas/core/postgres/connection.js';
 import { connectPostgres, type PostgresDatabases } from './postgres.js';
 import { connectS3, type S3Buckets } from './s3.js';
 

@@ -10,7 +10,7 @@ import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 import { z } from 'zod';
 import { LifelineError } from '../errors.js';
 import { parseInput } from '../validation.js';
-import { ApprovalDecision } from '../workflows/cutover-input.js';
+import { ApprovalDecision } from '../cutover/input.js';
 import { parseExecutionArn } from './executions.js';
 
 /** A `.waitForTaskToken` SNS publish, as history events name its resource. */

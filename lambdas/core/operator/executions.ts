@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { LifelineError } from '../errors.js';
 import { parseInput } from '../validation.js';
-import { RestoreInput } from '../workflows/restore-input.js';
+import { RestoreInput } from '../restore/input.js';
 
 /** `arn:aws:states:eu-west-1:123456789012:execution:lifeline-restore:3f2c...`; groups: region, state machine. */
 const EXECUTION_ARN = /^arn:aws[a-z-]*:states:([a-z0-9-]+):\d{12}:execution:([^:\s]{1,80}):[^:\s]{1,80}$/;

@@ -1,6 +1,6 @@
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient, type GetSecretValueCommandOutput } from '@aws-sdk/client-secrets-manager';
-import type { ConnectionSettings, RdsSecret } from '../connection.js';
+import type { ConnectionSettings, RdsSecret } from '../postgres/connection.js';
 import { LifelineError } from '../errors.js';
 
 /**

@@ -3,11 +3,11 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { fromUrl, type ConnectionSettings } from '../connection.js';
+import { fromUrl, type ConnectionSettings } from '../postgres/connection.js';
 import { LifelineError } from '../errors.js';
-import { DatabaseLabel } from '../keys.js';
+import { DatabaseLabel } from '../vault/keys.js';
 import { parseInput } from '../validation.js';
-import { ApplicationName } from '../workflows/cutover-input.js';
+import { ApplicationName } from '../cutover/input.js';
 import {
   inProcessTask,
   runLocalExecution,
@@ -16,13 +16,13 @@ import {
   type LocalExecutionResult,
   type Notification,
 } from '../workflows/local.js';
-import { exitCodeFor } from '../workflows/runner-exit-codes.js';
-import { fixedRestoreCatalog, RestoreDatabase } from '../workflows/restore-catalog.js';
-import { RestoreSettings } from '../workflows/restore-state.js';
-import { runRestoreStep } from '../workflows/restore-steps.js';
-import { runnerEnvironment } from '../workflows/runner-environment.js';
+import { exitCodeFor } from '../exit-codes.js';
+import { fixedRestoreCatalog, RestoreDatabase } from '../restore/catalog.js';
+import { RestoreSettings } from '../restore/state.js';
+import { runRestoreStep } from '../restore/steps.js';
+import { runnerEnvironment } from '../runner/environment.js';
 import { localRds, localSecretsManager } from './local-aws.js';
-import { restoreFromEnvironment } from './runner.js';
+import { restoreFromEnvironment } from '../runner/restore.js';
 
 /**
  * `lifeline run restore --local`: the deployed restore.asl.json run on this machine, a rehearsal of the

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { CutoverInput } from './cutover-input.js';
-import { RestoreInput } from './restore-input.js';
+import { CutoverInput } from '../cutover/input.js';
+import { RestoreInput } from '../restore/input.js';
 
 /** Every workflow input schema, by the file name its JSON Schema gets in state-machines/schemas/. */
 export const WORKFLOW_INPUTS = {

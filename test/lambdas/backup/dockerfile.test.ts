@@ -3,7 +3,7 @@ import { chmod, copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RUNNER_RESTORE_COMMAND, RUNNER_STAGING_DIR, RUNNER_USER } from '../../../lambdas/core/workflows/runner-environment.js';
+import { RUNNER_RESTORE_COMMAND, RUNNER_STAGING_DIR, RUNNER_USER } from '../../../lambdas/core/runner/environment.js';
 import { startPostgres, type PostgresCluster } from '../../support/postgres.js';
 import { buildBundle, bundleOf, DOCKERFILE, finalStage, type Instruction } from '../../support/dockerfile.js';
 import { sharedS3 } from '../../support/shared.js';

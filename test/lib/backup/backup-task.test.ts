@@ -1,6 +1,6 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RUNNER_BACKUP_COMMAND, RUNNER_USER } from '../../../lambdas/core/workflows/runner-environment.js';
+import { RUNNER_BACKUP_COMMAND, RUNNER_USER } from '../../../lambdas/core/runner/environment.js';
 import { parseConfig } from '../../../lib/config/load.js';
 import {
   deployedText,

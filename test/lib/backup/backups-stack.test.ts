@@ -1,6 +1,6 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BackupRequest } from '../../../lambdas/core/backup-request.js';
+import { BackupRequest } from '../../../lambdas/core/backup/request.js';
 import { dockerImages, exampleConfig, synthesize, type Synthesized } from '../../support/stacks.js';
 
 let synth: Synthesized;

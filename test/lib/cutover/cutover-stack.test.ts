@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LifelineError } from '../../../lambdas/core/errors.js';
-import { CutoverSettings } from '../../../lambdas/core/workflows/cutover-state.js';
+import { CutoverSettings } from '../../../lambdas/core/cutover/state.js';
 import { parseConfig } from '../../../lib/config/load.js';
 import type { LifelineConfig } from '../../../lib/config/schema.js';
 import { deployedText as text, exampleConfig, exampleJson, synthesize, type Synthesized } from '../../support/stacks.js';

@@ -3,14 +3,9 @@ import { join } from 'node:path';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fixedRestoreCatalog, RestoreDatabase, ssmRestoreCatalog } from '../../../lambdas/core/workflows/restore-catalog.js';
-import { RestoreSettings } from '../../../lambdas/core/workflows/restore-state.js';
-import {
-  RUNNER_RESTORE_COMMAND,
-  RUNNER_STAGING_DIR,
-  RUNNER_USER,
-  runnerEnvironment,
-} from '../../../lambdas/core/workflows/runner-environment.js';
+import { fixedRestoreCatalog, RestoreDatabase, ssmRestoreCatalog } from '../../../lambdas/core/restore/catalog.js';
+import { RestoreSettings } from '../../../lambdas/core/restore/state.js';
+import { RUNNER_RESTORE_COMMAND, RUNNER_STAGING_DIR, RUNNER_USER, runnerEnvironment } from '../../../lambdas/core/runner/environment.js';
 import { LifelineError } from '../../../lambdas/core/errors.js';
 import { MAX_DATABASES_PER_STACK } from '../../../lambdas/core/database-groups.js';
 import { parseConfig } from '../../../lib/config/load.js';

@@ -5,9 +5,9 @@
  * say, and the invariant checked at every moment the vault's content can change.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { backupKey, manifestKeyFor } from '../../../lambdas/core/keys.js';
-import { lockedUntil } from '../../../lambdas/core/retention.js';
-import { selectTier, TIERS, type Tier } from '../../../lambdas/core/tier.js';
+import { backupKey, manifestKeyFor } from '../../../lambdas/core/vault/keys.js';
+import { lockedUntil } from '../../../lambdas/core/vault/retention.js';
+import { selectTier, TIERS, type Tier } from '../../../lambdas/core/vault/tier.js';
 import { cronTimesOfDay } from '../../../lib/config/cron.js';
 import { wallClock } from '../../../lib/config/daylight-saving.js';
 import { parseConfig } from '../../../lib/config/load.js';

@@ -15,9 +15,9 @@ import {
   startRestore,
   type StateEntered,
 } from '../../../../lambdas/core/operator/executions.js';
-import { validateInput } from '../../../../lambdas/core/workflows/restore-steps.js';
-import { fixedRestoreCatalog } from '../../../../lambdas/core/workflows/restore-catalog.js';
-import type { RestoreSettings } from '../../../../lambdas/core/workflows/restore-state.js';
+import { validateInput } from '../../../../lambdas/core/restore/steps.js';
+import { fixedRestoreCatalog } from '../../../../lambdas/core/restore/catalog.js';
+import type { RestoreSettings } from '../../../../lambdas/core/restore/state.js';
 
 const REGION = 'eu-west-1';
 const STATE_MACHINE = `arn:aws:states:${REGION}:123456789012:stateMachine:lifeline-restore`;

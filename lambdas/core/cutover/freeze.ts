@@ -1,0 +1,137 @@
+import { DeleteParameterCommand, GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import type pg from 'pg';
+import { connectClient, describe, redact, type ConnectionSettings } from '../postgres/connection.js';
+import { LifelineError } from '../errors.js';
+import { quoteIdent } from '../postgres/inventory.js';
+import type { Freeze, RecordedFreeze } from './state.js';
+
+/**
+ * The write freeze around a switch. `read-only-source` works on the old database as the application's own
+ * role (which owns its database, as restores make it): ALTER DATABASE ... SET default_transaction_read_only
+ * and the end of that role's sessions there. `parameter` sets the SSM parameter the application reads as
+ * its maintenance flag. Unfreeze puts back exactly what was recorded before.
+ */
+
+const SETTING = 'default_transaction_read_only';
+
+async function onDatabase<T>(settings: ConnectionSettings, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = await connectClient(settings);
+  try {
+    // This session writes the setting even while the database is frozen.
+    await client.query(`SET SESSION ${SETTING} = off`);
+    return await use(client);
+  } catch (error) {
+    if (error instanceof LifelineError) throw error;
+    throw new LifelineError('CutoverFailed', `write freeze on ${describe(settings)}: ${redact((error as Error).message, settings)}`);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function isParameterNotFound(error: unknown): boolean {
+  return (error as Error).name === 'ParameterNotFound';
+}
+
+/** What the freeze will change, as it is now; a role that cannot freeze its database is refused here, before any change. */
+export async function recordFreeze(freeze: Freeze, old: ConnectionSettings, ssm: SSMClient): Promise<RecordedFreeze> {
+  switch (freeze.mode) {
+    case 'none':
+      return { mode: 'none' };
+    case 'read-only-source':
+      return onDatabase(old, async (client) => {
+        const { rows } = await client.query<{ owns: boolean; previous: string | null }>(
+          `SELECT pg_has_role(current_user, d.datdba, 'USAGE') OR r.rolsuper AS owns,
+                  (SELECT substr(s, length($1) + 2) FROM pg_db_role_setting, unnest(setconfig) AS s
+                    WHERE setdatabase = d.oid AND setrole = 0 AND s LIKE $1 || '=%') AS previous
+             FROM pg_database d, pg_roles r WHERE d.datname = current_database() AND r.rolname = current_user`,
+          [SETTING],
+        );
+        if (!rows[0]?.owns) {
+          throw new LifelineError(
+            'InvalidConfig',
+            `freeze read-only-source: the application's role ${old.user} does not own database ${old.database}, so it cannot set it read-only; make it the owner or use another freeze mode`,
+          );
+        }
+        return { mode: 'read-only-source', previous: rows[0].previous };
+      });
+    case 'parameter': {
+      let previous: { value: string; type: 'String' | 'StringList' } | null = null;
+      try {
+        // Never decrypted: what is recorded lands in the execution's state and history.
+        const { Parameter } = await ssm.send(new GetParameterCommand({ Name: freeze.parameterName, WithDecryption: false }));
+        const type = Parameter?.Type ?? 'String';
+        if (type !== 'String' && type !== 'StringList') {
+          throw new LifelineError(
+            'InvalidConfig',
+            `freeze parameter: ${freeze.parameterName} is a ${type} parameter; its value would be recorded in the execution's state, so a maintenance flag must be a String or StringList parameter`,
+          );
+        }
+        previous = { value: Parameter?.Value ?? '', type };
+      } catch (error) {
+        if (!isParameterNotFound(error)) throw error;
+      }
+      return { mode: 'parameter', parameterName: freeze.parameterName, frozenValue: freeze.frozenValue, previous };
+    }
+  }
+}
+
+/** Stops writes; returns how many of the application's sessions on the old database were ended. */
+export async function applyFreeze(recorded: RecordedFreeze, old: ConnectionSettings, ssm: SSMClient): Promise<number> {
+  switch (recorded.mode) {
+    case 'none':
+      return 0;
+    case 'read-only-source':
+      return onDatabase(old, async (client) => {
+        await client.query(`ALTER DATABASE ${quoteIdent(old.database)} SET ${SETTING} = on`);
+        // Sessions keep the setting they started with: end them, so the application reconnects read-only.
+        const { rows } = await client.query<{ ended: number }>(
+          `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS ended FROM pg_stat_activity
+            WHERE datname = current_database() AND usename = current_user AND pid <> pg_backend_pid()`,
+        );
+        return rows[0]?.ended ?? 0;
+      });
+    case 'parameter':
+      await ssm.send(
+        new PutParameterCommand({
+          Name: recorded.parameterName,
+          Value: recorded.frozenValue,
+          Type: recorded.previous?.type ?? 'String',
+          Overwrite: true,
+        }),
+      );
+      return 0;
+  }
+}
+
+/** Puts back what the freeze changed; running it again changes nothing more. */
+export async function liftFreeze(recorded: RecordedFreeze, old: ConnectionSettings, ssm: SSMClient): Promise<void> {
+  switch (recorded.mode) {
+    case 'none':
+      return;
+    case 'read-only-source':
+      await onDatabase(old, async (client) => {
+        const database = quoteIdent(old.database);
+        await client.query(
+          recorded.previous === null
+            ? `ALTER DATABASE ${database} RESET ${SETTING}`
+            : `ALTER DATABASE ${database} SET ${SETTING} = ${client.escapeLiteral(recorded.previous)}`,
+        );
+      });
+      return;
+    case 'parameter':
+      if (recorded.previous === null) {
+        await ssm.send(new DeleteParameterCommand({ Name: recorded.parameterName })).catch((error: unknown) => {
+          if (!isParameterNotFound(error)) throw error;
+        });
+      } else {
+        await ssm.send(
+          new PutParameterCommand({
+            Name: recorded.parameterName,
+            Value: recorded.previous.value,
+            Type: recorded.previous.type,
+            Overwrite: true,
+          }),
+        );
+      }
+  }
+}

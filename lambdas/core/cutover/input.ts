@@ -1,0 +1,81 @@
+import { z } from 'zod';
+import { SecretArn } from '../postgres/secrets.js';
+
+/** An application's name in the config: what cutover switches and what `cutover` in a restore input names. */
+export const ApplicationName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,31}$/, 'must be 1-32 lowercase letters, digits or "-", starting with a letter');
+
+/** A PostgreSQL database name: quoted wherever it is used, so only its length and a few characters are limited. */
+export const DatabaseName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/, 'must be 1-63 letters, digits, "_", "$" or "-", starting with a letter or "_"');
+
+/** The human decision a `.waitForTaskToken` task is answered with (SendTaskSuccess output). */
+export const ApprovalDecision = z.strictObject({
+  /** The approver's AWS identity (STS caller ARN), or the local operator in a rehearsal. */
+  approver: z.string().min(1),
+  comment: z.string().max(1000).nullable(),
+  decidedAt: z.iso.datetime({ offset: true }),
+});
+export type ApprovalDecision = z.infer<typeof ApprovalDecision>;
+
+/** Inputs to paste into the Step Functions console; each is tested to parse. */
+export const CUTOVER_INPUT_EXAMPLES = [
+  { application: 'shop-api', database: { secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/replacement-AbC123' } },
+  {
+    application: 'shop-api',
+    database: {
+      serverSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-shop-AbC123',
+      name: 'shop_restored_202611231050',
+      // An RDS-managed secret holds no host: say where the server listens.
+      server: { host: 'shop.c1a2b3.eu-west-1.rds.amazonaws.com', port: 5432 },
+    },
+    freezeWrites: false,
+  },
+];
+
+/**
+ * What the cutover workflow switches the application to: a database reachable with a connection secret of
+ * its own, or a database by name on a server reached with that server's admin secret (a restore's target).
+ * `server` says where that server listens when its secret does not (RDS-managed secrets hold only username
+ * and password): a restore hands over the server it resolved and restored into.
+ */
+export const CutoverDatabase = z.union([
+  z.strictObject({ secretArn: SecretArn }),
+  z.strictObject({
+    serverSecretArn: SecretArn,
+    name: DatabaseName,
+    server: z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }).optional(),
+  }),
+]);
+export type CutoverDatabase = z.infer<typeof CutoverDatabase>;
+
+/**
+ * The cutover state machine's input, from the console, the CLI, or a restore or PITR execution handing over.
+ * Fixed before cutover's state machine exists so that restore's hand-over is built against it.
+ */
+export const CutoverInput = z
+  .strictObject({
+    application: ApplicationName.describe('The configured application whose connection secret is switched.'),
+    database: CutoverDatabase.describe(
+      'The database to switch to: by its own connection secret, or by name on a server reached with its admin secret.',
+    ),
+    freezeWrites: z
+      .boolean()
+      .optional()
+      .describe(
+        "Stop writes on the old database while switching, as the application's config says (its freeze mode). Left out: as configured; false: switch without a freeze; true: requires a configured freeze.",
+      ),
+    origin: z
+      .strictObject({
+        workflow: z.enum(['restore', 'pitr', 'manual']),
+        executionArn: z.string().min(1).nullable(),
+        backupKey: z.string().min(1).nullable(),
+      })
+      .optional()
+      .describe("Where the request came from, recorded in cutover's output and notifications."),
+    approval: ApprovalDecision.optional().describe('The approval the handing-over execution already obtained.'),
+  })
+  .meta({ title: 'Lifeline cutover workflow input', examples: CUTOVER_INPUT_EXAMPLES });
+export type CutoverInput = z.infer<typeof CutoverInput>;

@@ -1,0 +1,297 @@
+import type { ECSClient } from '@aws-sdk/client-ecs';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SSMClient } from '@aws-sdk/client-ssm';
+import { setTimeout as delay } from 'node:timers/promises';
+import { parseConnectionSecret } from '../postgres/connection-secrets.js';
+import { connectClient, type ConnectionSettings } from '../postgres/connection.js';
+import { LifelineError, type LifelineErrorName } from '../errors.js';
+import { parseInput } from '../validation.js';
+import { endpointOf, rewriteConnectionSecret, sameDatabase, type ConnectionTarget } from './connection.js';
+import { applyFreeze, liftFreeze, recordFreeze } from './freeze.js';
+import { proveHealth } from './health.js';
+import { CutoverInput } from './input.js';
+import { putConnectionSecret, readSecretVersion, restoreSecretVersion, swapTokenFor } from './secret.js';
+import {
+  CUTOVER_TIMEOUT_SECONDS,
+  CutoverStepEvent,
+  type CutoverFailure,
+  type CutoverOutcome,
+  type CutoverRequest,
+  type CutoverSettings,
+  type CutoverState,
+  type Recorded,
+} from './state.js';
+import { pendingRestarts, recordWorkloads, restartWorkloads } from './workloads.js';
+import { nameCaught, secondsBetween, type CaughtError } from '../workflows/execution-state.js';
+
+export interface CutoverStepDeps {
+  settings: CutoverSettings;
+  secrets: SecretsManagerClient;
+  ecs: ECSClient;
+  lambda: LambdaClient;
+  ssm: SSMClient;
+  /** The CA bundle for TLS to the databases (the Lambda image's RDS bundle, PGSSLROOTCERT). */
+  sslRootCert?: string;
+  now?: () => Date;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** Runs one step of cutover.asl.json; the cutover steps Lambda is this function. */
+export async function runCutoverStep(event: unknown, deps: CutoverStepDeps): Promise<unknown> {
+  const parsed = parseInput(CutoverStepEvent, event, 'cutover step event');
+  const now = deps.now ?? (() => new Date());
+  const startedAt = now().toISOString();
+  const timed = <T>(result: T) => ({ ...result, timing: { startedAt, finishedAt: now().toISOString() } });
+  switch (parsed.step) {
+    case 'validateInput':
+      return timed(validateInput(parsed.input, parsed.execution, deps.settings, now()));
+    case 'record':
+      return timed(await record(parsed.request, deps));
+    case 'freeze': {
+      const old = await connectionAt(parsed.recorded, parsed.recorded.secret.versionId, deps);
+      return timed({ mode: parsed.recorded.freeze.mode, terminatedSessions: await applyFreeze(parsed.recorded.freeze, old, deps.ssm) });
+    }
+    case 'swap':
+      return timed({ versionId: await swap(parsed.request, parsed.recorded, deps) });
+    case 'restart': {
+      const at = now();
+      const restarted = await restartWorkloads(parsed.recorded, parsed.side, deps, at);
+      const deadline = new Date(at.getTime() + parsed.request.deployment.timeoutSeconds * 1000).toISOString();
+      return timed({ side: parsed.side, ...restarted, deadline });
+    }
+    case 'checkRestart': {
+      const pending = await pendingRestarts(parsed.restart, deps, now());
+      return timed({ done: pending.length === 0, pending });
+    }
+    case 'proveHealth': {
+      const { request, recorded, side } = parsed;
+      const database = await connectionAt(recorded, side === 'new' ? request.swapToken : recorded.secret.versionId, deps);
+      return timed(await proveHealth(side, request.application.healthCheck, database, { now, sleep: deps.sleep ?? ((ms) => delay(ms)) }));
+    }
+    case 'unfreeze': {
+      const { recorded } = parsed.state;
+      if (recorded && recorded.freeze.mode !== 'none') {
+        const old = await connectionAt(recorded, recorded.secret.versionId, deps);
+        await liftFreeze(recorded.freeze, old, deps.ssm);
+      }
+      return timed({ mode: recorded?.freeze.mode ?? 'none' });
+    }
+    case 'revert': {
+      const { arn, versionId } = parsed.recorded.secret;
+      return timed({ versionId, ...(await restoreSecretVersion(deps.secrets, arn, versionId, parsed.request.swapToken)) });
+    }
+    case 'summarize':
+      return summarize(parsed.state);
+    case 'conclude':
+      return conclude(parsed.state);
+  }
+}
+
+/** The input checked against its schema and the deployed config. A bad input ends here, before anything changes. */
+export function validateInput(
+  value: unknown,
+  execution: { id: string; startedAt: string },
+  settings: CutoverSettings,
+  now: Date,
+): Omit<CutoverRequest, 'timing'> {
+  const input = parseInput(CutoverInput, value, 'cutover input');
+  const application = settings.applications.find((a) => a.name === input.application);
+  if (!application) {
+    const configured = settings.applications.map((a) => a.name).join(', ') || 'none';
+    throw new LifelineError(
+      'InvalidInput',
+      `application: "${input.application}" is not a configured application (configured: ${configured})`,
+    );
+  }
+  if ('secretArn' in input.database && input.database.secretArn === application.connectionSecretArn) {
+    throw new LifelineError(
+      'InvalidInput',
+      `database.secretArn: is ${application.name}'s own connection secret; give the new database's secret`,
+    );
+  }
+  if (input.freezeWrites === true && application.freeze.mode === 'none') {
+    throw new LifelineError('InvalidInput', `freezeWrites: ${application.name} has no freeze configured (freeze mode "none")`);
+  }
+  const epochSeconds = (date: Date) => Math.floor(date.getTime() / 1000);
+  return {
+    application,
+    database: input.database,
+    freeze: input.freezeWrites === false ? { mode: 'none' } : application.freeze,
+    origin: input.origin ?? null,
+    approval: input.approval ?? null,
+    deployment: settings.deployment,
+    lock: {
+      now: String(epochSeconds(now)),
+      expiresAt: String(epochSeconds(new Date(execution.startedAt)) + CUTOVER_TIMEOUT_SECONDS),
+    },
+    swapToken: swapTokenFor(execution.id),
+    execution,
+  };
+}
+
+const secretName = (request: CutoverRequest) => `${request.application.name}'s connection secret`;
+
+/** The application's connection as a version of its secret holds it. */
+async function connectionAt(recorded: Recorded, versionId: string, deps: CutoverStepDeps): Promise<ConnectionSettings> {
+  const { secretString } = await readSecretVersion(deps.secrets, recorded.secret.arn, versionId);
+  return parseConnectionSecret(secretString, `connection secret ${recorded.secret.arn}`, { sslRootCert: deps.sslRootCert }).settings;
+}
+
+/** Where the switch points the application: the new database's own secret, or its name on a server with the application's role. */
+async function connectionTarget(request: CutoverRequest, current: ConnectionSettings, deps: CutoverStepDeps): Promise<ConnectionTarget> {
+  const { database } = request;
+  if ('secretArn' in database) {
+    const { secretString } = await readSecretVersion(deps.secrets, database.secretArn);
+    const to = parseConnectionSecret(secretString, `database.secretArn ${database.secretArn}`).settings;
+    if (to.password === undefined) throw new LifelineError('InvalidInput', `database.secretArn ${database.secretArn}: holds no password`);
+    return { host: to.host, port: to.port, database: to.database, user: to.user, password: to.password };
+  }
+  if (current.password === undefined) throw new LifelineError('InvalidInput', `${secretName(request)} holds no password`);
+  const server = database.server ?? (await serverOf(database.serverSecretArn, deps));
+  return { host: server.host, port: server.port, database: database.name, user: current.user, password: current.password };
+}
+
+/** Where a server listens, as its admin secret says: only asked when the input does not give `database.server`. */
+async function serverOf(serverSecretArn: string, deps: CutoverStepDeps): Promise<{ host: string; port: number }> {
+  const { secretString } = await readSecretVersion(deps.secrets, serverSecretArn);
+  // Only the server is taken from it: its database name does not matter.
+  const what = `database.serverSecretArn ${serverSecretArn} (for a secret without a host, give database.server)`;
+  return parseConnectionSecret(secretString, what, { database: 'postgres' }).settings;
+}
+
+/**
+ * Everything rollback needs, read before anything changes, and every check that can refuse the cutover: the
+ * secret's shape, the new database reachable as the application will connect, the workloads, the freeze.
+ */
+async function record(request: CutoverRequest, deps: CutoverStepDeps): Promise<Omit<Recorded, 'timing'>> {
+  const arn = request.application.connectionSecretArn;
+  const current = await readSecretVersion(deps.secrets, arn);
+  const old = parseConnectionSecret(current.secretString, secretName(request), { sslRootCert: deps.sslRootCert });
+  const target = await connectionTarget(request, old.settings, deps);
+  const next = parseConnectionSecret(rewriteConnectionSecret(current.secretString, old.shape, target), secretName(request), {
+    sslRootCert: deps.sslRootCert,
+  });
+  const from = endpointOf(old.settings);
+  const to = endpointOf(next.settings);
+  if (sameDatabase(from, to)) {
+    throw new LifelineError(
+      'InvalidInput',
+      `database: ${to.database} on ${to.host}:${to.port} is the database ${request.application.name} uses already`,
+    );
+  }
+  const client = await connectClient(next.settings);
+  await client.end().catch(() => undefined);
+  const workloads = await recordWorkloads(request.application, deps);
+  const freeze = await recordFreeze(request.freeze, old.settings, deps.ssm);
+  return { secret: { arn, versionId: current.versionId, shape: old.shape }, from, to, ...workloads, freeze };
+}
+
+/** The new connection as a new version of the application's secret, in its shape. */
+async function swap(request: CutoverRequest, recorded: Recorded, deps: CutoverStepDeps): Promise<string> {
+  const { arn, versionId, shape } = recorded.secret;
+  const { secretString } = await readSecretVersion(deps.secrets, arn, versionId);
+  const old = parseConnectionSecret(secretString, secretName(request), { sslRootCert: deps.sslRootCert });
+  const next = rewriteConnectionSecret(secretString, shape, await connectionTarget(request, old.settings, deps));
+  return putConnectionSecret(deps.secrets, arn, versionId, request.swapToken, next);
+}
+
+const where = (e: { database: string; host: string; port: number }) => `${e.database} on ${e.host}:${e.port}`;
+
+/** The execution's output and notification after success, with the timings operators watch. */
+export function summarize(state: CutoverState): CutoverOutcome {
+  const { request, recorded, frozen, swap: swapped, health, unfrozen } = state;
+  if (!recorded || !swapped || !health || !unfrozen) {
+    throw new LifelineError('InvalidInput', 'state: summarize needs the recorded, swap, health and unfrozen sections');
+  }
+  const name = request.application.name;
+  const frozenSeconds = frozen && frozen.mode !== 'none' ? secondsBetween(frozen.timing.finishedAt, unfrozen.timing.finishedAt) : null;
+  const swapToHealthySeconds = secondsBetween(swapped.timing.finishedAt, health.timing.finishedAt);
+  const freezeNote = frozenSeconds === null ? 'No write freeze.' : `Writes were frozen (${recorded.freeze.mode}) for ${frozenSeconds} s.`;
+  return {
+    status: 'SUCCEEDED',
+    subject: `Lifeline: ${name} switched to ${recorded.to.database}`,
+    message:
+      `${name} now uses ${where(recorded.to)} (secret version ${swapped.versionId}; the previous version ${recorded.secret.versionId} is AWSPREVIOUS). ` +
+      `${health.summary}. Healthy ${swapToHealthySeconds} s after the switch. ${freezeNote} ` +
+      `${where(recorded.from)} is kept unchanged. Execution ${request.execution.id}.`,
+    application: name,
+    from: recorded.from,
+    to: recorded.to,
+    secretVersionId: swapped.versionId,
+    previousSecretVersionId: recorded.secret.versionId,
+    health,
+    freeze: recorded.freeze.mode,
+    frozenSeconds,
+    swapToHealthySeconds,
+    origin: request.origin,
+    approver: request.approval?.approver ?? null,
+  };
+}
+
+const caughtError = (caught: CaughtError | undefined) => nameCaught(caught, 'CutoverFailed');
+
+/**
+ * Names the failure. After a switch: CutoverRolledBack when the revert proved the old side healthy, else
+ * RollbackUnhealthy, which pages; SecretChanged, which pages too, when someone else's version of the secret was
+ * current at the revert and so was left alone. A freeze that could not be lifted pages too.
+ */
+export function conclude(state: CutoverState): CutoverFailure {
+  const { request, recorded, rollback, rollbackError, unfreezeError } = state;
+  const name = request.application.name;
+  const execution = ` Execution ${request.execution.id}.`;
+  const freezeHeld = unfreezeError
+    ? ` The write freeze (${recorded?.freeze.mode}) could not be lifted: ${caughtError(unfreezeError).cause}; lift it by hand.`
+    : '';
+  if (!state.error && state.health?.passed) {
+    // Only the unfreeze after a healthy switch failed: the application runs on the new database.
+    const cause = `${name} was switched to ${recorded ? where(recorded.to) : 'the new database'} and is healthy.${freezeHeld}`;
+    return {
+      error: 'CutoverFailed',
+      cause,
+      subject: `Lifeline: ${name} switched, but its write freeze is still on`,
+      message: `ACTION NEEDED: ${cause}${execution}`,
+      page: true,
+    };
+  }
+  const original = caughtError(state.error);
+  if (!rollback && !rollbackError) {
+    return {
+      error: original.error,
+      cause: `${original.cause}${freezeHeld}`,
+      subject: `Lifeline: cutover of ${name} failed (${original.error})`,
+      message: `Cutover of ${name} failed with ${original.error} before its connection was switched: ${original.cause}. Nothing else was changed.${freezeHeld}${execution}`,
+      page: freezeHeld !== '',
+    };
+  }
+  const forward = state.health ? ` Health after the switch: ${state.health.summary}.` : '';
+  if (rollbackError?.Error === 'SecretChanged') {
+    const cause =
+      `switching ${name} failed with ${original.error}: ${original.cause}.${forward} Not rolled back: ${caughtError(rollbackError).cause}. ` +
+      `Someone else changed the connection secret during the cutover; check which database ${name} should use and restart it.${freezeHeld}`;
+    return {
+      error: 'SecretChanged',
+      cause,
+      subject: `Lifeline: ${name}'s connection secret changed during its cutover`,
+      message: `ACTION NEEDED: ${cause}${execution}`,
+      page: true,
+    };
+  }
+  const failed = rollbackError ? caughtError(rollbackError) : undefined;
+  const back = failed
+    ? ` The rollback failed with ${failed.error}: ${failed.cause}.`
+    : rollback?.health
+      ? ` Health after the rollback: ${rollback.health.summary}.`
+      : '';
+  const healthy = rollback?.health?.passed === true && !rollbackError && !unfreezeError;
+  const error: LifelineErrorName = healthy ? 'CutoverRolledBack' : 'RollbackUnhealthy';
+  const previous = recorded ? ` to ${where(recorded.from)} (secret version ${recorded.secret.versionId})` : '';
+  const cause = `switching ${name} failed with ${original.error}: ${original.cause}.${forward} Rolled back${previous}.${back}${freezeHeld}`;
+  return {
+    error,
+    cause,
+    subject: healthy ? `Lifeline: cutover of ${name} rolled back` : `Lifeline: ${name} is unhealthy after a cutover rollback`,
+    message: `${healthy ? '' : 'ACTION NEEDED: '}${cause}${execution}`,
+    page: !healthy,
+  };
+}

@@ -1,0 +1,141 @@
+import { z } from 'zod';
+import { TierChoice, Trigger } from '../backup/request.js';
+import { DatabaseLabel } from '../vault/keys.js';
+import { ObjectLockMode } from '../vault/retention.js';
+import { TimeZone } from '../vault/tier.js';
+import { IsoTime } from '../validation.js';
+import type { BackupSelector } from '../vault/backups.js';
+import { DEFAULT_DEPLOYMENT_NAME, DeploymentName, restoreWorkflowName } from '../names.js';
+import { STATE_MACHINE_ARN, type StateMachineRef } from './executions.js';
+import { ApprovalDecision } from '../cutover/input.js';
+
+/** The `lifeline` CLI's options, one schema per command: the CLI takes its choices and defaults from here. */
+
+const Bucket = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name');
+const Endpoint = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+const Jobs = z.coerce.number().int().min(1).max(64);
+/** `a, b,c` → ['a', 'b', 'c']. */
+const NameList = z
+  .string()
+  .transform((text) =>
+    text
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(z.string()).min(1, 'must name at least one'));
+
+const common = { bucket: Bucket, s3Endpoint: Endpoint.optional(), json: z.boolean().default(false) };
+
+export const BackupCommandOptions = z.strictObject({
+  ...common,
+  databaseUrl: z.string().optional(),
+  database: DatabaseLabel,
+  tier: TierChoice.default('auto'),
+  trigger: Trigger.default('manual'),
+  timeZone: TimeZone.default('UTC'),
+  objectLock: ObjectLockMode.optional(),
+});
+
+export const ListCommandOptions = z.strictObject({ ...common, database: DatabaseLabel.optional() });
+
+const RestoreFlags = z.strictObject({
+  ...common,
+  key: z.string().min(1).optional(),
+  latest: z.boolean().default(false),
+  at: IsoTime.optional(),
+  database: DatabaseLabel.optional(),
+  targetUrl: z.string().optional(),
+  createTarget: z.boolean().default(false),
+  tables: NameList.optional(),
+  schemas: NameList.optional(),
+  privileges: z.boolean().default(true),
+  jobs: Jobs.default(1),
+  stagingDir: z.string().min(1).optional(),
+});
+
+/** The restore command's flags, with the backup they choose (--key, --latest or --at) as a vault selector. */
+export const RestoreCommandOptions = RestoreFlags.transform(({ key, latest, at, database, ...options }, ctx) => {
+  const chosen = [key !== undefined, latest, at !== undefined].filter(Boolean).length;
+  if (chosen !== 1) ctx.addIssue({ code: 'custom', path: [], message: 'give exactly one of --key, --latest or --at' });
+  else if (key !== undefined) return { ...options, selector: { key } as BackupSelector };
+  else if (database === undefined) ctx.addIssue({ code: 'custom', path: ['database'], message: 'required with --latest and --at' });
+  else return { ...options, selector: (at !== undefined ? { database, at: new Date(at) } : { database, latest: true }) as BackupSelector };
+  return z.NEVER;
+});
+export const RESTORE_JOBS = RestoreFlags.shape.jobs;
+
+/** The workflow commands' options: `start`, `approvals`, `approve`, `reject`, `status`, `run --local`. */
+
+const StateMachineArn = z.string().regex(STATE_MACHINE_ARN, 'must be a Step Functions state machine ARN');
+
+/** The restore state machine: --state-machine, or the one named `<--name>-restore` in the current region. */
+const restoreStateMachine = {
+  stateMachine: StateMachineArn.optional(),
+  name: DeploymentName.default(DEFAULT_DEPLOYMENT_NAME),
+};
+const toRestoreStateMachine = ({ stateMachine, name }: { stateMachine?: string; name: string }): StateMachineRef =>
+  stateMachine !== undefined ? { arn: stateMachine } : { name: restoreWorkflowName(name) };
+
+/**
+ * `start restore`'s flags as the workflow's input. Only their types are checked here: the input itself is
+ * checked with RestoreInput, so the command refuses what the state machine would, in the same words.
+ */
+export const StartRestoreCommandOptions = z
+  .strictObject({
+    ...restoreStateMachine,
+    json: z.boolean().default(false),
+    database: z.string(),
+    at: z.string().optional(),
+    key: z.string().optional(),
+    targetDatabase: z.string().optional(),
+    cutover: z.string().optional(),
+    jobs: z.coerce.number().optional(),
+    keepOnFailure: z.boolean().default(false),
+    wait: z.boolean().default(false),
+  })
+  .transform(({ stateMachine, name, json, wait, targetDatabase, keepOnFailure, ...fields }) => ({
+    stateMachine: toRestoreStateMachine({ stateMachine, name }),
+    json,
+    wait,
+    input: {
+      ...Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)),
+      ...(targetDatabase !== undefined ? { target: { database: targetDatabase } } : {}),
+      ...(keepOnFailure ? { keepOnFailure } : {}),
+    },
+  }));
+
+export const ApprovalsCommandOptions = z
+  .strictObject({ ...restoreStateMachine, json: z.boolean().default(false) })
+  .transform(({ json, ...machine }) => ({ json, stateMachine: toRestoreStateMachine(machine) }));
+
+export const ApproveCommandOptions = z.strictObject({
+  comment: ApprovalDecision.shape.comment.unwrap().optional(),
+  json: z.boolean().default(false),
+});
+
+export const RejectCommandOptions = z.strictObject({
+  reason: z.string().trim().min(1, 'must say why').max(2000),
+  json: z.boolean().default(false),
+});
+
+export const StatusCommandOptions = z.strictObject({ json: z.boolean().default(false) });
+
+export const RunRestoreCommandOptions = z
+  .strictObject({
+    local: z.literal(true, 'is required: only local runs are supported (`lifeline start restore` runs in AWS)'),
+    input: z.string().min(1),
+    settings: z.string().min(1),
+    approve: z.boolean().default(false),
+    comment: ApprovalDecision.shape.comment.unwrap().optional(),
+    reject: z.string().trim().min(1, 'must say why').max(2000).optional(),
+    s3Endpoint: Endpoint.optional(),
+    stagingDir: z.string().min(1).optional(),
+    json: z.boolean().default(false),
+  })
+  .superRefine((options, ctx) => {
+    if (options.approve && options.reject !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['reject'], message: 'give --approve or --reject, not both' });
+    if (options.comment !== undefined && !options.approve)
+      ctx.addIssue({ code: 'custom', path: ['comment'], message: 'goes with --approve' });
+  });

@@ -1,0 +1,126 @@
+import { z } from 'zod';
+import { DatabaseLabel, parseBackupKey } from '../vault/keys.js';
+import { SecretArn } from '../postgres/secrets.js';
+import { IsoTime } from '../validation.js';
+import { ApplicationName, DatabaseName } from '../cutover/input.js';
+
+const MAX_DATABASE_NAME = 63;
+const RESTORED_SUFFIX = '_restored_';
+const STAMP_LENGTH = 'yyyymmddhhmm'.length;
+/** Longest configured name whose default target name still fits PostgreSQL's 63 characters. */
+const MAX_DEFAULTED_NAME = MAX_DATABASE_NAME - RESTORED_SUFFIX.length - STAMP_LENGTH;
+
+/** `shop_restored_202611231050`: the target when the input names none, stamped with the execution's UTC start. */
+export function defaultTargetName(database: string, startedAt: Date): string {
+  const stamp = startedAt.toISOString().slice(0, 16).replace(/[-T:]/g, '');
+  return `${database}${RESTORED_SUFFIX}${stamp}`;
+}
+
+const SmokeCheck = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,79}$/, 'must be 1-80 letters, digits, spaces or "_.:-"')
+    .describe('Shown in the validation report.'),
+  sql: z
+    .string()
+    .trim()
+    .min(1, 'must not be empty')
+    .max(10_000)
+    .describe("Runs as the application's role on the restored database; passes when its first row's first column is true."),
+});
+
+/** Inputs to paste into the Step Functions console; each is tested to parse. */
+export const RESTORE_INPUT_EXAMPLES = [
+  { database: 'shop' },
+  { database: 'shop', at: '2026-11-23T10:50:00Z' },
+  { database: 'shop', tables: ['orders', 'order_lines'], target: { database: 'shop_orders_recovery' } },
+  { database: 'shop', cutover: 'shop-api', smokeChecks: [{ name: 'orders exist', sql: 'SELECT count(*) > 0 FROM orders' }] },
+  { database: 'shop', key: 'daily/shop/2026/11/23/shop-20261123T020000.000Z.dump', inPlace: true },
+];
+
+/**
+ * The restore workflow's input, as pasted into the Step Functions console or sent by `lifeline start
+ * restore`. The smallest is `{"database": "shop"}`: the latest backup, restored into a new database
+ * `shop_restored_<UTC yyyymmddhhmm>` on the source's server. Names refer to the deployed config, which
+ * supplies secrets, servers and networks.
+ */
+export const RestoreInput = z
+  .strictObject({
+    database: DatabaseLabel.describe('The configured database whose backup is restored.'),
+    key: z.string().min(1).optional().describe('This backup (an archive key in the vault) instead of the latest.'),
+    at: IsoTime.optional().describe('The latest backup taken at or before this time (ISO 8601 with a zone, e.g. "2026-11-23T10:50:00Z").'),
+    target: z
+      .strictObject({
+        database: DatabaseName.optional().describe("The new database's name; it must not exist yet, or exist without tables."),
+        serverSecretArn: SecretArn.optional().describe(
+          "Another configured database's server, by that database's secret: one in the source's network and backups stack, whose secrets the source's runner reads; by default the source's server.",
+        ),
+      })
+      .optional()
+      .describe('Where to restore; by default a new database "<database>_restored_<UTC yyyymmddhhmm>" on the source\'s server.'),
+    tables: z
+      .array(z.string().min(1).max(MAX_DATABASE_NAME))
+      .min(1)
+      .optional()
+      .describe('Table-level recovery: only these tables (with their rows), into a side database.'),
+    schemas: z.array(z.string().min(1).max(MAX_DATABASE_NAME)).min(1).optional().describe('Only tables in these schemas.'),
+    jobs: z.number().int().min(1).max(64).optional().describe("pg_restore worker processes; by default from the runner's vCPUs."),
+    smokeChecks: z
+      .array(SmokeCheck)
+      .min(1)
+      .max(50)
+      .optional()
+      .describe('Extra checks after the restore, beside the row counts and the migration.'),
+    approvalTimeoutHours: z
+      .number()
+      .int()
+      .min(1)
+      .max(168)
+      .optional()
+      .describe("How long a human has to approve, when one is asked; by default the deployed config's."),
+    cutover: ApplicationName.optional().describe('The configured application to switch to the restored database once a human approves.'),
+    inPlace: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Restore over the source database itself (pg_restore --clean --if-exists, in one transaction, so one job). A human approves the backup first, before anything is written; on failure nothing is dropped.',
+      ),
+    keepOnFailure: z.boolean().default(false).describe('Keep what this execution created when it fails, to investigate.'),
+  })
+  .superRefine((input, ctx) => {
+    const problem = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    if (input.key !== undefined && input.at !== undefined) problem(['at'], 'give key or at, not both');
+    if (input.key !== undefined && parseBackupKey(input.key)?.database !== input.database) {
+      problem(
+        ['key'],
+        `must be a backup key of "${input.database}", such as "daily/${input.database}/2026/11/23/${input.database}-20261123T105037.123Z.dump"`,
+      );
+    }
+    const partial = input.tables !== undefined || input.schemas !== undefined;
+    if (input.inPlace) {
+      if (input.target !== undefined) problem(['target'], 'must be left out with inPlace, which restores into the source database');
+      if (partial) problem([input.tables ? 'tables' : 'schemas'], 'table-level recovery goes into a side database, never inPlace');
+      if (input.cutover !== undefined)
+        problem(['cutover'], 'must be left out with inPlace: the application already uses the source database');
+      if (input.jobs !== undefined && input.jobs > 1) problem(['jobs'], 'an inPlace restore runs in one transaction, so in one job');
+    } else if (input.target?.database === input.database && input.target.serverSecretArn === undefined) {
+      problem(['target', 'database'], 'is the source database: restoring into it needs "inPlace": true and a human approval');
+    }
+    if (partial && input.cutover !== undefined)
+      problem(['cutover'], 'a table-level restore is a side database, not one to switch an application to');
+    if (input.approvalTimeoutHours !== undefined && input.cutover === undefined && !input.inPlace) {
+      problem(['approvalTimeoutHours'], 'applies only with cutover or inPlace, the restores that wait for a human');
+    }
+    if (!input.inPlace && input.target?.database === undefined && input.database.length > MAX_DEFAULTED_NAME) {
+      problem(
+        ['target', 'database'],
+        `required: the default name "${input.database}${RESTORED_SUFFIX}<yyyymmddhhmm>" would pass PostgreSQL's ${MAX_DATABASE_NAME} characters`,
+      );
+    }
+    input.smokeChecks?.forEach((check, i) => {
+      if (input.smokeChecks!.findIndex((other) => other.name === check.name) !== i)
+        problem(['smokeChecks', i, 'name'], `"${check.name}" is used twice`);
+    });
+  })
+  .meta({ title: 'Lifeline restore workflow input', examples: RESTORE_INPUT_EXAMPLES });
+export type RestoreInput = z.infer<typeof RestoreInput>;

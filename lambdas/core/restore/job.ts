@@ -1,0 +1,84 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import type { ConnectionSettings, SecretDefaults } from '../postgres/connection.js';
+import { LifelineError } from '../errors.js';
+import { runRestore, stagingBytesFor, type RestoreResult } from './pipeline.js';
+import { SecretArn } from '../postgres/secrets.js';
+import { DatabaseName } from '../cutover/input.js';
+
+/**
+ * What the restore workflow asks of the Fargate runner, passed in the LIFELINE_RESTORE_JOB environment
+ * variable of the `ecs:runTask.sync` container override. Secrets travel by ARN only.
+ */
+export const RestoreJob = z.strictObject({
+  key: z.string().min(1),
+  /** The admin secret of the target's server; the runner connects with it to `database`. */
+  serverSecretArn: SecretArn,
+  /** Where that server listens, as CreateTarget resolved it: RDS-managed secrets hold neither. */
+  server: z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }),
+  database: DatabaseName,
+  /** The role the restored objects belong to (the application's: pg_restore --role), or null for the admin user. */
+  role: z.string().min(1).nullable(),
+  /** Restore over the source database (approved by a human before the runner started). */
+  inPlace: z.boolean(),
+  tables: z.array(z.string().min(1)).nullable(),
+  schemas: z.array(z.string().min(1)).nullable(),
+  jobs: z.number().int().min(1).max(64),
+  /** Fargate ephemeral storage for the staged archive (21-200 GiB). */
+  storageGiB: z.number().int().min(21).max(200),
+});
+export type RestoreJob = z.infer<typeof RestoreJob>;
+
+/** Fargate's ephemeral storage limits, in GiB. */
+const MIN_STORAGE_GIB = 21;
+const MAX_STORAGE_GIB = 200;
+/** Beside the staged archive: the use lists, the container's own writes. */
+const STORAGE_MARGIN_GIB = 2;
+const GIB = 1024 ** 3;
+
+/** Ephemeral storage for restoring an archive of `archiveBytes`; too large a backup is refused before anything is created. */
+export function storageFor(archiveBytes: number): number {
+  const needed = Math.ceil(stagingBytesFor(archiveBytes) / GIB) + STORAGE_MARGIN_GIB;
+  if (needed > MAX_STORAGE_GIB) {
+    throw new LifelineError('InvalidInput', `the backup needs about ${needed} GiB of staging, more than Fargate's ${MAX_STORAGE_GIB} GiB`);
+  }
+  return Math.max(MIN_STORAGE_GIB, needed);
+}
+
+export interface RestoreJobDeps {
+  s3: S3Client;
+  bucket: string;
+  /**
+   * Connection settings from an RDS-style Secrets Manager secret, `defaults` filling in what it leaves out
+   * (secrets.ts connectionFromSecret).
+   */
+  connection(secretArn: string, defaults: SecretDefaults): Promise<ConnectionSettings>;
+  /** Where the archive is staged (the runner's volume); by default the OS temp directory. */
+  stagingDir?: string;
+  /** Stops the restore (the runner's SIGTERM), which then puts the target back as it was. */
+  signal?: AbortSignal;
+}
+
+/**
+ * The runner's work: the archive, checked against its manifest, restored into the job's database (created empty
+ * by the workflow, or the source in place), its objects owned by the job's role. Its rows are counted by the
+ * workflow's next step.
+ */
+export async function runRestoreJob(job: RestoreJob, deps: RestoreJobDeps): Promise<RestoreResult> {
+  const target = await deps.connection(job.serverSecretArn, { ...job.server, database: job.database });
+  return runRestore({
+    s3: deps.s3,
+    bucket: deps.bucket,
+    selector: { key: job.key },
+    target: { ...target, database: job.database },
+    role: job.role ?? undefined,
+    inPlace: job.inPlace,
+    tables: job.tables ?? undefined,
+    schemas: job.schemas ?? undefined,
+    jobs: job.jobs,
+    // ValidateRestore, the next step, counts every table as the application's role.
+    verifyRows: false,
+    stagingDir: deps.stagingDir,
+    signal: deps.signal,
+  });
+}

@@ -1,0 +1,491 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline as streamPipeline, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import { abortError, throwIfAborted } from '../abort.js';
+import { archiveContents, archiveScript, decompressStage, tableEntry, type ArchiveEntry } from '../archive/format.js';
+import { writeDataOffsets, type ArchiveRows } from '../archive/data-offsets.js';
+import { pgBinary, runPipeline } from '../child-process.js';
+import { describe, libpqEnv, redact, type ConnectionSettings } from '../postgres/connection.js';
+import { DigestTap } from '../digest.js';
+import { LifelineError } from '../errors.js';
+import { countRows, hasChildren } from '../postgres/inventory.js';
+import type { BackupManifest, TableRowCount } from '../vault/manifest.js';
+import { assertCanActAs } from '../postgres/ownership.js';
+import { isPrivilegeEntry, missingRoles, rolesInPrivilegeSql } from '../archive/privileges.js';
+import { openTarget, type RestoreTarget } from './target.js';
+import { loadPart, planTableParts, type TablePartsPlan } from '../archive/table-parts.js';
+import { selectTables } from '../archive/table-selection.js';
+import { findBackup, openObject, readManifest, storage, type BackupSelector } from '../vault/backups.js';
+
+export interface RestoreOptions {
+  s3: S3Client;
+  bucket: string;
+  selector: BackupSelector;
+  /**
+   * Never the backup's source, unless `inPlace`. An existing database without tables, unless `createTarget`; on
+   * failure it is left as it was: what the restore created in it is dropped, and nothing that was there before is touched.
+   */
+  target: ConnectionSettings;
+  /** Create the target database (through the server's `postgres` database), and drop it again on failure. */
+  createTarget?: boolean;
+  /**
+   * The role the restored objects belong to (`pg_restore --role`), and the created database's owner: the
+   * application's, so that it can use them. The target's user must be able to act as it (checked first).
+   */
+  role?: string;
+  /**
+   * Restore over an existing database, the backup's source included (`pg_restore --clean --if-exists
+   * --single-transaction`): objects of the archive are dropped and restored, objects it lacks stay. One
+   * transaction, so one job; a failure before the commit leaves the database as it was. Only ever after a human
+   * approved it: the restore workflow asks before it writes.
+   */
+  inPlace?: boolean;
+  /**
+   * Table-level recovery into a side database: only these tables, optionally only within these schemas.
+   * Each comes with its rows and what its definition needs (schemas, types, functions, sequences); like
+   * `pg_restore -t`, not with its defaults, constraints, indexes or triggers (see `leftOut` in the result).
+   */
+  tables?: string[];
+  schemas?: string[];
+  /**
+   * Restore GRANTs and REVOKEs (default). Every role they name must exist on the target's server, which is
+   * checked before anything is written; false skips them (`pg_restore --no-privileges`).
+   */
+  privileges?: boolean;
+  /** pg_restore worker processes; a table holding over 1/jobs of the rows is loaded in this many parts alongside them. */
+  jobs?: number;
+  /**
+   * Count every restored table and compare it with the manifest (default); a table loaded in parts counts the rows
+   * its parts' COPYs reported. The restore workflow leaves this to its ValidateRestore step, which counts again as
+   * the application's role: counting twice would add to the RTO.
+   */
+  verifyRows?: boolean;
+  /** Where the archive is staged (default: the OS temp directory); needs `stagingBytesFor(archive bytes)` free. */
+  stagingDir?: string;
+  /**
+   * Stops the restore (SIGINT/SIGTERM): the staged archive is removed and the target put back as it was. It
+   * rejects with `signal.reason` when that is a LifelineError, else with Interrupted.
+   */
+  signal?: AbortSignal;
+  onProgress?: (bytes: number) => void;
+  now?: () => Date;
+}
+
+export interface RestoredTable {
+  schema: string;
+  name: string;
+  rows: number;
+  /** The count the manifest recorded at backup time. */
+  expectedRows: number;
+  /**
+   * `exact`: the rows must match the count. `estimate`: the manifest holds the planner's estimate (tables over
+   * EXACT_COUNT_MAX_BYTES are not counted during the backup), and the rows must come within ESTIMATE_TOLERANCE of it.
+   */
+  check: 'exact' | 'estimate';
+  passed: boolean;
+}
+
+export interface RestoreResult {
+  key: string;
+  target: string;
+  /** Empty when the caller counts them itself (`verifyRows: false`). */
+  tables: RestoredTable[];
+  /** What a table-level recovery left out of the selected tables (their indexes, constraints, ...); empty for a full restore. */
+  leftOut: string[];
+  durationMs: number;
+}
+
+/** How far a restored table may be from a row estimate, either way, as a share of the estimate. */
+export const ESTIMATE_TOLERANCE = 0.1;
+
+/**
+ * The archive is decompressed while it downloads, so only its decompressed copy is staged, and the manifest
+ * does not record that size: it is taken as this many times the archive, the bound the restore workflow sizes
+ * the runner's disk with. It is no hard bound (highly repetitive text, such as log lines, compresses further):
+ * an archive that decompresses larger fails while staging, before anything is written to the target.
+ */
+export const DECOMPRESSED_PER_ARCHIVE_BYTE = 6;
+
+/** The free space a restore's staging directory needs for an archive of `archiveBytes`. */
+export function stagingBytesFor(archiveBytes: number): number {
+  return archiveBytes * DECOMPRESSED_PER_ARCHIVE_BYTE;
+}
+
+const INTERRUPTED = 'the restore was interrupted; its staged files were removed';
+
+/** A libpq conninfo value, so that pg_restore never mistakes a database name for a connection string. */
+function conninfoValue(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+function selectedTables(manifest: BackupManifest, options: RestoreOptions): TableRowCount[] {
+  const { tables, schemas } = options;
+  const selected = manifest.tables.filter((t) => (!tables || tables.includes(t.name)) && (!schemas || schemas.includes(t.schema)));
+  for (const name of tables ?? []) {
+    if (!selected.some((t) => t.name === name)) {
+      const where = schemas ? ` in schemas ${schemas.join(', ')}` : '';
+      throw new LifelineError('InvalidInput', `tables: "${name}" is not in backup ${manifest.key}${where}`);
+    }
+  }
+  for (const schema of schemas ?? []) {
+    if (!selected.some((t) => t.schema === schema)) {
+      throw new LifelineError('InvalidInput', `schemas: "${schema}" has no selected tables in backup ${manifest.key}`);
+    }
+  }
+  return selected;
+}
+
+function assertNotSource(target: ConnectionSettings, manifest: BackupManifest): void {
+  const { source } = manifest;
+  if (target.host === source.host && target.port === source.port && target.database === source.databaseName) {
+    throw new LifelineError(
+      'InvalidInput',
+      `target ${describe(target)} is the source of backup ${manifest.key}; restore into a new database`,
+    );
+  }
+}
+
+/** Refuses a staging directory without room for the decompressed archive, before downloading. */
+async function assertStagingRoom(dir: string, manifest: BackupManifest): Promise<void> {
+  const fix = 'choose a directory with more room (stagingDir; --staging-dir in the CLI)';
+  let free: number;
+  try {
+    const stats = await statfs(dir);
+    free = stats.bavail * stats.bsize;
+  } catch (error) {
+    throw new LifelineError('InvalidInput', `staging directory ${dir} cannot be used (${(error as NodeJS.ErrnoException).code}); ${fix}`);
+  }
+  const needed = stagingBytesFor(manifest.archive.bytes);
+  if (free < needed) {
+    throw new LifelineError(
+      'InvalidInput',
+      `staging directory ${dir} has ${free} bytes free; restoring ${manifest.key} needs ${needed} ` +
+        `(the ${manifest.archive.bytes}-byte archive decompressed, taken as ${DECOMPRESSED_PER_ARCHIVE_BYTE} times larger); ${fix}`,
+    );
+  }
+}
+
+async function writeUseList(dir: string, name: string, entries: ArchiveEntry[]): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, `${entries.map((entry) => entry.line).join('\n')}\n`);
+  return path;
+}
+
+/** pg_restore's option restoring only `entries` (a use-list written into `dir`). */
+async function useList(dir: string, name: string, entries: ArchiveEntry[]): Promise<string> {
+  return `--use-list=${await writeUseList(dir, name, entries)}`;
+}
+
+/** Hashes the stored archive (again): a decompression failure is first of all a question of whether it is intact. */
+async function storedDigest(options: RestoreOptions, key: string): Promise<DigestTap> {
+  const tap = new DigestTap();
+  await storage(`reading s3://${options.bucket}/${key}`, async () =>
+    pipeline(await openObject(options.s3, options.bucket, key), tap, new Writable({ write: (_chunk, _encoding, next) => next() })),
+  );
+  return tap;
+}
+
+function assertIntact(options: RestoreOptions, manifest: BackupManifest, tap: DigestTap): void {
+  const sha256 = tap.sha256();
+  if (tap.bytes !== manifest.archive.bytes || sha256 !== manifest.archive.sha256) {
+    throw new LifelineError(
+      'ChecksumMismatch',
+      `archive s3://${options.bucket}/${manifest.key} does not match its manifest ` +
+        `(${tap.bytes} bytes, sha256 ${sha256}; expected ${manifest.archive.bytes} bytes, sha256 ${manifest.archive.sha256}); nothing was restored`,
+    );
+  }
+}
+
+/**
+ * Downloads, hashes and decompresses the archive in one pass into the staging directory (pg_restore -j needs a
+ * file it can seek in), while a walk that follows the decompression finds where each table's rows lie and then
+ * writes the data offsets pg_dump could not write into a pipe; nothing reaches pg_restore unless the bytes match
+ * the manifest.
+ */
+async function stageVerified(
+  options: RestoreOptions,
+  manifest: BackupManifest,
+  dir: string,
+): Promise<{ archive: string; rows?: ArchiveRows }> {
+  const archive = join(dir, 'archive.dump');
+  const tap = new DigestTap(undefined, options.onProgress);
+  const body = await openObject(options.s3, options.bucket, manifest.key);
+  let writing = true;
+  const offsets = writeDataOffsets(archive, options.signal, () => writing);
+  try {
+    await storage(`downloading s3://${options.bucket}/${manifest.key}`, () =>
+      runPipeline({
+        stages: [decompressStage('RestoreFailed', archive)],
+        input: streamPipeline(body, tap, () => undefined),
+        signal: options.signal,
+      }),
+    ).finally(() => (writing = false));
+    assertIntact(options, manifest, tap);
+  } catch (error) {
+    await offsets.catch(() => undefined); // the walk ends at the end of what was written; the failure is this one
+    throwIfAborted(options.signal, INTERRUPTED);
+    if (error instanceof LifelineError && error.name === 'RestoreFailed')
+      assertIntact(options, manifest, await storedDigest(options, manifest.key));
+    throw error;
+  }
+  const { rows } = await offsets;
+  return { archive, rows };
+}
+
+/** Refuses, before anything is written, privileges for roles that the target's server does not have. */
+async function assertRolesExist(target: RestoreTarget, archive: string, entries: ArchiveEntry[], dir: string, manifest: BackupManifest) {
+  const grants = entries.filter(isPrivilegeEntry);
+  if (grants.length === 0) return;
+  const roles = rolesInPrivilegeSql(await archiveScript(archive, await writeUseList(dir, 'privileges', grants)));
+  const missing = await missingRoles(target.server, roles);
+  if (missing.length > 0) {
+    const names = missing.map((role) => `"${role}"`).join(', ');
+    throw new LifelineError(
+      'InvalidInput',
+      `backup ${manifest.key} grants privileges to roles the target's server lacks: ${names}; create them first, ` +
+        'or restore without privileges (privileges: false; --no-privileges in the CLI); nothing was restored',
+    );
+  }
+}
+
+interface RestoreFlags {
+  role: string | undefined;
+  inPlace: boolean;
+  privileges: boolean;
+}
+
+/** pg_restore of the staged archive into the target, with `args` after the options every run of a restore shares. */
+function pgRestore(archive: string, settings: ConnectionSettings, flags: RestoreFlags, args: string[], signal: AbortSignal | undefined) {
+  const { role, inPlace, privileges } = flags;
+  return runPipeline({
+    stages: [
+      {
+        command: pgBinary('pg_restore'),
+        args: [
+          '--no-owner',
+          ...(role === undefined ? [] : [`--role=${role}`]),
+          ...(inPlace ? ['--clean', '--if-exists', '--single-transaction'] : []),
+          ...(privileges ? [] : ['--no-privileges']),
+          '--exit-on-error',
+          '--no-password',
+          `--dbname=dbname=${conninfoValue(settings.database)}`,
+          ...args,
+          archive,
+        ],
+        env: libpqEnv(settings),
+        failure: 'RestoreFailed',
+        redact: (text) => redact(text, settings),
+      },
+    ],
+    signal,
+  });
+}
+
+/**
+ * Runs the tasks side by side and returns what they returned. The first to fail stops the others (through the
+ * signal each is given), and its error is thrown once they all ended; `signal` stops them all.
+ */
+async function allOrNone<T>(tasks: ((stop: AbortSignal) => Promise<T>)[], signal: AbortSignal | undefined): Promise<T[]> {
+  const stop = new AbortController();
+  const forward = () => stop.abort(signal?.reason);
+  signal?.addEventListener('abort', forward, { once: true });
+  let failure: { error: unknown } | undefined;
+  try {
+    const results = await Promise.all(
+      tasks.map((task) =>
+        task(stop.signal).catch((error: unknown) => {
+          failure ??= { error };
+          stop.abort();
+          return undefined;
+        }),
+      ),
+    );
+    if (failure) throw failure.error;
+    return results as T[];
+  } finally {
+    signal?.removeEventListener('abort', forward);
+  }
+}
+
+/**
+ * The restore of `entries` when their largest table is cut into parts (see TablePartsPlan): their definitions,
+ * then the parts, each over a connection of its own, alongside pg_restore -j N of everything that does not need
+ * them, then what does. Returns the rows the parts loaded.
+ */
+async function restoreInParts(
+  plan: TablePartsPlan,
+  archive: string,
+  entries: ArchiveEntry[],
+  settings: ConnectionSettings,
+  flags: RestoreFlags,
+  jobs: number,
+  dir: string,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  const definitions = await useList(dir, 'definitions', entries);
+  const [alongside, after] = [await useList(dir, 'alongside', plan.alongside), await useList(dir, 'after', plan.after)];
+  const rowsAndIndexes = [`--jobs=${jobs}`, '--section=data', '--section=post-data'];
+  await pgRestore(archive, settings, flags, ['--section=pre-data', definitions], signal);
+  const [, ...parts] = await allOrNone(
+    [
+      (stop) => pgRestore(archive, settings, flags, [...rowsAndIndexes, alongside], stop).then(() => 0),
+      ...plan.parts.map((part) => (stop: AbortSignal) => loadPart(archive, plan, part, settings, flags.role, stop)),
+    ],
+    signal,
+  );
+  if (plan.after.length > 0) await pgRestore(archive, settings, flags, [...rowsAndIndexes, after], signal);
+  return parts.reduce((sum, rows) => sum + rows, 0);
+}
+
+/** One table's restored rows against the manifest: equal to an exact count, within ESTIMATE_TOLERANCE of an estimate. */
+export function checkRows(rows: number, expected: TableRowCount): Pick<RestoredTable, 'check' | 'passed'> {
+  return expected.exact
+    ? { check: 'exact', passed: rows === expected.rows }
+    : { check: 'estimate', passed: Math.abs(rows - expected.rows) <= ESTIMATE_TOLERANCE * expected.rows };
+}
+
+/**
+ * A table loaded in parts and its rows as their COPYs reported them: each commits all its rows or none, into a
+ * table nothing else writes to. They are its rows unless it has inheritance children, which are then counted.
+ */
+interface LoadedInParts {
+  data: ArchiveEntry;
+  rows: number;
+}
+
+async function countRestored(
+  client: pg.Client,
+  restoring: TableRowCount[],
+  target: ConnectionSettings,
+  key: string,
+  inParts: LoadedInParts | undefined,
+): Promise<RestoredTable[]> {
+  const tables: RestoredTable[] = [];
+  for (const table of restoring) {
+    const counted = inParts && tableEntry(table.oid, 'TABLE DATA').test(inParts.data.line) && !(await hasChildren(client, table));
+    const rows = counted ? inParts.rows : await countRows(client, table);
+    tables.push({ schema: table.schema, name: table.name, rows, expectedRows: table.rows, ...checkRows(rows, table) });
+  }
+  const wrong = tables.filter((t) => !t.passed);
+  if (wrong.length > 0) {
+    const tolerance = `estimate, within ${ESTIMATE_TOLERANCE * 100}%`;
+    const detail = wrong.map(
+      (t) => `${t.schema}.${t.name}: ${t.rows} rows, expected ${t.expectedRows}${t.check === 'estimate' ? ` (${tolerance})` : ''}`,
+    );
+    throw new LifelineError('VerificationFailed', `restored ${describe(target)} differs from backup ${key}: ${detail.join('; ')}`);
+  }
+  return tables;
+}
+
+/** `work`, unless `signal` fires first: then it rejects at once, and the undo stops the queries still running. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  work.catch(() => undefined); // reported by the race, or moot once aborted
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(abortError(signal, INTERRUPTED));
+    if (signal.aborted) return abort();
+    signal.addEventListener('abort', abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
+}
+
+/** Puts the target back as it was after `failure`, and says so (or why not) in the error that is thrown. */
+async function undoRestore(
+  target: RestoreTarget,
+  failure: unknown,
+  settings: ConnectionSettings,
+  restored: boolean,
+): Promise<LifelineError> {
+  const error =
+    failure instanceof LifelineError
+      ? failure
+      : new LifelineError('RestoreFailed', redact(String((failure as Error).message ?? failure), settings));
+  try {
+    return new LifelineError(error.name, `${error.message}; ${await target.undo(restored)}`, { cause: failure });
+  } catch (undoFailure) {
+    const reason = (undoFailure as Error).message;
+    return new LifelineError(error.name, `${error.message}; putting the target back failed, so it holds a partial restore: ${reason}`, {
+      cause: failure,
+    });
+  }
+}
+
+/**
+ * Restores a backup into a separate database (or, `inPlace`, over one): archive staged and checked against the
+ * manifest's SHA-256, privileges' roles and the owning role checked on the target's server, then `pg_restore
+ * --no-owner [--role] --exit-on-error -j N` (with a table over 1/N of the rows loaded in N parts alongside it),
+ * then every restored table counted and compared with the counts taken at backup time. A failure at any point leaves the target as it was and removes the staged archive.
+ */
+export async function runRestore(options: RestoreOptions): Promise<RestoreResult> {
+  const now = options.now ?? (() => new Date());
+  const startedAt = now();
+  const jobs = options.jobs ?? 1;
+  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) {
+    throw new LifelineError('InvalidInput', `jobs: must be a whole number from 1 to 64, not ${jobs}`);
+  }
+  const { s3, bucket, target: settings, signal, role, inPlace = false } = options;
+  if (inPlace && options.createTarget)
+    throw new LifelineError('InvalidInput', 'inPlace: restores over an existing database; leave out createTarget');
+  if (inPlace && jobs > 1) {
+    throw new LifelineError(
+      'InvalidInput',
+      `jobs: an in-place restore runs in one transaction, which pg_restore cannot split; not ${jobs}`,
+    );
+  }
+  throwIfAborted(signal, INTERRUPTED);
+  const key = await findBackup(s3, bucket, options.selector);
+  const manifest = await readManifest(s3, bucket, key);
+  const restoring = selectedTables(manifest, options);
+  const partial = options.tables !== undefined || options.schemas !== undefined;
+  if (!inPlace) assertNotSource(settings, manifest);
+  const stagingDir = options.stagingDir ?? tmpdir();
+  await assertStagingRoom(stagingDir, manifest);
+
+  const target = await openTarget(settings, { create: options.createTarget, owner: role, inPlace });
+  let dir: string | undefined;
+  let removal: Promise<void> | undefined;
+  let writing = false;
+  let restored = false;
+  try {
+    if (role !== undefined) await assertCanActAs(target.server, role, settings);
+    const staged = await mkdtemp(join(stagingDir, 'lifeline-restore-'));
+    dir = staged;
+    const { archive, rows } = await stageVerified(options, manifest, staged);
+    const contents = await archiveContents(archive);
+    const { entries, leftOut } = partial ? selectTables(contents, restoring) : { entries: contents, leftOut: [] };
+    const privileges = options.privileges ?? true;
+    if (privileges) await assertRolesExist(target, archive, entries, staged, manifest);
+    throwIfAborted(signal, INTERRUPTED);
+
+    writing = true;
+    const client = await target.prepare();
+    const flags = { role, inPlace, privileges };
+    const plan = planTableParts(entries, rows, jobs);
+    let inParts: LoadedInParts | undefined;
+    if (plan) inParts = { data: plan.data, rows: await restoreInParts(plan, archive, entries, settings, flags, jobs, staged, signal) };
+    else
+      await pgRestore(
+        archive,
+        settings,
+        flags,
+        [`--jobs=${jobs}`, ...(partial ? [await useList(staged, 'use-list', entries)] : [])],
+        signal,
+      );
+    restored = true;
+    // pg_restore has no more use for the staged archive: it is removed while the rows are counted.
+    removal = rm(dir, { recursive: true, force: true });
+    removal.catch(() => undefined); // its failure is thrown in the end, after the counts
+    const tables = options.verifyRows === false ? [] : await untilAborted(countRestored(client, restoring, settings, key, inParts), signal);
+    return { key, target: describe(settings), tables, leftOut, durationMs: now().getTime() - startedAt.getTime() };
+  } catch (error) {
+    const failure = signal?.aborted ? abortError(signal, INTERRUPTED) : error;
+    throw writing ? await undoRestore(target, failure, settings, restored) : failure;
+  } finally {
+    await target.close();
+    if (dir) await (removal ?? rm(dir, { recursive: true, force: true }));
+  }
+}

@@ -1,0 +1,179 @@
+import { z } from 'zod';
+import { DeploymentName } from '../names.js';
+import { DatabaseLabel } from '../vault/keys.js';
+import { LatestMigration } from '../vault/manifest.js';
+import { SecretArn } from '../postgres/secrets.js';
+import { ApplicationName, ApprovalDecision, CutoverInput, DatabaseName } from '../cutover/input.js';
+import { LambdaFunctionArn, RestoreDatabase, RunnerPlacement } from './catalog.js';
+import { RestoreJob } from './job.js';
+import { CaughtError, Timing } from '../workflows/execution-state.js';
+
+/**
+ * What the restore steps know of the deployment (the CDK stack passes it as LIFELINE_RESTORE_SETTINGS): the vault,
+ * the defaults, and where the catalog of configured databases is (restore-catalog.ts).
+ */
+export const RestoreSettings = z.strictObject({
+  /** The config's name, under which the catalog's parameters live. */
+  deployment: DeploymentName,
+  /** The config's backupStacks: a database's restore group is its backups stack. */
+  backupStacks: z.number().int().min(1).max(200),
+  bucket: z.string().min(3),
+  /** The approval timeout when the input gives none (the config's approval.timeoutHours, in seconds). */
+  approvalTimeoutSeconds: z.number().int().min(1),
+  /** The runner task's vCPUs: pg_restore's --jobs when the input gives none. */
+  runnerVcpus: z.number().int().min(1).max(16),
+});
+export type RestoreSettings = z.infer<typeof RestoreSettings>;
+
+/** ValidateInput's result: the input checked against the config, with every default filled in. */
+export const RestoreRequest = z.strictObject({
+  database: DatabaseLabel,
+  key: z.string().nullable(),
+  at: z.iso.datetime({ offset: true }).nullable(),
+  /** `database` is null in place: the source database, as CreateTarget resolves it. */
+  target: z.strictObject({ serverSecretArn: SecretArn, database: DatabaseName.nullable() }),
+  /** Restore over the source database, after a human approved it and before anything is written. */
+  inPlace: z.boolean(),
+  tables: z.array(z.string()).nullable(),
+  schemas: z.array(z.string()).nullable(),
+  jobs: z.number().int().min(1).max(64),
+  smokeChecks: z.array(z.strictObject({ name: z.string(), sql: z.string() })),
+  cutover: ApplicationName.nullable(),
+  /** The connection secret of the application whose role owns the restored objects and validates them. */
+  ownerSecretArn: SecretArn.nullable(),
+  keepOnFailure: z.boolean(),
+  /** `required`: the restored database waits for a human before cutover (an in-place restore asks before RunRestore). */
+  approval: z.strictObject({ required: z.boolean(), timeoutSeconds: z.number().int().min(1) }),
+  /** The configured database whose server the target is on, as its backups reach that server. */
+  server: RestoreDatabase.pick({ name: true, host: true, port: true, databaseName: true, rds: true }),
+  /** The group's steps function in the database's network: CreateTarget, ValidateRestore and Cleanup run there. */
+  stepsFunctionArn: LambdaFunctionArn,
+  runner: RunnerPlacement,
+  execution: z.strictObject({ id: z.string(), startedAt: z.iso.datetime() }),
+  timing: Timing,
+});
+export type RestoreRequest = z.infer<typeof RestoreRequest>;
+
+/** ResolveBackup's result: the backup used, as the output reports it. */
+export const BackupUsed = z.strictObject({
+  key: z.string(),
+  tier: z.string(),
+  takenAt: z.iso.datetime(),
+  bytes: z.number().int().positive(),
+  sha256: z.string(),
+  migration: LatestMigration.nullable(),
+  source: z.strictObject({ host: z.string(), port: z.number().int(), databaseName: z.string() }),
+  timing: Timing,
+});
+export type BackupUsed = z.infer<typeof BackupUsed>;
+
+/** CreateTarget's result. `created`: this execution created the database and marked it; Cleanup drops it only while it bears that mark. */
+export const RestoreTarget = z.strictObject({
+  serverSecretArn: SecretArn,
+  /** Where the server listens, resolved once: the runner and the later steps connect there. */
+  server: z.strictObject({ host: z.string(), port: z.number().int() }),
+  database: DatabaseName,
+  owner: z.string().nullable(),
+  created: z.boolean(),
+  /** What the approval of an in-place restore asks, before anything is written; null otherwise. */
+  approvalQuestion: z.string().nullable(),
+  job: RestoreJob,
+  timing: Timing,
+});
+export type RestoreTarget = z.infer<typeof RestoreTarget>;
+
+export const ValidationReport = z.strictObject({
+  passed: z.boolean(),
+  /** One paragraph for notifications and the failure cause. */
+  summary: z.string(),
+  /** What the approval request asks. */
+  approvalQuestion: z.string(),
+  validatedAs: z.string(),
+  tables: z.array(
+    z.strictObject({
+      schema: z.string(),
+      name: z.string(),
+      rows: z.number().int(),
+      expectedRows: z.number().int(),
+      exact: z.boolean(),
+      ok: z.boolean(),
+    }),
+  ),
+  migration: z.strictObject({
+    expected: LatestMigration.nullable(),
+    actual: LatestMigration.nullable(),
+    ok: z.boolean(),
+    checked: z.boolean(),
+  }),
+  smokeChecks: z.array(z.strictObject({ name: z.string(), passed: z.boolean(), detail: z.string() })),
+  timing: Timing,
+});
+export type ValidationReport = z.infer<typeof ValidationReport>;
+
+/** HandOver's result: the cutover execution and its output (cutover-steps summarize's CutoverOutcome). */
+export const CutoverResult = z.strictObject({
+  executionArn: z.string(),
+  output: z.looseObject({ status: z.literal('SUCCEEDED'), application: z.string(), to: z.looseObject({ database: z.string() }) }),
+});
+export type CutoverResult = z.infer<typeof CutoverResult>;
+
+/** The execution's state as Summarize and Cleanup see it: whatever the steps so far put there. */
+export const RestoreState = z.object({
+  request: RestoreRequest,
+  backup: BackupUsed.optional(),
+  target: RestoreTarget.optional(),
+  restore: z.object({ taskArn: z.string() }).optional(),
+  validation: ValidationReport.optional(),
+  approval: ApprovalDecision.optional(),
+  handOver: CutoverInput.optional(),
+  cutover: CutoverResult.optional(),
+  error: CaughtError.optional(),
+});
+export type RestoreState = z.infer<typeof RestoreState>;
+
+/** The successful execution's output, also the notification. */
+export interface RestoreOutcome {
+  status: 'SUCCEEDED';
+  subject: string;
+  message: string;
+  database: string;
+  backup: { key: string; takenAt: string; bytes: number; migration: LatestMigration | null };
+  target: { database: string; serverSecretArn: string; owner: string | null };
+  validation: ValidationReport;
+  approver: string | null;
+  approvalComment: string | null;
+  handOver: CutoverInput | null;
+  /** The cutover that switched the application to the restored database, with its output. */
+  cutover: CutoverResult | null;
+  /** Seconds per step, by state name; RunRestore includes the Fargate task's start. */
+  stepSeconds: Record<string, number>;
+  /** From the execution's start to a validated restore: this path's recovery time. */
+  restoreWallSeconds: number;
+}
+
+/** Cleanup's result, which the execution fails with. */
+export const RestoreFailure = z.strictObject({
+  /** A stable LifelineError name: the execution's error. */
+  error: z.string(),
+  cause: z.string(),
+  dropped: z.string().nullable(),
+  kept: z.string().nullable(),
+  subject: z.string(),
+  message: z.string(),
+});
+export type RestoreFailure = z.infer<typeof RestoreFailure>;
+
+/** The restore steps Lambda's event: one step of restore.asl.json. */
+export const RestoreStepEvent = z.discriminatedUnion('step', [
+  z.strictObject({
+    step: z.literal('validateInput'),
+    input: z.unknown(),
+    execution: z.strictObject({ id: z.string(), startedAt: z.iso.datetime() }),
+  }),
+  z.strictObject({ step: z.literal('resolveBackup'), request: RestoreRequest }),
+  z.strictObject({ step: z.literal('createTarget'), request: RestoreRequest, backup: BackupUsed }),
+  z.strictObject({ step: z.literal('validateRestore'), request: RestoreRequest, backup: BackupUsed, target: RestoreTarget }),
+  z.strictObject({ step: z.literal('summarize'), state: RestoreState }),
+  z.strictObject({ step: z.literal('cleanup'), state: RestoreState }),
+]);
+export type RestoreStepEvent = z.infer<typeof RestoreStepEvent>;

@@ -1,0 +1,288 @@
+import type pg from 'pg';
+import { connectClient, describe, redact, type ConnectionSettings } from '../postgres/connection.js';
+import { LifelineError } from '../errors.js';
+import { listUserTables, quoteIdent } from '../postgres/inventory.js';
+
+/** Every PostgreSQL server has it (RDS too): where a target database is created from and dropped from. */
+export const MAINTENANCE_DATABASE = 'postgres';
+
+/**
+ * Creates an empty database, owned by `owner` when given, on the server `server` is connected to (its
+ * maintenance database). template0: nothing a template1 may hold (extensions, tables) is in the restore's way.
+ */
+export async function createDatabase(server: pg.ClientBase, name: string, owner: string | undefined): Promise<void> {
+  await server.query(`CREATE DATABASE ${quoteIdent(name)}${owner === undefined ? '' : ` OWNER ${quoteIdent(owner)}`} TEMPLATE template0`);
+}
+
+/** Drops a database; FORCE ends the sessions a stopped pg_restore may have left behind. */
+export async function dropDatabase(server: pg.ClientBase, name: string): Promise<void> {
+  await server.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+}
+
+/** Refuses a database that holds tables (`client` is connected to it), which a restore never writes into; `what` names it. */
+export async function assertWithoutTables(client: pg.ClientBase, what: string): Promise<void> {
+  const existing = await listUserTables(client);
+  if (existing.length === 0) return;
+  const names = existing
+    .slice(0, 5)
+    .map((t) => `${t.schema}.${t.name}`)
+    .join(', ');
+  const more = existing.length > 5 ? ', ...' : '';
+  throw new LifelineError('InvalidInput', `${what} is not empty (${names}${more}); restore into a new database`);
+}
+
+/** The comment on a database that a restore execution created: only that execution may drop it. */
+const RESTORE_MARK = 'lifeline restore ';
+
+/**
+ * A database on the server, with the restore execution whose mark it bears (`markedBy`, null for none); undefined
+ * when it does not exist.
+ */
+export async function findDatabase(server: pg.ClientBase, name: string): Promise<{ markedBy: string | null } | undefined> {
+  const { rows } = await server.query<{ comment: string | null }>(
+    "SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1",
+    [name],
+  );
+  if (rows.length === 0) return undefined;
+  const comment = rows[0]!.comment;
+  return { markedBy: comment?.startsWith(RESTORE_MARK) ? comment.slice(RESTORE_MARK.length) : null };
+}
+
+/** Marks a database as created by the restore execution `execution` (findDatabase reads it back). */
+export async function markDatabase(server: pg.Client, name: string, execution: string): Promise<void> {
+  // COMMENT takes no parameters: the text goes in as a quoted literal.
+  await server.query(`COMMENT ON DATABASE ${quoteIdent(name)} IS ${server.escapeLiteral(RESTORE_MARK + execution)}`);
+}
+
+/** Arbitrary first key of the advisory locks on database names, so that they meet no one else's. */
+const DATABASE_NAME_LOCK = 0x11fe;
+
+/**
+ * Runs `work` holding a session lock on the database name `name` (every restore connects to the same maintenance
+ * database, where the lock lives): checking a name, then creating and marking it, is one step to every other restore.
+ */
+export async function withDatabaseNameLock<T>(server: pg.ClientBase, name: string, work: () => Promise<T>): Promise<T> {
+  await server.query('SELECT pg_advisory_lock($1, hashtext($2))', [DATABASE_NAME_LOCK, name]);
+  try {
+    return await work();
+  } finally {
+    await server.query('SELECT pg_advisory_unlock($1, hashtext($2))', [DATABASE_NAME_LOCK, name]).catch(() => undefined);
+  }
+}
+
+/** The OIDs of every object of the kinds a restore creates, taken just before it writes anything. */
+interface CatalogSnapshot {
+  schemas: string[];
+  relations: string[];
+  types: string[];
+  functions: string[];
+  extensions: string[];
+  largeObjects: string[];
+}
+
+const SNAPSHOT = `SELECT
+  array(SELECT oid::text FROM pg_namespace) AS schemas, array(SELECT oid::text FROM pg_class) AS relations,
+  array(SELECT oid::text FROM pg_type) AS types, array(SELECT oid::text FROM pg_proc) AS functions,
+  array(SELECT oid::text FROM pg_extension) AS extensions,
+  array(SELECT oid::text FROM pg_largeobject_metadata) AS "largeObjects"`;
+
+const notInExtension = (catalog: string, oid: string) =>
+  `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = '${catalog}'::regclass AND d.objid = ${oid} AND d.deptype = 'e')`;
+
+/**
+ * Queries that write the DROP statements for objects not in a snapshot, in an order that keeps each statement
+ * small (a schema dropped after its tables needs few locks): relations, routines, types (not the array and
+ * row types that go with others), then schemas and extensions with whatever else of theirs is left.
+ * Each runs after the drops before it, so it sees only what those left.
+ */
+const DROPS: { kind: keyof CatalogSnapshot; query: string }[] = [
+  {
+    kind: 'relations',
+    query: `SELECT format('DROP %s IF EXISTS %s CASCADE', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+              WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, c.oid::regclass) AS statement
+            FROM pg_class c WHERE c.oid <> ALL($1::oid[]) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+              AND ${notInExtension('pg_class', 'c.oid')}
+              -- An identity column's sequence cannot be dropped by itself: it goes with its table.
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'i')`,
+  },
+  {
+    kind: 'functions',
+    query: `SELECT format('DROP ROUTINE IF EXISTS %s CASCADE', p.oid::regprocedure) AS statement
+            FROM pg_proc p WHERE p.oid <> ALL($1::oid[]) AND ${notInExtension('pg_proc', 'p.oid')}`,
+  },
+  {
+    kind: 'types',
+    query: `SELECT format('DROP %s IF EXISTS %s CASCADE', CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.oid::regtype) AS statement
+            FROM pg_type t WHERE t.oid <> ALL($1::oid[]) AND t.typtype <> 'm'
+              AND (t.typrelid = 0 OR (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c')
+              AND NOT EXISTS (SELECT 1 FROM pg_type e WHERE e.typarray = t.oid) AND ${notInExtension('pg_type', 't.oid')}`,
+  },
+  {
+    kind: 'schemas',
+    query: `SELECT format('DROP SCHEMA IF EXISTS %I CASCADE', nspname) AS statement FROM pg_namespace WHERE oid <> ALL($1::oid[])`,
+  },
+  {
+    kind: 'extensions',
+    query: `SELECT format('DROP EXTENSION IF EXISTS %I CASCADE', extname) AS statement FROM pg_extension WHERE oid <> ALL($1::oid[])`,
+  },
+];
+
+/** In batches: each large object unlinked takes a lock until its transaction ends. */
+const UNLINK_LARGE_OBJECTS = `SELECT count(lo_unlink(oid))::int AS n FROM
+  (SELECT oid FROM pg_largeobject_metadata WHERE oid <> ALL($1::oid[]) LIMIT 1000) AS restored`;
+
+/** The database a restore writes into, and how to put it back as it was if the restore fails. */
+export interface RestoreTarget {
+  /** A connection to the target's server, for checks before anything is written (pg_roles). */
+  server: pg.Client;
+  /** Called just before the first write; returns a connection to the target database. */
+  prepare(): Promise<pg.Client>;
+  /**
+   * After a failure: drops a database `prepare` created, or what the restore added to an existing one; says
+   * what became of the target. `restored`: pg_restore had finished (an in-place restore had committed).
+   */
+  undo(restored: boolean): Promise<string>;
+  close(): Promise<void>;
+}
+
+function failure(what: string, settings: ConnectionSettings, error: unknown): LifelineError {
+  return new LifelineError('RestoreFailed', `${what} ${describe(settings)} failed: ${redact((error as Error).message, settings)}`);
+}
+
+/**
+ * A database this restore creates (through the server's maintenance database), owned by `owner` when given,
+ * and drops again on failure. It must not exist yet.
+ */
+async function newDatabase(settings: ConnectionSettings, owner: string | undefined): Promise<RestoreTarget> {
+  const maintenance = { ...settings, database: MAINTENANCE_DATABASE };
+  const server = await connectClient(maintenance);
+  const exists = () =>
+    new LifelineError('InvalidInput', `target ${describe(settings)} already exists; createTarget restores into a database of its own`);
+  let created = false;
+  let client: pg.Client | undefined;
+  try {
+    if (await findDatabase(server, settings.database)) throw exists();
+  } catch (error) {
+    await server.end().catch(() => undefined);
+    throw error;
+  }
+  return {
+    server,
+    async prepare() {
+      try {
+        await createDatabase(server, settings.database, owner);
+      } catch (error) {
+        throw (error as { code?: string }).code === '42P04' ? exists() : failure('creating', settings, error);
+      }
+      created = true;
+      await server.end(); // a restore can take hours; the drop, if it comes to that, connects afresh
+      client = await connectClient(settings);
+      return client;
+    },
+    async undo() {
+      await client?.end().catch(() => undefined);
+      if (!created) return `nothing was written to ${describe(settings)}`;
+      const cleaner = await connectClient(maintenance);
+      try {
+        await dropDatabase(cleaner, settings.database);
+      } catch (error) {
+        throw failure('dropping the partly restored', settings, error);
+      } finally {
+        await cleaner.end().catch(() => undefined);
+      }
+      return `the database it had created, ${describe(settings)}, was dropped`;
+    },
+    async close() {
+      await client?.end().catch(() => undefined);
+      await server.end().catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * An existing database without tables of its own. What it holds before the restore writes is recorded; on
+ * failure, exactly what was added since is dropped (schemas, relations, types, routines, extensions, large
+ * objects; other kinds of objects go with their schema), and nothing that was there before is touched.
+ */
+async function existingDatabase(settings: ConnectionSettings): Promise<RestoreTarget> {
+  const client = await connectClient(settings);
+  let before: CatalogSnapshot | undefined;
+  let backendPid: number | undefined;
+  try {
+    await assertWithoutTables(client, `target ${describe(settings)}`);
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw error;
+  }
+  return {
+    server: client,
+    async prepare() {
+      before = (await client.query<CatalogSnapshot>(SNAPSHOT)).rows[0]!;
+      backendPid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      return client;
+    },
+    async undo() {
+      if (!before) return `nothing was written to ${describe(settings)}`;
+      const snapshot = before;
+      const cleaner = await connectClient(settings);
+      try {
+        // A count of ours still running would hold a lock that the drops wait for.
+        await cleaner.query('SELECT pg_cancel_backend($1)', [backendPid]);
+        await client.end().catch(() => undefined);
+        // Names come out schema-qualified and are read back the same way.
+        await cleaner.query('SET search_path = pg_catalog');
+        for (const { kind, query } of DROPS) {
+          const { rows } = await cleaner.query<{ statement: string }>(query, [snapshot[kind]]);
+          for (const { statement } of rows) await cleaner.query(statement);
+        }
+        let unlinked: number;
+        do {
+          unlinked = (await cleaner.query<{ n: number }>(UNLINK_LARGE_OBJECTS, [snapshot.largeObjects])).rows[0]!.n;
+        } while (unlinked > 0);
+      } catch (error) {
+        throw failure('dropping what the restore created in', settings, error);
+      } finally {
+        await cleaner.end().catch(() => undefined);
+      }
+      return `what it had created in ${describe(settings)} was dropped`;
+    },
+    async close() {
+      await client.end().catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * The source database (or any database with tables), restored over in one transaction (pg_restore --clean
+ * --single-transaction): a failure before the commit leaves it as it was; nothing is dropped afterwards.
+ */
+async function replacedDatabase(settings: ConnectionSettings): Promise<RestoreTarget> {
+  const client = await connectClient(settings);
+  return {
+    server: client,
+    prepare: () => Promise.resolve(client),
+    undo: (restored) =>
+      Promise.resolve(
+        restored
+          ? `${describe(settings)} holds the restored backup: the restore had committed`
+          : `the restore ran in one transaction, so ${describe(settings)} was left as it was`,
+      ),
+    async close() {
+      await client.end().catch(() => undefined);
+    },
+  };
+}
+
+export interface TargetMode {
+  /** Create the database, owned by `owner`; it must not exist yet. */
+  create?: boolean;
+  owner?: string;
+  /** Restore over what the database holds (see replacedDatabase). */
+  inPlace?: boolean;
+}
+
+/** Opens the target of a restore: checked, and nothing written to it yet. */
+export function openTarget(settings: ConnectionSettings, mode: TargetMode): Promise<RestoreTarget> {
+  if (mode.inPlace) return replacedDatabase(settings);
+  return mode.create ? newDatabase(settings, mode.owner) : existingDatabase(settings);
+}

@@ -1,0 +1,51 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { RestoreResult } from '../restore/pipeline.js';
+import { connectionFromSecret } from '../postgres/secrets.js';
+import { runRestoreJob } from '../restore/job.js';
+import { exitCodeFor } from '../exit-codes.js';
+import { restoreRunFromEnvironment } from './environment.js';
+
+export interface RunnerDeps {
+  s3: S3Client;
+  secrets: SecretsManagerClient;
+  /** Aborted on SIGTERM (ECS StopTask): the restore removes its staged files and puts the target back. */
+  signal?: AbortSignal;
+}
+
+/**
+ * The restore workflow's runner task: the job from LIFELINE_RESTORE_JOB (the state machine's container
+ * override), the vault and staging directory from the task definition, the server's credentials from
+ * Secrets Manager. A local run calls it in-process with the same environment.
+ */
+export async function restoreFromEnvironment(env: NodeJS.ProcessEnv, deps: RunnerDeps): Promise<RestoreResult> {
+  const { settings, job } = restoreRunFromEnvironment(env);
+  return runRestoreJob(job, {
+    s3: deps.s3,
+    bucket: settings.bucket,
+    connection: (secretArn, defaults) => connectionFromSecret(deps.secrets, secretArn, { ...defaults, sslRootCert: env.PGSSLROOTCERT }),
+    stagingDir: settings.stagingDir,
+    signal: deps.signal,
+  });
+}
+
+export interface RunnerOutput {
+  /** One line each, into the container's log. */
+  stdout(line: string): void;
+  stderr(line: string): void;
+}
+
+/**
+ * `lifeline runner restore`: prints the result as one JSON line and returns 0, or prints the error and returns
+ * the exit code that names it, which is all ECS tells the workflow.
+ */
+export async function runRestoreRunner(env: NodeJS.ProcessEnv, deps: RunnerDeps & RunnerOutput): Promise<number> {
+  try {
+    deps.stdout(JSON.stringify(await restoreFromEnvironment(env, deps)));
+    return 0;
+  } catch (error) {
+    const { name, message } = error instanceof Error ? error : new Error(String(error));
+    deps.stderr(`lifeline: ${name}: ${message}`);
+    return exitCodeFor(error);
+  }
+}

@@ -1,0 +1,59 @@
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { afterAll, describe, expect, it } from 'vitest';
+import { putConnectionSecret, restoreSecretVersion, swapTokenFor } from '../../../../lambdas/core/cutover/secret.js';
+import { FakeSecretsManager } from '../../../support/control-planes.js';
+
+const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-api/connection-AbC123';
+const fake = new FakeSecretsManager();
+const client = new SecretsManagerClient({ region: 'eu-west-1' });
+afterAll(() => fake.reset());
+
+describe("the application's secret as cutover switches and reverts it", () => {
+  it('writes one new version however often the swap is retried, and keeps the recorded one as AWSPREVIOUS', async () => {
+    const recorded = fake.create(ARN, 'postgres://app:old@old-host/shop');
+    const token = swapTokenFor('arn:aws:states:eu-west-1:123456789012:execution:lifeline-cutover:run-1');
+    expect(token).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(swapTokenFor('arn:aws:states:eu-west-1:123456789012:execution:lifeline-cutover:run-1')).toBe(token);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      expect(await putConnectionSecret(client, ARN, recorded, token, 'postgres://app:new@new-host/shop')).toBe(token);
+    }
+    expect(fake.stages(ARN)).toEqual({ [recorded]: ['AWSPREVIOUS'], [token]: ['AWSCURRENT'] });
+
+    expect(await restoreSecretVersion(client, ARN, recorded, token)).toEqual({ moved: true });
+    expect(await restoreSecretVersion(client, ARN, recorded, token)).toEqual({ moved: false });
+    expect(fake.stages(ARN)).toEqual({ [recorded]: ['AWSCURRENT'], [token]: ['AWSPREVIOUS'] });
+  });
+
+  it('switches nothing when someone changed the secret after it was recorded', async () => {
+    const recorded = fake.create(ARN, 'postgres://app:old@old-host/shop');
+    // A rotation after Record: a version cutover did not write.
+    await putConnectionSecret(client, ARN, recorded, swapTokenFor('rotation'), 'postgres://app:rotated@old-host/shop');
+    const writes = fake.writes.length;
+    await expect(
+      putConnectionSecret(client, ARN, recorded, swapTokenFor('cutover'), 'postgres://app:new@new-host/shop'),
+    ).rejects.toMatchObject({
+      name: 'SecretChanged',
+      message: expect.stringMatching(/changed since it was recorded .* nothing was switched$/),
+    });
+    // Nor does the revert that follows move the rotation's version away.
+    await expect(restoreSecretVersion(client, ARN, recorded, swapTokenFor('cutover'))).rejects.toMatchObject({
+      name: 'SecretChanged',
+      message: expect.stringMatching(
+        /changed under the cutover: AWSCURRENT is [\w-]+, neither the recorded version .* it was left as it is$/,
+      ),
+    });
+    expect(fake.writes.length).toBe(writes);
+    expect(fake.current(ARN).value).toBe('postgres://app:rotated@old-host/shop');
+  });
+
+  it('reverts nothing when the secret was rotated after the swap: the rotation is kept current', async () => {
+    const recorded = fake.create(ARN, 'postgres://app:old@old-host/shop');
+    const token = swapTokenFor('cutover-rotated');
+    await putConnectionSecret(client, ARN, recorded, token, 'postgres://app:new@new-host/shop');
+    await putConnectionSecret(client, ARN, token, swapTokenFor('rotation-2'), 'postgres://app:rotated@new-host/shop');
+    const writes = fake.writes.length;
+    await expect(restoreSecretVersion(client, ARN, recorded, token)).rejects.toMatchObject({ name: 'SecretChanged' });
+    expect(fake.writes.length).toBe(writes);
+    expect(fake.current(ARN).value).toBe('postgres://app:rotated@new-host/shop');
+  });
+});

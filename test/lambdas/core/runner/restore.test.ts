@@ -1,0 +1,144 @@
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBackup, type BackupResult } from '../../../../lambdas/core/backup/pipeline.js';
+import { fromUrl } from '../../../../lambdas/core/postgres/connection.js';
+import { runRestoreRunner } from '../../../../lambdas/core/runner/restore.js';
+import { RestoreJob } from '../../../../lambdas/core/restore/job.js';
+import { exitCodeFor } from '../../../../lambdas/core/exit-codes.js';
+import { LifelineError } from '../../../../lambdas/core/errors.js';
+import { RESTORE_JOB_VARIABLE, runnerEnvironment } from '../../../../lambdas/core/runner/environment.js';
+import { sharedPostgres, sharedS3 } from '../../../support/shared.js';
+
+const SERVER_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:lifeline/shop-admin-AbC123';
+
+const pg = sharedPostgres();
+const s3 = sharedS3();
+const secrets = mockClient(SecretsManagerClient);
+
+describe('lifeline runner restore (the restore workflow’s Fargate task), in-process', () => {
+  let bucket: string;
+  let backup: BackupResult;
+  let stagingDir: string;
+
+  beforeAll(async () => {
+    const source = await pg.createDatabase('runner_source');
+    await pg.query(
+      source,
+      'CREATE TABLE orders (id int PRIMARY KEY, note text); INSERT INTO orders SELECT g, md5(g::text) FROM generate_series(1, 500) g',
+    );
+    bucket = await s3.createBucket('runner');
+    backup = await runBackup({
+      connection: fromUrl(pg.url(source)),
+      database: 'shop',
+      bucket,
+      s3: s3.client,
+      trigger: 'manual',
+      tier: 'auto',
+      timeZone: 'UTC',
+    });
+    stagingDir = await mkdtemp(path.join(os.tmpdir(), 'lifeline-runner-'));
+    // The RDS secret JSON shape, as Secrets Manager returns it.
+    secrets.on(GetSecretValueCommand, { SecretId: SERVER_SECRET }).resolves({
+      ARN: SERVER_SECRET,
+      Name: 'lifeline/shop-admin',
+      SecretString: JSON.stringify({ engine: 'postgres', host: pg.host, port: pg.port, username: pg.user, password: pg.password }),
+      VersionId: 'a1b2c3d4-5678-90ab-cdef-EXAMPLE11111',
+      VersionStages: ['AWSCURRENT'],
+    });
+  });
+
+  afterAll(async () => {
+    secrets.reset();
+    await rm(stagingDir, { recursive: true, force: true });
+  });
+
+  /** The job the workflow's CreateTarget step writes, into a database it created empty. */
+  async function job() {
+    const database = await pg.createDatabase('runner_target');
+    return RestoreJob.parse({
+      key: backup.key,
+      serverSecretArn: SERVER_SECRET,
+      server: { host: pg.host, port: pg.port },
+      database,
+      role: null,
+      inPlace: false,
+      tables: null,
+      schemas: null,
+      jobs: 2,
+      storageGiB: 21,
+    });
+  }
+
+  /** The container's environment: the task definition's plus the state machine's override. */
+  const environment = (vault: string, restoreJob: unknown) => ({
+    ...runnerEnvironment({ bucket: vault, stagingDir }),
+    [RESTORE_JOB_VARIABLE]: typeof restoreJob === 'string' ? restoreJob : JSON.stringify(restoreJob),
+  });
+
+  async function run(env: NodeJS.ProcessEnv) {
+    const stdout: string[] = [];
+    const stderr: string[] = [];
+    const code = await runRestoreRunner(env, {
+      s3: s3.client,
+      secrets: new SecretsManagerClient({ region: 'eu-west-1' }),
+      stdout: (line) => stdout.push(line),
+      stderr: (line) => stderr.push(line),
+    });
+    const printed = [...stdout, ...stderr].join('\n');
+    // Whatever happened, the server's password reached neither stream.
+    expect(printed).not.toContain(pg.password);
+    return { code, stdout, stderr };
+  }
+
+  it('restores the job into its database, prints one JSON result line, exits 0 and leaves nothing staged', async () => {
+    const restoreJob = await job();
+    const { code, stdout, stderr } = await run(environment(bucket, restoreJob));
+    expect(stderr).toEqual([]);
+    expect(code).toBe(0);
+    expect(stdout).toHaveLength(1);
+    const result = JSON.parse(stdout[0]!);
+    expect(result).toMatchObject({ key: backup.key, target: `${pg.user}@${pg.host}:${pg.port}/${restoreJob.database}`, leftOut: [] });
+    // The workflow's ValidateRestore counts the rows, as the application's role: the runner leaves them uncounted.
+    expect(result.tables).toEqual([]);
+    expect(await pg.query(restoreJob.database, 'SELECT count(*)::int AS n FROM orders')).toEqual([{ n: 500 }]);
+    expect(await readdir(stagingDir)).toEqual([]);
+  });
+
+  it('exits with InvalidInput’s code, naming the variable, for a job that is not one', async () => {
+    for (const bad of ['{"key": ', JSON.stringify({ key: backup.key, database: 'x' })]) {
+      const { code, stdout, stderr } = await run(environment(bucket, bad));
+      expect(code).toBe(exitCodeFor(new LifelineError('InvalidInput', '')));
+      expect(code).toBe(10);
+      expect(stdout).toEqual([]);
+      expect(stderr).toHaveLength(1);
+      expect(stderr[0]).toMatch(/^lifeline: InvalidInput: (invalid )?LIFELINE_RESTORE_JOB/);
+    }
+  });
+
+  it('exits with ChecksumMismatch’s code for a tampered archive, writing nothing into the target', async () => {
+    // Same size, different bytes: only the SHA-256 check can tell.
+    const tamperedBucket = await s3.createBucket('runner-tampered');
+    const archive = Buffer.from(
+      await (await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: backup.key }))).Body!.transformToByteArray(),
+    );
+    archive.writeUInt8(archive.readUInt8(archive.length - 10) ^ 0xff, archive.length - 10);
+    const manifest = await (
+      await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: backup.manifestKey }))
+    ).Body!.transformToString();
+    await s3.client.send(new PutObjectCommand({ Bucket: tamperedBucket, Key: backup.key, Body: archive }));
+    await s3.client.send(new PutObjectCommand({ Bucket: tamperedBucket, Key: backup.manifestKey, Body: manifest }));
+
+    const restoreJob = await job();
+    const { code, stdout, stderr } = await run(environment(tamperedBucket, restoreJob));
+    expect(code).toBe(15);
+    expect(code).toBe(exitCodeFor(new LifelineError('ChecksumMismatch', '')));
+    expect(stdout).toEqual([]);
+    expect(stderr).toEqual([expect.stringMatching(/^lifeline: ChecksumMismatch: /)]);
+    expect(await pg.query(restoreJob.database, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'")).toEqual([{ n: 0 }]);
+  });
+});
