@@ -13,6 +13,7 @@ import { backupSummary, runBackup } from '../lambdas/core/backup/pipeline.js';
 import { describeComparison } from '../lambdas/core/vault/comparison.js';
 import { fromUrl, type ConnectionSettings } from '../lambdas/core/postgres/connection.js';
 import { LifelineError } from '../lambdas/core/errors.js';
+import { cliExitCode } from '../lambdas/core/exit-codes.js';
 import {
   ApprovalsCommandOptions,
   ApproveCommandOptions,
@@ -483,16 +484,8 @@ run
     if (!opts.json) print(false, null, `SUCCEEDED ${result.executionArn}\n${JSON.stringify(result.output, null, 2)}`);
   });
 
-function exitCodeFor(error: unknown): number {
-  if (!(error instanceof LifelineError)) return 1;
-  if (error.name === 'InvalidInput') return 2;
-  // As a shell reports a process ended by the signal: 130 for SIGINT, 143 for SIGTERM.
-  if (error.name === 'Interrupted' && interruptedBy) return 128 + constants.signals[interruptedBy];
-  return 1;
-}
-
 program.parseAsync().catch((error: unknown) => {
   const { name, message } = error instanceof Error ? error : new Error(String(error));
   process.stderr.write(`\nlifeline: ${name}: ${message}\n`);
-  process.exitCode = exitCodeFor(error);
+  process.exitCode = cliExitCode(error, interruptedBy);
 });

@@ -1,5 +1,5 @@
 import { Tags, type App } from 'aws-cdk-lib';
-import { DEPLOYMENT_TAG } from './config/naming.js';
+import { DEPLOYMENT_TAG } from '../lambdas/core/names.js';
 import { BackupsStack } from './backup/backups-stack.js';
 import { CutoverStack } from './cutover/cutover-stack.js';
 import type { LifelineConfig } from './config/schema.js';

@@ -42,9 +42,9 @@ export interface BackupFailure {
 export async function handler(event: unknown, context: LambdaContext): Promise<BackupSummary | BackupFailure> {
   const request = parseInput(BackupRequest, event, 'backup request');
   const target = backupTargetFromEnvironment(process.env);
-  const deadline = lambdaDeadline(target.database, context.getRemainingTimeInMillis());
-  logger.appendKeys({ database: target.database, trigger: request.trigger });
-  metrics.addDimension(DATABASE_DIMENSION, target.database);
+  const deadline = lambdaDeadline(target.label, context.getRemainingTimeInMillis());
+  logger.appendKeys({ database: target.label, trigger: request.trigger });
+  metrics.addDimension(DATABASE_DIMENSION, target.label);
   try {
     const result = await backUpTarget(target, request, { secrets, rds, s3, signal: deadline.signal });
     const timeLimitUsed = deadline.usedPercent();

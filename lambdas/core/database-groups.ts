@@ -18,7 +18,7 @@ function fnv1a(text: string): number {
 
 /**
  * The backup stack (0-based) that holds a database: also the restore group whose runner and steps functions
- * restore it, which the restore workflow finds its settings by (workflows/restore-catalog.ts).
+ * restore it, which the restore workflow finds its settings by (restore/catalog.ts).
  */
 export function backupStackOf(database: string, stackCount: number): number {
   return fnv1a(database) % stackCount;

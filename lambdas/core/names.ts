@@ -1,9 +1,16 @@
 import { z } from 'zod';
 
+/** The names of a deployment's resources, which the stacks create and the runtime and the CLI find them by. */
+
 /** A deployment's name (the config's `name`): the prefix of its stacks' resources, by which the CLI also finds them. */
 export const DeploymentName = z.string().regex(/^[a-z][a-z0-9-]{0,19}$/, 'must be 1-20 lowercase letters, digits or "-"');
 
 export const DEFAULT_DEPLOYMENT_NAME = 'lifeline';
+
+/** An application's name in the config: what cutover switches and what `cutover` in a restore input names. */
+export const ApplicationName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,31}$/, 'must be 1-32 lowercase letters, digits or "-", starting with a letter');
 
 /** The restore workflow's state machine, and its steps function outside any VPC. */
 export function restoreWorkflowName(deployment: string): string {
@@ -26,4 +33,50 @@ export function restoreRunnerFamily(deployment: string, stack: number | '*'): st
 /** The cutover workflow's state machine, and its steps function in the applications' network. */
 export function cutoverWorkflowName(deployment: string): string {
   return `${deployment}-cutover`;
+}
+
+/** The tag every resource of a deployment bears, its value the config's name. */
+export const DEPLOYMENT_TAG = 'lifeline';
+
+/** Lambda function and Scheduler schedule names are limited to 64 characters. */
+export const MAX_RESOURCE_NAME = 64;
+
+export function backupFunctionName(prefix: string, database: string): string {
+  return `${prefix}-backup-${database}`;
+}
+
+/**
+ * The vault's name, fixed per account and region: functions, policies and the CLI know it without a
+ * cross-stack reference. The bucket is retained when its stack is deleted, so the name stays taken.
+ */
+export function vaultBucketName(prefix: string, account: string, region: string): string {
+  return `${prefix}-vault-${account}-${region}`;
+}
+
+/**
+ * The IAM path of every role Lifeline's runtime uses. The vault's bucket policy names these roles by path, as
+ * the vault is deployed before them and cannot refer to them.
+ */
+export function runtimeRolePath(prefix: string): string {
+  return `/${prefix}-runtime/`;
+}
+
+/** The IAM path of the restore runners' task and execution roles, which the state machine may pass: under the runtime path. */
+export function restoreRunnerRolePath(prefix: string): string {
+  return `${runtimeRolePath(prefix)}restore-runner/`;
+}
+
+/** The table that holds one lock per application while its cutover runs. */
+export function cutoverLockTableName(prefix: string): string {
+  return `${prefix}-cutover-locks`;
+}
+
+/** The SSM path of a deployment's restore catalog. */
+export function restoreCatalogRoot(deployment: string): string {
+  return `/lifeline/${deployment}/restore`;
+}
+
+/** The SSM path under which a restore group (backups stack `stack`, 1-based) keeps one parameter per database. */
+export function restoreCatalogPath(deployment: string, stack: number): string {
+  return `${restoreCatalogRoot(deployment)}/${stack}`;
 }

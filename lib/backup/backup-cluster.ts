@@ -6,7 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { exitCodeLegend } from '../../lambdas/core/exit-codes.js';
+import { runnerExitCodeLegend } from '../../lambdas/core/exit-codes.js';
 import { runnerCluster } from '../runner-task.js';
 
 export interface BackupClusterProps {
@@ -77,7 +77,7 @@ export class BackupCluster extends Construct {
           message: events.RuleTargetInput.fromText(
             `A Lifeline backup task stopped without a backup: ${field('$.detail.group')}, ${field('$.detail.stopCode')}, ` +
               `exit code ${field('$.detail.containers[0].exitCode')}: ${field('$.detail.stoppedReason')}. ` +
-              `The exit code names the runner's error (${exitCodeLegend()}); 137 is a kill, such as running out of memory. ` +
+              `The exit code names the runner's error (${runnerExitCodeLegend()}); 137 is a kill, such as running out of memory. ` +
               `Task ${field('$.detail.taskArn')}; its logs are in ${props.logGroup.logGroupName}, stream backup/backup/ and the task id.`,
           ),
         }),

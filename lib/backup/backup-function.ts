@@ -57,7 +57,7 @@ export class BackupFunction extends Construct {
 
     this.function = new lambda.DockerImageFunction(this, 'Function', {
       functionName: props.functionName,
-      description: `Lifeline backup of ${target.database}`,
+      description: `Lifeline backup of ${target.label}`,
       code: props.image.code(),
       // The role's policy is complete as written above; nothing may widen it behind our back.
       role: this.role.withoutPolicyUpdates(),

@@ -40,7 +40,7 @@ function backupStatements(target: BackupRuntimeTarget, secretKmsKeyArn: string |
     ...(target.host !== undefined && target.databaseName !== undefined
       ? []
       : [new iam.PolicyStatement({ sid: 'DescribeOwnDatabase', actions: [describeAction], resources: [databaseArn] })]),
-    ...vault.backupStatements(target.database),
+    ...vault.backupStatements(target.label),
   ];
 }
 
@@ -63,13 +63,13 @@ export function backupRole(scope: Construct, id: string, props: BackupRoleProps)
   const { target, vault } = props;
   const role = new iam.Role(scope, id, {
     assumedBy: new iam.ServicePrincipal(props.assumedBy),
-    description: `Lifeline backup of ${target.database}`,
+    description: `Lifeline backup of ${target.label}`,
     path: vault.runtimeRolePath,
     inlinePolicies: {
       backup: new iam.PolicyDocument({ statements: [...backupStatements(target, props.secretKmsKeyArn, vault), ...props.statements] }),
     },
   });
-  for (const objects of vault.backupObjectArns(target.database)) {
+  for (const objects of vault.backupObjectArns(target.label)) {
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[${nagResource(role, objects)}]`,
       reason: "Backup keys carry a timestamp: writes are granted under this database's own tier prefix only.",

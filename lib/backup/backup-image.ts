@@ -6,7 +6,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import type { ClientMajor } from '../config/postgres-clients.js';
 
-const DOCKERFILE = 'lambdas/backup/Dockerfile';
+const DOCKERFILE = 'lambdas/Dockerfile';
 
 /** The build context: the repository root, found from here whether this runs from lib/ or a compiled dist/lib/. */
 function repositoryRoot(): string {
@@ -33,7 +33,7 @@ export interface BackupImageProps {
 
 /**
  * The backup runtime's container image for one PostgreSQL client version, built from
- * lambdas/backup/Dockerfile at deploy time (synth only describes it).
+ * lambdas/Dockerfile at deploy time (synth only describes it).
  */
 export class BackupImage extends Construct {
   readonly asset: DockerImageAsset;

@@ -9,7 +9,7 @@ import { BackupFunction } from './backup-function.js';
 import { BackupNetwork } from './backup-network.js';
 import { BackupSchedules, type ScheduledBackup } from './backup-schedules.js';
 import { BackupTask } from './backup-task.js';
-import { backupFunctionName } from '../config/naming.js';
+import { backupFunctionName } from '../../lambdas/core/names.js';
 import { clientMajorFor } from '../config/postgres-clients.js';
 import type { DatabaseConfig, LifelineConfig } from '../config/schema.js';
 import type { VaultStack } from '../vault/vault-stack.js';
@@ -72,7 +72,7 @@ export class BackupsStack extends Stack {
       const name = backupFunctionName(config.name, db.name);
       const runtime = {
         target: {
-          database: db.name,
+          label: db.name,
           secretArn: db.secretArn,
           host: db.host,
           port: db.port,

@@ -1,16 +1,20 @@
 import { z } from 'zod';
 import { DatabaseLabel } from '../../lambdas/core/vault/keys.js';
 import { ObjectLockMode } from '../../lambdas/core/vault/retention.js';
-import { SecretArn } from '../../lambdas/core/postgres/secrets.js';
-import { ApplicationName } from '../../lambdas/core/cutover/input.js';
+import { SecretArn } from '../../lambdas/core/postgres/connection-secrets.js';
 import { Freeze, HealthCheck, LambdaFunctionName } from '../../lambdas/core/cutover/state.js';
 import { TimeZone } from '../../lambdas/core/vault/tier.js';
 import { groupDatabases, MAX_DATABASES_PER_STACK, stackCountFor } from '../../lambdas/core/database-groups.js';
 import { cronTimesOfDay } from './cron.js';
 import { skippedRunProblem } from './daylight-saving.js';
-import { backupFunctionName, MAX_RESOURCE_NAME } from './naming.js';
 import { NEWEST_CLIENT } from './postgres-clients.js';
-import { DEFAULT_DEPLOYMENT_NAME, DeploymentName } from '../../lambdas/core/names.js';
+import {
+  backupFunctionName,
+  DEFAULT_DEPLOYMENT_NAME,
+  DeploymentName,
+  MAX_RESOURCE_NAME,
+  ApplicationName,
+} from '../../lambdas/core/names.js';
 
 const id = (kind: string, pattern: RegExp, example: string) => z.string().regex(pattern, `must be ${kind} such as "${example}"`);
 const VpcId = id('a VPC id', /^vpc-[0-9a-f]{8,17}$/, 'vpc-0a1b2c3d4e5f67890');

@@ -1,7 +1,6 @@
 import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { cutoverWorkflowName } from '../../lambdas/core/names.js';
-import { cutoverLockTableName } from '../config/naming.js';
+import { cutoverLockTableName, cutoverWorkflowName } from '../../lambdas/core/names.js';
 import type { LifelineConfig } from '../config/schema.js';
 import { RestoreLogs } from '../restore/restore-logs.js';
 import type { VaultStack } from '../vault/vault-stack.js';

@@ -11,7 +11,7 @@ import type { RestoreLogs } from '../restore/restore-logs.js';
 import { stepsFunctionArn } from '../restore/restore-steps-function.js';
 import { cutoverStepsEnvironment } from './cutover-settings.js';
 
-/** The cutover steps handler in the backup image (lambdas/backup/Dockerfile bundles it as cutover.mjs). */
+/** The cutover steps handler in the backup image (lambdas/Dockerfile bundles it as cutover.mjs). */
 export const CUTOVER_STEPS_HANDLER = 'cutover.handler';
 
 export interface CutoverStepsFunctionProps {

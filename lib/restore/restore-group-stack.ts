@@ -1,10 +1,9 @@
 import { Stack, type StackProps } from 'aws-cdk-lib';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
-import { restoreCatalogPath, type RestoreDatabase } from '../../lambdas/core/restore/catalog.js';
+import type { RestoreDatabase } from '../../lambdas/core/restore/catalog.js';
 import type { BackupsStack } from '../backup/backups-stack.js';
-import { restoreNetworkFunctionName, restoreRunnerFamily } from '../../lambdas/core/names.js';
-import { restoreRunnerRolePath } from '../config/naming.js';
+import { restoreCatalogPath, restoreNetworkFunctionName, restoreRunnerFamily, restoreRunnerRolePath } from '../../lambdas/core/names.js';
 import type { DatabaseConfig, LifelineConfig, RestoreConfig } from '../config/schema.js';
 import type { VaultStack } from '../vault/vault-stack.js';
 import { databaseStatements } from './database-grants.js';

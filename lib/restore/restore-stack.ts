@@ -2,8 +2,7 @@ import { Aws, CfnOutput, Stack, Validations, type StackProps } from 'aws-cdk-lib
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
-import { cutoverWorkflowName, restoreWorkflowName } from '../../lambdas/core/names.js';
-import { restoreCatalogRoot } from '../../lambdas/core/restore/catalog.js';
+import { cutoverWorkflowName, restoreCatalogRoot, restoreWorkflowName } from '../../lambdas/core/names.js';
 import type { LifelineConfig, RestoreConfig } from '../config/schema.js';
 import { nagResource } from '../nag-findings.js';
 import { runnerCluster } from '../runner-task.js';

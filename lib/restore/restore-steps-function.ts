@@ -12,7 +12,7 @@ import { acknowledgeDatabaseStatements } from './database-grants.js';
 import type { RestoreLogs } from './restore-logs.js';
 import { restoreStepsEnvironment } from './restore-settings.js';
 
-/** The restore steps handler in the backup image (lambdas/backup/Dockerfile bundles it as restore.mjs). */
+/** The restore steps handler in the backup image (lambdas/Dockerfile bundles it as restore.mjs). */
 export const RESTORE_STEPS_HANDLER = 'restore.handler';
 
 /** A steps function's ARN from its name: the settings name each network's function without referring to it. */

@@ -1,9 +1,9 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { BackupDeadLetterQueue } from '../backup/backup-dead-letter-queue.js';
 import { BackupImage } from '../backup/backup-image.js';
 import { BackupNotifications } from './backup-notifications.js';
-import { runtimeRolePath, vaultBucketName } from '../config/naming.js';
+import { runtimeRolePath, vaultBucketName } from '../../lambdas/core/names.js';
 import { BackupVault } from './backup-vault.js';
 import { BackupVpcEndpoints } from '../backup/backup-vpc-endpoints.js';
 import { clientMajorFor, type ClientMajor } from '../config/postgres-clients.js';
@@ -29,7 +29,7 @@ export class VaultStack extends Stack {
     super(scope, id, props);
     const { config } = props;
     this.vault = new BackupVault(this, 'Vault', {
-      bucketName: vaultBucketName(config.name),
+      bucketName: vaultBucketName(config.name, Aws.ACCOUNT_ID, Aws.REGION),
       objectLockMode: config.vault.objectLock.mode,
       runtimeRolePath: runtimeRolePath(config.name),
     });

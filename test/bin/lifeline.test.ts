@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { TierChoice, Trigger } from '../../lambdas/core/backup/request.js';
+import { TierChoice } from '../../lambdas/core/backup/request.js';
 import { runCli } from '../support/cli.js';
+import { Trigger } from '../../lambdas/core/vault/manifest.js';
 
 /**
  * The CLI's output is for operators and scripts: on the project's Node nothing else may reach it, such as the

@@ -3,10 +3,10 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup, type BackupResult } from '../../lambdas/core/backup/pipeline.js';
-import { fromUrl, type SecretDefaults } from '../../lambdas/core/postgres/connection.js';
+import { fromUrl } from '../../lambdas/core/postgres/connection.js';
 import { runRestoreLocally } from '../../lambdas/core/operator/local-restore.js';
 import { createS3Client } from '../../lambdas/core/vault/s3.js';
-import { connectionFromSecret } from '../../lambdas/core/postgres/secrets.js';
+import { connectionFromSecret } from '../../lambdas/core/postgres/connection-secrets.js';
 import type { CutoverSettings } from '../../lambdas/core/cutover/state.js';
 import {
   inProcessTask,
@@ -16,13 +16,15 @@ import {
   type Notification,
 } from '../../lambdas/core/workflows/local.js';
 import { RestoreJob, runRestoreJob } from '../../lambdas/core/restore/job.js';
-import { exitCodeFor } from '../../lambdas/core/exit-codes.js';
-import { restoreCatalogPath, type RestoreDatabase } from '../../lambdas/core/restore/catalog.js';
+import { runnerExitCode } from '../../lambdas/core/exit-codes.js';
+import { restoreCatalogPath } from '../../lambdas/core/names.js';
+import type { RestoreDatabase } from '../../lambdas/core/restore/catalog.js';
 import type { RestoreSettings } from '../../lambdas/core/restore/state.js';
 import { ApplicationProcess, freePort } from '../support/application.js';
 import { dynamoDbTask, FakeEcs, FakeSecretsManager, FakeSsm, startLockTable } from '../support/control-planes.js';
 import { connectPostgres } from '../support/postgres.js';
 import { sharedPostgres, sharedS3 } from '../support/shared.js';
+import { type SecretDefaults } from '../../lambdas/core/postgres/connection-secrets.js';
 
 /** The restore workflow handing over to the real cutover workflow, both as deployed: restore, approval, switch. */
 
@@ -209,7 +211,7 @@ async function restoreWithCutover(input: object, appSecret = rdsSecret(source)) 
       RunRestore: inProcessTask(async (environment) => {
         const job = RestoreJob.parse(JSON.parse(environment.LIFELINE_RESTORE_JOB!));
         await runRestoreJob(job, { s3: vault, bucket, connection: runnerConnection });
-      }, exitCodeFor),
+      }, runnerExitCode),
     },
     stateMachines: {
       [CUTOVER_STATE_MACHINE]: {

@@ -5,9 +5,9 @@ import { createRequire } from 'node:module';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runBackup, type BackupResult } from '../../lambdas/core/backup/pipeline.js';
-import { fromUrl, type SecretDefaults } from '../../lambdas/core/postgres/connection.js';
+import { fromUrl } from '../../lambdas/core/postgres/connection.js';
 import { createS3Client } from '../../lambdas/core/vault/s3.js';
-import { connectionFromSecret } from '../../lambdas/core/postgres/secrets.js';
+import { connectionFromSecret } from '../../lambdas/core/postgres/connection-secrets.js';
 import { LifelineError } from '../../lambdas/core/errors.js';
 import {
   inProcessTask,
@@ -18,13 +18,15 @@ import {
   type Notification,
 } from '../../lambdas/core/workflows/local.js';
 import { RestoreJob, runRestoreJob } from '../../lambdas/core/restore/job.js';
-import { exitCodeFor } from '../../lambdas/core/exit-codes.js';
-import { restoreCatalogPath, type RestoreDatabase } from '../../lambdas/core/restore/catalog.js';
-import { RestoreFailure, RestoreTarget, ValidationReport, type RestoreSettings } from '../../lambdas/core/restore/state.js';
+import { runnerExitCode } from '../../lambdas/core/exit-codes.js';
+import { restoreCatalogPath } from '../../lambdas/core/names.js';
+import type { RestoreDatabase } from '../../lambdas/core/restore/catalog.js';
+import { RestoreFailure, CreatedTarget, ValidationReport, type RestoreSettings } from '../../lambdas/core/restore/state.js';
 import { FakeSsm } from '../support/control-planes.js';
 import { createRichDatabase, databaseDigest, RICH_DATABASE_LATEST_MIGRATION } from '../support/fixture.js';
 import { connectPostgres } from '../support/postgres.js';
 import { sharedPostgres, sharedS3 } from '../support/shared.js';
+import { type SecretDefaults } from '../../lambdas/core/postgres/connection-secrets.js';
 
 const DEFINITION = 'state-machines/restore.asl.json';
 /** The steps function outside any VPC, and the one in the databases' network. */
@@ -163,7 +165,7 @@ describe('restore.asl.json', () => {
       Retry: { ErrorEquals: string[] }[];
     };
     const states = definition.States as Record<string, Invoke>;
-    const results = { CreateTarget: RestoreTarget, ValidateRestore: ValidationReport, Cleanup: RestoreFailure };
+    const results = { CreateTarget: CreatedTarget, ValidateRestore: ValidationReport, Cleanup: RestoreFailure };
     for (const [name, schema] of Object.entries(results)) {
       const state = states[name]!;
       expect(state.Resource, name).toBe('arn:aws:states:::lambda:invoke');
@@ -335,7 +337,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
             const job = RestoreJob.parse(JSON.parse(environment.LIFELINE_RESTORE_JOB!));
             await runRestoreJob(job, { s3: vault, bucket: vaultBucket, connection: runnerConnection });
             await afterJob?.(job);
-          }, exitCodeFor)(parameters);
+          }, runnerExitCode)(parameters);
         },
       },
       notify: (notification) => notifications.push(notification),

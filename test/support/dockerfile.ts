@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /** From the repository root, the working directory of the tests and benchmarks and the image's build context. */
-export const DOCKERFILE = 'lambdas/backup/Dockerfile';
+export const DOCKERFILE = 'lambdas/Dockerfile';
 
 export interface Instruction {
   keyword: string;

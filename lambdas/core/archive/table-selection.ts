@@ -1,5 +1,33 @@
+import { LifelineError } from '../errors.js';
+import type { BackupManifest, TableRowCount } from '../vault/manifest.js';
 import { tableEntry, type ArchiveEntry } from './format.js';
-import type { TableRowCount } from '../vault/manifest.js';
+
+/** A table-level restore's choice: table names, schema names, or both; undefined for all. */
+export interface TableFilter {
+  tables?: readonly string[];
+  schemas?: readonly string[];
+}
+
+/**
+ * The manifest's tables that a restore brings back: those named in `tables` (all, without it) in the schemas named
+ * in `schemas` (all, without it). A name that selects nothing is refused, naming it.
+ */
+export function selectedTables(manifest: BackupManifest, filter: TableFilter): TableRowCount[] {
+  const { tables, schemas } = filter;
+  const selected = manifest.tables.filter((t) => (!tables || tables.includes(t.name)) && (!schemas || schemas.includes(t.schema)));
+  for (const name of tables ?? []) {
+    if (!selected.some((t) => t.name === name)) {
+      const where = schemas ? ` in schemas ${schemas.join(', ')}` : '';
+      throw new LifelineError('InvalidInput', `tables: "${name}" is not in backup ${manifest.key}${where}`);
+    }
+  }
+  for (const schema of schemas ?? []) {
+    if (!selected.some((t) => t.schema === schema)) {
+      throw new LifelineError('InvalidInput', `schemas: "${schema}" has no selected tables in backup ${manifest.key}`);
+    }
+  }
+  return selected;
+}
 
 export interface TableSelection {
   /** What to restore, in archive order: the tables' definitions and rows, and every entry those need. */

@@ -3,7 +3,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type pg from 'pg';
 import { abortError as stoppedBy, throwIfAborted as throwIfStopped } from '../abort.js';
 import { compressStage, readTableOfContents, tableEntry, toolEnv, ZSTD_LEVEL } from '../archive/format.js';
-import type { TierChoice, Trigger } from './request.js';
+import type { TierChoice } from './request.js';
 import { pgBinary, runPipeline, startPipeline } from '../child-process.js';
 import { connectClient, describe, libpqEnv, redact, type ConnectionSettings } from '../postgres/connection.js';
 import { DigestTap } from '../digest.js';
@@ -26,6 +26,7 @@ import {
   type BackupEntry,
   type ObjectLock,
 } from '../vault/backups.js';
+import { type Trigger } from '../vault/manifest.js';
 
 /** Multipart shape: 8 MiB parts, 4 in flight, so memory stays near 6 parts whatever the database size, up to
  * databases whose size would need more than S3's 10,000 parts (over 70 GiB); their parts grow to fit. */

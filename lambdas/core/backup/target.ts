@@ -1,49 +1,32 @@
-import type { RDSClient } from '@aws-sdk/client-rds';
-import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
+import { endpointConnection, type DatabaseEndpoint, type EndpointClients } from '../postgres/endpoints.js';
+import { SecretArn } from '../postgres/connection-secrets.js';
+import { parseInput } from '../validation.js';
+import { DatabaseLabel } from '../vault/keys.js';
+import { ObjectLockMode } from '../vault/retention.js';
+import { TimeZone } from '../vault/tier.js';
 import { runBackup, type BackupOptions, type BackupResult } from './pipeline.js';
 import type { BackupRequest } from './request.js';
-import { fromRdsSecret, parseRdsSecret, type ConnectionSettings } from '../postgres/connection.js';
-import { LifelineError } from '../errors.js';
-import { DatabaseLabel } from '../vault/keys.js';
-import { describeRdsEndpoint, describeRdsResource, type RdsResource } from '../postgres/rds.js';
-import { ObjectLockMode } from '../vault/retention.js';
-import { readSecretString, SecretArn } from '../postgres/secrets.js';
-import { TimeZone } from '../vault/tier.js';
-import { parseInput } from '../validation.js';
 
 /**
  * What a backup function backs up and where to, fixed by the deployment in the function's environment
  * (lib/backup/backup-function.ts sets it from the config): a caller of the function chooses only the trigger
  * and the tier.
  */
-export interface BackupTarget {
-  /** The database's label in the vault. */
-  database: string;
+export interface BackupTarget extends DatabaseEndpoint {
   bucket: string;
-  secretArn: string;
-  /** For secrets without a host (RDS-managed ones); otherwise looked up from `rds`. */
-  host?: string;
-  /** The port the security groups open, for secrets without one. */
-  port: number;
-  /** For secrets without a dbname; otherwise looked up from `rds`. */
-  databaseName?: string;
-  rds: RdsResource;
   /** Whose calendar decides the monthly and weekly tiers. */
   timeZone: string;
   /** The vault's Object Lock mode, with which each backup is locked until its tier ends. */
   objectLock?: ObjectLockMode;
 }
 
-/** What reaching a configured database takes: the restore workflow reaches the same servers the same way. */
-export type DatabaseEndpoint = Pick<BackupTarget, 'database' | 'secretArn' | 'host' | 'port' | 'databaseName' | 'rds'>;
-
 const optional = (value: string | undefined, name: string) => (value === undefined ? {} : { [name]: value });
 
 /** The function's environment variables for `target`. */
 export function backupTargetEnvironment(target: BackupTarget): Record<string, string> {
   return {
-    LIFELINE_DATABASE: target.database,
+    LIFELINE_DATABASE: target.label,
     VAULT_BUCKET: target.bucket,
     DATABASE_SECRET_ARN: target.secretArn,
     ...optional(target.host, 'DATABASE_HOST'),
@@ -74,7 +57,7 @@ const Environment = z
     message: 'set exactly one of RDS_INSTANCE_IDENTIFIER or RDS_CLUSTER_IDENTIFIER',
   })
   .transform((env): BackupTarget => ({
-    database: env.LIFELINE_DATABASE,
+    label: env.LIFELINE_DATABASE,
     bucket: env.VAULT_BUCKET,
     secretArn: env.DATABASE_SECRET_ARN,
     host: env.DATABASE_HOST,
@@ -92,44 +75,6 @@ export function backupTargetFromEnvironment(env: NodeJS.ProcessEnv): BackupTarge
   return parseInput(Environment, env, 'backup environment', 'InvalidConfig');
 }
 
-export interface ControlPlanes {
-  secrets: SecretsManagerClient;
-  rds: RDSClient;
-}
-
-/**
- * How to reach the target: the secret's fields first, then the config's host, port and database name, then
- * what RDS reports of the instance or cluster, asked only for what is still missing.
- */
-export async function targetConnection(target: DatabaseEndpoint, clients: ControlPlanes): Promise<ConnectionSettings> {
-  const secretString = await readSecretString(clients.secrets, target.secretArn);
-  const secret = parseRdsSecret(secretString);
-  let { host, databaseName } = target;
-  if ((secret.host ?? host) === undefined || (secret.dbname ?? databaseName) === undefined) {
-    const found = await describeRdsEndpoint(clients.rds, target.rds);
-    const rds = `RDS ${describeRdsResource(target.rds)}`;
-    if (secret.host === undefined && host === undefined) {
-      if (found.host === undefined) throw new LifelineError('DatabaseUnreachable', `${rds} has no endpoint yet`);
-      if (found.port !== undefined && secret.port === undefined && found.port !== target.port) {
-        throw new LifelineError(
-          'InvalidConfig',
-          `${rds} listens on port ${found.port}, but database "${target.database}" has "port": ${target.port} in the config (the port its security groups open): set it to ${found.port}`,
-        );
-      }
-      host = found.host;
-    }
-    databaseName ??= found.database;
-  }
-  if (secret.dbname === undefined && databaseName === undefined) {
-    throw new LifelineError(
-      'InvalidConfig',
-      `no database name for "${target.database}": its secret has no "dbname" and RDS ${describeRdsResource(target.rds)} was created without one; ` +
-        `set "databaseName" for database "${target.database}" in the config`,
-    );
-  }
-  return fromRdsSecret(secretString, { host, port: target.port, database: databaseName });
-}
-
 /**
  * One backup of the deployment's target, as the backup function and the backup task run it. The connection is
  * looked up first, so that an unreadable or rotated-away secret fails the backup like any other failure.
@@ -137,10 +82,10 @@ export async function targetConnection(target: DatabaseEndpoint, clients: Contro
 export async function backUpTarget(
   target: BackupTarget,
   request: BackupRequest,
-  options: ControlPlanes & Pick<BackupOptions, 's3' | 'signal' | 'now'>,
+  options: EndpointClients & Pick<BackupOptions, 's3' | 'signal' | 'now'>,
 ): Promise<BackupResult> {
-  const connection = await targetConnection(target, options);
-  const { database, bucket, timeZone, objectLock } = target;
+  const connection = await endpointConnection(target, options);
+  const { label: database, bucket, timeZone, objectLock } = target;
   return runBackup({
     ...request,
     database,

@@ -3,7 +3,7 @@ import { connectionSecretObject, type SecretShape } from '../postgres/connection
 import type { Endpoint } from './state.js';
 
 /**
- * Cutover rewrites the application's connection secret (core's connection-secret.ts reads it) in the shape it
+ * Cutover rewrites the application's connection secret (postgres/connection-secrets.ts reads it) in the shape it
  * has, keeping every other key and URL parameter.
  */
 

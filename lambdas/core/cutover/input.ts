@@ -1,24 +1,8 @@
 import { z } from 'zod';
-import { SecretArn } from '../postgres/secrets.js';
-
-/** An application's name in the config: what cutover switches and what `cutover` in a restore input names. */
-export const ApplicationName = z
-  .string()
-  .regex(/^[a-z][a-z0-9-]{0,31}$/, 'must be 1-32 lowercase letters, digits or "-", starting with a letter');
-
-/** A PostgreSQL database name: quoted wherever it is used, so only its length and a few characters are limited. */
-export const DatabaseName = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/, 'must be 1-63 letters, digits, "_", "$" or "-", starting with a letter or "_"');
-
-/** The human decision a `.waitForTaskToken` task is answered with (SendTaskSuccess output). */
-export const ApprovalDecision = z.strictObject({
-  /** The approver's AWS identity (STS caller ARN), or the local operator in a rehearsal. */
-  approver: z.string().min(1),
-  comment: z.string().max(1000).nullable(),
-  decidedAt: z.iso.datetime({ offset: true }),
-});
-export type ApprovalDecision = z.infer<typeof ApprovalDecision>;
+import { DatabaseName } from '../postgres/databases.js';
+import { SecretArn } from '../postgres/connection-secrets.js';
+import { ApplicationName } from '../names.js';
+import { ApprovalDecision } from '../workflows/approval.js';
 
 /** Inputs to paste into the Step Functions console; each is tested to parse. */
 export const CUTOVER_INPUT_EXAMPLES = [

@@ -1,8 +1,10 @@
 import { z } from 'zod';
 import { SecretShape } from '../postgres/connection-secrets.js';
-import { SecretArn } from '../postgres/secrets.js';
-import { ApplicationName, ApprovalDecision, CutoverDatabase, CutoverInput } from './input.js';
+import { SecretArn } from '../postgres/connection-secrets.js';
+import { CutoverDatabase, CutoverInput } from './input.js';
 import { CaughtError, Timing } from '../workflows/execution-state.js';
+import { ApplicationName } from '../names.js';
+import { ApprovalDecision } from '../workflows/approval.js';
 
 /**
  * The longest a cutover execution may run (the state machine's TimeoutSeconds), and so how long its lock

@@ -10,8 +10,8 @@ import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 import { z } from 'zod';
 import { LifelineError } from '../errors.js';
 import { parseInput } from '../validation.js';
-import { ApprovalDecision } from '../cutover/input.js';
 import { parseExecutionArn } from './executions.js';
+import { ApprovalDecision } from '../workflows/approval.js';
 
 /** A `.waitForTaskToken` SNS publish, as history events name its resource. */
 const WAITING_RESOURCE = { resourceType: 'sns', resource: 'publish.waitForTaskToken' };

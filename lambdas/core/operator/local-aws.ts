@@ -1,7 +1,8 @@
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient, type GetSecretValueCommandOutput } from '@aws-sdk/client-secrets-manager';
-import type { ConnectionSettings, RdsSecret } from '../postgres/connection.js';
+import type { ConnectionSettings } from '../postgres/connection.js';
 import { LifelineError } from '../errors.js';
+import { type RdsSecret } from '../postgres/connection-secrets.js';
 
 /**
  * The AWS control planes a local run cannot reach, answering in the real APIs' shapes: the workflow's code

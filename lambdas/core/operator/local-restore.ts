@@ -7,7 +7,6 @@ import { fromUrl, type ConnectionSettings } from '../postgres/connection.js';
 import { LifelineError } from '../errors.js';
 import { DatabaseLabel } from '../vault/keys.js';
 import { parseInput } from '../validation.js';
-import { ApplicationName } from '../cutover/input.js';
 import {
   inProcessTask,
   runLocalExecution,
@@ -16,13 +15,14 @@ import {
   type LocalExecutionResult,
   type Notification,
 } from '../workflows/local.js';
-import { exitCodeFor } from '../exit-codes.js';
+import { runnerExitCode } from '../exit-codes.js';
 import { fixedRestoreCatalog, RestoreDatabase } from '../restore/catalog.js';
 import { RestoreSettings } from '../restore/state.js';
 import { runRestoreStep } from '../restore/steps.js';
 import { runnerEnvironment } from '../runner/environment.js';
 import { localRds, localSecretsManager } from './local-aws.js';
 import { restoreFromEnvironment } from '../runner/restore.js';
+import { ApplicationName } from '../names.js';
 
 /**
  * `lifeline run restore --local`: the deployed restore.asl.json run on this machine, a rehearsal of the
@@ -185,7 +185,7 @@ export async function runRestoreLocally(options: LocalRestoreOptions): Promise<L
       RunRestore: inProcessTask(async (override) => {
         const env = { ...runnerEnvironment({ bucket: settings.bucket, stagingDir: options.stagingDir }), ...override };
         await restoreFromEnvironment(env, { s3: options.s3, secrets, signal: options.signal });
-      }, exitCodeFor),
+      }, runnerExitCode),
     },
     notify: options.notify,
     answer: options.answer,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TierChoice, Trigger } from '../backup/request.js';
+import { TierChoice } from '../backup/request.js';
 import { DatabaseLabel } from '../vault/keys.js';
 import { ObjectLockMode } from '../vault/retention.js';
 import { TimeZone } from '../vault/tier.js';
@@ -7,7 +7,8 @@ import { IsoTime } from '../validation.js';
 import type { BackupSelector } from '../vault/backups.js';
 import { DEFAULT_DEPLOYMENT_NAME, DeploymentName, restoreWorkflowName } from '../names.js';
 import { STATE_MACHINE_ARN, type StateMachineRef } from './executions.js';
-import { ApprovalDecision } from '../cutover/input.js';
+import { ApprovalDecision } from '../workflows/approval.js';
+import { Trigger } from '../vault/manifest.js';
 
 /** The `lifeline` CLI's options, one schema per command: the CLI takes its choices and defaults from here. */
 

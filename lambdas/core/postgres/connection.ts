@@ -31,7 +31,7 @@ function isLoopback(host: string): boolean {
  * The TLS mode when none is given: verify-full for any server across a network (the Lambda image points
  * PGSSLROOTCERT at the RDS CA bundle); prefer on loopback, where a local server often has no TLS.
  */
-function defaultSslMode(host: string): SslMode {
+export function defaultSslMode(host: string): SslMode {
   return isLoopback(host) ? 'prefer' : 'verify-full';
 }
 
@@ -71,60 +71,6 @@ export function fromUrl(url: string): ConnectionSettings {
     database,
     sslMode,
     sslRootCert: parsed.searchParams.get('sslrootcert') ?? undefined,
-  };
-}
-
-/**
- * The JSON of an RDS-style Secrets Manager secret. Secrets that RDS manages (ManageMasterUserPassword,
- * `rds!db-...` and `rds!cluster-...`) hold only username and password; self-managed ones add engine, host,
- * port (some rotation templates write it as a string) and usually dbname.
- */
-export const RdsSecret = z.object({
-  host: z.string().min(1).optional(),
-  port: z.coerce.number().int().positive().optional(),
-  username: z.string().min(1),
-  password: z.string().min(1),
-  dbname: z.string().min(1).optional(),
-});
-export type RdsSecret = z.infer<typeof RdsSecret>;
-
-/** What the deployment knows of the database, for the fields its secret leaves out. */
-export interface SecretDefaults {
-  host?: string;
-  port?: number;
-  database?: string;
-  sslRootCert?: string;
-}
-
-/** Errors name the fields, never the secret's values. */
-export function parseRdsSecret(secretString: string): RdsSecret {
-  let json: unknown;
-  try {
-    json = JSON.parse(secretString);
-  } catch {
-    throw new LifelineError('InvalidInput', 'database secret: not JSON (expected {username, password, host?, port?, dbname?})');
-  }
-  return parseInput(RdsSecret, json, 'database secret');
-}
-
-/**
- * The secret's own fields win; `defaults` fill in the rest. RDS servers are verified (verify-full) unless
- * reached through a loopback tunnel; never downgraded for a missing CA.
- */
-export function fromRdsSecret(secretString: string, defaults: SecretDefaults = {}): ConnectionSettings {
-  const secret = parseRdsSecret(secretString);
-  const host = secret.host ?? defaults.host;
-  const database = secret.dbname ?? defaults.database;
-  if (!host) throw new LifelineError('InvalidInput', 'database secret: host is missing and no default was given');
-  if (!database) throw new LifelineError('InvalidInput', 'database secret: dbname is missing and no default was given');
-  return {
-    host,
-    port: secret.port ?? defaults.port ?? 5432,
-    user: secret.username,
-    password: secret.password,
-    database,
-    sslMode: defaultSslMode(host),
-    sslRootCert: defaults.sslRootCert,
   };
 }
 

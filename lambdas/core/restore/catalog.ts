@@ -1,14 +1,13 @@
 import { paginateGetParametersByPath, type GetParametersByPathCommandOutput, type SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
 import { backupStackOf } from '../database-groups.js';
-import { restoreNetworkFunctionName, restoreRunnerFamily } from '../names.js';
+import { restoreCatalogPath, restoreNetworkFunctionName, restoreRunnerFamily, ApplicationName } from '../names.js';
 import { LifelineError } from '../errors.js';
 import { DatabaseLabel } from '../vault/keys.js';
-import { SecretArn } from '../postgres/secrets.js';
+import { SecretArn } from '../postgres/connection-secrets.js';
 import { parseInput } from '../validation.js';
-import { ApplicationName } from '../cutover/input.js';
 
-/** An RDS instance or Aurora cluster by identifier (rds.ts RdsResource). */
+/** An RDS instance or Aurora cluster by identifier (postgres/rds.ts RdsResource). */
 const RdsResource = z.union([
   z.strictObject({ instanceIdentifier: z.string().min(1) }),
   z.strictObject({ clusterIdentifier: z.string().min(1) }),
@@ -37,7 +36,7 @@ export const RestoreDatabase = z.strictObject({
   secretArn: SecretArn,
   /**
    * Where the server listens, for secrets that do not say (RDS-managed ones): as the backup function resolves it
-   * (backup-target.ts targetConnection): the secret, then host/port/databaseName, then RDS.
+   * (postgres/endpoints.ts endpointConnection): the secret, then host/port/databaseName, then RDS.
    */
   host: z.string().min(1).optional(),
   port: z.number().int().min(1).max(65535),
@@ -57,16 +56,6 @@ export type RestoreDatabase = z.infer<typeof RestoreDatabase>;
 export interface RestoreCatalog {
   /** Every configured database of `database`'s restore group (its backups stack), itself among them when it is configured. */
   groupOf(database: string): Promise<RestoreDatabase[]>;
-}
-
-/** The SSM path of a deployment's restore catalog. */
-export function restoreCatalogRoot(deployment: string): string {
-  return `/lifeline/${deployment}/restore`;
-}
-
-/** The SSM path under which a restore group (backups stack `stack`, 1-based) keeps one parameter per database. */
-export function restoreCatalogPath(deployment: string, stack: number): string {
-  return `${restoreCatalogRoot(deployment)}/${stack}`;
 }
 
 /**

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { DatabaseLabel, parseBackupKey } from '../vault/keys.js';
-import { SecretArn } from '../postgres/secrets.js';
+import { SecretArn } from '../postgres/connection-secrets.js';
 import { IsoTime } from '../validation.js';
-import { ApplicationName, DatabaseName } from '../cutover/input.js';
+import { ApplicationName } from '../names.js';
+import { DatabaseName } from '../postgres/databases.js';
 
 const MAX_DATABASE_NAME = 63;
 const RESTORED_SUFFIX = '_restored_';

@@ -1,10 +1,11 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import type { ConnectionSettings, SecretDefaults } from '../postgres/connection.js';
+import type { ConnectionSettings } from '../postgres/connection.js';
 import { LifelineError } from '../errors.js';
 import { runRestore, stagingBytesFor, type RestoreResult } from './pipeline.js';
-import { SecretArn } from '../postgres/secrets.js';
-import { DatabaseName } from '../cutover/input.js';
+import { SecretArn } from '../postgres/connection-secrets.js';
+import { DatabaseName } from '../postgres/databases.js';
+import { type SecretDefaults } from '../postgres/connection-secrets.js';
 
 /**
  * What the restore workflow asks of the Fargate runner, passed in the LIFELINE_RESTORE_JOB environment
@@ -50,7 +51,7 @@ export interface RestoreJobDeps {
   bucket: string;
   /**
    * Connection settings from an RDS-style Secrets Manager secret, `defaults` filling in what it leaves out
-   * (secrets.ts connectionFromSecret).
+   * (postgres/connection-secrets.ts connectionFromSecret).
    */
   connection(secretArn: string, defaults: SecretDefaults): Promise<ConnectionSettings>;
   /** Where the archive is staged (the runner's volume); by default the OS temp directory. */

@@ -16,9 +16,9 @@ import { countRows, hasChildren } from '../postgres/inventory.js';
 import type { BackupManifest, TableRowCount } from '../vault/manifest.js';
 import { assertCanActAs } from '../postgres/ownership.js';
 import { isPrivilegeEntry, missingRoles, rolesInPrivilegeSql } from '../archive/privileges.js';
-import { openTarget, type RestoreTarget } from './target.js';
+import { openTarget, type UndoableTarget } from './target.js';
 import { loadPart, planTableParts, type TablePartsPlan } from '../archive/table-parts.js';
-import { selectTables } from '../archive/table-selection.js';
+import { selectedTables, selectTables } from '../archive/table-selection.js';
 import { findBackup, openObject, readManifest, storage, type BackupSelector } from '../vault/backups.js';
 
 export interface RestoreOptions {
@@ -122,23 +122,6 @@ function conninfoValue(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-function selectedTables(manifest: BackupManifest, options: RestoreOptions): TableRowCount[] {
-  const { tables, schemas } = options;
-  const selected = manifest.tables.filter((t) => (!tables || tables.includes(t.name)) && (!schemas || schemas.includes(t.schema)));
-  for (const name of tables ?? []) {
-    if (!selected.some((t) => t.name === name)) {
-      const where = schemas ? ` in schemas ${schemas.join(', ')}` : '';
-      throw new LifelineError('InvalidInput', `tables: "${name}" is not in backup ${manifest.key}${where}`);
-    }
-  }
-  for (const schema of schemas ?? []) {
-    if (!selected.some((t) => t.schema === schema)) {
-      throw new LifelineError('InvalidInput', `schemas: "${schema}" has no selected tables in backup ${manifest.key}`);
-    }
-  }
-  return selected;
-}
-
 function assertNotSource(target: ConnectionSettings, manifest: BackupManifest): void {
   const { source } = manifest;
   if (target.host === source.host && target.port === source.port && target.database === source.databaseName) {
@@ -237,7 +220,7 @@ async function stageVerified(
 }
 
 /** Refuses, before anything is written, privileges for roles that the target's server does not have. */
-async function assertRolesExist(target: RestoreTarget, archive: string, entries: ArchiveEntry[], dir: string, manifest: BackupManifest) {
+async function assertRolesExist(target: UndoableTarget, archive: string, entries: ArchiveEntry[], dir: string, manifest: BackupManifest) {
   const grants = entries.filter(isPrivilegeEntry);
   if (grants.length === 0) return;
   const roles = rolesInPrivilegeSql(await archiveScript(archive, await writeUseList(dir, 'privileges', grants)));
@@ -395,7 +378,7 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Pro
 
 /** Puts the target back as it was after `failure`, and says so (or why not) in the error that is thrown. */
 async function undoRestore(
-  target: RestoreTarget,
+  target: UndoableTarget,
   failure: unknown,
   settings: ConnectionSettings,
   restored: boolean,

@@ -1,16 +1,18 @@
 import { z } from 'zod';
-import { DeploymentName } from '../names.js';
+import { DeploymentName, ApplicationName } from '../names.js';
 import { DatabaseLabel } from '../vault/keys.js';
 import { LatestMigration } from '../vault/manifest.js';
-import { SecretArn } from '../postgres/secrets.js';
-import { ApplicationName, ApprovalDecision, CutoverInput, DatabaseName } from '../cutover/input.js';
+import { SecretArn } from '../postgres/connection-secrets.js';
+import { CutoverInput } from '../cutover/input.js';
 import { LambdaFunctionArn, RestoreDatabase, RunnerPlacement } from './catalog.js';
 import { RestoreJob } from './job.js';
 import { CaughtError, Timing } from '../workflows/execution-state.js';
+import { ApprovalDecision } from '../workflows/approval.js';
+import { DatabaseName } from '../postgres/databases.js';
 
 /**
  * What the restore steps know of the deployment (the CDK stack passes it as LIFELINE_RESTORE_SETTINGS): the vault,
- * the defaults, and where the catalog of configured databases is (restore-catalog.ts).
+ * the defaults, and where the catalog of configured databases is (catalog.ts).
  */
 export const RestoreSettings = z.strictObject({
   /** The config's name, under which the catalog's parameters live. */
@@ -68,7 +70,7 @@ export const BackupUsed = z.strictObject({
 export type BackupUsed = z.infer<typeof BackupUsed>;
 
 /** CreateTarget's result. `created`: this execution created the database and marked it; Cleanup drops it only while it bears that mark. */
-export const RestoreTarget = z.strictObject({
+export const CreatedTarget = z.strictObject({
   serverSecretArn: SecretArn,
   /** Where the server listens, resolved once: the runner and the later steps connect there. */
   server: z.strictObject({ host: z.string(), port: z.number().int() }),
@@ -80,7 +82,7 @@ export const RestoreTarget = z.strictObject({
   job: RestoreJob,
   timing: Timing,
 });
-export type RestoreTarget = z.infer<typeof RestoreTarget>;
+export type CreatedTarget = z.infer<typeof CreatedTarget>;
 
 export const ValidationReport = z.strictObject({
   passed: z.boolean(),
@@ -110,7 +112,7 @@ export const ValidationReport = z.strictObject({
 });
 export type ValidationReport = z.infer<typeof ValidationReport>;
 
-/** HandOver's result: the cutover execution and its output (cutover-steps summarize's CutoverOutcome). */
+/** HandOver's result: the cutover execution and its output (cutover/steps.ts summarize's CutoverOutcome). */
 export const CutoverResult = z.strictObject({
   executionArn: z.string(),
   output: z.looseObject({ status: z.literal('SUCCEEDED'), application: z.string(), to: z.looseObject({ database: z.string() }) }),
@@ -121,7 +123,7 @@ export type CutoverResult = z.infer<typeof CutoverResult>;
 export const RestoreState = z.object({
   request: RestoreRequest,
   backup: BackupUsed.optional(),
-  target: RestoreTarget.optional(),
+  target: CreatedTarget.optional(),
   restore: z.object({ taskArn: z.string() }).optional(),
   validation: ValidationReport.optional(),
   approval: ApprovalDecision.optional(),
@@ -172,7 +174,7 @@ export const RestoreStepEvent = z.discriminatedUnion('step', [
   }),
   z.strictObject({ step: z.literal('resolveBackup'), request: RestoreRequest }),
   z.strictObject({ step: z.literal('createTarget'), request: RestoreRequest, backup: BackupUsed }),
-  z.strictObject({ step: z.literal('validateRestore'), request: RestoreRequest, backup: BackupUsed, target: RestoreTarget }),
+  z.strictObject({ step: z.literal('validateRestore'), request: RestoreRequest, backup: BackupUsed, target: CreatedTarget }),
   z.strictObject({ step: z.literal('summarize'), state: RestoreState }),
   z.strictObject({ step: z.literal('cleanup'), state: RestoreState }),
 ]);

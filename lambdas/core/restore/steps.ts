@@ -2,24 +2,15 @@ import type { RDSClient } from '@aws-sdk/client-rds';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type pg from 'pg';
-import { targetConnection } from '../backup/target.js';
 import { parseConnectionSecret } from '../postgres/connection-secrets.js';
 import { backupStackOf } from '../database-groups.js';
 import { connectClient, redact, type ConnectionSettings } from '../postgres/connection.js';
 import { LifelineError, type LifelineErrorName } from '../errors.js';
+import { selectedTables } from '../archive/table-selection.js';
 import { countRows, latestMigration } from '../postgres/inventory.js';
 import type { BackupManifest, LatestMigration } from '../vault/manifest.js';
 import { assertCanActAs } from '../postgres/ownership.js';
-import {
-  assertWithoutTables,
-  createDatabase,
-  dropDatabase,
-  findDatabase,
-  MAINTENANCE_DATABASE,
-  markDatabase,
-  withDatabaseNameLock,
-} from './target.js';
-import { connectionFromSecret, readSecretString } from '../postgres/secrets.js';
+import { connectionFromSecret, readSecretString } from '../postgres/connection-secrets.js';
 import type { RestoreMetricName } from '../telemetry.js';
 import { checkRows, ESTIMATE_TOLERANCE } from './pipeline.js';
 import { parseInput } from '../validation.js';
@@ -27,7 +18,7 @@ import { findBackup, objectSize, readManifest, type BackupSelector } from '../va
 import { causeDetails, nameCaught, secondsBetween } from '../workflows/execution-state.js';
 import type { RestoreCatalog } from './catalog.js';
 import { storageFor } from './job.js';
-import { errorNameForExitCode } from '../exit-codes.js';
+import { runnerErrorName } from '../exit-codes.js';
 import { defaultTargetName, RestoreInput } from './input.js';
 import {
   RestoreStepEvent,
@@ -37,9 +28,19 @@ import {
   type RestoreRequest,
   type RestoreSettings,
   type RestoreState,
-  type RestoreTarget,
+  type CreatedTarget,
   type ValidationReport,
 } from './state.js';
+import {
+  assertWithoutTables,
+  createDatabase,
+  dropDatabase,
+  findDatabase,
+  MAINTENANCE_DATABASE,
+  markDatabase,
+  withDatabaseNameLock,
+} from '../postgres/databases.js';
+import { endpointConnection } from '../postgres/endpoints.js';
 
 export interface RestoreStepDeps {
   settings: RestoreSettings;
@@ -198,11 +199,11 @@ export async function resolveBackup(request: RestoreRequest, deps: RestoreStepDe
  */
 async function serverConnection(request: RestoreRequest, deps: RestoreStepDeps): Promise<ConnectionSettings> {
   const { name, host, port, databaseName, rds } = request.server;
-  return targetConnection({ database: name, secretArn: request.target.serverSecretArn, host, port, databaseName, rds }, deps);
+  return endpointConnection({ label: name, secretArn: request.target.serverSecretArn, host, port, databaseName, rds }, deps);
 }
 
 /** The target's server as CreateTarget resolved it, connected to `database` with the admin secret's credentials. */
-async function targetServer(target: RestoreTarget, database: string, deps: RestoreStepDeps): Promise<ConnectionSettings> {
+async function targetServer(target: CreatedTarget, database: string, deps: RestoreStepDeps): Promise<ConnectionSettings> {
   const server = await connectionFromSecret(deps.secrets, target.serverSecretArn, { ...target.server, database });
   return { ...server, database };
 }
@@ -229,14 +230,14 @@ function inPlaceQuestion(request: RestoreRequest, backup: BackupUsed, database: 
 /**
  * The target database, owned by the application's role: created when it does not exist, or taken when it
  * exists without tables. The backup's source is a target only in place, and then it is never created.
- * A database it creates bears this execution's mark (restore-target.ts markDatabase), in the same step: a retry
+ * A database it creates bears this execution's mark (postgres/databases.ts markDatabase), in the same step: a retry
  * of the step finds it created, another execution is refused it, and Cleanup drops nothing without the mark.
  */
 export async function createTarget(
   request: RestoreRequest,
   backup: BackupUsed,
   deps: RestoreStepDeps,
-): Promise<Omit<RestoreTarget, 'timing'>> {
+): Promise<Omit<CreatedTarget, 'timing'>> {
   const { serverSecretArn } = request.target;
   const server = await serverConnection(request, deps);
   const { source } = backup;
@@ -303,13 +304,6 @@ export async function createTarget(
   };
 }
 
-/** The manifest's tables that a restore with these filters brings back, as restore.ts selects them. */
-function expectedTables(manifest: BackupManifest, request: RestoreRequest) {
-  return manifest.tables.filter(
-    (t) => (!request.tables || request.tables.includes(t.name)) && (!request.schemas || request.schemas.includes(t.schema)),
-  );
-}
-
 async function runSmokeCheck(client: pg.Client, sql: string, settings: ConnectionSettings): Promise<{ passed: boolean; detail: string }> {
   await client.query('BEGIN READ ONLY');
   try {
@@ -332,7 +326,7 @@ async function runSmokeCheck(client: pg.Client, sql: string, settings: Connectio
  * The restored database as the application connects to it: its connection secret's user and password on the
  * target's server (which may be another than the application's), or the admin's when no application owns it.
  */
-async function applicationConnection(request: RestoreRequest, target: RestoreTarget, deps: RestoreStepDeps): Promise<ConnectionSettings> {
+async function applicationConnection(request: RestoreRequest, target: CreatedTarget, deps: RestoreStepDeps): Promise<ConnectionSettings> {
   const server = await targetServer(target, target.database, deps);
   if (request.ownerSecretArn === null) return server;
   const { user, password } = await applicationRole(request.ownerSecretArn, server, deps);
@@ -360,7 +354,7 @@ const INSUFFICIENT_PRIVILEGE = '42501';
 export async function validateRestore(
   request: RestoreRequest,
   backup: BackupUsed,
-  target: RestoreTarget,
+  target: CreatedTarget,
   deps: RestoreStepDeps,
 ): Promise<Omit<ValidationReport, 'timing'>> {
   const manifest = await readManifest(deps.s3, deps.settings.bucket, backup.key);
@@ -382,11 +376,11 @@ async function checkRestored(
   manifest: BackupManifest,
   request: RestoreRequest,
   backup: BackupUsed,
-  target: RestoreTarget,
+  target: CreatedTarget,
   as: ConnectionSettings,
 ): Promise<Omit<ValidationReport, 'timing'>> {
   const tables: ValidationReport['tables'] = [];
-  for (const table of expectedTables(manifest, request)) {
+  for (const table of selectedTables(manifest, { tables: request.tables ?? undefined, schemas: request.schemas ?? undefined })) {
     const rows = await countRows(client, table);
     tables.push({
       schema: table.schema,
@@ -492,7 +486,7 @@ export function classifyFailure(caught: { Error: string; Cause?: string } | unde
     const code = typeof exitCode === 'number' ? exitCode : undefined;
     const reason = typeof details?.StoppedReason === 'string' ? `: ${details.StoppedReason}` : '';
     const task = typeof details?.TaskArn === 'string' ? details.TaskArn : 'task';
-    const error = code === undefined ? 'RestoreFailed' : errorNameForExitCode(code);
+    const error = code === undefined ? 'RestoreFailed' : runnerErrorName(code);
     return { error, cause: `the runner ${task} stopped with exit code ${code ?? 'none'} (${error})${reason}` };
   }
   return nameCaught(caught, 'RestoreFailed');

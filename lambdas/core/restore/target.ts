@@ -1,74 +1,7 @@
 import type pg from 'pg';
 import { connectClient, describe, redact, type ConnectionSettings } from '../postgres/connection.js';
 import { LifelineError } from '../errors.js';
-import { listUserTables, quoteIdent } from '../postgres/inventory.js';
-
-/** Every PostgreSQL server has it (RDS too): where a target database is created from and dropped from. */
-export const MAINTENANCE_DATABASE = 'postgres';
-
-/**
- * Creates an empty database, owned by `owner` when given, on the server `server` is connected to (its
- * maintenance database). template0: nothing a template1 may hold (extensions, tables) is in the restore's way.
- */
-export async function createDatabase(server: pg.ClientBase, name: string, owner: string | undefined): Promise<void> {
-  await server.query(`CREATE DATABASE ${quoteIdent(name)}${owner === undefined ? '' : ` OWNER ${quoteIdent(owner)}`} TEMPLATE template0`);
-}
-
-/** Drops a database; FORCE ends the sessions a stopped pg_restore may have left behind. */
-export async function dropDatabase(server: pg.ClientBase, name: string): Promise<void> {
-  await server.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
-}
-
-/** Refuses a database that holds tables (`client` is connected to it), which a restore never writes into; `what` names it. */
-export async function assertWithoutTables(client: pg.ClientBase, what: string): Promise<void> {
-  const existing = await listUserTables(client);
-  if (existing.length === 0) return;
-  const names = existing
-    .slice(0, 5)
-    .map((t) => `${t.schema}.${t.name}`)
-    .join(', ');
-  const more = existing.length > 5 ? ', ...' : '';
-  throw new LifelineError('InvalidInput', `${what} is not empty (${names}${more}); restore into a new database`);
-}
-
-/** The comment on a database that a restore execution created: only that execution may drop it. */
-const RESTORE_MARK = 'lifeline restore ';
-
-/**
- * A database on the server, with the restore execution whose mark it bears (`markedBy`, null for none); undefined
- * when it does not exist.
- */
-export async function findDatabase(server: pg.ClientBase, name: string): Promise<{ markedBy: string | null } | undefined> {
-  const { rows } = await server.query<{ comment: string | null }>(
-    "SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1",
-    [name],
-  );
-  if (rows.length === 0) return undefined;
-  const comment = rows[0]!.comment;
-  return { markedBy: comment?.startsWith(RESTORE_MARK) ? comment.slice(RESTORE_MARK.length) : null };
-}
-
-/** Marks a database as created by the restore execution `execution` (findDatabase reads it back). */
-export async function markDatabase(server: pg.Client, name: string, execution: string): Promise<void> {
-  // COMMENT takes no parameters: the text goes in as a quoted literal.
-  await server.query(`COMMENT ON DATABASE ${quoteIdent(name)} IS ${server.escapeLiteral(RESTORE_MARK + execution)}`);
-}
-
-/** Arbitrary first key of the advisory locks on database names, so that they meet no one else's. */
-const DATABASE_NAME_LOCK = 0x11fe;
-
-/**
- * Runs `work` holding a session lock on the database name `name` (every restore connects to the same maintenance
- * database, where the lock lives): checking a name, then creating and marking it, is one step to every other restore.
- */
-export async function withDatabaseNameLock<T>(server: pg.ClientBase, name: string, work: () => Promise<T>): Promise<T> {
-  await server.query('SELECT pg_advisory_lock($1, hashtext($2))', [DATABASE_NAME_LOCK, name]);
-  try {
-    return await work();
-  } finally {
-    await server.query('SELECT pg_advisory_unlock($1, hashtext($2))', [DATABASE_NAME_LOCK, name]).catch(() => undefined);
-  }
-}
+import { assertWithoutTables, createDatabase, dropDatabase, findDatabase, MAINTENANCE_DATABASE } from '../postgres/databases.js';
 
 /** The OIDs of every object of the kinds a restore creates, taken just before it writes anything. */
 interface CatalogSnapshot {
@@ -132,7 +65,7 @@ const UNLINK_LARGE_OBJECTS = `SELECT count(lo_unlink(oid))::int AS n FROM
   (SELECT oid FROM pg_largeobject_metadata WHERE oid <> ALL($1::oid[]) LIMIT 1000) AS restored`;
 
 /** The database a restore writes into, and how to put it back as it was if the restore fails. */
-export interface RestoreTarget {
+export interface UndoableTarget {
   /** A connection to the target's server, for checks before anything is written (pg_roles). */
   server: pg.Client;
   /** Called just before the first write; returns a connection to the target database. */
@@ -153,7 +86,7 @@ function failure(what: string, settings: ConnectionSettings, error: unknown): Li
  * A database this restore creates (through the server's maintenance database), owned by `owner` when given,
  * and drops again on failure. It must not exist yet.
  */
-async function newDatabase(settings: ConnectionSettings, owner: string | undefined): Promise<RestoreTarget> {
+async function newDatabase(settings: ConnectionSettings, owner: string | undefined): Promise<UndoableTarget> {
   const maintenance = { ...settings, database: MAINTENANCE_DATABASE };
   const server = await connectClient(maintenance);
   const exists = () =>
@@ -204,7 +137,7 @@ async function newDatabase(settings: ConnectionSettings, owner: string | undefin
  * failure, exactly what was added since is dropped (schemas, relations, types, routines, extensions, large
  * objects; other kinds of objects go with their schema), and nothing that was there before is touched.
  */
-async function existingDatabase(settings: ConnectionSettings): Promise<RestoreTarget> {
+async function existingDatabase(settings: ConnectionSettings): Promise<UndoableTarget> {
   const client = await connectClient(settings);
   let before: CatalogSnapshot | undefined;
   let backendPid: number | undefined;
@@ -256,7 +189,7 @@ async function existingDatabase(settings: ConnectionSettings): Promise<RestoreTa
  * The source database (or any database with tables), restored over in one transaction (pg_restore --clean
  * --single-transaction): a failure before the commit leaves it as it was; nothing is dropped afterwards.
  */
-async function replacedDatabase(settings: ConnectionSettings): Promise<RestoreTarget> {
+async function replacedDatabase(settings: ConnectionSettings): Promise<UndoableTarget> {
   const client = await connectClient(settings);
   return {
     server: client,
@@ -282,7 +215,7 @@ export interface TargetMode {
 }
 
 /** Opens the target of a restore: checked, and nothing written to it yet. */
-export function openTarget(settings: ConnectionSettings, mode: TargetMode): Promise<RestoreTarget> {
+export function openTarget(settings: ConnectionSettings, mode: TargetMode): Promise<UndoableTarget> {
   if (mode.inPlace) return replacedDatabase(settings);
   return mode.create ? newDatabase(settings, mode.owner) : existingDatabase(settings);
 }

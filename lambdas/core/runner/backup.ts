@@ -18,7 +18,7 @@ import {
   type RunnerBackupMetrics,
 } from '../telemetry.js';
 import { backupRunFromEnvironment, type BackupRun } from './environment.js';
-import { exitCodeFor } from '../exit-codes.js';
+import { runnerExitCode } from '../exit-codes.js';
 import type { RunnerOutput } from './restore.js';
 
 /**
@@ -122,7 +122,7 @@ async function backUpWithRetries(
 export async function runBackupRunner(env: NodeJS.ProcessEnv, deps: BackupRunnerDeps & RunnerOutput): Promise<number> {
   const fail = (error: Error) => {
     deps.stderr(`lifeline: ${error.name}: ${error.message}`);
-    return exitCodeFor(error);
+    return runnerExitCode(error);
   };
   let run: BackupRun;
   try {
@@ -131,7 +131,7 @@ export async function runBackupRunner(env: NodeJS.ProcessEnv, deps: BackupRunner
     // Without a valid environment there is no database to report on: the task's exit code tells.
     return fail(errorOf(error));
   }
-  const { database } = run.target;
+  const { label: database } = run.target;
   const now = deps.now ?? (() => new Date());
   // A metric or dead letter that cannot be sent must not turn a backup into a failure, nor hide the failure it reports.
   const warn = (what: string) => (error: unknown) => deps.stderr(`lifeline: warning: ${what}: ${errorOf(error).message}`);

@@ -1,9 +1,9 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { RestoreResult } from '../restore/pipeline.js';
-import { connectionFromSecret } from '../postgres/secrets.js';
+import { connectionFromSecret } from '../postgres/connection-secrets.js';
 import { runRestoreJob } from '../restore/job.js';
-import { exitCodeFor } from '../exit-codes.js';
+import { runnerExitCode } from '../exit-codes.js';
 import { restoreRunFromEnvironment } from './environment.js';
 
 export interface RunnerDeps {
@@ -46,6 +46,6 @@ export async function runRestoreRunner(env: NodeJS.ProcessEnv, deps: RunnerDeps 
   } catch (error) {
     const { name, message } = error instanceof Error ? error : new Error(String(error));
     deps.stderr(`lifeline: ${name}: ${message}`);
-    return exitCodeFor(error);
+    return runnerExitCode(error);
   }
 }

@@ -1,8 +1,12 @@
 import { z } from 'zod';
-import { Trigger } from '../backup/request.js';
 import { BackupComparison } from './comparison.js';
 import { DatabaseLabel } from './keys.js';
 import { Tier } from './tier.js';
+
+/** What started a backup, recorded in its manifest. */
+export const TRIGGERS = ['schedule', 'manual', 'alarm', 'pre-migration', 'drill'] as const;
+export const Trigger = z.enum(TRIGGERS);
+export type Trigger = z.infer<typeof Trigger>;
 
 export const TableRowCount = z.object({
   /** The table's OID in the source: how its entries are found in the archive's table of contents. */

@@ -1,5 +1,5 @@
 /**
- * The retention invariant (lambdas/core/retention.ts), proved by simulation: a scheduled backup a day for 400 days (none on
+ * The retention invariant (lambdas/core/vault/retention.ts), proved by simulation: a scheduled backup a day for 400 days (none on
  * a day whose scheduled time daylight saving skips, as EventBridge Scheduler does), each tier chosen by the
  * engine's selectTier, every object expiring exactly as the synthesized lifecycle rules and S3's rounding
  * say, and the invariant checked at every moment the vault's content can change.

@@ -371,7 +371,7 @@ describe('the backup images', () => {
     // shop runs 16, warehouse 17, staging 14 (dumped by 15).
     expect(described).toEqual(
       [15, 16, 17].map((major) => ({
-        dockerFile: 'lambdas/backup/Dockerfile',
+        dockerFile: 'lambdas/Dockerfile',
         dockerBuildArgs: { POSTGRES_MAJOR: String(major) },
         platform: 'linux/amd64',
       })),
@@ -383,13 +383,13 @@ describe('the backup images', () => {
       expect(readdirSync(directory).sort()).toEqual(['bin', 'lambdas', 'package-lock.json', 'package.json', 'tsconfig.json']);
       // The runner's CLI, and nothing else of bin/ (the CDK app and its config are no part of the image).
       expect(readdirSync(join(directory, 'bin'))).toEqual(['lifeline.ts']);
-      expect(existsSync(join(directory, 'lambdas/backup/Dockerfile'))).toBe(true);
+      expect(existsSync(join(directory, 'lambdas/Dockerfile'))).toBe(true);
       expect(existsSync(join(directory, 'lambdas/backup/handler.ts'))).toBe(true);
     }
   });
 
   it('come from a Dockerfile that bundles the handler and installs that pg_dump and zstd on the Lambda Node.js image', () => {
-    const dockerfile = readFileSync(new URL('../../../lambdas/backup/Dockerfile', import.meta.url), 'utf8');
+    const dockerfile = readFileSync(new URL('../../../lambdas/Dockerfile', import.meta.url), 'utf8');
     expect(dockerfile).toMatch(/^FROM \S+node:22\S* AS bundle$/m);
     expect(dockerfile).toMatch(/^RUN npm ci\b/m);
     expect(dockerfile).toMatch(/npx esbuild lambdas\/backup\/handler\.ts --bundle --platform=node --target=node22 --format=esm/);

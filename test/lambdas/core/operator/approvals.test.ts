@@ -11,7 +11,7 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { decide, listApprovals, pendingApproval } from '../../../../lambdas/core/operator/approvals.js';
-import { ApprovalDecision } from '../../../../lambdas/core/cutover/input.js';
+import { ApprovalDecision } from '../../../../lambdas/core/workflows/approval.js';
 
 const STATE_MACHINE = 'arn:aws:states:eu-west-1:123456789012:stateMachine:lifeline-restore';
 const execution = (name: string) => `arn:aws:states:eu-west-1:123456789012:execution:lifeline-restore:${name}`;

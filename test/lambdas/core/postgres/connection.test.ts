@@ -1,12 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
-import {
-  connectClient,
-  describe as describeConnection,
-  fromRdsSecret,
-  fromUrl,
-  libpqEnv,
-  redact,
-} from '../../../../lambdas/core/postgres/connection.js';
+import { connectClient, describe as describeConnection, fromUrl, libpqEnv, redact } from '../../../../lambdas/core/postgres/connection.js';
+import { fromRdsSecret } from '../../../../lambdas/core/postgres/connection-secrets.js';
 
 describe('connection settings', () => {
   it('parses a URL with TLS options and percent-encoded credentials', () => {

@@ -1,6 +1,7 @@
 import { GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { restoreCatalogPath, ssmRestoreCatalog, type RestoreDatabase } from '../../../../lambdas/core/restore/catalog.js';
+import { restoreCatalogPath } from '../../../../lambdas/core/names.js';
+import { ssmRestoreCatalog, type RestoreDatabase } from '../../../../lambdas/core/restore/catalog.js';
 import { FakeSsm } from '../../../support/control-planes.js';
 
 const deployment = { name: 'lifeline', backupStacks: 1 };

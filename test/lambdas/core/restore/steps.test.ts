@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { LifelineError } from '../../../../lambdas/core/errors.js';
 import { stagingBytesFor } from '../../../../lambdas/core/restore/pipeline.js';
 import { storageFor } from '../../../../lambdas/core/restore/job.js';
-import { errorNameForExitCode, exitCodeFor } from '../../../../lambdas/core/exit-codes.js';
+import { runnerErrorName, runnerExitCode } from '../../../../lambdas/core/exit-codes.js';
 import { fixedRestoreCatalog, type RestoreDatabase } from '../../../../lambdas/core/restore/catalog.js';
 import type { RestoreSettings } from '../../../../lambdas/core/restore/state.js';
 import { classifyFailure, validateInput } from '../../../../lambdas/core/restore/steps.js';
@@ -171,11 +171,11 @@ describe('the runner', () => {
 
   it('exits with a code that names its error', () => {
     for (const name of ['ChecksumMismatch', 'VerificationFailed', 'BackupNotFound', 'DatabaseUnreachable'] as const) {
-      expect(errorNameForExitCode(exitCodeFor(new LifelineError(name, 'x')))).toBe(name);
+      expect(runnerErrorName(runnerExitCode(new LifelineError(name, 'x')))).toBe(name);
     }
-    expect(exitCodeFor(new Error('killed'))).toBe(1);
-    expect(errorNameForExitCode(1)).toBe('RestoreFailed');
-    expect(errorNameForExitCode(137)).toBe('RestoreFailed');
+    expect(runnerExitCode(new Error('killed'))).toBe(1);
+    expect(runnerErrorName(1)).toBe('RestoreFailed');
+    expect(runnerErrorName(137)).toBe('RestoreFailed');
   });
 });
 

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedRestoreCatalog } from '../../../../lambdas/core/restore/catalog.js';
-import type { BackupUsed, RestoreRequest, RestoreSettings, RestoreTarget } from '../../../../lambdas/core/restore/state.js';
+import type { BackupUsed, RestoreRequest, RestoreSettings, CreatedTarget } from '../../../../lambdas/core/restore/state.js';
 import { cleanup, createTarget, validateInput, type RestoreStepDeps } from '../../../../lambdas/core/restore/steps.js';
 import { sharedPostgres } from '../../../support/shared.js';
 
@@ -55,14 +55,14 @@ async function requestOf(executionName: string, startedAt: string, input: Record
   return { ...(await validateInput({ database: label, ...input }, execution, settings, catalog)), timing };
 }
 
-async function create(request: RestoreRequest): Promise<RestoreTarget> {
+async function create(request: RestoreRequest): Promise<CreatedTarget> {
   const target = { ...(await createTarget(request, backup, deps)), timing };
   created.push(target.database);
   return target;
 }
 
 /** Cleanup after `request`'s execution failed with the target it holds. */
-const failed = (request: RestoreRequest, target: RestoreTarget) =>
+const failed = (request: RestoreRequest, target: CreatedTarget) =>
   cleanup({ request, backup, target, error: { Error: 'RestoreFailed', Cause: 'the runner stopped' } }, deps);
 
 async function comment(database: string): Promise<string | null | undefined> {

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectClient, fromUrl } from '../../../../lambdas/core/postgres/connection.js';
 import { runRestore, type RestoreOptions } from '../../../../lambdas/core/restore/pipeline.js';
-import { assertWithoutTables } from '../../../../lambdas/core/restore/target.js';
 import { runCli } from '../../../support/cli.js';
 import { databaseDigest, type DatabaseDigest } from '../../../support/fixture.js';
 import { backUpIntoNewBucket, sharedPostgres, sharedS3 } from '../../../support/shared.js';
+import { assertWithoutTables } from '../../../../lambdas/core/postgres/databases.js';
 
 const pg = sharedPostgres();
 const s3 = sharedS3();

@@ -11,7 +11,7 @@ import { isManifestKey } from '../../../../lambdas/core/vault/keys.js';
 import { runBackupRunner, type BackupRunnerDeps } from '../../../../lambdas/core/runner/backup.js';
 import { listBackups, readManifest } from '../../../../lambdas/core/vault/backups.js';
 import { RUNNER_BACKUP_COMMAND } from '../../../../lambdas/core/runner/environment.js';
-import { exitCodeFor } from '../../../../lambdas/core/exit-codes.js';
+import { runnerExitCode } from '../../../../lambdas/core/exit-codes.js';
 import { LifelineError } from '../../../../lambdas/core/errors.js';
 import { sharedPostgres, sharedS3 } from '../../../support/shared.js';
 import { fargateBackup, ORDERS_SECRET_ARN } from '../../../support/stacks.js';
@@ -206,7 +206,7 @@ describe('lifeline runner backup (a Fargate backup task), as its task definition
     secrets.on(GetSecretValueCommand).resolves(secretValue({ host: '127.0.0.1', port: await closedPort(), dbname: database }));
 
     const { code, stdout, stderr, waits, metrics, deadLetters } = await run({ ...deployed.environment, VAULT_BUCKET: vault });
-    expect(code).toBe(exitCodeFor(new LifelineError('DatabaseUnreachable', '')));
+    expect(code).toBe(runnerExitCode(new LifelineError('DatabaseUnreachable', '')));
     expect(code).toBe(12);
     expect(stdout).toEqual([]);
     expect(stderr.at(-1)).toMatch(/^lifeline: DatabaseUnreachable: cannot connect to /);
@@ -264,7 +264,7 @@ describe('lifeline runner backup (a Fargate backup task), as its task definition
       .resolves({ DBInstances: [{ Endpoint: { Address: '127.0.0.1', Port: pg.port + 1 }, DBName: database }] });
 
     const { code, stderr, waits, metrics, deadLetters } = await run(deployed.environment);
-    expect(code).toBe(exitCodeFor(new LifelineError('InvalidConfig', '')));
+    expect(code).toBe(runnerExitCode(new LifelineError('InvalidConfig', '')));
     expect(code).toBe(18);
     expect(waits).toEqual([]);
     expect(stderr).toEqual([expect.stringMatching(new RegExp(`^lifeline: InvalidConfig: .*listens on port ${pg.port + 1}`))]);
@@ -336,7 +336,7 @@ describe('lifeline runner backup stopped by ECS (SIGTERM)', () => {
 
     const { code, stdout, stderr, waits, metrics, deadLetters } = await run(deploy(vault).environment, { signal: stop.signal });
     expect(stop.signal.aborted).toBe(true);
-    expect(code).toBe(exitCodeFor(new LifelineError('Interrupted', '')));
+    expect(code).toBe(runnerExitCode(new LifelineError('Interrupted', '')));
     expect(code).toBe(17);
     expect(stdout).toEqual([]);
     expect(stderr).toEqual([expect.stringMatching(/^lifeline: Interrupted: the backup was interrupted; its upload was aborted$/)]);

@@ -9,7 +9,7 @@ import { runBackup, type BackupResult } from '../../../../lambdas/core/backup/pi
 import { fromUrl } from '../../../../lambdas/core/postgres/connection.js';
 import { runRestoreRunner } from '../../../../lambdas/core/runner/restore.js';
 import { RestoreJob } from '../../../../lambdas/core/restore/job.js';
-import { exitCodeFor } from '../../../../lambdas/core/exit-codes.js';
+import { runnerExitCode } from '../../../../lambdas/core/exit-codes.js';
 import { LifelineError } from '../../../../lambdas/core/errors.js';
 import { RESTORE_JOB_VARIABLE, runnerEnvironment } from '../../../../lambdas/core/runner/environment.js';
 import { sharedPostgres, sharedS3 } from '../../../support/shared.js';
@@ -112,7 +112,7 @@ describe('lifeline runner restore (the restore workflow’s Fargate task), in-pr
   it('exits with InvalidInput’s code, naming the variable, for a job that is not one', async () => {
     for (const bad of ['{"key": ', JSON.stringify({ key: backup.key, database: 'x' })]) {
       const { code, stdout, stderr } = await run(environment(bucket, bad));
-      expect(code).toBe(exitCodeFor(new LifelineError('InvalidInput', '')));
+      expect(code).toBe(runnerExitCode(new LifelineError('InvalidInput', '')));
       expect(code).toBe(10);
       expect(stdout).toEqual([]);
       expect(stderr).toHaveLength(1);
@@ -136,7 +136,7 @@ describe('lifeline runner restore (the restore workflow’s Fargate task), in-pr
     const restoreJob = await job();
     const { code, stdout, stderr } = await run(environment(tamperedBucket, restoreJob));
     expect(code).toBe(15);
-    expect(code).toBe(exitCodeFor(new LifelineError('ChecksumMismatch', '')));
+    expect(code).toBe(runnerExitCode(new LifelineError('ChecksumMismatch', '')));
     expect(stdout).toEqual([]);
     expect(stderr).toEqual([expect.stringMatching(/^lifeline: ChecksumMismatch: /)]);
     expect(await pg.query(restoreJob.database, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'")).toEqual([{ n: 0 }]);
