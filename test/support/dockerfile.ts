@@ -53,16 +53,20 @@ export async function bundleOf(entry: string): Promise<{ command: string; outfil
   return { command: run.words.join(' '), outfile, inImage };
 }
 
-/** Builds the bundle of `entry` into `outfile` with the Dockerfile's own esbuild command, from the repository root. */
-export async function buildBundle(entry: string, outfile: string): Promise<void> {
-  const bundle = await bundleOf(entry);
+/**
+ * Builds the bundle of `entry` into `outfile` with the Dockerfile's own esbuild command, from the repository root;
+ * an entry the Dockerfile does not bundle (a test's) with its command for the entry `like`.
+ */
+export async function buildBundle(entry: string, outfile: string, like = entry): Promise<void> {
+  const bundle = await bundleOf(like);
   let stderr = '';
   const code = await new Promise<number | null>((resolve, reject) => {
-    // The output path as one quoted word of the shell command, whatever it holds.
-    const quoted = `'--outfile=${outfile.replaceAll("'", "'\\''")}'`;
-    const child = spawn('sh', ['-c', bundle.command.replace(`--outfile=${bundle.outfile}`, () => quoted)], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    // The paths as quoted words of the shell command, whatever they hold.
+    const quoted = (word: string) => `'${word.replaceAll("'", "'\\''")}'`;
+    const command = bundle.command
+      .replace(` ${like} `, () => ` ${quoted(entry)} `)
+      .replace(`--outfile=${bundle.outfile}`, () => quoted(`--outfile=${outfile}`));
+    const child = spawn('sh', ['-c', command], { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.once('error', reject);
     child.once('close', resolve);

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUNNER_RESTORE_COMMAND, RUNNER_STAGING_DIR, RUNNER_USER } from '../../../lambdas/core/runner/environment.js';
 import { startPostgres, type PostgresCluster } from '../../support/postgres.js';
 import { buildBundle, bundleOf, DOCKERFILE, finalStage, type Instruction } from '../../support/dockerfile.js';
+import { imageUserDir, type ImageUserDir } from '../../support/image-user.js';
 import { sharedS3 } from '../../support/shared.js';
 
 /** ENV variables whose value is an absolute path: files the image's code relies on. */
@@ -79,10 +80,16 @@ describe('the backup image', () => {
   });
 });
 
-/** Runs a backup as `nobody`, the way Lambda runs the image: as a user that owns none of its files. */
-function backUpAsNobody(request: object, env: NodeJS.ProcessEnv): Promise<{ key?: string; error?: { name: string; message: string } }> {
+/** Runs a backup (`script`, a bundle in `dir`) as `nobody`, the way Lambda runs the image: as a user that owns none of its files. */
+function backUpAsNobody(
+  dir: ImageUserDir,
+  script: string,
+  request: object,
+  env: NodeJS.ProcessEnv,
+): Promise<{ key?: string; error?: { name: string; message: string } }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('runuser', ['-u', 'nobody', '--', process.execPath, '--import', 'tsx', 'test/lambdas/backup/back-up-as-child.ts'], {
+    const child = spawn('runuser', ['-u', 'nobody', '--', dir.node, script], {
+      cwd: '/', // one nobody may enter, unlike the checkout
       env: { PATH: process.env.PATH, ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -105,7 +112,8 @@ function backUpAsNobody(request: object, env: NodeJS.ProcessEnv): Promise<{ key?
 describe("a backup run as an unprivileged user, with the image's CA bundle", () => {
   const s3 = sharedS3();
   let cluster: PostgresCluster;
-  let scratch: string;
+  let dir: ImageUserDir;
+  let script: string;
   let bundle: string;
   let request: object;
   let env: NodeJS.ProcessEnv;
@@ -114,11 +122,12 @@ describe("a backup run as an unprivileged user, with the image's CA bundle", () 
     cluster = await startPostgres({ tls: { hostname: 'localhost' } });
     const database = await cluster.createDatabase('nobody');
     await cluster.query(database, 'CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders SELECT generate_series(1, 10);');
-    // The CA bundle where the image has it, below directories anyone may enter.
-    scratch = await mkdtemp(path.join(os.tmpdir(), 'lifeline-image-'));
-    await chmod(scratch, 0o755);
-    await mkdir(path.join(scratch, 'etc/pki/rds'), { recursive: true, mode: 0o755 });
-    bundle = path.join(scratch, 'etc/pki/rds/global-bundle.pem');
+    // The backup bundled as the handler is, and the CA bundle where the image has it, below directories anyone may enter.
+    dir = await imageUserDir();
+    script = path.join(dir.path, 'back-up-as-child.mjs');
+    await buildBundle('test/lambdas/backup/back-up-as-child.ts', script, 'lambdas/backup/handler.ts');
+    await mkdir(path.join(dir.path, 'etc/pki/rds'), { recursive: true, mode: 0o755 });
+    bundle = path.join(dir.path, 'etc/pki/rds/global-bundle.pem');
     const bucket = await s3.createBucket('nobody');
     // A loopback host would default to prefer, which verifies nothing: ask for what RDS hosts get.
     const databaseUrl = `postgres://${cluster.user}:${cluster.password}@localhost:${cluster.port}/${database}?sslmode=verify-full`;
@@ -133,7 +142,7 @@ describe("a backup run as an unprivileged user, with the image's CA bundle", () 
   });
   afterAll(async () => {
     await cluster?.stop();
-    await rm(scratch, { recursive: true, force: true });
+    await dir?.remove();
   });
 
   async function placeBundle(mode: number) {
@@ -143,14 +152,14 @@ describe("a backup run as an unprivileged user, with the image's CA bundle", () 
 
   it('verifies the server (pg and pg_dump) with the CA bundle as the Dockerfile creates it', async () => {
     await placeBundle((await caBundleCreation()).mode!);
-    const outcome = await backUpAsNobody(request, env);
+    const outcome = await backUpAsNobody(dir, script, request, env);
     expect(outcome.error).toBeUndefined();
     expect(outcome.key).toMatch(/^monthly\/orders\//);
   });
 
   it('fails naming the bundle when it is root-only, as ADD of a URL leaves it, instead of connecting unverified', async () => {
     await placeBundle(0o600);
-    const outcome = await backUpAsNobody(request, env);
+    const outcome = await backUpAsNobody(dir, script, request, env);
     expect(outcome).toEqual({ error: { name: 'InvalidInput', message: `sslrootcert: cannot read the CA bundle ${bundle} (EACCES)` } });
   });
 });

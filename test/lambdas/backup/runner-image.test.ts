@@ -1,12 +1,11 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listBackups } from '../../../lambdas/core/vault/backups.js';
 import { RUNNER_BACKUP_COMMAND, RUNNER_USER } from '../../../lambdas/core/runner/environment.js';
 import { bundleOf, buildBundle } from '../../support/dockerfile.js';
+import { imageUserDir, type ImageUserDir } from '../../support/image-user.js';
 import { startJsonEndpoint, type JsonEndpoint } from '../../support/json-endpoint.js';
 import { serverBinDir } from '../../support/postgres.js';
 import { sharedPostgres, sharedS3 } from '../../support/shared.js';
@@ -20,28 +19,28 @@ const execute = promisify(execFile);
 /**
  * Runs `command` as Fargate runs the backup task's container: as RUNNER_USER's uid with the root filesystem
  * read-only (a mount namespace of its own, remounted read-only; /dev/shm too, which Fargate would leave writable).
+ * It starts in `/`, a directory the user may enter as it may the image's WORKDIR; not in the checkout, which it may not.
  */
 async function inReadOnlyContainer(command: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   const [uid] = RUNNER_USER.split(':');
   const script = 'mount -o remount,bind,ro / && mount -o remount,bind,ro /dev/shm && exec runuser -u "$(id -nu "$0")" -- "$@"';
   const sandbox = ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, uid!, ...command];
-  return execute('unshare', sandbox, { env: { PATH: process.env.PATH, ...env } }).then(
+  return execute('unshare', sandbox, { cwd: '/', env: { PATH: process.env.PATH, ...env } }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
     (failed: { code: number; stdout: string; stderr: string }) => ({ code: failed.code, stdout: failed.stdout, stderr: failed.stderr }),
   );
 }
 
 describe('the backup runner in the backup image, on a read-only root filesystem', () => {
-  let scratch: string;
+  let dir: ImageUserDir;
   let bundle: string;
   let endpoint: JsonEndpoint;
   let bucket: string;
   let database: string;
 
   beforeAll(async () => {
-    scratch = await mkdtemp(path.join(os.tmpdir(), 'lifeline-runner-image-'));
-    await chmod(scratch, 0o755);
-    bundle = path.join(scratch, 'lifeline.mjs');
+    dir = await imageUserDir();
+    bundle = path.join(dir.path, 'lifeline.mjs');
     await buildBundle('bin/lifeline.ts', bundle);
     database = await pg.createDatabase('read_only');
     await pg.query(database, 'CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders SELECT generate_series(1, 100);');
@@ -60,7 +59,7 @@ describe('the backup runner in the backup image, on a read-only root filesystem'
   });
   afterAll(async () => {
     await endpoint?.close();
-    await rm(scratch, { recursive: true, force: true });
+    await dir?.remove();
   });
 
   it('is a sandbox that refuses every write to the root filesystem, /tmp and HOME included', async () => {
@@ -77,7 +76,7 @@ describe('the backup runner in the backup image, on a read-only root filesystem'
     const [, cli, ...args] = deployed.command;
     expect(cli).toBe((await bundleOf('bin/lifeline.ts')).inImage);
 
-    const { code, stdout, stderr } = await inReadOnlyContainer([process.execPath, bundle, ...args], {
+    const { code, stdout, stderr } = await inReadOnlyContainer([dir.node, bundle, ...args], {
       ...deployed.environment(bucket, `${endpoint.url}/123456789012/dead-letters`),
       // What the image's Dockerfile sets, with this machine's PostgreSQL client.
       PG_BIN_DIR: serverBinDir(),
