@@ -2,22 +2,15 @@ import { DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dyn
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CUTOVER_TIMEOUT_SECONDS, type CutoverSettings } from '../../lambdas/core/cutover/state.js';
 import { loadDefinition, runLocalExecution, type Notification } from '../../lambdas/core/workflows/local.js';
 import { ApplicationProcess, freePort } from '../support/application.js';
 import { dynamoDbTask, FakeEcs, FakeLambda, FakeSecretsManager, FakeSsm, startLockTable } from '../support/control-planes.js';
 import { sharedPostgres } from '../support/shared.js';
+import { aslErrors, CUTOVER_STEPS_FUNCTION, CUTOVER_SUBSTITUTIONS } from '../support/workflows.js';
 
 const DEFINITION = 'state-machines/cutover.asl.json';
-const STEPS_FUNCTION = 'arn:aws:lambda:us-east-1:000000000000:function:lifeline-cutover-steps';
-const SUBSTITUTIONS = {
-  CutoverStepsFunctionArn: STEPS_FUNCTION,
-  LockTableName: 'lifeline-cutover-locks',
-  NotificationsTopicArn: 'arn:aws:sns:us-east-1:000000000000:lifeline-notifications',
-  AlarmTopicArn: 'arn:aws:sns:us-east-1:000000000000:lifeline-alarms',
-};
 const APP_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:shop-api/connection-AbC123';
 const NEW_DATABASE_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:shop-api/restored-DeF456';
 const SERVER_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:lifeline/shop-admin-GhI789';
@@ -87,7 +80,7 @@ async function readOnly(database: string): Promise<string> {
 }
 
 async function locks() {
-  return (await dynamodb.send(new ScanCommand({ TableName: SUBSTITUTIONS.LockTableName }))).Items ?? [];
+  return (await dynamodb.send(new ScanCommand({ TableName: CUTOVER_SUBSTITUTIONS.LockTableName }))).Items ?? [];
 }
 
 beforeAll(async () => {
@@ -104,7 +97,7 @@ beforeAll(async () => {
     // A new task reads the secret's AWSCURRENT value when it starts.
     restart: async () => app.start(await onRestart(secrets.current(APP_SECRET).value)),
   });
-  ({ dynamodb, stop: stopLockTable } = await startLockTable(SUBSTITUTIONS.LockTableName));
+  ({ dynamodb, stop: stopLockTable } = await startLockTable(CUTOVER_SUBSTITUTIONS.LockTableName));
   secrets.create(SERVER_SECRET, rdsSecret('postgres', pg.user, pg.password));
   ({ handler: stepsHandler } = await import('../../lambdas/cutover/handler.js'));
 });
@@ -139,9 +132,9 @@ async function run(input: unknown, steps = stepsHandler) {
   const notifications: Notification[] = [];
   const result = await runLocalExecution({
     definitionFile: DEFINITION,
-    substitutions: SUBSTITUTIONS,
+    substitutions: CUTOVER_SUBSTITUTIONS,
     input,
-    functions: { [STEPS_FUNCTION]: steps },
+    functions: { [CUTOVER_STEPS_FUNCTION]: steps },
     tasks: {
       TakeLock: dynamoDbTask(dynamodb, 'putItem'),
       ReleaseLock: dynamoDbTask(dynamodb, 'deleteItem'),
@@ -155,20 +148,14 @@ async function run(input: unknown, steps = stepsHandler) {
 
 describe('cutover.asl.json', () => {
   it('passes asl-validator once its placeholders are filled in, as deployed', async () => {
-    const validate = createRequire(import.meta.url)('asl-validator') as (definition: unknown) => {
-      isValid: boolean;
-      errorsText(separator: string): string;
-    };
-    const definition = await loadDefinition(DEFINITION, SUBSTITUTIONS);
-    const result = validate(definition);
-    expect(result.errorsText('\n')).toBe('');
-    expect(result.isValid).toBe(true);
-    const { AlarmTopicArn: _, ...withoutAlarm } = SUBSTITUTIONS;
+    const definition = await loadDefinition(DEFINITION, CUTOVER_SUBSTITUTIONS);
+    expect(aslErrors(definition)).toBe('');
+    const { AlarmTopicArn: _, ...withoutAlarm } = CUTOVER_SUBSTITUTIONS;
     await expect(loadDefinition(DEFINITION, withoutAlarm)).rejects.toThrow(/no value for \$\{AlarmTopicArn\}/);
   });
 
   it('reverts every failure after the swap, lifts the freeze on every failure, and lives no longer than its lock', async () => {
-    const definition = await loadDefinition(DEFINITION, SUBSTITUTIONS);
+    const definition = await loadDefinition(DEFINITION, CUTOVER_SUBSTITUTIONS);
     const catchAll = (name: string) =>
       (definition.States[name] as { Catch: { ErrorEquals: string[]; Next: string }[] }).Catch.find((c) =>
         c.ErrorEquals.includes('States.ALL'),
@@ -243,7 +230,7 @@ describe('the cutover workflow run locally against PostgreSQL, a real applicatio
     expect(output.health.sessions.count).toBeGreaterThan(0);
     expect(output.swapToHealthySeconds).toBeGreaterThan(0);
     expect(result.notifications.map((n) => [n.state, n.topicArn, n.subject])).toEqual([
-      ['Notify', SUBSTITUTIONS.NotificationsTopicArn, `Lifeline: shop-api switched to ${newDb}`],
+      ['Notify', CUTOVER_SUBSTITUTIONS.NotificationsTopicArn, `Lifeline: shop-api switched to ${newDb}`],
     ]);
     expect(JSON.stringify(result)).not.toContain(rolePassword);
     // The old database is kept as it was, and the lock is released.
@@ -344,8 +331,8 @@ describe('the cutover workflow run locally against PostgreSQL, a real applicatio
     expect(result.error).toBe('RollbackUnhealthy');
     expect(result.cause).toMatch(/Health after the switch: .* did not answer 2xx .* Health after the rollback: .* did not answer 2xx/);
     expect(result.notifications.map((n) => [n.state, n.topicArn])).toEqual([
-      ['NotifyFailure', SUBSTITUTIONS.NotificationsTopicArn],
-      ['Page', SUBSTITUTIONS.AlarmTopicArn],
+      ['NotifyFailure', CUTOVER_SUBSTITUTIONS.NotificationsTopicArn],
+      ['Page', CUTOVER_SUBSTITUTIONS.AlarmTopicArn],
     ]);
     expect(result.notifications[1]!.subject).toBe('Lifeline: shop-api is unhealthy after a cutover rollback');
     expect(result.notifications[1]!.message as string).toMatch(/^ACTION NEEDED: /);
@@ -416,8 +403,8 @@ describe('the cutover workflow run locally against PostgreSQL, a real applicatio
     expect(secrets.current(APP_SECRET)).toEqual({ versionId: rotated, value: expect.stringContaining('rotation-lambda') });
     expect(result.states).not.toContain('RollbackRestart');
     expect(result.notifications.map((n) => [n.state, n.topicArn, n.subject])).toEqual([
-      ['NotifyFailure', SUBSTITUTIONS.NotificationsTopicArn, "Lifeline: shop-api's connection secret changed during its cutover"],
-      ['Page', SUBSTITUTIONS.AlarmTopicArn, "Lifeline: shop-api's connection secret changed during its cutover"],
+      ['NotifyFailure', CUTOVER_SUBSTITUTIONS.NotificationsTopicArn, "Lifeline: shop-api's connection secret changed during its cutover"],
+      ['Page', CUTOVER_SUBSTITUTIONS.AlarmTopicArn, "Lifeline: shop-api's connection secret changed during its cutover"],
     ]);
     expect(await readOnly(oldDb)).toBe('not set');
     expect(await locks()).toEqual([]);
@@ -521,7 +508,7 @@ describe('the cutover workflow run locally against PostgreSQL, a real applicatio
     const expired = String(Math.floor(Date.now() / 1000) - 60);
     await dynamodb.send(
       new PutItemCommand({
-        TableName: SUBSTITUTIONS.LockTableName,
+        TableName: CUTOVER_SUBSTITUTIONS.LockTableName,
         Item: {
           application: { S: 'shop-api' },
           executionArn: { S: 'arn:aws:states:us-east-1:000000000000:execution:dead' },

@@ -1,12 +1,10 @@
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup, type BackupResult } from '../../lambdas/core/backup/pipeline.js';
 import { fromUrl } from '../../lambdas/core/postgres/connection.js';
 import { runRestoreLocally } from '../../lambdas/core/operator/local-restore.js';
 import { createS3Client } from '../../lambdas/core/vault/s3.js';
-import { connectionFromSecret } from '../../lambdas/core/postgres/connection-secrets.js';
 import type { CutoverSettings } from '../../lambdas/core/cutover/state.js';
 import {
   inProcessTask,
@@ -24,27 +22,18 @@ import { ApplicationProcess, freePort } from '../support/application.js';
 import { dynamoDbTask, FakeEcs, FakeSecretsManager, FakeSsm, startLockTable } from '../support/control-planes.js';
 import { connectPostgres } from '../support/postgres.js';
 import { sharedPostgres, sharedS3 } from '../support/shared.js';
-import { type SecretDefaults } from '../../lambdas/core/postgres/connection-secrets.js';
+import {
+  CUTOVER_STATE_MACHINE,
+  CUTOVER_STEPS_FUNCTION,
+  CUTOVER_SUBSTITUTIONS,
+  RESTORE_NETWORK_STEPS_FUNCTION,
+  RESTORE_STEPS_FUNCTION,
+  RESTORE_SUBSTITUTIONS,
+  runnerConnection,
+} from '../support/workflows.js';
 
 /** The restore workflow handing over to the real cutover workflow, both as deployed: restore, approval, switch. */
 
-const RESTORE_STEPS = 'arn:aws:lambda:us-east-1:000000000000:function:lifeline-restore1-private';
-const CUTOVER_STEPS = 'arn:aws:lambda:us-east-1:000000000000:function:lifeline-cutover-steps';
-const CUTOVER_STATE_MACHINE = 'arn:aws:states:us-east-1:000000000000:stateMachine:lifeline-cutover';
-const NOTIFICATIONS = 'arn:aws:sns:us-east-1:000000000000:lifeline-notifications';
-const RESTORE_SUBSTITUTIONS = {
-  RestoreStepsFunctionArn: RESTORE_STEPS,
-  RunnerClusterArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/lifeline-runner',
-  ApprovalsTopicArn: 'arn:aws:sns:us-east-1:000000000000:lifeline-approvals',
-  NotificationsTopicArn: NOTIFICATIONS,
-  CutoverStateMachineArn: CUTOVER_STATE_MACHINE,
-};
-const CUTOVER_SUBSTITUTIONS = {
-  CutoverStepsFunctionArn: CUTOVER_STEPS,
-  LockTableName: 'lifeline-cutover-locks',
-  NotificationsTopicArn: NOTIFICATIONS,
-  AlarmTopicArn: 'arn:aws:sns:us-east-1:000000000000:lifeline-alarms',
-};
 /**
  * The server's admin secret: the configured database's, so also the restore target's server. RDS-managed, so it
  * holds only username and password: the config says where the server listens, and the hand-over passes it on.
@@ -146,7 +135,7 @@ beforeAll(async () => {
     databaseName: source,
     rds: { instanceIdentifier: 'shop' },
     network: 'private',
-    stepsFunctionArn: RESTORE_STEPS,
+    stepsFunctionArn: RESTORE_NETWORK_STEPS_FUNCTION,
     runner: { taskDefinition: 'lifeline-restore-runner-1', subnetIds: ['subnet-0a1b2c3d'], securityGroupIds: ['sg-0a1b2c3d'] },
     applications: [{ name: 'shop-api', connectionSecretArn: APP_SECRET }],
   };
@@ -199,13 +188,12 @@ async function restoreWithCutover(input: object, appSecret = rdsSecret(source)) 
   const notifications: Notification[] = [];
   const requests: CallbackRequest[] = [];
   const vault = createS3Client({ endpoint: s3.endpoint });
-  const runnerConnection = (secretArn: string, defaults: SecretDefaults) =>
-    connectionFromSecret(new SecretsManagerClient({}), secretArn, defaults);
   const result = await runLocalExecution({
     definitionFile: 'state-machines/restore.asl.json',
     substitutions: RESTORE_SUBSTITUTIONS,
     input,
-    functions: { [RESTORE_STEPS]: restoreSteps },
+    // One handler answers for the steps function outside the VPC and its group's inside: both run the same steps.
+    functions: { [RESTORE_STEPS_FUNCTION]: restoreSteps, [RESTORE_NETWORK_STEPS_FUNCTION]: restoreSteps },
     tasks: {
       // ECS cannot run here: the runner's job runs in this process, answered in runTask.sync's shape.
       RunRestore: inProcessTask(async (environment) => {
@@ -217,7 +205,7 @@ async function restoreWithCutover(input: object, appSecret = rdsSecret(source)) 
       [CUTOVER_STATE_MACHINE]: {
         definitionFile: 'state-machines/cutover.asl.json',
         substitutions: CUTOVER_SUBSTITUTIONS,
-        functions: { [CUTOVER_STEPS]: cutoverSteps },
+        functions: { [CUTOVER_STEPS_FUNCTION]: cutoverSteps },
         tasks: {
           TakeLock: dynamoDbTask(dynamodb, 'putItem'),
           ReleaseLock: dynamoDbTask(dynamodb, 'deleteItem'),

@@ -1,13 +1,11 @@
 import { DescribeDBInstancesCommand, RDSClient } from '@aws-sdk/client-rds';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runBackup, type BackupResult } from '../../lambdas/core/backup/pipeline.js';
 import { fromUrl } from '../../lambdas/core/postgres/connection.js';
 import { createS3Client } from '../../lambdas/core/vault/s3.js';
-import { connectionFromSecret } from '../../lambdas/core/postgres/connection-secrets.js';
 import { LifelineError } from '../../lambdas/core/errors.js';
 import {
   inProcessTask,
@@ -26,21 +24,17 @@ import { FakeSsm } from '../support/control-planes.js';
 import { createRichDatabase, databaseDigest, RICH_DATABASE_LATEST_MIGRATION } from '../support/fixture.js';
 import { connectPostgres } from '../support/postgres.js';
 import { sharedPostgres, sharedS3 } from '../support/shared.js';
-import { type SecretDefaults } from '../../lambdas/core/postgres/connection-secrets.js';
+import {
+  aslErrors,
+  RESTORE_NETWORK_STEPS_FUNCTION,
+  RESTORE_STEPS_FUNCTION,
+  RESTORE_SUBSTITUTIONS,
+  runnerConnection,
+} from '../support/workflows.js';
 
 const DEFINITION = 'state-machines/restore.asl.json';
-/** The steps function outside any VPC, and the one in the databases' network. */
-const STEPS_FUNCTION = 'arn:aws:lambda:us-east-1:000000000000:function:lifeline-restore-steps';
-const NETWORK_STEPS_FUNCTION = 'arn:aws:lambda:us-east-1:000000000000:function:lifeline-restore1-private';
 /** The restore group's runner family, which RunRestore starts. */
 const RUNNER_FAMILY = 'lifeline-restore-runner-1';
-const SUBSTITUTIONS = {
-  RestoreStepsFunctionArn: STEPS_FUNCTION,
-  RunnerClusterArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/lifeline-runner',
-  ApprovalsTopicArn: 'arn:aws:sns:us-east-1:000000000000:lifeline-approvals',
-  NotificationsTopicArn: 'arn:aws:sns:us-east-1:000000000000:lifeline-notifications',
-  CutoverStateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:lifeline-cutover',
-};
 /** The server's admin secret: the configured database's secret, so also the default target's server. */
 const ADMIN_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:lifeline/shop-admin-AbC123';
 /** shop-api's connection secret: its own role, which owns the source's objects and must own the restored ones. */
@@ -59,11 +53,6 @@ const s3 = sharedS3();
 const secrets = mockClient(SecretsManagerClient);
 const rds = mockClient(RDSClient);
 const ssm = new FakeSsm();
-
-/** As the runner resolves secrets: Secrets Manager (mocked here), RDS secret JSON, the job's server filling in. */
-function runnerConnection(secretArn: string, defaults: SecretDefaults) {
-  return connectionFromSecret(new SecretsManagerClient({}), secretArn, defaults);
-}
 
 /** Roles are the cluster's, shared by every test file: each run makes its own. */
 const uniqueRole = (stem: string) => `${stem}_${randomBytes(4).toString('hex')}`;
@@ -115,22 +104,16 @@ async function databases(): Promise<string[]> {
 
 describe('restore.asl.json', () => {
   it('passes asl-validator once its placeholders are filled in, as deployed', async () => {
-    const validate = createRequire(import.meta.url)('asl-validator') as (definition: unknown) => {
-      isValid: boolean;
-      errorsText(separator: string): string;
-    };
-    const definition = await loadDefinition(DEFINITION, SUBSTITUTIONS);
-    const result = validate(definition);
-    expect(result.errorsText('\n')).toBe('');
-    expect(result.isValid).toBe(true);
+    const definition = await loadDefinition(DEFINITION, RESTORE_SUBSTITUTIONS);
+    expect(aslErrors(definition)).toBe('');
     // The same check refuses a transition to a state that does not exist.
     const broken = structuredClone(definition);
     (broken.States.ResolveBackup as { Next: string }).Next = 'Nowhere';
-    expect(validate(broken).isValid).toBe(false);
+    expect(aslErrors(broken)).not.toBe('');
   });
 
   it('sends every failure after the input is valid to Cleanup, and ends with the name Cleanup gives', async () => {
-    const definition = await loadDefinition(DEFINITION, SUBSTITUTIONS);
+    const definition = await loadDefinition(DEFINITION, RESTORE_SUBSTITUTIONS);
     type Catching = { Type: string; Resource?: string; Catch?: { ErrorEquals: string[]; Next: string }[] };
     const states = definition.States as Record<string, Catching>;
     // Every Task but the first, the notifications (which end anyway) and Cleanup itself.
@@ -157,7 +140,7 @@ describe('restore.asl.json', () => {
   });
 
   it("runs the steps that connect to a database in its network's function, selecting each whole result", async () => {
-    const definition = await loadDefinition(DEFINITION, SUBSTITUTIONS);
+    const definition = await loadDefinition(DEFINITION, RESTORE_SUBSTITUTIONS);
     type Invoke = {
       Resource: string;
       Parameters: Record<string, unknown>;
@@ -177,11 +160,11 @@ describe('restore.asl.json', () => {
       const retried = state.Retry.flatMap((r) => r.ErrorEquals);
       expect(retried.includes('Lambda.TooManyRequestsException') || retried.includes('States.ALL'), name).toBe(true);
     }
-    for (const name of ['ValidateInput', 'ResolveBackup', 'Summarize']) expect(states[name]!.Resource, name).toBe(STEPS_FUNCTION);
+    for (const name of ['ValidateInput', 'ResolveBackup', 'Summarize']) expect(states[name]!.Resource, name).toBe(RESTORE_STEPS_FUNCTION);
   });
 
   it('refuses a placeholder without a value', async () => {
-    const { RunnerClusterArn: _, ...withoutCluster } = SUBSTITUTIONS;
+    const { RunnerClusterArn: _, ...withoutCluster } = RESTORE_SUBSTITUTIONS;
     await expect(loadDefinition(DEFINITION, withoutCluster)).rejects.toThrow(/no value for \$\{RunnerClusterArn\}/);
   });
 });
@@ -254,7 +237,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     const network = {
       port: pg.port,
       network: 'private',
-      stepsFunctionArn: NETWORK_STEPS_FUNCTION,
+      stepsFunctionArn: RESTORE_NETWORK_STEPS_FUNCTION,
       runner: { taskDefinition: RUNNER_FAMILY, subnetIds: ['subnet-0a1b2c3d'], securityGroupIds: ['sg-0a1b2c3d'] },
     };
     const catalog: RestoreDatabase[] = [
@@ -325,9 +308,12 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     };
     const result = await runLocalExecution({
       definitionFile: DEFINITION,
-      substitutions: SUBSTITUTIONS,
+      substitutions: RESTORE_SUBSTITUTIONS,
       input,
-      functions: { [STEPS_FUNCTION]: deployed(STEPS_FUNCTION), [NETWORK_STEPS_FUNCTION]: deployed(NETWORK_STEPS_FUNCTION) },
+      functions: {
+        [RESTORE_STEPS_FUNCTION]: deployed(RESTORE_STEPS_FUNCTION),
+        [RESTORE_NETWORK_STEPS_FUNCTION]: deployed(RESTORE_NETWORK_STEPS_FUNCTION),
+      },
       tasks: {
         // ECS cannot run here: the runner's job runs in this process, answered in runTask.sync's shape.
         RunRestore: async (parameters) => {
@@ -423,11 +409,11 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     expect(output.validation.validatedAs).toBe(appRole);
     // The steps that connect to the database ran in its network's function; the others outside.
     expect(result.invoked).toEqual({
-      validateInput: STEPS_FUNCTION,
-      resolveBackup: STEPS_FUNCTION,
-      createTarget: NETWORK_STEPS_FUNCTION,
-      validateRestore: NETWORK_STEPS_FUNCTION,
-      summarize: STEPS_FUNCTION,
+      validateInput: RESTORE_STEPS_FUNCTION,
+      resolveBackup: RESTORE_STEPS_FUNCTION,
+      createTarget: RESTORE_NETWORK_STEPS_FUNCTION,
+      validateRestore: RESTORE_NETWORK_STEPS_FUNCTION,
+      summarize: RESTORE_STEPS_FUNCTION,
     });
     // The runner of the database's restore group, in its network, as the catalog says.
     expect(result.ran).toEqual([

@@ -1,0 +1,45 @@
+/**
+ * What the workflow tests share: the deployment's placeholders as the real .asl.json files are filled in with,
+ * asl-validator, and connections resolved as the runner resolves them.
+ */
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { createRequire } from 'node:module';
+import { connectionFromSecret, type SecretDefaults } from '../../lambdas/core/postgres/connection-secrets.js';
+
+const arn = (service: string, resource: string) => `arn:aws:${service}:us-east-1:000000000000:${resource}`;
+
+/** The restore workflow's steps function outside any VPC, and its group's steps function in the databases' network. */
+export const RESTORE_STEPS_FUNCTION = arn('lambda', 'function:lifeline-restore-steps');
+export const RESTORE_NETWORK_STEPS_FUNCTION = arn('lambda', 'function:lifeline-restore1-private');
+export const CUTOVER_STEPS_FUNCTION = arn('lambda', 'function:lifeline-cutover-steps');
+export const CUTOVER_STATE_MACHINE = arn('states', 'stateMachine:lifeline-cutover');
+
+export const RESTORE_SUBSTITUTIONS = {
+  RestoreStepsFunctionArn: RESTORE_STEPS_FUNCTION,
+  RunnerClusterArn: arn('ecs', 'cluster/lifeline-runner'),
+  ApprovalsTopicArn: arn('sns', 'lifeline-approvals'),
+  NotificationsTopicArn: arn('sns', 'lifeline-notifications'),
+  CutoverStateMachineArn: CUTOVER_STATE_MACHINE,
+};
+
+export const CUTOVER_SUBSTITUTIONS = {
+  CutoverStepsFunctionArn: CUTOVER_STEPS_FUNCTION,
+  LockTableName: 'lifeline-cutover-locks',
+  NotificationsTopicArn: RESTORE_SUBSTITUTIONS.NotificationsTopicArn,
+  AlarmTopicArn: arn('sns', 'lifeline-alarms'),
+};
+
+/** asl-validator's verdict on a definition (its placeholders filled in): errors as text, '' when valid. */
+export function aslErrors(definition: unknown): string {
+  const validate = createRequire(import.meta.url)('asl-validator') as (definition: unknown) => {
+    isValid: boolean;
+    errorsText(separator: string): string;
+  };
+  const result = validate(definition);
+  return result.isValid ? '' : result.errorsText('\n') || 'invalid';
+}
+
+/** As the runner resolves secrets: Secrets Manager (mocked or faked by the test), RDS secret JSON, the job's server filling in. */
+export function runnerConnection(secretArn: string, defaults: SecretDefaults) {
+  return connectionFromSecret(new SecretsManagerClient({}), secretArn, defaults);
+}
