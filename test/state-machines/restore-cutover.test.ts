@@ -1,8 +1,7 @@
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { runBackup, type BackupResult } from '../../lambdas/core/backup/pipeline.js';
-import { fromUrl } from '../../lambdas/core/postgres/connection.js';
+import type { BackupResult } from '../../lambdas/core/backup/pipeline.js';
 import { runRestoreLocally } from '../../lambdas/core/operator/local-restore.js';
 import { createS3Client } from '../../lambdas/core/vault/s3.js';
 import type { CutoverSettings } from '../../lambdas/core/cutover/state.js';
@@ -21,7 +20,7 @@ import type { RestoreSettings } from '../../lambdas/core/restore/state.js';
 import { ApplicationProcess, freePort } from '../support/application.js';
 import { dynamoDbTask, FakeEcs, FakeSecretsManager, FakeSsm, startLockTable } from '../support/control-planes.js';
 import { connectPostgres } from '../support/postgres.js';
-import { sharedPostgres, sharedS3 } from '../support/shared.js';
+import { backUp, sharedPostgres, sharedS3 } from '../support/shared.js';
 import {
   CUTOVER_STATE_MACHINE,
   CUTOVER_STEPS_FUNCTION,
@@ -100,20 +99,9 @@ beforeAll(async () => {
     'CREATE TABLE orders (id int PRIMARY KEY, total numeric); INSERT INTO orders SELECT g, g * 2.5 FROM generate_series(1, 200) g',
   );
   bucket = await s3.createBucket('restore-cutover');
-  const backUp = (now?: () => Date) =>
-    runBackup({
-      connection: fromUrl(pg.url(source)),
-      database: 'shop',
-      bucket,
-      s3: s3.client,
-      trigger: 'manual',
-      tier: 'auto',
-      timeZone: 'UTC',
-      now,
-    });
-  beforeHealthTable = await backUp(() => new Date('2026-01-15T08:00:00.000Z'));
+  beforeHealthTable = await backUp(pg, s3, { source, label: 'shop', bucket, now: () => new Date('2026-01-15T08:00:00.000Z') });
   await asApp.query(source, 'CREATE TABLE app_health (checked_at timestamptz); INSERT INTO app_health VALUES (now())');
-  latest = await backUp();
+  latest = await backUp(pg, s3, { source, label: 'shop', bucket });
 
   app = new ApplicationProcess(await freePort());
   secrets = new FakeSecretsManager();

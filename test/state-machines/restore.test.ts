@@ -3,8 +3,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { randomBytes } from 'node:crypto';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { runBackup, type BackupResult } from '../../lambdas/core/backup/pipeline.js';
-import { fromUrl } from '../../lambdas/core/postgres/connection.js';
+import type { BackupResult } from '../../lambdas/core/backup/pipeline.js';
 import { createS3Client } from '../../lambdas/core/vault/s3.js';
 import { LifelineError } from '../../lambdas/core/errors.js';
 import {
@@ -23,7 +22,7 @@ import { RestoreFailure, CreatedTarget, ValidationReport, type RestoreSettings }
 import { FakeSsm } from '../support/control-planes.js';
 import { createRichDatabase, databaseDigest, RICH_DATABASE_LATEST_MIGRATION } from '../support/fixture.js';
 import { connectPostgres } from '../support/postgres.js';
-import { sharedPostgres, sharedS3 } from '../support/shared.js';
+import { backUp, sharedPostgres, sharedS3 } from '../support/shared.js';
 import {
   aslErrors,
   RESTORE_NETWORK_STEPS_FUNCTION,
@@ -194,28 +193,17 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     const asApp = connectPostgres({ host: pg.host, port: pg.port, user: appRole, password: appPassword });
     await createRichDatabase(asApp, source);
     bucket = await s3.createBucket('restore-workflow');
-    const backUp = (database: string, from: string, now?: () => Date) =>
-      runBackup({
-        connection: fromUrl(pg.url(from)),
-        database,
-        bucket,
-        s3: s3.client,
-        trigger: 'manual',
-        tier: 'auto',
-        timeZone: 'UTC',
-        now,
-      });
     // An older backup, taken before a row was added, for the restore at a point in time.
-    earlier = await backUp('shop', source, () => new Date(EARLIER_BACKUP_AT));
+    earlier = await backUp(pg, s3, { source, label: 'shop', bucket, now: () => new Date(EARLIER_BACKUP_AT) });
     await pg.query(source, "INSERT INTO app.constants (name) VALUES ('added after the earlier backup')");
-    backup = await backUp('shop', source);
+    backup = await backUp(pg, s3, { source, label: 'shop', bucket });
     ledgerSource = await pg.createDatabase('ledger_source');
     await pg.query('postgres', `ALTER DATABASE "${ledgerSource}" OWNER TO ${appRole}`);
     await asApp.query(
       ledgerSource,
       'CREATE TABLE entries (id int PRIMARY KEY, amount numeric); INSERT INTO entries SELECT g, g * 1.5 FROM generate_series(1, 50) g',
     );
-    await backUp('ledger', ledgerSource);
+    await backUp(pg, s3, { source: ledgerSource, label: 'ledger', bucket });
 
     const server = { host: pg.host, port: pg.port };
     const secretValues = {

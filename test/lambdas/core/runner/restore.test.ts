@@ -5,14 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBackup, type BackupResult } from '../../../../lambdas/core/backup/pipeline.js';
-import { fromUrl } from '../../../../lambdas/core/postgres/connection.js';
+import type { BackupResult } from '../../../../lambdas/core/backup/pipeline.js';
 import { runRestoreRunner } from '../../../../lambdas/core/runner/restore.js';
 import { RestoreJob } from '../../../../lambdas/core/restore/job.js';
 import { runnerExitCode } from '../../../../lambdas/core/exit-codes.js';
 import { LifelineError } from '../../../../lambdas/core/errors.js';
 import { RESTORE_JOB_VARIABLE, runnerEnvironment } from '../../../../lambdas/core/runner/environment.js';
-import { sharedPostgres, sharedS3 } from '../../../support/shared.js';
+import { backUp, sharedPostgres, sharedS3 } from '../../../support/shared.js';
 
 const SERVER_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:lifeline/shop-admin-AbC123';
 
@@ -32,15 +31,7 @@ describe('lifeline runner restore (the restore workflow’s Fargate task), in-pr
       'CREATE TABLE orders (id int PRIMARY KEY, note text); INSERT INTO orders SELECT g, md5(g::text) FROM generate_series(1, 500) g',
     );
     bucket = await s3.createBucket('runner');
-    backup = await runBackup({
-      connection: fromUrl(pg.url(source)),
-      database: 'shop',
-      bucket,
-      s3: s3.client,
-      trigger: 'manual',
-      tier: 'auto',
-      timeZone: 'UTC',
-    });
+    backup = await backUp(pg, s3, { source, label: 'shop', bucket });
     stagingDir = await mkdtemp(path.join(os.tmpdir(), 'lifeline-runner-'));
     // The RDS secret JSON shape, as Secrets Manager returns it.
     secrets.on(GetSecretValueCommand, { SecretId: SERVER_SECRET }).resolves({
