@@ -3,11 +3,10 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { runBackup } from '../../lambdas/core/backup/pipeline.js';
 import { fromUrl } from '../../lambdas/core/postgres/connection.js';
 import { runRestore } from '../../lambdas/core/restore/pipeline.js';
 import { serverBinDir } from '../support/postgres.js';
-import { sharedPostgres, sharedS3 } from '../support/shared.js';
+import { backUp, sharedPostgres, sharedS3 } from '../support/shared.js';
 
 const pg = sharedPostgres();
 const s3 = sharedS3();
@@ -54,15 +53,7 @@ describe('child processes', () => {
     vi.stubEnv('PG_BIN_DIR', bin);
     vi.stubEnv('PATH', `${bin}:${process.env.PATH}`);
 
-    const backup = await runBackup({
-      connection: fromUrl(pg.url(source)),
-      database: 'notes',
-      bucket,
-      s3: s3.client,
-      trigger: 'manual',
-      tier: 'daily',
-      timeZone: 'UTC',
-    });
+    const backup = await backUp(pg, s3, { source, label: 'notes', bucket, tier: 'daily' });
     await runRestore({ s3: s3.client, bucket, selector: { key: backup.key }, target: fromUrl(pg.url(target)) });
     expect(backup.manifest.source.pgDumpVersion).toMatch(/^pg_dump \(PostgreSQL\) \d+/);
 

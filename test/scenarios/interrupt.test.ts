@@ -6,12 +6,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBackup } from '../../lambdas/core/backup/pipeline.js';
 import { fromUrl } from '../../lambdas/core/postgres/connection.js';
 import { runRestore, stagingBytesFor } from '../../lambdas/core/restore/pipeline.js';
 import { runCli, startCli } from '../support/cli.js';
 import { databaseDigest } from '../support/fixture.js';
-import { sharedPostgres, sharedS3 } from '../support/shared.js';
+import { backUp, sharedPostgres, sharedS3 } from '../support/shared.js';
 
 const pg = sharedPostgres();
 const s3 = sharedS3();
@@ -33,15 +32,7 @@ beforeAll(async () => {
      INSERT INTO app.events SELECT i, md5(i::text) || md5((-i)::text) || md5((i * 31)::text) FROM generate_series(1, 500000) i;`,
   );
   bucket = await s3.createBucket('interrupt');
-  const backup = await runBackup({
-    connection: fromUrl(pg.url(source)),
-    database: 'events',
-    bucket,
-    s3: s3.client,
-    trigger: 'manual',
-    tier: 'daily',
-    timeZone: 'UTC',
-  });
+  const backup = await backUp(pg, s3, { source, label: 'events', bucket, tier: 'daily' });
   ({ key, bytes: archiveBytes } = backup);
   staging = await mkdtemp(join(tmpdir(), 'lifeline-staging-'));
 });

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runBackup } from '../../lambdas/core/backup/pipeline.js';
 import { fromUrl } from '../../lambdas/core/postgres/connection.js';
 import { EXACT_COUNT_MAX_BYTES } from '../../lambdas/core/postgres/inventory.js';
 import { checkRows, ESTIMATE_TOLERANCE, runRestore } from '../../lambdas/core/restore/pipeline.js';
-import { sharedPostgres, sharedS3 } from '../support/shared.js';
+import { backUp, sharedPostgres, sharedS3 } from '../support/shared.js';
 
 const pg = sharedPostgres();
 const s3 = sharedS3();
@@ -26,25 +25,16 @@ beforeAll(async () => {
   expect(Number(bytes)).toBeGreaterThan(EXACT_COUNT_MAX_BYTES);
 });
 
-async function backUp() {
+async function backUpReadings() {
   const bucket = await s3.createBucket('estimates');
-  const backup = await runBackup({
-    connection: fromUrl(pg.url(source)),
-    database: 'readings',
-    bucket,
-    s3: s3.client,
-    trigger: 'manual',
-    tier: 'daily',
-    timeZone: 'UTC',
-  });
-  return { bucket, ...backup };
+  return { bucket, ...(await backUp(pg, s3, { source, label: 'readings', bucket, tier: 'daily' })) };
 }
 
 const newDatabaseName = () => `estimated_${randomBytes(4).toString('hex')}`;
 
 describe('a table too large to count during the backup', () => {
   it('is checked against its row estimate after the restore, and reported as such', async () => {
-    const { bucket, key, manifest } = await backUp();
+    const { bucket, key, manifest } = await backUpReadings();
     expect(manifest.tables).toEqual([expect.objectContaining({ name: 'readings', rows: ROWS, exact: false })]);
     const target = newDatabaseName();
     const result = await runRestore({ s3: s3.client, bucket, selector: { key }, target: fromUrl(pg.url(target)), createTarget: true });
@@ -56,7 +46,7 @@ describe('a table too large to count during the backup', () => {
   it(`fails the restore when the rows are further than ${ESTIMATE_TOLERANCE * 100}% from the estimate, and drops the database it created`, async () => {
     // A fifth more rows than the statistics the backup reads.
     await pg.query(source, `INSERT INTO readings SELECT g, repeat(md5(g::text), 3) FROM generate_series(${ROWS + 1}, ${ROWS * 1.2}) g`);
-    const { bucket, key, manifest } = await backUp();
+    const { bucket, key, manifest } = await backUpReadings();
     expect(manifest.tables).toEqual([expect.objectContaining({ name: 'readings', rows: ROWS, exact: false })]);
     const target = newDatabaseName();
     await expect(
