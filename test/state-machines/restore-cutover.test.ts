@@ -5,13 +5,7 @@ import type { BackupResult } from '../../lambdas/core/backup/pipeline.js';
 import { runRestoreLocally } from '../../lambdas/core/operator/local-restore.js';
 import { createS3Client } from '../../lambdas/core/vault/s3.js';
 import type { CutoverSettings } from '../../lambdas/core/cutover/state.js';
-import {
-  inProcessTask,
-  runLocalExecution,
-  type CallbackAnswer,
-  type CallbackRequest,
-  type Notification,
-} from '../../lambdas/core/workflows/local.js';
+import { inProcessTask, runLocalExecution, type CallbackRequest, type Notification } from '../../lambdas/core/workflows/local.js';
 import { RestoreJob, runRestoreJob } from '../../lambdas/core/restore/job.js';
 import { runnerExitCode } from '../../lambdas/core/exit-codes.js';
 import { restoreCatalogPath } from '../../lambdas/core/names.js';
@@ -22,6 +16,7 @@ import { dynamoDbTask, FakeEcs, FakeSecretsManager, FakeSsm, startLockTable } fr
 import { connectPostgres } from '../support/postgres.js';
 import { backUp, sharedPostgres, sharedS3 } from '../support/shared.js';
 import {
+  approve,
   CUTOVER_STATE_MACHINE,
   CUTOVER_STEPS_FUNCTION,
   CUTOVER_SUBSTITUTIONS,
@@ -158,15 +153,6 @@ afterAll(async () => {
   await pg.query('postgres', `DROP ROLE IF EXISTS ${role}`);
   stopLockTable();
 });
-
-const approve = (): Promise<CallbackAnswer> =>
-  Promise.resolve({
-    output: {
-      approver: 'arn:aws:sts::000000000000:assumed-role/oncall/alice',
-      comment: 'counts look right',
-      decidedAt: new Date().toISOString(),
-    },
-  });
 
 /** The application on the source database, as ECS started it from its secret; the restore then runs with the cutover. */
 async function restoreWithCutover(input: object, appSecret = rdsSecret(source)) {

@@ -24,6 +24,7 @@ import { createRichDatabase, databaseDigest, RICH_DATABASE_LATEST_MIGRATION } fr
 import { connectPostgres } from '../support/postgres.js';
 import { backUp, sharedPostgres, sharedS3 } from '../support/shared.js';
 import {
+  approve,
   aslErrors,
   RESTORE_NETWORK_STEPS_FUNCTION,
   RESTORE_STEPS_FUNCTION,
@@ -325,14 +326,6 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     return { ...result, notifications, requests, invoked, ran };
   }
 
-  const approve = (): Promise<CallbackAnswer> =>
-    Promise.resolve({
-      output: {
-        approver: 'arn:aws:sts::000000000000:assumed-role/oncall/alice',
-        comment: 'counts look right',
-        decidedAt: new Date().toISOString(),
-      },
-    });
   const reject = (reason: string) => (): Promise<CallbackAnswer> => Promise.resolve({ error: 'Rejected', cause: reason });
 
   it('fails a bad input in ValidateInput, naming the field, with nothing created or notified', async () => {

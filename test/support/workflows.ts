@@ -4,6 +4,7 @@
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createRequire } from 'node:module';
+import type { CallbackAnswer } from '../../lambdas/core/workflows/local.js';
 import { connectionFromSecret, type SecretDefaults } from '../../lambdas/core/postgres/connection-secrets.js';
 
 const arn = (service: string, resource: string) => `arn:aws:${service}:us-east-1:000000000000:${resource}`;
@@ -42,4 +43,15 @@ export function aslErrors(definition: unknown): string {
 /** As the runner resolves secrets: Secrets Manager (mocked or faked by the test), RDS secret JSON, the job's server filling in. */
 export function runnerConnection(secretArn: string, defaults: SecretDefaults) {
   return connectionFromSecret(new SecretsManagerClient({}), secretArn, defaults);
+}
+
+/** An on-call engineer's approval, as `lifeline approve` sends it. */
+export function approve(): Promise<CallbackAnswer> {
+  return Promise.resolve({
+    output: {
+      approver: 'arn:aws:sts::000000000000:assumed-role/oncall/alice',
+      comment: 'counts look right',
+      decidedAt: new Date().toISOString(),
+    },
+  });
 }
