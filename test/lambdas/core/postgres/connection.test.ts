@@ -34,20 +34,6 @@ describe('connection settings', () => {
     }
   });
 
-  it('reads an RDS secret, verifying the server whether or not a CA bundle is given', () => {
-    const secret = JSON.stringify({ engine: 'postgres', host: 'h', port: 5432, username: 'u', password: 'pw', dbname: 'app' });
-    expect(fromRdsSecret(secret).sslMode).toBe('verify-full');
-    expect(fromRdsSecret(secret, { sslRootCert: '/ca.pem' })).toMatchObject({
-      sslMode: 'verify-full',
-      sslRootCert: '/ca.pem',
-      database: 'app',
-    });
-    const clusterSecret = JSON.stringify({ host: 'h', port: '5432', username: 'u', password: 'pw' });
-    expect(() => fromRdsSecret(clusterSecret)).toThrow(/dbname is missing/);
-    expect(fromRdsSecret(clusterSecret, { database: 'other' }).database).toBe('other');
-    expect(() => fromRdsSecret('{"host":"h","username":"u"}')).toThrow(/password/);
-  });
-
   it('verifies servers across a network by default, and prefers TLS only on loopback', () => {
     const modes = (host: string) => [
       fromUrl(`postgres://u:pw@${host.includes(':') ? `[${host}]` : host}/db`).sslMode,
