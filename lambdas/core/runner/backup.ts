@@ -17,9 +17,8 @@ import {
   type RunnerBackupMetricName,
   type RunnerBackupMetrics,
 } from '../telemetry.js';
-import { backupRunFromEnvironment, type BackupRun } from './environment.js';
+import { backupRunFromEnvironment, type BackupRun, type RunnerOutput } from './environment.js';
 import { runnerExitCode } from '../exit-codes.js';
-import type { RunnerOutput } from './restore.js';
 
 /**
  * Lambda's retries of a failed asynchronous run, which the backup task keeps: two more attempts, one and then two

@@ -26,6 +26,13 @@ export const RUNNER_USER = '65534:65534';
  */
 export const RUNNER_STAGING_DIR = '/var/lib/lifeline/staging';
 
+/** Where a runner command writes: the container's log. */
+export interface RunnerOutput {
+  /** One line each, into the container's log. */
+  stdout(line: string): void;
+  stderr(line: string): void;
+}
+
 export interface RunnerSettings {
   /** The vault bucket the runner restores from. */
   bucket: string;

@@ -4,9 +4,9 @@ import type { RestoreResult } from '../restore/pipeline.js';
 import { connectionFromSecret } from '../postgres/connection-secrets.js';
 import { runRestoreJob } from '../restore/job.js';
 import { runnerExitCode } from '../exit-codes.js';
-import { restoreRunFromEnvironment } from './environment.js';
+import { restoreRunFromEnvironment, type RunnerOutput } from './environment.js';
 
-export interface RunnerDeps {
+export interface RestoreRunnerDeps {
   s3: S3Client;
   secrets: SecretsManagerClient;
   /** Aborted on SIGTERM (ECS StopTask): the restore removes its staged files and puts the target back. */
@@ -18,7 +18,7 @@ export interface RunnerDeps {
  * override), the vault and staging directory from the task definition, the server's credentials from
  * Secrets Manager. A local run calls it in-process with the same environment.
  */
-export async function restoreFromEnvironment(env: NodeJS.ProcessEnv, deps: RunnerDeps): Promise<RestoreResult> {
+export async function restoreFromEnvironment(env: NodeJS.ProcessEnv, deps: RestoreRunnerDeps): Promise<RestoreResult> {
   const { settings, job } = restoreRunFromEnvironment(env);
   return runRestoreJob(job, {
     s3: deps.s3,
@@ -29,17 +29,11 @@ export async function restoreFromEnvironment(env: NodeJS.ProcessEnv, deps: Runne
   });
 }
 
-export interface RunnerOutput {
-  /** One line each, into the container's log. */
-  stdout(line: string): void;
-  stderr(line: string): void;
-}
-
 /**
  * `lifeline runner restore`: prints the result as one JSON line and returns 0, or prints the error and returns
  * the exit code that names it, which is all ECS tells the workflow.
  */
-export async function runRestoreRunner(env: NodeJS.ProcessEnv, deps: RunnerDeps & RunnerOutput): Promise<number> {
+export async function runRestoreRunner(env: NodeJS.ProcessEnv, deps: RestoreRunnerDeps & RunnerOutput): Promise<number> {
   try {
     deps.stdout(JSON.stringify(await restoreFromEnvironment(env, deps)));
     return 0;
