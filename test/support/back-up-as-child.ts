@@ -4,9 +4,9 @@
  * the outcome goes out as the last line on stdout.
  */
 import { text } from 'node:stream/consumers';
-import { runBackup } from '../../../lambdas/core/backup/pipeline.js';
-import { fromUrl } from '../../../lambdas/core/postgres/connection.js';
-import { createS3Client } from '../../../lambdas/core/vault/s3.js';
+import { runBackup } from '../../lambdas/core/backup/pipeline.js';
+import { fromUrl } from '../../lambdas/core/postgres/connection.js';
+import { createS3Client } from '../../lambdas/core/vault/s3.js';
 
 const { databaseUrl, bucket } = JSON.parse(await text(process.stdin)) as { databaseUrl: string; bucket: string };
 const outcome = await runBackup({

@@ -3,11 +3,11 @@ import { chmod, copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RUNNER_RESTORE_COMMAND, RUNNER_STAGING_DIR, RUNNER_USER } from '../../../lambdas/core/runner/environment.js';
-import { startPostgres, type PostgresCluster } from '../../support/postgres.js';
-import { buildBundle, bundleOf, DOCKERFILE, finalStage, type Instruction } from '../../support/dockerfile.js';
-import { imageUserDir, type ImageUserDir } from '../../support/image-user.js';
-import { sharedS3 } from '../../support/shared.js';
+import { RUNNER_RESTORE_COMMAND, RUNNER_STAGING_DIR, RUNNER_USER } from '../../lambdas/core/runner/environment.js';
+import { startPostgres, type PostgresCluster } from '../support/postgres.js';
+import { buildBundle, bundleOf, DOCKERFILE, finalStage, type Instruction } from '../support/dockerfile.js';
+import { imageUserDir, type ImageUserDir } from '../support/image-user.js';
+import { sharedS3 } from '../support/shared.js';
 
 /** ENV variables whose value is an absolute path: files the image's code relies on. */
 function envPaths(stage: Instruction[]): Map<string, string> {
@@ -125,7 +125,7 @@ describe("a backup run as an unprivileged user, with the image's CA bundle", () 
     // The backup bundled as the handler is, and the CA bundle where the image has it, below directories anyone may enter.
     dir = await imageUserDir();
     script = path.join(dir.path, 'back-up-as-child.mjs');
-    await buildBundle('test/lambdas/backup/back-up-as-child.ts', script, 'lambdas/backup/handler.ts');
+    await buildBundle('test/support/back-up-as-child.ts', script, 'lambdas/backup/handler.ts');
     await mkdir(path.join(dir.path, 'etc/pki/rds'), { recursive: true, mode: 0o755 });
     bundle = path.join(dir.path, 'etc/pki/rds/global-bundle.pem');
     const bucket = await s3.createBucket('nobody');
