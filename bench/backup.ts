@@ -14,7 +14,7 @@ import { pgBinary } from '../lambdas/core/child-process.js';
 import { fromUrl, libpqEnv } from '../lambdas/core/postgres/connection.js';
 import { startPostgres } from '../test/support/postgres.js';
 import { startS3 } from '../test/support/s3.js';
-import { buildDatabase, CLI, median, MiB, mib, ROUNDS, run, runSamplingRss, SIZE_MB, verdict, type Run } from './support.js';
+import { alternate, buildDatabase, CLI, median, MiB, mib, ROUNDS, run, runSamplingRss, SIZE_MB, verdict, type Run } from './support.js';
 
 async function main() {
   const cluster = await startPostgres();
@@ -37,16 +37,7 @@ async function main() {
       'pg_dump -Fc -Z0 > /dev/null': () => pgDump('--compress=0'),
     };
     const names = Object.keys(contenders);
-    const runs: Record<string, Run[]> = Object.fromEntries(names.map((n) => [n, []]));
-    await pgDump(); // warm the cache so that the first contender is not penalised
-    for (let round = 0; round < ROUNDS; round++) {
-      for (let i = 0; i < names.length; i++) {
-        const name = names[(round + i) % names.length]!;
-        const result = await contenders[name]!();
-        runs[name]!.push(result);
-        process.stderr.write(`round ${round + 1}: ${name} ${result.seconds.toFixed(2)} s\n`);
-      }
-    }
+    const runs = await alternate(contenders, () => pgDump());
     const fcFile = join(staging, 'fc.dump');
     await run(pgBinary('pg_dump'), ['--format=custom', `--file=${fcFile}`], pgEnv, true);
     const fcBytes = statSync(fcFile).size;

@@ -17,7 +17,7 @@ import { fromUrl, libpqEnv } from '../lambdas/core/postgres/connection.js';
 import { startPostgres } from '../test/support/postgres.js';
 import { buildBundle } from '../test/support/dockerfile.js';
 import { startS3 } from '../test/support/s3.js';
-import { buildDatabase, CLI, median, mib, ROUNDS, run, SIZE_MB, verdict, type Run } from './support.js';
+import { alternate, buildDatabase, CLI, median, mib, ROUNDS, run, SIZE_MB, verdict, type Run } from './support.js';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? availableParallelism());
 const TARGET_RATIO = 1.2;
@@ -85,16 +85,7 @@ async function main() {
         ),
     };
     const names = Object.keys(contenders);
-    const runs: Record<string, Run[]> = Object.fromEntries(names.map((n) => [n, []]));
-    await contenders[names[1]!]!(); // warm the caches so that the first contender is not penalised
-    for (let round = 0; round < ROUNDS; round++) {
-      for (let i = 0; i < names.length; i++) {
-        const name = names[(round + i) % names.length]!;
-        const result = await contenders[name]!();
-        runs[name]!.push(result);
-        process.stderr.write(`round ${round + 1}: ${name} ${result.seconds.toFixed(2)} s\n`);
-      }
-    }
+    const runs = await alternate(contenders, () => contenders[names[1]!]!());
 
     const wall = Object.fromEntries(names.map((n) => [n, median(runs[n]!.map((r) => r.seconds))])) as Record<string, number>;
     const ratio = wall[names[0]!]! / wall[names[1]!]!;

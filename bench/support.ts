@@ -120,6 +120,28 @@ export async function runSamplingRss(command: string, args: string[], env: NodeJ
   return { ...result, rss: peaks.get(root) ?? 0, rssWithChildren: [...peaks.values()].reduce((a, b) => a + b, 0) };
 }
 
+/**
+ * Runs every contender once a round for ROUNDS rounds, rotating which goes first, after `warmUp` (which warms the
+ * caches so that the first contender is not penalised); each contender's runs, in order.
+ */
+export async function alternate(
+  contenders: Record<string, () => Promise<Run>>,
+  warmUp: () => Promise<unknown>,
+): Promise<Record<string, Run[]>> {
+  const names = Object.keys(contenders);
+  const runs: Record<string, Run[]> = Object.fromEntries(names.map((n) => [n, []]));
+  await warmUp();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(round + i) % names.length]!;
+      const result = await contenders[name]!();
+      runs[name]!.push(result);
+      process.stderr.write(`round ${round + 1}: ${name} ${result.seconds.toFixed(2)} s\n`);
+    }
+  }
+  return runs;
+}
+
 export const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 export const mib = (bytes: number) => `${(bytes / MiB).toFixed(0)} MiB`;
 export const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');

@@ -23,7 +23,7 @@ import {
   type Recorded,
 } from './state.js';
 import { pendingRestarts, recordWorkloads, restartWorkloads } from './workloads.js';
-import { nameCaught, secondsBetween, type CaughtError } from '../workflows/execution-state.js';
+import { nameCaught, secondsBetween, stepTimer, type CaughtError } from '../workflows/execution-state.js';
 
 export interface CutoverStepDeps {
   settings: CutoverSettings;
@@ -41,8 +41,7 @@ export interface CutoverStepDeps {
 export async function runCutoverStep(event: unknown, deps: CutoverStepDeps): Promise<unknown> {
   const parsed = parseInput(CutoverStepEvent, event, 'cutover step event');
   const now = deps.now ?? (() => new Date());
-  const startedAt = now().toISOString();
-  const timed = <T>(result: T) => ({ ...result, timing: { startedAt, finishedAt: now().toISOString() } });
+  const timed = stepTimer(now);
   switch (parsed.step) {
     case 'validateInput':
       return timed(validateInput(parsed.input, parsed.execution, deps.settings, now()));

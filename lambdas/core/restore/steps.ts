@@ -15,7 +15,7 @@ import type { RestoreMetricName } from '../telemetry.js';
 import { checkRows, ESTIMATE_TOLERANCE } from './pipeline.js';
 import { parseInput } from '../validation.js';
 import { findBackup, objectSize, readManifest, type BackupSelector } from '../vault/backups.js';
-import { causeDetails, nameCaught, secondsBetween } from '../workflows/execution-state.js';
+import { causeDetails, nameCaught, secondsBetween, stepTimer } from '../workflows/execution-state.js';
 import type { RestoreCatalog } from './catalog.js';
 import { storageFor } from './job.js';
 import { runnerErrorName } from '../exit-codes.js';
@@ -62,8 +62,7 @@ const SMOKE_CHECK_TIMEOUT_MS = 60_000;
 export async function runRestoreStep(event: unknown, deps: RestoreStepDeps): Promise<unknown> {
   const parsed = parseInput(RestoreStepEvent, event, 'restore step event');
   const now = deps.now ?? (() => new Date());
-  const startedAt = now().toISOString();
-  const timed = <T>(result: T) => ({ ...result, timing: { startedAt, finishedAt: now().toISOString() } });
+  const timed = stepTimer(now);
   switch (parsed.step) {
     case 'validateInput':
       return { request: timed(await validateInput(parsed.input, parsed.execution, deps.settings, deps.catalog)) };

@@ -15,6 +15,12 @@ export function secondsBetween(from: string, to: string): number {
   return Math.round((Date.parse(to) - Date.parse(from)) / 100) / 10;
 }
 
+/** Stamps a step's results with its timing: from now, when the step starts, to when the result is stamped. */
+export function stepTimer(now: () => Date): <T>(result: T) => T & { timing: Timing } {
+  const startedAt = now().toISOString();
+  return (result) => ({ ...result, timing: { startedAt, finishedAt: now().toISOString() } });
+}
+
 /** A Catch's ResultPath: the error Step Functions caught. */
 export const CaughtError = z.object({ Error: z.string(), Cause: z.string().optional() });
 export type CaughtError = z.infer<typeof CaughtError>;
