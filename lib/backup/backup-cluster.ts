@@ -7,7 +7,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { runnerExitCodeLegend } from '../../lambdas/core/exit-codes.js';
-import { runnerCluster } from '../runner-task.js';
+import { runnerCluster } from '../runtime/runner-task.js';
 
 export interface BackupClusterProps {
   /** The alarm topic, which hears of every backup task that stopped without a backup. */

@@ -1,15 +1,16 @@
 import { Duration, Size } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { BackupImage } from './backup-image.js';
 import type { BackupVault } from '../vault/backup-vault.js';
 import { backupTargetEnvironment } from '../../lambdas/core/backup/target.js';
 import { METRICS_NAMESPACE, SERVICE_NAMES } from '../../lambdas/core/telemetry.js';
-import { acknowledgeVpcFunctionStatements, vpcFunctionStatements } from '../vpc-function-access.js';
+import { imageFunction, writeLogsStatement } from '../runtime/image-function.js';
+import type { RuntimeImage } from '../runtime/runtime-image.js';
+import { acknowledgeVpcFunctionStatements, vpcFunctionStatements } from '../runtime/vpc-function-access.js';
 import { backupRole, deadLetterStatement, type BackupRuntimeTarget } from './backup-grants.js';
 
 export interface BackupFunctionProps {
@@ -19,7 +20,7 @@ export interface BackupFunctionProps {
   /** The customer-managed key of the secret, when there is one. */
   readonly secretKmsKeyArn?: string;
   readonly vault: BackupVault;
-  readonly image: BackupImage;
+  readonly image: RuntimeImage;
   readonly subnetIds: readonly string[];
   readonly securityGroup: ec2.ISecurityGroup;
   readonly deadLetterQueue: sqs.IQueue;
@@ -43,11 +44,7 @@ export class BackupFunction extends Construct {
       secretKmsKeyArn: props.secretKmsKeyArn,
       vault: props.vault,
       statements: [
-        new iam.PolicyStatement({
-          sid: 'WriteLogs',
-          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          resources: [props.logGroup.logGroupArn],
-        }),
+        writeLogsStatement(props.logGroup),
         // Lambda sends a request that failed every attempt with the function's own role.
         deadLetterStatement(props.deadLetterQueue),
         ...vpcFunctionStatements(props.securityGroup.securityGroupId, props.subnetIds),
@@ -55,17 +52,14 @@ export class BackupFunction extends Construct {
     });
     acknowledgeVpcFunctionStatements(this.role);
 
-    this.function = new lambda.DockerImageFunction(this, 'Function', {
+    this.function = imageFunction(this, {
       functionName: props.functionName,
       description: `Lifeline backup of ${target.label}`,
-      code: props.image.code(),
-      // The role's policy is complete as written above; nothing may widen it behind our back.
-      role: this.role.withoutPolicyUpdates(),
-      architecture: lambda.Architecture.X86_64,
+      image: props.image,
+      role: this.role,
       // The engine streams in bounded memory (its benchmark holds it to a 256 MiB peak): the size is for CPU.
       // 2 GiB buys more than one vCPU, so pg_dump, zstd and the upload run side by side.
       memorySize: 2048,
-      timeout: Duration.minutes(15),
       // Nothing is staged on disk: the dump streams straight into the multipart upload.
       ephemeralStorageSize: Size.mebibytes(512),
       environment: {
@@ -78,14 +72,7 @@ export class BackupFunction extends Construct {
       retryAttempts: 2,
       maxEventAge: Duration.hours(6),
       logGroup: props.logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
-      applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
-      systemLogLevelV2: lambda.SystemLogLevel.WARN,
+      network: { subnetIds: props.subnetIds, securityGroup: props.securityGroup },
     });
-    // The VPC is known by its subnet ids only, without the availability-zone list the L2 VPC props need.
-    (this.function.node.defaultChild as lambda.CfnFunction).vpcConfig = {
-      subnetIds: [...props.subnetIds],
-      securityGroupIds: [props.securityGroup.securityGroupId],
-    };
   }
 }

@@ -7,7 +7,7 @@ import { Construct } from 'constructs';
 import type { z } from 'zod';
 import { BackupRequest } from '../../lambdas/core/backup/request.js';
 import { nagResource } from '../nag-findings.js';
-import { passRunnerRolesStatement, runRunnerTaskStatement, tagRunnerTaskStatement } from '../runner-task.js';
+import { passRunnerRolesStatement, runRunnerTaskStatement, tagRunnerTaskStatement } from '../runtime/runner-task.js';
 import { deadLetterStatement } from './backup-grants.js';
 import type { BackupTask } from './backup-task.js';
 

@@ -11,9 +11,9 @@ import { METRICS_NAMESPACE } from '../../lambdas/core/telemetry.js';
 import { backupRunnerEnvironment, RUNNER_BACKUP_COMMAND } from '../../lambdas/core/runner/environment.js';
 import type { FargateSize } from '../config/schema.js';
 import { nagResource } from '../nag-findings.js';
-import { runnerTaskDefinition } from '../runner-task.js';
+import { runnerTaskDefinition } from '../runtime/runner-task.js';
+import type { RuntimeImage } from '../runtime/runtime-image.js';
 import type { BackupVault } from '../vault/backup-vault.js';
-import type { BackupImage } from './backup-image.js';
 import { backupRole, deadLetterStatement, type BackupRuntimeTarget } from './backup-grants.js';
 
 /** The backup task's container, as `aws ecs run-task --overrides` names it. */
@@ -30,7 +30,7 @@ export interface BackupTaskProps {
   /** What a run asks for unless `aws ecs run-task` overrides it: the schedule's request, as the function's event holds it. */
   readonly request: z.input<typeof BackupRequest>;
   readonly vault: BackupVault;
-  readonly image: BackupImage;
+  readonly image: RuntimeImage;
   /** Where its runs are placed: the stack's cluster, the database's subnets, the backup security group. */
   readonly cluster: ecs.CfnCluster;
   readonly subnetIds: readonly string[];
@@ -40,7 +40,7 @@ export interface BackupTaskProps {
 }
 
 /**
- * The backup runtime of a database that outgrew Lambda: a Fargate task of the backup image's CLI (`lifeline runner
+ * The backup runtime of a database that outgrew Lambda: a Fargate task of the runtime image's CLI (`lifeline runner
  * backup`), the same engine without a time limit, with the backup function's retries, dead-letter queue and metrics.
  * Its role has exactly the function's grants on the database and the vault, plus sending its own dead letters and
  * metrics; the execution role, which CDK makes, pulls the image and writes the logs.

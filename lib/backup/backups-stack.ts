@@ -6,11 +6,11 @@ import { BackupAlarms } from './backup-alarms.js';
 import { BackupCluster } from './backup-cluster.js';
 import { BackupDashboard } from './backup-dashboard.js';
 import { BackupFunction } from './backup-function.js';
-import { BackupNetwork } from './backup-network.js';
 import { BackupSchedules, type ScheduledBackup } from './backup-schedules.js';
 import { BackupTask } from './backup-task.js';
 import { backupFunctionName } from '../../lambdas/core/names.js';
 import { clientMajorFor } from '../config/postgres-clients.js';
+import { RuntimeNetwork } from '../runtime/runtime-network.js';
 import type { DatabaseConfig, LifelineConfig } from '../config/schema.js';
 import type { VaultStack } from '../vault/vault-stack.js';
 
@@ -32,7 +32,7 @@ export class BackupsStack extends Stack {
   /** Only when a database of the stack is backed up on Fargate. */
   readonly cluster?: BackupCluster;
   /** By network name: the security group the stack's backups, and the restores beside them, reach their databases through. */
-  readonly networks: ReadonlyMap<string, BackupNetwork>;
+  readonly networks: ReadonlyMap<string, RuntimeNetwork>;
 
   constructor(scope: Construct, id: string, props: BackupsStackProps) {
     super(scope, id, props);
@@ -49,10 +49,11 @@ export class BackupsStack extends Stack {
           network.name,
           {
             network,
-            access: new BackupNetwork(this, `Network-${network.name}`, {
+            access: new RuntimeNetwork(this, `Network-${network.name}`, {
               vpcId: network.vpcId,
               databases: props.databases.filter((db) => db.network === network.name),
               endpointSecurityGroupId: vaultStack.endpointSecurityGroupIds.get(network.name),
+              usedBy: { group: 'Lifeline backup functions', rules: 'Lifeline backups' },
             }),
           },
         ]),

@@ -2,7 +2,7 @@ import { Aws } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { CutoverSettings } from '../../lambdas/core/cutover/state.js';
 import type { DatabaseConfig } from '../config/schema.js';
-import { databaseStatements } from '../restore/database-grants.js';
+import { databaseStatements } from '../workflows/database-grants.js';
 
 const regional = (service: string, resource: string) => `arn:${Aws.PARTITION}:${service}:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
 /** The last part of a name or ARN that ECS takes either way (`production`, or `arn:...:cluster/production`). */

@@ -1,7 +1,8 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import { ownKey } from '../own-key.js';
 
 /** The lock item's attributes, as cutover.asl.json's TakeLock and ReleaseLock write them. */
 export const LOCK_PARTITION_KEY = 'application';
@@ -22,11 +23,7 @@ export class CutoverLockTable extends Construct {
 
   constructor(scope: Construct, id: string, props: CutoverLockTableProps) {
     super(scope, id);
-    this.key = new kms.Key(this, 'Key', {
-      description: 'Encrypts the Lifeline cutover locks',
-      enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
+    this.key = ownKey(this, 'Encrypts the Lifeline cutover locks');
     this.table = new dynamodb.Table(this, 'Table', {
       tableName: props.tableName,
       partitionKey: { name: LOCK_PARTITION_KEY, type: dynamodb.AttributeType.STRING },

@@ -1,8 +1,8 @@
 import { CfnSecurityGroupEgress, type ISecurityGroup } from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
 import { LifelineError } from '../../lambdas/core/errors.js';
-import { BackupNetwork } from '../backup/backup-network.js';
 import type { DatabaseConfig, LifelineConfig, NetworkConfig } from '../config/schema.js';
+import { RuntimeNetwork } from '../runtime/runtime-network.js';
 
 /**
  * The one network the cutover steps run in: that of the applications' databases, from which their health URLs
@@ -41,14 +41,14 @@ export interface CutoverNetworkProps {
 
 /**
  * The cutover steps' security group: out to the databases (with an ingress rule on each database's group) and to
- * HTTPS, like the backups' (BackupNetwork), and to each other port a health URL names.
+ * HTTPS, like the backups' (RuntimeNetwork), and to each other port a health URL names.
  */
 export class CutoverNetwork extends Construct {
   readonly securityGroup: ISecurityGroup;
 
   constructor(scope: Construct, id: string, props: CutoverNetworkProps) {
     super(scope, id);
-    const network = new BackupNetwork(this, 'Network', {
+    const network = new RuntimeNetwork(this, 'Network', {
       vpcId: props.vpcId,
       databases: props.databases,
       endpointSecurityGroupId: props.endpointSecurityGroupId,

@@ -4,7 +4,7 @@ import { LifelineError } from '../../lambdas/core/errors.js';
 import { parseInput } from '../../lambdas/core/validation.js';
 import { CutoverSettings } from '../../lambdas/core/cutover/state.js';
 import type { LifelineConfig } from '../config/schema.js';
-import { longestDeployedForm } from '../restore/restore-settings.js';
+import { longestDeployedForm } from '../workflows/workflow-settings.js';
 
 /** The variable the cutover steps handler reads its settings from. */
 export const CUTOVER_SETTINGS_VARIABLE = 'LIFELINE_CUTOVER_SETTINGS';

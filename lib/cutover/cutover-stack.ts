@@ -1,9 +1,9 @@
-import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { cutoverLockTableName, cutoverWorkflowName } from '../../lambdas/core/names.js';
 import type { LifelineConfig } from '../config/schema.js';
-import { RestoreLogs } from '../restore/restore-logs.js';
 import type { VaultStack } from '../vault/vault-stack.js';
+import { WorkflowLogs } from '../workflows/workflow-logs.js';
 import { cutoverStatements } from './cutover-grants.js';
 import { CutoverLockTable } from './cutover-lock-table.js';
 import { applicationsNetwork, CutoverNetwork } from './cutover-network.js';
@@ -33,7 +33,7 @@ export class CutoverStack extends Stack {
     const network = applicationsNetwork(config);
     const settings = cutoverSettings(this, config);
     const databases = config.databases.filter((db) => config.applications.some((app) => app.database === db.name));
-    const logs = new RestoreLogs(this, 'Logs', 'cutover');
+    const logs = new WorkflowLogs(this, 'Logs', 'cutover');
     // The steps use no PostgreSQL client binary: any image will do, and the newest is the one restores use.
     const image = vaultStack.newestImage;
 
@@ -65,15 +65,9 @@ export class CutoverStack extends Stack {
     // The function is named in the definition by ARN, not by reference: deploy it first.
     this.stateMachine.node.addDependency(this.stepsFunction);
 
-    const { stateMachineArn, stateMachineName } = this.stateMachine.stateMachine;
-    new CfnOutput(this, 'StateMachineArn', {
-      value: stateMachineArn,
-      description: 'Start a cutover: the console, or a restore with "cutover"',
-    });
-    new CfnOutput(this, 'StateMachineName', { value: stateMachineName });
-    new CfnOutput(this, 'ConsoleUrl', {
-      value: `https://${Aws.REGION}.console.aws.amazon.com/states/home?region=${Aws.REGION}#/statemachines/view/${stateMachineArn}`,
-      description: 'The state machine in the console: Start execution, with an input such as {"application": "<name>", "database": {...}}',
+    this.stateMachine.addOutputs(this, {
+      startWith: 'Start a cutover: the console, or a restore with "cutover"',
+      exampleInput: '{"application": "<name>", "database": {...}}',
     });
   }
 }

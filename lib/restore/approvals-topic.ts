@@ -1,8 +1,8 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
-import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { ownKey } from '../own-key.js';
 
 export interface ApprovalsTopicProps {
   /** Who is asked to approve (config.approval.emails, else the notification addresses). */
@@ -20,11 +20,7 @@ export class ApprovalsTopic extends Construct {
   constructor(scope: Construct, id: string, props: ApprovalsTopicProps) {
     super(scope, id);
     // A key of its own: a message carries a task token that can answer the approval.
-    this.key = new kms.Key(this, 'Key', {
-      description: 'Encrypts Lifeline approval requests',
-      enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
+    this.key = ownKey(this, 'Encrypts Lifeline approval requests');
     this.topic = new sns.Topic(this, 'Topic', { displayName: 'Lifeline approvals', masterKey: this.key, enforceSSL: true });
     for (const email of props.emails) this.topic.addSubscription(new subscriptions.EmailSubscription(email));
   }

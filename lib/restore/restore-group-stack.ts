@@ -6,8 +6,8 @@ import type { BackupsStack } from '../backup/backups-stack.js';
 import { restoreCatalogPath, restoreNetworkFunctionName, restoreRunnerFamily, restoreRunnerRolePath } from '../../lambdas/core/names.js';
 import type { DatabaseConfig, LifelineConfig, RestoreConfig } from '../config/schema.js';
 import type { VaultStack } from '../vault/vault-stack.js';
-import { databaseStatements } from './database-grants.js';
-import { RestoreLogs } from './restore-logs.js';
+import { databaseStatements } from '../workflows/database-grants.js';
+import { WorkflowLogs } from '../workflows/workflow-logs.js';
 import { RestoreRunner } from './restore-runner.js';
 import { restoreDatabaseEntry, restoreSettings } from './restore-settings.js';
 import { RestoreStepsFunction } from './restore-steps-function.js';
@@ -38,7 +38,7 @@ export class RestoreGroupStack extends Stack {
     super(scope, id, props);
     const { config, vaultStack, databases } = props;
     const { vault } = vaultStack;
-    const logs = new RestoreLogs(this, 'Logs');
+    const logs = new WorkflowLogs(this, 'Logs', 'restore');
     const image = vaultStack.newestImage;
     const family = restoreRunnerFamily(config.name, props.stack);
 
@@ -58,7 +58,7 @@ export class RestoreGroupStack extends Stack {
       networks.map((network) => {
         const inNetwork = databases.filter((db) => db.network === network.name);
         const applications = config.applications.filter((app) => inNetwork.some((db) => db.name === app.database));
-        // The backups' own group: its rules already reach these databases (backup-network.ts says why no other).
+        // The backups' own group: its rules already reach these databases (runtime-network.ts says why no other).
         const { securityGroup } = props.backups.networks.get(network.name)!;
         const steps = new RestoreStepsFunction(this, `Steps-${network.name}`, {
           functionName: restoreNetworkFunctionName(config.name, props.stack, network.name),

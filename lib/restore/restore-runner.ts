@@ -3,13 +3,13 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { RUNNER_RESTORE_COMMAND, RUNNER_STAGING_DIR, runnerEnvironment } from '../../lambdas/core/runner/environment.js';
-import type { BackupImage } from '../backup/backup-image.js';
 import type { DatabaseConfig, FargateSize } from '../config/schema.js';
 import { nagResource } from '../nag-findings.js';
-import { runnerTaskDefinition } from '../runner-task.js';
+import { runnerTaskDefinition } from '../runtime/runner-task.js';
+import type { RuntimeImage } from '../runtime/runtime-image.js';
 import type { BackupVault } from '../vault/backup-vault.js';
-import { acknowledgeDatabaseStatements, databaseStatements } from './database-grants.js';
-import type { RestoreLogs } from './restore-logs.js';
+import { acknowledgeDatabaseStatements, databaseStatements } from '../workflows/database-grants.js';
+import type { WorkflowLogs } from '../workflows/workflow-logs.js';
 
 /** The runner container's name, which the state machine's container override addresses. */
 export const RUNNER_CONTAINER = 'runner';
@@ -20,17 +20,17 @@ export interface RestoreRunnerProps {
   /** Its Fargate size (config.restore.runner): pg_restore's default --jobs is the vCPUs; the memory holds its workers. */
   readonly size: FargateSize;
   readonly vault: BackupVault;
-  /** The backup image whose CLI restores: the newest pg_restore, which reads archives of older pg_dumps too. */
-  readonly image: BackupImage;
+  /** The runtime image whose CLI restores: the newest pg_restore, which reads archives of older pg_dumps too. */
+  readonly image: RuntimeImage;
   /** Its restore group's databases, which it may restore into: their secrets, and RDS lookups for those without an endpoint. */
   readonly databases: readonly DatabaseConfig[];
-  readonly logs: RestoreLogs;
+  readonly logs: WorkflowLogs;
   /** The IAM path of its task and execution roles, by which the state machine may pass them. */
   readonly rolePath: string;
 }
 
 /**
- * A restore group's Fargate runner: the task definition of the backup image's CLI restoring the job the state
+ * A restore group's Fargate runner: the task definition of the runtime image's CLI restoring the job the state
  * machine passes in LIFELINE_RESTORE_JOB, on the restore stack's cluster. Read-only root filesystem, unprivileged
  * user, archives staged on the task's ephemeral storage; it may read the vault and its group's databases' secrets,
  * nothing more.

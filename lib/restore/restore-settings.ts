@@ -6,12 +6,10 @@ import { parseInput } from '../../lambdas/core/validation.js';
 import { RestoreDatabase } from '../../lambdas/core/restore/catalog.js';
 import { RestoreSettings } from '../../lambdas/core/restore/state.js';
 import type { LifelineConfig, RestoreConfig } from '../config/schema.js';
+import { longestDeployedForm } from '../workflows/workflow-settings.js';
 
 /** The variable the restore steps handler reads its settings from. */
 export const RESTORE_SETTINGS_VARIABLE = 'LIFELINE_RESTORE_SETTINGS';
-
-/** The longest values the deploy-time parts of the settings can take, to size them as Lambda and SSM will see them. */
-const LONGEST = { partition: 'aws-iso-b', region: 'ap-southeast-5', account: '123456789012', other: `sg-${'f'.repeat(17)}` };
 
 /** SSM's limit on a standard parameter's value. */
 export const PARAMETER_VALUE_BYTES = 4096;
@@ -58,22 +56,4 @@ export function restoreStepsEnvironment(scope: IConstruct, settings: RestoreSett
     POWERTOOLS_SERVICE_NAME: SERVICE_NAMES.restore,
     POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
   };
-}
-
-/** A value (object or string) as JSON with every deploy-time part (partition, region, account, created ids) at its longest. */
-export function longestDeployedForm(scope: IConstruct, value: unknown): string {
-  const stack = Stack.of(scope);
-  const flatten = (node: unknown): string => {
-    if (typeof node === 'string') return node;
-    const value = node as Record<string, unknown>;
-    if (Array.isArray(value['Fn::Join'])) {
-      const [delimiter, items] = value['Fn::Join'] as [string, unknown[]];
-      return items.map(flatten).join(delimiter);
-    }
-    if (value.Ref === 'AWS::Partition') return LONGEST.partition;
-    if (value.Ref === 'AWS::Region') return LONGEST.region;
-    if (value.Ref === 'AWS::AccountId') return LONGEST.account;
-    return LONGEST.other;
-  };
-  return flatten(stack.resolve(typeof value === 'string' ? value : stack.toJsonString(value)));
 }

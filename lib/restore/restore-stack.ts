@@ -1,14 +1,14 @@
-import { Aws, CfnOutput, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { cutoverWorkflowName, restoreCatalogRoot, restoreWorkflowName } from '../../lambdas/core/names.js';
 import type { LifelineConfig, RestoreConfig } from '../config/schema.js';
 import { nagResource } from '../nag-findings.js';
-import { runnerCluster } from '../runner-task.js';
+import { runnerCluster } from '../runtime/runner-task.js';
 import type { VaultStack } from '../vault/vault-stack.js';
+import { WorkflowLogs } from '../workflows/workflow-logs.js';
 import { ApprovalsTopic } from './approvals-topic.js';
-import { RestoreLogs } from './restore-logs.js';
 import { restoreSettings } from './restore-settings.js';
 import { RestoreStateMachine } from './restore-state-machine.js';
 import { RestoreStepsFunction } from './restore-steps-function.js';
@@ -36,7 +36,7 @@ export class RestoreStack extends Stack {
     const { config, vaultStack } = props;
     const { vault } = vaultStack;
     const name = restoreWorkflowName(config.name);
-    const logs = new RestoreLogs(this, 'Logs');
+    const logs = new WorkflowLogs(this, 'Logs', 'restore');
     const image = vaultStack.newestImage;
 
     this.cluster = runnerCluster(this);
@@ -75,15 +75,9 @@ export class RestoreStack extends Stack {
     // The function is named in the definition by ARN, not by reference: deploy it first.
     this.stateMachine.node.addDependency(this.stepsFunction);
 
-    const { stateMachineArn, stateMachineName } = this.stateMachine.stateMachine;
-    new CfnOutput(this, 'StateMachineArn', {
-      value: stateMachineArn,
-      description: 'Start a restore: lifeline start restore, or the console',
-    });
-    new CfnOutput(this, 'StateMachineName', { value: stateMachineName });
-    new CfnOutput(this, 'ConsoleUrl', {
-      value: `https://${Aws.REGION}.console.aws.amazon.com/states/home?region=${Aws.REGION}#/statemachines/view/${stateMachineArn}`,
-      description: 'The state machine in the console: Start execution, with an input such as {"database": "<name>"}',
+    this.stateMachine.addOutputs(this, {
+      startWith: 'Start a restore: lifeline start restore, or the console',
+      exampleInput: '{"database": "<name>"}',
     });
   }
 }

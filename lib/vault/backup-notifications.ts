@@ -1,9 +1,9 @@
-import { Aws, RemovalPolicy } from 'aws-cdk-lib';
+import { Aws } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { ownKey } from '../own-key.js';
 
 export interface BackupNotificationsProps {
   readonly emails: readonly string[];
@@ -16,11 +16,7 @@ export class BackupNotifications extends Construct {
   constructor(scope: Construct, id: string, props: BackupNotificationsProps) {
     super(scope, id);
     // A key of its own: CloudWatch must be able to use it, and it must not open the backups' key to CloudWatch.
-    const key = new kms.Key(this, 'Key', {
-      description: 'Encrypts Lifeline alarm notifications',
-      enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
+    const key = ownKey(this, 'Encrypts Lifeline alarm notifications');
     key.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'CloudWatchAlarmsPublish',

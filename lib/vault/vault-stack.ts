@@ -1,27 +1,30 @@
 import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { BackupDeadLetterQueue } from '../backup/backup-dead-letter-queue.js';
-import { BackupImage } from '../backup/backup-image.js';
-import { BackupNotifications } from './backup-notifications.js';
 import { runtimeRolePath, vaultBucketName } from '../../lambdas/core/names.js';
-import { BackupVault } from './backup-vault.js';
-import { BackupVpcEndpoints } from '../backup/backup-vpc-endpoints.js';
 import { clientMajorFor, type ClientMajor } from '../config/postgres-clients.js';
 import type { LifelineConfig } from '../config/schema.js';
+import { RuntimeImage } from '../runtime/runtime-image.js';
+import { RuntimeVpcEndpoints } from '../runtime/runtime-vpc-endpoints.js';
+import { BackupDeadLetterQueue } from './backup-dead-letter-queue.js';
+import { BackupNotifications } from './backup-notifications.js';
+import { BackupVault } from './backup-vault.js';
 
 export interface VaultStackProps extends StackProps {
   readonly config: LifelineConfig;
 }
 
-/** What every database's backups share: the vault, the alarm topic, the dead-letter queue, the images. */
+/**
+ * What the other stacks share: the vault, the alarm topic, the backups' dead-letter queue, and the runtime's images
+ * and VPC endpoints.
+ */
 export class VaultStack extends Stack {
   readonly vault: BackupVault;
   readonly notifications: BackupNotifications;
   readonly deadLetters: BackupDeadLetterQueue;
   /** One image per pg_dump version in use. */
-  readonly images: ReadonlyMap<ClientMajor, BackupImage>;
+  readonly images: ReadonlyMap<ClientMajor, RuntimeImage>;
   /** The image of the newest client in use: its pg_restore reads the archives of every older pg_dump. */
-  readonly newestImage: BackupImage;
+  readonly newestImage: RuntimeImage;
   /** Security groups of the endpoints Lifeline created, by network name. */
   readonly endpointSecurityGroupIds: ReadonlyMap<string, string>;
 
@@ -40,13 +43,13 @@ export class VaultStack extends Stack {
     });
 
     const majors = [...new Set(config.databases.map((db) => clientMajorFor(db.postgresVersion)))].sort((a, b) => a - b);
-    this.images = new Map(majors.map((major) => [major, new BackupImage(this, `ImagePostgres${major}`, { postgresMajor: major })]));
+    this.images = new Map(majors.map((major) => [major, new RuntimeImage(this, `ImagePostgres${major}`, { postgresMajor: major })]));
     this.newestImage = this.images.get(majors.at(-1)!)!;
 
     const endpoints = new Map<string, string>();
     for (const network of config.networks) {
       if (network.createEndpoints === undefined) continue;
-      const created = new BackupVpcEndpoints(this, `Endpoints-${network.name}`, {
+      const created = new RuntimeVpcEndpoints(this, `Endpoints-${network.name}`, {
         vpcId: network.vpcId,
         subnetIds: network.subnetIds,
         routeTableIds: network.createEndpoints.routeTableIds,

@@ -284,55 +284,6 @@ describe("the backup function's role", () => {
   });
 });
 
-describe('the network rules', () => {
-  it("let the backup security group out only to HTTPS and to each database's group on its port", () => {
-    backups.hasResourceProperties('AWS::EC2::SecurityGroup', {
-      VpcId: 'vpc-0a1b2c3d4e5f67890',
-      GroupDescription: 'Lifeline backup functions',
-      SecurityGroupIngress: Match.absent(),
-      SecurityGroupEgress: [
-        { IpProtocol: 'tcp', FromPort: 443, ToPort: 443, CidrIp: '0.0.0.0/0', Description: 'S3 and Secrets Manager APIs' },
-        { IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432, DestinationSecurityGroupId: 'sg-0a1b2c3d4e5f67890', Description: 'PostgreSQL' },
-        { IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432, DestinationSecurityGroupId: 'sg-2a1b2c3d4e5f67890', Description: 'PostgreSQL' },
-      ],
-    });
-    backups.hasResourceProperties('AWS::EC2::SecurityGroup', {
-      VpcId: 'vpc-1a1b2c3d4e5f67890',
-      SecurityGroupEgress: [
-        Match.objectLike({ FromPort: 443, CidrIp: '0.0.0.0/0' }),
-        { IpProtocol: 'tcp', FromPort: 5433, ToPort: 5433, DestinationSecurityGroupId: 'sg-1a1b2c3d4e5f67890', Description: 'PostgreSQL' },
-      ],
-    });
-  });
-
-  it("open each database's security group to the backup security group on the database port", () => {
-    backups.resourceCountIs('AWS::EC2::SecurityGroupIngress', 4);
-    for (const [groupId, port, network] of [
-      ['sg-0a1b2c3d4e5f67890', 5432, 'production'],
-      ['sg-2a1b2c3d4e5f67890', 5432, 'production'],
-      ['sg-1a1b2c3d4e5f67890', 5433, 'analytics'],
-    ] as const) {
-      backups.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
-        GroupId: groupId,
-        SourceSecurityGroupId: getAtt(`Network${network}SecurityGroup`, 'GroupId'),
-        IpProtocol: 'tcp',
-        FromPort: port,
-        ToPort: port,
-      });
-    }
-  });
-
-  it('open the Secrets Manager endpoint Lifeline created to the backup security group', () => {
-    backups.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
-      GroupId: importOf(/^lifeline-vault:ExportsOutputFnGetAttEndpointsanalyticsSecurityGroup/),
-      SourceSecurityGroupId: getAtt('NetworkanalyticsSecurityGroup', 'GroupId'),
-      IpProtocol: 'tcp',
-      FromPort: 443,
-      ToPort: 443,
-    });
-  });
-});
-
 describe('the schedules', () => {
   it("start each scheduled database's backup by its cron in its time zone, with retries and a dead-letter queue", () => {
     backups.resourceCountIs('AWS::Scheduler::Schedule', 2);

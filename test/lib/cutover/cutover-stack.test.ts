@@ -92,16 +92,6 @@ describe('the cutover stack', () => {
     expect(synth.restore!.dependencies.map((stack) => stack.stackName).sort()).toEqual(['lifeline-restore-1', 'lifeline-vault']);
   });
 
-  it('outputs the state machine ARN, name and console URL, nothing else', () => {
-    const outputs = cutover.toJSON().Outputs as Record<string, { Value: unknown }>;
-    expect(Object.keys(outputs).sort()).toEqual(['ConsoleUrl', 'StateMachineArn', 'StateMachineName']);
-    const { id } = only(cutover, 'AWS::StepFunctions::StateMachine');
-    expect(text(outputs.StateMachineArn!.Value)).toBe(`<${id}>`);
-    expect(text(outputs.ConsoleUrl!.Value)).toBe(
-      `https://<AWS::Region>.console.aws.amazon.com/states/home?region=<AWS::Region>#/statemachines/view/<${id}>`,
-    );
-  });
-
   it('is not deployed without applications, and the other stacks stay the same', () => {
     const json = exampleJson();
     json.applications = [];
@@ -297,17 +287,6 @@ describe('the state machine', () => {
     expect(machineResource.DependsOn).toContain(only(cutover, 'AWS::Lambda::Function').id);
   });
 
-  it('logs everything, execution data included, to a KMS-encrypted group, and is traced', () => {
-    const props = machine(cutover);
-    expect(props.LoggingConfiguration.Level).toBe('ALL');
-    expect(props.LoggingConfiguration.IncludeExecutionData).toBe(true);
-    const group =
-      cutover.toJSON().Resources[props.LoggingConfiguration.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn['Fn::GetAtt'][0]].Properties;
-    expect(text(group.KmsKeyId)).toMatch(/^<LogsKey[0-9A-F]+\.Arn>$/);
-    expect(group.LogGroupName).toBe('/aws/vendedlogs/states/lifeline-cutover');
-    expect(props.TracingConfiguration).toEqual({ Enabled: true });
-  });
-
   it('may invoke only its steps function, write and delete only its locks, and publish only to the vault topic', () => {
     const statements = statementsOf(cutover, machineRole(cutover));
     const { id: table } = only(cutover, 'AWS::DynamoDB::Table');
@@ -338,18 +317,6 @@ describe('the state machine', () => {
         statement.sid,
       ).toBe(true);
     }
-  });
-
-  it('raises an alarm to the alarm topic when an execution fails, times out or is aborted', () => {
-    const { properties: alarm } = only(cutover, 'AWS::CloudWatch::Alarm');
-    expect(alarm).toMatchObject({
-      AlarmName: 'lifeline-cutover-failed',
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-      Threshold: 1,
-    });
-    const metrics = (alarm.Metrics as any[]).filter((m) => m.MetricStat).map((m) => m.MetricStat.Metric.MetricName);
-    expect(metrics.sort()).toEqual(['ExecutionsAborted', 'ExecutionsFailed', 'ExecutionsTimedOut']);
-    expect(alarm.AlarmActions.map(text)).toEqual([expect.stringMatching(/^<import lifeline-vault:ExportsOutputRefNotificationsTopic/)]);
   });
 });
 

@@ -84,15 +84,6 @@ describe('the restore stacks', () => {
     expect(synth.restoreGroups[0]!.dependencies.map((stack) => stack.stackName).sort()).toEqual(['lifeline-backups-1', 'lifeline-vault']);
     expect(group.toJSON().Outputs ?? {}).toEqual({});
   });
-
-  it('outputs the state machine ARN, name and console URL, nothing else', () => {
-    const outputs = restore.toJSON().Outputs as Record<string, { Value: unknown }>;
-    expect(Object.keys(outputs).sort()).toEqual(['ConsoleUrl', 'StateMachineArn', 'StateMachineName']);
-    const machine = logicalId('AWS::StepFunctions::StateMachine', {});
-    expect(text(outputs.ConsoleUrl!.Value)).toBe(
-      `https://<AWS::Region>.console.aws.amazon.com/states/home?region=<AWS::Region>#/statemachines/view/<${machine}>`,
-    );
-  });
 });
 
 describe("a restore group's runner", () => {
@@ -416,16 +407,6 @@ describe('the state machine', () => {
     });
   });
 
-  it('logs everything, execution data included, to a KMS-encrypted group, and is traced', () => {
-    const machine = Object.values(restore.findResources('AWS::StepFunctions::StateMachine'))[0]!.Properties;
-    expect(machine.LoggingConfiguration.Level).toBe('ALL');
-    expect(machine.LoggingConfiguration.IncludeExecutionData).toBe(true);
-    const groupId = machine.LoggingConfiguration.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn['Fn::GetAtt'][0];
-    expect(resources[groupId].Properties.KmsKeyId).toBeDefined();
-    expect(resources[groupId].Properties.LogGroupName).toBe('/aws/vendedlogs/states/lifeline-restore');
-    expect(machine.TracingConfiguration).toEqual({ Enabled: true });
-  });
-
   it("may run only its groups' runners on its cluster, pass only their roles, invoke only its functions and publish only to its topics", () => {
     const machine = Object.values(restore.findResources('AWS::StepFunctions::StateMachine'))[0]!.Properties;
     const statements = statementsOf(machine.RoleArn['Fn::GetAtt'][0]);
@@ -482,24 +463,6 @@ describe('the state machine', () => {
     ]);
     // Only log delivery and X-Ray, which take no resource-level permissions, are granted on "*".
     expect(statements.filter((s) => s.resources.includes('*')).map((s) => s.sid)).toEqual(['DeliverLogs', 'Trace']);
-  });
-
-  it('raises an alarm to the alarm topic when an execution fails, times out or is aborted', () => {
-    const alarm = Object.values(restore.findResources('AWS::CloudWatch::Alarm'))[0]!.Properties;
-    expect(alarm).toMatchObject({
-      AlarmName: 'lifeline-restore-failed',
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-      Threshold: 1,
-    });
-    const metrics = (alarm.Metrics as any[])
-      .filter((m) => m.MetricStat)
-      .map((m) => [m.MetricStat.Metric.Namespace, m.MetricStat.Metric.MetricName]);
-    expect(metrics.sort()).toEqual([
-      ['AWS/States', 'ExecutionsAborted'],
-      ['AWS/States', 'ExecutionsFailed'],
-      ['AWS/States', 'ExecutionsTimedOut'],
-    ]);
-    expect(alarm.AlarmActions.map(text)).toEqual([expect.stringMatching(/^<import lifeline-vault:ExportsOutputRefNotificationsTopic/)]);
   });
 });
 

@@ -1,8 +1,8 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { dockerImages, exampleConfig, exampleJson, synthesize, type Synthesized } from '../../support/stacks.js';
+import { exampleConfig, exampleJson, synthesize, type Synthesized } from '../../support/stacks.js';
 import { parseConfig } from '../../../lib/config/load.js';
 
 let synth: Synthesized;
@@ -308,51 +308,6 @@ describe('the dead-letter queue', () => {
   });
 });
 
-describe('VPC endpoints', () => {
-  it("admit HTTPS from the VPC's CIDR blocks: with private DNS, every workload in the VPC reaches Secrets Manager through them", () => {
-    const endpointGroup = { 'Fn::GetAtt': [Match.stringLikeRegexp('^EndpointsanalyticsSecurityGroup'), 'GroupId'] };
-    const rules = (template: Template) =>
-      Object.values(template.findResources('AWS::EC2::SecurityGroupIngress', { Properties: { GroupId: endpointGroup } })).map(
-        (rule) => rule.Properties,
-      );
-    const https = { IpProtocol: 'tcp', FromPort: 443, ToPort: 443, GroupId: expect.anything(), Description: expect.any(String) };
-    expect(rules(vault)).toEqual([{ ...https, CidrIp: '10.1.0.0/16' }]);
-
-    const json = exampleJson();
-    json.networks[1].createEndpoints.vpcCidrs = ['10.1.0.0/16', '100.64.0.0/24'];
-    const twoBlocks = synthesize(parseConfig(json)).vaultTemplate;
-    expect(rules(twoBlocks)).toEqual([
-      { ...https, CidrIp: '10.1.0.0/16' },
-      { ...https, CidrIp: '100.64.0.0/24' },
-    ]);
-  });
-
-  it('are created only where the config asks: an S3 gateway and a private Secrets Manager interface', () => {
-    vault.resourceCountIs('AWS::EC2::VPCEndpoint', 2);
-    vault.hasResourceProperties('AWS::EC2::VPCEndpoint', {
-      VpcId: 'vpc-1a1b2c3d4e5f67890',
-      VpcEndpointType: 'Gateway',
-      ServiceName: { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, '.s3']] },
-      RouteTableIds: ['rtb-0a1b2c3d4e5f67890'],
-    });
-    vault.hasResourceProperties('AWS::EC2::VPCEndpoint', {
-      VpcId: 'vpc-1a1b2c3d4e5f67890',
-      VpcEndpointType: 'Interface',
-      ServiceName: { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, '.secretsmanager']] },
-      SubnetIds: ['subnet-2a1b2c3d4e5f67890'],
-      PrivateDnsEnabled: true,
-      SecurityGroupIds: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^EndpointsanalyticsSecurityGroup'), 'GroupId'] }],
-    });
-    vault.hasResourceProperties('AWS::EC2::SecurityGroup', {
-      VpcId: 'vpc-1a1b2c3d4e5f67890',
-      SecurityGroupIngress: Match.absent(),
-      SecurityGroupEgress: [
-        { IpProtocol: 'icmp', FromPort: 252, ToPort: 86, CidrIp: '255.255.255.255/32', Description: 'Disallow all traffic' },
-      ],
-    });
-  });
-});
-
 describe('outputs', () => {
   it('name the bucket and the topic and carry no secret', () => {
     vault.hasOutput('VaultBucketName', { Value: ref('VaultBucket') });
@@ -360,46 +315,6 @@ describe('outputs', () => {
     for (const template of [vault, ...synth.backupsTemplates]) {
       expect(JSON.stringify(template.toJSON().Outputs ?? {})).not.toMatch(/secretsmanager|password/i);
     }
-  });
-});
-
-describe('the backup images', () => {
-  const images = () => [...dockerImages(synth.assembly, 'lifeline-vault').values()];
-
-  it("are one per pg_dump version in use, built for x86-64 from the repository's Dockerfile", () => {
-    const described = images().map(({ dockerFile, dockerBuildArgs, platform }) => ({ dockerFile, dockerBuildArgs, platform }));
-    // shop runs 16, warehouse 17, staging 14 (dumped by 15).
-    expect(described).toEqual(
-      [15, 16, 17].map((major) => ({
-        dockerFile: 'lambdas/Dockerfile',
-        dockerBuildArgs: { POSTGRES_MAJOR: String(major) },
-        platform: 'linux/amd64',
-      })),
-    );
-  });
-
-  it('are built from a context holding only what the image needs', () => {
-    for (const { directory } of images()) {
-      expect(readdirSync(directory).sort()).toEqual(['bin', 'lambdas', 'package-lock.json', 'package.json', 'tsconfig.json']);
-      // The runner's CLI, and nothing else of bin/ (the CDK app and its config are no part of the image).
-      expect(readdirSync(join(directory, 'bin'))).toEqual(['lifeline.ts']);
-      expect(existsSync(join(directory, 'lambdas/Dockerfile'))).toBe(true);
-      expect(existsSync(join(directory, 'lambdas/backup/handler.ts'))).toBe(true);
-    }
-  });
-
-  it('come from a Dockerfile that bundles the handler and installs that pg_dump and zstd on the Lambda Node.js image', () => {
-    const dockerfile = readFileSync(new URL('../../../lambdas/Dockerfile', import.meta.url), 'utf8');
-    expect(dockerfile).toMatch(/^FROM \S+node:22\S* AS bundle$/m);
-    expect(dockerfile).toMatch(/^RUN npm ci\b/m);
-    expect(dockerfile).toMatch(/npx esbuild lambdas\/backup\/handler\.ts --bundle --platform=node --target=node22 --format=esm/);
-    expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/lambda\/nodejs:22$/m);
-    expect(dockerfile).toMatch(/^ARG POSTGRES_MAJOR$/m);
-    expect(dockerfile).toMatch(/dnf install -y "postgresql\$\{POSTGRES_MAJOR\}" zstd/);
-    expect(dockerfile).toMatch(/pg_dump --version \| grep -q " \$\{POSTGRES_MAJOR\}\\\."/);
-    expect(dockerfile).toMatch(/PG_BIN_DIR=\/usr\/bin/);
-    expect(dockerfile).toMatch(/^COPY --from=bundle \/build\/dist\/ \$\{LAMBDA_TASK_ROOT\}\/$/m);
-    expect(dockerfile).toMatch(/^CMD \["handler\.handler"\]$/m);
   });
 });
 

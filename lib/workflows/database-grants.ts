@@ -5,17 +5,17 @@ import { nagResource } from '../nag-findings.js';
 
 const DECRYPT_SID = 'DecryptConfiguredSecrets';
 
-/** A secret a restore runtime may read, with the customer-managed key that encrypts it, when there is one. */
+/** A secret a workflow's runtime may read, with the customer-managed key that encrypts it, when there is one. */
 export interface ReadableSecret {
   readonly secretArn: string;
   readonly secretKmsKeyArn?: string;
 }
 
 /**
- * What a restore runtime needs to connect to configured databases: GetSecretValue on exactly these secrets
- * (config ARNs are complete, suffix included, so no wildcard), Decrypt through Secrets Manager only, on the keys of
- * the accounts and regions their keys are in, and the RDS Describe call for each database whose endpoint the config
- * leaves to RDS. Secrets Manager decrypts only for a secret the role may read: listing each secret's own key as
+ * What a workflow's runtime (the restore runner, the restore and cutover steps) needs to connect to configured
+ * databases: GetSecretValue on exactly these secrets (config ARNs are complete, suffix included, so no wildcard),
+ * Decrypt through Secrets Manager only, on the keys of the accounts and regions their keys are in, and the RDS
+ * Describe call for each database whose endpoint the config leaves to RDS. Secrets Manager decrypts only for a secret the role may read: listing each secret's own key as
  * well would add nothing but length, and a restore group's 50 databases with keys of their own would take a role
  * past IAM's 10,240 characters.
  */

@@ -23,22 +23,23 @@ function repositoryRoot(): string {
  */
 const NOT_IN_IMAGE = [
   ...['.*', '**/node_modules', 'cdk.out', 'dist', 'bench', 'lib', 'state-machines', 'test', 'cdk.json', '*.md'],
-  // The runner's CLI is bundled into the image; the CDK app and its config are not.
-  ...['bin/*', '!bin/lifeline.ts'],
+  // The runner's CLI (its entry and command modules) is bundled into the image; the CDK app and its config are not.
+  ...['bin/*', '!bin/lifeline.ts', '!bin/cli', '!bin/commands'],
 ];
 
-export interface BackupImageProps {
+export interface RuntimeImageProps {
   readonly postgresMajor: ClientMajor;
 }
 
 /**
- * The backup runtime's container image for one PostgreSQL client version, built from
- * lambdas/Dockerfile at deploy time (synth only describes it).
+ * The runtime's container image for one PostgreSQL client version, built from lambdas/Dockerfile at deploy time
+ * (synth only describes it): every entry point in one image, the backup handler (its default command), the restore
+ * and cutover steps handlers, and the CLI the runner tasks run.
  */
-export class BackupImage extends Construct {
+export class RuntimeImage extends Construct {
   readonly asset: DockerImageAsset;
 
-  constructor(scope: Construct, id: string, props: BackupImageProps) {
+  constructor(scope: Construct, id: string, props: RuntimeImageProps) {
     super(scope, id);
     this.asset = new DockerImageAsset(this, 'Asset', {
       directory: repositoryRoot(),

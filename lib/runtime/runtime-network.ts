@@ -8,27 +8,27 @@ export interface DatabaseEndpoint {
   readonly port: number;
 }
 
-export interface BackupNetworkProps {
+export interface RuntimeNetworkProps {
   readonly vpcId: string;
   readonly databases: readonly DatabaseEndpoint[];
   /** The Secrets Manager endpoint's security group, when Lifeline created the VPC endpoints. */
   readonly endpointSecurityGroupId?: string;
-  /** Who uses the group, in its and its rules' descriptions; the backup functions unless given. */
-  readonly usedBy?: { group: string; rules: string };
+  /** Who uses the group, in its and its rules' descriptions. */
+  readonly usedBy: { group: string; rules: string };
 }
 
 /**
- * The backup functions' security group in one VPC: out to the databases' security groups on their ports and
- * to HTTPS (S3 and Secrets Manager, through NAT or VPC endpoints), and an ingress rule on each database's
- * security group that lets it in. The restore group beside a backups stack runs in that stack's group too: a
- * group of its own would add a rule to every database's security group per backups stack, and their quota is 60.
+ * A runtime's security group in one VPC: out to the databases' security groups on their ports and to HTTPS (S3
+ * and Secrets Manager, through NAT or VPC endpoints), and an ingress rule on each database's security group that
+ * lets it in. The backups stack's group also serves the restore group beside it: a group of its own would add a
+ * rule to every database's security group per backups stack, and their quota is 60.
  */
-export class BackupNetwork extends Construct {
+export class RuntimeNetwork extends Construct {
   readonly securityGroup: ec2.ISecurityGroup;
 
-  constructor(scope: Construct, id: string, props: BackupNetworkProps) {
+  constructor(scope: Construct, id: string, props: RuntimeNetworkProps) {
     super(scope, id);
-    const usedBy = props.usedBy ?? { group: 'Lifeline backup functions', rules: 'Lifeline backups' };
+    const { usedBy } = props;
     const targets = [...new Map(props.databases.map((db) => [`${db.securityGroupId}:${db.port}`, db])).values()];
     // Rules inline in the group: one resource, however many databases.
     const group = new CfnSecurityGroup(this, 'SecurityGroup', {
@@ -57,7 +57,7 @@ export class BackupNetwork extends Construct {
         description: `PostgreSQL from ${usedBy.rules}`,
       });
     });
-    // The endpoint also admits the VPC's CIDR blocks; this rule keeps backups working should that list miss one.
+    // The endpoint also admits the VPC's CIDR blocks; this rule keeps the runtime working should that list miss one.
     if (props.endpointSecurityGroupId !== undefined) {
       new CfnSecurityGroupIngress(this, 'EndpointIngress', {
         groupId: props.endpointSecurityGroupId,

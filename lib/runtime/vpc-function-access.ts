@@ -1,6 +1,6 @@
 import { Aws, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { nagResource } from './nag-findings.js';
+import { nagResource } from '../nag-findings.js';
 
 const ec2Arn = (resource: string) => `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
 const NETWORK_INTERFACES = ec2Arn('network-interface/*');

@@ -2,7 +2,7 @@ import { Aws } from 'aws-cdk-lib';
 import { CfnSecurityGroup, CfnSecurityGroupIngress, CfnVPCEndpoint } from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
 
-export interface BackupVpcEndpointsProps {
+export interface RuntimeVpcEndpointsProps {
   readonly vpcId: string;
   /** Subnets for the Secrets Manager endpoint's interfaces, at most one per availability zone. */
   readonly subnetIds: readonly string[];
@@ -13,15 +13,15 @@ export interface BackupVpcEndpointsProps {
 }
 
 /**
- * What a VPC without NAT needs for backups: an S3 gateway endpoint and a Secrets Manager interface endpoint
- * with private DNS. Private DNS makes the endpoint the VPC's Secrets Manager for every workload in it, so it
- * admits HTTPS from the whole VPC. Do not use in a VPC that already has either endpoint.
+ * What a VPC without NAT needs for the runtime's functions: an S3 gateway endpoint and a Secrets Manager interface
+ * endpoint with private DNS. Private DNS makes the endpoint the VPC's Secrets Manager for every workload in it, so
+ * it admits HTTPS from the whole VPC. Do not use in a VPC that already has either endpoint.
  */
-export class BackupVpcEndpoints extends Construct {
-  /** Backup functions' security groups get an ingress rule on this one. */
+export class RuntimeVpcEndpoints extends Construct {
+  /** The runtime's security groups (RuntimeNetwork) get an ingress rule on this one. */
   readonly securityGroupId: string;
 
-  constructor(scope: Construct, id: string, props: BackupVpcEndpointsProps) {
+  constructor(scope: Construct, id: string, props: RuntimeVpcEndpointsProps) {
     super(scope, id);
     new CfnVPCEndpoint(this, 'S3', {
       vpcId: props.vpcId,
@@ -38,7 +38,7 @@ export class BackupVpcEndpoints extends Construct {
       ],
     });
     this.securityGroupId = group.attrGroupId;
-    // Separate rules, like the backups' own on this group: CloudFormation must not mix them with inline ones.
+    // Separate rules, like the runtime's own on this group: CloudFormation must not mix them with inline ones.
     props.vpcCidrs.forEach((cidr, i) => {
       new CfnSecurityGroupIngress(this, `VpcIngress${i}`, {
         groupId: group.attrGroupId,

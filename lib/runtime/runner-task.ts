@@ -2,9 +2,9 @@ import { Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
-import { RUNNER_USER } from '../lambdas/core/runner/environment.js';
-import type { BackupImage } from './backup/backup-image.js';
-import type { FargateSize } from './config/schema.js';
+import { RUNNER_USER } from '../../lambdas/core/runner/environment.js';
+import type { FargateSize } from '../config/schema.js';
+import type { RuntimeImage } from './runtime-image.js';
 
 /** An ECS cluster for runner tasks, `Cluster` in `scope`, with Container Insights. */
 export function runnerCluster(scope: Construct): ecs.CfnCluster {
@@ -48,8 +48,8 @@ export interface RunnerTaskProps {
   readonly size: FargateSize;
   /** Its policy is complete as written: the task definition may not add to it. */
   readonly taskRole: iam.Role;
-  /** The backup image, whose CLI the container runs. */
-  readonly image: BackupImage;
+  /** The runtime image, whose CLI the container runs. */
+  readonly image: RuntimeImage;
   /** The container's construct id and name (the name is what a container override addresses). */
   readonly container: { readonly id: string; readonly name: string };
   /** The CLI's command line, `node` first (RUNNER_RESTORE_COMMAND, RUNNER_BACKUP_COMMAND). */
@@ -64,7 +64,7 @@ export interface RunnerTaskProps {
 }
 
 /**
- * A runner's Fargate task definition, `TaskDefinition` in `scope`: one container of the backup image's CLI, run as
+ * A runner's Fargate task definition, `TaskDefinition` in `scope`: one container of the runtime image's CLI, run as
  * RUNNER_USER (never root) with a read-only root filesystem, and the execution role CDK makes for pulling the image
  * and writing the logs.
  */

@@ -1,23 +1,21 @@
 import { Aws, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { ownKey } from '../own-key.js';
 
 /**
  * A workflow's log groups (restore's, or cutover's), encrypted with a key of their own: the state machine logs
  * execution data (database names, keys, validation reports), which should not sit in plain text.
  */
-export class RestoreLogs extends Construct {
+export class WorkflowLogs extends Construct {
   readonly key: kms.Key;
 
-  constructor(scope: Construct, id: string, workflow = 'restore') {
+  /** `workflow` names the workflow in the key's description. */
+  constructor(scope: Construct, id: string, workflow: string) {
     super(scope, id);
-    this.key = new kms.Key(this, 'Key', {
-      description: `Encrypts the Lifeline ${workflow} workflow logs`,
-      enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
+    this.key = ownKey(this, `Encrypts the Lifeline ${workflow} workflow logs`);
     this.key.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'CloudWatchLogsEncrypt',

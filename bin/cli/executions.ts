@@ -1,0 +1,31 @@
+/** What the workflow commands share: the restore state machine's options, the clients that reach an execution, its failure. */
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { STSClient } from '@aws-sdk/client-sts';
+import type { Command } from 'commander';
+import { parseExecutionArn, regionOfArn, type StateMachineRef } from '../../lambdas/core/operator/executions.js';
+import { StartRestoreCommandOptions } from '../../lambdas/core/operator/options.js';
+import { schemaOption } from './options.js';
+
+export const stateMachineOptions = (command: Command) =>
+  command
+    .option('--state-machine <arn>', 'the restore state machine (default: the one named <name>-restore in the current region)')
+    .addOption(
+      schemaOption('--name <name>', "the config's name, which prefixes the state machine's", StartRestoreCommandOptions.in.shape.name),
+    );
+
+/** The SFN client in the state machine's own region, when its ARN names one. */
+export const sfnFor = (stateMachine: StateMachineRef) =>
+  new SFNClient('arn' in stateMachine ? { region: regionOfArn(stateMachine.arn) } : {});
+
+/** The SFN and STS clients in the execution's own region. */
+export function clientsFor(executionArn: string) {
+  const { region } = parseExecutionArn(executionArn);
+  return { sfn: new SFNClient({ region }), sts: new STSClient({ region }) };
+}
+
+/** A failed, timed out or aborted execution as the CLI's error: its own error name, else its status. */
+export function executionError(execution: { status?: string; error?: string; cause?: string }): Error {
+  return Object.assign(new Error(execution.cause ?? `the execution ended ${execution.status}`), {
+    name: execution.error ?? execution.status ?? 'FAILED',
+  });
+}

@@ -1,0 +1,105 @@
+import type { Command } from 'commander';
+import { hostname, tmpdir, userInfo } from 'node:os';
+import { createInterface } from 'node:readline/promises';
+import { LifelineError } from '../../lambdas/core/errors.js';
+import type { Decision } from '../../lambdas/core/operator/approvals.js';
+import { RunRestoreCommandOptions } from '../../lambdas/core/operator/options.js';
+import { createS3Client } from '../../lambdas/core/vault/s3.js';
+import type { Notification } from '../../lambdas/core/workflows/local.js';
+import { executionError } from '../cli/executions.js';
+import { parseOptions } from '../cli/options.js';
+import { print } from '../cli/output.js';
+import type { Interruption } from '../cli/signals.js';
+
+/** An SNS publish of a local run, as an operator would read the e-mail (a local task token left out). */
+function describeNotification({ state, topicArn, subject, message }: Notification): string {
+  const body = typeof message === 'string' ? message : JSON.stringify({ ...(message as object), taskToken: undefined }, null, 2);
+  return `[${state} -> ${topicArn.split(':').at(-1)}] ${subject ?? ''}\n${body}`;
+}
+
+/** The approval asked at the terminal (the request itself was printed as a notification). */
+async function askApproval(): Promise<Decision> {
+  if (!process.stdin.isTTY) {
+    throw new LifelineError('InvalidInput', 'the workflow asks for approval: give --approve or --reject REASON, or run it on a terminal');
+  }
+  const terminal = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    if (/^y(es)?$/i.test((await terminal.question('approve? [y/N] ')).trim())) {
+      return { approve: true, comment: (await terminal.question('comment (optional): ')).trim() || null };
+    }
+    return { approve: false, reason: (await terminal.question('reason: ')).trim() || 'rejected at the terminal' };
+  } finally {
+    terminal.close();
+  }
+}
+
+/** `lifeline run restore --local`: the restore workflow's real state machine, run on this machine. */
+export function registerRun(program: Command, interruption: Interruption): void {
+  const run = program.command('run').description("run a workflow's state machine on this machine");
+
+  run
+    .command('restore')
+    .description('run restore.asl.json here: steps and runner in-process, notifications printed, the approval asked on the terminal')
+    .option('--local', 'run on this machine (required)')
+    .requiredOption('--input <file>', "the workflow's input, as JSON (the same as the console's)")
+    .requiredOption('--settings <file>', 'the databases and applications by connection URL, the vault bucket (see README)')
+    .option('--approve', 'approve when the workflow asks, without asking on the terminal')
+    .option('--comment <text>', "the approval's comment (with --approve)")
+    .option('--reject <reason>', 'reject when the workflow asks, with this reason')
+    .option('--s3-endpoint <url>', 'S3-compatible endpoint (path-style)')
+    .option('--staging-dir <dir>', 'where the runner stages the archive (default: the temp directory)')
+    .option('--json', 'print one JSON object')
+    .action(async (raw) => {
+      const opts = parseOptions(RunRestoreCommandOptions, raw);
+      // The local engine (aws-local-stepfunctions) loads only here: the runner image's bundle leaves it out.
+      const { readJsonFile, readLocalRestoreSettings, runRestoreLocally } =
+        await import('../../lambdas/core/operator/local-restore.js').catch((error: unknown) => {
+          throw new LifelineError(
+            'InvalidConfig',
+            `run --local needs the local engine, which this build leaves out: ${(error as Error).message}`,
+          );
+        });
+      const input = await readJsonFile('--input', opts.input);
+      const settings = await readLocalRestoreSettings(opts.settings);
+      const approver = `${userInfo().username}@${hostname()} (local run)`;
+      const notifications: Notification[] = [];
+      // The engine reports states a little after running them: each notification waits for its state's line.
+      let current: string | undefined;
+      let waiting: Notification[] = [];
+      const show = (notification: Notification) => {
+        if (!opts.json) print(false, null, describeNotification(notification));
+      };
+      const result = await runRestoreLocally({
+        input,
+        settings,
+        s3: createS3Client({ endpoint: opts.s3Endpoint }),
+        stagingDir: opts.stagingDir ?? tmpdir(),
+        signal: interruption.signal(),
+        onStateEntered: (state) => {
+          current = state;
+          if (!opts.json) print(false, null, `> ${state}`);
+          waiting.filter((n) => n.state === state).forEach(show);
+          waiting = waiting.filter((n) => n.state !== state);
+        },
+        notify: (notification) => {
+          notifications.push(notification);
+          if (notification.state === current) show(notification);
+          else waiting.push(notification);
+        },
+        answer: async () => {
+          // The execution waits for this answer, so its state's line and the request are shown before the question.
+          await new Promise((resolve) => setImmediate(resolve));
+          const decision: Decision = opts.approve
+            ? { approve: true, comment: opts.comment ?? null }
+            : opts.reject !== undefined
+              ? { approve: false, reason: opts.reject }
+              : await askApproval();
+          if (decision.approve) return { output: { approver, comment: decision.comment, decidedAt: new Date().toISOString() } };
+          return { error: 'Rejected', cause: `${decision.reason} (rejected by ${approver})` };
+        },
+      });
+      if (opts.json) print(true, { ...result, notifications }, '');
+      if (result.status !== 'SUCCEEDED') throw executionError({ status: result.status, error: result.error, cause: result.cause });
+      if (!opts.json) print(false, null, `SUCCEEDED ${result.executionArn}\n${JSON.stringify(result.output, null, 2)}`);
+    });
+}

@@ -1,0 +1,32 @@
+import type { Command } from 'commander';
+import { consoleUrl, executionStatus } from '../../lambdas/core/operator/executions.js';
+import { StatusCommandOptions } from '../../lambdas/core/operator/options.js';
+import { clientsFor } from '../cli/executions.js';
+import { parseOptions } from '../cli/options.js';
+import { print, time } from '../cli/output.js';
+
+/** `lifeline status`. */
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('where an execution is: status, state, times, error, outcome')
+    .argument('<execution-arn>')
+    .option('--json', 'print one JSON object')
+    .action(async (executionArn: string, raw) => {
+      const opts = parseOptions(StatusCommandOptions, raw);
+      const status = await executionStatus(clientsFor(executionArn).sfn, executionArn);
+      const running = status.status === 'RUNNING';
+      print(
+        opts.json,
+        status,
+        [
+          executionArn,
+          `  ${status.status}, ${running ? 'in' : 'last state'} ${status.state ?? '-'} since ${time(status.stateEnteredAt)}`,
+          `  started ${time(status.startDate)}, stopped ${time(status.stopDate)}`,
+          ...(status.error !== null ? [`  ${status.error}: ${status.cause ?? ''}`] : []),
+          ...(status.output !== null ? [`  ${status.output}`] : []),
+          `  ${consoleUrl(executionArn)}`,
+        ].join('\n'),
+      );
+    });
+}
