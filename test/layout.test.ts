@@ -78,6 +78,13 @@ describe('the layout', () => {
     expect(upward).toEqual([]);
   });
 
+  it("bundles no lib/ into the image: the CLI's modules import core only (the image's build context leaves lib/ out)", () => {
+    const cli = [...graph].filter(([file]) => file.startsWith('bin/') && !['bin/app.ts', 'bin/generate-schemas.ts'].includes(file));
+    expect(
+      cli.flatMap(([file, imports]) => imports.filter((target) => target.startsWith('lib/')).map((target) => `${file} -> ${target}`)),
+    ).toEqual([]);
+  });
+
   it('has no import cycle', () => {
     expect(findCycle(graph)).toBeUndefined();
   });

@@ -63,7 +63,7 @@ async function caBundleCreation(): Promise<FileCreation> {
   return creation;
 }
 
-describe('the backup image', () => {
+describe('the image', () => {
   it('creates every file its environment points at readable by the user Lambda runs it as', async () => {
     const stage = await finalStage();
     const users = ['an unprivileged Lambda user', ...stage.filter((i) => i.keyword === 'USER').map((i) => i.words[0]!.split(':')[0]!)];
@@ -176,7 +176,7 @@ function runNode(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{
   });
 }
 
-describe('the runner in the backup image', () => {
+describe('the runner in the image', () => {
   it('bundles the CLI at the path RUNNER_RESTORE_COMMAND runs', async () => {
     const { inImage } = await bundleOf('bin/lifeline.ts');
     expect(RUNNER_RESTORE_COMMAND.slice(0, 2)).toEqual(['node', inImage]);

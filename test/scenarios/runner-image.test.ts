@@ -31,7 +31,7 @@ async function inReadOnlyContainer(command: string[], env: NodeJS.ProcessEnv): P
   );
 }
 
-describe('the backup runner in the backup image, on a read-only root filesystem', () => {
+describe('the backup runner in the image, on a read-only root filesystem', () => {
   let dir: ImageUserDir;
   let bundle: string;
   let endpoint: JsonEndpoint;

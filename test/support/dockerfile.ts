@@ -1,4 +1,4 @@
-/** The backup image's Dockerfile as data, and its bundles built here with its own commands: what the image runs, without Docker. */
+/** The image's Dockerfile (lambdas/Dockerfile) as data, and its bundles built here with its own commands: what the image runs, without Docker. */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * Where tests run code as the backup image's unprivileged user. The checkout may sit below a directory only its
+ * Where tests run code as the image's unprivileged user. The checkout may sit below a directory only its
  * owner may enter (mktemp -d, a 0700 home), where that user reaches neither the Node binary (node_modules/node)
  * nor the files beside the tests: what it runs and reads goes in a directory of its own instead.
  */
