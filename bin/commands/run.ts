@@ -10,6 +10,7 @@ import { executionError } from '../cli/executions.js';
 import { parseOptions } from '../cli/options.js';
 import { print } from '../cli/output.js';
 import type { Interruption } from '../cli/signals.js';
+import { tableCheckLog } from '../../lambdas/core/restore/validation.js';
 
 /** An SNS publish of a local run, as an operator would read the e-mail (a local task token left out). */
 function describeNotification({ state, topicArn, subject, message }: Notification): string {
@@ -69,12 +70,15 @@ export function registerRun(program: Command, interruption: Interruption): void 
       const show = (notification: Notification) => {
         if (!opts.json) print(false, null, describeNotification(notification));
       };
+      const printTableChecks = tableCheckLog((line) => process.stderr.write(`${JSON.stringify(line)}\n`), "this run's standard error");
       const result = await runRestoreLocally({
         input,
         settings,
         s3: createS3Client({ endpoint: opts.s3Endpoint }),
         stagingDir: opts.stagingDir ?? tmpdir(),
         signal: interruption.signal(),
+        // Only a validation that failed has checks beyond the report's counts worth printing.
+        logTableChecks: (execution, tables) => (tables.some((table) => !table.ok) ? printTableChecks(execution, tables) : null),
         onStateEntered: (state) => {
           current = state;
           if (!opts.json) print(false, null, `> ${state}`);

@@ -44,6 +44,12 @@ export const LIFELINE_ERROR_NAMES = [
    * connection the application should use. Pages, as RollbackUnhealthy.
    */
   'SecretChanged',
+  /**
+   * A cutover ended without saying what it left (the step that names its failure failed, or it timed out or was
+   * stopped): a human must check which database the connection secret names, the write freeze and the lock. The
+   * cutover pages when its last step failed; a restore that handed over to it fails with this name.
+   */
+  'CutoverUnresolved',
 ] as const;
 export type LifelineErrorName = (typeof LIFELINE_ERROR_NAMES)[number];
 

@@ -1,3 +1,4 @@
+import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -9,8 +10,14 @@ import { parseInput } from '../core/validation.js';
 import { ssmRestoreCatalog } from '../core/restore/catalog.js';
 import { RestoreSettings } from '../core/restore/state.js';
 import { runRestoreStep } from '../core/restore/steps.js';
+import { tableCheckLog } from '../core/restore/validation.js';
 
 const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.restore });
+const logger = new Logger({ serviceName: SERVICE_NAMES.restore });
+const logTableChecks = tableCheckLog(
+  (line) => logger.info('validation tables', line),
+  `CloudWatch Logs ${process.env.AWS_LAMBDA_LOG_GROUP_NAME ?? 'of the restore steps function'}`,
+);
 const s3 = createS3Client();
 const secrets = new SecretsManagerClient({});
 const ssm = new SSMClient({});
@@ -33,6 +40,7 @@ export async function handler(event: unknown): Promise<unknown> {
       s3,
       secrets,
       rds,
+      logTableChecks,
       recordMetric: (database, name, value) => {
         metrics.addDimension(DATABASE_DIMENSION, database);
         metrics.addMetric(name, RESTORE_METRICS[name], value);

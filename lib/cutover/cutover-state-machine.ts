@@ -52,7 +52,7 @@ export class CutoverStateMachine extends WorkflowStateMachine {
       role: { description: 'Lifeline cutover workflow', policyName: 'cutover', statements },
       logs: props.logs,
       alarmTopic: props.alarmTopic,
-      failedAlarmDescription: `A cutover execution of ${props.stateMachineName} failed, timed out or was aborted. Its execution history names the step and the error; after a switch it was rolled back (CutoverRolledBack), or the rollback was not proved healthy (RollbackUnhealthy: act now), or someone changed the application's secret during the cutover and it was left as they wrote it (SecretChanged: act now).`,
+      failedAlarmDescription: `A cutover execution of ${props.stateMachineName} failed, timed out or was aborted. Its execution history names the step and the error; after a switch it was rolled back (CutoverRolledBack), or the rollback was not proved healthy (RollbackUnhealthy: act now), or someone changed the application's secret during the cutover and it was left as they wrote it (SecretChanged: act now), or its outcome is unknown (CutoverUnresolved: act now).`,
     });
   }
 }

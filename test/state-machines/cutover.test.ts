@@ -8,7 +8,7 @@ import { loadDefinition, runLocalExecution, type Notification } from '../../lamb
 import { ApplicationProcess, freePort } from '../support/application.js';
 import { dynamoDbTask, FakeEcs, FakeLambda, FakeSecretsManager, FakeSsm, startLockTable } from '../support/control-planes.js';
 import { sharedPostgres } from '../support/shared.js';
-import { aslErrors, CUTOVER_STEPS_FUNCTION, CUTOVER_SUBSTITUTIONS } from '../support/workflows.js';
+import { aslErrors, CUTOVER_STEPS_FUNCTION, CUTOVER_SUBSTITUTIONS, tasksFailingAnIdleFunction } from '../support/workflows.js';
 
 const DEFINITION = 'state-machines/cutover.asl.json';
 const APP_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:shop-api/connection-AbC123';
@@ -128,9 +128,10 @@ async function deploy({ secret, settings }: Scenario): Promise<string> {
   return versionId;
 }
 
-async function run(input: unknown, steps = stepsHandler) {
+async function run(input: unknown, steps = stepsHandler, retryIntervals?: Record<string, number>) {
   const notifications: Notification[] = [];
   const result = await runLocalExecution({
+    retryIntervals,
     definitionFile: DEFINITION,
     substitutions: CUTOVER_SUBSTITUTIONS,
     input,
@@ -154,6 +155,10 @@ describe('cutover.asl.json', () => {
     await expect(loadDefinition(DEFINITION, withoutAlarm)).rejects.toThrow(/no value for \$\{AlarmTopicArn\}/);
   });
 
+  it('retries every step on a function that answers its first call ResourceNotReady, as an idle function in a VPC does', async () => {
+    expect(tasksFailingAnIdleFunction(await loadDefinition(DEFINITION, CUTOVER_SUBSTITUTIONS))).toEqual([]);
+  });
+
   it('reverts every failure after the swap, lifts the freeze on every failure, and lives no longer than its lock', async () => {
     const definition = await loadDefinition(DEFINITION, CUTOVER_SUBSTITUTIONS);
     const catchAll = (name: string) =>
@@ -165,7 +170,11 @@ describe('cutover.asl.json', () => {
     expect(catchAll('Summarize')).toBe('SummaryFailed');
     expect(definition.States.SummaryFailed).toMatchObject({ Type: 'Pass', ResultPath: '$.outcome', Next: 'Notify' });
     // Someone else's version of the secret is no passing fault: the revert is not retried over it.
-    expect((definition.States.Revert as { Retry: unknown[] }).Retry[0]).toEqual({ ErrorEquals: ['SecretChanged'], MaxAttempts: 0 });
+    const revertRetries = (definition.States.Revert as { Retry: { ErrorEquals: string[] }[] }).Retry;
+    expect(revertRetries.find((retrier) => retrier.ErrorEquals.includes('SecretChanged'))).toEqual({
+      ErrorEquals: ['SecretChanged'],
+      MaxAttempts: 0,
+    });
     for (const name of [
       'Record',
       'Freeze',
@@ -179,6 +188,18 @@ describe('cutover.asl.json', () => {
     }
     expect((definition as { TimeoutSeconds?: number }).TimeoutSeconds).toBe(CUTOVER_TIMEOUT_SECONDS);
     expect('Catch' in definition.States.ValidateInput!).toBe(false);
+    // DynamoDB's errors retried by the names Step Functions gives them: DynamoDB.<the API's error code>.
+    for (const name of ['TakeLock', 'ReleaseLock', 'ReleaseLockAfterFailure']) {
+      const retried = (definition.States[name] as { Retry: { ErrorEquals: string[] }[] }).Retry.flatMap((r) => r.ErrorEquals);
+      expect(retried, name).toEqual(expect.arrayContaining(['DynamoDB.InternalServerError', 'DynamoDB.ThrottlingException']));
+    }
+    // Conclude failing still notifies and pages.
+    expect(catchAll('Conclude')).toBe('ConcludeFailed');
+    expect(definition.States.ConcludeFailed).toMatchObject({
+      Type: 'Pass',
+      Parameters: { error: 'CutoverUnresolved', page: true },
+      Next: 'NotifyFailure',
+    });
   });
 });
 
@@ -365,12 +386,35 @@ describe('the cutover workflow run locally against PostgreSQL, a real applicatio
       health: { side: 'new', passed: true },
       summaryError: { Error: 'Runtime.ExitError' },
     });
-    expect(result.notifications.map((n) => [n.state, n.subject])).toEqual([['Notify', `Lifeline: shop-api switched to ${newDb}`]]);
+    expect(result.notifications.map((n) => [n.state, n.subject])).toEqual([['Notify', 'Lifeline: shop-api switched to its new database']]);
     expect(result.notifications[0]!.message).toMatch(
       new RegExp(`^shop-api now uses ${newDb} on .* and was proved healthy; .* Its summary failed \\(Runtime.ExitError\\)`),
     );
     expect(await health()).toMatchObject({ status: 200, database: newDb });
     expect(await locks()).toEqual([]);
+  });
+
+  it('notifies and pages with CutoverUnresolved when the step that names the failure fails too', async () => {
+    const oldDb = await applicationDatabase('cutover_old');
+    const recordedVersion = await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'none' }) });
+    const failingConclusion = (event: unknown) =>
+      (event as { step: string }).step === 'conclude'
+        ? Promise.reject(Object.assign(new Error('Runtime exited with error: signal: killed'), { name: 'Runtime.ExitError' }))
+        : stepsHandler(event);
+
+    // A database secret that does not exist fails Record, before anything changes.
+    const missing = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:shop-api/missing-XyZ789';
+    const result = await run({ application: 'shop-api', database: { secretArn: missing } }, failingConclusion, { Conclude: 0 });
+    expect(result.error).toBe('CutoverUnresolved');
+    expect(result.cause).toMatch(
+      /^the cutover of shop-api failed and its outcome could not be worked out \(Conclude failed with Runtime.ExitError\)/,
+    );
+    expect(result.notifications.map((n) => [n.state, n.topicArn, n.subject])).toEqual([
+      ['NotifyFailure', CUTOVER_SUBSTITUTIONS.NotificationsTopicArn, 'Lifeline: cutover of shop-api failed, its outcome unknown'],
+      ['Page', CUTOVER_SUBSTITUTIONS.AlarmTopicArn, 'Lifeline: cutover of shop-api failed, its outcome unknown'],
+    ]);
+    expect(result.notifications[1]!.message as string).toMatch(/^ACTION NEEDED: /);
+    expect(secrets.current(APP_SECRET).versionId).toBe(recordedVersion);
   });
 
   it('leaves a secret rotated during the cutover current, rolls nothing back over it, and pages with SecretChanged', async () => {

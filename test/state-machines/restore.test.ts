@@ -14,7 +14,7 @@ import {
   type CallbackRequest,
   type Notification,
 } from '../../lambdas/core/workflows/local.js';
-import { RestoreJob, runRestoreJob } from '../../lambdas/core/restore/job.js';
+import { RestoreJob, runnerOverrides, runRestoreJob } from '../../lambdas/core/restore/job.js';
 import { runnerExitCode } from '../../lambdas/core/exit-codes.js';
 import { restoreCatalogPath } from '../../lambdas/core/names.js';
 import type { RestoreDatabase } from '../../lambdas/core/restore/catalog.js';
@@ -30,6 +30,7 @@ import {
   RESTORE_STEPS_FUNCTION,
   RESTORE_SUBSTITUTIONS,
   runnerConnection,
+  tasksFailingAnIdleFunction,
 } from '../support/workflows.js';
 
 const DEFINITION = 'state-machines/restore.asl.json';
@@ -47,6 +48,14 @@ const LEDGER_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:rds!
 const LEDGER_APP_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:ledger-api/connection-MnO345';
 
 const EARLIER_BACKUP_AT = '2026-01-15T08:00:00.000Z';
+/** The longest configured name whose default target still fits PostgreSQL's 63 characters, and the longest name. */
+const LONG_DEFAULTED = `shop_${'l'.repeat(36)}`;
+const LONGEST = `shop_${'x'.repeat(58)}`;
+/** A database of a thousand tables with long names: one report entry each would not fit a state. */
+const WIDE = 'wide';
+const WIDE_TABLES = 1000;
+/** Table names of 62 characters (the prefix and a 4-digit number): PostgreSQL's 63 less the "_" of their array type. */
+const WIDE_TABLE = 'sensor_readings_of_the_north_building_on_the_third_floor_x';
 
 const pg = sharedPostgres();
 const s3 = sharedS3();
@@ -163,6 +172,10 @@ describe('restore.asl.json', () => {
     for (const name of ['ValidateInput', 'ResolveBackup', 'Summarize']) expect(states[name]!.Resource, name).toBe(RESTORE_STEPS_FUNCTION);
   });
 
+  it('retries every function that answers its first call ResourceNotReady, as an idle function in a VPC does', async () => {
+    expect(tasksFailingAnIdleFunction(await loadDefinition(DEFINITION, RESTORE_SUBSTITUTIONS))).toEqual([]);
+  });
+
   it('refuses a placeholder without a value', async () => {
     const { RunnerClusterArn: _, ...withoutCluster } = RESTORE_SUBSTITUTIONS;
     await expect(loadDefinition(DEFINITION, withoutCluster)).rejects.toThrow(/no value for \$\{RunnerClusterArn\}/);
@@ -205,6 +218,16 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
       'CREATE TABLE entries (id int PRIMARY KEY, amount numeric); INSERT INTO entries SELECT g, g * 1.5 FROM generate_series(1, 50) g',
     );
     await backUp(pg, s3, { source: ledgerSource, label: 'ledger', bucket });
+    for (const label of [LONG_DEFAULTED, LONGEST]) await backUp(pg, s3, { source, label, bucket });
+    const wideSource = await pg.createDatabase('wide_source');
+    await pg.query('postgres', `ALTER DATABASE "${wideSource}" OWNER TO ${appRole}`);
+    await asApp.query(
+      wideSource,
+      `DO $$ BEGIN FOR i IN 1..${WIDE_TABLES} LOOP
+         EXECUTE format('CREATE TABLE %I (id int PRIMARY KEY); INSERT INTO %1$I VALUES (1)', '${WIDE_TABLE}' || lpad(i::text, 4, '0'));
+       END LOOP; END $$`,
+    );
+    await backUp(pg, s3, { source: wideSource, label: WIDE, bucket });
 
     const server = { host: pg.host, port: pg.port };
     const secretValues = {
@@ -244,6 +267,13 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
         ...network,
         applications: [{ name: 'ledger-api', connectionSecretArn: LEDGER_APP_SECRET }],
       },
+      ...[LONG_DEFAULTED, LONGEST, WIDE].map((name) => ({
+        name,
+        secretArn: ADMIN_SECRET,
+        rds: { instanceIdentifier: 'shop' },
+        ...network,
+        applications: [{ name: 'shop-api', connectionSecretArn: APP_SECRET }],
+      })),
       {
         name: 'replica',
         secretArn: OTHER_ADMIN_SECRET,
@@ -279,20 +309,30 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     afterJob?: (job: RestoreJob) => Promise<void>;
     /** A step the network's function fails, as a function that cannot reach the database. */
     failing?: string;
+    /** A step whose function answers its first call as Lambda answers for a function idle in its VPC. */
+    idleOnce?: string;
+    /** RunTask's answers before one that starts a task: what Step Functions makes of ECS's failures. */
+    unplaced?: string[];
   }
 
-  async function run({ input, answer, vaultBucket = bucket, afterJob, failing }: Run) {
+  async function run({ input, answer, vaultBucket = bucket, afterJob, failing, idleOnce, unplaced = [] }: Run) {
     const notifications: Notification[] = [];
     const requests: CallbackRequest[] = [];
     /** Which function ran each step. */
     const invoked: Record<string, string> = {};
     /** What RunRestore asked ECS to run, and where. */
     const ran: unknown[] = [];
+    /** The overrides RunRestore sent, and those core reckons with (restore/job.ts runnerOverrides) for the same job. */
+    const overrides: { asl: unknown; core: unknown }[] = [];
     const vault = createS3Client({ endpoint: s3.endpoint });
     const deployed = (arn: string) => async (event: unknown) => {
       const { step } = event as { step: string };
       invoked[step] = arn;
       if (step === failing) throw new LifelineError('DatabaseUnreachable', `cannot connect to the database for ${step}`);
+      if (step === idleOnce) {
+        idleOnce = undefined;
+        throw Object.assign(new Error('The function is currently in the Pending state.'), { name: 'Lambda.ResourceNotReadyException' });
+      }
       return stepsHandler(event);
     };
     const result = await runLocalExecution({
@@ -306,10 +346,14 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
       tasks: {
         // ECS cannot run here: the runner's job runs in this process, answered in runTask.sync's shape.
         RunRestore: async (parameters) => {
-          const { TaskDefinition, NetworkConfiguration } = parameters as { TaskDefinition: unknown; NetworkConfiguration: unknown };
+          const { TaskDefinition, NetworkConfiguration, Overrides } = parameters as Record<string, unknown>;
+          const refusal = unplaced.shift();
+          if (refusal)
+            throw Object.assign(new Error('{"Failures":[{"Reason":"Capacity is unavailable at this time."}]}'), { name: refusal });
           ran.push({ TaskDefinition, NetworkConfiguration });
           return inProcessTask(async (environment) => {
             const job = RestoreJob.parse(JSON.parse(environment.LIFELINE_RESTORE_JOB!));
+            overrides.push({ asl: Overrides, core: runnerOverrides(job) });
             await runRestoreJob(job, { s3: vault, bucket: vaultBucket, connection: runnerConnection });
             await afterJob?.(job);
           }, runnerExitCode)(parameters);
@@ -321,9 +365,9 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
         if (!answer) throw new Error('no approval expected');
         return answer(request);
       },
-      retryIntervals: { Cleanup: 0 },
+      retryIntervals: { Cleanup: 0, CreateTarget: 0, RunRestore: 0 },
     });
-    return { ...result, notifications, requests, invoked, ran };
+    return { ...result, notifications, requests, invoked, ran, overrides };
   }
 
   const reject = (reason: string) => (): Promise<CallbackAnswer> => Promise.resolve({ error: 'Rejected', cause: reason });
@@ -337,7 +381,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
       [{ database: 'shop', key: backup.key, at: '2026-01-01T00:00:00Z' }, /at: give key or at, not both/],
       [
         { database: 'shop', target: { serverSecretArn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:someone/else-PqR678' } },
-        /target.serverSecretArn: .* is not the secret of a configured database that restores of \\"shop\\" reach \(those in its network private and backups stack: ledger, replica, shop\)/,
+        /target.serverSecretArn: .* is not the secret of a configured database that restores of \\"shop\\" reach \(those in its network private and backups stack: ledger, replica, shop, shop_l+, shop_x+, wide\)/,
       ],
     ] as const) {
       const result = await run({ input });
@@ -369,7 +413,23 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     expect(output.backup.migration.name).toBe(RICH_DATABASE_LATEST_MIGRATION);
     expect(output.validation.passed).toBe(true);
     expect(output.validation.migration).toMatchObject({ ok: true, checked: true, actual: { name: RICH_DATABASE_LATEST_MIGRATION } });
-    expect(output.validation.tables).toHaveLength(backup.manifest.tables.length);
+    expect(output.validation.tables).toEqual({
+      checked: backup.manifest.tables.length,
+      failed: 0,
+      failures: [],
+      log: `CloudWatch Logs of the restore steps function: the 1 "validation tables" line of execution ${result.executionArn}`,
+    });
+    // Every table's check is in that line of the steps function's log, not in the execution's state.
+    const logged = lines.flatMap((line) => {
+      try {
+        const entry = JSON.parse(line) as Record<string, any>;
+        return entry.message === 'validation tables' ? [entry] : [];
+      } catch {
+        return [];
+      }
+    });
+    expect(logged).toEqual([expect.objectContaining({ execution: result.executionArn, page: 1, pages: 1 })]);
+    expect(logged[0]!.tables).toHaveLength(backup.manifest.tables.length);
     expect(output.approver).toBeNull();
     expect(output.handOver).toBeNull();
     expect(output.cutover).toBeNull();
@@ -405,6 +465,9 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
         },
       },
     ]);
+    // The overrides are as long as ValidateInput reckoned them, which bounds them under ECS's limit.
+    expect(result.overrides).toHaveLength(1);
+    expect(JSON.stringify(result.overrides[0]!.asl)).toBe(JSON.stringify(result.overrides[0]!.core));
     const [emf, ...more] = metricLines(lines);
     expect(more).toEqual([]);
     expect(emf).toMatchObject({
@@ -601,9 +664,9 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     const result = await run({ input: { database: 'shop', tables: ['InvoiceLine'], schemas: ['Billing'], target: { database: target } } });
     expect(result.error ?? null, result.cause).toBeNull();
     const output = result.output as any;
-    expect(output.validation.tables).toEqual([
-      expect.objectContaining({ schema: 'Billing', name: 'InvoiceLine', rows: 2000, expectedRows: 2000, ok: true }),
-    ]);
+    expect(output.validation.tables).toMatchObject({ checked: 1, failed: 0, failures: [] });
+    const count = `SELECT count(*)::int AS n FROM "Billing"."InvoiceLine"`;
+    expect(await pg.query(target, count)).toEqual([{ n: 2000 }]);
     expect(output.validation.migration).toMatchObject({ checked: false, ok: true });
     const tables = await pg.query(
       target,
@@ -676,6 +739,83 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     expect(result.states.slice(-4)).toEqual(['Cleanup', 'CleanupFailed', 'NotifyFailure', 'Failed']);
     const failure = result.notifications.find((n) => n.state === 'NotifyFailure')!;
     expect(failure.subject).toBe('Lifeline: restore of shop failed, and so did its cleanup');
+  });
+
+  it('waits out a function that wakes from idle in its VPC: its first call answers ResourceNotReady', async () => {
+    const target = `shop_idle_${Date.now()}`;
+    created.push(target);
+    const result = await run({ input: { database: 'shop', target: { database: target } }, idleOnce: 'createTarget' });
+    expect(result.error ?? null, result.cause).toBeNull();
+    expect(result.status).toBe('SUCCEEDED');
+  });
+
+  it('starts the runner again while Fargate has no capacity or ECS throttles, and never runs a failed task again', async () => {
+    const placedTarget = `shop_placed_${Date.now()}`;
+    created.push(placedTarget);
+    const placed = await run({
+      input: { database: 'shop', target: { database: placedTarget } },
+      unplaced: ['AmazonECS.Unknown', 'ECS.AmazonECSException', 'ECS.ThrottlingException'],
+    });
+    expect(placed.error ?? null, placed.cause).toBeNull();
+    expect(placed.ran).toHaveLength(1);
+
+    const target = `shop_runner_failed_${Date.now()}`;
+    created.push(target);
+    const failed = await run({
+      input: { database: 'shop', target: { database: target } },
+      afterJob: () => Promise.reject(new Error('container killed')),
+    });
+    expect(failed.error).toBe('RestoreFailed');
+    expect(failed.ran).toHaveLength(1);
+  });
+
+  it('notifies the success of a restore whatever its names, in a subject SNS takes', async () => {
+    const result = await run({ input: { database: LONG_DEFAULTED } });
+    const output = result.output as any;
+    if (output?.target?.database) created.push(output.target.database);
+    expect(result.error ?? null, result.cause).toBeNull();
+    expect(result.status).toBe('SUCCEEDED');
+    const notice = result.notifications.find((n) => n.state === 'Notify')!;
+    expect(notice.subject).toHaveLength(99);
+    expect(notice.subject).toBe(`Lifeline: ${LONG_DEFAULTED} restored into ${(output.target.database as string).slice(0, 30)}...`);
+    // The message names it whole.
+    expect(JSON.stringify(notice.message)).toContain(output.target.database);
+  });
+
+  it('keeps the report of a thousand tables within what a state holds: counts and the first failures; every check in the log', async () => {
+    // Every check goes to the log too, as in the deployed function: printed, not shown.
+    const { result: restored } = await printed(() => run({ input: { database: WIDE } }));
+    const output = restored.output as any;
+    if (output?.target?.database) created.push(output.target.database);
+    expect(restored.error ?? null, restored.cause).toBeNull();
+    expect(output.validation.tables).toMatchObject({ checked: WIDE_TABLES, failed: 0, failures: [] });
+
+    // Rows that differ from the backup in 25 tables: the report names the first 20 and counts the rest.
+    const target = `wide_tampered_${Date.now()}`;
+    created.push(target);
+    const { result: failed } = await printed(() =>
+      run({
+        input: { database: WIDE, target: { database: target } },
+        afterJob: async () => {
+          await pg.query(
+            target,
+            `DO $$ BEGIN FOR i IN 1..25 LOOP
+             EXECUTE format('INSERT INTO %I VALUES (2)', '${WIDE_TABLE}' || lpad(i::text, 4, '0'));
+           END LOOP; END $$`,
+          );
+        },
+      }),
+    );
+    expect(failed.error, failed.cause).toBe('VerificationFailed');
+    expect(failed.cause).toMatch(new RegExp(`${WIDE_TABLE}0020 has 2 rows, the backup 1; 5 more tables differ\\.`));
+    expect(failed.cause).not.toMatch(/0021 has/);
+  });
+
+  it('asks for the approval of an in-place restore of the longest name, in a subject SNS takes', async () => {
+    const result = await run({ input: { database: LONGEST, inPlace: true }, answer: reject('only the subject was to be seen') });
+    expect(result.error, result.cause).toBe('Rejected');
+    const asked = result.notifications.find((n) => n.state === 'WaitForApproval')!;
+    expect(asked.subject).toBe(`Lifeline: approve restoring ${LONGEST} in p...`);
   });
 
   const addedAfterEarlier = "SELECT count(*)::int AS n FROM app.constants WHERE name = 'added after the earlier backup'";

@@ -55,3 +55,21 @@ export function approve(): Promise<CallbackAnswer> {
     },
   });
 }
+
+/**
+ * The Lambda tasks of a definition that would fail on a function idle in its VPC: its first invocation answers
+ * Lambda.ResourceNotReadyException while it wakes, so each must retry that for a minute or more.
+ */
+export function tasksFailingAnIdleFunction(definition: { States: Record<string, unknown> }): string[] {
+  type Task = { Type: string; Resource: string; Retry?: { ErrorEquals: string[]; IntervalSeconds?: number; MaxAttempts?: number }[] };
+  return Object.entries(definition.States as Record<string, Task>)
+    .filter(
+      ([, state]) =>
+        state.Type === 'Task' && (state.Resource.startsWith('arn:aws:lambda:') || state.Resource === 'arn:aws:states:::lambda:invoke'),
+    )
+    .filter(([, state]) => {
+      const retrier = state.Retry?.find((r) => r.ErrorEquals.includes('Lambda.ResourceNotReadyException'));
+      return !retrier || (retrier.IntervalSeconds ?? 1) * (retrier.MaxAttempts ?? 3) < 60;
+    })
+    .map(([name]) => name);
+}

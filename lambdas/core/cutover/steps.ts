@@ -23,6 +23,7 @@ import {
   type Recorded,
 } from './state.js';
 import { pendingRestarts, recordWorkloads, restartWorkloads } from './workloads.js';
+import { notificationSubject } from '../workflows/notifications.js';
 import { nameCaught, secondsBetween, stepTimer, type CaughtError } from '../workflows/execution-state.js';
 
 export interface CutoverStepDeps {
@@ -209,7 +210,7 @@ export function summarize(state: CutoverState): CutoverOutcome {
   const freezeNote = frozenSeconds === null ? 'No write freeze.' : `Writes were frozen (${recorded.freeze.mode}) for ${frozenSeconds} s.`;
   return {
     status: 'SUCCEEDED',
-    subject: `Lifeline: ${name} switched to ${recorded.to.database}`,
+    subject: notificationSubject(`${name} switched to ${recorded.to.database}`),
     message:
       `${name} now uses ${where(recorded.to)} (secret version ${swapped.versionId}; the previous version ${recorded.secret.versionId} is AWSPREVIOUS). ` +
       `${health.summary}. Healthy ${swapToHealthySeconds} s after the switch. ${freezeNote} ` +
@@ -248,7 +249,7 @@ export function conclude(state: CutoverState): CutoverFailure {
     return {
       error: 'CutoverFailed',
       cause,
-      subject: `Lifeline: ${name} switched, but its write freeze is still on`,
+      subject: notificationSubject(`${name} switched, but its write freeze is still on`),
       message: `ACTION NEEDED: ${cause}${execution}`,
       page: true,
     };
@@ -258,7 +259,7 @@ export function conclude(state: CutoverState): CutoverFailure {
     return {
       error: original.error,
       cause: `${original.cause}${freezeHeld}`,
-      subject: `Lifeline: cutover of ${name} failed (${original.error})`,
+      subject: notificationSubject(`cutover of ${name} failed (${original.error})`),
       message: `Cutover of ${name} failed with ${original.error} before its connection was switched: ${original.cause}. Nothing else was changed.${freezeHeld}${execution}`,
       page: freezeHeld !== '',
     };
@@ -271,7 +272,7 @@ export function conclude(state: CutoverState): CutoverFailure {
     return {
       error: 'SecretChanged',
       cause,
-      subject: `Lifeline: ${name}'s connection secret changed during its cutover`,
+      subject: notificationSubject(`${name}'s connection secret changed during its cutover`),
       message: `ACTION NEEDED: ${cause}${execution}`,
       page: true,
     };
@@ -289,7 +290,7 @@ export function conclude(state: CutoverState): CutoverFailure {
   return {
     error,
     cause,
-    subject: healthy ? `Lifeline: cutover of ${name} rolled back` : `Lifeline: ${name} is unhealthy after a cutover rollback`,
+    subject: notificationSubject(healthy ? `cutover of ${name} rolled back` : `${name} is unhealthy after a cutover rollback`),
     message: `${healthy ? '' : 'ACTION NEEDED: '}${cause}${execution}`,
     page: !healthy,
   };

@@ -18,7 +18,7 @@ import {
 import { runnerExitCode } from '../exit-codes.js';
 import { fixedRestoreCatalog, RestoreDatabase } from '../restore/catalog.js';
 import { RestoreSettings } from '../restore/state.js';
-import { runRestoreStep } from '../restore/steps.js';
+import { runRestoreStep, type RestoreStepDeps } from '../restore/steps.js';
 import { runnerEnvironment } from '../runner/environment.js';
 import { localRds, localSecretsManager } from './local-aws.js';
 import { restoreFromEnvironment } from '../runner/restore.js';
@@ -160,6 +160,8 @@ export interface LocalRestoreOptions {
   answer: (request: CallbackRequest) => Promise<CallbackAnswer>;
   notify: (notification: Notification) => void;
   onStateEntered?: (state: string) => void;
+  /** Keeps every table's check of the validation, as the deployed steps function logs them. */
+  logTableChecks?: RestoreStepDeps['logTableChecks'];
   signal?: AbortSignal;
 }
 
@@ -174,7 +176,7 @@ export async function runRestoreLocally(options: LocalRestoreOptions): Promise<L
     );
   }
   const { settings, catalog, secrets } = deployment(options.settings);
-  const steps = { settings, catalog, s3: options.s3, secrets, rds: localRds() };
+  const steps = { settings, catalog, s3: options.s3, secrets, rds: localRds(), logTableChecks: options.logTableChecks };
   return runLocalExecution({
     definitionFile: definitionFile(),
     substitutions: SUBSTITUTIONS,

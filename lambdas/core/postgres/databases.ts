@@ -3,10 +3,16 @@ import { z } from 'zod';
 import { LifelineError } from '../errors.js';
 import { listUserTables, quoteIdent } from './inventory.js';
 
+/** PostgreSQL's longest identifier (a database's or a role's name, NAMEDATALEN - 1). */
+export const MAX_IDENTIFIER_LENGTH = 63;
+
 /** A PostgreSQL database name: quoted wherever it is used, so only its length and a few characters are limited. */
 export const DatabaseName = z
   .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/, 'must be 1-63 letters, digits, "_", "$" or "-", starting with a letter or "_"');
+  .regex(
+    new RegExp(`^[A-Za-z_][A-Za-z0-9_$-]{0,${MAX_IDENTIFIER_LENGTH - 1}}$`),
+    `must be 1-${MAX_IDENTIFIER_LENGTH} letters, digits, "_", "$" or "-", starting with a letter or "_"`,
+  );
 
 /** Every PostgreSQL server has it (RDS too): where a target database is created from and dropped from. */
 export const MAINTENANCE_DATABASE = 'postgres';

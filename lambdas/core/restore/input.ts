@@ -3,13 +3,12 @@ import { DatabaseLabel, parseBackupKey } from '../vault/keys.js';
 import { SecretArn } from '../postgres/connection-secrets.js';
 import { IsoTime } from '../validation.js';
 import { ApplicationName } from '../names.js';
-import { DatabaseName } from '../postgres/databases.js';
+import { DatabaseName, MAX_IDENTIFIER_LENGTH } from '../postgres/databases.js';
 
-const MAX_DATABASE_NAME = 63;
 const RESTORED_SUFFIX = '_restored_';
 const STAMP_LENGTH = 'yyyymmddhhmm'.length;
 /** Longest configured name whose default target name still fits PostgreSQL's 63 characters. */
-const MAX_DEFAULTED_NAME = MAX_DATABASE_NAME - RESTORED_SUFFIX.length - STAMP_LENGTH;
+const MAX_DEFAULTED_NAME = MAX_IDENTIFIER_LENGTH - RESTORED_SUFFIX.length - STAMP_LENGTH;
 
 /** `shop_restored_202611231050`: the target when the input names none, stamped with the execution's UTC start. */
 export function defaultTargetName(database: string, startedAt: Date): string {
@@ -60,11 +59,11 @@ export const RestoreInput = z
       .optional()
       .describe('Where to restore; by default a new database "<database>_restored_<UTC yyyymmddhhmm>" on the source\'s server.'),
     tables: z
-      .array(z.string().min(1).max(MAX_DATABASE_NAME))
+      .array(z.string().min(1).max(MAX_IDENTIFIER_LENGTH))
       .min(1)
       .optional()
       .describe('Table-level recovery: only these tables (with their rows), into a side database.'),
-    schemas: z.array(z.string().min(1).max(MAX_DATABASE_NAME)).min(1).optional().describe('Only tables in these schemas.'),
+    schemas: z.array(z.string().min(1).max(MAX_IDENTIFIER_LENGTH)).min(1).optional().describe('Only tables in these schemas.'),
     jobs: z.number().int().min(1).max(64).optional().describe("pg_restore worker processes; by default from the runner's vCPUs."),
     smokeChecks: z
       .array(SmokeCheck)
@@ -115,7 +114,7 @@ export const RestoreInput = z
     if (!input.inPlace && input.target?.database === undefined && input.database.length > MAX_DEFAULTED_NAME) {
       problem(
         ['target', 'database'],
-        `required: the default name "${input.database}${RESTORED_SUFFIX}<yyyymmddhhmm>" would pass PostgreSQL's ${MAX_DATABASE_NAME} characters`,
+        `required: the default name "${input.database}${RESTORED_SUFFIX}<yyyymmddhhmm>" would pass PostgreSQL's ${MAX_IDENTIFIER_LENGTH} characters`,
       );
     }
     input.smokeChecks?.forEach((check, i) => {

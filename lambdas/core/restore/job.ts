@@ -3,9 +3,13 @@ import { z } from 'zod';
 import type { ConnectionSettings } from '../postgres/connection.js';
 import { LifelineError } from '../errors.js';
 import { runRestore, stagingBytesFor, type RestoreResult } from './pipeline.js';
-import { SecretArn } from '../postgres/connection-secrets.js';
-import { DatabaseName } from '../postgres/databases.js';
-import { type SecretDefaults } from '../postgres/connection-secrets.js';
+import { SecretArn, type SecretDefaults } from '../postgres/connection-secrets.js';
+import { backupKey } from '../vault/keys.js';
+import { MAX_ECS_OVERRIDES_LENGTH } from '../workflows/aws-limits.js';
+import { DatabaseName, MAX_IDENTIFIER_LENGTH } from '../postgres/databases.js';
+
+/** The variable the restore workflow's `ecs:runTask.sync` container override sets to the job, as JSON. */
+export const RESTORE_JOB_VARIABLE = 'LIFELINE_RESTORE_JOB';
 
 /**
  * What the restore workflow asks of the Fargate runner, passed in the LIFELINE_RESTORE_JOB environment
@@ -29,6 +33,46 @@ export const RestoreJob = z.strictObject({
   storageGiB: z.number().int().min(21).max(200),
 });
 export type RestoreJob = z.infer<typeof RestoreJob>;
+
+/** RunRestore's task overrides for `job`, as restore.asl.json builds them (the workflow test holds both to one shape). */
+export function runnerOverrides(job: RestoreJob) {
+  return {
+    EphemeralStorage: { SizeInGiB: job.storageGiB },
+    ContainerOverrides: [{ Name: 'runner', Environment: [{ Name: RESTORE_JOB_VARIABLE, Value: JSON.stringify(job) }] }],
+  };
+}
+
+/** DNS's longest host name. */
+const MAX_HOST_NAME = 253;
+
+/** What a job may choose; the rest (the backup, the server, the role) CreateTarget resolves later. */
+type JobChoices = Pick<RestoreJob, 'serverSecretArn' | 'tables' | 'schemas' | 'jobs'> & { label: string };
+
+/**
+ * Refuses table and schema lists that would make the runner's task overrides longer than ECS takes, however long
+ * what CreateTarget resolves later turns out: checked before anything exists, since RunTask would fail only after
+ * the target was created.
+ */
+export function assertJobFits(choices: JobChoices): void {
+  const { label, ...chosen } = choices;
+  const widest: RestoreJob = {
+    ...chosen,
+    key: backupKey('monthly', label, new Date(0)),
+    server: { host: 'h'.repeat(MAX_HOST_NAME), port: 65535 },
+    database: 'd'.repeat(MAX_IDENTIFIER_LENGTH),
+    role: 'r'.repeat(MAX_IDENTIFIER_LENGTH),
+    inPlace: false,
+    storageGiB: MAX_STORAGE_GIB,
+  };
+  const length = JSON.stringify(runnerOverrides(widest)).length;
+  if (length > MAX_ECS_OVERRIDES_LENGTH) {
+    const lists = [...(chosen.tables ?? []), ...(chosen.schemas ?? [])];
+    throw new LifelineError(
+      'InvalidInput',
+      `tables, schemas: ${lists.length} names would make the runner's task overrides ${length} characters, more than the ${MAX_ECS_OVERRIDES_LENGTH} ECS takes; restore fewer tables at a time, or whole schemas`,
+    );
+  }
+}
 
 /** Fargate's ephemeral storage limits, in GiB. */
 const MIN_STORAGE_GIB = 21;

@@ -44,8 +44,13 @@ export const RestoreRequest = z.strictObject({
   /** The connection secret of the application whose role owns the restored objects and validates them. */
   ownerSecretArn: SecretArn.nullable(),
   keepOnFailure: z.boolean(),
-  /** `required`: the restored database waits for a human before cutover (an in-place restore asks before RunRestore). */
-  approval: z.strictObject({ required: z.boolean(), timeoutSeconds: z.number().int().min(1) }),
+  /**
+   * `required`: the restored database waits for a human before cutover (an in-place restore asks before RunRestore);
+   * `subject`: the approval request's.
+   */
+  approval: z.strictObject({ required: z.boolean(), timeoutSeconds: z.number().int().min(1), subject: z.string() }),
+  /** The failure notice's subject when Cleanup itself fails (CleanupFailed builds that notice in the ASL). */
+  cleanupFailedSubject: z.string(),
   /** The configured database whose server the target is on, as its backups reach that server. */
   server: RestoreDatabase.pick({ name: true, host: true, port: true, databaseName: true, rds: true }),
   /** The group's steps function in the database's network: CreateTarget, ValidateRestore and Cleanup run there. */
@@ -84,6 +89,24 @@ export const CreatedTarget = z.strictObject({
 });
 export type CreatedTarget = z.infer<typeof CreatedTarget>;
 
+/** One table's rows after the restore, against the backup's count (or estimate). */
+export const TableCheck = z.strictObject({
+  schema: z.string(),
+  name: z.string(),
+  rows: z.number().int(),
+  expectedRows: z.number().int(),
+  exact: z.boolean(),
+  ok: z.boolean(),
+});
+export type TableCheck = z.infer<typeof TableCheck>;
+
+/**
+ * The most failed tables a report names, here and in its summary. A report travels through the execution's state,
+ * the approval request and the output, each limited to 256 KiB: one entry per table of a database with hundreds of
+ * them (partitions count) would not fit. Every table's check is in the steps function's log (`tables.log`).
+ */
+export const MAX_REPORTED_TABLES = 20;
+
 export const ValidationReport = z.strictObject({
   passed: z.boolean(),
   /** One paragraph for notifications and the failure cause. */
@@ -91,16 +114,14 @@ export const ValidationReport = z.strictObject({
   /** What the approval request asks. */
   approvalQuestion: z.string(),
   validatedAs: z.string(),
-  tables: z.array(
-    z.strictObject({
-      schema: z.string(),
-      name: z.string(),
-      rows: z.number().int(),
-      expectedRows: z.number().int(),
-      exact: z.boolean(),
-      ok: z.boolean(),
-    }),
-  ),
+  tables: z.strictObject({
+    checked: z.number().int(),
+    failed: z.number().int(),
+    /** The first MAX_REPORTED_TABLES that failed. */
+    failures: z.array(TableCheck).max(MAX_REPORTED_TABLES),
+    /** Where every table's check was logged, or null where nothing keeps them (a local run). */
+    log: z.string().nullable(),
+  }),
   migration: z.strictObject({
     expected: LatestMigration.nullable(),
     actual: LatestMigration.nullable(),

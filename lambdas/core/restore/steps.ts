@@ -6,20 +6,18 @@ import { parseConnectionSecret } from '../postgres/connection-secrets.js';
 import { backupStackOf } from '../database-groups.js';
 import { connectClient, redact, type ConnectionSettings } from '../postgres/connection.js';
 import { LifelineError, type LifelineErrorName } from '../errors.js';
-import { selectedTables } from '../archive/table-selection.js';
-import { countRows, latestMigration } from '../postgres/inventory.js';
-import type { BackupManifest, LatestMigration } from '../vault/manifest.js';
 import { assertCanActAs } from '../postgres/ownership.js';
 import { connectionFromSecret, readSecretString } from '../postgres/connection-secrets.js';
 import type { RestoreMetricName } from '../telemetry.js';
-import { checkRows, ESTIMATE_TOLERANCE } from './pipeline.js';
 import { parseInput } from '../validation.js';
 import { findBackup, objectSize, readManifest, type BackupSelector } from '../vault/backups.js';
+import { notificationSubject } from '../workflows/notifications.js';
 import { causeDetails, nameCaught, secondsBetween, stepTimer } from '../workflows/execution-state.js';
 import type { RestoreCatalog } from './catalog.js';
-import { storageFor } from './job.js';
+import { assertJobFits, storageFor } from './job.js';
 import { runnerErrorName } from '../exit-codes.js';
 import { defaultTargetName, RestoreInput } from './input.js';
+import { checkRestored, migrationName, type TableCheckLog } from './validation.js';
 import {
   RestoreStepEvent,
   type BackupUsed,
@@ -52,11 +50,10 @@ export interface RestoreStepDeps {
   rds: RDSClient;
   /** Counts an outcome for the database (the handler emits it as a CloudWatch metric). */
   recordMetric?: (database: string, name: RestoreMetricName, value: number) => void;
+  /** Keeps every table's check of a validation (the handler logs them), and says where; absent, nothing keeps them. */
+  logTableChecks?: TableCheckLog;
   now?: () => Date;
 }
-
-/** A smoke check that runs longer than this fails. */
-const SMOKE_CHECK_TIMEOUT_MS = 60_000;
 
 /** Runs one step of restore.asl.json; the restore steps Lambda is this function. */
 export async function runRestoreStep(event: unknown, deps: RestoreStepDeps): Promise<unknown> {
@@ -125,6 +122,9 @@ export async function validateInput(
       );
     }
   }
+  // One transaction in place: pg_restore --single-transaction cannot run jobs.
+  const jobs = input.inPlace ? 1 : (input.jobs ?? settings.runnerVcpus);
+  assertJobFits({ label: input.database, serverSecretArn, tables: input.tables ?? null, schemas: input.schemas ?? null, jobs });
   return {
     database: input.database,
     key: input.key ?? null,
@@ -137,8 +137,7 @@ export async function validateInput(
     inPlace: input.inPlace,
     tables: input.tables ?? null,
     schemas: input.schemas ?? null,
-    // One transaction in place: pg_restore --single-transaction cannot run jobs.
-    jobs: input.inPlace ? 1 : (input.jobs ?? settings.runnerVcpus),
+    jobs,
     smokeChecks: input.smokeChecks ?? [],
     cutover: input.cutover ?? null,
     ownerSecretArn: owner?.connectionSecretArn ?? null,
@@ -146,7 +145,11 @@ export async function validateInput(
     approval: {
       required: input.cutover !== undefined,
       timeoutSeconds: input.approvalTimeoutHours !== undefined ? input.approvalTimeoutHours * 3600 : settings.approvalTimeoutSeconds,
+      subject: notificationSubject(
+        input.inPlace ? `approve restoring ${input.database} in place` : `approve the restore of ${input.database}`,
+      ),
     },
+    cleanupFailedSubject: notificationSubject(`restore of ${input.database} failed, and so did its cleanup`),
     stepsFunctionArn: database.stepsFunctionArn,
     runner: database.runner,
     execution,
@@ -215,8 +218,6 @@ async function withClient<T>(settings: ConnectionSettings, use: (client: pg.Clie
     await client.end().catch(() => undefined);
   }
 }
-
-const migrationName = (m: LatestMigration | null) => (m ? `${m.tool} migration ${m.name}` : 'no known migration');
 
 function inPlaceQuestion(request: RestoreRequest, backup: BackupUsed, database: string, server: { host: string; port: number }): string {
   return (
@@ -303,24 +304,6 @@ export async function createTarget(
   };
 }
 
-async function runSmokeCheck(client: pg.Client, sql: string, settings: ConnectionSettings): Promise<{ passed: boolean; detail: string }> {
-  await client.query('BEGIN READ ONLY');
-  try {
-    await client.query(`SET LOCAL statement_timeout = ${SMOKE_CHECK_TIMEOUT_MS}`);
-    // The extended protocol takes one statement: `SELECT true; COMMIT; DELETE ...` cannot leave the read-only transaction.
-    const query: pg.QueryArrayConfig & { queryMode: 'extended' } = { text: sql, rowMode: 'array', queryMode: 'extended' };
-    const result = await client.query(query);
-    const first = (result.rows[0] as unknown[] | undefined)?.[0];
-    return first === true
-      ? { passed: true, detail: 'returned true' }
-      : { passed: false, detail: `returned ${JSON.stringify(first ?? null)}, not true` };
-  } catch (error) {
-    return { passed: false, detail: `failed: ${redact((error as Error).message, settings)}` };
-  } finally {
-    await client.query('ROLLBACK').catch(() => undefined);
-  }
-}
-
 /**
  * The restored database as the application connects to it: its connection secret's user and password on the
  * target's server (which may be another than the application's), or the admin's when no application owns it.
@@ -359,7 +342,7 @@ export async function validateRestore(
   const manifest = await readManifest(deps.s3, deps.settings.bucket, backup.key);
   const as = await applicationConnection(request, target, deps);
   try {
-    return await withClient(as, (client) => checkRestored(client, manifest, request, backup, target, as));
+    return await withClient(as, (client) => checkRestored(client, manifest, request, backup, target, as, deps.logTableChecks));
   } catch (error) {
     if ((error as { code?: string }).code !== INSUFFICIENT_PRIVILEGE) throw error;
     throw new LifelineError(
@@ -367,69 +350,6 @@ export async function validateRestore(
       `${target.database} failed validation as ${as.user}, the application's role, which cannot use it: ${redact((error as Error).message, as)}`,
     );
   }
-}
-
-/** The report's checks, on a connection as the application's role (`as`). */
-async function checkRestored(
-  client: pg.Client,
-  manifest: BackupManifest,
-  request: RestoreRequest,
-  backup: BackupUsed,
-  target: CreatedTarget,
-  as: ConnectionSettings,
-): Promise<Omit<ValidationReport, 'timing'>> {
-  const tables: ValidationReport['tables'] = [];
-  for (const table of selectedTables(manifest, { tables: request.tables ?? undefined, schemas: request.schemas ?? undefined })) {
-    const rows = await countRows(client, table);
-    tables.push({
-      schema: table.schema,
-      name: table.name,
-      rows,
-      expectedRows: table.rows,
-      exact: table.exact,
-      ok: checkRows(rows, table).passed,
-    });
-  }
-  const tolerance = `${ESTIMATE_TOLERANCE * 100}%`;
-  const partial = request.tables !== null || request.schemas !== null;
-  const actual = partial ? null : await latestMigration(client);
-  const expected = manifest.latestMigration;
-  const migrationOk = partial || (actual?.tool === expected?.tool && actual?.name === expected?.name);
-  const smokeChecks: ValidationReport['smokeChecks'] = [];
-  for (const check of request.smokeChecks) smokeChecks.push({ name: check.name, ...(await runSmokeCheck(client, check.sql, as)) });
-
-  const problems = [
-    ...tables
-      .filter((t) => !t.ok)
-      .map((t) =>
-        t.exact
-          ? `${t.schema}.${t.name} has ${t.rows} rows, the backup ${t.expectedRows}`
-          : `${t.schema}.${t.name} has ${t.rows} rows, more than ${tolerance} from the backup's estimate of ${t.expectedRows}`,
-      ),
-    ...(migrationOk ? [] : [`the latest migration is ${migrationName(actual)}, the backup's ${migrationName(expected)}`]),
-    ...smokeChecks.filter((c) => !c.passed).map((c) => `smoke check "${c.name}" ${c.detail}`),
-  ];
-  const checked = [
-    `${tables.length} tables match the backup's row counts${tables.some((t) => !t.exact) ? ` (estimated ones within ${tolerance})` : ''}`,
-    partial ? 'migration not compared (table-level restore)' : `${migrationName(expected)} matches`,
-    `${smokeChecks.length} smoke checks passed`,
-  ];
-  const where = `${target.database} (backup ${backup.key}, taken ${backup.takenAt})`;
-  const summary =
-    problems.length === 0
-      ? `${where} passed validation as ${as.user}: ${checked.join('; ')}.`
-      : `${where} failed validation as ${as.user}: ${problems.join('; ')}.`;
-  const approvalQuestion =
-    request.cutover === null ? summary : `${summary} Approve to switch the application ${request.cutover} to ${target.database}.`;
-  return {
-    passed: problems.length === 0,
-    summary,
-    approvalQuestion,
-    validatedAs: as.user,
-    tables,
-    migration: { expected, actual, ok: migrationOk, checked: !partial },
-    smokeChecks,
-  };
 }
 
 /** The execution's output and notification after success. */
@@ -454,7 +374,7 @@ export function summarize(state: RestoreState): RestoreOutcome {
   const handedOver = cutover ? ` Cutover switched ${cutover.output.application} to ${cutover.output.to.database}.` : '';
   return {
     status: 'SUCCEEDED',
-    subject: `Lifeline: ${request.database} restored into ${target.database}`,
+    subject: notificationSubject(`${request.database} restored into ${target.database}`),
     message: `${validation.summary}${approved}${handedOver} Restored in ${restoreWallSeconds} s. Execution ${request.execution.id}.`,
     database: request.database,
     backup: { key: backup.key, takenAt: backup.takenAt, bytes: backup.bytes, migration: backup.migration },
@@ -478,6 +398,13 @@ export function classifyFailure(caught: { Error: string; Cause?: string } | unde
     const child = { Error: details.Error, Cause: typeof details.Cause === 'string' ? details.Cause : undefined };
     const { error, cause } = classifyFailure(child);
     return { error, cause: `the cutover ${String(details.ExecutionArn)} failed: ${cause}` };
+  }
+  if (details?.Status === 'TIMED_OUT' || details?.Status === 'ABORTED') {
+    const ended = details.Status === 'TIMED_OUT' ? 'timed out' : 'was stopped';
+    return {
+      error: 'CutoverUnresolved',
+      cause: `the cutover ${String(details.ExecutionArn)} ${ended} before it said what it left: check which database the application's connection secret names, its write freeze and its lock`,
+    };
   }
   const containers = details?.Containers;
   if (Array.isArray(containers)) {
@@ -508,16 +435,23 @@ async function dropIfMarked(server: pg.Client, database: string, execution: stri
  * over to cutover (an application may use it by now); names the failure. An in-place target is never dropped.
  */
 export async function cleanup(state: RestoreState, deps: RestoreStepDeps): Promise<RestoreFailure> {
-  const { request, target } = state;
-  const { error, cause } = classifyFailure(state.error);
+  const { request, target, handOver } = state;
+  // HandOver's own timeout: the cutover may still be running, or have stopped anywhere; nothing says what it left.
+  const { error, cause } =
+    handOver && !state.cutover && state.error?.Error === 'States.Timeout'
+      ? {
+          error: 'CutoverUnresolved' as const,
+          cause: `the cutover of ${handOver.application} did not end within HandOver's time limit: check which database its connection secret names, its write freeze and its lock`,
+        }
+      : classifyFailure(state.error);
   let dropped: string | null = null;
   let kept: string | null = null;
   let note = '';
   if (target && request.inPlace && state.approval) {
     note = ` In place, ${target.database} is never dropped: the restore runs in one transaction, so a failure before its commit left it as it was (the runner's log says whether it committed).`;
-  } else if (target?.created && state.handOver) {
+  } else if (target?.created && handOver) {
     kept = target.database;
-    note = ` Kept ${target.database}: it was handed over to cutover of ${state.handOver.application}.`;
+    note = ` Kept ${target.database}: it was handed over to cutover of ${handOver.application}.`;
   } else if (target?.created && request.keepOnFailure) {
     kept = target.database;
     note = ` Kept ${target.database} (keepOnFailure).`;
@@ -547,7 +481,7 @@ export async function cleanup(state: RestoreState, deps: RestoreStepDeps): Promi
     cause,
     dropped,
     kept,
-    subject: `Lifeline: restore of ${request.database} failed (${error})`,
+    subject: notificationSubject(`restore of ${request.database} failed (${error})`),
     message: `Restore of ${request.database} failed with ${error}: ${cause}${report}${note} Execution ${request.execution.id}.`,
   };
 }

@@ -3,12 +3,9 @@ import { BackupRequest } from '../backup/request.js';
 import { backupTargetEnvironment, backupTargetFromEnvironment, type BackupTarget } from '../backup/target.js';
 import { LifelineError } from '../errors.js';
 import { parseInput } from '../validation.js';
-import { RestoreJob } from '../restore/job.js';
+import { RESTORE_JOB_VARIABLE, RestoreJob } from '../restore/job.js';
 
-/** The variable the restore workflow's `ecs:runTask.sync` container override sets to the job, as JSON. */
-export const RESTORE_JOB_VARIABLE = 'LIFELINE_RESTORE_JOB';
-
-/** The CLI that the backup image's Dockerfile bundles beside the handlers, whose `runner` commands the runner containers run. */
+/** The CLI that the image's Dockerfile (lambdas/Dockerfile) bundles beside the handlers, whose `runner` commands the runner containers run. */
 const RUNNER_CLI = ['node', '/var/task/lifeline.mjs', 'runner'];
 
 /** The restore workflow's runner container's command. */

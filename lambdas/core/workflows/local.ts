@@ -1,7 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import {
+  ExecutionAbortedError,
+  ExecutionError,
+  ExecutionTimeoutError,
+  StateMachine,
+  type StateMachineDefinition,
+} from 'aws-local-stepfunctions';
 import { LifelineError } from '../errors.js';
+import { executionNameProblem, MAX_ECS_OVERRIDES_LENGTH, MAX_PAYLOAD_BYTES, payloadBytes, snsSubjectProblem } from './aws-limits.js';
 
 /**
  * Runs a state machine's real `.asl.json` on this machine with aws-local-stepfunctions: the rehearsal of a
@@ -10,7 +17,10 @@ import { LifelineError } from '../errors.js';
  * in-process; SNS publishes are printed; `.waitForTaskToken` states are
  * answered by a callback; `states:startExecution.sync:2` runs the named child state machine here too; every
  * other integration (ECS) is a function given by state name. Each answers in the shape the real service
- * returns to Step Functions.
+ * returns to Step Functions. The engine is made as strict as AWS (aws-limits.ts): a state's input or output over
+ * 256 KiB fails the execution with States.DataLimitExceeded, which no Catch catches and after which nothing runs;
+ * an SNS subject, ECS overrides or a child execution's name that AWS would refuse fail their state as AWS fails it;
+ * a Task without a timeout (AWS would wait a year) is refused before anything runs.
  */
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -67,7 +77,7 @@ export interface LocalExecutionOptions extends LocalStateMachine {
 
 export interface LocalExecutionResult {
   executionArn: string;
-  status: 'SUCCEEDED' | 'FAILED';
+  status: 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT';
   output?: unknown;
   error?: string;
   cause?: string;
@@ -88,6 +98,7 @@ const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';
 const SNS_PUBLISH = 'arn:aws:states:::sns:publish';
 const SNS_PUBLISH_WAITING = 'arn:aws:states:::sns:publish.waitForTaskToken';
 const START_EXECUTION_SYNC = 'arn:aws:states:::states:startExecution.sync:2';
+const ECS_RUN_TASK = 'arn:aws:states:::ecs:runTask';
 const LOCAL_EXECUTIONS = 'arn:aws:states:us-east-1:000000000000:stateMachine:local';
 
 /** The definition with its placeholders filled in; a placeholder left over is an error, as in a deployment. */
@@ -131,8 +142,11 @@ function invokeState(state: string, functions: Record<string, LambdaHandler>) {
   };
 }
 
+/** What a publish state sends, refused as SNS refuses it when its subject breaks SNS's rules. */
 function publishParameters(state: string, parameters: Json): Notification {
   const { TopicArn, Subject, Message } = parameters as { TopicArn: string; Subject?: string; Message: Json };
+  const problem = Subject === undefined ? undefined : snsSubjectProblem(Subject);
+  if (problem) throw new TaskFailure('SNS.InvalidParameterException', `Invalid parameter: ${problem}`);
   return { state, topicArn: TopicArn, subject: Subject ?? null, message: Message };
 }
 
@@ -149,6 +163,8 @@ function startExecutionState(state: string, parent: LocalExecutionOptions) {
     const { StateMachineArn, Name, Input } = parameters as { StateMachineArn: string; Name?: string; Input?: Json };
     const child = parent.stateMachines?.[StateMachineArn];
     if (!child) throw new LifelineError('InvalidInput', `state ${state}: no local state machine for ${StateMachineArn}`);
+    const badName = Name === undefined ? undefined : executionNameProblem(Name);
+    if (badName) throw new TaskFailure('StepFunctions.InvalidNameException', badName);
     const startDate = Date.now();
     const input = Input ?? {};
     const result = await execute(
@@ -174,18 +190,52 @@ function startExecutionState(state: string, parent: LocalExecutionOptions) {
         ? { Output: (result.output ?? null) as Json, OutputDetails: { Included: true } }
         : { Error: result.error ?? null, Cause: result.cause ?? null }),
     };
-    if (result.status === 'FAILED') throw new TaskFailure('States.TaskFailed', JSON.stringify(described));
+    if (result.status !== 'SUCCEEDED') throw new TaskFailure('States.TaskFailed', JSON.stringify(described));
     return described;
   };
 }
 
-/** Runs the definition once to its end; a failed execution is a result, not an exception. */
-export function runLocalExecution(options: LocalExecutionOptions): Promise<LocalExecutionResult> {
+/**
+ * Runs the definition once to its end; a failed or timed-out execution is a result, not an exception. The child
+ * state machines it may start are checked first, as a deployment checks them: none is found wanting midway.
+ */
+export async function runLocalExecution(options: LocalExecutionOptions): Promise<LocalExecutionResult> {
+  for (const child of Object.values(options.stateMachines ?? {})) {
+    assertTasksTimeOut(child.definitionFile, await loadDefinition(child.definitionFile, child.substitutions));
+  }
   return execute(options, executionArnOf(LOCAL_EXECUTIONS, randomUUID()));
+}
+
+/** A Task without a timeout waits 99,999,999 s in AWS (60 s in the local engine): refused, naming the states. */
+function assertTasksTimeOut(file: string, definition: StateMachineDefinition): void {
+  const untimed = Object.entries(definition.States)
+    .filter(([, state]) => state.Type === 'Task' && state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined)
+    .map(([name]) => name);
+  if (untimed.length > 0) {
+    throw new LifelineError(
+      'InvalidInput',
+      `${file}: Task states without TimeoutSeconds, which AWS would let wait a year: ${untimed.join(', ')}`,
+    );
+  }
+}
+
+/** An ECS RunTask whose overrides AWS would refuse fails its state as AWS fails it, before the task starts. */
+function boundedOverrides(task: (parameters: Json) => Promise<Json>) {
+  return (parameters: Json): Promise<Json> => {
+    const length = JSON.stringify((parameters as { Overrides?: Json }).Overrides ?? {}).length;
+    if (length > MAX_ECS_OVERRIDES_LENGTH) {
+      throw new TaskFailure(
+        'ECS.InvalidParameterException',
+        `Container Overrides length must be at most ${MAX_ECS_OVERRIDES_LENGTH} (was ${length})`,
+      );
+    }
+    return task(parameters);
+  };
 }
 
 async function execute(options: LocalExecutionOptions, executionArn: string): Promise<LocalExecutionResult> {
   const definition = await loadDefinition(options.definitionFile, options.substitutions);
+  assertTasksTimeOut(options.definitionFile, definition);
   const token = randomBytes(32).toString('base64url');
   const publish = (state: string) => (parameters: Json) => {
     options.notify(publishParameters(state, parameters));
@@ -215,32 +265,74 @@ async function execute(options: LocalExecutionOptions, executionArn: string): Pr
     } else {
       const task = options.tasks?.[name];
       if (!task) throw new LifelineError('InvalidInput', `state ${name}: no local handler for ${state.Resource}`);
-      handlers[name] = task;
+      handlers[name] = state.Resource.startsWith(ECS_RUN_TASK) ? boundedOverrides(task) : task;
     }
   }
 
+  // States.DataLimitExceeded, as AWS: the execution fails where the payload grew too large, and nothing runs after.
+  const limit: { exceeded?: { error: string; cause: string } } = {};
+  let abort: () => void = () => undefined;
+  const overLimit = (what: string, state: string, value: unknown) => {
+    const bytes = payloadBytes(value);
+    if (limit.exceeded || bytes <= MAX_PAYLOAD_BYTES) return;
+    limit.exceeded = {
+      error: 'States.DataLimitExceeded',
+      cause: `The ${what} of state '${state}' has ${bytes} bytes, more than the service limit of ${MAX_PAYLOAD_BYTES} bytes.`,
+    };
+    abort();
+  };
+  const refuseOverLimit = () => {
+    if (limit.exceeded) throw new TaskFailure(limit.exceeded.error, limit.exceeded.cause);
+  };
+  const guarded = Object.fromEntries(
+    Object.entries(handlers).map(([name, handler]) => [
+      name,
+      async (input: Json): Promise<Json> => {
+        // Let the event log catch up first: a state entered with too large an input must not act.
+        await new Promise((resolve) => setImmediate(resolve));
+        overLimit('task input', name, input);
+        refuseOverLimit();
+        const result = await handler(input);
+        overLimit('result', name, result);
+        refuseOverLimit();
+        return result;
+      },
+    ]),
+  );
+
   const execution = new StateMachine(definition).run(options.input as Json, {
-    overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides: options.retryIntervals },
+    overrides: { taskResourceLocalHandlers: guarded, retryIntervalOverrides: options.retryIntervals },
     context: { Execution: { Id: executionArn, Name: executionArn.split(':').at(-1) }, Task: { Token: token } },
   });
+  abort = execution.abort;
   const states: string[] = [];
   const followed = (async () => {
     for await (const event of execution.eventLogs) {
-      if (event.type !== 'StateEntered') continue;
-      states.push(event.state.name);
-      options.onStateEntered?.(event.state.name);
+      if (event.type === 'StateEntered') {
+        states.push(event.state.name);
+        options.onStateEntered?.(event.state.name);
+        overLimit('input', event.state.name, event.state.input);
+      } else if (event.type === 'StateExited') {
+        overLimit('output', event.state.name, event.state.output);
+      }
     }
   })();
+  let output: unknown;
+  let failure: Error | undefined;
   try {
-    const output: unknown = await execution.result;
-    await followed;
-    return { executionArn, status: 'SUCCEEDED', output, states };
+    output = await execution.result;
   } catch (error) {
-    await followed;
-    if (!(error instanceof ExecutionError)) throw error;
-    const failure = error.cause as Error;
-    return { executionArn, status: 'FAILED', error: failure.name, cause: failure.message, states };
+    if (error instanceof ExecutionTimeoutError) {
+      await followed;
+      return { executionArn, status: 'TIMED_OUT', error: 'States.Timeout', cause: 'The execution ran past its TimeoutSeconds.', states };
+    }
+    if (error instanceof ExecutionError) failure = error.cause as Error;
+    else if (!(error instanceof ExecutionAbortedError && limit.exceeded)) throw error;
   }
+  await followed;
+  if (limit.exceeded) return { executionArn, status: 'FAILED', ...limit.exceeded, states };
+  if (failure) return { executionArn, status: 'FAILED', error: failure.name, cause: failure.message, states };
+  return { executionArn, status: 'SUCCEEDED', output, states };
 }
 
 /** The `ecs:runTask.sync` answer for a task whose one container exited with `exitCode`: DescribeTasks' task. */

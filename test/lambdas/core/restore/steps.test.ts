@@ -80,7 +80,8 @@ describe('validateInput', () => {
       cutover: null,
       ownerSecretArn: API_SECRET,
       keepOnFailure: false,
-      approval: { required: false, timeoutSeconds: 86_400 },
+      approval: { required: false, timeoutSeconds: 86_400, subject: 'Lifeline: approve the restore of shop' },
+      cleanupFailedSubject: 'Lifeline: restore of shop failed, and so did its cleanup',
       stepsFunctionArn: SHOP_STEPS,
       runner,
       execution,
@@ -104,7 +105,7 @@ describe('validateInput', () => {
       inPlace: true,
       jobs: 1,
       cutover: null,
-      approval: { required: false, timeoutSeconds: 7200 },
+      approval: { required: false, timeoutSeconds: 7200, subject: 'Lifeline: approve restoring shop in place' },
     });
   });
 
@@ -133,6 +134,18 @@ describe('validateInput', () => {
       /jobs: an inPlace restore runs in one transaction, so in one job/,
     );
     expect(await refused({ database: 'shop', jobs: 0 })).toMatch(/^invalid restore input: jobs: /);
+  });
+
+  it("refuses more table names than the runner's task overrides hold, before anything is created", async () => {
+    const names = (count: number) => Array.from({ length: count }, (_, i) => `billing.invoice_line_items_${String(i).padStart(4, '0')}`);
+    await expect(plan({ database: 'shop', tables: names(300) })).rejects.toMatchObject({
+      name: 'InvalidInput',
+      message: expect.stringMatching(
+        /^tables, schemas: 300 names would make the runner's task overrides \d+ characters, more than the 8192 ECS takes; restore fewer tables at a time/,
+      ),
+    });
+    // As many as fit, with every other field of the job as long as it can be.
+    expect((await plan({ database: 'shop', tables: names(100) })).tables).toHaveLength(100);
   });
 
   it('restores onto another server only by the secret of a database its runner reaches, the only secrets it may read', async () => {
@@ -187,6 +200,19 @@ describe('classifyFailure', () => {
       Containers: [{}],
     };
     expect(classifyFailure({ Error: 'States.TaskFailed', Cause: JSON.stringify(noExit) }).error).toBe('RestoreFailed');
+  });
+
+  it('names a cutover that timed out or was stopped CutoverUnresolved, not by its raw description', () => {
+    for (const [status, ended] of [
+      ['TIMED_OUT', 'timed out'],
+      ['ABORTED', 'was stopped'],
+    ] as const) {
+      const cause = JSON.stringify({ ExecutionArn: 'arn:aws:states:eu-west-1:123456789012:execution:lifeline-cutover:x', Status: status });
+      expect(classifyFailure({ Error: 'States.TaskFailed', Cause: cause })).toEqual({
+        error: 'CutoverUnresolved',
+        cause: `the cutover arn:aws:states:eu-west-1:123456789012:execution:lifeline-cutover:x ${ended} before it said what it left: check which database the application's connection secret names, its write freeze and its lock`,
+      });
+    }
   });
 
   it('names anything else RestoreFailed, keeping what Step Functions said', () => {
@@ -312,6 +338,19 @@ describe("CreateTarget's mark on the database it creates, against PostgreSQL", (
     const failure = await cleanup({ request: second, backup, error: { Error: 'InvalidInput', Cause: 'refused' } }, deps);
     expect(failure).toMatchObject({ dropped: null, kept: null });
     expect(await comment(target.database)).toBe(`lifeline restore ${first.execution.id}`);
+  });
+
+  it('keeps a database handed over to a cutover that did not end in time, and names the outcome CutoverUnresolved', async () => {
+    const request = await requestOf('handed-over', '2026-11-23T10:54:00.000Z', { target: { database: `${label}_handed_over` } });
+    const target = await create(request);
+    const handOver = { application: 'shop-api', database: { serverSecretArn: ADMIN_SECRET, name: target.database } };
+    const failure = await cleanup(
+      { request, backup, target, handOver, error: { Error: 'States.Timeout', Cause: 'The task timed out.' } },
+      deps,
+    );
+    expect(failure).toMatchObject({ error: 'CutoverUnresolved', dropped: null, kept: target.database });
+    expect(failure.cause).toMatch(/^the cutover of shop-api did not end within HandOver's time limit/);
+    expect(await comment(target.database)).toBe(`lifeline restore ${request.execution.id}`);
   });
 
   it("never lets Cleanup drop a database without its execution's mark, even one its state says it created", async () => {

@@ -7,10 +7,10 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupResult } from '../../../../lambdas/core/backup/pipeline.js';
 import { runRestoreRunner } from '../../../../lambdas/core/runner/restore.js';
-import { RestoreJob } from '../../../../lambdas/core/restore/job.js';
+import { RestoreJob, RESTORE_JOB_VARIABLE } from '../../../../lambdas/core/restore/job.js';
 import { runnerExitCode } from '../../../../lambdas/core/exit-codes.js';
 import { LifelineError } from '../../../../lambdas/core/errors.js';
-import { RESTORE_JOB_VARIABLE, runnerEnvironment } from '../../../../lambdas/core/runner/environment.js';
+import { runnerEnvironment } from '../../../../lambdas/core/runner/environment.js';
 import { backUp, sharedPostgres, sharedS3 } from '../../../support/shared.js';
 
 const SERVER_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:lifeline/shop-admin-AbC123';
