@@ -190,8 +190,9 @@ const Network = z.strictObject({
   /** Private subnets that route to the databases and to S3 and Secrets Manager (NAT or VPC endpoints). */
   subnetIds: z.array(SubnetId).min(1),
   /**
-   * Create an S3 gateway endpoint (on these route tables) and a Secrets Manager interface endpoint in this
-   * VPC. Leave out when the subnets already reach both through a NAT gateway or existing endpoints.
+   * Create an S3 gateway endpoint (on these route tables) and interface endpoints for Secrets Manager, ECR and
+   * CloudWatch Logs (what the restore runner needs to start) in this VPC. Leave out when the subnets already reach
+   * these services through a NAT gateway or existing endpoints.
    */
   createEndpoints: z
     .strictObject({
@@ -306,7 +307,7 @@ export const LifelineConfig = z
         ctx.addIssue({
           code: 'custom',
           path: ['databases', i, 'runner'],
-          message: `"fargate" needs ECR, CloudWatch Logs, CloudWatch and SQS, which network "${network.name}" cannot reach: it reaches AWS through the endpoints Lifeline creates (S3 and Secrets Manager only); use "lambda", or a network with NAT`,
+          message: `"fargate" needs ECR, CloudWatch Logs, CloudWatch and SQS, which network "${network.name}" cannot reach: it reaches AWS through the endpoints Lifeline creates (S3, Secrets Manager, ECR and CloudWatch Logs: not CloudWatch's metrics or SQS); use "lambda", or a network with NAT`,
         });
       }
       const functionName = backupFunctionName(config.name, database.name);

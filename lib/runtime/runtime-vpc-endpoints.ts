@@ -2,20 +2,30 @@ import { Aws } from 'aws-cdk-lib';
 import { CfnSecurityGroup, CfnSecurityGroupIngress, CfnVPCEndpoint } from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
 
+/** Construct id and service of each interface endpoint (Secrets Manager's id predates the others). */
+const INTERFACE_ENDPOINTS = [
+  ['SecretsManager', 'secretsmanager'],
+  ['EcrApi', 'ecr.api'],
+  ['EcrRegistry', 'ecr.dkr'],
+  ['Logs', 'logs'],
+] as const;
+
 export interface RuntimeVpcEndpointsProps {
   readonly vpcId: string;
-  /** Subnets for the Secrets Manager endpoint's interfaces, at most one per availability zone. */
+  /** Subnets for the interface endpoints' network interfaces, at most one per availability zone. */
   readonly subnetIds: readonly string[];
   /** Route tables of those subnets, which get the S3 gateway route. */
   readonly routeTableIds: readonly string[];
-  /** The VPC's CIDR blocks, admitted to the Secrets Manager endpoint. */
+  /** The VPC's CIDR blocks, admitted to the interface endpoints. */
   readonly vpcCidrs: readonly string[];
 }
 
 /**
- * What a VPC without NAT needs for the runtime's functions: an S3 gateway endpoint and a Secrets Manager interface
- * endpoint with private DNS. Private DNS makes the endpoint the VPC's Secrets Manager for every workload in it, so
- * it admits HTTPS from the whole VPC. Do not use in a VPC that already has either endpoint.
+ * What a VPC without NAT needs for the runtime: an S3 gateway endpoint and, with private DNS, interface endpoints for
+ * Secrets Manager (functions and runners read database secrets) and for what a restore runner's Fargate task needs to
+ * start at all: ECR's API and registry (its image) and CloudWatch Logs (its log driver). Private DNS makes each the
+ * VPC's endpoint of its service for every workload in it, so they admit HTTPS from the whole VPC. Do not use in a
+ * VPC that already has any of these endpoints.
  */
 export class RuntimeVpcEndpoints extends Construct {
   /** The runtime's security groups (RuntimeNetwork) get an ingress rule on this one. */
@@ -49,13 +59,15 @@ export class RuntimeVpcEndpoints extends Construct {
         description: 'Secrets Manager from the VPC (the endpoint answers its private DNS name)',
       });
     });
-    new CfnVPCEndpoint(this, 'SecretsManager', {
-      vpcId: props.vpcId,
-      serviceName: `com.amazonaws.${Aws.REGION}.secretsmanager`,
-      vpcEndpointType: 'Interface',
-      subnetIds: [...props.subnetIds],
-      securityGroupIds: [group.attrGroupId],
-      privateDnsEnabled: true,
-    });
+    for (const [id, service] of INTERFACE_ENDPOINTS) {
+      new CfnVPCEndpoint(this, id, {
+        vpcId: props.vpcId,
+        serviceName: `com.amazonaws.${Aws.REGION}.${service}`,
+        vpcEndpointType: 'Interface',
+        subnetIds: [...props.subnetIds],
+        securityGroupIds: [group.attrGroupId],
+        privateDnsEnabled: true,
+      });
+    }
   }
 }

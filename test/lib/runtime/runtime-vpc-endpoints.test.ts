@@ -28,8 +28,21 @@ describe('VPC endpoints', () => {
     ]);
   });
 
-  it('are created only where the config asks: an S3 gateway and a private Secrets Manager interface', () => {
-    vault.resourceCountIs('AWS::EC2::VPCEndpoint', 2);
+  it("give a restore runner in a network without NAT what its Fargate task needs to start: ECR's API and registry, CloudWatch Logs", () => {
+    for (const service of ['ecr.api', 'ecr.dkr', 'logs']) {
+      vault.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+        VpcId: 'vpc-1a1b2c3d4e5f67890',
+        VpcEndpointType: 'Interface',
+        ServiceName: { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, `.${service}`]] },
+        SubnetIds: ['subnet-2a1b2c3d4e5f67890'],
+        PrivateDnsEnabled: true,
+        SecurityGroupIds: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^EndpointsanalyticsSecurityGroup'), 'GroupId'] }],
+      });
+    }
+  });
+
+  it('are created only where the config asks: an S3 gateway and private interfaces (Secrets Manager, ECR, Logs)', () => {
+    vault.resourceCountIs('AWS::EC2::VPCEndpoint', 5);
     vault.hasResourceProperties('AWS::EC2::VPCEndpoint', {
       VpcId: 'vpc-1a1b2c3d4e5f67890',
       VpcEndpointType: 'Gateway',
