@@ -176,6 +176,13 @@ describe('restore.asl.json', () => {
     expect(tasksFailingAnIdleFunction(await loadDefinition(DEFINITION, RESTORE_SUBSTITUTIONS))).toEqual([]);
   });
 
+  it('retries HandOver only where the cutover did not start or its answer was lost, never a cutover that failed', async () => {
+    const definition = await loadDefinition(DEFINITION, RESTORE_SUBSTITUTIONS);
+    const retried = (definition.States.HandOver as { Retry: { ErrorEquals: string[] }[] }).Retry.flatMap((r) => r.ErrorEquals);
+    expect(retried.sort()).toEqual(['StepFunctions.ExecutionLimitExceeded', 'StepFunctions.SdkClientException']);
+    expect((definition.States.HandOver as { Parameters: Record<string, string> }).Parameters['Name.$']).toBe('$$.Execution.Name');
+  });
+
   it('refuses a placeholder without a value', async () => {
     const { RunnerClusterArn: _, ...withoutCluster } = RESTORE_SUBSTITUTIONS;
     await expect(loadDefinition(DEFINITION, withoutCluster)).rejects.toThrow(/no value for \$\{RunnerClusterArn\}/);

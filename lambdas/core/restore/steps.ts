@@ -392,6 +392,13 @@ export function summarize(state: RestoreState): RestoreOutcome {
 /** The stable name and a readable cause for what Step Functions caught. */
 export function classifyFailure(caught: { Error: string; Cause?: string } | undefined): { error: LifelineErrorName; cause: string } {
   const details = causeDetails(caught?.Cause);
+  if (caught?.Error === 'StepFunctions.ExecutionAlreadyExistsException') {
+    // HandOver retried after its first start's answer was lost, and that cutover has ended since.
+    return {
+      error: 'CutoverUnresolved',
+      cause: `a cutover under this execution's name ran already and has ended: its outcome is in its own execution (${caught.Cause ?? 'no detail'})`,
+    };
+  }
   if (!caught || caught.Error !== 'States.TaskFailed') return nameCaught(caught, 'RestoreFailed');
   // A cutover started with startExecution.sync:2 fails the state with States.TaskFailed, its DescribeExecution as the cause.
   if (details?.Status === 'FAILED' && typeof details.Error === 'string') {

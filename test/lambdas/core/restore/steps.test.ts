@@ -215,6 +215,17 @@ describe('classifyFailure', () => {
     }
   });
 
+  it('names a second start of the same cutover, after the first ended, CutoverUnresolved', () => {
+    const caught = {
+      Error: 'StepFunctions.ExecutionAlreadyExistsException',
+      Cause: 'Execution Already Exists: arn:...:lifeline-cutover:x',
+    };
+    expect(classifyFailure(caught)).toMatchObject({
+      error: 'CutoverUnresolved',
+      cause: expect.stringMatching(/^a cutover under this execution's name ran already and has ended/),
+    });
+  });
+
   it('names anything else RestoreFailed, keeping what Step Functions said', () => {
     expect(classifyFailure({ Error: 'States.Timeout', Cause: '' })).toEqual({ error: 'RestoreFailed', cause: 'States.Timeout:' });
     expect(classifyFailure({ Error: 'Lambda.Unknown', Cause: 'out of memory' })).toEqual({
