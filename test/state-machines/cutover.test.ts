@@ -442,8 +442,9 @@ describe('the cutover workflow run locally against PostgreSQL, a real applicatio
         `^switching shop-api failed with HealthCheckFailed: .* Not rolled back: secret ${APP_SECRET} changed under the cutover: AWSCURRENT is ${rotated}, neither the recorded version ${recordedVersion} nor the one this cutover wrote .*; it was left as it is\\. Someone else changed the connection secret`,
       ),
     );
-    // The swap and the rotation wrote; the revert moved no label.
-    expect(secrets.writes.slice(writes).map((w) => w.action)).toEqual(['PutSecretValue', 'PutSecretValue']);
+    // The swap and the rotation wrote; the revert moved no label (its fence of the swap's token was refused: the swap had written).
+    expect(secrets.writes.slice(writes).map((w) => w.action)).toEqual(['PutSecretValue', 'PutSecretValue', 'PutSecretValue']);
+    expect(Object.values(secrets.stages(APP_SECRET)).flat()).not.toContain('LIFELINE_FENCED');
     expect(secrets.current(APP_SECRET)).toEqual({ versionId: rotated, value: expect.stringContaining('rotation-lambda') });
     expect(result.states).not.toContain('RollbackRestart');
     expect(result.notifications.map((n) => [n.state, n.topicArn, n.subject])).toEqual([

@@ -81,7 +81,7 @@ export class FakeSecretsManager {
         ),
       };
     });
-    this.mock.on(PutSecretValueCommand).callsFake(({ SecretId, SecretString, ClientRequestToken }) => {
+    this.mock.on(PutSecretValueCommand).callsFake(({ SecretId, SecretString, ClientRequestToken, VersionStages }) => {
       const secret = this.secret(SecretId);
       this.writes.push({ action: 'PutSecretValue', secretId: SecretId });
       const id = ClientRequestToken ?? randomUUID();
@@ -97,8 +97,16 @@ export class FakeSecretsManager {
         return { ARN: SecretId, Name: secret.name, VersionId: id, VersionStages: [...existing.stages] };
       }
       secret.versions.set(id, { value: SecretString!, stages: new Set(), created: new Date() });
-      this.moveCurrent(SecretId, id);
-      return { ARN: SecretId, Name: secret.name, VersionId: id, VersionStages: ['AWSCURRENT'] };
+      // Without VersionStages the new version becomes AWSCURRENT; with them, each label moves to it from whoever held it.
+      const stages = VersionStages ?? ['AWSCURRENT'];
+      for (const stage of stages) {
+        if (stage === 'AWSCURRENT') this.moveCurrent(SecretId, id);
+        else {
+          for (const version of secret.versions.values()) version.stages.delete(stage);
+          secret.versions.get(id)!.stages.add(stage);
+        }
+      }
+      return { ARN: SecretId, Name: secret.name, VersionId: id, VersionStages: stages };
     });
     this.mock.on(UpdateSecretVersionStageCommand).callsFake(({ SecretId, VersionStage, MoveToVersionId, RemoveFromVersionId }) => {
       const secret = this.secret(SecretId);

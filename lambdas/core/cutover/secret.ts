@@ -72,10 +72,38 @@ export async function putConnectionSecret(
   return VersionId ?? token;
 }
 
+/** The label of the version a revert writes under the swap's token, so that no swap can write under it later. */
+const FENCE_STAGE = 'LIFELINE_FENCED';
+const FENCE_VALUE = JSON.stringify({ lifeline: 'this version fences a cutover that was reverted: it is never current' });
+
+/**
+ * Takes the swap's token before a late swap can: a Swap whose state timed out may still be running (Step Functions
+ * does not stop it), and its PutSecretValue, after the revert, would switch the application again. Once a version
+ * holds the token with another value, that PutSecretValue fails (ResourceExistsException). Returns false when the
+ * swap had written its version already; a retried fence is the same request, and changes nothing.
+ */
+async function fenceSwap(client: SecretsManagerClient, secretArn: string, token: string): Promise<boolean> {
+  try {
+    await client.send(
+      new PutSecretValueCommand({
+        SecretId: secretArn,
+        ClientRequestToken: token,
+        SecretString: FENCE_VALUE,
+        VersionStages: [FENCE_STAGE],
+      }),
+    );
+    return true;
+  } catch (error) {
+    if ((error as Error).name === 'ResourceExistsException') return false;
+    throw new LifelineError('SecretUnreadable', `fencing the swap of secret ${secretArn} failed: ${(error as Error).name}`);
+  }
+}
+
 /**
  * Makes the recorded version AWSCURRENT again, taking the label only from the version this execution wrote
- * (`token`); a no-op when the recorded version is current already (a retried revert, a swap that never wrote).
- * Any other current version is someone else's change (a rotation): it is left current, and SecretChanged says so.
+ * (`token`); a no-op when the recorded version is current already (a retried revert, a swap that never wrote, whose
+ * token it fences first). Any other current version is someone else's change (a rotation): it is left current, and
+ * SecretChanged says so.
  */
 export async function restoreSecretVersion(
   client: SecretsManagerClient,
@@ -83,6 +111,7 @@ export async function restoreSecretVersion(
   recordedVersionId: string,
   token: string,
 ): Promise<{ moved: boolean }> {
+  await fenceSwap(client, secretArn, token);
   const current = await currentVersionId(client, secretArn);
   if (current === recordedVersionId) return { moved: false };
   if (current !== token) {

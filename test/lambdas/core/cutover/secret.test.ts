@@ -42,7 +42,8 @@ describe("the application's secret as cutover switches and reverts it", () => {
         /changed under the cutover: AWSCURRENT is [\w-]+, neither the recorded version .* it was left as it is$/,
       ),
     });
-    expect(fake.writes.length).toBe(writes);
+    // Only the revert's fence of the swap's token, which moves no AWSCURRENT.
+    expect(fake.writes.slice(writes)).toEqual([{ action: 'PutSecretValue', secretId: ARN }]);
     expect(fake.current(ARN).value).toBe('postgres://app:rotated@old-host/shop');
   });
 
@@ -53,7 +54,22 @@ describe("the application's secret as cutover switches and reverts it", () => {
     await putConnectionSecret(client, ARN, token, swapTokenFor('rotation-2'), 'postgres://app:rotated@new-host/shop');
     const writes = fake.writes.length;
     await expect(restoreSecretVersion(client, ARN, recorded, token)).rejects.toMatchObject({ name: 'SecretChanged' });
-    expect(fake.writes.length).toBe(writes);
+    // Only the fence, refused: the swap's version holds the token already.
+    expect(fake.writes.slice(writes)).toEqual([{ action: 'PutSecretValue', secretId: ARN }]);
     expect(fake.current(ARN).value).toBe('postgres://app:rotated@new-host/shop');
+  });
+
+  it('fences a swap that outlived its state: after the revert, its late write fails and the recorded version stays current', async () => {
+    const recorded = fake.create(ARN, 'postgres://app:old@old-host/shop');
+    const token = swapTokenFor('cutover-late-swap');
+    // Swap's state timed out before its Lambda wrote; the revert runs first, finding the recorded version current.
+    expect(await restoreSecretVersion(client, ARN, recorded, token)).toEqual({ moved: false });
+    expect(await restoreSecretVersion(client, ARN, recorded, token)).toEqual({ moved: false });
+    // Then the swap's Lambda, still running, writes.
+    await expect(putConnectionSecret(client, ARN, recorded, token, 'postgres://app:new@new-host/shop')).rejects.toMatchObject({
+      name: 'ResourceExistsException',
+    });
+    expect(fake.current(ARN)).toEqual({ versionId: recorded, value: 'postgres://app:old@old-host/shop' });
+    expect(fake.stages(ARN)).toEqual({ [recorded]: ['AWSCURRENT'], [token]: ['LIFELINE_FENCED'] });
   });
 });
