@@ -480,6 +480,22 @@ export async function cleanup(state: RestoreState, deps: RestoreStepDeps): Promi
       kept = target.database;
       note = ` Could not drop ${target.database}: ${(dropError as Error).message}; drop it by hand.`;
     }
+  } else if (!target && state.backup && !request.inPlace && request.target.database !== null && !request.keepOnFailure) {
+    // CreateTarget gave no answer (its state timed out, its answer was lost) yet may have created the database,
+    // marked as this execution's: found by its name and mark, and dropped.
+    const database = request.target.database;
+    try {
+      const server = await serverConnection(request, deps);
+      const markedBy = await withClient({ ...server, database: MAINTENANCE_DATABASE }, (client) =>
+        dropIfMarked(client, database, request.execution.id),
+      );
+      if (markedBy === request.execution.id) {
+        dropped = database;
+        note = ` Dropped ${database}, which this execution's CreateTarget had created without reporting it.`;
+      }
+    } catch (dropError) {
+      note = ` Could not check whether CreateTarget left ${database}: ${(dropError as Error).message}; drop it by hand if it bears this execution's mark.`;
+    }
   }
   // A failed validation's summary is the cause already.
   const report = state.validation?.passed ? ` ${state.validation.summary}` : '';

@@ -351,6 +351,22 @@ describe("CreateTarget's mark on the database it creates, against PostgreSQL", (
     expect(await comment(target.database)).toBe(`lifeline restore ${first.execution.id}`);
   });
 
+  it("drops the database a CreateTarget created without reporting it (its state timed out), and no one else's", async () => {
+    const request = await requestOf('late-create', '2026-11-23T10:55:00.000Z', { target: { database: `${label}_late` } });
+    await create(request);
+    // CreateTarget's state gave up first: the execution's state has no target.
+    const timedOut = { Error: 'States.Timeout', Cause: 'The task timed out.' };
+    const failure = await cleanup({ request, backup, error: timedOut }, deps);
+    expect(failure).toMatchObject({ error: 'RestoreFailed', dropped: `${label}_late`, kept: null });
+    expect(failure.message).toContain(`Dropped ${label}_late, which this execution's CreateTarget had created without reporting it.`);
+    expect(await comment(`${label}_late`)).toBeUndefined();
+
+    const other = await requestOf('late-create-other', '2026-11-23T10:55:30.000Z', { target: { database: `${label}_late` } });
+    await create(other);
+    expect(await cleanup({ request, backup, error: timedOut }, deps)).toMatchObject({ dropped: null, kept: null });
+    expect(await comment(`${label}_late`)).toBe(`lifeline restore ${other.execution.id}`);
+  });
+
   it('keeps a database handed over to a cutover that did not end in time, and names the outcome CutoverUnresolved', async () => {
     const request = await requestOf('handed-over', '2026-11-23T10:54:00.000Z', { target: { database: `${label}_handed_over` } });
     const target = await create(request);
