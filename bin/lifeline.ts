@@ -5,6 +5,7 @@ import { cliExitCode } from '../lambdas/core/exit-codes.js';
 import { Interruption } from './cli/signals.js';
 import { registerApprovals } from './commands/approvals.js';
 import { registerBackup } from './commands/backup.js';
+import { registerCleanup } from './commands/cleanup.js';
 import { registerDecisions } from './commands/decide.js';
 import { registerList } from './commands/list.js';
 import { registerRestore } from './commands/restore.js';
@@ -12,6 +13,7 @@ import { registerRun } from './commands/run.js';
 import { registerRunner } from './commands/runner.js';
 import { registerStart } from './commands/start.js';
 import { registerStatus } from './commands/status.js';
+import { registerUnlock } from './commands/unlock.js';
 
 /** In the order `lifeline --help` lists them. */
 const COMMANDS: ((program: Command, interruption: Interruption) => void)[] = [
@@ -23,7 +25,9 @@ const COMMANDS: ((program: Command, interruption: Interruption) => void)[] = [
   registerApprovals,
   registerDecisions,
   registerStatus,
+  registerUnlock,
   registerRun,
+  registerCleanup,
 ];
 
 const program = new Command('lifeline').description('Back up and restore PostgreSQL databases through an S3 vault').showHelpAfterError();

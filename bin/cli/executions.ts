@@ -4,6 +4,7 @@ import { STSClient } from '@aws-sdk/client-sts';
 import type { Command } from 'commander';
 import { parseExecutionArn, regionOfArn, type StateMachineRef } from '../../lambdas/core/operator/executions.js';
 import { StartRestoreCommandOptions } from '../../lambdas/core/operator/options.js';
+import { readableCause } from '../../lambdas/core/workflows/execution-state.js';
 import { schemaOption } from './options.js';
 
 export const stateMachineOptions = (command: Command) =>
@@ -23,9 +24,12 @@ export function clientsFor(executionArn: string) {
   return { sfn: new SFNClient({ region }), sts: new STSClient({ region }) };
 }
 
-/** A failed, timed out or aborted execution as the CLI's error: its own error name, else its status. */
+/**
+ * A failed, timed out or aborted execution as the CLI's error: its own error name, else its status, and its cause as a
+ * person reads it (a failed first state's Lambda error JSON is its message: readableCause).
+ */
 export function executionError(execution: { status?: string; error?: string; cause?: string }): Error {
-  return Object.assign(new Error(execution.cause ?? `the execution ended ${execution.status}`), {
+  return Object.assign(new Error(readableCause(execution.cause) ?? `the execution ended ${execution.status}`), {
     name: execution.error ?? execution.status ?? 'FAILED',
   });
 }

@@ -1,21 +1,30 @@
 import type { Command } from 'commander';
 import { listApprovals } from '../../lambdas/core/operator/approvals.js';
-import { resolveStateMachine } from '../../lambdas/core/operator/executions.js';
+import { resolveStateMachines } from '../../lambdas/core/operator/executions.js';
 import { ApprovalsCommandOptions } from '../../lambdas/core/operator/options.js';
-import { sfnFor, stateMachineOptions } from '../cli/executions.js';
-import { parseOptions } from '../cli/options.js';
+import { sfnFor } from '../cli/executions.js';
+import { parseOptions, schemaOption } from '../cli/options.js';
 import { print, time } from '../cli/output.js';
 
 /** `lifeline approvals`: what waits for `lifeline approve` or `lifeline reject`. */
 export function registerApprovals(program: Command): void {
-  stateMachineOptions(program.command('approvals').description('list restore executions waiting for a human decision'))
+  program
+    .command('approvals')
+    .description('list restore and PITR executions waiting for a human decision')
+    .option(
+      '--state-machine <arn>',
+      'only this state machine (default: the ones named <name>-restore and <name>-pitr in the current region)',
+    )
+    .addOption(
+      schemaOption('--name <name>', "the config's name, which prefixes the state machines'", ApprovalsCommandOptions.in.shape.name),
+    )
     .option('--json', 'print one JSON object')
     .action(async (raw) => {
       const opts = parseOptions(ApprovalsCommandOptions, raw);
-      const sfn = sfnFor(opts.stateMachine);
-      const approvals = (await listApprovals(sfn, await resolveStateMachine(sfn, opts.stateMachine))).map(
-        ({ token: _, ...shown }) => shown,
-      );
+      const sfn = sfnFor(opts.stateMachines[0]!);
+      const pending = [];
+      for (const arn of await resolveStateMachines(sfn, opts.stateMachines)) pending.push(...(await listApprovals(sfn, arn)));
+      const approvals = pending.sort((a, b) => a.since.getTime() - b.since.getTime()).map(({ token: _, ...shown }) => shown);
       const text = approvals.map((a) =>
         [
           a.executionArn,

@@ -22,7 +22,7 @@ export function registerRestore(program: Command, interruption: Interruption): v
       'target database: an existing one without tables, or a new one with --create-target (default: $TARGET_DATABASE_URL)',
     )
     .option('--create-target', 'create the target database (it must not exist yet), and drop it again if the restore fails')
-    .option('--tables <names>', 'only these tables, comma-separated: their rows and what their definitions need')
+    .option('--tables <names>', 'only these tables, comma-separated (name or schema.name): their rows and what their definitions need')
     .option('--schemas <names>', 'only tables in these schemas, comma-separated')
     .option('--no-privileges', 'skip GRANTs and REVOKEs (needed when the target server lacks roles they name)')
     .addOption(schemaOption('--jobs <n>', 'parallel pg_restore jobs', RESTORE_JOBS))

@@ -6,11 +6,14 @@ import type { Decision } from '../../lambdas/core/operator/approvals.js';
 import { RunRestoreCommandOptions } from '../../lambdas/core/operator/options.js';
 import { createS3Client } from '../../lambdas/core/vault/s3.js';
 import type { Notification } from '../../lambdas/core/workflows/local.js';
+import type { CleanupItem } from '../../lambdas/core/operator/cleanup.js';
 import { executionError } from '../cli/executions.js';
 import { parseOptions } from '../cli/options.js';
 import { print } from '../cli/output.js';
 import type { Interruption } from '../cli/signals.js';
 import { tableCheckLog } from '../../lambdas/core/restore/validation.js';
+import { asksApproval, RestoreInput } from '../../lambdas/core/restore/input.js';
+import { readableCause } from '../../lambdas/core/workflows/execution-state.js';
 
 /** An SNS publish of a local run, as an operator would read the e-mail (a local task token left out). */
 function describeNotification({ state, topicArn, subject, message }: Notification): string {
@@ -61,6 +64,15 @@ export function registerRun(program: Command, interruption: Interruption): void 
           );
         });
       const input = await readJsonFile('--input', opts.input);
+      // A rejection meant for an approval that never comes would let the restore go on: refused before anything starts.
+      // (An input that does not parse fails in the workflow's first state, before anything is created.)
+      const parsed = RestoreInput.safeParse(input);
+      if (opts.reject !== undefined && parsed.success && !asksApproval(parsed.data)) {
+        throw new LifelineError(
+          'InvalidInput',
+          `--reject: this input asks no approval (only "inPlace": true and "cutover" do), so there is nothing to reject and the restore would go on; leave --reject out to run it`,
+        );
+      }
       const settings = await readLocalRestoreSettings(opts.settings);
       const approver = `${userInfo().username}@${hostname()} (local run)`;
       const notifications: Notification[] = [];
@@ -70,6 +82,7 @@ export function registerRun(program: Command, interruption: Interruption): void 
       const show = (notification: Notification) => {
         if (!opts.json) print(false, null, describeNotification(notification));
       };
+      let cleanedUp: CleanupItem[] = [];
       const printTableChecks = tableCheckLog((line) => process.stderr.write(`${JSON.stringify(line)}\n`), "this run's standard error");
       const result = await runRestoreLocally({
         input,
@@ -77,6 +90,11 @@ export function registerRun(program: Command, interruption: Interruption): void 
         s3: createS3Client({ endpoint: opts.s3Endpoint }),
         stagingDir: opts.stagingDir ?? tmpdir(),
         signal: interruption.signal(),
+        // What runs that died here left, removed before this one starts (what it kept, `lifeline cleanup` says).
+        onCleanedUp: (report) => {
+          cleanedUp = report.removed;
+          if (!opts.json) report.removed.forEach((item) => print(false, null, `removed ${item.what}: ${item.why}`));
+        },
         // Only a validation that failed has checks beyond the report's counts worth printing.
         logTableChecks: (execution, tables) => (tables.some((table) => !table.ok) ? printTableChecks(execution, tables) : null),
         onStateEntered: (state) => {
@@ -102,7 +120,7 @@ export function registerRun(program: Command, interruption: Interruption): void 
           return { error: 'Rejected', cause: `${decision.reason} (rejected by ${approver})` };
         },
       });
-      if (opts.json) print(true, { ...result, notifications }, '');
+      if (opts.json) print(true, { ...result, cause: readableCause(result.cause), notifications, cleanedUp }, '');
       if (result.status !== 'SUCCEEDED') throw executionError({ status: result.status, error: result.error, cause: result.cause });
       if (!opts.json) print(false, null, `SUCCEEDED ${result.executionArn}\n${JSON.stringify(result.output, null, 2)}`);
     });

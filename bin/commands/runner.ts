@@ -1,5 +1,6 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
 import { createRdsClient } from '../../lambdas/core/postgres/rds.js';
@@ -25,7 +26,7 @@ export function registerRunner(program: Command, interruption: Interruption): vo
     .command('restore')
     .description('restore the job in $LIFELINE_RESTORE_JOB (the restore workflow sets it); exit code names the error')
     .action(async () => {
-      process.exitCode = await runRestoreRunner(process.env, runnerDeps(interruption));
+      process.exitCode = await runRestoreRunner(process.env, { ...runnerDeps(interruption), sfn: new SFNClient({}) });
     });
 
   runner

@@ -4,7 +4,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { backupSummary, type BackupSummary } from '../core/backup/pipeline.js';
 import { BackupRequest } from '../core/backup/request.js';
 import { backupTargetFromEnvironment, backUpTarget } from '../core/backup/target.js';
-import { lambdaDeadline } from '../core/deadline.js';
+import { lambdaDeadline, type LambdaContext } from '../core/deadline.js';
 import { createRdsClient } from '../core/postgres/rds.js';
 import { createS3Client } from '../core/vault/s3.js';
 import {
@@ -23,11 +23,6 @@ const addMetric = (name: BackupMetricName, value: number) => metrics.addMetric(n
 const s3 = createS3Client();
 const secrets = new SecretsManagerClient({});
 const rds = createRdsClient();
-
-/** The part of Lambda's context the handler uses. */
-export interface LambdaContext {
-  getRemainingTimeInMillis(): number;
-}
 
 /** What a scheduled run that must not be retried returns instead of throwing. */
 export interface BackupFailure {

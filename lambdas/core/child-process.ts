@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import type { Socket } from 'node:net';
 import { pipeline as pipeStreams } from 'node:stream/promises';
 import { LifelineError, type LifelineErrorName } from './errors.js';
 
@@ -63,6 +64,44 @@ interface Failure {
 
 const LOST_READER = /Broken pipe|Connection reset by peer/;
 
+/**
+ * Makes the process group `group` (a stage and whatever it forks: pg_restore's workers) end with this process,
+ * however this process ends, SIGKILL included: a shell in a group of its own waits on a pipe that only this process
+ * writes to, whose end the kernel closes when this process exits, and then sends the group SIGTERM. Returns what
+ * dismisses it once the stage has ended by itself (then the group is gone, and its number may be taken again).
+ */
+function endWithThisProcess(group: number): () => void {
+  const guard = spawn('/bin/sh', ['-c', 'read -r _ <&3; kill -s TERM -- "-$1" 2>/dev/null', 'lifeline-guard', String(group)], {
+    env: {},
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+    detached: true,
+  });
+  // Without a shell the stage still runs; it only loses this guard.
+  guard.on('error', () => undefined);
+  const pipe = guard.stdio[3] as Socket | null;
+  return () => {
+    guard.kill('SIGKILL');
+    pipe?.destroy();
+  };
+}
+
+/** SIGTERM to the process group `group`; false when it has no process left. */
+function signalGroup(group: number | undefined): boolean {
+  if (group === undefined) return false;
+  try {
+    process.kill(-group, 'SIGTERM');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** SIGTERM to a stage's process group: the stage and every process it started (pg_restore -j's workers). */
+function stopGroup(child: ChildProcess): void {
+  // The stage alone if the group has ended, in case the stage left it.
+  if (!signalGroup(child.pid)) child.kill('SIGTERM');
+}
+
 function stageFailure(stage: Stage, message: string): LifelineError {
   const name = stage.command.split('/').pop() ?? stage.command;
   return new LifelineError(stage.failure, `${name} ${message}`);
@@ -104,7 +143,14 @@ export function startPipeline(spec: PipelineSpec): Pipeline {
   let output: Readable | null = null;
   const exits: Promise<void>[] = [];
   for (const [index, stage] of spec.stages.entries()) {
-    const child: ChildProcess = spawn(stage.command, stage.args, { env: stage.env, stdio: [upstream, 'pipe', 'pipe'] });
+    // A process group of its own, stopped as one (stopGroup) and ended with this process (endWithThisProcess).
+    const child: ChildProcess = spawn(stage.command, stage.args, { env: stage.env, stdio: [upstream, 'pipe', 'pipe'], detached: true });
+    const dismissGuard = child.pid === undefined ? () => undefined : endWithThisProcess(child.pid);
+    // What the stage started ends with it: a worker left behind would also hold the stage's pipes open.
+    child.once('exit', () => {
+      signalGroup(child.pid);
+      dismissGuard();
+    });
     // The child holds that pipe now; our copy would keep its writer from ever seeing it close.
     if (typeof upstream !== 'string') upstream.destroy();
     if (index === 0) firstStdin = child.stdin;
@@ -116,7 +162,7 @@ export function startPipeline(spec: PipelineSpec): Pipeline {
     });
     let running = true;
     kills.push(() => {
-      if (running) child.kill('SIGTERM');
+      if (running) stopGroup(child);
     });
     const isLast = index === spec.stages.length - 1;
     exits.push(
@@ -124,6 +170,7 @@ export function startPipeline(spec: PipelineSpec): Pipeline {
         const exit = (failure?: LifelineError, lostReader = false, killed = false) => {
           if (!running) return;
           running = false;
+          dismissGuard();
           if (failure) fail(failure, !isLast, lostReader, killed);
           else if (isLast && spec.readsHead) {
             finished = true;

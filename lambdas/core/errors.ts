@@ -20,6 +20,19 @@ export const LIFELINE_ERROR_NAMES = [
   'VerificationFailed',
   'ChecksumMismatch',
   'RestoreFailed',
+  /** A point-in-time recovery asked for a moment outside the source's restorable window (named in the message); nothing was created. */
+  'OutsideRestorableWindow',
+  /** RDS ended a point-in-time recovery's restored instance or cluster in a terminal status (failed, incompatible-*, storage-full, ...). */
+  'PitrRestoreFailed',
+  /** A point-in-time recovery's restored instance or cluster was not available within the workflow's bound. */
+  'PitrTimedOut',
+  /** A point-in-time recovery failed for another reason (the cause names it); what it created was cleaned up. */
+  'PitrFailed',
+  /**
+   * A point-in-time recovery's cleanup could not delete the restored Aurora cluster yet: its writer is still being
+   * deleted. The PITR state machine retries Cleanup on this name until it is gone.
+   */
+  'PitrCleanupPending',
   /** A backup or restore was stopped by SIGINT or SIGTERM; what it had started was cleaned up. */
   'Interrupted',
   /** A human rejected a workflow's approval request; what the execution created was cleaned up. */
@@ -45,11 +58,21 @@ export const LIFELINE_ERROR_NAMES = [
    */
   'SecretChanged',
   /**
+   * The application's connection secret is being rotated (a version labelled AWSPENDING that is not AWSCURRENT):
+   * the rotation would make its own version current over the switch, so the cutover changed nothing.
+   */
+  'RotationInProgress',
+  /**
    * A cutover ended without saying what it left (the step that names its failure failed, or it timed out or was
    * stopped): a human must check which database the connection secret names, the write freeze and the lock. The
    * cutover pages when its last step failed; a restore that handed over to it fails with this name.
    */
   'CutoverUnresolved',
+  /**
+   * A workflow step reached its deadline, set before its state's TimeoutSeconds, and stopped there: it changes
+   * nothing after its state gave up on it, so the state's retry or the workflow's rollback can act safely.
+   */
+  'StepTimedOut',
 ] as const;
 export type LifelineErrorName = (typeof LIFELINE_ERROR_NAMES)[number];
 

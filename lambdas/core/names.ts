@@ -30,6 +30,16 @@ export function restoreRunnerFamily(deployment: string, stack: number | '*'): st
   return `${deployment}-restore-runner-${stack}`;
 }
 
+/** The PITR workflow's state machine, its steps function outside any VPC, and the prefix of its steps functions' names. */
+export function pitrWorkflowName(deployment: string): string {
+  return `${deployment}-pitr`;
+}
+
+/** The PITR steps function inside one network, where Validate connects to the restored database: at most 20 + 6 + 32 characters. */
+export function pitrNetworkFunctionName(deployment: string, network: string): string {
+  return `${pitrWorkflowName(deployment)}-${network}`;
+}
+
 /** The cutover workflow's state machine, and its steps function in the applications' network. */
 export function cutoverWorkflowName(deployment: string): string {
   return `${deployment}-cutover`;

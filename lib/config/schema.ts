@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { DatabaseLabel } from '../../lambdas/core/vault/keys.js';
 import { ObjectLockMode } from '../../lambdas/core/vault/retention.js';
 import { SecretArn } from '../../lambdas/core/postgres/connection-secrets.js';
-import { Freeze, HealthCheck, LambdaFunctionName } from '../../lambdas/core/cutover/state.js';
+import { Freeze, HealthCheck, LambdaFunctionName, sharedApplicationResources } from '../../lambdas/core/cutover/state.js';
 import { TimeZone } from '../../lambdas/core/vault/tier.js';
 import { groupDatabases, MAX_DATABASES_PER_STACK, stackCountFor } from '../../lambdas/core/database-groups.js';
 import { cronTimesOfDay } from './cron.js';
@@ -86,6 +86,16 @@ const Schedule = z
   });
 
 const Rds = z.union([z.strictObject({ instanceIdentifier: RdsIdentifier }), z.strictObject({ clusterIdentifier: RdsIdentifier })]);
+
+/** The point-in-time recovery workflow (`<name>-pitr`), for every database's `rds`: deployed when present, beside `restore`. */
+const Pitr = z.strictObject({
+  /** The IAM roles RDS Enhanced Monitoring publishes with on the sources: a restore's modify passes them on (iam:PassRole). */
+  monitoringRoleArns: z
+    .array(z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, 'must be an IAM role ARN'))
+    .default([]),
+  /** The longest a restore may take to become available (instance, or cluster and writer) before the execution fails PitrTimedOut. */
+  maxWaitHours: z.number().int().min(1).max(168).default(6),
+});
 
 /** Fargate's task sizes: for each vCPU count, the memory in GiB from, to, and in steps of. */
 const FARGATE_MEMORY_GIB = { 1: [2, 8, 1], 2: [4, 16, 1], 4: [8, 30, 1], 8: [16, 60, 4], 16: [32, 120, 8] } as const;
@@ -265,6 +275,7 @@ export const LifelineConfig = z
     approval: Approval.optional(),
     applications: z.array(Application).default([]),
     restore: Restore.optional(),
+    pitr: Pitr.optional(),
     networks: z.array(Network).min(1),
     databases: z.array(DatabaseEntry).min(1),
   })
@@ -340,10 +351,25 @@ export const LifelineConfig = z
         });
       }
     });
+    // The PITR workflow finds its databases in the restore workflow's catalog.
+    if (config.pitr !== undefined && config.restore === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pitr'],
+        message: 'needs `restore`: the PITR workflow reads the restore catalog of databases',
+      });
+    }
+    // The cutover settings' own rule, at the config's fields: an application's `ecs` is its one ECS service.
+    const resources = config.applications.map((a) => ({ ...a, ecsServices: a.ecs === undefined ? [] : [a.ecs] }));
+    for (const { index, field, entry, message } of sharedApplicationResources(resources)) {
+      const path = field === 'ecsServices' ? ['ecs'] : [field, ...(entry === undefined ? [] : [entry])];
+      ctx.addIssue({ code: 'custom', path: ['applications', index, ...path], message });
+    }
   });
 export type LifelineConfig = z.infer<typeof LifelineConfig>;
 export type DatabaseConfig = LifelineConfig['databases'][number];
 export type NetworkConfig = LifelineConfig['networks'][number];
 export type RestoreConfig = NonNullable<LifelineConfig['restore']>;
+export type PitrConfig = NonNullable<LifelineConfig['pitr']>;
 /** A Fargate task's vCPUs and memory. */
 export type FargateSize = RestoreConfig['runner'];

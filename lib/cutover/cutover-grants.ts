@@ -1,8 +1,11 @@
-import { Aws } from 'aws-cdk-lib';
+import { Aws, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { CutoverSettings } from '../../lambdas/core/cutover/state.js';
+import { restoreWorkflowName } from '../../lambdas/core/names.js';
 import type { DatabaseConfig } from '../config/schema.js';
+import { nagResource } from '../nag-findings.js';
 import { databaseStatements } from '../workflows/database-grants.js';
+import type { CutoverLockTable } from './cutover-lock-table.js';
 
 const regional = (service: string, resource: string) => `arn:${Aws.PARTITION}:${service}:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
 /** The last part of a name or ARN that ECS takes either way (`production`, or `arn:...:cluster/production`). */
@@ -25,13 +28,18 @@ export function ssmParameterArn(name: string): string {
 
 /**
  * What the cutover steps may do, each on the configured resources only: switch and revert the applications'
- * connection secrets, read the secrets of their databases (the servers a new database is on), restart the
+ * connection secrets, describe the RDS instances and clusters of their databases configured without a host (the
+ * servers a new database is on; no admin secret is read), restart the
  * configured ECS services and Lambda functions, and set and restore the configured freeze parameters.
  *
  * No iam:PassRole: UpdateService passes no role when it forces a new deployment, nor when rollback returns a
  * service to its recorded task definition, whose roles were passed when it was registered.
  */
-export function cutoverStatements(settings: CutoverSettings, databases: readonly DatabaseConfig[]): iam.PolicyStatement[] {
+export function cutoverStatements(
+  settings: CutoverSettings,
+  databases: readonly DatabaseConfig[],
+  deployment: string,
+): iam.PolicyStatement[] {
   const { applications } = settings;
   const sorted = (values: string[]) => [...new Set(values)].sort();
   const connectionSecrets = sorted(applications.map((app) => app.connectionSecretArn));
@@ -53,10 +61,52 @@ export function cutoverStatements(settings: CutoverSettings, databases: readonly
       ],
       connectionSecrets,
     ),
-    // The databases' own secrets, read only; their servers are not described (a new database's server comes from its secret).
-    ...databaseStatements(databases, []),
+    // No database's admin secret: a new database's server is the config's host, or RDS's endpoint of the database.
+    ...databaseStatements(
+      [],
+      databases.filter((db) => db.host === undefined),
+    ),
+    // ValidateInput takes an input's approval only when the restore or PITR execution that handed over holds it (origin.ts).
+    ...statement(
+      'ReadHandingOverExecutions',
+      ['states:DescribeExecution', 'states:GetExecutionHistory'],
+      handingOverExecutions(deployment),
+    ),
     ...statement('RestartServices', ['ecs:DescribeServices', 'ecs:UpdateService'], services),
     ...statement('RestartFunctions', ['lambda:GetFunctionConfiguration', 'lambda:UpdateFunctionConfiguration'], functions),
     ...statement('FreezeParameters', ['ssm:GetParameter', 'ssm:PutParameter', 'ssm:DeleteParameter'], parameters),
+  ];
+}
+
+/** The executions whose hand-over the cutover reads (origin.ts): this deployment's restore and PITR workflows'. */
+function handingOverExecutions(deployment: string): string[] {
+  return [restoreWorkflowName(deployment), `${deployment}-pitr`].map((machine) => regional('states', `execution:${machine}:*`));
+}
+
+/** cdk-nag's acknowledgment of the hand-over reads in `cutoverStatements`, on the role that holds them. */
+export function acknowledgeHandOverReads(role: iam.IRole, deployment: string): void {
+  for (const executions of handingOverExecutions(deployment)) {
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[${nagResource(role, executions)}]`,
+      reason:
+        'Execution names are chosen when an execution starts; DescribeExecution and GetExecutionHistory read only the restore and PITR executions that may hand over, to take an approval only from the one that handed over.',
+    });
+  }
+}
+
+/**
+ * Releasing or keeping a lock as cutover.asl.json's ReleaseLock and KeepLock do, for the compensation of an execution
+ * that never reached them: DeleteItem or PutItem on the lock table (conditional on the holder, in the code), through
+ * DynamoDB on the table's key.
+ */
+export function releaseLockStatements({ table, key }: CutoverLockTable): iam.PolicyStatement[] {
+  return [
+    new iam.PolicyStatement({ sid: 'SettleLocks', actions: ['dynamodb:DeleteItem', 'dynamodb:PutItem'], resources: [table.tableArn] }),
+    new iam.PolicyStatement({
+      sid: 'DecryptLocks',
+      actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+      resources: [key.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Aws.REGION}.amazonaws.com` } },
+    }),
   ];
 }

@@ -15,7 +15,8 @@ export interface CutoverLockTableProps {
 /**
  * One lock per application while its cutover runs: the state machine writes it conditionally and deletes it at
  * the end; an execution that dies leaves a lock that expires at `expiresAt` (epoch seconds), when TakeLock may
- * take it over and DynamoDB's TTL removes it.
+ * take it over and DynamoDB's TTL removes it. A lock kept after a failed rollback (KeepLock) has no `expiresAt`:
+ * it stays until `lifeline unlock` deletes it.
  */
 export class CutoverLockTable extends Construct {
   readonly table: dynamodb.Table;

@@ -4,7 +4,8 @@ import { cutoverLockTableName, cutoverWorkflowName } from '../../lambdas/core/na
 import type { LifelineConfig } from '../config/schema.js';
 import type { VaultStack } from '../vault/vault-stack.js';
 import { WorkflowLogs } from '../workflows/workflow-logs.js';
-import { cutoverStatements } from './cutover-grants.js';
+import { WorkflowCompensation } from '../workflows/workflow-compensation.js';
+import { acknowledgeHandOverReads, cutoverStatements, releaseLockStatements } from './cutover-grants.js';
 import { CutoverLockTable } from './cutover-lock-table.js';
 import { applicationsNetwork, CutoverNetwork } from './cutover-network.js';
 import { cutoverSettings } from './cutover-settings.js';
@@ -44,15 +45,27 @@ export class CutoverStack extends Stack {
       endpointSecurityGroupId: vaultStack.endpointSecurityGroupIds.get(network.name),
     });
     this.locks = new CutoverLockTable(this, 'Locks', { tableName: cutoverLockTableName(config.name) });
+    // Executions stopped, timed out or failed past their rollback: the steps function reverts, unfreezes and unlocks.
+    const compensation = new WorkflowCompensation(this, 'Compensation', {
+      stateMachineName: name,
+      alarmTopic: vaultStack.notifications.topic,
+    });
     this.stepsFunction = new CutoverStepsFunction(this, 'Steps', {
       functionName: name,
       image,
       settings,
+      compensation: { lockTableName: this.locks.table.tableName, alarmTopicArn: vaultStack.notifications.topic.topicArn },
       logs,
-      statements: cutoverStatements(settings, databases),
+      statements: [
+        ...cutoverStatements(settings, databases, config.name),
+        ...releaseLockStatements(this.locks),
+        ...compensation.statements(),
+      ],
       rolePath: vaultStack.vault.runtimeRolePath,
       network: { subnetIds: network.subnetIds, securityGroup: access.securityGroup },
     });
+    compensation.acknowledge(this.stepsFunction.role);
+    acknowledgeHandOverReads(this.stepsFunction.role, config.name);
 
     this.stateMachine = new CutoverStateMachine(this, 'Workflow', {
       stateMachineName: name,
@@ -64,6 +77,7 @@ export class CutoverStack extends Stack {
     });
     // The function is named in the definition by ARN, not by reference: deploy it first.
     this.stateMachine.node.addDependency(this.stepsFunction);
+    compensation.deliverTo(this.stepsFunction, this.stateMachine);
 
     this.stateMachine.addOutputs(this, {
       startWith: 'Start a cutover: the console, or a restore with "cutover"',

@@ -30,7 +30,7 @@ export class CutoverStateMachine extends WorkflowStateMachine {
     const { table, key } = props.locks;
     const statements = [
       new iam.PolicyStatement({ sid: 'InvokeSteps', actions: ['lambda:InvokeFunction'], resources: [props.stepsFunctionArn] }),
-      // TakeLock and ReleaseLock: conditional writes; nothing reads the table.
+      // TakeLock, KeepLock and ReleaseLock: conditional writes; nothing reads the table.
       new iam.PolicyStatement({ sid: 'HoldLocks', actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'], resources: [table.tableArn] }),
       new iam.PolicyStatement({
         sid: 'EncryptLocks',

@@ -5,7 +5,7 @@ import type { NetworkPlacement } from '../runtime/image-function.js';
 import type { RuntimeImage } from '../runtime/runtime-image.js';
 import type { WorkflowLogs } from '../workflows/workflow-logs.js';
 import { WorkflowStepsFunction } from '../workflows/workflow-steps-function.js';
-import { cutoverStepsEnvironment } from './cutover-settings.js';
+import { cutoverStepsEnvironment, type CutoverCompensationEnvironment } from './cutover-settings.js';
 
 /** The cutover steps handler in the runtime image (lambdas/Dockerfile bundles it as cutover.mjs). */
 export const CUTOVER_STEPS_HANDLER = 'cutover.handler';
@@ -14,6 +14,8 @@ export interface CutoverStepsFunctionProps {
   readonly functionName: string;
   readonly image: RuntimeImage;
   readonly settings: CutoverSettings;
+  /** The lock table and topic with which it compensates executions that ended past their rollback. */
+  readonly compensation: CutoverCompensationEnvironment;
   readonly logs: WorkflowLogs;
   /** What its steps may do to the applications (cutoverStatements). */
   readonly statements: readonly iam.PolicyStatement[];
@@ -32,14 +34,15 @@ export class CutoverStepsFunction extends WorkflowStepsFunction {
   constructor(scope: Construct, id: string, props: CutoverStepsFunctionProps) {
     super(scope, id, {
       functionName: props.functionName,
-      description: 'Lifeline cutover steps: validate, record, freeze, swap, restart, prove health, unfreeze, revert, summarize',
+      description:
+        'Lifeline cutover steps: validate, record, freeze, swap, restart, prove health, unfreeze, revert, summarize; compensate stopped executions',
       roleDescription: 'Lifeline cutover steps',
       policyName: 'cutover',
       image: props.image,
       handler: CUTOVER_STEPS_HANDLER,
       memorySize: 512,
       // cutoverSettings checked that it fits Lambda's environment.
-      environment: cutoverStepsEnvironment(scope, props.settings),
+      environment: cutoverStepsEnvironment(scope, props.settings, props.compensation),
       logs: props.logs,
       rolePath: props.rolePath,
       statements: props.statements,

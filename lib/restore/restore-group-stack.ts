@@ -1,9 +1,17 @@
-import { Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
 import type { RestoreDatabase } from '../../lambdas/core/restore/catalog.js';
 import type { BackupsStack } from '../backup/backups-stack.js';
-import { restoreCatalogPath, restoreNetworkFunctionName, restoreRunnerFamily, restoreRunnerRolePath } from '../../lambdas/core/names.js';
+import {
+  restoreCatalogPath,
+  restoreNetworkFunctionName,
+  restoreRunnerFamily,
+  restoreRunnerRolePath,
+  restoreWorkflowName,
+} from '../../lambdas/core/names.js';
+import { nagResource } from '../nag-findings.js';
 import type { DatabaseConfig, LifelineConfig, RestoreConfig } from '../config/schema.js';
 import type { VaultStack } from '../vault/vault-stack.js';
 import { databaseStatements } from '../workflows/database-grants.js';
@@ -50,9 +58,14 @@ export class RestoreGroupStack extends Stack {
       databases,
       logs,
       rolePath: restoreRunnerRolePath(config.name),
+      restoreWorkflow: restoreWorkflowName(config.name),
     });
 
     const settings = restoreSettings(this, config, props.restore, vault.bucketName);
+    // CreateTarget asks whether the execution a target's mark names still runs: an ended one's mark does not hold the name.
+    const restoreExecutions = `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:execution:${restoreWorkflowName(config.name)}:*`;
+    const describeExecutions = () =>
+      new iam.PolicyStatement({ sid: 'AskWhetherMarksHold', actions: ['states:DescribeExecution'], resources: [restoreExecutions] });
     const networks = config.networks.filter((network) => databases.some((db) => db.network === network.name));
     this.networkFunctions = new Map(
       networks.map((network) => {
@@ -67,8 +80,15 @@ export class RestoreGroupStack extends Stack {
           vault,
           settings,
           logs,
-          statements: databaseStatements([...inNetwork, ...applications.map((app) => ({ secretArn: app.connectionSecretArn }))], inNetwork),
+          statements: [
+            ...databaseStatements([...inNetwork, ...applications.map((app) => ({ secretArn: app.connectionSecretArn }))], inNetwork),
+            describeExecutions(),
+          ],
           network: { subnetIds: network.subnetIds, securityGroup },
+        });
+        Validations.of(steps.role).acknowledge({
+          id: `AwsSolutions-IAM5[${nagResource(steps.role, restoreExecutions)}]`,
+          reason: "Marks name any execution of this deployment's restore workflow; DescribeExecution only reads its status.",
         });
         for (const db of inNetwork) {
           const entry: RestoreDatabase = {

@@ -1,4 +1,4 @@
-import { Validations } from 'aws-cdk-lib';
+import { Aws, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
@@ -27,12 +27,15 @@ export interface RestoreRunnerProps {
   readonly logs: WorkflowLogs;
   /** The IAM path of its task and execution roles, by which the state machine may pass them. */
   readonly rolePath: string;
+  /** The restore state machine's name: an in-place job names one of its executions, which the runner reads. */
+  readonly restoreWorkflow: string;
 }
 
 /**
  * A restore group's Fargate runner: the task definition of the runtime image's CLI restoring the job the state
  * machine passes in LIFELINE_RESTORE_JOB, on the restore stack's cluster. Read-only root filesystem, unprivileged
  * user, archives staged on the task's ephemeral storage; it may read the vault and its group's databases' secrets,
+ * and the restore workflow's executions, whose approval of an in-place job it checks (restore/in-place-approval.ts);
  * nothing more.
  */
 export class RestoreRunner extends Construct {
@@ -41,7 +44,14 @@ export class RestoreRunner extends Construct {
 
   constructor(scope: Construct, id: string, props: RestoreRunnerProps) {
     super(scope, id);
-    const statements = [...props.vault.readStatements(), ...databaseStatements(props.databases, props.databases)];
+    // An in-place job runs only for a running execution of the restore workflow in which a human approved it.
+    const restoreExecutions = `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:execution:${props.restoreWorkflow}:*`;
+    const readApprovals = new iam.PolicyStatement({
+      sid: 'ReadTheApprovingExecution',
+      actions: ['states:DescribeExecution', 'states:GetExecutionHistory'],
+      resources: [restoreExecutions],
+    });
+    const statements = [...props.vault.readStatements(), ...databaseStatements(props.databases, props.databases), readApprovals];
     this.taskRole = new iam.Role(this, 'TaskRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
       description: 'Lifeline restore runner',
@@ -50,6 +60,11 @@ export class RestoreRunner extends Construct {
       inlinePolicies: { runner: new iam.PolicyDocument({ statements }) },
     });
     acknowledgeDatabaseStatements(this.taskRole, statements);
+    Validations.of(this.taskRole).acknowledge({
+      id: `AwsSolutions-IAM5[${nagResource(this, restoreExecutions)}]`,
+      reason:
+        "An in-place job names the execution that approved it, any of the restore workflow's: DescribeExecution and GetExecutionHistory read those executions only, to check the approval before writing.",
+    });
     for (const objects of props.vault.tierObjectArns()) {
       Validations.of(this.taskRole).acknowledge({
         id: `AwsSolutions-IAM5[${nagResource(this, objects)}]`,

@@ -1,12 +1,13 @@
-import { Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { ArnFormat, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
-import { cutoverWorkflowName, restoreCatalogRoot, restoreWorkflowName } from '../../lambdas/core/names.js';
+import { cutoverWorkflowName, DEPLOYMENT_TAG, restoreCatalogRoot, restoreWorkflowName } from '../../lambdas/core/names.js';
 import type { LifelineConfig, RestoreConfig } from '../config/schema.js';
 import { nagResource } from '../nag-findings.js';
 import { runnerCluster } from '../runtime/runner-task.js';
 import type { VaultStack } from '../vault/vault-stack.js';
+import { WorkflowCompensation } from '../workflows/workflow-compensation.js';
 import { WorkflowLogs } from '../workflows/workflow-logs.js';
 import { ApprovalsTopic } from './approvals-topic.js';
 import { restoreSettings } from './restore-settings.js';
@@ -46,19 +47,47 @@ export class RestoreStack extends Stack {
       resourceName: `${restoreCatalogRoot(config.name).slice(1)}/*`,
     });
     this.approvals = new ApprovalsTopic(this, 'Approvals', { emails: config.approval?.emails ?? config.notifications.emails });
+    // Executions stopped, timed out or failed past their Cleanup: this function reads them, and has the group's drop the target.
+    const compensation = new WorkflowCompensation(this, 'Compensation', {
+      stateMachineName: name,
+      alarmTopic: vaultStack.notifications.topic,
+    });
+    const stepsFunctions = this.formatArn({
+      service: 'lambda',
+      resource: 'function',
+      resourceName: `${name}*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
     this.stepsFunction = new RestoreStepsFunction(this, 'Steps', {
       functionName: name,
-      description: 'Lifeline restore steps that need no database: validate the input, resolve the backup, summarize',
+      description:
+        'Lifeline restore steps that need no database: validate the input, resolve the backup, summarize; compensate stopped executions',
       image,
       vault,
       settings: restoreSettings(this, config, props.restore, vault.bucketName),
       logs,
-      statements: [new iam.PolicyStatement({ sid: 'ReadTheCatalog', actions: ['ssm:GetParametersByPath'], resources: [catalog] })],
+      statements: [
+        new iam.PolicyStatement({ sid: 'ReadTheCatalog', actions: ['ssm:GetParametersByPath'], resources: [catalog] }),
+        ...compensation.statements(),
+        // releaseTarget runs in the database's network, in the group's steps function, as Cleanup does (tagged as the state machine invokes them).
+        new iam.PolicyStatement({
+          sid: 'ReleaseTargets',
+          actions: ['lambda:InvokeFunction'],
+          resources: [stepsFunctions],
+          conditions: { StringEquals: { [`aws:ResourceTag/${DEPLOYMENT_TAG}`]: config.name } },
+        }),
+      ],
+      environment: compensation.environment(),
     });
     Validations.of(this.stepsFunction.role).acknowledge({
       id: `AwsSolutions-IAM5[${nagResource(this, catalog)}]`,
       reason: "The catalog has a path per restore group under the deployment's path, read by path, not by parameter name.",
     });
+    Validations.of(this.stepsFunction.role).acknowledge({
+      id: `AwsSolutions-IAM5[${nagResource(this, stepsFunctions)}]`,
+      reason: "The restore groups' steps functions are named under this prefix and invoked only when they bear the deployment's tag.",
+    });
+    compensation.acknowledge(this.stepsFunction.role);
 
     this.stateMachine = new RestoreStateMachine(this, 'Workflow', {
       stateMachineName: name,
@@ -74,6 +103,7 @@ export class RestoreStack extends Stack {
     });
     // The function is named in the definition by ARN, not by reference: deploy it first.
     this.stateMachine.node.addDependency(this.stepsFunction);
+    compensation.deliverTo(this.stepsFunction, this.stateMachine);
 
     this.stateMachine.addOutputs(this, {
       startWith: 'Start a restore: lifeline start restore, or the console',

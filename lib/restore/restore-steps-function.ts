@@ -24,6 +24,8 @@ export interface RestoreStepsFunctionProps {
   readonly statements?: readonly iam.PolicyStatement[];
   /** Where it runs when its steps connect to databases; outside any VPC without. */
   readonly network?: NetworkPlacement;
+  /** What else it reads from its environment (the topic the compensation notifies). */
+  readonly environment?: Record<string, string>;
 }
 
 /**
@@ -42,7 +44,7 @@ export class RestoreStepsFunction extends WorkflowStepsFunction {
       handler: RESTORE_STEPS_HANDLER,
       memorySize: 1024,
       // A few fixed values (restoreSettings): the databases are in the catalog.
-      environment: restoreStepsEnvironment(scope, props.settings),
+      environment: { ...restoreStepsEnvironment(scope, props.settings), ...props.environment },
       logs: props.logs,
       rolePath: props.vault.runtimeRolePath,
       statements: [...props.vault.readStatements(), ...(props.statements ?? [])],

@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { FUNCTION_TIMEOUT_SECONDS } from '../../lambdas/core/deadline.js';
 import type { RuntimeImage } from './runtime-image.js';
 
 /** Where a function runs when it connects to databases: subnets of one VPC, and the security group that reaches them. */
@@ -53,7 +54,7 @@ export function imageFunction(scope: Construct, props: ImageFunctionProps): lamb
     code: image.code(handler === undefined ? undefined : [handler]),
     role: role.withoutPolicyUpdates(),
     architecture: lambda.Architecture.X86_64,
-    timeout: Duration.minutes(15),
+    timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS),
     logGroup,
     loggingFormat: lambda.LoggingFormat.JSON,
     applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,

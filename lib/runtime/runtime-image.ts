@@ -22,7 +22,7 @@ function repositoryRoot(): string {
  * infrastructure, tests and docs can change without a new image.
  */
 const NOT_IN_IMAGE = [
-  ...['.*', '**/node_modules', 'cdk.out', 'dist', 'bench', 'lib', 'state-machines', 'test', 'cdk.json', '*.md'],
+  ...['.*', '**/node_modules', 'cdk.out', 'dist', 'bench', 'lib', 'state-machines/schemas', 'test', 'cdk.json', '*.md'],
   // The runner's CLI (its entry and command modules) is bundled into the image; the CDK app and its config are not.
   ...['bin/*', '!bin/lifeline.ts', '!bin/cli', '!bin/commands'],
 ];

@@ -8,6 +8,9 @@ const INTERFACE_ENDPOINTS = [
   ['EcrApi', 'ecr.api'],
   ['EcrRegistry', 'ecr.dkr'],
   ['Logs', 'logs'],
+  // A restore runner asks Step Functions whether the execution of an in-place job approved it; the network steps
+  // function whether the execution that marked a target still runs.
+  ['StepFunctions', 'states'],
 ] as const;
 
 export interface RuntimeVpcEndpointsProps {
@@ -22,8 +25,9 @@ export interface RuntimeVpcEndpointsProps {
 
 /**
  * What a VPC without NAT needs for the runtime: an S3 gateway endpoint and, with private DNS, interface endpoints for
- * Secrets Manager (functions and runners read database secrets) and for what a restore runner's Fargate task needs to
- * start at all: ECR's API and registry (its image) and CloudWatch Logs (its log driver). Private DNS makes each the
+ * Secrets Manager (functions and runners read database secrets), for what a restore runner's Fargate task needs to
+ * start at all: ECR's API and registry (its image) and CloudWatch Logs (its log driver), and for Step Functions (a
+ * runner reads the execution that approved an in-place restore; a restore's steps ask whether a mark's execution runs). Private DNS makes each the
  * VPC's endpoint of its service for every workload in it, so they admit HTTPS from the whole VPC. Do not use in a
  * VPC that already has any of these endpoints.
  */

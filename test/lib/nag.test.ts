@@ -148,7 +148,7 @@ describe("a Fargate backup's acknowledgments", () => {
 });
 
 describe("the restore stacks' acknowledgments", () => {
-  it('are the vault read under the tier prefixes, the catalog, Lambda network interfaces, the runners, secret keys and the calls without resources', () => {
+  it('are the vault read under the tier prefixes, the catalog, Lambda network interfaces, the runners, secret keys, the restores a mark names and the calls without resources', () => {
     const { app } = synthesize(exampleConfig());
     const ids = acknowledgments(app)
       .filter(({ construct }) => /^lifeline-restore(-1)?\//.test(construct.node.path))
@@ -158,6 +158,8 @@ describe("the restore stacks' acknowledgments", () => {
     const vpc = (path: string) => [
       `${path} AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]`,
       `${path} AwsSolutions-IAM5[Resource::*]`,
+      // CreateTarget asks whether the execution a target's mark names still runs.
+      `${path} AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:lifeline-restore:*]`,
     ];
     // The example's warehouse secret has a key of its own.
     const keys = (path: string) => `${path} AwsSolutions-IAM5[Resource::arn:aws:kms:eu-west-1:123456789012:key/*]`;
@@ -166,6 +168,10 @@ describe("the restore stacks' acknowledgments", () => {
       [
         ...tiers('lifeline-restore/Steps/Role'),
         `lifeline-restore/Steps/Role AwsSolutions-IAM5[Resource::${regional('ssm:parameter/lifeline/lifeline/restore/*')}]`,
+        // Compensation: the executions it reads, the groups' steps functions that drop a target, its dead-letter queue.
+        `lifeline-restore/Steps/Role AwsSolutions-IAM5[Resource::${regional('states:execution:lifeline-restore:*')}]`,
+        `lifeline-restore/Steps/Role AwsSolutions-IAM5[Resource::${regional('lambda:function:lifeline-restore*')}]`,
+        'lifeline-restore/Compensation/DeadLetters AwsSolutions-SQS3',
         `lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::${regional('ecs:task/<Cluster>/*')}]`,
         `lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::${regional('ecs:task-definition/lifeline-restore-runner-*:*')}]`,
         'lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/lifeline-runtime/restore-runner/*]',
@@ -174,6 +180,8 @@ describe("the restore stacks' acknowledgments", () => {
         `lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::${regional('states:execution:lifeline-cutover:*')}]`,
         ...tiers('lifeline-restore-1/Runner/TaskRole'),
         keys('lifeline-restore-1/Runner/TaskRole'),
+        // The execution an in-place job names, whose approval the runner checks.
+        `lifeline-restore-1/Runner/TaskRole AwsSolutions-IAM5[Resource::${regional('states:execution:lifeline-restore:*')}]`,
         'lifeline-restore-1/Runner/TaskDefinition AwsSolutions-ECS2',
         'lifeline-restore-1/Runner/ExecutionRole AwsSolutions-IAM5[Resource::*]',
         ...tiers('lifeline-restore-1/Steps-production/Role'),
@@ -187,7 +195,7 @@ describe("the restore stacks' acknowledgments", () => {
 });
 
 describe("the cutover stack's acknowledgments", () => {
-  it('are Lambda network interfaces and the calls without resources, nothing about the applications', () => {
+  it('are Lambda network interfaces, the calls without resources, its own executions and those that hand over, nothing about the applications', () => {
     const { app } = synthesize(exampleConfig());
     const ids = acknowledgments(app)
       .filter(({ construct }) => construct.node.path.startsWith('lifeline-cutover/'))
@@ -197,6 +205,12 @@ describe("the cutover stack's acknowledgments", () => {
         'Steps/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]',
         'Steps/Role AwsSolutions-IAM5[Resource::*]',
         'Workflow/Role AwsSolutions-IAM5[Resource::*]',
+        // Compensation: the executions it reads, its dead-letter queue.
+        'Steps/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:lifeline-cutover:*]',
+        'Compensation/DeadLetters AwsSolutions-SQS3',
+        // The restore and PITR executions whose hand-over brings an approval.
+        'Steps/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:lifeline-restore:*]',
+        'Steps/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:lifeline-pitr:*]',
       ].sort(),
     );
   });

@@ -94,6 +94,7 @@ describe(`${DATABASES} databases`, () => {
         ]),
         'lifeline-dead-letter-arrived',
         'lifeline-restore-failed',
+        'lifeline-restore-compensation-failed',
       ].sort(),
     );
   });

@@ -59,10 +59,12 @@ describe('child processes', () => {
 
     const children = (await readdir(seen)).sort();
     // pg_dump: the dump and --version; zstd: compress, read the table of contents, unpack; pg_restore: list
-    // (verifying the backup), list with dependencies (planning the restore), restore.
+    // (verifying the backup), list with dependencies (planning the restore), restore the definitions (in one
+    // transaction), then the rows and indexes.
     expect(children.map((file) => file.split('.')[0]).sort()).toEqual([
       'pg_dump',
       'pg_dump',
+      'pg_restore',
       'pg_restore',
       'pg_restore',
       'pg_restore',

@@ -1,14 +1,25 @@
 import { DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PutSecretValueCommand, SecretsManagerClient, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
+import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { mockClient } from 'aws-sdk-client-mock';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CUTOVER_TIMEOUT_SECONDS, type CutoverSettings } from '../../lambdas/core/cutover/state.js';
-import { loadDefinition, runLocalExecution, type Notification } from '../../lambdas/core/workflows/local.js';
+import { unlock } from '../../lambdas/core/operator/locks.js';
+import {
+  loadDefinition,
+  runLocalExecution,
+  type CallbackAnswer,
+  type CallbackRequest,
+  type LambdaHandler,
+  type Notification,
+} from '../../lambdas/core/workflows/local.js';
 import { ApplicationProcess, freePort } from '../support/application.js';
-import { dynamoDbTask, FakeEcs, FakeLambda, FakeSecretsManager, FakeSsm, startLockTable } from '../support/control-planes.js';
+import { cutoverLockTasks, FakeEcs, FakeLambda, FakeSecretsManager, FakeSsm, startLockTable } from '../support/control-planes.js';
 import { sharedPostgres } from '../support/shared.js';
-import { aslErrors, CUTOVER_STEPS_FUNCTION, CUTOVER_SUBSTITUTIONS, tasksFailingAnIdleFunction } from '../support/workflows.js';
+import { approve, aslErrors, CUTOVER_STEPS_FUNCTION, CUTOVER_SUBSTITUTIONS, tasksFailingAnIdleFunction } from '../support/workflows.js';
 
 const DEFINITION = 'state-machines/cutover.asl.json';
 const APP_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:shop-api/connection-AbC123';
@@ -31,7 +42,7 @@ let lambda: FakeLambda;
 let ssm: FakeSsm;
 let stopLockTable: () => void;
 let dynamodb: DynamoDBClient;
-let stepsHandler: (event: unknown) => Promise<unknown>;
+let stepsHandler: LambdaHandler;
 
 /** What the ECS stand-in does when the service restarts; each test sets what it needs. */
 let onRestart: (secretString: string) => Promise<string> = (secretString) => Promise.resolve(secretString);
@@ -49,6 +60,8 @@ function settingsWith(freeze: CutoverSettings['applications'][number]['freeze'],
         healthCheck: { url: app.healthUrl, count: 2, windowSeconds: 4, intervalSeconds: 0.2 },
       },
     ],
+    // The application's database's server, as the config says it listens: the only one it is switched to by name.
+    servers: [{ name: 'shop', secretArn: SERVER_SECRET, host: pg.host, port: pg.port, rds: { instanceIdentifier: 'shop' } }],
   };
 }
 
@@ -104,6 +117,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   onRestart = (secretString) => Promise.resolve(secretString);
+  answer = () => approve();
   await ecs.settled();
   await app.stop();
 });
@@ -128,23 +142,95 @@ async function deploy({ secret, settings }: Scenario): Promise<string> {
   return versionId;
 }
 
-async function run(input: unknown, steps = stepsHandler, retryIntervals?: Record<string, number>) {
+/** Runs cutover.asl.json; `lockTasks` replaces the lock states' DynamoDB integration, each by state name. */
+async function run(
+  input: unknown,
+  steps = stepsHandler,
+  retryIntervals?: Record<string, number>,
+  lockTasks: Partial<ReturnType<typeof cutoverLockTasks>> = {},
+) {
   const notifications: Notification[] = [];
+  /** What WaitForApproval asked, apart from the notices the other states send. */
+  const asked: Notification[] = [];
+  const requests: CallbackRequest[] = [];
   const result = await runLocalExecution({
     retryIntervals,
     definitionFile: DEFINITION,
     substitutions: CUTOVER_SUBSTITUTIONS,
     input,
     functions: { [CUTOVER_STEPS_FUNCTION]: steps },
-    tasks: {
-      TakeLock: dynamoDbTask(dynamodb, 'putItem'),
-      ReleaseLock: dynamoDbTask(dynamodb, 'deleteItem'),
-      ReleaseLockAfterFailure: dynamoDbTask(dynamodb, 'deleteItem'),
+    tasks: { ...cutoverLockTasks(dynamodb), ...lockTasks },
+    notify: (notification) => (notification.state === 'WaitForApproval' ? asked : notifications).push(notification),
+    // A cutover started by hand asks a person first: the on-call engineer approves, unless a test answers otherwise.
+    answer: (request) => {
+      requests.push(request);
+      return answer(request);
     },
-    notify: (notification) => notifications.push(notification),
-    answer: () => Promise.reject(new Error('cutover asks no one')),
   });
-  return { ...result, notifications };
+  return { ...result, notifications, asked, requests };
+}
+
+/** How the person asked answers a run's approval (approve, by default). */
+let answer: (request: CallbackRequest) => Promise<CallbackAnswer> = () => approve();
+
+const ONCALL = 'arn:aws:sts::000000000000:assumed-role/oncall/alice';
+const sts = mockClient(STSClient);
+const sfn = mockClient(SFNClient);
+
+/**
+ * After a failure that keeps the application's lock: the lock item, without expiresAt, names the failure; another
+ * cutover is refused even long after this one's own expiry would have passed; `lifeline unlock` clears it.
+ */
+async function expectLockKept(result: Awaited<ReturnType<typeof run>>, error: string): Promise<void> {
+  expect(result.states).toContain('KeepLock');
+  expect(result.states).not.toContain('ReleaseLockAfterFailure');
+  expect(await locks()).toEqual([
+    {
+      application: { S: 'shop-api' },
+      executionArn: { S: result.executionArn },
+      keptFor: { S: error },
+    },
+  ]);
+  const notice = result.notifications.find((n) => n.state === 'Page')!.message as string;
+  expect(notice).toMatch(/lock on shop-api is kept|its lock is kept until you clear it/);
+  expect(notice).toContain('lifeline unlock shop-api');
+
+  // Three execution timeouts later, as TakeLock of a later cutover sees the time: still refused.
+  const later: LambdaHandler = async (event, context) => {
+    const answer = await stepsHandler(event, context);
+    if ((event as { step: string }).step !== 'validateInput') return answer;
+    const { lock } = answer as { lock: { now: string } };
+    return { ...(answer as object), lock: { ...lock, now: String(Number(lock.now) + 3 * CUTOVER_TIMEOUT_SECONDS) } };
+  };
+  const writes = secrets.writes.length;
+  const refused = await run({ application: 'shop-api', database: { serverSecretArn: SERVER_SECRET, name: 'shop_elsewhere' } }, later);
+  expect(refused.error).toBe('CutoverLocked');
+  expect(refused.cause).toMatch(
+    /failed with RollbackUnhealthy, SecretChanged or CutoverUnresolved, whose lock is kept until a person clears it/,
+  );
+  expect(refused.states).toEqual(['ValidateInput', 'NeedsApproval', 'WaitForApproval', 'TakeLock', 'Locked', 'Refused']);
+  expect(secrets.writes.length).toBe(writes);
+
+  // A person clears it, on the record.
+  sts.reset();
+  sts.on(GetCallerIdentityCommand).resolves({ Arn: ONCALL, Account: '000000000000', UserId: 'AROAEXAMPLE:alice' });
+  sfn.reset();
+  const stopDate = new Date();
+  sfn
+    .on(DescribeExecutionCommand, { executionArn: result.executionArn })
+    .resolves({ executionArn: result.executionArn, status: 'FAILED', stopDate });
+  const cleared = await unlock(
+    { application: 'shop-api', reason: 'checked the connection by hand', table: CUTOVER_SUBSTITUTIONS.LockTableName },
+    { dynamodb, sts: new STSClient({ region: 'us-east-1' }), sfn: (region) => new SFNClient({ region }) },
+  );
+  expect(cleared).toMatchObject({
+    unlocked: true,
+    lock: { executionArn: result.executionArn, keptFor: error, expiresAt: null },
+    holder: { status: 'FAILED', stoppedAt: stopDate.toISOString() },
+    by: ONCALL,
+    reason: 'checked the connection by hand',
+  });
+  expect(await locks()).toEqual([]);
 }
 
 describe('cutover.asl.json', () => {
@@ -189,7 +275,7 @@ describe('cutover.asl.json', () => {
     expect((definition as { TimeoutSeconds?: number }).TimeoutSeconds).toBe(CUTOVER_TIMEOUT_SECONDS);
     expect('Catch' in definition.States.ValidateInput!).toBe(false);
     // DynamoDB's errors retried by the names Step Functions gives them: DynamoDB.<the API's error code>.
-    for (const name of ['TakeLock', 'ReleaseLock', 'ReleaseLockAfterFailure']) {
+    for (const name of ['TakeLock', 'KeepLock', 'ReleaseLock', 'ReleaseLockAfterFailure']) {
       const retried = (definition.States[name] as { Retry: { ErrorEquals: string[] }[] }).Retry.flatMap((r) => r.ErrorEquals);
       expect(retried, name).toEqual(expect.arrayContaining(['DynamoDB.InternalServerError', 'DynamoDB.ThrottlingException']));
     }
@@ -197,9 +283,16 @@ describe('cutover.asl.json', () => {
     expect(catchAll('Conclude')).toBe('ConcludeFailed');
     expect(definition.States.ConcludeFailed).toMatchObject({
       Type: 'Pass',
-      Parameters: { error: 'CutoverUnresolved', page: true },
-      Next: 'NotifyFailure',
+      Parameters: { error: 'CutoverUnresolved', page: true, keepLock: true },
+      Next: 'LockNeeded',
     });
+    // Every failure is named before the lock is released or kept: the name decides.
+    expect(definition.States.Conclude).toMatchObject({ Next: 'LockNeeded' });
+    expect(definition.States.LockNeeded).toMatchObject({ Type: 'Choice', Default: 'ReleaseLockAfterFailure' });
+    for (const name of ['KeepLock', 'ReleaseLockAfterFailure']) {
+      expect(catchAll(name), name).toBe('NotifyFailure');
+      expect((definition.States[name] as { Next: string }).Next, name).toBe('NotifyFailure');
+    }
   });
 });
 
@@ -357,8 +450,12 @@ describe('the cutover workflow run locally against PostgreSQL, a real applicatio
     ]);
     expect(result.notifications[1]!.subject).toBe('Lifeline: shop-api is unhealthy after a cutover rollback');
     expect(result.notifications[1]!.message as string).toMatch(/^ACTION NEEDED: /);
+    expect(result.cause).toContain(
+      'The lock on shop-api is kept, with no expiry, so that no other cutover starts from this state and records it as the one to go back to; ' +
+        'once shop-api is checked and on the database it should use, clear it: lifeline unlock shop-api --region us-east-1 --reason "<what you checked>".',
+    );
     expect(await readOnly(oldDb)).toBe('not set');
-    expect(await locks()).toEqual([]);
+    await expectLockKept(result, 'RollbackUnhealthy');
   });
 
   it('still succeeds and notifies when the summary of a healthy switch fails: the switch happened', async () => {
@@ -367,10 +464,10 @@ describe('the cutover workflow run locally against PostgreSQL, a real applicatio
     secrets.create(NEW_DATABASE_SECRET, rdsSecret(newDb));
     const recordedVersion = await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'none' }) });
     // The steps function failing on its last call, as a Lambda whose runtime crashed would.
-    const failingSummary = (event: unknown) =>
+    const failingSummary: LambdaHandler = (event, context) =>
       (event as { step: string }).step === 'summarize'
         ? Promise.reject(Object.assign(new Error('Runtime exited with error: signal: killed'), { name: 'Runtime.ExitError' }))
-        : stepsHandler(event);
+        : stepsHandler(event, context);
 
     const result = await run({ application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET } }, failingSummary);
     expect(result.error ?? null, result.cause).toBeNull();
@@ -397,10 +494,10 @@ describe('the cutover workflow run locally against PostgreSQL, a real applicatio
   it('notifies and pages with CutoverUnresolved when the step that names the failure fails too', async () => {
     const oldDb = await applicationDatabase('cutover_old');
     const recordedVersion = await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'none' }) });
-    const failingConclusion = (event: unknown) =>
+    const failingConclusion: LambdaHandler = (event, context) =>
       (event as { step: string }).step === 'conclude'
         ? Promise.reject(Object.assign(new Error('Runtime exited with error: signal: killed'), { name: 'Runtime.ExitError' }))
-        : stepsHandler(event);
+        : stepsHandler(event, context);
 
     // A database secret that does not exist fails Record, before anything changes.
     const missing = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:shop-api/missing-XyZ789';
@@ -415,6 +512,8 @@ describe('the cutover workflow run locally against PostgreSQL, a real applicatio
     ]);
     expect(result.notifications[1]!.message as string).toMatch(/^ACTION NEEDED: /);
     expect(secrets.current(APP_SECRET).versionId).toBe(recordedVersion);
+    // What it left is unknown, so its lock stays until a person has looked.
+    await expectLockKept(result, 'CutoverUnresolved');
   });
 
   it('leaves a secret rotated during the cutover current, rolls nothing back over it, and pages with SecretChanged', async () => {
@@ -452,7 +551,7 @@ describe('the cutover workflow run locally against PostgreSQL, a real applicatio
       ['Page', CUTOVER_SUBSTITUTIONS.AlarmTopicArn, "Lifeline: shop-api's connection secret changed during its cutover"],
     ]);
     expect(await readOnly(oldDb)).toBe('not set');
-    expect(await locks()).toEqual([]);
+    await expectLockKept(result, 'SecretChanged');
   });
 
   it('refuses a SecureString maintenance parameter at Record, before anything changes, keeping its value out of the execution', async () => {
@@ -538,9 +637,9 @@ describe('the cutover workflow run locally against PostgreSQL, a real applicatio
     expect(second?.status).toBe('FAILED');
     expect(second?.error).toBe('CutoverLocked');
     expect(second?.cause).toBe(
-      'another cutover of shop-api is running; this one changed nothing (the lock is released when that one ends, or expires)',
+      'another cutover of shop-api holds its lock: one that is running (its lock is released when it ends, or expires), or one that failed with RollbackUnhealthy, SecretChanged or CutoverUnresolved, whose lock is kept until a person clears it (lifeline unlock shop-api --reason ...); this one changed nothing',
     );
-    expect(second?.states).toEqual(['ValidateInput', 'TakeLock', 'Locked', 'Refused']);
+    expect(second?.states).toEqual(['ValidateInput', 'NeedsApproval', 'WaitForApproval', 'TakeLock', 'Locked', 'Refused']);
     expect(first.error ?? null, first.cause).toBeNull();
     expect(await health()).toMatchObject({ status: 200, database: newDb });
   });
@@ -564,6 +663,88 @@ describe('the cutover workflow run locally against PostgreSQL, a real applicatio
     const result = await run({ application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET } });
     expect(result.error ?? null, result.cause).toBeNull();
     expect(await locks()).toEqual([]);
+  });
+
+  it('finds its own lock when TakeLock is retried after a write that succeeded but answered a 5xx, instead of refusing', async () => {
+    const oldDb = await applicationDatabase('cutover_old');
+    const newDb = await applicationDatabase('cutover_new');
+    secrets.create(NEW_DATABASE_SECRET, rdsSecret(newDb));
+    await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'none' }) });
+    const { TakeLock: putLock } = cutoverLockTasks(dynamodb);
+    const held: unknown[] = [];
+    // The first PutItem is applied, and its answer lost as DynamoDB's 500 (InternalServerError), which TakeLock retries.
+    const appliedThenFailed = async (parameters: Parameters<typeof putLock>[0]) => {
+      const answer = await putLock(parameters);
+      held.push((await locks()).map((item) => item.executionArn?.S));
+      if (held.length === 1) {
+        throw Object.assign(new Error('Internal server error (Service: DynamoDb, Status Code: 500)'), {
+          name: 'DynamoDB.InternalServerError',
+        });
+      }
+      return answer;
+    };
+
+    const result = await run(
+      { application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET } },
+      stepsHandler,
+      { TakeLock: 0 },
+      {
+        TakeLock: appliedThenFailed,
+      },
+    );
+    expect(result.error ?? null, `${result.cause} in ${result.states.join(' > ')}`).toBeNull();
+    // Both attempts wrote this execution's lock: the retry took it again rather than being refused by it.
+    expect(held).toEqual([[result.executionArn], [result.executionArn]]);
+    expect(result.states).not.toContain('Locked');
+    expect(await health()).toMatchObject({ status: 200, database: newDb });
+    expect(await locks()).toEqual([]);
+  });
+
+  it('refuses, at Record and before anything changes, a cutover while the secret is being rotated, naming it and what to do', async () => {
+    const oldDb = await applicationDatabase('cutover_old');
+    const newDb = await applicationDatabase('cutover_new');
+    secrets.create(NEW_DATABASE_SECRET, rdsSecret(newDb));
+    const recordedVersion = await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'read-only-source' }) });
+    // A rotation's first step stored the next version as AWSPENDING; its last makes that version AWSCURRENT.
+    const client = new SecretsManagerClient({});
+    const rotated = JSON.stringify({ ...JSON.parse(rdsSecret(oldDb)), rotatedBy: 'rotation-lambda' });
+    const { VersionId: pending } = await client.send(
+      new PutSecretValueCommand({ SecretId: APP_SECRET, SecretString: rotated, VersionStages: ['AWSPENDING'] }),
+    );
+    const writes = secrets.writes.length;
+    const updates = ecs.updates.length;
+
+    const result = await run({ application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET } });
+    expect(result.error).toBe('RotationInProgress');
+    expect(result.cause).toBe(
+      `shop-api's connection secret ${APP_SECRET} is being rotated: its version ${pending} is AWSPENDING, not yet AWSCURRENT, and the rotation would make it current over the switch. ` +
+        'Nothing was changed. Let the rotation finish (its rotation function moves AWSCURRENT to that version) and start the cutover again; ' +
+        `if the rotation failed, fix it, or take its label off: aws secretsmanager update-secret-version-stage --secret-id ${APP_SECRET} --version-stage AWSPENDING --remove-from-version-id ${pending}`,
+    );
+    expect(result.states.slice(0, 6)).toEqual(['ValidateInput', 'NeedsApproval', 'WaitForApproval', 'TakeLock', 'Record', 'LiftFreeze']);
+    expect(result.states).not.toContain('Freeze');
+    expect(result.notifications.map((n) => [n.state, n.subject])).toEqual([
+      ['NotifyFailure', 'Lifeline: cutover of shop-api failed (RotationInProgress)'],
+    ]);
+    expect(secrets.writes.length).toBe(writes);
+    expect(ecs.updates.length).toBe(updates);
+    expect(secrets.current(APP_SECRET).versionId).toBe(recordedVersion);
+    expect(await readOnly(oldDb)).toBe('not set');
+    expect(await locks()).toEqual([]);
+
+    // Once the rotation finished (AWSPENDING on the AWSCURRENT version, as RotateSecret leaves it), the cutover goes ahead.
+    await client.send(
+      new UpdateSecretVersionStageCommand({
+        SecretId: APP_SECRET,
+        VersionStage: 'AWSCURRENT',
+        MoveToVersionId: pending,
+        RemoveFromVersionId: recordedVersion,
+      }),
+    );
+    expect(secrets.stages(APP_SECRET)[pending!]).toEqual(['AWSCURRENT', 'AWSPENDING']);
+    const after = await run({ application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET } });
+    expect(after.error ?? null, after.cause).toBeNull();
+    expect(await health()).toMatchObject({ status: 200, database: newDb });
   });
 
   it('fails a bad input before anything is locked or changed, naming the field', async () => {
@@ -625,6 +806,156 @@ describe('the cutover workflow run locally against PostgreSQL, a real applicatio
     expect(ecs.updates.length).toBe(updates);
     expect(secrets.current(APP_SECRET).versionId).toBe(versionId);
     expect(await health()).toMatchObject({ status: 200, database: oldDb });
+    expect(await locks()).toEqual([]);
+  });
+});
+
+describe('a cutover started by hand goes only where the config allows, and only once a person approved it', () => {
+  const OTHER_APP_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:shop-admin/connection-JkL012';
+  const FORGED = 'arn:aws:sts::000000000000:assumed-role/anyone/mallory';
+  const RESTORE_EXECUTION = 'arn:aws:states:us-east-1:000000000000:execution:lifeline-restore:shop-20261204';
+
+  /** shop-api as configured, beside a second application on the same server with a connection secret of its own. */
+  function withSecondApplication(): CutoverSettings {
+    const settings = settingsWith({ mode: 'none' });
+    const shopApi = settings.applications[0]!;
+    return {
+      ...settings,
+      applications: [
+        shopApi,
+        {
+          ...shopApi,
+          name: 'shop-admin',
+          connectionSecretArn: OTHER_APP_SECRET,
+          ecsServices: [{ cluster: 'production', service: 'shop-admin' }],
+        },
+      ],
+    };
+  }
+
+  it("refuses a configured database's admin secret, another application's secret, an unconfigured server and a server the config does not name", async () => {
+    const oldDb = await applicationDatabase('cutover_bounds_old');
+    const newDb = await applicationDatabase('cutover_bounds_new');
+    secrets.create(OTHER_APP_SECRET, rdsSecret(newDb));
+    secrets.create(NEW_DATABASE_SECRET, rdsSecret(newDb));
+    const versionId = await deploy({ secret: rdsSecret(oldDb), settings: withSecondApplication() });
+    const writes = secrets.writes.length;
+    const cases: [unknown, RegExp][] = [
+      // The superuser's credentials would have been copied into the application's secret.
+      [
+        { application: 'shop-api', database: { secretArn: SERVER_SECRET } },
+        /database.secretArn: is the admin secret of the configured database shop; a cutover never gives an application admin credentials/,
+      ],
+      [
+        { application: 'shop-api', database: { secretArn: OTHER_APP_SECRET } },
+        /database.secretArn: is the connection secret of shop-admin, another application/,
+      ],
+      [
+        { application: 'shop-api', database: { serverSecretArn: NEW_DATABASE_SECRET, name: newDb } },
+        /database.serverSecretArn: .*shop-api\/restored-DeF456.* is not the secret of a configured database whose server a cutover may switch to \(the applications' databases: shop\)/,
+      ],
+      // Record would have connected there with the application's password.
+      [
+        {
+          application: 'shop-api',
+          database: { serverSecretArn: SERVER_SECRET, name: newDb, server: { host: 'collector.example.net', port: 5432 } },
+        },
+        new RegExp(
+          `database.server: collector.example.net:5432 is not where the server of shop listens \\(${pg.host}:${pg.port}, as the config says\\)`,
+        ),
+      ],
+    ];
+    for (const [input, cause] of cases) {
+      const result = await run(input);
+      expect(result.error, JSON.stringify(input)).toBe('InvalidInput');
+      expect(result.cause).toMatch(cause);
+      expect(result.states).toEqual(['ValidateInput']);
+      expect(result.requests).toEqual([]);
+    }
+    expect(secrets.writes.length).toBe(writes);
+    expect(secrets.current(APP_SECRET).versionId).toBe(versionId);
+    expect(await locks()).toEqual([]);
+
+    // Named on the configured server, with or without the server the config says: switched as the application's role.
+    const result = await run({
+      application: 'shop-api',
+      database: { serverSecretArn: SERVER_SECRET, name: newDb, server: { host: pg.host, port: pg.port } },
+    });
+    expect(result.error ?? null, result.cause).toBeNull();
+    expect(JSON.parse(secrets.current(APP_SECRET).value)).toMatchObject({ host: pg.host, port: pg.port, username: role, dbname: newDb });
+  });
+
+  it('asks a person before it takes the lock, records who approved, and does not take an approval the input brings on its own', async () => {
+    const oldDb = await applicationDatabase('cutover_approval_old');
+    const newDb = await applicationDatabase('cutover_approval_new');
+    await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'none' }) });
+    // The restore execution the input names does not exist (or is not this deployment's restore handing this over).
+    sfn.reset();
+    sfn
+      .on(DescribeExecutionCommand)
+      .rejects(Object.assign(new Error(`Execution Does Not Exist: '${RESTORE_EXECUTION}'`), { name: 'ExecutionDoesNotExist' }));
+    const forged = {
+      application: 'shop-api',
+      database: { serverSecretArn: SERVER_SECRET, name: newDb },
+      origin: { workflow: 'restore', executionArn: RESTORE_EXECUTION, backupKey: null },
+      approval: { approver: FORGED, comment: 'trust me', decidedAt: '2026-12-04T18:00:00.000Z' },
+    };
+    let lockWhileAsked: unknown[] | undefined;
+    answer = async () => {
+      lockWhileAsked = await locks();
+      return approve();
+    };
+    const result = await run(forged);
+    expect(result.error ?? null, result.cause).toBeNull();
+    expect(result.states.slice(0, 4)).toEqual(['ValidateInput', 'NeedsApproval', 'WaitForApproval', 'TakeLock']);
+    // Asked once, on the notifications topic, with what would switch, why the input's approval was not taken, and the commands.
+    expect(result.requests).toHaveLength(1);
+    expect(lockWhileAsked).toEqual([]);
+    expect(result.asked).toHaveLength(1);
+    expect(result.asked[0]).toMatchObject({
+      topicArn: CUTOVER_SUBSTITUTIONS.NotificationsTopicArn,
+      subject: 'Lifeline: approve the cutover of shop-api',
+      message: {
+        executionArn: result.executionArn,
+        taskToken: result.requests[0]!.token,
+        approve: `lifeline approve ${result.executionArn} --comment "..."`,
+        reject: `lifeline reject ${result.executionArn} --reason "..."`,
+        timeoutSeconds: 1800,
+      },
+    });
+    const question = (result.asked[0]!.message as { question: string }).question;
+    expect(question).toContain(`switch shop-api to ${newDb} on ${pg.host}:${pg.port}`);
+    expect(question).toContain(`The input's approval was not taken: ${RESTORE_EXECUTION} could not be read (ExecutionDoesNotExist)`);
+    // The approver is the person who answered, not the one the input named.
+    expect((result.output as { approver: string }).approver).toBe('arn:aws:sts::000000000000:assumed-role/oncall/alice');
+    expect(JSON.stringify(result.output)).not.toContain(FORGED);
+    sfn.reset();
+  });
+
+  it('ends rejected, or unanswered, having locked and changed nothing', async () => {
+    const oldDb = await applicationDatabase('cutover_rejected_old');
+    const newDb = await applicationDatabase('cutover_rejected_new');
+    const versionId = await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'read-only-source' }) });
+    const writes = secrets.writes.length;
+    const input = { application: 'shop-api', database: { serverSecretArn: SERVER_SECRET, name: newDb } };
+
+    answer = () =>
+      Promise.resolve({ error: 'Rejected', cause: 'not during the sale (rejected by arn:aws:sts::000000000000:assumed-role/oncall/bob)' });
+    const rejected = await run(input);
+    expect(rejected.status).toBe('FAILED');
+    expect(rejected.error).toBe('Rejected');
+    expect(rejected.cause).toContain('not during the sale');
+    expect(rejected.states).toEqual(['ValidateInput', 'NeedsApproval', 'WaitForApproval', 'NotApproved']);
+
+    answer = () => Promise.resolve({ error: 'States.Timeout', cause: 'no answer' });
+    const unanswered = await run(input);
+    expect(unanswered.error).toBe('ApprovalTimedOut');
+    expect(unanswered.cause).toBe('nobody approved or rejected the cutover of shop-api within 1800 seconds; nothing was locked or changed');
+    expect(unanswered.states).toEqual(['ValidateInput', 'NeedsApproval', 'WaitForApproval', 'ApprovalTimedOut', 'Refused']);
+
+    expect(secrets.writes.length).toBe(writes);
+    expect(secrets.current(APP_SECRET).versionId).toBe(versionId);
+    expect(await readOnly(oldDb)).toBe('not set');
     expect(await locks()).toEqual([]);
   });
 });

@@ -1,18 +1,27 @@
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupResult } from '../../lambdas/core/backup/pipeline.js';
 import { runRestoreLocally } from '../../lambdas/core/operator/local-restore.js';
 import { createS3Client } from '../../lambdas/core/vault/s3.js';
 import type { CutoverSettings } from '../../lambdas/core/cutover/state.js';
-import { inProcessTask, runLocalExecution, type CallbackRequest, type Notification } from '../../lambdas/core/workflows/local.js';
+import {
+  inProcessTask,
+  runLocalExecution,
+  type CallbackRequest,
+  type LambdaHandler,
+  type Notification,
+} from '../../lambdas/core/workflows/local.js';
 import { RestoreJob, runRestoreJob } from '../../lambdas/core/restore/job.js';
+import { LOCAL_STATE_MACHINE, localExecution } from '../../lambdas/core/workflows/local-executions.js';
 import { runnerExitCode } from '../../lambdas/core/exit-codes.js';
 import { restoreCatalogPath } from '../../lambdas/core/names.js';
 import type { RestoreDatabase } from '../../lambdas/core/restore/catalog.js';
 import type { RestoreSettings } from '../../lambdas/core/restore/state.js';
 import { ApplicationProcess, freePort } from '../support/application.js';
-import { dynamoDbTask, FakeEcs, FakeSecretsManager, FakeSsm, startLockTable } from '../support/control-planes.js';
+import { cutoverLockTasks, FakeEcs, FakeSecretsManager, FakeSsm, startLockTable } from '../support/control-planes.js';
 import { connectPostgres } from '../support/postgres.js';
 import { backUp, sharedPostgres, sharedS3 } from '../support/shared.js';
 import {
@@ -58,8 +67,30 @@ let ecs: FakeEcs;
 let ssm: FakeSsm;
 let stopLockTable: () => void;
 let dynamodb: DynamoDBClient;
-let restoreSteps: (event: unknown) => Promise<unknown>;
-let cutoverSteps: (event: unknown) => Promise<unknown>;
+let restoreSteps: LambdaHandler;
+let cutoverSteps: LambdaHandler;
+
+/** The restore state machine as deployed; the local engine runs the restore as its own `local` state machine. */
+const RESTORE_STATE_MACHINE = 'arn:aws:states:us-east-1:000000000000:stateMachine:lifeline-restore';
+
+/**
+ * Step Functions as AWS answers the cutover's ValidateInput about the restore that handed over: DescribeExecution and
+ * GetExecutionHistory of the executions running here (workflows/local-executions.ts), the restore's as lifeline-restore's.
+ */
+const sfn = mockClient(SFNClient);
+function answerFromLocalExecutions(): void {
+  sfn.reset();
+  sfn.on(DescribeExecutionCommand).callsFake(({ executionArn }: { executionArn: string }) => {
+    const record = localExecution(executionArn);
+    if (!record) throw Object.assign(new Error(`Execution Does Not Exist: '${executionArn}'`), { name: 'ExecutionDoesNotExist' });
+    const stateMachineArn = record.stateMachineArn === LOCAL_STATE_MACHINE ? RESTORE_STATE_MACHINE : record.stateMachineArn;
+    return { executionArn, stateMachineArn, name: executionArn.split(':').at(-1), status: record.status, startDate: record.startDate };
+  });
+  sfn.on(GetExecutionHistoryCommand).callsFake(({ executionArn, reverseOrder }: { executionArn: string; reverseOrder?: boolean }) => {
+    const events = localExecution(executionArn)?.events ?? [];
+    return { events: reverseOrder ? [...events].reverse() : events };
+  });
+}
 
 const rdsSecret = (database: string, user = role, password = rolePassword) =>
   JSON.stringify({ engine: 'postgres', host: pg.host, port: pg.port, username: user, password, dbname: database });
@@ -107,6 +138,7 @@ beforeAll(async () => {
   ecs.add({ ...SERVICE, desiredCount: 1, restart: () => app.start(secrets.current(APP_SECRET).value) });
 
   ({ dynamodb, stop: stopLockTable } = await startLockTable(CUTOVER_SUBSTITUTIONS.LockTableName));
+  answerFromLocalExecutions();
 
   // Both workflows' real handlers, configured as their stacks configure them.
   const restoreSettings: RestoreSettings = { deployment: 'lifeline', backupStacks: 1, bucket, approvalTimeoutSeconds: 60, runnerVcpus: 2 };
@@ -135,6 +167,8 @@ beforeAll(async () => {
         healthCheck: { url: app.healthUrl, count: 2, windowSeconds: 4, intervalSeconds: 0.2 },
       },
     ],
+    // shop's server as the config says it listens: where the hand-over's server is checked, and no admin secret is read.
+    servers: [{ name: 'shop', secretArn: ADMIN_SECRET, host: pg.host, port: pg.port, rds: { instanceIdentifier: 'shop' } }],
   };
   process.env.AWS_ENDPOINT_URL_S3 = s3.endpoint;
   process.env.LIFELINE_RESTORE_SETTINGS = JSON.stringify(restoreSettings);
@@ -180,11 +214,7 @@ async function restoreWithCutover(input: object, appSecret = rdsSecret(source)) 
         definitionFile: 'state-machines/cutover.asl.json',
         substitutions: CUTOVER_SUBSTITUTIONS,
         functions: { [CUTOVER_STEPS_FUNCTION]: cutoverSteps },
-        tasks: {
-          TakeLock: dynamoDbTask(dynamodb, 'putItem'),
-          ReleaseLock: dynamoDbTask(dynamodb, 'deleteItem'),
-          ReleaseLockAfterFailure: dynamoDbTask(dynamodb, 'deleteItem'),
-        },
+        tasks: cutoverLockTasks(dynamodb),
       },
     },
     notify: (notification) => notifications.push(notification),
@@ -205,9 +235,10 @@ describe('restore hands over to the cutover workflow, run locally against Postgr
     const result = await restoreWithCutover({ database: 'shop', cutover: 'shop-api', target: { database: target } });
     expect(result.error ?? null, `${result.cause} in ${result.states.join(' > ')}`).toBeNull();
     expect(result.status).toBe('SUCCEEDED');
-    expect(result.states.slice(-8)).toEqual([
+    expect(result.states.slice(-9)).toEqual([
       'WaitForApproval',
       'Approved',
+      'KeepTarget',
       'CutoverRequested',
       'PrepareHandOver',
       'HandOver',
@@ -218,6 +249,9 @@ describe('restore hands over to the cutover workflow, run locally against Postgr
 
     // The human was asked once, with the validation report and the exact commands.
     expect(result.requests).toHaveLength(1);
+    // The cutover took the restore's approval only after finding this hand-over in the restore's own history, while it ran.
+    expect(sfn.commandCalls(DescribeExecutionCommand, { executionArn: result.executionArn })).toHaveLength(1);
+    expect(sfn.commandCalls(GetExecutionHistoryCommand, { executionArn: result.executionArn }).length).toBeGreaterThan(0);
     const asked = result.notifications.find((n) => n.state === 'WaitForApproval')!;
     expect(asked.topicArn).toBe(RESTORE_SUBSTITUTIONS.ApprovalsTopicArn);
     expect(asked.message).toMatchObject({

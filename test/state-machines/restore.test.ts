@@ -1,6 +1,8 @@
 import { DescribeDBInstancesCommand, RDSClient } from '@aws-sdk/client-rds';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DescribeExecutionCommand, ExecutionDoesNotExist, SFNClient } from '@aws-sdk/client-sfn';
 import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { BackupResult } from '../../lambdas/core/backup/pipeline.js';
@@ -12,9 +14,13 @@ import {
   runLocalExecution,
   type CallbackAnswer,
   type CallbackRequest,
+  type LambdaHandler,
   type Notification,
 } from '../../lambdas/core/workflows/local.js';
-import { RestoreJob, runnerOverrides, runRestoreJob } from '../../lambdas/core/restore/job.js';
+import { RestoreJob, runnerOverrides } from '../../lambdas/core/restore/job.js';
+import { restoreFromEnvironment } from '../../lambdas/core/runner/restore.js';
+import { runnerEnvironment } from '../../lambdas/core/runner/environment.js';
+import { localStepFunctions } from '../../lambdas/core/operator/local-aws.js';
 import { runnerExitCode } from '../../lambdas/core/exit-codes.js';
 import { restoreCatalogPath } from '../../lambdas/core/names.js';
 import type { RestoreDatabase } from '../../lambdas/core/restore/catalog.js';
@@ -29,7 +35,6 @@ import {
   RESTORE_NETWORK_STEPS_FUNCTION,
   RESTORE_STEPS_FUNCTION,
   RESTORE_SUBSTITUTIONS,
-  runnerConnection,
   tasksFailingAnIdleFunction,
 } from '../support/workflows.js';
 
@@ -49,7 +54,7 @@ const LEDGER_APP_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:
 
 const EARLIER_BACKUP_AT = '2026-01-15T08:00:00.000Z';
 /** The longest configured name whose default target still fits PostgreSQL's 63 characters, and the longest name. */
-const LONG_DEFAULTED = `shop_${'l'.repeat(36)}`;
+const LONG_DEFAULTED = `shop_${'l'.repeat(34)}`;
 const LONGEST = `shop_${'x'.repeat(58)}`;
 /** A database of a thousand tables with long names: one report entry each would not fit a state. */
 const WIDE = 'wide';
@@ -61,6 +66,8 @@ const pg = sharedPostgres();
 const s3 = sharedS3();
 const secrets = mockClient(SecretsManagerClient);
 const rds = mockClient(RDSClient);
+/** Step Functions, which CreateTarget asks whether the execution a target's mark names still runs. */
+const sfn = mockClient(SFNClient);
 const ssm = new FakeSsm();
 
 /** Roles are the cluster's, shared by every test file: each run makes its own. */
@@ -132,6 +139,7 @@ describe('restore.asl.json', () => {
     expect(tasks.sort()).toEqual([
       'CreateTarget',
       'HandOver',
+      'KeepTarget',
       'ResolveBackup',
       'RunRestore',
       'Summarize',
@@ -196,7 +204,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
   let earlier: BackupResult;
   let ledgerSource: string;
   let settings: RestoreSettings;
-  let stepsHandler: (event: unknown) => Promise<unknown>;
+  let stepsHandler: LambdaHandler;
   const created: string[] = [];
   const appRole = uniqueRole('shop_app');
   const appPassword = randomBytes(18).toString('base64url');
@@ -304,6 +312,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     for (const name of created) await pg.query('postgres', `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     secrets.reset();
     rds.reset();
+    sfn.reset();
     ssm.mock.reset();
   });
 
@@ -331,17 +340,23 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     const ran: unknown[] = [];
     /** The overrides RunRestore sent, and those core reckons with (restore/job.ts runnerOverrides) for the same job. */
     const overrides: { asl: unknown; core: unknown }[] = [];
+    /** Each step's event and what it answered, in order. */
+    const steps: { event: any; result: any }[] = [];
     const vault = createS3Client({ endpoint: s3.endpoint });
-    const deployed = (arn: string) => async (event: unknown) => {
-      const { step } = event as { step: string };
-      invoked[step] = arn;
-      if (step === failing) throw new LifelineError('DatabaseUnreachable', `cannot connect to the database for ${step}`);
-      if (step === idleOnce) {
-        idleOnce = undefined;
-        throw Object.assign(new Error('The function is currently in the Pending state.'), { name: 'Lambda.ResourceNotReadyException' });
-      }
-      return stepsHandler(event);
-    };
+    const deployed =
+      (arn: string): LambdaHandler =>
+      async (event, context) => {
+        const { step } = event as { step: string };
+        invoked[step] = arn;
+        if (step === failing) throw new LifelineError('DatabaseUnreachable', `cannot connect to the database for ${step}`);
+        if (step === idleOnce) {
+          idleOnce = undefined;
+          throw Object.assign(new Error('The function is currently in the Pending state.'), { name: 'Lambda.ResourceNotReadyException' });
+        }
+        const answered = await stepsHandler(event, context);
+        steps.push({ event, result: answered });
+        return answered;
+      };
     const result = await runLocalExecution({
       definitionFile: DEFINITION,
       substitutions: RESTORE_SUBSTITUTIONS,
@@ -361,7 +376,10 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
           return inProcessTask(async (environment) => {
             const job = RestoreJob.parse(JSON.parse(environment.LIFELINE_RESTORE_JOB!));
             overrides.push({ asl: Overrides, core: runnerOverrides(job) });
-            await runRestoreJob(job, { s3: vault, bucket: vaultBucket, connection: runnerConnection });
+            // The runner's entry, as the container runs it: in place, it asks Step Functions (the local engine's
+            // record of this execution) whether a human approved the job.
+            const env = { ...runnerEnvironment({ bucket: vaultBucket, stagingDir: tmpdir() }), ...environment };
+            await restoreFromEnvironment(env, { s3: vault, secrets: new SecretsManagerClient({}), sfn: localStepFunctions() });
             await afterJob?.(job);
           }, runnerExitCode)(parameters);
         },
@@ -374,7 +392,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
       },
       retryIntervals: { Cleanup: 0, CreateTarget: 0, RunRestore: 0 },
     });
-    return { ...result, notifications, requests, invoked, ran, overrides };
+    return { ...result, notifications, requests, invoked, ran, overrides, steps };
   }
 
   const reject = (reason: string) => (): Promise<CallbackAnswer> => Promise.resolve({ error: 'Rejected', cause: reason });
@@ -401,7 +419,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     expect(await databases()).toEqual(before);
   });
 
-  it('restores {"database": "shop"} into shop_restored_<UTC minute>, validated, without asking anyone', async () => {
+  it('restores {"database": "shop"} into shop_restored_<UTC second>, validated, without asking anyone', async () => {
     const { result, lines } = await printed(() => run({ input: { database: 'shop' } }));
     const output = result.output as any;
     if (output?.target?.database) created.push(output.target.database);
@@ -410,7 +428,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     expect(result.states).not.toContain('WaitForApproval');
     expect(result.requests).toEqual([]);
 
-    expect(output.target.database).toMatch(/^shop_restored_\d{12}$/);
+    expect(output.target.database).toMatch(/^shop_restored_\d{14}$/);
     expect(output.backup).toEqual({
       key: backup.key,
       takenAt: backup.manifest.startedAt,
@@ -461,6 +479,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
       resolveBackup: RESTORE_STEPS_FUNCTION,
       createTarget: RESTORE_NETWORK_STEPS_FUNCTION,
       validateRestore: RESTORE_NETWORK_STEPS_FUNCTION,
+      keepTarget: RESTORE_NETWORK_STEPS_FUNCTION,
       summarize: RESTORE_STEPS_FUNCTION,
     });
     // The runner of the database's restore group, in its network, as the catalog says.
@@ -522,6 +541,46 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     expect(await databaseExists(target)).toBe(true);
   });
 
+  it('keeps a database handed over, kept on failure or restored out of reach of a cleanup event made by hand', async () => {
+    const stamp = Date.now();
+    const [handedOver, keptOnFailure, restored] = [`shop_handed_${stamp}`, `shop_kept_${stamp}`, `shop_done_${stamp}`] as const;
+    created.push(handedOver, keptOnFailure, restored);
+    const runs = {
+      // HandOver fails here (no cutover state machine runs locally), after the database was handed over.
+      [handedOver]: await run({ input: { database: 'shop', cutover: 'shop-api', target: { database: handedOver } }, answer: approve }),
+      [keptOnFailure]: await run({
+        input: { database: 'shop', cutover: 'shop-api', target: { database: keptOnFailure }, keepOnFailure: true },
+        answer: reject('keep it for the investigation'),
+      }),
+      [restored]: await run({ input: { database: 'shop', target: { database: restored } } }),
+    };
+    expect(runs[handedOver]!.states).toContain('HandOver');
+    expect(runs[handedOver]!.states.indexOf('KeepTarget')).toBe(runs[handedOver]!.states.indexOf('PrepareHandOver') - 2);
+    expect(runs[keptOnFailure]!.error).toBe('Rejected');
+    expect(runs[restored]!.status).toBe('SUCCEEDED');
+    const why = {
+      [handedOver]: 'handed over to the cutover of shop-api',
+      [keptOnFailure]: 'kept on failure',
+      [restored]: 'restored',
+    };
+    for (const [database, result] of Object.entries(runs)) {
+      expect(
+        await pg.query('postgres', "SELECT shobj_description(oid, 'pg_database') AS mark FROM pg_database WHERE datname = $1", [database]),
+      ).toEqual([{ mark: `lifeline kept ${result.executionArn} (${why[database]})` }]);
+      // Anyone who may invoke the network's steps function sends Cleanup's event for that execution, as if it had
+      // failed before handing anything over, with keepOnFailure off.
+      const { request, backup: used } = result.steps.find((call) => call.event.step === 'createTarget')!.event;
+      const target = result.steps.find((call) => call.event.step === 'createTarget')!.result;
+      const forged = await stepsHandler(
+        { step: 'cleanup', state: { request: { ...request, keepOnFailure: false }, backup: used, target } },
+        { getRemainingTimeInMillis: () => 900_000 },
+      );
+      expect(forged).toMatchObject({ dropped: null, kept: database });
+      expect((forged as RestoreFailure).message).toContain(`Kept ${database}: this execution had kept it`);
+      expect(await databaseExists(database)).toBe(true);
+    }
+  });
+
   it('drops the restored database when nobody answers in time, and fails with ApprovalTimedOut', async () => {
     const target = `shop_unanswered_${Date.now()}`;
     created.push(target);
@@ -577,6 +636,220 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     const accounts = 'SELECT count(*)::int AS n FROM app.accounts';
     expect(await pg.query(target, accounts)).toEqual(await pg.query(source, accounts));
     expect((await pg.query<{ n: number }>(target, accounts))[0]!.n).toBeGreaterThan(0);
+  });
+
+  it('keeps the rows out of the report, the cause, the e-mails, the logs and the output, whatever a smoke check returns or fails with', async () => {
+    const secret = `sk_live_${randomBytes(12).toString('hex')}`;
+    // 36 rows of 1 KB, each with the secret: as a probe once copied 36 KB of a table into every record of the run.
+    const seed = async (job: RestoreJob) => {
+      await pg.query(
+        job.database,
+        `CREATE TABLE public.leak_probe (secret text PRIMARY KEY);
+         INSERT INTO public.leak_probe SELECT '${secret}-' || g || repeat('.', 1000) FROM generate_series(1, 36) g;
+         CREATE FUNCTION public.leak() RETURNS boolean LANGUAGE plpgsql AS $f$
+           DECLARE found text; BEGIN SELECT secret INTO found FROM public.leak_probe LIMIT 1; RAISE EXCEPTION 'found %', found; END $f$;
+         ALTER TABLE public.leak_probe OWNER TO ${appRole}; ALTER FUNCTION public.leak() OWNER TO ${appRole}`,
+      );
+    };
+    const checks = {
+      'returns the rows': 'SELECT string_agg(secret, $$,$$) FROM leak_probe',
+      'returns a row': 'SELECT * FROM leak_probe',
+      'returns them as json': 'SELECT json_agg(leak_probe) FROM leak_probe',
+      'returns an array': 'SELECT array_agg(secret) FROM leak_probe',
+      'casts a value': 'SELECT secret::int > 0 FROM leak_probe',
+      'names a value': 'SELECT split_part(secret, $$-$$, 1)::regclass IS NOT NULL FROM leak_probe',
+      'raises a value': 'SELECT leak()',
+      'finds nothing': 'SELECT true FROM leak_probe WHERE false',
+    };
+    const target = `shop_leak_${Date.now()}`;
+    created.push(target);
+    const { result: failed, lines: failedLines } = await printed(() =>
+      run({
+        input: {
+          database: 'shop',
+          target: { database: target },
+          smokeChecks: Object.entries(checks).map(([name, sql]) => ({ name, sql })),
+        },
+        afterJob: seed,
+      }),
+    );
+    expect(failed.error, failed.cause).toBe('VerificationFailed');
+    // Pass or fail, the value's type, PostgreSQL's message line without what it quotes, its SQLSTATE.
+    for (const told of [
+      'smoke check "returns the rows" returned a text, not true',
+      'smoke check "returns a row" returned a text, not true',
+      'smoke check "returns them as json" returned a json, not true',
+      'smoke check "returns an array" returned a text[], not true',
+      'smoke check "casts a value" failed: invalid input syntax for type integer: "..." (SQLSTATE 22P02)',
+      'smoke check "names a value" failed: relation "..." does not exist (SQLSTATE 42P01)',
+      'smoke check "raises a value" failed: a function raised an error (SQLSTATE P0001); its message is left out, since it may quote the rows',
+      'smoke check "finds nothing" returned no rows, not true',
+    ]) {
+      expect(failed.cause).toContain(told);
+    }
+    const failure = failed.notifications.find((n) => n.state === 'NotifyFailure')!;
+    expect(failure.message).toContain('smoke check "returns the rows" returned a text, not true');
+    for (const [what, text] of [
+      ['the execution', JSON.stringify(failed)],
+      ['the logs', failedLines.join('\n')],
+    ]) {
+      expect(text, what).not.toContain('sk_live_');
+    }
+
+    // Checks that pass read the rows too: the approval's request carries their report, and nothing of the rows.
+    const approvedTarget = `shop_leak_approval_${Date.now()}`;
+    created.push(approvedTarget);
+    const { result: asked, lines: askedLines } = await printed(() =>
+      run({
+        input: {
+          database: 'shop',
+          cutover: 'shop-api',
+          target: { database: approvedTarget },
+          smokeChecks: [{ name: 'secrets kept', sql: `SELECT count(*) = 36 FROM leak_probe WHERE secret LIKE 'sk_live_%'` }],
+        },
+        afterJob: seed,
+        answer: reject('only the request was to be seen'),
+      }),
+    );
+    expect(asked.error, asked.cause).toBe('Rejected');
+    const request = asked.notifications.find((n) => n.state === 'WaitForApproval')!;
+    expect(JSON.stringify(request.message)).toContain('1 smoke checks passed');
+    expect(JSON.stringify(asked)).not.toContain(secret);
+    expect(askedLines.join('\n')).not.toContain(secret);
+  });
+
+  it('refuses tables and schemas the backup does not have in ResolveBackup, naming every one, before anything is created', async () => {
+    const target = `shop_unknown_tables_${Date.now()}`;
+    created.push(target);
+    const unknown = await run({
+      input: { database: 'shop', tables: ['InvoiceLine', 'nope', '"Billing"."Nope"', 'app.InvoiceLine'], target: { database: target } },
+    });
+    expect(unknown.error).toBe('InvalidInput');
+    expect(unknown.cause).toBe(`tables: "nope", "Billing"."Nope", "app.InvoiceLine" are not in backup ${backup.key}`);
+    expect(unknown.states).toEqual(['ValidateInput', 'ResolveBackup', 'Cleanup', 'NotifyFailure', 'Failed']);
+    expect(unknown.notifications.find((n) => n.state === 'NotifyFailure')!.message).toContain('"Billing"."Nope"');
+
+    const schemas = await run({ input: { database: 'shop', schemas: ['app', 'sales'], target: { database: target } } });
+    expect(schemas.error).toBe('InvalidInput');
+    expect(schemas.cause).toBe(`schemas: "sales" has no tables in backup ${backup.key}`);
+    expect(schemas.states).not.toContain('CreateTarget');
+    expect(await databaseExists(target)).toBe(false);
+
+    // Schema-qualified, quoted or not, as the runner selects them too.
+    const qualified = await run({
+      input: { database: 'shop', tables: ['"Billing"."InvoiceLine"', 'app.constants'], target: { database: target } },
+    });
+    expect(qualified.error ?? null, qualified.cause).toBeNull();
+    expect((qualified.output as any).validation.tables).toMatchObject({ checked: 2, failed: 0 });
+    const tables = await pg.query(
+      target,
+      "SELECT schemaname || '.' || tablename AS name FROM pg_tables WHERE schemaname IN ('app', 'Billing') ORDER BY 1",
+    );
+    expect(tables).toEqual([{ name: 'Billing.InvoiceLine' }, { name: 'app.constants' }]);
+  });
+
+  it("refuses postgres, template databases and a database the application's role does not own, before anything is written, saying what to do", async () => {
+    for (const name of ['postgres', 'template1']) {
+      const refused = await run({ input: { database: 'shop', target: { database: name } } });
+      expect(refused.error).toBe('InvalidInput');
+      // The first state has no Catch: its cause is Lambda's error, as Step Functions records it.
+      expect(JSON.parse(refused.cause!).errorMessage).toMatch(
+        new RegExp(`target\\.database: "${name}" is .*; a restore never writes into it: name a new database`),
+      );
+      expect(refused.states).toEqual(['ValidateInput']);
+    }
+    const template = `shop_template_${Date.now()}`;
+    await pg.query('postgres', `CREATE DATABASE "${template}" IS_TEMPLATE true`);
+    try {
+      const refused = await run({ input: { database: 'shop', target: { database: template } } });
+      expect(refused.error).toBe('InvalidInput');
+      expect(refused.cause).toBe(
+        `target.database: "${template}" on ${pg.host}:${pg.port} is a template database (datistemplate), which new databases are copied from; a restore never writes into it: name a new database`,
+      );
+      expect(refused.states).not.toContain('RunRestore');
+      expect(await pg.query('postgres', 'SELECT datistemplate FROM pg_database WHERE datname = $1', [template])).toEqual([
+        { datistemplate: true },
+      ]);
+    } finally {
+      await pg.query('postgres', `ALTER DATABASE "${template}" IS_TEMPLATE false`);
+      await pg.query('postgres', `DROP DATABASE "${template}"`);
+    }
+
+    // An operator's empty database, owned by the admin: pg_restore --role would fail in it midway.
+    const foreign = await pg.createDatabase('shop_foreign_owner');
+    created.push(foreign);
+    const refused = await run({ input: { database: 'shop', target: { database: foreign } } });
+    expect(refused.error).toBe('InvalidInput');
+    expect(refused.cause).toBe(
+      `target.database: "${foreign}" on ${pg.host}:${pg.port} belongs to ${pg.user}, not to the application's role "${appRole}", which must own what is restored into it: ` +
+        `run ALTER DATABASE "${foreign}" OWNER TO "${appRole}" there (as its owner or the master user) and restore again, or restore into a new database; nothing was restored`,
+    );
+    expect(refused.states).not.toContain('RunRestore');
+    // The fix it names is enough.
+    await pg.query('postgres', `ALTER DATABASE "${foreign}" OWNER TO "${appRole}"`);
+    const owned = await run({ input: { database: 'shop', target: { database: foreign } } });
+    expect(owned.error ?? null, owned.cause).toBeNull();
+    expect(await tableOwners(foreign)).toEqual([appRole]);
+  });
+
+  it('restores one database twice within a minute, each time into a database of its own', async () => {
+    const first = await run({ input: { database: 'shop' } });
+    const firstTarget = (first.output as any)?.target?.database as string;
+    if (firstTarget) created.push(firstTarget);
+    expect(first.error ?? null, first.cause).toBeNull();
+    // The next second at the latest (a restore here takes about as long): the second execution starts in another.
+    const stamp = /_(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)$/.exec(firstTarget)!.slice(1);
+    const nextSecond = Date.UTC(+stamp[0]!, +stamp[1]! - 1, +stamp[2]!, +stamp[3]!, +stamp[4]!, +stamp[5]! + 1);
+    while (Date.now() < nextSecond) await new Promise((resolve) => setTimeout(resolve, 50));
+    const second = await run({ input: { database: 'shop' } });
+    const secondTarget = (second.output as any)?.target?.database as string;
+    if (secondTarget) created.push(secondTarget);
+    expect(second.error ?? null, second.cause).toBeNull();
+    expect(secondTarget).not.toBe(firstTarget);
+    const count = `SELECT count(*)::int AS n FROM "Billing"."InvoiceLine"`;
+    expect(await pg.query(secondTarget, count)).toEqual(await pg.query(firstTarget, count));
+  });
+
+  it('takes over the empty database a stopped execution left, and refuses a name while the execution that marked it runs', async () => {
+    const execution = (name: string) => `arn:aws:states:us-east-1:000000000000:execution:lifeline-restore:${name}`;
+    const [stopped, forgotten, running] = [
+      execution(`stopped-${Date.now()}`),
+      execution(`forgotten-${Date.now()}`),
+      execution(`running-${Date.now()}`),
+    ];
+    sfn.on(DescribeExecutionCommand, { executionArn: stopped }).resolves({ executionArn: stopped, status: 'ABORTED' });
+    sfn
+      .on(DescribeExecutionCommand, { executionArn: forgotten })
+      .rejects(new ExecutionDoesNotExist({ message: `Execution Does Not Exist: '${forgotten}'`, $metadata: {} }));
+    sfn.on(DescribeExecutionCommand, { executionArn: running }).resolves({ executionArn: running, status: 'RUNNING' });
+    /** A database as a CreateTarget of `marker` left it: created for the application's role, marked, empty. */
+    const leftBy = async (marker: string) => {
+      const name = await pg.createDatabase('shop_left');
+      created.push(name);
+      await pg.query(
+        'postgres',
+        `ALTER DATABASE "${name}" OWNER TO "${appRole}"; COMMENT ON DATABASE "${name}" IS 'lifeline restore ${marker}'`,
+      );
+      return name;
+    };
+    for (const marker of [stopped, forgotten]) {
+      const left = await leftBy(marker);
+      const result = await run({ input: { database: 'shop', target: { database: left } } });
+      expect(result.error ?? null, result.cause).toBeNull();
+      expect(await tableOwners(left)).toEqual([appRole]);
+      // Now this execution's, as if it had created it, and kept as its result.
+      expect(
+        await pg.query('postgres', "SELECT shobj_description(oid, 'pg_database') AS mark FROM pg_database WHERE datname = $1", [left]),
+      ).toEqual([{ mark: `lifeline kept ${result.executionArn} (restored)` }]);
+    }
+    const busy = await leftBy(running);
+    const refused = await run({ input: { database: 'shop', target: { database: busy } } });
+    expect(refused.error).toBe('InvalidInput');
+    expect(refused.cause).toBe(
+      `target.database: "${busy}" on ${pg.host}:${pg.port} is being restored by execution ${running} (RUNNING); restore into another database`,
+    );
+    expect(refused.states).not.toContain('RunRestore');
+    expect(await databaseExists(busy)).toBe(true);
   });
 
   it('never restores into the source database, and leaves it as it was', async () => {
@@ -729,7 +1002,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     expect(result.error ?? null, result.cause).toBeNull();
     const output = result.output as any;
     created.push(output.target.database);
-    expect(output.target.database).toMatch(/^ledger_restored_\d{12}$/);
+    expect(output.target.database).toMatch(/^ledger_restored_\d{14}$/);
     expect(rds.commandCalls(DescribeDBInstancesCommand).map((call) => call.args[0].input)).toContainEqual({
       DBInstanceIdentifier: 'ledger',
     });
@@ -784,7 +1057,8 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     expect(result.status).toBe('SUCCEEDED');
     const notice = result.notifications.find((n) => n.state === 'Notify')!;
     expect(notice.subject).toHaveLength(99);
-    expect(notice.subject).toBe(`Lifeline: ${LONG_DEFAULTED} restored into ${(output.target.database as string).slice(0, 30)}...`);
+    const room = 99 - '...'.length - `Lifeline: ${LONG_DEFAULTED} restored into `.length;
+    expect(notice.subject).toBe(`Lifeline: ${LONG_DEFAULTED} restored into ${(output.target.database as string).slice(0, room)}...`);
     // The message names it whole.
     expect(JSON.stringify(notice.message)).toContain(output.target.database);
   });

@@ -378,6 +378,16 @@ export function dynamoDbTask(client: DynamoDBClient, action: 'putItem' | 'delete
   };
 }
 
+/** cutover.asl.json's lock states, each Step Functions' DynamoDB integration against the lock table. */
+export function cutoverLockTasks(client: DynamoDBClient) {
+  return {
+    TakeLock: dynamoDbTask(client, 'putItem'),
+    KeepLock: dynamoDbTask(client, 'putItem'),
+    ReleaseLock: dynamoDbTask(client, 'deleteItem'),
+    ReleaseLockAfterFailure: dynamoDbTask(client, 'deleteItem'),
+  };
+}
+
 /** A real DynamoDB-compatible server (dynalite, in memory) on loopback holding the cutover lock table, as the stack creates it. */
 export async function startLockTable(tableName: string): Promise<{ dynamodb: DynamoDBClient; stop: () => void }> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });

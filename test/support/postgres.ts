@@ -78,6 +78,8 @@ export interface PostgresOptions {
    * verify-ca and verify-full can be exercised; `false` no TLS at all.
    */
   tls?: false | { hostname: string };
+  /** `trust`: the server asks no password of anyone (trust authentication); by default it asks one (scram-sha-256). */
+  auth?: 'scram-sha-256' | 'trust';
 }
 
 /** Starts a throwaway cluster on a free loopback port; call stop() to remove it. */
@@ -106,7 +108,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
         dataDir,
         '--username=postgres',
         `--pwfile=${pwFile}`,
-        '--auth=scram-sha-256',
+        `--auth=${options.auth ?? 'scram-sha-256'}`,
         '--encoding=UTF8',
         `--locale=${utf8Locale()}`,
         '--no-sync',

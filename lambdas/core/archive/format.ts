@@ -48,10 +48,10 @@ export interface ArchiveEntry {
   dependencies: number[];
 }
 
-/** The table of contents of a staged archive with each entry's dependencies (`pg_restore --list --verbose`). */
-export async function archiveContents(archive: string): Promise<ArchiveEntry[]> {
+/** The entries of `pg_restore --list --verbose` output, with each one's dependencies. */
+function parseContents(listing: string): ArchiveEntry[] {
   const entries: ArchiveEntry[] = [];
-  for (const line of (await pgRestoreOutput(['--list', '--verbose'], archive)).split('\n')) {
+  for (const line of listing.split('\n')) {
     const depends = /^;\s*depends on:([\d ]+)$/.exec(line);
     const entry = entries.at(-1);
     if (depends && entry) entry.dependencies = depends[1]!.trim().split(/ +/).map(Number);
@@ -59,6 +59,50 @@ export async function archiveContents(archive: string): Promise<ArchiveEntry[]> 
     if (id) entries.push({ id: Number(id[1]), line, dependencies: [] });
   }
   return entries;
+}
+
+/** The table of contents of a staged archive with each entry's dependencies (`pg_restore --list --verbose`). */
+export async function archiveContents(archive: string): Promise<ArchiveEntry[]> {
+  return parseContents(await pgRestoreOutput(['--list', '--verbose'], archive));
+}
+
+/**
+ * The owner of the dumped database, from the DATABASE entry pg_dump (11 and later) writes into every archive,
+ * `<id>; 1262 <oid> DATABASE - <name> <owner>`, the name read from the listing's header (`dbname: <name>`) since
+ * either may hold spaces; null when the archive records none.
+ */
+export function databaseOwner(listing: string): string | null {
+  const lines = listing.split('\n');
+  const name = lines.map((line) => /^;\s+dbname: (.*)$/.exec(line)?.[1]).find((found) => found !== undefined);
+  if (name === undefined) return null;
+  const prefix = `DATABASE - ${name} `;
+  for (const line of lines) {
+    const entry = /^\d+; 1262 \d+ (.*)$/.exec(line)?.[1];
+    if (entry?.startsWith(prefix) && entry.length > prefix.length) return entry.slice(prefix.length);
+  }
+  return null;
+}
+
+/** What the head of an archive says: its table of contents and the dumped database's owner. */
+export interface ArchiveHead {
+  entries: ArchiveEntry[];
+  /** The dumped database's owner (databaseOwner); null when the archive records none. */
+  databaseOwner: string | null;
+}
+
+/**
+ * Reads the table of contents, with each entry's dependencies, at the head of a compressed archive, as a staged
+ * archive's (archiveContents), reading only that head: a restore workflow's step learns what the archive holds
+ * without downloading it. `signal` stops it.
+ */
+export async function readArchiveHead(compressed: Readable, signal?: AbortSignal): Promise<ArchiveHead> {
+  const listing = await runPipeline({
+    stages: [decompressStage('RestoreFailed'), pgRestoreStage(['--list', '--verbose'], 'RestoreFailed')],
+    input: compressed,
+    readsHead: true,
+    signal,
+  });
+  return { entries: parseContents(listing), databaseOwner: databaseOwner(listing) };
 }
 
 /** The SQL that restoring the entries in `useList` (a file) from a staged archive would run, without running it. */

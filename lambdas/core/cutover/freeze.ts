@@ -1,6 +1,6 @@
 import { DeleteParameterCommand, GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type pg from 'pg';
-import { connectClient, describe, redact, type ConnectionSettings } from '../postgres/connection.js';
+import { boundStatements, connectClient, describe, redact, type ConnectionSettings } from '../postgres/connection.js';
 import { LifelineError } from '../errors.js';
 import { quoteIdent } from '../postgres/inventory.js';
 import type { Freeze, RecordedFreeze } from './state.js';
@@ -82,7 +82,13 @@ export async function applyFreeze(recorded: RecordedFreeze, old: ConnectionSetti
       return 0;
     case 'read-only-source':
       return onDatabase(old, async (client) => {
+        await client.query('BEGIN');
+        if (old.deadline) await boundStatements(client, old.deadline, 'the write freeze');
         await client.query(`ALTER DATABASE ${quoteIdent(old.database)} SET ${SETTING} = on`);
+        // The fence: past its deadline the state may have timed out and the rollback lifted the freeze already. Not
+        // committed, the change goes with the session, which onDatabase ends.
+        old.deadline?.assertBefore('the write freeze');
+        await client.query('COMMIT');
         // Sessions keep the setting they started with: end them, so the application reconnects read-only.
         const { rows } = await client.query<{ ended: number }>(
           `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS ended FROM pg_stat_activity
@@ -91,6 +97,7 @@ export async function applyFreeze(recorded: RecordedFreeze, old: ConnectionSetti
         return rows[0]?.ended ?? 0;
       });
     case 'parameter':
+      old.deadline?.assertBefore('setting the maintenance parameter');
       await ssm.send(
         new PutParameterCommand({
           Name: recorded.parameterName,

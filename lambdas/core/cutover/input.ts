@@ -12,8 +12,6 @@ export const CUTOVER_INPUT_EXAMPLES = [
     database: {
       serverSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-shop-AbC123',
       name: 'shop_restored_202611231050',
-      // An RDS-managed secret holds no host: say where the server listens.
-      server: { host: 'shop.c1a2b3.eu-west-1.rds.amazonaws.com', port: 5432 },
     },
     freezeWrites: false,
   },
@@ -21,9 +19,10 @@ export const CUTOVER_INPUT_EXAMPLES = [
 
 /**
  * What the cutover workflow switches the application to: a database reachable with a connection secret of
- * its own, or a database by name on a server reached with that server's admin secret (a restore's target).
- * `server` says where that server listens when its secret does not (RDS-managed secrets hold only username
- * and password): a restore hands over the server it resolved and restored into.
+ * its own (never an application's or a configured database's admin secret), or a database by name on the server
+ * of a configured database, named by that database's admin secret (a restore's target), which is never read: the
+ * server is where the config says it listens, and the application connects there as its own role. `server`, if
+ * given (a restore hands over the server it restored into), must be that same place.
  */
 export const CutoverDatabase = z.union([
   z.strictObject({ secretArn: SecretArn }),
@@ -59,7 +58,9 @@ export const CutoverInput = z
       })
       .optional()
       .describe("Where the request came from, recorded in cutover's output and notifications."),
-    approval: ApprovalDecision.optional().describe('The approval the handing-over execution already obtained.'),
+    approval: ApprovalDecision.optional().describe(
+      'The approval the handing-over execution already obtained: taken only when that execution (origin.executionArn) is running and handed over exactly this input; otherwise the cutover asks a person.',
+    ),
   })
   .meta({ title: 'Lifeline cutover workflow input', examples: CUTOVER_INPUT_EXAMPLES });
 export type CutoverInput = z.infer<typeof CutoverInput>;

@@ -14,6 +14,7 @@ import { LifelineError } from '../errors.js';
  */
 
 const CURRENT = 'AWSCURRENT';
+const PENDING = 'AWSPENDING';
 
 export interface SecretVersion {
   versionId: string;
@@ -41,16 +42,59 @@ export function swapTokenFor(executionId: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
-async function currentVersionId(client: SecretsManagerClient, secretArn: string): Promise<string> {
+/** Each labelled version's staging labels, by version id (DescribeSecret's VersionIdsToStages). */
+async function versionStages(client: SecretsManagerClient, secretArn: string): Promise<Record<string, string[]>> {
   const { VersionIdsToStages: stages = {} } = await client.send(new DescribeSecretCommand({ SecretId: secretArn }));
+  return stages;
+}
+
+function currentOf(stages: Record<string, string[]>, secretArn: string): string {
   const current = Object.entries(stages).find(([, labels]) => labels.includes(CURRENT));
   if (!current) throw new LifelineError('SecretUnreadable', `secret ${secretArn} has no ${CURRENT} version`);
   return current[0];
 }
 
+async function currentVersionId(client: SecretsManagerClient, secretArn: string): Promise<string> {
+  return currentOf(await versionStages(client, secretArn), secretArn);
+}
+
+/**
+ * The version a rotation is writing: labelled AWSPENDING but not AWSCURRENT. Once a rotation finishes, AWSPENDING
+ * is on the current version or on none (RotateSecret's documentation), so only a rotation in progress, or one that
+ * failed and left its label, has one.
+ */
+function pendingRotation(stages: Record<string, string[]>): string | undefined {
+  return Object.entries(stages).find(([, labels]) => labels.includes(PENDING) && !labels.includes(CURRENT))?.[0];
+}
+
+function rotationInProgress(secretArn: string, pending: string, what: string): LifelineError {
+  return new LifelineError(
+    'RotationInProgress',
+    `${what} ${secretArn} is being rotated: its version ${pending} is ${PENDING}, not yet ${CURRENT}, and the rotation would make it current over the switch. ` +
+      `Nothing was changed. Let the rotation finish (its rotation function moves ${CURRENT} to that version) and start the cutover again; ` +
+      `if the rotation failed, fix it, or take its label off: aws secretsmanager update-secret-version-stage --secret-id ${secretArn} --version-stage ${PENDING} --remove-from-version-id ${pending}`,
+  );
+}
+
+/**
+ * Refuses a secret that a rotation is changing, before anything is switched: the rotation's last step makes its
+ * AWSPENDING version current, which would throw the switch away (or, during a rollback, the recorded version).
+ */
+export async function refuseRotationInProgress(client: SecretsManagerClient, secretArn: string, what: string): Promise<void> {
+  let stages;
+  try {
+    stages = await versionStages(client, secretArn);
+  } catch (error) {
+    throw new LifelineError('SecretUnreadable', `describing ${what} ${secretArn} failed: ${(error as Error).name}`);
+  }
+  const pending = pendingRotation(stages);
+  if (pending !== undefined) throw rotationInProgress(secretArn, pending, what);
+}
+
 /**
  * Writes `secretString` as the new AWSCURRENT version, unless someone else changed the secret after it was
- * recorded (then nothing is written: switching would throw their change away).
+ * recorded (then nothing is written: switching would throw their change away) or a rotation began since
+ * (RotationInProgress: it would make its own version current over the switch).
  */
 export async function putConnectionSecret(
   client: SecretsManagerClient,
@@ -59,13 +103,17 @@ export async function putConnectionSecret(
   token: string,
   secretString: string,
 ): Promise<string> {
-  const current = await currentVersionId(client, secretArn);
+  const stages = await versionStages(client, secretArn);
+  const current = currentOf(stages, secretArn);
   if (current !== recordedVersionId && current !== token) {
     throw new LifelineError(
       'SecretChanged',
       `secret ${secretArn} changed since it was recorded (AWSCURRENT is ${current}, not ${recordedVersionId}); nothing was switched`,
     );
   }
+  // A rotation that started after Record would make its own version current over the switch.
+  const pending = current === recordedVersionId ? pendingRotation(stages) : undefined;
+  if (pending !== undefined) throw rotationInProgress(secretArn, pending, 'secret');
   const { VersionId } = await client.send(
     new PutSecretValueCommand({ SecretId: secretArn, SecretString: secretString, ClientRequestToken: token }),
   );

@@ -5,19 +5,30 @@ import { CutoverDatabase, CutoverInput } from './input.js';
 import { CaughtError, Timing } from '../workflows/execution-state.js';
 import { ApplicationName } from '../names.js';
 import { ApprovalDecision } from '../workflows/approval.js';
+import { WORKFLOW_DEFINITIONS, worstCaseSeconds } from '../workflows/definitions.js';
+import { ExecutionArn } from '../workflows/execution-history.js';
 
 /**
  * The longest a cutover execution may run (the state machine's TimeoutSeconds), and so how long its lock
  * lives: an execution that dies leaves a lock that expires by then.
  */
-export const CUTOVER_TIMEOUT_SECONDS = 7200;
+export const CUTOVER_TIMEOUT_SECONDS = WORKFLOW_DEFINITIONS.cutover.TimeoutSeconds!;
 
 /**
- * What a failing execution spends outside its two restart-and-health phases: the other steps' own time limits
- * (ValidateInput, Swap, Revert and Conclude 60 s each; Record, Freeze, Restart, RollbackUnfreeze, RollbackRestart
- * and LiftFreeze 120 s each: 960 s in all), their retries, and a health probe that ends after its window.
+ * The Task states a failing cutover runs, in order, besides its two restart-and-health phases (the CheckRestart
+ * loops and the health windows, which the settings size): the switch, then the rollback, its conclusion, the lock
+ * released (or kept, by KeepLock, which takes no longer) and the notices.
  */
-export const CUTOVER_STEPS_MARGIN_SECONDS = 1800;
+export const FAILING_CUTOVER_STATES = [
+  ...['ValidateInput', 'TakeLock', 'Record', 'Freeze', 'Swap', 'Restart', 'CheckRestart'],
+  ...['Revert', 'RollbackUnfreeze', 'RollbackRestart', 'CheckRollbackRestart', 'LiftFreeze'],
+  ...['Conclude', 'ReleaseLockAfterFailure', 'NotifyFailure', 'Page'],
+  // A cutover started by hand waits for a person first (a restore's or PITR's hand-over brings its approval).
+  'WaitForApproval',
+] as const;
+
+/** What those states can take at worst, as cutover.asl.json's timeouts and retriers allow (workflows/definitions.ts). */
+export const CUTOVER_STEPS_MARGIN_SECONDS = worstCaseSeconds('cutover', FAILING_CUTOVER_STATES);
 
 /** The environment variable a restart sets on Lambda functions, so new execution environments start and read the secret. */
 export const CUTOVER_MARKER_VARIABLE = 'LIFELINE_CUTOVER_AT';
@@ -76,6 +87,92 @@ export const CutoverApplication = z
   });
 export type CutoverApplication = z.infer<typeof CutoverApplication>;
 
+/** What an application's cutover rewrites and restarts: no two applications may share any of it. */
+export interface ApplicationResources {
+  name: string;
+  connectionSecretArn: string;
+  ecsServices: readonly { cluster: string; service: string }[];
+  lambdaFunctions: readonly string[];
+}
+
+/** A resource two applications share: where the later one names it, and a message naming both. */
+export interface SharedResource {
+  /** The later application's index. */
+  index: number;
+  /** Its field, and the entry's index within ecsServices or lambdaFunctions. */
+  field: 'connectionSecretArn' | 'ecsServices' | 'lambdaFunctions';
+  entry?: number;
+  message: string;
+}
+
+/** A name or ARN's last part: `arn:aws:ecs:...:cluster/production` is cluster `production`, as ECS accepts either. */
+const lastPart = (nameOrArn: string, separator: string) => nameOrArn.slice(nameOrArn.lastIndexOf(separator) + 1);
+
+/** Two Lambda functions are one when their names match and either is given by name only (the deployment's), or both ARNs match. */
+function sameFunction(a: string, b: string): boolean {
+  const isArn = (f: string) => f.startsWith('arn:');
+  if (isArn(a) && isArn(b)) return a === b;
+  return lastPart(a, ':') === lastPart(b, ':');
+}
+
+/** An ECS service by cluster and service, each by name or ARN (`service/<cluster>/<name>` or `service/<name>`). */
+const serviceKey = ({ cluster, service }: { cluster: string; service: string }) => `${lastPart(cluster, '/')}/${lastPart(service, '/')}`;
+
+/**
+ * The connection secrets, ECS services and Lambda functions configured for more than one application. A cutover of
+ * one would rewrite the other's connection or restart the other onto its own: refused where the settings are parsed,
+ * by the CDK app at synth and by the steps function, and in the config's own terms by its schema.
+ */
+export function sharedApplicationResources(applications: readonly ApplicationResources[]): SharedResource[] {
+  const shared: SharedResource[] = [];
+  applications.forEach((application, index) => {
+    for (const earlier of applications.slice(0, index)) {
+      const both = `${earlier.name} and ${application.name}`;
+      if (application.connectionSecretArn === earlier.connectionSecretArn) {
+        shared.push({
+          index,
+          field: 'connectionSecretArn',
+          message: `${both} are both configured on the connection secret ${application.connectionSecretArn}: a cutover of one would switch the other too; give each application its own secret, or make them one application`,
+        });
+      }
+      application.ecsServices.forEach((service, entry) => {
+        if (!earlier.ecsServices.some((other) => serviceKey(other) === serviceKey(service))) return;
+        shared.push({
+          index,
+          field: 'ecsServices',
+          entry,
+          message: `${both} are both configured on the ECS service ${service.service} in cluster ${service.cluster}: a cutover of one would restart the other's tasks onto its own connection; configure the service for one application only`,
+        });
+      });
+      application.lambdaFunctions.forEach((fn, entry) => {
+        if (!earlier.lambdaFunctions.some((other) => sameFunction(other, fn))) return;
+        shared.push({
+          index,
+          field: 'lambdaFunctions',
+          entry,
+          message: `${both} are both configured on the Lambda function ${fn}: a cutover of one would restart the other's function onto its own connection; configure the function for one application only`,
+        });
+      });
+    }
+  });
+  return shared;
+}
+
+/**
+ * A configured database's server, where a cutover may switch an application to a database by name
+ * (`database.serverSecretArn`): as the config says it listens (`host`, or else RDS's endpoint of `rds`) and `port`.
+ * The admin secret is named, never read: the cutover needs where the server is, not its password.
+ */
+export const CutoverServer = z.strictObject({
+  /** The configured database's label, for messages. */
+  name: z.string().min(1),
+  secretArn: SecretArn,
+  host: z.string().min(1).optional(),
+  port: z.number().int().min(1).max(65535),
+  rds: z.union([z.strictObject({ instanceIdentifier: z.string().min(1) }), z.strictObject({ clusterIdentifier: z.string().min(1) })]),
+});
+export type CutoverServer = z.infer<typeof CutoverServer>;
+
 /**
  * What the cutover steps know of the deployment (the CDK stack passes it as LIFELINE_CUTOVER_SETTINGS).
  * A failing cutover restarts and proves health twice (the switch, then the rollback); it must end before the
@@ -91,6 +188,8 @@ export const CutoverSettings = z
       })
       .prefault({}),
     applications: z.array(CutoverApplication),
+    /** The servers of the applications' databases: the only ones a cutover switches to by name. Left out: none. */
+    servers: z.array(CutoverServer).optional(),
   })
   .superRefine(({ deployment, applications }, context) => {
     applications.forEach((application, index) => {
@@ -107,6 +206,9 @@ export const CutoverSettings = z
           'past which no rollback or unfreeze runs; shorten the deployment timeout or the health window',
       });
     });
+    for (const { index, field, entry, message } of sharedApplicationResources(applications)) {
+      context.addIssue({ code: 'custom', path: ['applications', index, field, ...(entry === undefined ? [] : [entry])], message });
+    }
   });
 export type CutoverSettings = z.infer<typeof CutoverSettings>;
 
@@ -119,7 +221,13 @@ export const CutoverRequest = z.strictObject({
   /** The freeze this execution applies: the application's, or none when the input says freezeWrites: false. */
   freeze: Freeze,
   origin: CutoverInput.shape.origin.unwrap().nullable(),
+  /**
+   * The approval this cutover goes ahead on: a hand-over's, once ValidateInput found it in the handing-over execution
+   * (origin.ts), else null until WaitForApproval puts the person's decision here.
+   */
   approval: ApprovalDecision.nullable(),
+  /** What WaitForApproval asks when there is no approval yet, and why an approval in the input was not taken. */
+  approvalRequest: z.strictObject({ subject: z.string(), question: z.string() }),
   deployment: z.strictObject({ pollSeconds: z.number().int(), timeoutSeconds: z.number().int() }),
   /** The lock item's numbers as DynamoDB's N strings (epoch seconds): a lock expired before `now` may be taken over. */
   lock: z.strictObject({ now: z.string(), expiresAt: z.string() }),
@@ -253,6 +361,11 @@ export interface CutoverFailure {
   subject: string;
   message: string;
   page: boolean;
+  /**
+   * The application's lock is kept, with no expiry, instead of released (KeepLock): after a rollback that did not
+   * prove the old side healthy, or a secret someone else changed, until a person clears it (`lifeline unlock`).
+   */
+  keepLock: boolean;
 }
 
 /** The cutover steps Lambda's event: one step of cutover.asl.json. */
@@ -268,5 +381,7 @@ export const CutoverStepEvent = z.discriminatedUnion('step', [
   z.strictObject({ step: z.literal('revert'), request: CutoverRequest, recorded: Recorded }),
   z.strictObject({ step: z.literal('summarize'), state: CutoverState }),
   z.strictObject({ step: z.literal('conclude'), state: CutoverState }),
+  /** EventBridge, when an execution of the cutover state machine was stopped, timed out or failed (compensation.ts). */
+  z.strictObject({ step: z.literal('compensate'), executionArn: ExecutionArn, status: z.string().min(1) }),
 ]);
 export type CutoverStepEvent = z.infer<typeof CutoverStepEvent>;

@@ -1,21 +1,29 @@
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
+import type { RDSClient } from '@aws-sdk/client-rds';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseConnectionSecret } from '../postgres/connection-secrets.js';
 import { connectClient, type ConnectionSettings } from '../postgres/connection.js';
+import { depsWithin, withinStepDeadline, type StepDeadline } from '../deadline.js';
 import { LifelineError, type LifelineErrorName } from '../errors.js';
 import { parseInput } from '../validation.js';
 import { endpointOf, rewriteConnectionSecret, sameDatabase, type ConnectionTarget } from './connection.js';
+import { compensateCutover, type CutoverCompensationDeps } from './compensation.js';
 import { applyFreeze, liftFreeze, recordFreeze } from './freeze.js';
 import { proveHealth } from './health.js';
-import { CutoverInput } from './input.js';
-import { putConnectionSecret, readSecretVersion, restoreSecretVersion, swapTokenFor } from './secret.js';
+import { CutoverInput, type CutoverDatabase } from './input.js';
+import { trustedApproval, type HandOverStateMachines } from './origin.js';
+import { describeRdsEndpoint, describeRdsResource } from '../postgres/rds.js';
+import { putConnectionSecret, readSecretVersion, refuseRotationInProgress, restoreSecretVersion, swapTokenFor } from './secret.js';
 import {
   CUTOVER_TIMEOUT_SECONDS,
   CutoverStepEvent,
+  type CutoverApplication,
   type CutoverFailure,
+  type CutoverServer,
   type CutoverOutcome,
   type CutoverRequest,
   type CutoverSettings,
@@ -24,6 +32,7 @@ import {
 } from './state.js';
 import { pendingRestarts, recordWorkloads, restartWorkloads } from './workloads.js';
 import { notificationSubject } from '../workflows/notifications.js';
+import { unlockCommand } from '../operator/locks.js';
 import { nameCaught, secondsBetween, stepTimer, type CaughtError } from '../workflows/execution-state.js';
 
 export interface CutoverStepDeps {
@@ -34,23 +43,49 @@ export interface CutoverStepDeps {
   ssm: SSMClient;
   /** The CA bundle for TLS to the databases (the Lambda image's RDS bundle, PGSSLROOTCERT). */
   sslRootCert?: string;
+  /** What is left of the Lambda's own time (its context's getRemainingTimeInMillis()). */
+  lambdaRemainingMs?: number;
+  /** The step's deadline (withinStepDeadline sets it): every AWS call, connection and statement ends by then. */
+  deadline?: StepDeadline;
+  /** Where a configured server without `host` listens: RDS's endpoint of it (ValidateInput). */
+  rds?: RDSClient;
+  /** Reads the execution that handed over, to take the approval it brought (origin.ts); without it none is taken. */
+  stepFunctions?: SFNClient;
+  /** The state machines whose executions may hand over an approval; by default this deployment's restore and PITR. */
+  handOverStateMachines?: HandOverStateMachines;
+  /** What compensating an execution takes besides the above (compensation.ts): EventBridge's events only. */
+  compensation?: Pick<CutoverCompensationDeps, 'stepFunctions' | 'dynamodb' | 'lockTable' | 'notify'>;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
 }
 
-/** Runs one step of cutover.asl.json; the cutover steps Lambda is this function. */
+/** Runs one step of cutover.asl.json within its deadline; the cutover steps Lambda is this function. */
 export async function runCutoverStep(event: unknown, deps: CutoverStepDeps): Promise<unknown> {
+  return withinStepDeadline('cutover', event, deps.lambdaRemainingMs, (step, deadline) =>
+    runStep(
+      step,
+      depsWithin(
+        deps,
+        deadline,
+        (['secrets', 'ecs', 'lambda', 'ssm', 'rds', 'stepFunctions'] as const).filter((client) => deps[client] !== undefined),
+      ),
+    ),
+  );
+}
+
+async function runStep(event: unknown, deps: CutoverStepDeps): Promise<unknown> {
   const parsed = parseInput(CutoverStepEvent, event, 'cutover step event');
   const now = deps.now ?? (() => new Date());
   const timed = stepTimer(now);
   switch (parsed.step) {
     case 'validateInput':
-      return timed(validateInput(parsed.input, parsed.execution, deps.settings, now()));
+      return timed(await validateInput(parsed.input, parsed.execution, deps.settings, now(), deps));
     case 'record':
       return timed(await record(parsed.request, deps));
     case 'freeze': {
       const old = await connectionAt(parsed.recorded, parsed.recorded.secret.versionId, deps);
-      return timed({ mode: parsed.recorded.freeze.mode, terminatedSessions: await applyFreeze(parsed.recorded.freeze, old, deps.ssm) });
+      const terminatedSessions = await applyFreeze(parsed.recorded.freeze, old, deps.ssm);
+      return timed({ mode: parsed.recorded.freeze.mode, terminatedSessions });
     }
     case 'swap':
       return timed({ versionId: await swap(parsed.request, parsed.recorded, deps) });
@@ -85,16 +120,24 @@ export async function runCutoverStep(event: unknown, deps: CutoverStepDeps): Pro
       return summarize(parsed.state);
     case 'conclude':
       return conclude(parsed.state);
+    case 'compensate':
+      if (!deps.compensation) throw new LifelineError('InvalidConfig', 'the cutover steps function has no compensation settings');
+      return compensateCutover(parsed.executionArn, { ...deps, ...deps.compensation });
   }
 }
 
-/** The input checked against its schema and the deployed config. A bad input ends here, before anything changes. */
-export function validateInput(
+/**
+ * The input checked against its schema and the deployed config. A bad input ends here, before anything changes.
+ * The new database's server is the config's, never the input's; an approval in the input is taken only when the
+ * execution that handed over vouches for it (origin.ts), else the cutover asks a person (WaitForApproval).
+ */
+export async function validateInput(
   value: unknown,
   execution: { id: string; startedAt: string },
   settings: CutoverSettings,
   now: Date,
-): Omit<CutoverRequest, 'timing'> {
+  lookups: Pick<CutoverStepDeps, 'rds' | 'stepFunctions' | 'handOverStateMachines'> = {},
+): Promise<Omit<CutoverRequest, 'timing'>> {
   const input = parseInput(CutoverInput, value, 'cutover input');
   const application = settings.applications.find((a) => a.name === input.application);
   if (!application) {
@@ -104,22 +147,31 @@ export function validateInput(
       `application: "${input.application}" is not a configured application (configured: ${configured})`,
     );
   }
-  if ('secretArn' in input.database && input.database.secretArn === application.connectionSecretArn) {
-    throw new LifelineError(
-      'InvalidInput',
-      `database.secretArn: is ${application.name}'s own connection secret; give the new database's secret`,
-    );
-  }
   if (input.freezeWrites === true && application.freeze.mode === 'none') {
     throw new LifelineError('InvalidInput', `freezeWrites: ${application.name} has no freeze configured (freeze mode "none")`);
   }
+  const origin = lookups.stepFunctions && { stepFunctions: lookups.stepFunctions, stateMachines: lookups.handOverStateMachines };
+  const { approval, distrusted } = await trustedApproval(input, value, execution, origin);
+  // A PITR execution hands over the instance it restored, which no config names: taken only from the PITR's own history.
+  const restoredByPitr = approval !== null && input.origin?.workflow === 'pitr';
+  const database = await configuredDatabase(input.database, application, settings, lookups.rds, restoredByPitr);
   const epochSeconds = (date: Date) => Math.floor(date.getTime() / 1000);
+  const to =
+    'secretArn' in database
+      ? `the database of secret ${database.secretArn}`
+      : `${database.name} on ${database.server!.host}:${database.server!.port}`;
   return {
     application,
-    database: input.database,
+    database,
     freeze: input.freezeWrites === false ? { mode: 'none' } : application.freeze,
     origin: input.origin ?? null,
-    approval: input.approval ?? null,
+    approval,
+    approvalRequest: {
+      subject: notificationSubject(`approve the cutover of ${application.name}`),
+      question:
+        `Cutover ${execution.id} asks to switch ${application.name} to ${to}. ${distrusted ?? ''}`.trimEnd() +
+        ` A cutover started by hand needs a person's approval: approve to lock ${application.name}, record its connection and switch it.`,
+    },
     deployment: settings.deployment,
     lock: {
       now: String(epochSeconds(now)),
@@ -130,12 +182,83 @@ export function validateInput(
   };
 }
 
+/**
+ * The new database as the config allows it: a connection secret that is neither an application's nor a configured
+ * database's admin secret, or a database by name on a configured server, which listens where the config (or RDS for
+ * the database's `rds`) says; an input's `database.server` (a restore's hand-over passes the one it restored onto)
+ * must be that same place. The one exception is a PITR's hand-over, proved by the PITR execution's own history: the
+ * instance it restored, by its own managed secret and endpoint.
+ */
+async function configuredDatabase(
+  database: CutoverDatabase,
+  application: CutoverApplication,
+  settings: CutoverSettings,
+  rds: RDSClient | undefined,
+  restoredByPitr: boolean,
+): Promise<CutoverDatabase> {
+  const servers = settings.servers ?? [];
+  if ('secretArn' in database) {
+    if (database.secretArn === application.connectionSecretArn) {
+      throw new LifelineError(
+        'InvalidInput',
+        `database.secretArn: is ${application.name}'s own connection secret; give the new database's secret`,
+      );
+    }
+    const other = settings.applications.find((a) => a.connectionSecretArn === database.secretArn);
+    if (other) {
+      throw new LifelineError(
+        'InvalidInput',
+        `database.secretArn: is the connection secret of ${other.name}, another application; a cutover does not give one application another's credentials`,
+      );
+    }
+    const admin = servers.find((s) => s.secretArn === database.secretArn);
+    if (admin) {
+      throw new LifelineError(
+        'InvalidInput',
+        `database.secretArn: is the admin secret of the configured database ${admin.name}; a cutover never gives an application admin credentials: ` +
+          `name the new database on that server instead ({"serverSecretArn": "${admin.secretArn}", "name": "<database>"}), which connects as ${application.name}'s own role`,
+      );
+    }
+    return database;
+  }
+  const server = servers.find((s) => s.secretArn === database.serverSecretArn);
+  if (!server && restoredByPitr && database.server) return database;
+  if (!server) {
+    throw new LifelineError(
+      'InvalidInput',
+      `database.serverSecretArn: "${database.serverSecretArn}" is not the secret of a configured database whose server a cutover may switch to ` +
+        `(the applications' databases: ${servers.map((s) => s.name).join(', ') || 'none'})`,
+    );
+  }
+  const at = await serverAddress(server, rds);
+  const given = database.server;
+  if (given && (given.host.toLowerCase() !== at.host.toLowerCase() || given.port !== at.port)) {
+    throw new LifelineError(
+      'InvalidInput',
+      `database.server: ${given.host}:${given.port} is not where the server of ${server.name} listens (${at.host}:${at.port}, ` +
+        `${server.host === undefined ? "RDS's endpoint of it" : 'as the config says'}); leave database.server out, the cutover takes it from the config`,
+    );
+  }
+  return { serverSecretArn: server.secretArn, name: database.name, server: at };
+}
+
+/** Where a configured server listens: the config's host, else RDS's endpoint of its instance or cluster; the config's port. */
+async function serverAddress(server: CutoverServer, rds: RDSClient | undefined): Promise<{ host: string; port: number }> {
+  if (server.host !== undefined) return { host: server.host, port: server.port };
+  if (!rds) throw new LifelineError('InvalidConfig', `the cutover steps function cannot ask RDS where ${server.name} listens`);
+  const found = await describeRdsEndpoint(rds, server.rds);
+  if (found.host === undefined)
+    throw new LifelineError('DatabaseUnreachable', `RDS ${describeRdsResource(server.rds)} has no endpoint yet`);
+  return { host: found.host, port: server.port };
+}
+
 const secretName = (request: CutoverRequest) => `${request.application.name}'s connection secret`;
 
 /** The application's connection as a version of its secret holds it. */
 async function connectionAt(recorded: Recorded, versionId: string, deps: CutoverStepDeps): Promise<ConnectionSettings> {
   const { secretString } = await readSecretVersion(deps.secrets, recorded.secret.arn, versionId);
-  return parseConnectionSecret(secretString, `connection secret ${recorded.secret.arn}`, { sslRootCert: deps.sslRootCert }).settings;
+  const { settings } = parseConnectionSecret(secretString, `connection secret ${recorded.secret.arn}`, { sslRootCert: deps.sslRootCert });
+  return { ...settings, deadline: deps.deadline };
 }
 
 /** Where the switch points the application: the new database's own secret, or its name on a server with the application's role. */
@@ -148,24 +271,24 @@ async function connectionTarget(request: CutoverRequest, current: ConnectionSett
     return { host: to.host, port: to.port, database: to.database, user: to.user, password: to.password };
   }
   if (current.password === undefined) throw new LifelineError('InvalidInput', `${secretName(request)} holds no password`);
-  const server = database.server ?? (await serverOf(database.serverSecretArn, deps));
+  // ValidateInput puts the configured server here; the admin secret is never read.
+  const { server } = database;
+  if (!server)
+    throw new LifelineError(
+      'InvalidInput',
+      'request.database.server: ValidateInput resolves it from the config, and this request has none',
+    );
   return { host: server.host, port: server.port, database: database.name, user: current.user, password: current.password };
 }
 
-/** Where a server listens, as its admin secret says: only asked when the input does not give `database.server`. */
-async function serverOf(serverSecretArn: string, deps: CutoverStepDeps): Promise<{ host: string; port: number }> {
-  const { secretString } = await readSecretVersion(deps.secrets, serverSecretArn);
-  // Only the server is taken from it: its database name does not matter.
-  const what = `database.serverSecretArn ${serverSecretArn} (for a secret without a host, give database.server)`;
-  return parseConnectionSecret(secretString, what, { database: 'postgres' }).settings;
-}
-
 /**
- * Everything rollback needs, read before anything changes, and every check that can refuse the cutover: the
- * secret's shape, the new database reachable as the application will connect, the workloads, the freeze.
+ * Everything rollback needs, read before anything changes, and every check that can refuse the cutover: no
+ * rotation of the secret in progress, the secret's shape, the new database reachable as the application will
+ * connect, the workloads, the freeze.
  */
 async function record(request: CutoverRequest, deps: CutoverStepDeps): Promise<Omit<Recorded, 'timing'>> {
   const arn = request.application.connectionSecretArn;
+  await refuseRotationInProgress(deps.secrets, arn, secretName(request));
   const current = await readSecretVersion(deps.secrets, arn);
   const old = parseConnectionSecret(current.secretString, secretName(request), { sslRootCert: deps.sslRootCert });
   const target = await connectionTarget(request, old.settings, deps);
@@ -180,10 +303,10 @@ async function record(request: CutoverRequest, deps: CutoverStepDeps): Promise<O
       `database: ${to.database} on ${to.host}:${to.port} is the database ${request.application.name} uses already`,
     );
   }
-  const client = await connectClient(next.settings);
+  const client = await connectClient({ ...next.settings, deadline: deps.deadline });
   await client.end().catch(() => undefined);
   const workloads = await recordWorkloads(request.application, deps);
-  const freeze = await recordFreeze(request.freeze, old.settings, deps.ssm);
+  const freeze = await recordFreeze(request.freeze, { ...old.settings, deadline: deps.deadline }, deps.ssm);
   return { secret: { arn, versionId: current.versionId, shape: old.shape }, from, to, ...workloads, freeze };
 }
 
@@ -234,7 +357,8 @@ const caughtError = (caught: CaughtError | undefined) => nameCaught(caught, 'Cut
 /**
  * Names the failure. After a switch: CutoverRolledBack when the revert proved the old side healthy, else
  * RollbackUnhealthy, which pages; SecretChanged, which pages too, when someone else's version of the secret was
- * current at the revert and so was left alone. A freeze that could not be lifted pages too.
+ * current at the revert and so was left alone. A freeze that could not be lifted pages too. After RollbackUnhealthy
+ * and SecretChanged the application's lock is kept (KeepLock), until a person clears it with `lifeline unlock`.
  */
 export function conclude(state: CutoverState): CutoverFailure {
   const { request, recorded, rollback, rollbackError, unfreezeError } = state;
@@ -252,6 +376,7 @@ export function conclude(state: CutoverState): CutoverFailure {
       subject: notificationSubject(`${name} switched, but its write freeze is still on`),
       message: `ACTION NEEDED: ${cause}${execution}`,
       page: true,
+      keepLock: false,
     };
   }
   const original = caughtError(state.error);
@@ -262,19 +387,25 @@ export function conclude(state: CutoverState): CutoverFailure {
       subject: notificationSubject(`cutover of ${name} failed (${original.error})`),
       message: `Cutover of ${name} failed with ${original.error} before its connection was switched: ${original.cause}. Nothing else was changed.${freezeHeld}${execution}`,
       page: freezeHeld !== '',
+      keepLock: false,
     };
   }
   const forward = state.health ? ` Health after the switch: ${state.health.summary}.` : '';
+  // A second cutover now would record this state as the one to go back to: the lock stays until a person clears it.
+  const lockKept =
+    ` The lock on ${name} is kept, with no expiry, so that no other cutover starts from this state and records it as the one to go back to; ` +
+    `once ${name} is checked and on the database it should use, clear it: ${unlockCommand(name, request.execution.id)}.`;
   if (rollbackError?.Error === 'SecretChanged') {
     const cause =
       `switching ${name} failed with ${original.error}: ${original.cause}.${forward} Not rolled back: ${caughtError(rollbackError).cause}. ` +
-      `Someone else changed the connection secret during the cutover; check which database ${name} should use and restart it.${freezeHeld}`;
+      `Someone else changed the connection secret during the cutover; check which database ${name} should use and restart it.${freezeHeld}${lockKept}`;
     return {
       error: 'SecretChanged',
       cause,
       subject: notificationSubject(`${name}'s connection secret changed during its cutover`),
       message: `ACTION NEEDED: ${cause}${execution}`,
       page: true,
+      keepLock: true,
     };
   }
   const failed = rollbackError ? caughtError(rollbackError) : undefined;
@@ -286,12 +417,13 @@ export function conclude(state: CutoverState): CutoverFailure {
   const healthy = rollback?.health?.passed === true && !rollbackError && !unfreezeError;
   const error: LifelineErrorName = healthy ? 'CutoverRolledBack' : 'RollbackUnhealthy';
   const previous = recorded ? ` to ${where(recorded.from)} (secret version ${recorded.secret.versionId})` : '';
-  const cause = `switching ${name} failed with ${original.error}: ${original.cause}.${forward} Rolled back${previous}.${back}${freezeHeld}`;
+  const cause = `switching ${name} failed with ${original.error}: ${original.cause}.${forward} Rolled back${previous}.${back}${freezeHeld}${healthy ? '' : lockKept}`;
   return {
     error,
     cause,
     subject: notificationSubject(healthy ? `cutover of ${name} rolled back` : `${name} is unhealthy after a cutover rollback`),
     message: `${healthy ? '' : 'ACTION NEEDED: '}${cause}${execution}`,
     page: !healthy,
+    keepLock: !healthy,
   };
 }

@@ -35,9 +35,12 @@ const ApprovalParameters = z.object({
   }, ApprovalMessage),
 });
 
-/** The state's input: the execution's state, with the database restored and the target it went into. */
+/**
+ * The state's input: the execution's state, with the database restored and the target it went into (a restore's
+ * `target.database`, a PITR's `request.target.identifier`, the new instance or cluster).
+ */
 const WaitingStateInput = z.object({
-  request: z.object({ database: z.string() }).optional(),
+  request: z.object({ database: z.string(), target: z.object({ identifier: z.string() }).optional().catch(undefined) }).optional(),
   target: z.object({ database: z.string() }).optional(),
 });
 
@@ -95,7 +98,7 @@ export async function pendingApproval(sfn: SFNClient, executionArn: string): Pro
         state: event.stateEnteredEventDetails?.name ?? '?',
         since: scheduled.timestamp!,
         database: (input.success && input.data.request?.database) || null,
-        target: (input.success && input.data.target?.database) || null,
+        target: (input.success && (input.data.target?.database ?? input.data.request?.target?.identifier)) || null,
         question: question ?? null,
         report: report ? { passed: report.passed ?? null, summary: report.summary ?? null } : null,
         token: taskToken,

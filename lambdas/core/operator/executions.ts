@@ -11,7 +11,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { LifelineError } from '../errors.js';
 import { parseInput } from '../validation.js';
+import { PitrInput } from '../pitr/input.js';
 import { RestoreInput } from '../restore/input.js';
+import { readableCause } from '../workflows/execution-state.js';
 
 /** `arn:aws:states:eu-west-1:123456789012:execution:lifeline-restore:3f2c...`; groups: region, state machine. */
 const EXECUTION_ARN = /^arn:aws[a-z-]*:states:([a-z0-9-]+):\d{12}:execution:([^:\s]{1,80}):[^:\s]{1,80}$/;
@@ -57,8 +59,33 @@ export async function resolveStateMachine(sfn: SFNClient, ref: StateMachineRef):
   const region = await sfn.config.region();
   throw new LifelineError(
     'InvalidInput',
-    `--state-machine: no state machine named "${ref.name}" in ${region} (deploy the restore stack, pass --name with the config's name, or give --state-machine ARN)`,
+    `--state-machine: no state machine named "${ref.name}" in ${region} (deploy its stack, pass --name with the config's name, or give --state-machine ARN)`,
   );
+}
+
+/**
+ * The ARNs of the state machines found: those given by ARN, and those named that exist in the client's region (a
+ * deployment without PITR has no `<name>-pitr`). None found is an error naming them all.
+ */
+export async function resolveStateMachines(sfn: SFNClient, refs: readonly StateMachineRef[]): Promise<string[]> {
+  const named = new Set(refs.flatMap((ref) => ('name' in ref ? [ref.name] : [])));
+  const found = new Map<string, string>();
+  if (named.size > 0) {
+    for await (const page of paginateListStateMachines({ client: sfn }, {})) {
+      for (const machine of page.stateMachines ?? []) {
+        if (machine.name && machine.stateMachineArn && named.has(machine.name)) found.set(machine.name, machine.stateMachineArn);
+      }
+    }
+  }
+  const arns = refs.flatMap((ref) => ('arn' in ref ? [ref.arn] : found.has(ref.name) ? [found.get(ref.name)!] : []));
+  if (arns.length === 0) {
+    const region = await sfn.config.region();
+    throw new LifelineError(
+      'InvalidInput',
+      `--state-machine: no state machine named ${[...named].map((name) => `"${name}"`).join(' or ')} in ${region} (deploy its stack, pass --name with the config's name, or give --state-machine ARN)`,
+    );
+  }
+  return arns;
 }
 
 export interface StartedExecution {
@@ -70,6 +97,15 @@ export interface StartedExecution {
 /** Checks the input as the state machine's first state will (same schema, same messages), then starts it. */
 export async function startRestore(sfn: SFNClient, stateMachine: StateMachineRef, input: unknown): Promise<StartedExecution> {
   parseInput(RestoreInput, input, 'restore input');
+  const stateMachineArn = await resolveStateMachine(sfn, stateMachine);
+  const started = await sfn.send(new StartExecutionCommand({ stateMachineArn, input: JSON.stringify(input) }));
+  const executionArn = started.executionArn!;
+  return { executionArn, startDate: started.startDate!, consoleUrl: consoleUrl(executionArn) };
+}
+
+/** `lifeline start pitr`: checks the input as the PITR workflow's first state will, then starts it. */
+export async function startPitr(sfn: SFNClient, stateMachine: StateMachineRef, input: unknown): Promise<StartedExecution> {
+  parseInput(PitrInput, input, 'PITR input');
   const stateMachineArn = await resolveStateMachine(sfn, stateMachine);
   const started = await sfn.send(new StartExecutionCommand({ stateMachineArn, input: JSON.stringify(input) }));
   const executionArn = started.executionArn!;
@@ -126,6 +162,7 @@ export interface ExecutionStatus {
   startDate: Date;
   stopDate: Date | null;
   error: string | null;
+  /** As a person reads it: a failed first state's Lambda error JSON is its message (readableCause). */
   cause: string | null;
   /** A finished restore's message (its outcome's `message`), or the raw output. */
   output: string | null;
@@ -160,7 +197,7 @@ export async function executionStatus(sfn: SFNClient, executionArn: string): Pro
     startDate: execution.startDate!,
     stopDate: execution.stopDate ?? null,
     error: execution.error ?? null,
-    cause: execution.cause ?? null,
+    cause: readableCause(execution.cause) ?? null,
     output: outputSummary(execution.output),
   };
 }

@@ -1,5 +1,16 @@
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient, type GetSecretValueCommandOutput } from '@aws-sdk/client-secrets-manager';
+import {
+  DescribeExecutionCommand,
+  ExecutionDoesNotExist,
+  GetExecutionHistoryCommand,
+  SFNClient,
+  type DescribeExecutionCommandOutput,
+  type GetExecutionHistoryCommandInput,
+  type GetExecutionHistoryCommandOutput,
+  type HistoryEvent,
+} from '@aws-sdk/client-sfn';
+import { localExecution } from '../workflows/local-executions.js';
 import type { ConnectionSettings } from '../postgres/connection.js';
 import { LifelineError } from '../errors.js';
 import { type RdsSecret } from '../postgres/connection-secrets.js';
@@ -27,6 +38,7 @@ export function localSecretsManager(secrets: ReadonlyMap<string, ConnectionSetti
         host: settings.host,
         port: settings.port,
         username: settings.user,
+        // A URL without a password (a server with trust authentication) stands as the empty one.
         password: settings.password ?? '',
         dbname: settings.database,
       };
@@ -55,4 +67,66 @@ export function localRds(): RDSClient {
     { step: 'initialize', name: 'lifelineLocalRds' },
   );
   return client;
+}
+
+/** An event without its input, output and parameters, as GetExecutionHistory gives it with includeExecutionData false. */
+function withoutData(event: HistoryEvent): HistoryEvent {
+  const data = new Set(['input', 'output', 'parameters']);
+  return Object.fromEntries(
+    Object.entries(event).map(([key, value]) =>
+      value !== null && typeof value === 'object' && !(value instanceof Date)
+        ? [key, Object.fromEntries(Object.entries(value as object).filter(([field]) => !data.has(field)))]
+        : [key, value],
+    ),
+  ) as HistoryEvent;
+}
+
+/** DescribeExecution or GetExecutionHistory of a local execution, answered from its record. */
+function answerFromRecord(command: unknown): unknown {
+  const input = (command as { input: GetExecutionHistoryCommandInput }).input;
+  const record = localExecution(input.executionArn ?? '');
+  if (!record) {
+    const message = `Execution Does Not Exist: '${input.executionArn}'`;
+    throw new ExecutionDoesNotExist({ message, $metadata: { httpStatusCode: 400 } });
+  }
+  const $metadata = { httpStatusCode: 200 };
+  if (command instanceof DescribeExecutionCommand) {
+    const output: DescribeExecutionCommandOutput = {
+      $metadata,
+      executionArn: record.executionArn,
+      stateMachineArn: record.stateMachineArn,
+      name: record.executionArn.split(':').at(-1),
+      status: record.status as DescribeExecutionCommandOutput['status'],
+      startDate: record.startDate,
+      ...(record.stopDate ? { stopDate: record.stopDate } : {}),
+      input: record.input,
+      inputDetails: { included: true },
+    };
+    return output;
+  }
+  if (!(command instanceof GetExecutionHistoryCommand))
+    throw new LifelineError('InvalidConfig', 'a local run answers DescribeExecution and GetExecutionHistory only');
+  const size = input.maxResults || 100;
+  const ordered = input.reverseOrder ? [...record.events].reverse() : record.events;
+  const from = Number(input.nextToken ?? 0);
+  const page = ordered.slice(from, from + size).map((event) => (input.includeExecutionData === false ? withoutData(event) : event));
+  const output: GetExecutionHistoryCommandOutput = {
+    $metadata,
+    events: page,
+    ...(from + size < ordered.length ? { nextToken: String(from + size) } : {}),
+  };
+  return output;
+}
+
+/**
+ * Step Functions as the local engine knows its executions (workflows/local-executions.ts): DescribeExecution and
+ * GetExecutionHistory of an execution this process runs, in the real API's shapes (pages of `maxResults`, 100 by
+ * default; `reverseOrder`; data only with `includeExecutionData`); any other is ExecutionDoesNotExist, as Step
+ * Functions answers for one it does not know. The client answers itself: its requests never leave this process.
+ */
+export function localStepFunctions(): SFNClient {
+  const client = new SFNClient({ region: LOCAL_REGION });
+  // Its own `send`: a test's aws-sdk-client-mock, which stubs SFNClient's prototype, does not answer for it.
+  const send = (command: unknown) => new Promise((resolve) => resolve(answerFromRecord(command)));
+  return Object.assign(client, { send });
 }

@@ -20,7 +20,9 @@ import { fixedRestoreCatalog, RestoreDatabase } from '../restore/catalog.js';
 import { RestoreSettings } from '../restore/state.js';
 import { runRestoreStep, type RestoreStepDeps } from '../restore/steps.js';
 import { runnerEnvironment } from '../runner/environment.js';
-import { localRds, localSecretsManager } from './local-aws.js';
+import { localRds, localSecretsManager, localStepFunctions } from './local-aws.js';
+import { localExecutionStatus } from '../workflows/local-executions.js';
+import { cleanUpAfterDeadRuns, type CleanupReport, type CleanupServer } from './cleanup.js';
 import { restoreFromEnvironment } from '../runner/restore.js';
 import { ApplicationName } from '../names.js';
 
@@ -55,7 +57,7 @@ export function localSecretArn(kind: 'database' | 'application', name: string): 
   return local('secretsmanager', `secret:lifeline-local/${kind}/${name}-LOCAL0`);
 }
 
-/** Passwords may stay out of the file: a URL without one takes PGPASSWORD, as libpq does. */
+/** Passwords may stay out of the file: a URL without one takes PGPASSWORD, as libpq does, or connects with none. */
 const ConnectionUrl = z
   .string()
   .regex(/^postgres(ql)?:\/\/[^?]+$/, 'must be a postgres://user[:password]@host[:port]/database URL (TLS as for an RDS secret)');
@@ -138,16 +140,27 @@ function deployment(local: LocalRestoreSettings) {
   return { settings, catalog, secrets: localSecretsManager(secrets) };
 }
 
-/** A URL as a secret holds it: with a password (from the URL or PGPASSWORD), TLS as for any RDS secret. */
+/**
+ * A URL as a secret holds it, TLS as for any RDS secret: its password from the URL or PGPASSWORD, or none at all for a
+ * server that asks none (trust authentication), as libpq connects.
+ */
 function connectionOf(url: string, field: string): ConnectionSettings {
-  let settings: ConnectionSettings;
   try {
-    settings = fromUrl(url);
+    return fromUrl(url);
   } catch (error) {
     throw new LifelineError('InvalidInput', `local settings: ${field}: ${(error as Error).message}`);
   }
-  if (!settings.password) throw new LifelineError('InvalidInput', `local settings: ${field}: has no password, and PGPASSWORD is not set`);
-  return settings;
+}
+
+/** The servers of a settings file's databases, each once, as `lifeline cleanup` and the start of a local run check them. */
+export function localServers(local: LocalRestoreSettings): CleanupServer[] {
+  const servers = new Map<string, CleanupServer>();
+  local.databases.forEach((database, i) => {
+    const settings = connectionOf(database.url, `databases[${i}].url`);
+    const label = `${settings.host}:${settings.port}`;
+    if (!servers.has(label)) servers.set(label, { label, settings });
+  });
+  return [...servers.values()];
 }
 
 export interface LocalRestoreOptions {
@@ -162,6 +175,8 @@ export interface LocalRestoreOptions {
   onStateEntered?: (state: string) => void;
   /** Keeps every table's check of the validation, as the deployed steps function logs them. */
   logTableChecks?: RestoreStepDeps['logTableChecks'];
+  /** What the run removed, before it started, of what runs that died left (operator/cleanup.ts), and what it kept. */
+  onCleanedUp?: (report: CleanupReport) => void;
   signal?: AbortSignal;
 }
 
@@ -176,17 +191,31 @@ export async function runRestoreLocally(options: LocalRestoreOptions): Promise<L
     );
   }
   const { settings, catalog, secrets } = deployment(options.settings);
-  const steps = { settings, catalog, s3: options.s3, secrets, rds: localRds(), logTableChecks: options.logTableChecks };
+  // A run killed midway left its staging directory and the database its execution created: removed first.
+  const cleaned = await cleanUpAfterDeadRuns({ stagingDir: options.stagingDir, servers: localServers(options.settings) });
+  options.onCleanedUp?.(cleaned);
+  const steps = {
+    settings,
+    catalog,
+    s3: options.s3,
+    secrets,
+    rds: localRds(),
+    logTableChecks: options.logTableChecks,
+    // A mark of a local run whose process has ended does not hold its database's name.
+    executions: localExecutionStatus,
+  };
   return runLocalExecution({
     definitionFile: definitionFile(),
     substitutions: SUBSTITUTIONS,
     input: options.input,
-    functions: { [STEPS_FUNCTION]: (event) => runRestoreStep(event, steps) },
+    functions: {
+      [STEPS_FUNCTION]: (event, context) => runRestoreStep(event, { ...steps, lambdaRemainingMs: context.getRemainingTimeInMillis() }),
+    },
     tasks: {
       // The runner container's environment: the task definition's, plus the state machine's override.
       RunRestore: inProcessTask(async (override) => {
         const env = { ...runnerEnvironment({ bucket: settings.bucket, stagingDir: options.stagingDir }), ...override };
-        await restoreFromEnvironment(env, { s3: options.s3, secrets, signal: options.signal });
+        await restoreFromEnvironment(env, { s3: options.s3, secrets, sfn: localStepFunctions(), signal: options.signal });
       }, runnerExitCode),
     },
     notify: options.notify,

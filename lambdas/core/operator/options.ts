@@ -5,7 +5,14 @@ import { ObjectLockMode } from '../vault/retention.js';
 import { TimeZone } from '../vault/tier.js';
 import { IsoTime } from '../validation.js';
 import type { BackupSelector } from '../vault/backups.js';
-import { DEFAULT_DEPLOYMENT_NAME, DeploymentName, restoreWorkflowName } from '../names.js';
+import {
+  ApplicationName,
+  cutoverLockTableName,
+  DEFAULT_DEPLOYMENT_NAME,
+  DeploymentName,
+  pitrWorkflowName,
+  restoreWorkflowName,
+} from '../names.js';
 import { STATE_MACHINE_ARN, type StateMachineRef } from './executions.js';
 import { ApprovalDecision } from '../workflows/approval.js';
 import { Trigger } from '../vault/manifest.js';
@@ -106,9 +113,57 @@ export const StartRestoreCommandOptions = z
     },
   }));
 
+/**
+ * `start pitr`'s flags as the PITR workflow's input (`<--name>-pitr`, or --state-machine): exactly one restore point.
+ * As for `start restore`, the input itself is checked with PitrInput, in the words of the workflow's first state.
+ */
+export const StartPitrCommandOptions = z
+  .strictObject({
+    ...restoreStateMachine,
+    json: z.boolean().default(false),
+    database: z.string(),
+    at: z.string().optional(),
+    latest: z.boolean().default(false),
+    snapshot: z.string().optional(),
+    latestSnapshot: z.string().optional(),
+    target: z.string().optional(),
+    cutover: z.string().optional(),
+    approvalTimeoutHours: z.coerce.number().optional(),
+    wait: z.boolean().default(false),
+  })
+  .transform(({ stateMachine, name, json, wait, at, latest, snapshot, latestSnapshot, ...fields }, ctx) => {
+    const points = [
+      at !== undefined ? at : undefined,
+      latest ? 'latest' : undefined,
+      snapshot !== undefined ? { snapshot: { identifier: snapshot } } : undefined,
+      latestSnapshot !== undefined ? { snapshot: { latest: latestSnapshot } } : undefined,
+    ].filter((point) => point !== undefined);
+    if (points.length !== 1) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'give exactly one of --at, --latest, --snapshot or --latest-snapshot' });
+      return z.NEVER;
+    }
+    return {
+      stateMachine: stateMachine !== undefined ? { arn: stateMachine } : { name: pitrWorkflowName(name) },
+      json,
+      wait,
+      input: {
+        database: fields.database,
+        restorePoint: points[0],
+        ...Object.fromEntries(Object.entries(fields).filter(([key, value]) => key !== 'database' && value !== undefined)),
+      },
+    };
+  });
+
+/** `approvals`: --state-machine's executions, or else those of both workflows that ask approvals, `<--name>-restore` and `<--name>-pitr`. */
 export const ApprovalsCommandOptions = z
   .strictObject({ ...restoreStateMachine, json: z.boolean().default(false) })
-  .transform(({ json, ...machine }) => ({ json, stateMachine: toRestoreStateMachine(machine) }));
+  .transform(({ json, stateMachine, name }) => ({
+    json,
+    stateMachines:
+      stateMachine !== undefined
+        ? [{ arn: stateMachine } satisfies StateMachineRef]
+        : [{ name: restoreWorkflowName(name) }, { name: pitrWorkflowName(name) }],
+  }));
 
 export const ApproveCommandOptions = z.strictObject({
   comment: ApprovalDecision.shape.comment.unwrap().optional(),
@@ -140,3 +195,35 @@ export const RunRestoreCommandOptions = z
     if (options.comment !== undefined && !options.approve)
       ctx.addIssue({ code: 'custom', path: ['comment'], message: 'goes with --approve' });
   });
+
+/**
+ * `lifeline unlock APP --reason TEXT`: the application, why its cutover lock may go, and where the lock table is
+ * (`<--name>-cutover-locks`, in --region or the current region).
+ */
+export const UnlockCommandOptions = z
+  .strictObject({
+    application: ApplicationName,
+    reason: z
+      .string({ error: 'is required: say why the lock may go (what you checked), for the record' })
+      .trim()
+      .min(1, 'must say why the lock may go (what you checked)')
+      .max(2000),
+    name: DeploymentName.default(DEFAULT_DEPLOYMENT_NAME),
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be a region such as "eu-west-1"')
+      .optional(),
+    json: z.boolean().default(false),
+  })
+  .transform(({ name, ...options }) => ({ ...options, table: cutoverLockTableName(name) }));
+
+/**
+ * `lifeline cleanup`: where restores staged (--staging-dir, the temp directory by default), and the servers whose
+ * databases are checked: those of a local run's settings file, and --database-url's.
+ */
+export const CleanupCommandOptions = z.strictObject({
+  stagingDir: z.string().min(1).optional(),
+  settings: z.string().min(1).optional(),
+  databaseUrl: z.string().optional(),
+  json: z.boolean().default(false),
+});

@@ -47,7 +47,8 @@ export const RdsSecret = z.object({
   host: z.string().min(1).optional(),
   port: z.coerce.number().int().positive().optional(),
   username: z.string().min(1),
-  password: z.string().min(1),
+  /** Empty for a server that asks none (trust authentication): a local run's URL without one stands in so. */
+  password: z.string(),
   dbname: z.string().min(1).optional(),
 });
 export type RdsSecret = z.infer<typeof RdsSecret>;
@@ -85,7 +86,7 @@ export function fromRdsSecret(secretString: string, defaults: SecretDefaults = {
     host,
     port: secret.port ?? defaults.port ?? 5432,
     user: secret.username,
-    password: secret.password,
+    password: secret.password === '' ? undefined : secret.password,
     database,
     sslMode: defaultSslMode(host),
     sslRootCert: defaults.sslRootCert,

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import pg, { type ClientConfig } from 'pg';
 import { z } from 'zod';
+import type { StepDeadline } from '../deadline.js';
 import { LifelineError } from '../errors.js';
 import { parseInput } from '../validation.js';
 
@@ -19,6 +20,8 @@ export interface ConnectionSettings {
   sslMode: SslMode;
   /** CA bundle for verify-ca/verify-full (and require); unset means PGSSLROOTCERT, as in libpq. */
   sslRootCert?: string;
+  /** A workflow step's deadline: connecting, and each statement and lock wait of its sessions, end by then. */
+  deadline?: StepDeadline;
 }
 
 /** 127.0.0.0/8, ::1 and localhost: this machine, or the near end of a tunnel. */
@@ -144,6 +147,24 @@ function tlsOptions(settings: ConnectionSettings): ClientConfig['ssl'] {
   }
 }
 
+/** No step waits for a server more than 15 s; within a step's deadline, nothing waits past it. */
+function sessionTimeouts(deadline: StepDeadline | undefined) {
+  if (!deadline) return { connectionTimeoutMillis: 15_000 };
+  deadline.assertBefore('connecting to the database');
+  const left = Math.max(Math.floor(deadline.remainingMs()), 1);
+  return { connectionTimeoutMillis: Math.min(15_000, left), statement_timeout: left, lock_timeout: left, query_timeout: left };
+}
+
+/**
+ * Bounds the session's next statements by what is left of the deadline, as of now (a session's own timeouts count
+ * from its connection): called right before a side effect that must not outlive its step.
+ */
+export async function boundStatements(client: pg.Client, deadline: StepDeadline, action: string): Promise<void> {
+  deadline.assertBefore(action);
+  const left = String(Math.max(Math.floor(deadline.remainingMs()), 1));
+  await client.query(`SELECT set_config('statement_timeout', $1, false), set_config('lock_timeout', $1, false)`, [left]);
+}
+
 async function openClient(settings: ConnectionSettings, ssl: ClientConfig['ssl']): Promise<pg.Client> {
   const client = new pg.Client({
     host: settings.host,
@@ -153,7 +174,7 @@ async function openClient(settings: ConnectionSettings, ssl: ClientConfig['ssl']
     database: settings.database,
     ssl,
     application_name: 'lifeline',
-    connectionTimeoutMillis: 15_000,
+    ...sessionTimeouts(settings.deadline),
   });
   client.on('error', () => undefined); // a dropped connection also fails the query in flight, reported there
   try {
@@ -168,11 +189,14 @@ async function openClient(settings: ConnectionSettings, ssl: ClientConfig['ssl']
   }
 }
 
+/** The servers (host:port) this process has warned about: a run connects to one many times, and says it once. */
+const warnedWithoutTls = new Set<string>();
+
 /**
  * Connects a `pg` client the way libpq connects pg_dump with the same settings. Under `prefer`, a server
- * without TLS gets a plain connection, as in libpq, and a process warning (code LIFELINE_NO_TLS) says so.
- * Failures are DatabaseUnreachable, with the password redacted; a CA bundle that is missing or unreadable
- * is InvalidInput.
+ * without TLS gets a plain connection, as in libpq, and a process warning (code LIFELINE_NO_TLS) says so, once
+ * per server in a process (a run). Failures are DatabaseUnreachable, with the password redacted; a CA bundle that
+ * is missing or unreadable is InvalidInput.
  */
 export async function connectClient(settings: ConnectionSettings): Promise<pg.Client> {
   const ssl = tlsOptions(settings);
@@ -182,7 +206,11 @@ export async function connectClient(settings: ConnectionSettings): Promise<pg.Cl
     if (settings.sslMode !== 'prefer' || !/does not support SSL/i.test((error as Error).message)) throw error;
   }
   const client = await openClient(settings, false);
-  process.emitWarning(`${describe(settings)} offers no TLS: connected without encryption (sslmode=prefer)`, { code: 'LIFELINE_NO_TLS' });
+  const server = `${settings.host}:${settings.port}`;
+  if (!warnedWithoutTls.has(server)) {
+    warnedWithoutTls.add(server);
+    process.emitWarning(`${describe(settings)} offers no TLS: connected without encryption (sslmode=prefer)`, { code: 'LIFELINE_NO_TLS' });
+  }
   return client;
 }
 

@@ -3,16 +3,20 @@ import { DatabaseLabel, parseBackupKey } from '../vault/keys.js';
 import { SecretArn } from '../postgres/connection-secrets.js';
 import { IsoTime } from '../validation.js';
 import { ApplicationName } from '../names.js';
-import { DatabaseName, MAX_IDENTIFIER_LENGTH } from '../postgres/databases.js';
+import { DatabaseName, MAX_IDENTIFIER_LENGTH, reservedDatabaseProblem } from '../postgres/databases.js';
+import { MAX_TABLE_NAME_TEXT, parseSchemaName, parseTableName, SCHEMA_NAME_FORM, TABLE_NAME_FORM } from '../archive/table-selection.js';
 
 const RESTORED_SUFFIX = '_restored_';
-const STAMP_LENGTH = 'yyyymmddhhmm'.length;
+const STAMP_LENGTH = 'yyyymmddhhmmss'.length;
 /** Longest configured name whose default target name still fits PostgreSQL's 63 characters. */
 const MAX_DEFAULTED_NAME = MAX_IDENTIFIER_LENGTH - RESTORED_SUFFIX.length - STAMP_LENGTH;
 
-/** `shop_restored_202611231050`: the target when the input names none, stamped with the execution's UTC start. */
+/**
+ * `shop_restored_20261123105037`: the target when the input names none, stamped with the second the execution
+ * started (UTC), so that restores of one database started a second or more apart each get a database of their own.
+ */
 export function defaultTargetName(database: string, startedAt: Date): string {
-  const stamp = startedAt.toISOString().slice(0, 16).replace(/[-T:]/g, '');
+  const stamp = startedAt.toISOString().slice(0, 19).replace(/[-T:]/g, '');
   return `${database}${RESTORED_SUFFIX}${stamp}`;
 }
 
@@ -29,11 +33,20 @@ const SmokeCheck = z.strictObject({
     .describe("Runs as the application's role on the restored database; passes when its first row's first column is true."),
 });
 
+/** A role's name as PostgreSQL takes it: 1-63 bytes, any characters but NUL. */
+const RoleName = z
+  .string()
+  .min(1)
+  .refine(
+    (name) => Buffer.byteLength(name) <= MAX_IDENTIFIER_LENGTH && !name.includes('\0'),
+    `must be a role name: 1-${MAX_IDENTIFIER_LENGTH} bytes without NUL`,
+  );
+
 /** Inputs to paste into the Step Functions console; each is tested to parse. */
 export const RESTORE_INPUT_EXAMPLES = [
   { database: 'shop' },
   { database: 'shop', at: '2026-11-23T10:50:00Z' },
-  { database: 'shop', tables: ['orders', 'order_lines'], target: { database: 'shop_orders_recovery' } },
+  { database: 'shop', tables: ['orders', 'billing.invoices', '"Billing"."Invoice Line"'], target: { database: 'shop_orders_recovery' } },
   { database: 'shop', cutover: 'shop-api', smokeChecks: [{ name: 'orders exist', sql: 'SELECT count(*) > 0 FROM orders' }] },
   { database: 'shop', key: 'daily/shop/2026/11/23/shop-20261123T020000.000Z.dump', inPlace: true },
 ];
@@ -41,7 +54,7 @@ export const RESTORE_INPUT_EXAMPLES = [
 /**
  * The restore workflow's input, as pasted into the Step Functions console or sent by `lifeline start
  * restore`. The smallest is `{"database": "shop"}`: the latest backup, restored into a new database
- * `shop_restored_<UTC yyyymmddhhmm>` on the source's server. Names refer to the deployed config, which
+ * `shop_restored_<UTC yyyymmddhhmmss>` on the source's server. Names refer to the deployed config, which
  * supplies secrets, servers and networks.
  */
 export const RestoreInput = z
@@ -51,19 +64,39 @@ export const RestoreInput = z
     at: IsoTime.optional().describe('The latest backup taken at or before this time (ISO 8601 with a zone, e.g. "2026-11-23T10:50:00Z").'),
     target: z
       .strictObject({
-        database: DatabaseName.optional().describe("The new database's name; it must not exist yet, or exist without tables."),
+        database: DatabaseName.optional().describe(
+          "The new database's name; it must not exist yet, or exist without tables, owned by the application's role. Never postgres or a template database.",
+        ),
         serverSecretArn: SecretArn.optional().describe(
           "Another configured database's server, by that database's secret: one in the source's network and backups stack, whose secrets the source's runner reads; by default the source's server.",
         ),
       })
       .optional()
-      .describe('Where to restore; by default a new database "<database>_restored_<UTC yyyymmddhhmm>" on the source\'s server.'),
+      .describe('Where to restore; by default a new database "<database>_restored_<UTC yyyymmddhhmmss>" on the source\'s server.'),
     tables: z
-      .array(z.string().min(1).max(MAX_IDENTIFIER_LENGTH))
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(MAX_TABLE_NAME_TEXT)
+          .refine((text) => parseTableName(text) !== undefined, `must be ${TABLE_NAME_FORM}`),
+      )
       .min(1)
       .optional()
-      .describe('Table-level recovery: only these tables (with their rows), into a side database.'),
-    schemas: z.array(z.string().min(1).max(MAX_IDENTIFIER_LENGTH)).min(1).optional().describe('Only tables in these schemas.'),
+      .describe(
+        'Table-level recovery: only these tables (with their rows), into a side database. Each is "name" or "schema.name", spelled as PostgreSQL shows them (case and spaces included), a part in double quotes as in SQL where it holds a dot or a quote: ["orders", "billing.invoices", "\\"Billing\\".\\"Invoice Line\\""]. Checked against the backup before anything is created; a name that tables of several schemas bear needs its schema.',
+      ),
+    schemas: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(2 * MAX_IDENTIFIER_LENGTH + 2)
+          .refine((text) => parseSchemaName(text) !== undefined, `must be ${SCHEMA_NAME_FORM}`),
+      )
+      .min(1)
+      .optional()
+      .describe('Only tables in these schemas.'),
     jobs: z.number().int().min(1).max(64).optional().describe("pg_restore worker processes; by default from the runner's vCPUs."),
     smokeChecks: z
       .array(SmokeCheck)
@@ -86,6 +119,9 @@ export const RestoreInput = z
         'Restore over the source database itself (pg_restore --clean --if-exists, in one transaction, so one job). A human approves the backup first, before anything is written; on failure nothing is dropped.',
       ),
     keepOnFailure: z.boolean().default(false).describe('Keep what this execution created when it fails, to investigate.'),
+    owner: RoleName.optional().describe(
+      "The role that owns the restored database and its objects where no application's role does (a database with no configured application, or with several and no cutover naming one); by default the source database's owner, as the backup records it. It must exist on the target's server, and the admin user must be able to act as it (SET ROLE).",
+    ),
   })
   .superRefine((input, ctx) => {
     const problem = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
@@ -106,15 +142,19 @@ export const RestoreInput = z
     } else if (input.target?.database === input.database && input.target.serverSecretArn === undefined) {
       problem(['target', 'database'], 'is the source database: restoring into it needs "inPlace": true and a human approval');
     }
+    const reserved = input.target?.database === undefined ? undefined : reservedDatabaseProblem(input.target.database);
+    if (reserved) problem(['target', 'database'], reserved);
     if (partial && input.cutover !== undefined)
       problem(['cutover'], 'a table-level restore is a side database, not one to switch an application to');
+    if (input.owner !== undefined && input.cutover !== undefined)
+      problem(['owner'], `must be left out with cutover: the role of ${input.cutover}, the application switched to the restore, owns it`);
     if (input.approvalTimeoutHours !== undefined && input.cutover === undefined && !input.inPlace) {
       problem(['approvalTimeoutHours'], 'applies only with cutover or inPlace, the restores that wait for a human');
     }
     if (!input.inPlace && input.target?.database === undefined && input.database.length > MAX_DEFAULTED_NAME) {
       problem(
         ['target', 'database'],
-        `required: the default name "${input.database}${RESTORED_SUFFIX}<yyyymmddhhmm>" would pass PostgreSQL's ${MAX_IDENTIFIER_LENGTH} characters`,
+        `required: the default name "${input.database}${RESTORED_SUFFIX}<yyyymmddhhmmss>" would pass PostgreSQL's ${MAX_IDENTIFIER_LENGTH} characters`,
       );
     }
     input.smokeChecks?.forEach((check, i) => {
@@ -124,3 +164,8 @@ export const RestoreInput = z
   })
   .meta({ title: 'Lifeline restore workflow input', examples: RESTORE_INPUT_EXAMPLES });
 export type RestoreInput = z.infer<typeof RestoreInput>;
+
+/** Whether an input's restore waits for a human: before the cutover, or in place before anything is written. */
+export function asksApproval(input: RestoreInput): boolean {
+  return input.inPlace || input.cutover !== undefined;
+}

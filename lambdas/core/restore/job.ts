@@ -6,7 +6,8 @@ import { runRestore, stagingBytesFor, type RestoreResult } from './pipeline.js';
 import { SecretArn, type SecretDefaults } from '../postgres/connection-secrets.js';
 import { backupKey } from '../vault/keys.js';
 import { MAX_ECS_OVERRIDES_LENGTH } from '../workflows/aws-limits.js';
-import { DatabaseName, MAX_IDENTIFIER_LENGTH } from '../postgres/databases.js';
+import { ExistingDatabaseName, MAX_IDENTIFIER_LENGTH } from '../postgres/databases.js';
+import { ExecutionArn } from '../workflows/execution-history.js';
 
 /** The variable the restore workflow's `ecs:runTask.sync` container override sets to the job, as JSON. */
 export const RESTORE_JOB_VARIABLE = 'LIFELINE_RESTORE_JOB';
@@ -21,11 +22,17 @@ export const RestoreJob = z.strictObject({
   serverSecretArn: SecretArn,
   /** Where that server listens, as CreateTarget resolved it: RDS-managed secrets hold neither. */
   server: z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }),
-  database: DatabaseName,
+  /** A new database's name, or in place the source's, whatever characters it holds. */
+  database: ExistingDatabaseName,
   /** The role the restored objects belong to (the application's: pg_restore --role), or null for the admin user. */
   role: z.string().min(1).nullable(),
   /** Restore over the source database (approved by a human before the runner started). */
   inPlace: z.boolean(),
+  /**
+   * The restore execution that asks (`$$.Execution.Id`): in place, the runner restores only while it runs and only
+   * what a human approved in it (in-place-approval.ts).
+   */
+  execution: ExecutionArn,
   tables: z.array(z.string().min(1)).nullable(),
   schemas: z.array(z.string().min(1)).nullable(),
   jobs: z.number().int().min(1).max(64),
@@ -45,6 +52,9 @@ export function runnerOverrides(job: RestoreJob) {
 /** DNS's longest host name. */
 const MAX_HOST_NAME = 253;
 
+/** An execution ARN as long as Step Functions makes one: the longest partition and region, 80-character names. */
+const LONGEST_EXECUTION_ARN = `arn:aws-us-gov:states:us-gov-west-1:123456789012:execution:${'s'.repeat(80)}:${'e'.repeat(80)}`;
+
 /** What a job may choose; the rest (the backup, the server, the role) CreateTarget resolves later. */
 type JobChoices = Pick<RestoreJob, 'serverSecretArn' | 'tables' | 'schemas' | 'jobs'> & { label: string };
 
@@ -62,6 +72,7 @@ export function assertJobFits(choices: JobChoices): void {
     database: 'd'.repeat(MAX_IDENTIFIER_LENGTH),
     role: 'r'.repeat(MAX_IDENTIFIER_LENGTH),
     inPlace: false,
+    execution: LONGEST_EXECUTION_ARN,
     storageGiB: MAX_STORAGE_GIB,
   };
   const length = JSON.stringify(runnerOverrides(widest)).length;

@@ -1,5 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
+import { rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline as streamPipeline, Writable } from 'node:stream';
@@ -17,6 +17,7 @@ import type { BackupManifest, TableRowCount } from '../vault/manifest.js';
 import { assertCanActAs } from '../postgres/ownership.js';
 import { isPrivilegeEntry, missingRoles, rolesInPrivilegeSql } from '../archive/privileges.js';
 import { openTarget, type UndoableTarget } from './target.js';
+import { makeStagingDirectory } from './staging.js';
 import { loadPart, planTableParts, type TablePartsPlan } from '../archive/table-parts.js';
 import { selectedTables, selectTables } from '../archive/table-selection.js';
 import { findBackup, openObject, readManifest, storage, type BackupSelector } from '../vault/backups.js';
@@ -295,9 +296,9 @@ async function allOrNone<T>(tasks: ((stop: AbortSignal) => Promise<T>)[], signal
 }
 
 /**
- * The restore of `entries` when their largest table is cut into parts (see TablePartsPlan): their definitions,
- * then the parts, each over a connection of its own, alongside pg_restore -j N of everything that does not need
- * them, then what does. Returns the rows the parts loaded.
+ * The restore of `entries` when their largest table is cut into parts (see TablePartsPlan): their definitions (in
+ * one transaction, then `definitionsRestored`), then the parts, each over a connection of its own, alongside
+ * pg_restore -j N of everything that does not need them, then what does. Returns the rows the parts loaded.
  */
 async function restoreInParts(
   plan: TablePartsPlan,
@@ -308,11 +309,15 @@ async function restoreInParts(
   jobs: number,
   dir: string,
   signal: AbortSignal | undefined,
+  definitionsRestored: () => Promise<void>,
 ): Promise<number> {
   const definitions = await useList(dir, 'definitions', entries);
   const [alongside, after] = [await useList(dir, 'alongside', plan.alongside), await useList(dir, 'after', plan.after)];
   const rowsAndIndexes = [`--jobs=${jobs}`, '--section=data', '--section=post-data'];
-  await pgRestore(archive, settings, flags, ['--section=pre-data', definitions], signal);
+  // In place, pgRestore runs every step in one transaction already.
+  const oneTransaction = flags.inPlace ? [] : ['--single-transaction'];
+  await pgRestore(archive, settings, flags, ['--section=pre-data', ...oneTransaction, definitions], signal);
+  await definitionsRestored();
   const [, ...parts] = await allOrNone(
     [
       (stop) => pgRestore(archive, settings, flags, [...rowsAndIndexes, alongside], stop).then(() => 0),
@@ -435,7 +440,7 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   let restored = false;
   try {
     if (role !== undefined) await assertCanActAs(target.server, role, settings);
-    const staged = await mkdtemp(join(stagingDir, 'lifeline-restore-'));
+    const staged = await makeStagingDirectory(stagingDir);
     dir = staged;
     const { archive, rows } = await stageVerified(options, manifest, staged);
     const contents = await archiveContents(archive);
@@ -449,8 +454,11 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     const flags = { role, inPlace, privileges };
     const plan = planTableParts(entries, rows, jobs);
     let inParts: LoadedInParts | undefined;
-    if (plan) inParts = { data: plan.data, rows: await restoreInParts(plan, archive, entries, settings, flags, jobs, staged, signal) };
-    else
+    const definitionsRestored = () => target.definitionsRestored(restoring);
+    if (plan) {
+      const loaded = await restoreInParts(plan, archive, entries, settings, flags, jobs, staged, signal, definitionsRestored);
+      inParts = { data: plan.data, rows: loaded };
+    } else if (inPlace) {
       await pgRestore(
         archive,
         settings,
@@ -458,6 +466,13 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
         [`--jobs=${jobs}`, ...(partial ? [await useList(staged, 'use-list', entries)] : [])],
         signal,
       );
+    } else {
+      // The definitions in one transaction, by which a failure's undo tells what this restore created (target.ts).
+      const selection = partial ? [await useList(staged, 'use-list', entries)] : [];
+      await pgRestore(archive, settings, flags, ['--section=pre-data', '--single-transaction', ...selection], signal);
+      await definitionsRestored();
+      await pgRestore(archive, settings, flags, [`--jobs=${jobs}`, '--section=data', '--section=post-data', ...selection], signal);
+    }
     restored = true;
     // pg_restore has no more use for the staged archive: it is removed while the rows are counted.
     removal = rm(dir, { recursive: true, force: true });

@@ -8,7 +8,8 @@ import { LambdaFunctionArn, RestoreDatabase, RunnerPlacement } from './catalog.j
 import { RestoreJob } from './job.js';
 import { CaughtError, Timing } from '../workflows/execution-state.js';
 import { ApprovalDecision } from '../workflows/approval.js';
-import { DatabaseName } from '../postgres/databases.js';
+import { DatabaseName, ExistingDatabaseName } from '../postgres/databases.js';
+import { ExecutionArn } from '../workflows/execution-history.js';
 
 /**
  * What the restore steps know of the deployment (the CDK stack passes it as LIFELINE_RESTORE_SETTINGS): the vault,
@@ -43,6 +44,11 @@ export const RestoreRequest = z.strictObject({
   cutover: ApplicationName.nullable(),
   /** The connection secret of the application whose role owns the restored objects and validates them. */
   ownerSecretArn: SecretArn.nullable(),
+  /**
+   * Where no application's role owns the restore: the role the input names to own it, or null for the source
+   * database's owner, as the backup records it (ResolveBackup reads it). Absent in a state from before it existed.
+   */
+  owner: z.string().nullable().default(null),
   keepOnFailure: z.boolean(),
   /**
    * `required`: the restored database waits for a human before cutover (an in-place restore asks before RunRestore);
@@ -69,17 +75,39 @@ export const BackupUsed = z.strictObject({
   bytes: z.number().int().positive(),
   sha256: z.string(),
   migration: LatestMigration.nullable(),
-  source: z.strictObject({ host: z.string(), port: z.number().int(), databaseName: z.string() }),
+  source: z.strictObject({
+    host: z.string(),
+    port: z.number().int(),
+    databaseName: z.string(),
+    /**
+     * The source database's owner as the archive records it, read where it owns the restore (no application's role
+     * does, and the input names no owner); null otherwise, or when the archive records none.
+     */
+    owner: z.string().nullable().default(null),
+  }),
+  /**
+   * A table-level restore's: what a full restore would attach to the chosen tables and this one leaves out (their
+   * indexes, constraints, defaults, triggers, views over them), as `pg_restore --list` names them, the first
+   * MAX_REPORTED_TABLES of `count`; null for a whole restore. The runner leaves out the same.
+   */
+  leftOut: z
+    .strictObject({ count: z.number().int().nonnegative(), entries: z.array(z.string()) })
+    .nullable()
+    .default(null),
   timing: Timing,
 });
 export type BackupUsed = z.infer<typeof BackupUsed>;
 
-/** CreateTarget's result. `created`: this execution created the database and marked it; Cleanup drops it only while it bears that mark. */
+/**
+ * CreateTarget's result. `created`: this execution created the database and marked it (or took over, empty, one an
+ * ended execution had marked); Cleanup drops it only while it bears that mark.
+ */
 export const CreatedTarget = z.strictObject({
   serverSecretArn: SecretArn,
   /** Where the server listens, resolved once: the runner and the later steps connect there. */
   server: z.strictObject({ host: z.string(), port: z.number().int() }),
-  database: DatabaseName,
+  /** A new database's name, or in place the source's, whatever characters it holds. */
+  database: ExistingDatabaseName,
   owner: z.string().nullable(),
   created: z.boolean(),
   /** What the approval of an in-place restore asks, before anything is written; null otherwise. */
@@ -162,6 +190,8 @@ export interface RestoreOutcome {
   database: string;
   backup: { key: string; takenAt: string; bytes: number; migration: LatestMigration | null };
   target: { database: string; serverSecretArn: string; owner: string | null };
+  /** A table-level restore's: what it left out of the tables it restored (BackupUsed's leftOut); null for a whole restore. */
+  leftOut: BackupUsed['leftOut'];
   validation: ValidationReport;
   approver: string | null;
   approvalComment: string | null;
@@ -196,7 +226,13 @@ export const RestoreStepEvent = z.discriminatedUnion('step', [
   z.strictObject({ step: z.literal('resolveBackup'), request: RestoreRequest }),
   z.strictObject({ step: z.literal('createTarget'), request: RestoreRequest, backup: BackupUsed }),
   z.strictObject({ step: z.literal('validateRestore'), request: RestoreRequest, backup: BackupUsed, target: CreatedTarget }),
+  /** After the approval (if any), before HandOver or Summarize: the target is this execution's result, its mark kept. */
+  z.strictObject({ step: z.literal('keepTarget'), request: RestoreRequest, target: CreatedTarget }),
   z.strictObject({ step: z.literal('summarize'), state: RestoreState }),
   z.strictObject({ step: z.literal('cleanup'), state: RestoreState }),
+  /** EventBridge, when an execution of the restore state machine was stopped, timed out or failed (compensation.ts). */
+  z.strictObject({ step: z.literal('compensate'), executionArn: ExecutionArn, status: z.string().min(1) }),
+  /** The compensation's part in the database's network: what Cleanup does to the target, for an execution that ran no Cleanup. */
+  z.strictObject({ step: z.literal('releaseTarget'), record: RestoreState }),
 ]);
 export type RestoreStepEvent = z.infer<typeof RestoreStepEvent>;

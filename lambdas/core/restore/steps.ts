@@ -4,21 +4,26 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type pg from 'pg';
 import { parseConnectionSecret } from '../postgres/connection-secrets.js';
 import { backupStackOf } from '../database-groups.js';
-import { connectClient, redact, type ConnectionSettings } from '../postgres/connection.js';
+import { boundStatements, connectClient, redact, type ConnectionSettings } from '../postgres/connection.js';
+import { depsWithin, withinStepDeadline, type StepDeadline } from '../deadline.js';
 import { LifelineError, type LifelineErrorName } from '../errors.js';
-import { assertCanActAs } from '../postgres/ownership.js';
+import { APPLICATION_ROLE, assertCanActAs, type RoleDescription } from '../postgres/ownership.js';
 import { connectionFromSecret, readSecretString } from '../postgres/connection-secrets.js';
 import type { RestoreMetricName } from '../telemetry.js';
 import { parseInput } from '../validation.js';
-import { findBackup, objectSize, readManifest, type BackupSelector } from '../vault/backups.js';
+import { findBackup, objectSize, openObject, readManifest, type BackupSelector } from '../vault/backups.js';
 import { notificationSubject } from '../workflows/notifications.js';
 import { causeDetails, nameCaught, secondsBetween, stepTimer } from '../workflows/execution-state.js';
 import type { RestoreCatalog } from './catalog.js';
+import { compensateRestore, type RestoreCompensationDeps } from './compensation.js';
 import { assertJobFits, storageFor } from './job.js';
 import { runnerErrorName } from '../exit-codes.js';
 import { defaultTargetName, RestoreInput } from './input.js';
 import { checkRestored, migrationName, type TableCheckLog } from './validation.js';
+import { plainName, selectedTables, selectTables } from '../archive/table-selection.js';
+import { readArchiveHead } from '../archive/format.js';
 import {
+  MAX_REPORTED_TABLES,
   RestoreStepEvent,
   type BackupUsed,
   type RestoreFailure,
@@ -32,13 +37,20 @@ import {
 import {
   assertWithoutTables,
   createDatabase,
-  dropDatabase,
+  dropIfMarked,
   findDatabase,
+  keepDatabase,
   MAINTENANCE_DATABASE,
   markDatabase,
+  markStanding,
+  ownsDatabase,
+  reservedDatabaseProblem,
   withDatabaseNameLock,
+  type ExecutionStatusLookup,
+  type ExistingDatabase,
 } from '../postgres/databases.js';
 import { endpointConnection } from '../postgres/endpoints.js';
+import { quoteIdent } from '../postgres/inventory.js';
 
 export interface RestoreStepDeps {
   settings: RestoreSettings;
@@ -52,11 +64,28 @@ export interface RestoreStepDeps {
   recordMetric?: (database: string, name: RestoreMetricName, value: number) => void;
   /** Keeps every table's check of a validation (the handler logs them), and says where; absent, nothing keeps them. */
   logTableChecks?: TableCheckLog;
+  /**
+   * Whether the execution a target's mark names still runs (Step Functions DescribeExecution): an ended one's mark
+   * does not hold the name. Absent, every mark holds (postgres/databases.ts markStanding).
+   */
+  executions?: ExecutionStatusLookup;
+  /** What is left of the Lambda's own time (its context's getRemainingTimeInMillis()). */
+  lambdaRemainingMs?: number;
+  /** The step's deadline (withinStepDeadline sets it): every AWS call, connection and statement ends by then. */
+  deadline?: StepDeadline;
+  /** What compensating an execution takes (compensation.ts): only the steps function EventBridge targets has it. */
+  compensation?: Omit<RestoreCompensationDeps, 'now'>;
   now?: () => Date;
 }
 
-/** Runs one step of restore.asl.json; the restore steps Lambda is this function. */
+/** Runs one step of restore.asl.json within its deadline; the restore steps Lambda is this function. */
 export async function runRestoreStep(event: unknown, deps: RestoreStepDeps): Promise<unknown> {
+  return withinStepDeadline('restore', event, deps.lambdaRemainingMs, (step, deadline) =>
+    runStep(step, depsWithin(deps, deadline, ['s3', 'secrets', 'rds'])),
+  );
+}
+
+async function runStep(event: unknown, deps: RestoreStepDeps): Promise<unknown> {
   const parsed = parseInput(RestoreStepEvent, event, 'restore step event');
   const now = deps.now ?? (() => new Date());
   const timed = stepTimer(now);
@@ -69,6 +98,8 @@ export async function runRestoreStep(event: unknown, deps: RestoreStepDeps): Pro
       return timed(await createTarget(parsed.request, parsed.backup, deps));
     case 'validateRestore':
       return timed(await validateRestore(parsed.request, parsed.backup, parsed.target, deps));
+    case 'keepTarget':
+      return keepTarget(parsed.request, parsed.target, deps);
     case 'summarize': {
       const outcome = summarize(parsed.state);
       deps.recordMetric?.(outcome.database, 'RestoreSucceeded', 1);
@@ -80,6 +111,16 @@ export async function runRestoreStep(event: unknown, deps: RestoreStepDeps): Pro
       deps.recordMetric?.(parsed.state.request.database, 'RestoreFailed', 1);
       return failure;
     }
+    case 'compensate':
+      if (!deps.compensation) {
+        throw new LifelineError(
+          'InvalidConfig',
+          'this restore steps function does not compensate executions: the one outside any VPC does',
+        );
+      }
+      return compensateRestore(parsed.executionArn, { ...deps.compensation, now: deps.now });
+    case 'releaseTarget':
+      return releaseTarget(parsed.record, deps);
   }
 }
 
@@ -121,6 +162,19 @@ export async function validateInput(
         `cutover: "${input.cutover}" is not a configured application of database "${input.database}" (its applications: ${applications})`,
       );
     }
+    // The cutover switches an application only onto its own database's server, as the config says where that listens.
+    if (serverSecretArn !== database.secretArn) {
+      throw new LifelineError(
+        'InvalidInput',
+        `cutover: ${input.cutover} can be switched only to a database on the server of "${input.database}", its configured database; leave target.serverSecretArn out, or restore without cutover`,
+      );
+    }
+  }
+  if (input.owner !== undefined && owner !== undefined) {
+    throw new LifelineError(
+      'InvalidInput',
+      `owner: a restore of "${input.database}" is owned by the role of its application ${owner.name} (from its connection secret), which validates it; leave owner out`,
+    );
   }
   // One transaction in place: pg_restore --single-transaction cannot run jobs.
   const jobs = input.inPlace ? 1 : (input.jobs ?? settings.runnerVcpus);
@@ -141,6 +195,7 @@ export async function validateInput(
     smokeChecks: input.smokeChecks ?? [],
     cutover: input.cutover ?? null,
     ownerSecretArn: owner?.connectionSecretArn ?? null,
+    owner: input.owner ?? null,
     keepOnFailure: input.keepOnFailure,
     approval: {
       required: input.cutover !== undefined,
@@ -162,11 +217,16 @@ function selectorOf(request: RestoreRequest): BackupSelector {
   return { database: request.database, latest: true };
 }
 
-/** The backup to restore: its manifest present, and its archive present with the manifest's size. */
+/**
+ * The backup to restore: its manifest present, and its archive present with the manifest's size. The input's
+ * `tables` and `schemas` are checked against its manifest here, before CreateTarget creates anything.
+ */
 export async function resolveBackup(request: RestoreRequest, deps: RestoreStepDeps): Promise<Omit<BackupUsed, 'timing'>> {
   const { s3, settings } = deps;
   const key = await findBackup(s3, settings.bucket, selectorOf(request));
   const manifest = await readManifest(s3, settings.bucket, key);
+  // The runner selects the same way (restore/pipeline.ts), so a name that passes here restores.
+  const restoring = selectedTables(manifest, { tables: request.tables ?? undefined, schemas: request.schemas ?? undefined });
   let bytes: number;
   try {
     bytes = await objectSize(s3, settings.bucket, key);
@@ -182,6 +242,21 @@ export async function resolveBackup(request: RestoreRequest, deps: RestoreStepDe
       `archive s3://${settings.bucket}/${key} has ${bytes} bytes, its manifest says ${manifest.archive.bytes}; nothing was restored`,
     );
   }
+  const partial = request.tables !== null || request.schemas !== null;
+  // Where no application's role owns the restore and the input names no role, the source database's owner does.
+  const ownedAsSource = request.ownerSecretArn === null && request.owner === null;
+  let owner: string | null = null;
+  let leftOut: BackupUsed['leftOut'] = null;
+  if (partial || ownedAsSource) {
+    // The manifest records neither: the archive's table of contents, at its head, does.
+    const head = await readArchiveHead(await openObject(s3, settings.bucket, key), deps.deadline?.signal);
+    if (ownedAsSource) owner = head.databaseOwner;
+    if (partial) {
+      // As the runner selects the archive's entries (restore/pipeline.ts), so as it leaves them out.
+      const all = selectTables(head.entries, restoring).leftOut;
+      leftOut = { count: all.length, entries: all.slice(0, MAX_REPORTED_TABLES) };
+    }
+  }
   const { host, port, databaseName } = manifest.source;
   return {
     key,
@@ -190,7 +265,8 @@ export async function resolveBackup(request: RestoreRequest, deps: RestoreStepDe
     bytes,
     sha256: manifest.archive.sha256,
     migration: manifest.latestMigration,
-    source: { host, port, databaseName },
+    source: { host, port, databaseName, owner },
+    leftOut,
   };
 }
 
@@ -201,13 +277,14 @@ export async function resolveBackup(request: RestoreRequest, deps: RestoreStepDe
  */
 async function serverConnection(request: RestoreRequest, deps: RestoreStepDeps): Promise<ConnectionSettings> {
   const { name, host, port, databaseName, rds } = request.server;
-  return endpointConnection({ label: name, secretArn: request.target.serverSecretArn, host, port, databaseName, rds }, deps);
+  const server = await endpointConnection({ label: name, secretArn: request.target.serverSecretArn, host, port, databaseName, rds }, deps);
+  return { ...server, deadline: deps.deadline };
 }
 
 /** The target's server as CreateTarget resolved it, connected to `database` with the admin secret's credentials. */
 async function targetServer(target: CreatedTarget, database: string, deps: RestoreStepDeps): Promise<ConnectionSettings> {
   const server = await connectionFromSecret(deps.secrets, target.serverSecretArn, { ...target.server, database });
-  return { ...server, database };
+  return { ...server, database, deadline: deps.deadline };
 }
 
 async function withClient<T>(settings: ConnectionSettings, use: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -228,10 +305,12 @@ function inPlaceQuestion(request: RestoreRequest, backup: BackupUsed, database: 
 }
 
 /**
- * The target database, owned by the application's role: created when it does not exist, or taken when it
- * exists without tables. The backup's source is a target only in place, and then it is never created.
+ * The target database, owned by the application's role (or, where none owns it, the role the input names or the
+ * source database's owner: restoreOwner): created when it does not exist, or taken when it exists without tables.
+ * The backup's source is a target only in place, and then it is never created.
  * A database it creates bears this execution's mark (postgres/databases.ts markDatabase), in the same step: a retry
- * of the step finds it created, another execution is refused it, and Cleanup drops nothing without the mark.
+ * of the step finds it created, another execution is refused it while this one may run, and Cleanup drops nothing
+ * without the mark. An existing target is checked before anything is written (takeExisting).
  */
 export async function createTarget(
   request: RestoreRequest,
@@ -255,32 +334,25 @@ export async function createTarget(
       `target.database: "${database}" is the source of backup ${backup.key}; restore into a new database, or over it with "inPlace": true`,
     );
   }
-  const owner = request.ownerSecretArn === null ? null : (await applicationRole(request.ownerSecretArn, server, deps)).user;
+  const { role: owner, described } = await restoreOwner(request, backup, server, deps);
   const at = `${server.host}:${server.port}`;
   const execution = request.execution.id;
   const created = await withClient({ ...server, database: MAINTENANCE_DATABASE }, async (client) => {
-    if (owner !== null) await assertCanActAs(client, owner, server);
+    await assertCanActAs(client, owner, server, described);
     return withDatabaseNameLock(client, database, async () => {
       const existing = await findDatabase(client, database);
       // In place, the source: any mark it bears (a restore it was switched to) is not this execution's.
       if (existing && request.inPlace) return false;
       if (existing?.markedBy === execution) return true;
-      if (existing?.markedBy) {
-        throw new LifelineError(
-          'InvalidInput',
-          `target.database: "${database}" on ${at} is being restored by execution ${existing.markedBy}; restore into another database`,
-        );
-      }
-      if (existing) return false;
+      if (existing) return takeExisting(client, { ...server, database }, existing, { role: owner, described }, execution, deps);
       if (request.inPlace) throw new LifelineError('InvalidInput', `inPlace: the source database "${database}" does not exist on ${at}`);
-      await createDatabase(client, database, owner ?? undefined);
+      // CREATE DATABASE ends by the deadline, so Cleanup, which runs after, finds it (marked) if it exists.
+      if (deps.deadline) await boundStatements(client, deps.deadline, `creating database ${database}`);
+      await createDatabase(client, database, owner);
       await markDatabase(client, database, execution);
       return true;
     });
   });
-  if (!created && !request.inPlace) {
-    await withClient({ ...server, database }, (client) => assertWithoutTables(client, `target.database: "${database}" on ${at}`));
-  }
   const endpoint = { host: server.host, port: server.port };
   return {
     serverSecretArn,
@@ -296,12 +368,97 @@ export async function createTarget(
       database,
       role: owner,
       inPlace: request.inPlace,
-      tables: request.tables,
-      schemas: request.schemas,
+      execution,
+      // Quotes only where a name needs them: the plainest form of each name, which the runner reads back the same.
+      tables: request.tables?.map(plainName) ?? null,
+      schemas: request.schemas?.map(plainName) ?? null,
       jobs: request.jobs,
       storageGiB: storageFor(backup.bytes),
     },
   };
+}
+
+/**
+ * An existing database as CreateTarget's target, checked under its name's lock (`server` holds it) before anything
+ * is written: never postgres, a template or RDS's own; not while the execution whose mark it bears may still run;
+ * without tables; owned by the role the restored objects will belong to (`owner`: the application's, as a rule). One
+ * that an ended execution left is taken over, marked as this execution's, so that this execution's Cleanup drops it.
+ * Returns whether it was marked (CreatedTarget's `created`).
+ */
+async function takeExisting(
+  server: pg.Client,
+  target: ConnectionSettings,
+  existing: ExistingDatabase,
+  owner: RestoreOwner,
+  execution: string,
+  deps: RestoreStepDeps,
+): Promise<boolean> {
+  const name = target.database;
+  const what = `target.database: "${name}" on ${target.host}:${target.port}`;
+  const reserved = reservedDatabaseProblem(name);
+  if (reserved) throw new LifelineError('InvalidInput', `target.database: ${reserved}`);
+  if (existing.template) {
+    throw new LifelineError(
+      'InvalidInput',
+      `${what} is a template database (datistemplate), which new databases are copied from; a restore never writes into it: name a new database`,
+    );
+  }
+  let leftBy = '';
+  if (existing.markedBy !== null) {
+    const mark = await markStanding(existing.markedBy, deps.executions, deps.deadline?.signal);
+    if (mark.holds) {
+      throw new LifelineError(
+        'InvalidInput',
+        `${what} is being restored by execution ${existing.markedBy}${mark.status}; restore into another database`,
+      );
+    }
+    leftBy = `, left by execution ${existing.markedBy}${mark.status},`;
+  }
+  await withClient(target, (client) => assertWithoutTables(client, `${what}${leftBy}`));
+  if (!(await ownsDatabase(server, name, owner.role))) {
+    throw new LifelineError(
+      'InvalidInput',
+      `${what} belongs to ${existing.owner}, not to ${owner.described.what} "${owner.role}", which must own what is restored into it: ` +
+        `run ALTER DATABASE ${quoteIdent(name)} OWNER TO ${quoteIdent(owner.role)} there (as its owner or the master user) and restore again, ` +
+        'or restore into a new database; nothing was restored',
+    );
+  }
+  if (existing.markedBy === null) return false;
+  await markDatabase(server, name, execution);
+  return true;
+}
+
+/** The role a restore's database and objects belong to, and whose it is, for messages. */
+interface RestoreOwner {
+  role: string;
+  described: RoleDescription;
+}
+
+/**
+ * Who owns the restore: the application's role (from its connection secret); where no application's role does, the
+ * role the input names, else the source database's owner as the backup's archive records it (ResolveBackup read it).
+ * Never the admin by default: with neither, the restore is refused before anything is created.
+ */
+async function restoreOwner(
+  request: RestoreRequest,
+  backup: BackupUsed,
+  server: ConnectionSettings,
+  deps: RestoreStepDeps,
+): Promise<RestoreOwner> {
+  if (request.ownerSecretArn !== null) {
+    return { role: (await applicationRole(request.ownerSecretArn, server, deps)).user, described: APPLICATION_ROLE };
+  }
+  const nameAnother = `create it there, or name the role to own the restore in the input's "owner"`;
+  if (request.owner !== null)
+    return { role: request.owner, described: { what: 'the role the input names (owner)', whenMissing: nameAnother } };
+  if (backup.source.owner !== null) {
+    return { role: backup.source.owner, described: { what: "the source database's owner", whenMissing: nameAnother } };
+  }
+  throw new LifelineError(
+    'InvalidInput',
+    `owner: no application's role owns a restore of "${request.database}" (it has no configured application, or several and no cutover naming one), ` +
+      `and backup ${backup.key} does not record its database's owner: name the role to own the restore in the input's "owner"; nothing was created`,
+  );
 }
 
 /**
@@ -331,7 +488,8 @@ const INSUFFICIENT_PRIVILEGE = '42501';
  * Proves the restored database as the application's role: every restored table's rows against the manifest's
  * counts (exact, or within ESTIMATE_TOLERANCE of an estimate for the largest tables), the latest migration against the manifest's, and the smoke checks. A failed check is a
  * report with `passed: false`, so that the report reaches the notification; the state machine then fails.
- * A role that may not read the restored tables fails with VerificationFailed.
+ * A role that may not read the restored tables fails with VerificationFailed. Where no application's role owns the
+ * restore, its owner (whose password no secret holds) is proved through the admin's session, as that role (SET ROLE).
  */
 export async function validateRestore(
   request: RestoreRequest,
@@ -340,16 +498,30 @@ export async function validateRestore(
   deps: RestoreStepDeps,
 ): Promise<Omit<ValidationReport, 'timing'>> {
   const manifest = await readManifest(deps.s3, deps.settings.bucket, backup.key);
-  const as = await applicationConnection(request, target, deps);
+  const connection = await applicationConnection(request, target, deps);
+  const setRole = request.ownerSecretArn === null ? target.owner : null;
+  // What the report names: the role the checks ran as (the connection's password stays for redacting).
+  const as = setRole === null ? connection : { ...connection, user: setRole };
+  const whose = setRole === null ? "the application's role" : 'its owner';
   try {
-    return await withClient(as, (client) => checkRestored(client, manifest, request, backup, target, as, deps.logTableChecks));
+    return await withClient(connection, async (client) => {
+      if (setRole !== null) await client.query(`SET ROLE ${quoteIdent(setRole)}`);
+      return checkRestored(client, manifest, request, backup, target, as, deps.logTableChecks);
+    });
   } catch (error) {
     if ((error as { code?: string }).code !== INSUFFICIENT_PRIVILEGE) throw error;
     throw new LifelineError(
       'VerificationFailed',
-      `${target.database} failed validation as ${as.user}, the application's role, which cannot use it: ${redact((error as Error).message, as)}`,
+      `${target.database} failed validation as ${as.user}, ${whose}, which cannot use it: ${redact((error as Error).message, as)}`,
     );
   }
+}
+
+/** What a table-level restore left out, for its notification: a sentence starting with a space, or '' for none. */
+function leftOutNote(leftOut: BackupUsed['leftOut']): string {
+  if (leftOut === null || leftOut.count === 0) return '';
+  const more = leftOut.count > leftOut.entries.length ? `, and ${leftOut.count - leftOut.entries.length} more` : '';
+  return ` Left out of the chosen tables (restore them by hand if needed): ${leftOut.entries.join('; ')}${more}.`;
 }
 
 /** The execution's output and notification after success. */
@@ -375,10 +547,11 @@ export function summarize(state: RestoreState): RestoreOutcome {
   return {
     status: 'SUCCEEDED',
     subject: notificationSubject(`${request.database} restored into ${target.database}`),
-    message: `${validation.summary}${approved}${handedOver} Restored in ${restoreWallSeconds} s. Execution ${request.execution.id}.`,
+    message: `${validation.summary}${leftOutNote(backup.leftOut)}${approved}${handedOver} Restored in ${restoreWallSeconds} s. Execution ${request.execution.id}.`,
     database: request.database,
     backup: { key: backup.key, takenAt: backup.takenAt, bytes: backup.bytes, migration: backup.migration },
     target: { database: target.database, serverSecretArn: target.serverSecretArn, owner: target.owner },
+    leftOut: backup.leftOut,
     validation,
     approver: approval?.approver ?? null,
     approvalComment: approval?.comment ?? null,
@@ -426,15 +599,28 @@ export function classifyFailure(caught: { Error: string; Cause?: string } | unde
 }
 
 /**
- * Drops `database` if it bears the mark of `execution`, checked just before the drop under the name's lock;
- * returns whose mark it bore (null for none), or undefined when it does not exist.
+ * The target is this execution's result from here on, or the database it hands over to the cutover: its mark becomes
+ * a record that this execution kept it (postgres/databases.ts keepDatabase), so that no Cleanup, and no `cleanup`
+ * event made by hand, drops it however the execution ends. A target that is not this execution's mark's to keep (gone,
+ * or marked by another since) is not handed over. A target it did not create (in place) bears no mark of its.
  */
-async function dropIfMarked(server: pg.Client, database: string, execution: string): Promise<string | null | undefined> {
-  return withDatabaseNameLock(server, database, async () => {
-    const existing = await findDatabase(server, database);
-    if (existing?.markedBy === execution) await dropDatabase(server, database);
-    return existing?.markedBy;
-  });
+export async function keepTarget(request: RestoreRequest, target: CreatedTarget, deps: RestoreStepDeps): Promise<{ kept: string | null }> {
+  if (!target.created) return { kept: null };
+  const execution = request.execution.id;
+  const why = request.cutover === null ? 'restored' : `handed over to the cutover of ${request.cutover}`;
+  const server = await targetServer(target, MAINTENANCE_DATABASE, deps);
+  const existing = await withClient(server, (client) => keepDatabase(client, target.database, execution, why));
+  if (existing?.markedBy !== execution && existing?.keptBy !== execution) {
+    const now =
+      existing === undefined
+        ? 'is gone'
+        : `bears ${existing.markedBy === null ? 'no mark of an execution' : `the mark of execution ${existing.markedBy}`}`;
+    throw new LifelineError(
+      'RestoreFailed',
+      `${target.database}, which this execution created, ${now}: it is not this execution's to keep or hand over`,
+    );
+  }
+  return { kept: target.database };
 }
 
 /**
@@ -442,7 +628,7 @@ async function dropIfMarked(server: pg.Client, database: string, execution: stri
  * over to cutover (an application may use it by now); names the failure. An in-place target is never dropped.
  */
 export async function cleanup(state: RestoreState, deps: RestoreStepDeps): Promise<RestoreFailure> {
-  const { request, target, handOver } = state;
+  const { request, handOver } = state;
   // HandOver's own timeout: the cutover may still be running, or have stopped anywhere; nothing says what it left.
   const { error, cause } =
     handOver && !state.cutover && state.error?.Error === 'States.Timeout'
@@ -451,52 +637,7 @@ export async function cleanup(state: RestoreState, deps: RestoreStepDeps): Promi
           cause: `the cutover of ${handOver.application} did not end within HandOver's time limit: check which database its connection secret names, its write freeze and its lock`,
         }
       : classifyFailure(state.error);
-  let dropped: string | null = null;
-  let kept: string | null = null;
-  let note = '';
-  if (target && request.inPlace && state.approval) {
-    note = ` In place, ${target.database} is never dropped: the restore runs in one transaction, so a failure before its commit left it as it was (the runner's log says whether it committed).`;
-  } else if (target?.created && handOver) {
-    kept = target.database;
-    note = ` Kept ${target.database}: it was handed over to cutover of ${handOver.application}.`;
-  } else if (target?.created && request.keepOnFailure) {
-    kept = target.database;
-    note = ` Kept ${target.database} (keepOnFailure).`;
-  } else if (target?.created) {
-    try {
-      const server = await targetServer(target, MAINTENANCE_DATABASE, deps);
-      const markedBy = await withClient(server, (client) => dropIfMarked(client, target.database, request.execution.id));
-      if (markedBy === request.execution.id) {
-        dropped = target.database;
-        note = ` Dropped ${target.database}, which this execution had created.`;
-      } else if (markedBy === undefined) {
-        note = ` ${target.database}, which this execution had created, is gone already.`;
-      } else {
-        kept = target.database;
-        const mark = markedBy === null ? 'it bears no mark' : `execution ${markedBy} marked it`;
-        note = ` Kept ${target.database}: it is not marked as created by this execution (${mark}), so it is not this execution's to drop.`;
-      }
-    } catch (dropError) {
-      kept = target.database;
-      note = ` Could not drop ${target.database}: ${(dropError as Error).message}; drop it by hand.`;
-    }
-  } else if (!target && state.backup && !request.inPlace && request.target.database !== null && !request.keepOnFailure) {
-    // CreateTarget gave no answer (its state timed out, its answer was lost) yet may have created the database,
-    // marked as this execution's: found by its name and mark, and dropped.
-    const database = request.target.database;
-    try {
-      const server = await serverConnection(request, deps);
-      const markedBy = await withClient({ ...server, database: MAINTENANCE_DATABASE }, (client) =>
-        dropIfMarked(client, database, request.execution.id),
-      );
-      if (markedBy === request.execution.id) {
-        dropped = database;
-        note = ` Dropped ${database}, which this execution's CreateTarget had created without reporting it.`;
-      }
-    } catch (dropError) {
-      note = ` Could not check whether CreateTarget left ${database}: ${(dropError as Error).message}; drop it by hand if it bears this execution's mark.`;
-    }
-  }
+  const { dropped, kept, note } = await releaseTarget(state, deps);
   // A failed validation's summary is the cause already.
   const report = state.validation?.passed ? ` ${state.validation.summary}` : '';
   return {
@@ -507,4 +648,83 @@ export async function cleanup(state: RestoreState, deps: RestoreStepDeps): Promi
     subject: notificationSubject(`restore of ${request.database} failed (${error})`),
     message: `Restore of ${request.database} failed with ${error}: ${cause}${report}${note} Execution ${request.execution.id}.`,
   };
+}
+
+/** What releasing a failed execution's target did: the database dropped or kept, said in a sentence. */
+export interface ReleasedTarget {
+  dropped: string | null;
+  kept: string | null;
+  /** Starts with a space, for the failure's message. */
+  note: string;
+  /** A person must act: the target could not be dropped or checked. */
+  actionNeeded: boolean;
+}
+
+/**
+ * Cleanup's part that acts: drops the target this execution created and still marks (found by its name and mark
+ * when CreateTarget never reported it), unless it was handed over to cutover, kept on failure, or restored in place.
+ * Running it again drops nothing more. The compensation of a stopped execution runs it too (compensation.ts).
+ */
+export async function releaseTarget(state: RestoreState, deps: RestoreStepDeps): Promise<ReleasedTarget> {
+  const { request, target, handOver } = state;
+  let dropped: string | null = null;
+  let kept: string | null = null;
+  let note = '';
+  let actionNeeded = false;
+  if (target && request.inPlace && state.approval) {
+    note = ` In place, ${target.database} is never dropped: the restore runs in one transaction, so a failure before its commit left it as it was (the runner's log says whether it committed).`;
+  } else if (target?.created && handOver) {
+    kept = target.database;
+    note = ` Kept ${target.database}: it was handed over to cutover of ${handOver.application}.`;
+  } else if (target?.created && request.keepOnFailure) {
+    kept = target.database;
+    note = ` Kept ${target.database} (keepOnFailure).`;
+    // Kept for good: its mark goes, so that no cleanup drops it later.
+    try {
+      const server = await targetServer(target, MAINTENANCE_DATABASE, deps);
+      await withClient(server, (client) => keepDatabase(client, target.database, request.execution.id, 'kept on failure'));
+    } catch (markError) {
+      note += ` Its mark, "lifeline restore ${request.execution.id}", could not be changed (${(markError as Error).message}): change its comment before running lifeline cleanup against its server.`;
+    }
+  } else if (target?.created) {
+    try {
+      const server = await targetServer(target, MAINTENANCE_DATABASE, deps);
+      const existing = await withClient(server, (client) => dropIfMarked(client, target.database, request.execution.id));
+      if (existing?.markedBy === request.execution.id) {
+        dropped = target.database;
+        note = ` Dropped ${target.database}, which this execution had created.`;
+      } else if (existing === undefined) {
+        note = ` ${target.database}, which this execution had created, is gone already.`;
+      } else if (existing.keptBy === request.execution.id) {
+        kept = target.database;
+        note = ` Kept ${target.database}: this execution had kept it as its result (KeepTarget), so no cleanup drops it.`;
+      } else {
+        kept = target.database;
+        const mark = existing.markedBy === null ? 'it bears no mark' : `execution ${existing.markedBy} marked it`;
+        note = ` Kept ${target.database}: it is not marked as created by this execution (${mark}), so it is not this execution's to drop.`;
+      }
+    } catch (dropError) {
+      kept = target.database;
+      note = ` Could not drop ${target.database}: ${(dropError as Error).message}; drop it by hand.`;
+      actionNeeded = true;
+    }
+  } else if (!target && state.backup && !request.inPlace && request.target.database !== null && !request.keepOnFailure) {
+    // CreateTarget gave no answer (its state timed out, its answer was lost) yet may have created the database,
+    // marked as this execution's: found by its name and mark, and dropped.
+    const database = request.target.database;
+    try {
+      const server = await serverConnection(request, deps);
+      const existing = await withClient({ ...server, database: MAINTENANCE_DATABASE }, (client) =>
+        dropIfMarked(client, database, request.execution.id),
+      );
+      if (existing?.markedBy === request.execution.id) {
+        dropped = database;
+        note = ` Dropped ${database}, which this execution's CreateTarget had created without reporting it.`;
+      }
+    } catch (dropError) {
+      note = ` Could not check whether CreateTarget left ${database}: ${(dropError as Error).message}; drop it by hand if it bears this execution's mark.`;
+      actionNeeded = true;
+    }
+  }
+  return { dropped, kept, note, actionNeeded };
 }

@@ -23,17 +23,26 @@ const notInExtension = (catalog: string, oid: string) =>
   `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = '${catalog}'::regclass AND d.objid = ${oid} AND d.deptype = 'e')`;
 
 /**
- * Queries that write the DROP statements for objects not in a snapshot, in an order that keeps each statement
- * small (a schema dropped after its tables needs few locks): relations, routines, types (not the array and
- * row types that go with others), then schemas and extensions with whatever else of theirs is left.
- * Each runs after the drops before it, so it sees only what those left.
+ * An object of `catalog` that nothing depends on but what the restore's definitions created: another session's table
+ * in a restored schema, or of a restored type, keeps it (CASCADE would drop theirs too). What depends on a restored
+ * table (its indexes, constraints, triggers: the restore's own, made after its definitions) goes with it.
+ */
+const onlyOursDependOn = (catalog: string, oid: string) =>
+  `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.refclassid = '${catalog}'::regclass AND d.refobjid = ${oid} AND d.xmin <> $2::xid AND d.deptype = 'n')`;
+
+/**
+ * Queries that write the DROP statements for the objects the restore's definitions created ($2, the transaction that
+ * created them) and not in the snapshot taken before ($1), in an order that keeps each statement small (a schema
+ * dropped after its tables needs few locks): relations, routines, types (not the array and row types that go with
+ * others), then schemas and extensions with whatever else of theirs is left. Each runs after the drops before it,
+ * so it sees only what those left. Objects other sessions created meanwhile have another creating transaction.
  */
 const DROPS: { kind: keyof CatalogSnapshot; query: string }[] = [
   {
     kind: 'relations',
     query: `SELECT format('DROP %s IF EXISTS %s CASCADE', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
               WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, c.oid::regclass) AS statement
-            FROM pg_class c WHERE c.oid <> ALL($1::oid[]) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+            FROM pg_class c WHERE c.oid <> ALL($1::oid[]) AND c.xmin = $2::xid AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
               AND ${notInExtension('pg_class', 'c.oid')}
               -- An identity column's sequence cannot be dropped by itself: it goes with its table.
               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'i')`,
@@ -41,28 +50,50 @@ const DROPS: { kind: keyof CatalogSnapshot; query: string }[] = [
   {
     kind: 'functions',
     query: `SELECT format('DROP ROUTINE IF EXISTS %s CASCADE', p.oid::regprocedure) AS statement
-            FROM pg_proc p WHERE p.oid <> ALL($1::oid[]) AND ${notInExtension('pg_proc', 'p.oid')}`,
+            FROM pg_proc p WHERE p.oid <> ALL($1::oid[]) AND p.xmin = $2::xid AND ${notInExtension('pg_proc', 'p.oid')}
+              AND ${onlyOursDependOn('pg_proc', 'p.oid')}`,
   },
   {
     kind: 'types',
     query: `SELECT format('DROP %s IF EXISTS %s CASCADE', CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.oid::regtype) AS statement
-            FROM pg_type t WHERE t.oid <> ALL($1::oid[]) AND t.typtype <> 'm'
+            FROM pg_type t WHERE t.oid <> ALL($1::oid[]) AND t.xmin = $2::xid AND t.typtype <> 'm' AND ${onlyOursDependOn('pg_type', 't.oid')}
               AND (t.typrelid = 0 OR (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c')
               AND NOT EXISTS (SELECT 1 FROM pg_type e WHERE e.typarray = t.oid) AND ${notInExtension('pg_type', 't.oid')}`,
   },
   {
     kind: 'schemas',
-    query: `SELECT format('DROP SCHEMA IF EXISTS %I CASCADE', nspname) AS statement FROM pg_namespace WHERE oid <> ALL($1::oid[])`,
+    query: `SELECT format('DROP SCHEMA IF EXISTS %I CASCADE', nspname) AS statement FROM pg_namespace n
+            WHERE oid <> ALL($1::oid[]) AND n.xmin = $2::xid AND ${onlyOursDependOn('pg_namespace', 'n.oid')}`,
   },
   {
     kind: 'extensions',
-    query: `SELECT format('DROP EXTENSION IF EXISTS %I CASCADE', extname) AS statement FROM pg_extension WHERE oid <> ALL($1::oid[])`,
+    query: `SELECT format('DROP EXTENSION IF EXISTS %I CASCADE', extname) AS statement FROM pg_extension e
+            WHERE oid <> ALL($1::oid[]) AND e.xmin = $2::xid AND ${onlyOursDependOn('pg_extension', 'e.oid')}`,
   },
 ];
 
 /** In batches: each large object unlinked takes a lock until its transaction ends. */
 const UNLINK_LARGE_OBJECTS = `SELECT count(lo_unlink(oid))::int AS n FROM
-  (SELECT oid FROM pg_largeobject_metadata WHERE oid <> ALL($1::oid[]) LIMIT 1000) AS restored`;
+  (SELECT oid FROM pg_largeobject_metadata WHERE oid <> ALL($1::oid[]) AND xmin = $2::xid LIMIT 1000) AS restored`;
+
+/** What the restore's definitions created and the drops left, because other sessions' objects depend on it. */
+const LEFT_OVER = `SELECT format('schema %I', nspname) AS object FROM pg_namespace WHERE oid <> ALL($1::oid[]) AND xmin = $2::xid
+  UNION ALL SELECT format('type %s', oid::regtype) FROM pg_type t WHERE oid <> ALL($3::oid[]) AND xmin = $2::xid AND typtype <> 'm'
+    AND typrelid = 0 AND NOT EXISTS (SELECT 1 FROM pg_type e WHERE e.typarray = t.oid) AND ${notInExtension('pg_type', 't.oid')}
+  UNION ALL SELECT format('routine %s', oid::regprocedure) FROM pg_proc p WHERE oid <> ALL($4::oid[]) AND xmin = $2::xid
+    AND ${notInExtension('pg_proc', 'p.oid')}
+  UNION ALL SELECT format('extension %I', extname) FROM pg_extension WHERE oid <> ALL($5::oid[]) AND xmin = $2::xid`;
+
+/**
+ * The transaction that created the restored tables `tables` (new since the snapshot's `relations`): the restore's
+ * definitions run in one (pg_restore --section=pre-data --single-transaction), which created every object of the
+ * restore that is dropped on failure. One that another session created under one of their names after (it could
+ * not before: the definitions would have failed) shows as a second transaction, which cannot be told from theirs.
+ */
+const DEFINITIONS_TRANSACTION = `SELECT DISTINCT c.xmin::text AS xid
+  FROM unnest($1::text[], $2::text[]) AS restored(schema, name)
+  JOIN pg_namespace n ON n.nspname = restored.schema JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = restored.name
+  WHERE c.oid <> ALL($3::oid[])`;
 
 /** The database a restore writes into, and how to put it back as it was if the restore fails. */
 export interface UndoableTarget {
@@ -70,6 +101,11 @@ export interface UndoableTarget {
   server: pg.Client;
   /** Called just before the first write; returns a connection to the target database. */
   prepare(): Promise<pg.Client>;
+  /**
+   * Called once the restore's definitions have committed, in one transaction, with the tables they created: by that
+   * transaction, undo tells the restore's objects from those other sessions created meanwhile.
+   */
+  definitionsRestored(tables: readonly { schema: string; name: string }[]): Promise<void>;
   /**
    * After a failure: drops a database `prepare` created, or what the restore added to an existing one; says
    * what became of the target. `restored`: pg_restore had finished (an in-place restore had committed).
@@ -112,6 +148,8 @@ async function newDatabase(settings: ConnectionSettings, owner: string | undefin
       client = await connectClient(settings);
       return client;
     },
+    // Dropped whole on failure: no object of it needs telling apart.
+    definitionsRestored: () => Promise.resolve(),
     async undo() {
       await client?.end().catch(() => undefined);
       if (!created) return `nothing was written to ${describe(settings)}`;
@@ -133,14 +171,18 @@ async function newDatabase(settings: ConnectionSettings, owner: string | undefin
 }
 
 /**
- * An existing database without tables of its own. What it holds before the restore writes is recorded; on
- * failure, exactly what was added since is dropped (schemas, relations, types, routines, extensions, large
- * objects; other kinds of objects go with their schema), and nothing that was there before is touched.
+ * An existing database without tables of its own. What it holds before the restore writes is recorded, and the
+ * transaction its definitions were created in; on failure, exactly what that transaction added is dropped (schemas,
+ * relations, types, routines, extensions, large objects; other kinds of objects go with their schema, indexes and
+ * constraints with their table): nothing that was there before is touched, nor what other sessions created meanwhile,
+ * nor what of the restore's their objects depend on (kept, and said).
  */
 async function existingDatabase(settings: ConnectionSettings): Promise<UndoableTarget> {
   const client = await connectClient(settings);
   let before: CatalogSnapshot | undefined;
   let backendPid: number | undefined;
+  /** The transaction of the restore's definitions, once they committed: a number, or why it cannot be told. */
+  let definitions: { xid: string } | { unknown: string } | undefined;
   try {
     await assertWithoutTables(client, `target ${describe(settings)}`);
   } catch (error) {
@@ -154,10 +196,33 @@ async function existingDatabase(settings: ConnectionSettings): Promise<UndoableT
       backendPid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       return client;
     },
+    async definitionsRestored(tables) {
+      if (!before) return;
+      if (tables.length === 0) {
+        definitions = { unknown: 'it restored no table, by which its own objects are told from other sessions’' };
+        return;
+      }
+      const { rows } = await client.query<{ xid: string }>(DEFINITIONS_TRANSACTION, [
+        tables.map((table) => table.schema),
+        tables.map((table) => table.name),
+        before.relations,
+      ]);
+      definitions =
+        rows.length === 1
+          ? { xid: rows[0]!.xid }
+          : { unknown: `its tables came from ${rows.length} transactions: another session replaced some of them` };
+    },
     async undo() {
       if (!before) return `nothing was written to ${describe(settings)}`;
+      // Its definitions run in one transaction: one that did not commit left nothing.
+      if (!definitions) return `its definitions had not committed, so it had created nothing in ${describe(settings)}`;
+      if ('unknown' in definitions) {
+        return `what it had created in ${describe(settings)} was left there: ${definitions.unknown}; drop it by hand`;
+      }
+      const { xid } = definitions;
       const snapshot = before;
       const cleaner = await connectClient(settings);
+      let left: string[];
       try {
         // A count of ours still running would hold a lock that the drops wait for.
         await cleaner.query('SELECT pg_cancel_backend($1)', [backendPid]);
@@ -165,19 +230,24 @@ async function existingDatabase(settings: ConnectionSettings): Promise<UndoableT
         // Names come out schema-qualified and are read back the same way.
         await cleaner.query('SET search_path = pg_catalog');
         for (const { kind, query } of DROPS) {
-          const { rows } = await cleaner.query<{ statement: string }>(query, [snapshot[kind]]);
+          const { rows } = await cleaner.query<{ statement: string }>(query, [snapshot[kind], xid]);
           for (const { statement } of rows) await cleaner.query(statement);
         }
         let unlinked: number;
         do {
-          unlinked = (await cleaner.query<{ n: number }>(UNLINK_LARGE_OBJECTS, [snapshot.largeObjects])).rows[0]!.n;
+          unlinked = (await cleaner.query<{ n: number }>(UNLINK_LARGE_OBJECTS, [snapshot.largeObjects, xid])).rows[0]!.n;
         } while (unlinked > 0);
+        const { schemas, types, functions, extensions } = snapshot;
+        left = (await cleaner.query<{ object: string }>(LEFT_OVER, [schemas, xid, types, functions, extensions])).rows.map(
+          (row) => row.object,
+        );
       } catch (error) {
         throw failure('dropping what the restore created in', settings, error);
       } finally {
         await cleaner.end().catch(() => undefined);
       }
-      return `what it had created in ${describe(settings)} was dropped`;
+      const kept = left.length === 0 ? '' : `, but for what objects other sessions created depend on: ${left.join(', ')}`;
+      return `what it had created in ${describe(settings)} was dropped${kept}`;
     },
     async close() {
       await client.end().catch(() => undefined);
@@ -194,6 +264,7 @@ async function replacedDatabase(settings: ConnectionSettings): Promise<UndoableT
   return {
     server: client,
     prepare: () => Promise.resolve(client),
+    definitionsRestored: () => Promise.resolve(),
     undo: (restored) =>
       Promise.resolve(
         restored

@@ -47,19 +47,61 @@ export function tableCheckLog(
 /** A smoke check that runs longer than this fails. */
 const SMOKE_CHECK_TIMEOUT_MS = 60_000;
 
-async function runSmokeCheck(client: pg.Client, sql: string, settings: ConnectionSettings): Promise<{ passed: boolean; detail: string }> {
+/** The most of PostgreSQL's error text a failed smoke check reports. */
+export const MAX_SMOKE_CHECK_ERROR_LENGTH = 200;
+
+/** `a text`, `an integer`: a PostgreSQL type's name as a smoke check's detail says it. */
+const withArticle = (type: string) => `${/^[aeiou]/i.test(type) ? 'an' : 'a'} ${type}`;
+
+/**
+ * What a failed smoke check says of PostgreSQL's error, which must not carry the rows' values into the report (and
+ * from there into the execution's history, its logs, the failure's cause and the e-mails): the message's first line
+ * only (never its DETAIL, which quotes keys and values), with what it quotes left out, from its first double quote to
+ * its last (a bad cast quotes the value: `invalid input syntax for type integer: "..."`), cut to
+ * MAX_SMOKE_CHECK_ERROR_LENGTH characters, and its SQLSTATE. A function's own error (RAISE, ASSERT) says whatever the
+ * function put in it: only its SQLSTATE is told.
+ */
+export function smokeCheckError(error: unknown, settings: ConnectionSettings): string {
+  const { message, code, where } = error as { message?: unknown; code?: unknown; where?: unknown };
+  const sqlstate = typeof code === 'string' ? ` (SQLSTATE ${code})` : '';
+  if ((typeof code === 'string' && code.startsWith('P0')) || (typeof where === 'string' && where.includes('PL/pgSQL'))) {
+    return `failed: a function raised an error${sqlstate}; its message is left out, since it may quote the rows`;
+  }
+  const line = redact(String(message ?? error), settings).split('\n')[0]!;
+  // From the first quote to the last: a value may hold quotes of its own.
+  const first = line.indexOf('"');
+  const last = line.lastIndexOf('"');
+  const bare = first < 0 ? line : `${line.slice(0, first)}"..."${last > first ? line.slice(last + 1) : ''}`;
+  const cut = bare.length > MAX_SMOKE_CHECK_ERROR_LENGTH ? `${bare.slice(0, MAX_SMOKE_CHECK_ERROR_LENGTH - 3)}...` : bare;
+  return `failed: ${cut}${sqlstate}`;
+}
+
+/**
+ * Runs a smoke check in a read-only transaction: it passes when its first row's first column is true. Its detail
+ * never holds a value it returned, only the value's type ("returned a text, not true"), nor the rows an error quotes
+ * (smokeCheckError): the report travels to the execution's history, logs, failure cause and e-mails.
+ */
+export async function runSmokeCheck(
+  client: pg.Client,
+  sql: string,
+  settings: ConnectionSettings,
+): Promise<{ passed: boolean; detail: string }> {
   await client.query('BEGIN READ ONLY');
   try {
     await client.query(`SET LOCAL statement_timeout = ${SMOKE_CHECK_TIMEOUT_MS}`);
     // The extended protocol takes one statement: `SELECT true; COMMIT; DELETE ...` cannot leave the read-only transaction.
     const query: pg.QueryArrayConfig & { queryMode: 'extended' } = { text: sql, rowMode: 'array', queryMode: 'extended' };
     const result = await client.query(query);
-    const first = (result.rows[0] as unknown[] | undefined)?.[0];
-    return first === true
-      ? { passed: true, detail: 'returned true' }
-      : { passed: false, detail: `returned ${JSON.stringify(first ?? null)}, not true` };
+    const row = result.rows[0] as unknown[] | undefined;
+    const column = result.fields[0];
+    if (row === undefined || column === undefined) return { passed: false, detail: 'returned no rows, not true' };
+    const first = row[0];
+    if (first === true) return { passed: true, detail: 'returned true' };
+    if (first === false || first === null) return { passed: false, detail: `returned ${String(first)}, not true` };
+    const { rows } = await client.query<{ type: string }>('SELECT format_type($1::oid, NULL) AS type', [column.dataTypeID]);
+    return { passed: false, detail: `returned ${withArticle(rows[0]?.type ?? 'value')}, not true` };
   } catch (error) {
-    return { passed: false, detail: `failed: ${redact((error as Error).message, settings)}` };
+    return { passed: false, detail: smokeCheckError(error, settings) };
   } finally {
     await client.query('ROLLBACK').catch(() => undefined);
   }

@@ -36,6 +36,16 @@ export function causeDetails(cause: string | undefined): Record<string, unknown>
 }
 
 /**
+ * A cause as a person reads it: Lambda's error JSON (`{"errorType": ..., "errorMessage": ..., "trace": [...]}`), which
+ * Step Functions records as the cause of a function that failed where no Catch catches (a workflow's first state,
+ * ValidateInput), is its message; any other cause is itself.
+ */
+export function readableCause(cause: string | undefined): string | undefined {
+  const details = causeDetails(cause);
+  return typeof details?.errorType === 'string' && typeof details.errorMessage === 'string' ? details.errorMessage : cause;
+}
+
+/**
  * The stable name and a readable cause of what was caught: a LifelineError keeps its name and message; anything
  * else (a timeout, a service error) becomes `otherwise`, its own name kept in the cause.
  */

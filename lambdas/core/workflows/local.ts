@@ -7,8 +7,18 @@ import {
   StateMachine,
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
+import { FUNCTION_TIMEOUT_SECONDS, type LambdaContext } from '../deadline.js';
 import { LifelineError } from '../errors.js';
 import { executionNameProblem, MAX_ECS_OVERRIDES_LENGTH, MAX_PAYLOAD_BYTES, payloadBytes, snsSubjectProblem } from './aws-limits.js';
+import {
+  endLocalExecution,
+  localExecutionName,
+  recordState,
+  recordTask,
+  startLocalExecution,
+  LOCAL_STATE_MACHINE,
+  type LocalExecutionRecord,
+} from './local-executions.js';
 
 /**
  * Runs a state machine's real `.asl.json` on this machine with aws-local-stepfunctions: the rehearsal of a
@@ -25,8 +35,11 @@ import { executionNameProblem, MAX_ECS_OVERRIDES_LENGTH, MAX_PAYLOAD_BYTES, payl
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-/** A Lambda handler: the event in, the result out, a thrown error's `name` becomes the state's error. */
-export type LambdaHandler = (event: unknown) => Promise<unknown>;
+/**
+ * A Lambda handler: the event in, the result out, a thrown error's `name` becomes the state's error. Its context
+ * counts down from FUNCTION_TIMEOUT_SECONDS, as the deployed functions' does.
+ */
+export type LambdaHandler = (event: unknown, context: LambdaContext) => Promise<unknown>;
 
 /** What an SNS publish state sends. */
 export interface Notification {
@@ -99,7 +112,6 @@ const SNS_PUBLISH = 'arn:aws:states:::sns:publish';
 const SNS_PUBLISH_WAITING = 'arn:aws:states:::sns:publish.waitForTaskToken';
 const START_EXECUTION_SYNC = 'arn:aws:states:::states:startExecution.sync:2';
 const ECS_RUN_TASK = 'arn:aws:states:::ecs:runTask';
-const LOCAL_EXECUTIONS = 'arn:aws:states:us-east-1:000000000000:stateMachine:local';
 
 /** The definition with its placeholders filled in; a placeholder left over is an error, as in a deployment. */
 export async function loadDefinition(file: string, substitutions: Record<string, string>): Promise<StateMachineDefinition> {
@@ -113,7 +125,8 @@ export async function loadDefinition(file: string, substitutions: Record<string,
 function lambdaState(handler: LambdaHandler) {
   return async (event: Json): Promise<Json> => {
     try {
-      return ((await handler(event)) ?? null) as Json;
+      const endsAt = Date.now() + FUNCTION_TIMEOUT_SECONDS * 1000;
+      return ((await handler(event, { getRemainingTimeInMillis: () => endsAt - Date.now() })) ?? null) as Json;
     } catch (error) {
       const { name, message } = error instanceof Error ? error : new Error(String(error));
       throw new TaskFailure(name, JSON.stringify({ errorType: name, errorMessage: message, trace: [] }));
@@ -203,7 +216,7 @@ export async function runLocalExecution(options: LocalExecutionOptions): Promise
   for (const child of Object.values(options.stateMachines ?? {})) {
     assertTasksTimeOut(child.definitionFile, await loadDefinition(child.definitionFile, child.substitutions));
   }
-  return execute(options, executionArnOf(LOCAL_EXECUTIONS, randomUUID()));
+  return execute(options, executionArnOf(LOCAL_STATE_MACHINE, localExecutionName()));
 }
 
 /** A Task without a timeout waits 99,999,999 s in AWS (60 s in the local engine): refused, naming the states. */
@@ -233,9 +246,91 @@ function boundedOverrides(task: (parameters: Json) => Promise<Json>) {
   };
 }
 
+/** A parameter that reads `$$.State.Name`, given its state's name as AWS gives it (the local engine has no `$$.State`). */
+function withStateName(value: Json, state: string): Json {
+  if (Array.isArray(value)) return value.map((item) => withStateName(item, state));
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, field]) =>
+      key.endsWith('.$') && field === '$$.State.Name' ? [key.slice(0, -2), state] : [key, withStateName(field, state)],
+    ),
+  );
+}
+
+/** Where a field is in a state's evaluated parameters: its keys and indexes from the top. */
+type FieldPath = (string | number)[];
+
+/** `States.JsonToString($.path)`: the path of its one argument. */
+const JSON_TO_STRING = /^States\.JsonToString\((\$[^,()]*)\)$/;
+
+/**
+ * A Task's Parameters with each `"Field.$": "States.JsonToString($.path)"` made `"Field.$": "$.path"`, and where those
+ * fields are (pushed onto `fields`), for serializeFields to serialize as AWS does: aws-local-stepfunctions 3 strips
+ * every backslash from an intrinsic function's string result, so JSON holding a quote or a backslash (a database named
+ * `Shop's "Main" DB`) would reach the task broken.
+ */
+function deferJsonToString(value: Json, at: FieldPath, fields: FieldPath[]): Json {
+  if (Array.isArray(value)) return value.map((item, i) => deferJsonToString(item, [...at, i], fields));
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, field]) => {
+      const path = key.endsWith('.$') && typeof field === 'string' ? JSON_TO_STRING.exec(field)?.[1] : undefined;
+      if (path === undefined) return [key, deferJsonToString(field, [...at, key], fields)];
+      fields.push([...at, key.slice(0, -2)]);
+      return [key, path];
+    }),
+  );
+}
+
+/** The evaluated parameters with the value at each of `fields` (deferJsonToString's) as JSON text, as States.JsonToString gives it. */
+function serializeFields(parameters: Json, fields: FieldPath[] | undefined): Json {
+  if (!fields) return parameters;
+  const copy = structuredClone(parameters);
+  for (const path of fields) {
+    const parent = path
+      .slice(0, -1)
+      .reduce<Json | undefined>((node, key) => (node as Record<string | number, Json> | undefined)?.[key], copy);
+    const last = path.at(-1)!;
+    if (parent !== null && typeof parent === 'object' && last in parent) {
+      (parent as Record<string | number, Json>)[last] = JSON.stringify((parent as Record<string | number, Json>)[last]);
+    }
+  }
+  return copy;
+}
+
+/**
+ * Runs the execution, recorded as Step Functions records it (local-executions.ts): its status, and its history while it
+ * runs, answer DescribeExecution and GetExecutionHistory for it in this process.
+ */
 async function execute(options: LocalExecutionOptions, executionArn: string): Promise<LocalExecutionResult> {
+  const stateMachineArn = executionArn.replace(':execution:', ':stateMachine:').replace(/:[^:]*$/, '');
+  const record = startLocalExecution(executionArn, stateMachineArn, options.input);
+  try {
+    const result = await executeRecorded(options, executionArn, record);
+    endLocalExecution(record, result.status);
+    return result;
+  } catch (error) {
+    endLocalExecution(record, 'FAILED');
+    throw error;
+  }
+}
+
+async function executeRecorded(
+  options: LocalExecutionOptions,
+  executionArn: string,
+  record: LocalExecutionRecord,
+): Promise<LocalExecutionResult> {
   const definition = await loadDefinition(options.definitionFile, options.substitutions);
   assertTasksTimeOut(options.definitionFile, definition);
+  /** The fields of each Task's parameters that States.JsonToString makes (deferJsonToString). */
+  const serialized: Record<string, FieldPath[]> = {};
+  for (const [name, state] of Object.entries(definition.States)) {
+    if (state.Type === 'Task' && state.Parameters) {
+      const fields: FieldPath[] = [];
+      state.Parameters = deferJsonToString(withStateName(state.Parameters, name), [], fields);
+      if (fields.length > 0) serialized[name] = fields;
+    }
+  }
   const token = randomBytes(32).toString('base64url');
   const publish = (state: string) => (parameters: Json) => {
     options.notify(publishParameters(state, parameters));
@@ -287,12 +382,19 @@ async function execute(options: LocalExecutionOptions, executionArn: string): Pr
   const guarded = Object.fromEntries(
     Object.entries(handlers).map(([name, handler]) => [
       name,
-      async (input: Json): Promise<Json> => {
+      async (evaluated: Json): Promise<Json> => {
+        const input = serializeFields(evaluated, serialized[name]);
         // Let the event log catch up first: a state entered with too large an input must not act.
         await new Promise((resolve) => setImmediate(resolve));
         overLimit('task input', name, input);
         refuseOverLimit();
-        const result = await handler(input);
+        const task = recordTask(record, (definition.States[name] as { Resource: string }).Resource, input);
+        const result = await handler(input).catch((error: unknown) => {
+          const failed = error instanceof Error ? error : new Error(String(error));
+          task.failed(failed.name, failed.message);
+          throw error;
+        });
+        task.succeeded(result);
         overLimit('result', name, result);
         refuseOverLimit();
         return result;
@@ -308,6 +410,11 @@ async function execute(options: LocalExecutionOptions, executionArn: string): Pr
   const states: string[] = [];
   const followed = (async () => {
     for await (const event of execution.eventLogs) {
+      if (event.type === 'StateEntered' || event.type === 'StateExited') {
+        const { name, input, output } = event.state as { name: string; input?: unknown; output?: unknown };
+        const exited = event.type === 'StateExited';
+        recordState(record, definition.States[name]?.Type ?? 'Task', name, exited, exited ? output : input);
+      }
       if (event.type === 'StateEntered') {
         states.push(event.state.name);
         options.onStateEntered?.(event.state.name);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../../lambdas/core/backup/pipeline.js';
 import { fromUrl } from '../../../lambdas/core/postgres/connection.js';
 import { runCli } from '../../support/cli.js';
+import { connectPostgres, startPostgres, type PostgresCluster } from '../../support/postgres.js';
 import { sharedPostgres, sharedS3 } from '../../support/shared.js';
 
 describe('lifeline run restore --local, against PostgreSQL and the S3-compatible server', () => {
@@ -68,7 +69,7 @@ describe('lifeline run restore --local, against PostgreSQL and the S3-compatible
 
   it('restores {"database": "shop"} and prints each state, the notification and the outcome', async () => {
     const { code, stdout, stderr } = await runLocal({ database: 'shop' });
-    const target = /"database": "(shop_restored_\d{12})"/.exec(stdout)?.[1];
+    const target = /"database": "(shop_restored_\d{14})"/.exec(stdout)?.[1];
     try {
       expect(stderr).toBe('');
       expect(code).toBe(0);
@@ -98,5 +99,95 @@ describe('lifeline run restore --local, against PostgreSQL and the S3-compatible
     expect(result.notifications.map((n: { state: string }) => n.state)).toEqual(['WaitForApproval', 'NotifyFailure']);
     expect(result.states).not.toContain('RunRestore');
     expect(await pg.query(source, 'SELECT count(*)::int AS n FROM orders')).toEqual([{ n: 250 }]);
+  });
+
+  it("prints the first state's refusal as lifeline: <error>: <message>, not Lambda's error JSON", async () => {
+    const refusal =
+      'database: "billing" is not a configured database of deployment lifeline-local (its restore group lifeline-local-restore-1 has no catalog entry for it)';
+    const { code, stdout, stderr } = await runLocal({ database: 'billing' });
+    expect(code).toBe(1);
+    expect(stdout).toContain('> ValidateInput');
+    expect(stderr).toBe(`\nlifeline: InvalidInput: ${refusal}\n`);
+    const json = await runLocal({ database: 'billing' }, '--json');
+    expect(JSON.parse(json.stdout)).toMatchObject({ status: 'FAILED', error: 'InvalidInput', cause: refusal });
+  });
+
+  it('refuses --reject for an input that asks no approval, before anything starts', async () => {
+    const { code, stdout, stderr } = await runLocal({ database: 'shop', tables: ['orders'] }, '--reject', 'wrong backup');
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toBe(
+      '\nlifeline: InvalidInput: --reject: this input asks no approval (only "inPlace": true and "cutover" do), so there is nothing to reject and the restore would go on; leave --reject out to run it\n',
+    );
+  });
+});
+
+describe('lifeline run restore --local against a server that asks no password and offers no TLS', () => {
+  const s3 = sharedS3();
+  let cluster: PostgresCluster;
+  let dir: string;
+  let settingsFile: string;
+
+  beforeAll(async () => {
+    cluster = await startPostgres({ tls: false, auth: 'trust' });
+    await cluster.query('postgres', 'CREATE ROLE shop_app LOGIN');
+    await cluster.query('postgres', 'CREATE DATABASE shop OWNER shop_app');
+    const asApp = connectPostgres({ ...cluster, user: 'shop_app', password: '' });
+    await asApp.query(
+      'shop',
+      'CREATE TABLE orders (id int PRIMARY KEY, total numeric); INSERT INTO orders SELECT g, g FROM generate_series(1, 30) g',
+    );
+    const url = (user: string, database: string) => `postgres://${user}@${cluster.host}:${cluster.port}/${database}`;
+    const bucket = await s3.createBucket('run-local-trust');
+    await runBackup({
+      connection: fromUrl(url('postgres', 'shop')),
+      database: 'shop',
+      bucket,
+      s3: s3.client,
+      trigger: 'manual',
+      tier: 'auto',
+      timeZone: 'UTC',
+    });
+    dir = await mkdtemp(path.join(os.tmpdir(), 'lifeline-run-trust-'));
+    settingsFile = path.join(dir, 'lifeline.local.json');
+    // URLs without passwords, as for a local server with trust authentication.
+    await writeFile(
+      settingsFile,
+      JSON.stringify({
+        bucket,
+        databases: [{ name: 'shop', url: url('postgres', 'shop') }],
+        applications: [{ name: 'shop-api', database: 'shop', url: url('shop_app', 'shop') }],
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await cluster?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function runLocal(input: object) {
+    const inputFile = path.join(dir, `input-${Date.now()}.json`);
+    await writeFile(inputFile, JSON.stringify(input));
+    // No PGPASSWORD either: the server asks none.
+    const args = ['run', 'restore', '--local', '--input', inputFile, '--settings', settingsFile, '--s3-endpoint', s3.endpoint];
+    return runCli(args, { PGPASSWORD: undefined });
+  }
+
+  it('restores with URLs that carry no password', async () => {
+    const { code, stdout, stderr } = await runLocal({ database: 'shop', target: { database: 'shop_trusted' } });
+    expect(code, stderr).toBe(0);
+    expect(stdout).toContain('> Done');
+    expect(await cluster.query('shop_trusted', 'SELECT count(*)::int AS n FROM orders')).toEqual([{ n: 30 }]);
+    expect(await cluster.query('shop_trusted', "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'")).toEqual([
+      { tableowner: 'shop_app' },
+    ]);
+  });
+
+  it('warns once per run that the server offers no TLS, however many times the run connects to it', async () => {
+    const { code, stderr } = await runLocal({ database: 'shop', target: { database: 'shop_plain' } });
+    expect(code, stderr).toBe(0);
+    const warnings = stderr.split('\n').filter((line) => line.includes('[LIFELINE_NO_TLS]'));
+    expect(warnings).toEqual([expect.stringMatching(new RegExp(`offers no TLS: connected without encryption \\(sslmode=prefer\\)$`))]);
   });
 });

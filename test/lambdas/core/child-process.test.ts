@@ -1,7 +1,14 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { runPipeline, startPipeline, type Stage } from '../../../lambdas/core/child-process.js';
 import { LifelineError } from '../../../lambdas/core/errors.js';
+import { ended } from '../../support/processes.js';
 
 const env = { PATH: process.env.PATH };
 
@@ -123,4 +130,47 @@ describe('a pipeline of child processes', () => {
       delete process.env.LIFELINE_TEST_SECRET;
     }
   });
+
+  it('stops what a stage started with it: pg_restore -j’s workers are in its process group', async () => {
+    await withScratch(async (dir) => {
+      const pids = join(dir, 'pids');
+      const run = startPipeline({
+        stages: [sh(`sleep 1000 >/dev/null 2>&1 & echo "$$ $!" > ${pids}.tmp && mv ${pids}.tmp ${pids}; wait`)],
+      });
+      const [stage, worker] = await processIds(pids);
+      run.stop();
+      expect((await rejection(run.done)).message).toBe('sh was killed by SIGTERM');
+      expect(await ended([stage, worker])).toEqual([stage, worker]);
+    });
+  });
+
+  it('ends a stage and its workers when the process that started them is killed (SIGKILL), as a crash would', async () => {
+    await withScratch(async (dir) => {
+      const pids = join(dir, 'pids');
+      const parent = spawn(process.execPath, ['--import', 'tsx', 'test/support/pipeline-as-child.ts', pids], { stdio: 'ignore' });
+      try {
+        const [stage, worker] = await processIds(pids);
+        parent.kill('SIGKILL');
+        expect(await ended([stage, worker])).toEqual([stage, worker]);
+      } finally {
+        parent.kill('SIGKILL');
+      }
+    });
+  });
 });
+
+async function withScratch(use: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'lifeline-groups-'));
+  try {
+    await use(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The process ids a stage wrote into `file` (`<stage> <worker>`), once it has written them. */
+async function processIds(file: string): Promise<[number, number]> {
+  while (!existsSync(file)) await sleep(20);
+  const [stage, worker] = (await readFile(file, 'utf8')).trim().split(' ').map(Number);
+  return [stage!, worker!];
+}

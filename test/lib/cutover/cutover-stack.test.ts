@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LifelineError } from '../../../lambdas/core/errors.js';
-import { CutoverSettings } from '../../../lambdas/core/cutover/state.js';
+import { CutoverSettings, CutoverStepEvent } from '../../../lambdas/core/cutover/state.js';
 import { parseConfig } from '../../../lib/config/load.js';
 import type { LifelineConfig } from '../../../lib/config/schema.js';
 import { deployedText as text, exampleConfig, exampleJson, synthesize, type Synthesized } from '../../support/stacks.js';
@@ -99,6 +99,7 @@ describe('the cutover stack', () => {
     expect(without.cutover).toBeUndefined();
     expect(without.assembly.stacks.map((stack) => stack.stackName).sort()).toEqual([
       'lifeline-backups-1',
+      'lifeline-pitr',
       'lifeline-restore',
       'lifeline-restore-1',
       'lifeline-vault',
@@ -150,7 +151,15 @@ describe('the cutover steps function', () => {
   it("carries settings that core's CutoverSettings accepts, built from the config's applications", () => {
     const settingsIn = (template: Template) =>
       CutoverSettings.parse(JSON.parse(deployed(stepsFunction(template).Environment.Variables.LIFELINE_CUTOVER_SETTINGS)));
-    expect(Object.keys(stepsFunction(cutover).Environment.Variables)).toEqual(['LIFELINE_CUTOVER_SETTINGS']);
+    // Besides its settings, the lock table and the topic with which it compensates a stopped execution.
+    const { id: table } = only(cutover, 'AWS::DynamoDB::Table');
+    expect(
+      Object.fromEntries(Object.entries(stepsFunction(cutover).Environment.Variables).map(([name, value]) => [name, text(value)])),
+    ).toEqual({
+      LIFELINE_CUTOVER_SETTINGS: expect.any(String),
+      LIFELINE_CUTOVER_LOCK_TABLE: `<${table}>`,
+      LIFELINE_ALARM_TOPIC_ARN: expect.stringMatching(/^<import lifeline-vault:ExportsOutputRefNotificationsTopic/),
+    });
     expect(settingsIn(cutover)).toEqual({
       deployment: { pollSeconds: 15, timeoutSeconds: 900 },
       applications: [
@@ -163,6 +172,8 @@ describe('the cutover steps function', () => {
           healthCheck: { url: 'https://shop.example.com/api/health', count: 3, windowSeconds: 120, intervalSeconds: 5 },
         },
       ],
+      // The application's database's server, where a cutover may switch it by name: no host in the config, so RDS says.
+      servers: [{ name: 'shop', secretArn: SHOP_SECRET, port: 5432, rds: { instanceIdentifier: 'shop-production' } }],
     });
     expect(settingsIn(richer).applications[1]).toEqual({
       name: 'reports',
@@ -203,12 +214,19 @@ describe('the cutover steps function', () => {
     ]);
   });
 
-  it("may switch only the applications' secrets, read only their databases' secrets and restart only their ECS services", () => {
+  it("may switch only the applications' secrets, read no admin secret, and restart only their ECS services", () => {
     const statements = statementsOf(cutover, stepsRole(cutover));
     expect(statements.map((s) => s.sid)).toEqual([
       'SwitchConnectionSecrets',
-      'ReadConfiguredSecrets',
+      'DescribeConfiguredInstances',
+      'ReadHandingOverExecutions',
       'RestartServices',
+      'SettleLocks',
+      'DecryptLocks',
+      'ReadItsExecutions',
+      'PublishToItsTopics',
+      'EncryptForItsTopics',
+      'DeadLetterCompensations',
       'WriteLogs',
       'CreateNetworkInterfaces',
       'ManageNetworkInterfaces',
@@ -223,9 +241,18 @@ describe('the cutover steps function', () => {
       ],
       resources: [SHOP_API_SECRET],
     });
-    expect(sid(statements, 'ReadConfiguredSecrets')).toMatchObject({
-      actions: ['secretsmanager:GetSecretValue'],
-      resources: [SHOP_SECRET],
+    // Where the application's database listens, from RDS (the config has no host for it); never its admin secret.
+    expect(sid(statements, 'DescribeConfiguredInstances')).toMatchObject({
+      actions: ['rds:DescribeDBInstances'],
+      resources: [`${REGIONAL('rds')}db:shop-production`],
+    });
+    expect(statements.filter((s) => s.actions.some((a) => a.startsWith('secretsmanager:'))).flatMap((s) => s.resources)).toEqual([
+      SHOP_API_SECRET,
+    ]);
+    // The approval a hand-over brings is taken only from the restore or PITR execution's own history.
+    expect(sid(statements, 'ReadHandingOverExecutions')).toMatchObject({
+      actions: ['states:DescribeExecution', 'states:GetExecutionHistory'],
+      resources: [`${REGIONAL('states')}execution:lifeline-restore:*`, `${REGIONAL('states')}execution:lifeline-pitr:*`],
     });
     expect(sid(statements, 'RestartServices')).toMatchObject({
       actions: ['ecs:DescribeServices', 'ecs:UpdateService'],
@@ -237,7 +264,15 @@ describe('the cutover steps function', () => {
   it('may restart only the configured Lambda functions and set only the configured freeze parameters', () => {
     const statements = statementsOf(richer, stepsRole(richer));
     expect(sid(statements, 'SwitchConnectionSecrets')!.resources).toEqual([REPORTS_SECRET, SHOP_API_SECRET].sort());
-    expect(sid(statements, 'ReadConfiguredSecrets')!.resources).toEqual([SHOP_SECRET, STAGING_SECRET].sort());
+    expect(sid(statements, 'ReadConfiguredSecrets')).toBeUndefined();
+    expect(sid(statements, 'DescribeConfiguredInstances')!.resources).toEqual([
+      `${REGIONAL('rds')}db:shop-production`,
+      `${REGIONAL('rds')}db:shop-staging`,
+    ]);
+    const servers = CutoverSettings.parse(
+      JSON.parse(deployed(stepsFunction(richer).Environment.Variables.LIFELINE_CUTOVER_SETTINGS)),
+    ).servers;
+    expect(servers?.map((s) => s.secretArn)).toEqual([SHOP_SECRET, STAGING_SECRET]);
     expect(sid(statements, 'RestartServices')!.resources).toEqual([
       `${REGIONAL('ecs')}service/production/reports-web`,
       `${REGIONAL('ecs')}service/production/shop-api`,
@@ -260,7 +295,14 @@ describe('the cutover steps function', () => {
         ['DescribeNetwork', ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets']],
       ]);
       const networkInterfaces = `${REGIONAL('ec2')}network-interface/*`;
-      expect(statements.flatMap((s) => s.resources).filter((r) => r.includes('*'))).toEqual([networkInterfaces, networkInterfaces, '*']);
+      expect(statements.flatMap((s) => s.resources).filter((r) => r.includes('*'))).toEqual([
+        `${REGIONAL('states')}execution:lifeline-restore:*`,
+        `${REGIONAL('states')}execution:lifeline-pitr:*`,
+        `${REGIONAL('states')}execution:lifeline-cutover:*`,
+        networkInterfaces,
+        networkInterfaces,
+        '*',
+      ]);
     }
   });
 });
@@ -323,7 +365,13 @@ describe('the state machine', () => {
 describe('a config the cutover workflow cannot deploy', () => {
   it("fails the synth when the applications' databases are in more than one network, naming them", () => {
     const json = exampleJson();
-    json.applications.push({ ...json.applications[0], name: 'warehouse-ui', database: 'warehouse' });
+    json.applications.push({
+      ...json.applications[0],
+      name: 'warehouse-ui',
+      database: 'warehouse',
+      connectionSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:warehouse-ui/database-Wh56Gh',
+      ecs: { cluster: 'analytics', service: 'warehouse-ui' },
+    });
     const error = synthError(parseConfig(json));
     expect(error.name).toBe('InvalidConfig');
     expect(error.message).toBe(
@@ -334,11 +382,15 @@ describe('a config the cutover workflow cannot deploy', () => {
   it("fails the synth when the settings would not fit Lambda's environment, naming exactly how many applications fit", () => {
     const withApplications = (count: number) => {
       const json = exampleJson();
-      // The restore settings list the applications too, and have a limit of their own.
+      // The restore settings list the applications too, and have a limit of their own; PITR needs restore.
       delete json.restore;
+      delete json.pitr;
       json.applications = Array.from({ length: count }, (_, i) => ({
         ...json.applications[0],
         name: `shop-api-${i}`,
+        // Each on its own secret and service: two applications may share neither.
+        connectionSecretArn: `arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-api-${i}/database-Xy12Ab`,
+        ecs: { cluster: 'production', service: `shop-api-${i}` },
         lambdaFunctions: [`shop-api-worker-${i}`],
       }));
       return parseConfig(json);
@@ -358,6 +410,84 @@ describe('a config the cutover workflow cannot deploy', () => {
     expect(fit).toBeLessThan(40);
     expect(synthesize(withApplications(fit)).cutover).toBeDefined();
     expect(fitOf(synthError(withApplications(fit + 1)), fit + 1)).toBe(fit);
+  });
+});
+
+describe('the compensation of cutover executions that end past their rollback', () => {
+  it("is a rule on the state machine's stopped, timed-out and failed executions, sending the compensate step to the steps function", () => {
+    const { id: machineId } = only(cutover, 'AWS::StepFunctions::StateMachine');
+    const { id: rule, properties } = only(cutover, 'AWS::Events::Rule');
+    const { id: fn } = only(cutover, 'AWS::Lambda::Function');
+    const { id: queue } = only(cutover, 'AWS::SQS::Queue');
+    expect(properties.EventPattern).toEqual({
+      source: ['aws.states'],
+      'detail-type': ['Step Functions Execution Status Change'],
+      detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [{ Ref: machineId }] },
+    });
+    expect(properties.Targets).toEqual([
+      {
+        Id: 'Target0',
+        Arn: { 'Fn::GetAtt': [fn, 'Arn'] },
+        InputTransformer: {
+          InputPathsMap: { 'detail-executionArn': '$.detail.executionArn', 'detail-status': '$.detail.status' },
+          InputTemplate: '{"step":"compensate","executionArn":<detail-executionArn>,"status":<detail-status>}',
+        },
+        RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 7200 },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queue, 'Arn'] } },
+      },
+    ]);
+    const sent = (properties.Targets[0].InputTransformer.InputTemplate as string)
+      .replace('<detail-executionArn>', '"arn:aws:states:eu-west-1:123456789012:execution:lifeline-cutover:3f2c"')
+      .replace('<detail-status>', '"TIMED_OUT"');
+    expect(CutoverStepEvent.parse(JSON.parse(sent))).toEqual({
+      step: 'compensate',
+      executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:lifeline-cutover:3f2c',
+      status: 'TIMED_OUT',
+    });
+    cutover.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [fn, 'Arn'] },
+      Principal: 'events.amazonaws.com',
+      SourceArn: { 'Fn::GetAtt': [rule, 'Arn'] },
+    });
+    cutover.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: fn },
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queue, 'Arn'] } } },
+    });
+    expect(only(cutover, 'AWS::SQS::Queue').properties).toMatchObject({ SqsManagedSseEnabled: true });
+    const alarm = Object.values(cutover.findResources('AWS::CloudWatch::Alarm')).find(
+      (r) => r.Properties.AlarmName === 'lifeline-cutover-compensation-failed',
+    );
+    expect(alarm?.Properties).toMatchObject({ MetricName: 'NumberOfMessagesSent', Namespace: 'AWS/SQS', Threshold: 1 });
+  });
+
+  it('may read only its own executions, release only its locks (through DynamoDB on their key), notify the alarm topic and dead-letter', () => {
+    const statements = statementsOf(cutover, stepsRole(cutover));
+    const { id: table } = only(cutover, 'AWS::DynamoDB::Table');
+    const { id: queue } = only(cutover, 'AWS::SQS::Queue');
+    expect(sid(statements, 'ReadItsExecutions')).toMatchObject({
+      actions: ['states:DescribeExecution', 'states:GetExecutionHistory'],
+      resources: [`${REGIONAL('states')}execution:lifeline-cutover:*`],
+    });
+    // Release or keep only (DeleteItem, PutItem), conditional on the holder in the code: the state machine alone takes locks.
+    expect(sid(statements, 'SettleLocks')).toMatchObject({
+      actions: ['dynamodb:DeleteItem', 'dynamodb:PutItem'],
+      resources: [`<${table}.Arn>`],
+    });
+    expect(sid(statements, 'DecryptLocks')).toMatchObject({
+      resources: [expect.stringMatching(/^<LocksKey[0-9A-F]+\.Arn>$/)],
+      condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['dynamodb.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } },
+    });
+    expect(sid(statements, 'PublishToItsTopics')).toMatchObject({
+      actions: ['sns:Publish'],
+      resources: [expect.stringMatching(/^<import lifeline-vault:ExportsOutputRefNotificationsTopic/)],
+    });
+    expect(sid(statements, 'DeadLetterCompensations')).toMatchObject({ actions: ['sqs:SendMessage'], resources: [`<${queue}.Arn>`] });
+    expect(statements.flatMap((s) => s.actions).filter((a) => a.startsWith('dynamodb:'))).toEqual([
+      'dynamodb:DeleteItem',
+      'dynamodb:PutItem',
+    ]);
   });
 });
 

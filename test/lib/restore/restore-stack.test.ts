@@ -4,7 +4,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fixedRestoreCatalog, RestoreDatabase, ssmRestoreCatalog } from '../../../lambdas/core/restore/catalog.js';
-import { RestoreSettings } from '../../../lambdas/core/restore/state.js';
+import { RestoreSettings, RestoreStepEvent } from '../../../lambdas/core/restore/state.js';
 import { RUNNER_RESTORE_COMMAND, RUNNER_STAGING_DIR, RUNNER_USER, runnerEnvironment } from '../../../lambdas/core/runner/environment.js';
 import { LifelineError } from '../../../lambdas/core/errors.js';
 import { MAX_DATABASES_PER_STACK } from '../../../lambdas/core/database-groups.js';
@@ -133,7 +133,7 @@ describe("a restore group's runner", () => {
     for (const template of [restore, group]) template.resourceCountIs('AWS::EC2::VPC', 0);
   });
 
-  it("may read the vault and its group's databases' secrets, nothing more, with roles the workflow passes by their path", () => {
+  it("may read the vault, its group's databases' secrets and the restore workflow's executions, nothing more, with roles the workflow passes by their path", () => {
     const taskDefinition = Object.values(group.findResources('AWS::ECS::TaskDefinition'))[0]!.Properties;
     const taskRole = (taskDefinition.TaskRoleArn['Fn::GetAtt'] as string[])[0]!;
     const statements = statementsOf(taskRole);
@@ -144,8 +144,11 @@ describe("a restore group's runner", () => {
       ['ReadConfiguredSecrets', ['secretsmanager:GetSecretValue']],
       ['DecryptConfiguredSecrets', ['kms:Decrypt']],
       ['DescribeConfiguredInstances', ['rds:DescribeDBInstances']],
+      ['ReadTheApprovingExecution', ['states:DescribeExecution', 'states:GetExecutionHistory']],
     ]);
     expect(statements[0]!.resources).toEqual(['daily', 'weekly', 'monthly'].map(vaultObjects));
+    // Whose approval of an in-place job it checks: the restore workflow's executions, no other state machine's.
+    expect(statements[6]!.resources).toEqual(['arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:lifeline-restore:*']);
     expect(secretsOf(taskRole)).toEqual([SHOP_SECRET, STAGING_SECRET, WAREHOUSE_SECRET].sort());
     // The keys of the account and region warehouse's key is in, through Secrets Manager only.
     expect(statements[4]!.resources).toEqual([WAREHOUSE_SECRET_KEY.replace(/key\/.*$/, 'key/*')]);
@@ -214,6 +217,19 @@ describe('the restore steps functions', () => {
       expect(statements.filter((s) => s.actions.some((a) => a.startsWith('s3:'))).flatMap((s) => s.actions)).toEqual([
         's3:GetObject',
         's3:ListBucket',
+      ]);
+    }
+  });
+
+  it("may ask Step Functions whether a mark's execution still runs: DescribeExecution on this deployment's restores only", () => {
+    for (const name of ['lifeline-restore1-production', 'lifeline-restore1-analytics']) {
+      const asks = statementsOf(roleOf(name)).filter((statement) => statement.actions.some((action) => action.startsWith('states:')));
+      expect(asks, name).toEqual([
+        expect.objectContaining({
+          sid: 'AskWhetherMarksHold',
+          actions: ['states:DescribeExecution'],
+          resources: ['arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:lifeline-restore:*'],
+        }),
       ]);
     }
   });
@@ -319,6 +335,8 @@ describe('the restore workflow', () => {
   it('is deployed only with a "restore" section; without one, the vault and backups are the same', () => {
     const json = exampleJson();
     delete json.restore;
+    // PITR reads the restore catalog: it needs restore.
+    delete json.pitr;
     const without = synthesize(parseConfig(json));
     expect(without.restore).toBeUndefined();
     expect(without.assembly.stacks.map((stack) => stack.stackName).sort()).toEqual([
@@ -379,7 +397,13 @@ describe('the restore workflow', () => {
     const json = exampleJson();
     json.restore = {};
     const shopApi = json.applications[0];
-    json.applications = Array.from({ length: 40 }, (_, i) => ({ ...shopApi, name: `shop-api-${i}` }));
+    json.applications = Array.from({ length: 40 }, (_, i) => ({
+      ...shopApi,
+      name: `shop-api-${i}`,
+      // Each on its own secret and service: two applications may share neither.
+      connectionSecretArn: `arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-api-${i}/database-Xy12Ab`,
+      ecs: { cluster: 'production', service: `shop-api-${i}` },
+    }));
     const error = synthError(parseConfig(json));
     expect(error.name).toBe('InvalidConfig');
     expect(error.message).toMatch(
@@ -494,6 +518,116 @@ describe('every role of the restore stacks', () => {
           ).toEqual([]);
         }
       }
+    }
+  });
+});
+
+describe('the compensation of restore executions that end past their Cleanup', () => {
+  const only = (type: string) => {
+    const found = Object.entries(restore.findResources(type));
+    expect(found, type).toHaveLength(1);
+    return { id: found[0]![0], properties: found[0]![1].Properties as Record<string, any> };
+  };
+  const steps = () => logicalId('AWS::Lambda::Function', { FunctionName: 'lifeline-restore' });
+
+  it("is a rule on the state machine's stopped, timed-out and failed executions, sending the compensate step to the steps function outside any VPC", () => {
+    const { id: machine } = only('AWS::StepFunctions::StateMachine');
+    const { id: rule, properties } = only('AWS::Events::Rule');
+    expect(properties.EventPattern).toEqual({
+      source: ['aws.states'],
+      'detail-type': ['Step Functions Execution Status Change'],
+      detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [{ Ref: machine }] },
+    });
+    const { id: queue } = only('AWS::SQS::Queue');
+    expect(properties.Targets).toEqual([
+      {
+        Id: 'Target0',
+        Arn: { 'Fn::GetAtt': [steps(), 'Arn'] },
+        InputTransformer: {
+          InputPathsMap: { 'detail-executionArn': '$.detail.executionArn', 'detail-status': '$.detail.status' },
+          InputTemplate: '{"step":"compensate","executionArn":<detail-executionArn>,"status":<detail-status>}',
+        },
+        RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 7200 },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queue, 'Arn'] } },
+      },
+    ]);
+    // What EventBridge sends, with an event's values put in, is a step event the handler accepts.
+    const sent = properties.Targets[0].InputTransformer.InputTemplate.replace(
+      '<detail-executionArn>',
+      '"arn:aws:states:eu-west-1:123456789012:execution:lifeline-restore:3f2c"',
+    ).replace('<detail-status>', '"ABORTED"');
+    expect(RestoreStepEvent.parse(JSON.parse(sent))).toEqual({
+      step: 'compensate',
+      executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:lifeline-restore:3f2c',
+      status: 'ABORTED',
+    });
+    restore.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [steps(), 'Arn'] },
+      Principal: 'events.amazonaws.com',
+      SourceArn: { 'Fn::GetAtt': [rule, 'Arn'] },
+    });
+  });
+
+  it('dead-letters what it could not deliver or failed on every attempt into an encrypted, TLS-only queue, whose arrivals raise an alarm', () => {
+    const { id: queue, properties } = only('AWS::SQS::Queue');
+    expect(properties).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+    restore.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: queue }],
+      PolicyDocument: {
+        Statement: [
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({ Effect: 'Allow', Action: 'sqs:SendMessage', Principal: { Service: 'events.amazonaws.com' } }),
+        ],
+      },
+    });
+    restore.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: steps() },
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queue, 'Arn'] } } },
+    });
+    const alarm = logicalId('AWS::CloudWatch::Alarm', { AlarmName: 'lifeline-restore-compensation-failed' });
+    expect(resources[alarm].Properties).toMatchObject({ MetricName: 'NumberOfMessagesSent', Namespace: 'AWS/SQS', Threshold: 1 });
+    expect(resources[alarm].Properties.AlarmActions.map(text)).toEqual([
+      expect.stringMatching(/^<import lifeline-vault:ExportsOutputRefNotificationsTopic/),
+    ]);
+  });
+
+  it("may read only its own executions, notify the alarm topic, dead-letter, and invoke only the deployment's steps functions", () => {
+    const statements = statementsOf(roleOf('lifeline-restore'));
+    const of = (sid: string) => statements.find((s) => s.sid === sid);
+    const { id: queue } = only('AWS::SQS::Queue');
+    expect(of('ReadItsExecutions')).toMatchObject({
+      actions: ['states:DescribeExecution', 'states:GetExecutionHistory'],
+      resources: ['arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:lifeline-restore:*'],
+    });
+    expect(of('PublishToItsTopics')).toMatchObject({
+      actions: ['sns:Publish'],
+      resources: [expect.stringMatching(/^<import lifeline-vault:ExportsOutputRefNotificationsTopic/)],
+    });
+    expect(of('EncryptForItsTopics')?.resources).toEqual([
+      expect.stringMatching(/^<import lifeline-vault:ExportsOutputFnGetAttNotificationsKey/),
+    ]);
+    expect(of('DeadLetterCompensations')).toMatchObject({ actions: ['sqs:SendMessage'], resources: [`<${queue}.Arn>`] });
+    // Cleanup's drop runs in the database's network: the groups' functions, by the state machine's own pattern and tag.
+    expect(of('ReleaseTargets')).toMatchObject({
+      actions: ['lambda:InvokeFunction'],
+      resources: ['arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:lifeline-restore*'],
+      condition: { StringEquals: { 'aws:ResourceTag/lifeline': 'lifeline' } },
+    });
+    // Only the function EventBridge targets compensates; the groups' functions have none of it.
+    const environment = (name: string) =>
+      resources[logicalId('AWS::Lambda::Function', { FunctionName: name })].Properties.Environment.Variables as Record<string, unknown>;
+    expect(text(environment('lifeline-restore').LIFELINE_ALARM_TOPIC_ARN)).toMatch(
+      /^<import lifeline-vault:ExportsOutputRefNotificationsTopic/,
+    );
+    for (const name of ['lifeline-restore1-production', 'lifeline-restore1-analytics']) {
+      expect(environment(name).LIFELINE_ALARM_TOPIC_ARN, name).toBeUndefined();
+      const actions = statementsOf(roleOf(name)).flatMap((s) => s.actions);
+      expect(
+        actions.filter((a) => /^(sns|sqs|lambda):|GetExecutionHistory/.test(a)),
+        name,
+      ).toEqual([]);
     }
   });
 });

@@ -25,7 +25,18 @@ describe('the runtime images', () => {
 
   it('are built from a context holding only what the image needs', () => {
     for (const { directory } of images()) {
-      expect(readdirSync(directory).sort()).toEqual(['bin', 'lambdas', 'package-lock.json', 'package.json', 'tsconfig.json']);
+      expect(readdirSync(directory).sort()).toEqual([
+        'bin',
+        'lambdas',
+        'package-lock.json',
+        'package.json',
+        'state-machines',
+        'tsconfig.json',
+      ]);
+      // The definitions, whose timeouts the steps' deadlines come from; not their input schemas.
+      const definitions = readdirSync(join(directory, 'state-machines'));
+      expect(definitions.filter((name) => !name.endsWith('.asl.json'))).toEqual([]);
+      expect(definitions).toEqual(expect.arrayContaining(['cutover.asl.json', 'restore.asl.json']));
       // The runner's CLI, and nothing else of bin/ (the CDK app and its config are no part of the image).
       expect(readdirSync(join(directory, 'bin')).sort()).toEqual(['cli', 'commands', 'lifeline.ts']);
       expect(existsSync(join(directory, 'lambdas/Dockerfile'))).toBe(true);

@@ -28,8 +28,8 @@ describe('VPC endpoints', () => {
     ]);
   });
 
-  it("give a restore runner in a network without NAT what its Fargate task needs to start: ECR's API and registry, CloudWatch Logs", () => {
-    for (const service of ['ecr.api', 'ecr.dkr', 'logs']) {
+  it("give a restore runner in a network without NAT what its Fargate task needs to start (ECR's API and registry, CloudWatch Logs) and to check an in-place approval (Step Functions)", () => {
+    for (const service of ['ecr.api', 'ecr.dkr', 'logs', 'states']) {
       vault.hasResourceProperties('AWS::EC2::VPCEndpoint', {
         VpcId: 'vpc-1a1b2c3d4e5f67890',
         VpcEndpointType: 'Interface',
@@ -41,8 +41,8 @@ describe('VPC endpoints', () => {
     }
   });
 
-  it('are created only where the config asks: an S3 gateway and private interfaces (Secrets Manager, ECR, Logs)', () => {
-    vault.resourceCountIs('AWS::EC2::VPCEndpoint', 5);
+  it('are created only where the config asks: an S3 gateway and private interfaces (Secrets Manager, ECR, Logs, Step Functions)', () => {
+    vault.resourceCountIs('AWS::EC2::VPCEndpoint', 6);
     vault.hasResourceProperties('AWS::EC2::VPCEndpoint', {
       VpcId: 'vpc-1a1b2c3d4e5f67890',
       VpcEndpointType: 'Gateway',

@@ -43,7 +43,10 @@ describe.each(WORKFLOWS)("the %s workflow's state machine", (workflow) => {
   });
 
   it('raises an alarm to the alarm topic when an execution fails, times out or is aborted', () => {
-    const { properties: alarm } = only(workflows[workflow], 'AWS::CloudWatch::Alarm');
+    // Its compensation's dead-letter alarm (workflow-compensation.ts) is the stack's other one.
+    const alarm = Object.values(workflows[workflow].findResources('AWS::CloudWatch::Alarm'))
+      .map((resource) => resource.Properties as Record<string, any>)
+      .find((properties) => properties.AlarmName === `lifeline-${workflow}-failed`)!;
     expect(alarm).toMatchObject({
       AlarmName: `lifeline-${workflow}-failed`,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',

@@ -10,7 +10,9 @@ import {
   archiveContents,
   archiveScript,
   compressStage,
+  databaseOwner,
   decompressStage,
+  readArchiveHead,
   readTableOfContents,
   tableEntry,
   toolEnv,
@@ -109,6 +111,24 @@ describe('archives', () => {
     );
     expect(error?.name).toBe('VerificationFailed');
     expect(error?.message).toMatch(/^pg_restore exited with code 1: .*input file does not appear to be a valid archive/);
+  });
+
+  it("give the head's entries, with what they depend on, and the database's owner, reading only the head", async () => {
+    let read = 0;
+    const counted = createReadStream(compressed, { highWaterMark: 64 * 1024 }).on('data', (chunk) => (read += chunk.length));
+    const head = await readArchiveHead(counted);
+    expect(head.entries).toEqual(await archiveContents(dump));
+    expect(head.databaseOwner).toBe(pg.user);
+    expect(read).toBeLessThan((await stat(compressed)).size / 2);
+  });
+
+  it("read the database's owner whatever spaces its name and the owner's hold, and none where the archive has none", () => {
+    const listing = (dbname: string, entry: string) =>
+      `;\n; Archive created at 2026-11-23 02:00:00 UTC\n;     dbname: ${dbname}\n;     TOC Entries: 2\n;\n${entry}\n214; 1259 16386 TABLE public t postgres\n`;
+    expect(databaseOwner(listing(`Shop's "Main" DB`, `3344; 1262 16385 DATABASE - Shop's "Main" DB Owner Rôle`))).toBe('Owner Rôle');
+    expect(databaseOwner(listing('shop', '3344; 1262 16385 DATABASE - shop shop_owner'))).toBe('shop_owner');
+    expect(databaseOwner(listing('shop', '3341; 0 0 ENCODING - ENCODING '))).toBeNull();
+    expect(databaseOwner('214; 1259 16386 TABLE public t postgres\n')).toBeNull();
   });
 
   it('list each entry with the entries it depends on', async () => {

@@ -1,6 +1,11 @@
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PutSecretValueCommand, SecretsManagerClient, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, describe, expect, it } from 'vitest';
-import { putConnectionSecret, restoreSecretVersion, swapTokenFor } from '../../../../lambdas/core/cutover/secret.js';
+import {
+  putConnectionSecret,
+  refuseRotationInProgress,
+  restoreSecretVersion,
+  swapTokenFor,
+} from '../../../../lambdas/core/cutover/secret.js';
 import { FakeSecretsManager } from '../../../support/control-planes.js';
 
 const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-api/connection-AbC123';
@@ -45,6 +50,49 @@ describe("the application's secret as cutover switches and reverts it", () => {
     // Only the revert's fence of the swap's token, which moves no AWSCURRENT.
     expect(fake.writes.slice(writes)).toEqual([{ action: 'PutSecretValue', secretId: ARN }]);
     expect(fake.current(ARN).value).toBe('postgres://app:rotated@old-host/shop');
+  });
+
+  it('refuses a secret a rotation is changing (AWSPENDING not on AWSCURRENT), at Record and at the swap, and lets a finished one through', async () => {
+    const recorded = fake.create(ARN, 'postgres://app:old@old-host/shop');
+    await refuseRotationInProgress(client, ARN, "shop-api's connection secret");
+    // A rotation's first step stores the next version as AWSPENDING.
+    const pending = swapTokenFor('rotation-pending');
+    await client.send(
+      new PutSecretValueCommand({
+        SecretId: ARN,
+        ClientRequestToken: pending,
+        SecretString: 'postgres://app:next@old-host/shop',
+        VersionStages: ['AWSPENDING'],
+      }),
+    );
+    await expect(refuseRotationInProgress(client, ARN, "shop-api's connection secret")).rejects.toMatchObject({
+      name: 'RotationInProgress',
+      message: expect.stringMatching(
+        new RegExp(
+          `^shop-api's connection secret ${ARN} is being rotated: its version ${pending} is AWSPENDING, not yet AWSCURRENT, .* Nothing was changed\\.`,
+        ),
+      ),
+    });
+    // A rotation that began after Record: the swap writes nothing.
+    const writes = fake.writes.length;
+    await expect(
+      putConnectionSecret(client, ARN, recorded, swapTokenFor('cutover-pending'), 'postgres://app:new@new-host/shop'),
+    ).rejects.toMatchObject({
+      name: 'RotationInProgress',
+    });
+    expect(fake.writes.length).toBe(writes);
+    expect(fake.current(ARN).versionId).toBe(recorded);
+    // Finished: its last step moved AWSCURRENT to the pending version, which may keep its AWSPENDING label.
+    await client.send(
+      new UpdateSecretVersionStageCommand({
+        SecretId: ARN,
+        VersionStage: 'AWSCURRENT',
+        MoveToVersionId: pending,
+        RemoveFromVersionId: recorded,
+      }),
+    );
+    expect(fake.stages(ARN)).toEqual({ [recorded]: ['AWSPREVIOUS'], [pending]: ['AWSCURRENT', 'AWSPENDING'] });
+    await refuseRotationInProgress(client, ARN, "shop-api's connection secret");
   });
 
   it('reverts nothing when the secret was rotated after the swap: the rotation is kept current', async () => {

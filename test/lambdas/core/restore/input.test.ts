@@ -96,9 +96,15 @@ describe('restore workflow input', () => {
       [{ database: 'shop', cutover: 'shop-api', approvalTimeoutHours: 200 }, /approvalTimeoutHours: .*<=168/],
       [{ database: 'shop', cutover: 'Shop API' }, /cutover: must be 1-32 lowercase letters/],
       [
-        { database: 'a'.repeat(42) },
-        /target\.database: required: the default name "a{42}_restored_<yyyymmddhhmm>" would pass PostgreSQL's 63 characters/,
+        { database: 'a'.repeat(40) },
+        /target\.database: required: the default name "a{40}_restored_<yyyymmddhhmmss>" would pass PostgreSQL's 63 characters/,
       ],
+      [{ database: 'shop', tables: ['billing.invoices.lines'] }, /tables\[0\]: must be a table name or schema\.table/],
+      [{ database: 'shop', tables: ['"Billing"."Invoice Line'] }, /tables\[0\]: must be a table name or schema\.table/],
+      [{ database: 'shop', schemas: ['a.b'] }, /schemas\[0\]: must be a schema name/],
+      [{ database: 'shop', target: { database: 'postgres' } }, /target\.database: "postgres" is the server's maintenance database/],
+      [{ database: 'shop', target: { database: 'template1' } }, /target\.database: "template1" is a template database/],
+      [{ database: 'shop', target: { database: 'template0' } }, /a restore never writes into it: name a new database/],
       [{ database: 'shop', keepOnFailure: 'true' }, /keepOnFailure: .*expected boolean/i],
     ];
     for (const [input, expected] of cases) {
@@ -112,9 +118,26 @@ describe('restore workflow input', () => {
     expect(message).toMatch(/jobs: /);
   });
 
-  it('names the default target after the source and the UTC minute the execution started', () => {
-    expect(defaultTargetName('shop', new Date('2026-11-23T10:50:37.123Z'))).toBe('shop_restored_202611231050');
-    expect(defaultTargetName('a'.repeat(41), new Date('2026-01-02T03:04:05Z'))).toHaveLength(63);
+  it('names the default target after the source and the UTC second the execution started', () => {
+    expect(defaultTargetName('shop', new Date('2026-11-23T10:50:37.123Z'))).toBe('shop_restored_20261123105037');
+    // Two executions of one minute: a database each.
+    expect(defaultTargetName('shop', new Date('2026-11-23T10:50:38.001Z'))).toBe('shop_restored_20261123105038');
+    expect(defaultTargetName('a'.repeat(39), new Date('2026-01-02T03:04:05Z'))).toHaveLength(63);
+    expect(parseInput(RestoreInput, { database: 'a'.repeat(39) }, 'restore input')).toMatchObject({ database: 'a'.repeat(39) });
+  });
+
+  it('takes schema-qualified table names, quoted where a part holds a dot, a quote or a space', () => {
+    const tables = [
+      'orders',
+      'billing.invoices',
+      '"Billing"."Invoice Line"',
+      '"odd.schema"."say ""hi"""',
+      `${'s'.repeat(63)}.${'t'.repeat(63)}`,
+    ];
+    expect(parseInput(RestoreInput, { database: 'shop', tables, schemas: ['"Billing"', 'billing'] }, 'restore input')).toMatchObject({
+      tables,
+      schemas: ['"Billing"', 'billing'],
+    });
   });
 });
 

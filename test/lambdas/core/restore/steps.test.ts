@@ -2,12 +2,23 @@ import { RDSClient } from '@aws-sdk/client-rds';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { mockClient } from 'aws-sdk-client-mock';
+import postgres from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LifelineError } from '../../../../lambdas/core/errors.js';
 import { fixedRestoreCatalog, type RestoreDatabase } from '../../../../lambdas/core/restore/catalog.js';
 import type { BackupUsed, CreatedTarget, RestoreRequest, RestoreSettings } from '../../../../lambdas/core/restore/state.js';
-import { classifyFailure, cleanup, createTarget, validateInput, type RestoreStepDeps } from '../../../../lambdas/core/restore/steps.js';
+import {
+  classifyFailure,
+  cleanup,
+  createTarget,
+  keepTarget,
+  validateInput,
+  type RestoreStepDeps,
+} from '../../../../lambdas/core/restore/steps.js';
+import { deadlineAfter, withinDeadline } from '../../../../lambdas/core/deadline.js';
+import { MAINTENANCE_DATABASE, withDatabaseNameLock, type ExecutionStatusLookup } from '../../../../lambdas/core/postgres/databases.js';
 import { sharedPostgres } from '../../../support/shared.js';
 
 const SHOP_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/admin-AbC123';
@@ -70,7 +81,7 @@ describe('validateInput', () => {
       database: 'shop',
       key: null,
       at: null,
-      target: { serverSecretArn: SHOP_SECRET, database: 'shop_restored_202611231050' },
+      target: { serverSecretArn: SHOP_SECRET, database: 'shop_restored_20261123105037' },
       server: { name: 'shop', port: 5432, rds: { instanceIdentifier: 'shop' } },
       inPlace: false,
       tables: null,
@@ -79,6 +90,7 @@ describe('validateInput', () => {
       smokeChecks: [],
       cutover: null,
       ownerSecretArn: API_SECRET,
+      owner: null,
       keepOnFailure: false,
       approval: { required: false, timeoutSeconds: 86_400, subject: 'Lifeline: approve the restore of shop' },
       cleanupFailedSubject: 'Lifeline: restore of shop failed, and so did its cleanup',
@@ -127,6 +139,10 @@ describe('validateInput', () => {
     expect(await refused({ database: 'warehouse', cutover: 'billing-api' })).toBe(
       'cutover: "billing-api" is not a configured application of database "warehouse" (its applications: none)',
     );
+    // The cutover switches an application only onto its own database's server (the config's): refused before anything exists.
+    expect(await refused({ database: 'shop', cutover: 'shop-api', target: { serverSecretArn: BILLING_SECRET } })).toBe(
+      'cutover: shop-api can be switched only to a database on the server of "shop", its configured database; leave target.serverSecretArn out, or restore without cutover',
+    );
     expect(await refused({ database: 'shop', inPlace: true, cutover: 'shop-api' })).toMatch(
       /cutover: must be left out with inPlace: the application already uses the source database/,
     );
@@ -150,7 +166,7 @@ describe('validateInput', () => {
 
   it('restores onto another server only by the secret of a database its runner reaches, the only secrets it may read', async () => {
     const onBilling = await plan({ database: 'shop', target: { serverSecretArn: BILLING_SECRET } });
-    expect(onBilling.target).toEqual({ serverSecretArn: BILLING_SECRET, database: 'shop_restored_202611231050' });
+    expect(onBilling.target).toEqual({ serverSecretArn: BILLING_SECRET, database: 'shop_restored_20261123105037' });
     // Billing's server, reached as its backups reach it; the restore still runs beside shop.
     expect(onBilling.server).toEqual({
       name: 'billing',
@@ -275,7 +291,9 @@ describe("CreateTarget's mark on the database it creates, against PostgreSQL", (
     bytes: 4096,
     sha256: 'a'.repeat(64),
     migration: null,
-    source: { host: pg.host, port: pg.port, databaseName: `${label}_source` },
+    // No application owns its restores: the source database's owner, as the archive records it, does.
+    source: { host: pg.host, port: pg.port, databaseName: `${label}_source`, owner: pg.user },
+    leftOut: null,
     timing: { startedAt: '2026-11-23T10:50:01.000Z', finishedAt: '2026-11-23T10:50:02.000Z' },
   };
   const timing = { startedAt: '2026-11-23T10:50:02.000Z', finishedAt: '2026-11-23T10:50:03.000Z' };
@@ -296,6 +314,12 @@ describe("CreateTarget's mark on the database it creates, against PostgreSQL", (
   /** Cleanup after `request`'s execution failed with the target it holds. */
   const failed = (request: RestoreRequest, target: CreatedTarget) =>
     cleanup({ request, backup, target, error: { Error: 'RestoreFailed', Cause: 'the runner stopped' } }, deps);
+
+  /** Step Functions' answer for each execution a mark may name; undefined: no such execution (its history expired). */
+  const statuses =
+    (known: Record<string, string | undefined>): ExecutionStatusLookup =>
+    (executionArn) =>
+      Promise.resolve(known[executionArn]);
 
   async function comment(database: string): Promise<string | null | undefined> {
     const rows = await pg.query<{ comment: string | null }>(
@@ -332,23 +356,125 @@ describe("CreateTarget's mark on the database it creates, against PostgreSQL", (
     expect(await comment(first.database)).toBeUndefined();
   });
 
-  it('refuses the default name to a second execution of the same minute, and leaves the first one its database', async () => {
-    const first = await requestOf('first', '2026-11-23T10:52:05.000Z');
-    const second = await requestOf('second', '2026-11-23T10:52:40.000Z');
+  it('gives two executions of the same minute a database each by default', async () => {
+    const first = await requestOf('minute-first', '2026-11-23T10:52:05.000Z');
+    const second = await requestOf('minute-second', '2026-11-23T10:52:40.000Z');
+    expect(second.target.database).not.toBe(first.target.database);
+    expect([(await create(first)).created, (await create(second)).created]).toEqual([true, true]);
+    expect(await comment(first.target.database!)).toBe(`lifeline restore ${first.execution.id}`);
+    expect(await comment(second.target.database!)).toBe(`lifeline restore ${second.execution.id}`);
+  });
+
+  it('refuses a name to a second execution while the one whose mark it bears runs, and leaves the first one its database', async () => {
+    const first = await requestOf('first', '2026-11-23T10:57:05.000Z');
+    const second = await requestOf('second', '2026-11-23T10:57:05.900Z');
     expect(second.target.database).toBe(first.target.database);
     // Still empty: the first's runner has not started yet.
     const target = await create(first);
+    const refused = `target.database: "${target.database}" on ${pg.host}:${pg.port} is being restored by execution ${first.execution.id}`;
     await expect(createTarget(second, backup, deps)).rejects.toMatchObject({
       name: 'InvalidInput',
-      message:
-        `target.database: "${target.database}" on ${pg.host}:${pg.port} is being restored by execution ${first.execution.id}; ` +
-        'restore into another database',
+      message: `${refused}; restore into another database`,
+    });
+    // Step Functions says it runs, or cannot be asked: the mark holds either way.
+    await expect(
+      createTarget(second, backup, { ...deps, executions: statuses({ [first.execution.id]: 'RUNNING' }) }),
+    ).rejects.toMatchObject({
+      message: `${refused} (RUNNING); restore into another database`,
+    });
+    const unreachable = () => Promise.reject(new Error('connect ETIMEDOUT 10.0.0.1:443'));
+    await expect(createTarget(second, backup, { ...deps, executions: unreachable })).rejects.toMatchObject({
+      message: `${refused} (whether it still runs could not be learnt from Step Functions: connect ETIMEDOUT 10.0.0.1:443); restore into another database`,
     });
     expect(await comment(target.database)).toBe(`lifeline restore ${first.execution.id}`);
     // The second's Cleanup (it has no target) leaves it alone too.
     const failure = await cleanup({ request: second, backup, error: { Error: 'InvalidInput', Cause: 'refused' } }, deps);
     expect(failure).toMatchObject({ dropped: null, kept: null });
     expect(await comment(target.database)).toBe(`lifeline restore ${first.execution.id}`);
+  });
+
+  it('takes over the empty database of an execution that has ended, and drops it as its own on failure', async () => {
+    const name = `${label}_abandoned`;
+    for (const status of ['ABORTED', 'FAILED', 'TIMED_OUT', undefined]) {
+      const killed = await requestOf(`killed-${status}`, '2026-11-23T11:00:00.000Z', { target: { database: name } });
+      const next = await requestOf(`next-${status}`, '2026-11-23T11:05:00.000Z', { target: { database: name } });
+      // The killed execution created and marked it, and never ran its Cleanup.
+      await create(killed);
+      const taken = await create({ ...next }).catch((error: unknown) => error);
+      expect(taken, 'without asking Step Functions, the mark holds').toMatchObject({ name: 'InvalidInput' });
+      const ended = { ...deps, executions: statuses({ [killed.execution.id]: status }) };
+      const target = { ...(await createTarget(next, backup, ended)), timing };
+      expect(target, String(status)).toMatchObject({ database: name, created: true });
+      expect(await comment(name)).toBe(`lifeline restore ${next.execution.id}`);
+      const failure = await failed(next, target);
+      expect(failure.dropped).toBe(name);
+      expect(await comment(name)).toBeUndefined();
+    }
+  });
+
+  it('refuses the database an ended execution left with tables, naming that execution, and leaves it as it was', async () => {
+    const done = await requestOf('done', '2026-11-23T11:10:00.000Z', { target: { database: `${label}_finished` } });
+    const next = await requestOf('after-done', '2026-11-23T11:20:00.000Z', { target: { database: `${label}_finished` } });
+    const target = await create(done);
+    await pg.query(target.database, 'CREATE TABLE restored (id int)');
+    await expect(createTarget(next, backup, { ...deps, executions: statuses({ [done.execution.id]: 'SUCCEEDED' }) })).rejects.toMatchObject(
+      {
+        name: 'InvalidInput',
+        message:
+          `target.database: "${target.database}" on ${pg.host}:${pg.port}, left by execution ${done.execution.id} (ended SUCCEEDED), ` +
+          'is not empty (public.restored); restore into a new database',
+      },
+    );
+    expect(await comment(target.database)).toBe(`lifeline restore ${done.execution.id}`);
+    expect(await pg.query(target.database, 'SELECT count(*)::int AS n FROM restored')).toEqual([{ n: 0 }]);
+  });
+
+  it('refuses a template database and the maintenance database before writing anything, saying what to do', async () => {
+    const template = `${label}_template`;
+    await pg.query('postgres', `CREATE DATABASE "${template}" IS_TEMPLATE true`);
+    try {
+      const request = await requestOf('template', '2026-11-23T11:30:00.000Z', { target: { database: template } });
+      await expect(createTarget(request, backup, deps)).rejects.toMatchObject({
+        name: 'InvalidInput',
+        message: `target.database: "${template}" on ${pg.host}:${pg.port} is a template database (datistemplate), which new databases are copied from; a restore never writes into it: name a new database`,
+      });
+      expect(await comment(template)).toBeNull();
+      // The input refuses the name postgres; a request made without it is refused here too.
+      const maintenance = { ...request, target: { ...request.target, database: 'postgres' } };
+      await expect(createTarget(maintenance, backup, deps)).rejects.toMatchObject({
+        name: 'InvalidInput',
+        message: expect.stringMatching(/^target\.database: "postgres" is the server's maintenance database, .*: name a new database$/),
+      });
+      expect(await comment('postgres')).not.toMatch(/^lifeline restore/);
+    } finally {
+      await pg.query('postgres', `ALTER DATABASE "${template}" IS_TEMPLATE false`);
+      await pg.query('postgres', `DROP DATABASE "${template}"`);
+    }
+  });
+
+  it('stops at its deadline while another restore holds the name, and creates nothing after it, when Cleanup may have run', async () => {
+    const request = await requestOf('held-up', '2026-11-23T10:56:00.000Z', { target: { database: `${label}_held_up` } });
+    const holder = new postgres.Client({ connectionString: pg.url(MAINTENANCE_DATABASE) });
+    await holder.connect();
+    let release = () => undefined as void;
+    const held = withDatabaseNameLock(holder, `${label}_held_up`, () => new Promise<void>((resolve) => (release = resolve)));
+    try {
+      const deadline = deadlineAfter(1_000, 'restore state CreateTarget');
+      const creating = withinDeadline(deadline, () => createTarget(request, backup, { ...deps, deadline })).then(
+        () => 'created',
+        (error: Error) => error.name,
+      );
+      // Without a deadline it waits for the name and creates the database after the hold, however late: give it time to.
+      await Promise.race([creating, delay(5_000)]);
+      release();
+      await held;
+      expect(await creating).toBe('StepTimedOut');
+      const rows = await pg.query('postgres', 'SELECT 1 FROM pg_database WHERE datname = $1', [`${label}_held_up`]);
+      expect(rows).toEqual([]);
+    } finally {
+      release();
+      await holder.end();
+    }
   });
 
   it("drops the database a CreateTarget created without reporting it (its state timed out), and no one else's", async () => {
@@ -378,6 +504,37 @@ describe("CreateTarget's mark on the database it creates, against PostgreSQL", (
     expect(failure).toMatchObject({ error: 'CutoverUnresolved', dropped: null, kept: target.database });
     expect(failure.cause).toMatch(/^the cutover of shop-api did not end within HandOver's time limit/);
     expect(await comment(target.database)).toBe(`lifeline restore ${request.execution.id}`);
+  });
+
+  it('keeps a target it hands over or delivers, marked so, and hands over none that no longer bears its mark', async () => {
+    const handing = await requestOf('keeps', '2026-11-23T10:55:00.000Z', { target: { database: `${label}_kept` } });
+    const target = await create(handing);
+    await expect(keepTarget({ ...handing, cutover: 'shop-api' }, target, deps)).resolves.toEqual({ kept: target.database });
+    expect(await comment(target.database)).toBe(`lifeline kept ${handing.execution.id} (handed over to the cutover of shop-api)`);
+    // Its retry (an answer lost) finds it kept; Cleanup, whatever its state says, keeps it.
+    await expect(keepTarget({ ...handing, cutover: 'shop-api' }, target, deps)).resolves.toEqual({ kept: target.database });
+    expect(await failed(handing, target)).toMatchObject({ dropped: null, kept: target.database });
+
+    // Another execution's database now under that name (this one's was dropped by hand and the name reused).
+    const other = await requestOf('reuses', '2026-11-23T10:55:30.000Z', { target: { database: `${label}_reused` } });
+    const reused = await create(other);
+    const late = await requestOf('late', '2026-11-23T10:55:40.000Z', { target: { database: reused.database } });
+    await expect(keepTarget(late, reused, deps)).rejects.toMatchObject({
+      name: 'RestoreFailed',
+      message: `${reused.database}, which this execution created, bears the mark of execution ${other.execution.id}: it is not this execution's to keep or hand over`,
+    });
+    expect(await comment(reused.database)).toBe(`lifeline restore ${other.execution.id}`);
+    await pg.query('postgres', `DROP DATABASE "${reused.database}"`);
+    await expect(keepTarget(other, reused, deps)).rejects.toMatchObject({ message: expect.stringMatching(/ is gone: /) });
+
+    // keepOnFailure: Cleanup keeps it, and its mark goes.
+    const keeping = await requestOf('keeps-on-failure', '2026-11-23T10:56:00.000Z', {
+      target: { database: `${label}_kept_failed` },
+      keepOnFailure: true,
+    });
+    const kept = await create(keeping);
+    expect(await failed(keeping, kept)).toMatchObject({ dropped: null, kept: kept.database });
+    expect(await comment(kept.database)).toBe(`lifeline kept ${keeping.execution.id} (kept on failure)`);
   });
 
   it("never lets Cleanup drop a database without its execution's mark, even one its state says it created", async () => {

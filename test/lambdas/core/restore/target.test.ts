@@ -131,6 +131,54 @@ describe('a restore that fails after its data has loaded', () => {
   });
 });
 
+describe('a restore into an existing database that fails while another session works in it', () => {
+  it('drops only what it created, leaving what the other session created meanwhile, and the schema its table is in', async () => {
+    const target = await occupiedTarget('shared_meanwhile');
+    // The restore's first index waits for the test's lock, then is refused: the restore fails with its tables full.
+    const lock = 0x11fe20;
+    await pg.query(
+      target,
+      `CREATE FUNCTION public.wait_then_refuse() RETURNS event_trigger LANGUAGE plpgsql
+         AS $$ BEGIN PERFORM pg_advisory_xact_lock(${lock}); RAISE EXCEPTION 'indexes are refused here'; END $$;
+       CREATE EVENT TRIGGER wait_then_refuse ON ddl_command_start WHEN TAG IN ('CREATE INDEX') EXECUTE FUNCTION public.wait_then_refuse()`,
+    );
+    const before = await snapshot(target);
+    const holder = await connectClient(fromUrl(pg.url(target)));
+    try {
+      await holder.query('SELECT pg_advisory_lock($1)', [lock]);
+      const restoring = restoreInto(target, { privileges: false });
+      restoring.catch(() => undefined);
+      // The restore's session waits at its first index: its tables exist and hold their rows.
+      const waiting = `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                       WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = $1`;
+      while ((await pg.query<{ n: number }>('postgres', waiting, [target]))[0]!.n === 0)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      // Another session creates a table of its own, one in the schema the restore created, and a schema.
+      await pg.query(
+        target,
+        `CREATE TABLE public.theirs (note text); INSERT INTO public.theirs VALUES ('made meanwhile');
+         CREATE TABLE shop.theirs_too (note text); CREATE SCHEMA their_schema`,
+      );
+      await holder.query('SELECT pg_advisory_unlock($1)', [lock]);
+      await expect(restoring).rejects.toMatchObject({
+        name: 'RestoreFailed',
+        message: expect.stringMatching(
+          /indexes are refused here.*; what it had created in \S+ was dropped, but for what objects other sessions created depend on: schema shop$/s,
+        ),
+      });
+    } finally {
+      await holder.end();
+    }
+    expect(await pg.query(target, 'SELECT note FROM public.theirs')).toEqual([{ note: 'made meanwhile' }]);
+    expect(await pg.query(target, 'SELECT count(*)::int AS n FROM shop.theirs_too')).toEqual([{ n: 0 }]);
+    expect(await pg.query(target, "SELECT to_regclass('shop.orders') AS orders")).toEqual([{ orders: null }]);
+    // All else is as it was.
+    await pg.query(target, 'DROP TABLE public.theirs; DROP SCHEMA shop CASCADE; DROP SCHEMA their_schema');
+    expect(await snapshot(target)).toEqual(before);
+    expect(await readdir(staging)).toEqual([]);
+  });
+});
+
 describe('a target that holds tables', () => {
   it('is refused by the one check the CLI and the workflow share, naming the first five, and takes one without tables', async () => {
     const occupied = await pg.createDatabase('holds_tables');

@@ -1,5 +1,6 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,20 +13,27 @@ import { runnerExitCode } from '../../../../lambdas/core/exit-codes.js';
 import { LifelineError } from '../../../../lambdas/core/errors.js';
 import { runnerEnvironment } from '../../../../lambdas/core/runner/environment.js';
 import { backUp, sharedPostgres, sharedS3 } from '../../../support/shared.js';
+import { FakeStepFunctions, type RecordedExecution } from '../../../support/execution-history.js';
+import type { ApprovalDecision } from '../../../../lambdas/core/workflows/approval.js';
 
 const SERVER_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:lifeline/shop-admin-AbC123';
+const RESTORE_STATE_MACHINE = 'arn:aws:states:eu-west-1:123456789012:stateMachine:lifeline-restore';
+const executionArn = (name: string) => `arn:aws:states:eu-west-1:123456789012:execution:lifeline-restore:${name}`;
 
 const pg = sharedPostgres();
 const s3 = sharedS3();
 const secrets = mockClient(SecretsManagerClient);
+/** Step Functions, which the runner asks about the execution an in-place job names. */
+const sfn = new FakeStepFunctions();
 
 describe('lifeline runner restore (the restore workflow’s Fargate task), in-process', () => {
   let bucket: string;
   let backup: BackupResult;
   let stagingDir: string;
+  let source: string;
 
   beforeAll(async () => {
-    const source = await pg.createDatabase('runner_source');
+    source = await pg.createDatabase('runner_source');
     await pg.query(
       source,
       'CREATE TABLE orders (id int PRIMARY KEY, note text); INSERT INTO orders SELECT g, md5(g::text) FROM generate_series(1, 500) g',
@@ -45,6 +53,7 @@ describe('lifeline runner restore (the restore workflow’s Fargate task), in-pr
 
   afterAll(async () => {
     secrets.reset();
+    sfn.reset();
     await rm(stagingDir, { recursive: true, force: true });
   });
 
@@ -58,6 +67,7 @@ describe('lifeline runner restore (the restore workflow’s Fargate task), in-pr
       database,
       role: null,
       inPlace: false,
+      execution: executionArn(`into-${database}`),
       tables: null,
       schemas: null,
       jobs: 2,
@@ -77,6 +87,7 @@ describe('lifeline runner restore (the restore workflow’s Fargate task), in-pr
     const code = await runRestoreRunner(env, {
       s3: s3.client,
       secrets: new SecretsManagerClient({ region: 'eu-west-1' }),
+      sfn: new SFNClient({ region: 'eu-west-1' }),
       stdout: (line) => stdout.push(line),
       stderr: (line) => stderr.push(line),
     });
@@ -131,5 +142,99 @@ describe('lifeline runner restore (the restore workflow’s Fargate task), in-pr
     expect(stdout).toEqual([]);
     expect(stderr).toEqual([expect.stringMatching(/^lifeline: ChecksumMismatch: /)]);
     expect(await pg.query(restoreJob.database, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'")).toEqual([{ n: 0 }]);
+  });
+
+  describe('in place', () => {
+    const approval: ApprovalDecision = {
+      approver: 'arn:aws:sts::123456789012:assumed-role/oncall/alice',
+      comment: 'restore the morning backup',
+      decidedAt: '2026-03-02T09:15:00.000Z',
+    };
+    const lambda = { kind: 'service', resourceType: 'lambda', resource: 'invoke', timeoutSeconds: 300 } as const;
+    const runTask = { kind: 'service', resourceType: 'ecs', resource: 'runTask.sync', timeoutSeconds: 86400 } as const;
+
+    /** A job over the backup's source, as CreateTarget writes it in place. */
+    const inPlaceJob = (execution: string) =>
+      RestoreJob.parse({ ...JSON.parse(JSON.stringify(baseJob)), database: source, inPlace: true, jobs: 1, execution });
+    let baseJob: RestoreJob;
+
+    /**
+     * An execution as Step Functions records the in-place path: CreateTarget, the approval asked and answered with
+     * `answer` (none: RunRestore right after CreateTarget, as a hand-edited path would), then RunRestore asked `asked`.
+     */
+    function recorded(name: string, asked: RestoreJob, answer: ApprovalDecision | null): RecordedExecution {
+      const state = { request: { database: 'shop', inPlace: true }, target: { database: asked.database, job: asked } };
+      const execution = sfn.start(
+        executionArn(name),
+        RESTORE_STATE_MACHINE,
+        { database: 'shop', inPlace: true },
+        new Date('2026-03-02T09:00:00Z'),
+      );
+      execution.task('CreateTarget', { request: state.request }, lambda, { output: state });
+      if (answer === null) return execution.task('RunRestore', state, runTask, { running: true });
+      const waiting = { ...state, approvalRequest: { Subject: 'Lifeline: approve restoring shop in place' } };
+      return execution
+        .flow('Choice', 'RestoresInPlace', state)
+        .flow('Pass', 'PrepareInPlaceApproval', state, waiting)
+        .task(
+          'WaitForApproval',
+          waiting,
+          { kind: 'service', resourceType: 'sns', resource: 'publish.waitForTaskToken', timeoutSeconds: 3600 },
+          { output: { ...waiting, approval: answer }, result: answer },
+        )
+        .flow('Choice', 'Approved', { ...waiting, approval: answer })
+        .task('RunRestore', { ...waiting, approval: answer }, runTask, { running: true });
+    }
+
+    const rows = async () => (await pg.query<{ n: number }>(source, 'SELECT count(*)::int AS n FROM orders'))[0]!.n;
+
+    beforeAll(async () => {
+      baseJob = await job();
+    });
+
+    it('is refused, before anything is written, unless the running execution it names approved exactly this job', async () => {
+      await pg.query(source, 'INSERT INTO orders VALUES (501, $$added since the backup$$)');
+      const approvedElsewhere = inPlaceJob(executionArn('approved-for-another-database'));
+      recorded('approved-for-another-database', { ...approvedElsewhere, database: 'billing' }, approval);
+      const ended = inPlaceJob(executionArn('ended'));
+      recorded('ended', ended, approval).end('SUCCEEDED');
+      const unapproved = inPlaceJob(executionArn('never-asked'));
+      recorded('never-asked', unapproved, null);
+      const refusals: [RestoreJob, RegExp][] = [
+        [unapproved, /entered RunRestore after CreateTarget, not after a human's approval/],
+        [ended, /is SUCCEEDED, not running/],
+        [approvedElsewhere, /did not ask this job of RunRestore/],
+        [inPlaceJob(executionArn('unknown')), /could not be read from Step Functions \(ExecutionDoesNotExist: /],
+      ];
+      for (const [refused, why] of refusals) {
+        const { code, stdout, stderr } = await run(environment(bucket, refused));
+        expect(code, stderr.join('\n')).toBe(10);
+        expect(stdout).toEqual([]);
+        expect(stderr).toEqual([
+          expect.stringMatching(
+            /^lifeline: InvalidInput: inPlace: the runner restores over a database only for a running restore execution in which a human approved it; /,
+          ),
+        ]);
+        expect(stderr[0]).toMatch(why);
+        expect(stderr[0]).toContain(`nothing was written to ${source}`);
+        expect(await rows()).toBe(501);
+      }
+      expect(await readdir(stagingDir)).toEqual([]);
+    });
+
+    it('restores over the database once the execution it names, still running, approved it', async () => {
+      const approved = inPlaceJob(executionArn('approved'));
+      recorded('approved', approved, approval);
+      const { code, stderr } = await run(environment(bucket, approved));
+      expect(stderr).toEqual([]);
+      expect(code).toBe(0);
+      expect(await rows()).toBe(500);
+      // Read as newest first, with the data: RunRestore's input holds the job asked, WaitForApproval's answer the decision.
+      expect(sfn.historyRequests.at(-1)).toMatchObject({
+        executionArn: executionArn('approved'),
+        reverseOrder: true,
+        includeExecutionData: true,
+      });
+    });
   });
 });

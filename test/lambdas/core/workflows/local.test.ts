@@ -205,4 +205,34 @@ describe('the local engine, as strict as AWS', () => {
       /Task states without TimeoutSeconds, which AWS would let wait a year: Wait/,
     );
   });
+
+  it('gives a task States.JsonToString of a value with quotes, backslashes and non-ASCII as AWS does: JSON that parses back', async () => {
+    const file = await definition('json-to-string', {
+      Run: task(
+        'arn:aws:states:::ecs:runTask.sync',
+        { End: true },
+        {
+          Parameters: {
+            Cluster: 'c',
+            Overrides: {
+              ContainerOverrides: [{ Name: 'runner', Environment: [{ Name: 'JOB', 'Value.$': 'States.JsonToString($.job)' }] }],
+            },
+          },
+        },
+      ),
+    });
+    const job = { database: `Shop's "Main" DB.été \\ x`, tables: ['"Billing"."Invoice Line"'] };
+    let received: unknown;
+    const tasks = {
+      Run: (parameters: unknown) => {
+        received = parameters;
+        return Promise.resolve({});
+      },
+    };
+    expect((await run(file, { tasks, input: { job } })).status).toBe('SUCCEEDED');
+    expect(received).toEqual({
+      Cluster: 'c',
+      Overrides: { ContainerOverrides: [{ Name: 'runner', Environment: [{ Name: 'JOB', Value: JSON.stringify(job) }] }] },
+    });
+  });
 });
