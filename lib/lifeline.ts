@@ -2,6 +2,7 @@ import { Tags, type App } from 'aws-cdk-lib';
 import { DEPLOYMENT_TAG } from '../lambdas/core/names.js';
 import { BackupsStack } from './backup/backups-stack.js';
 import { CutoverStack } from './cutover/cutover-stack.js';
+import { PitrStack } from './pitr/pitr-stack.js';
 import type { LifelineConfig } from './config/schema.js';
 import { groupDatabases } from '../lambdas/core/database-groups.js';
 import { RestoreGroupStack } from './restore/restore-group-stack.js';
@@ -17,6 +18,8 @@ export interface LifelineStacks {
   readonly restoreGroups: readonly RestoreGroupStack[];
   /** Only when the config has applications. */
   readonly cutover?: CutoverStack;
+  /** Only when the config has `pitr` (which needs `restore`). */
+  readonly pitr?: PitrStack;
 }
 
 /**
@@ -24,7 +27,7 @@ export interface LifelineStacks {
  * `<name>-backups-<n>` with the databases that hash to stack n (stacks no database hashes to are left out), and,
  * when the config has a `restore` section, `<name>-restore` with the restore workflow and `<name>-restore-<n>` with
  * what restores of backups stack n's databases run on, and, when it has applications, `<name>-cutover` with the
- * cutover workflow.
+ * cutover workflow, and, when it has `pitr` (beside `restore`), `<name>-pitr` with the point-in-time recovery workflow.
  */
 export function addLifelineStacks(app: App, config: LifelineConfig): LifelineStacks {
   const env = config.aws === undefined ? undefined : { account: config.aws.account, region: config.aws.region };
@@ -94,8 +97,28 @@ export function addLifelineStacks(app: App, config: LifelineConfig): LifelineSta
           description: 'Lifeline: the cutover workflow (state machine, lock table, steps function)',
         });
   cutover?.addStackDependency(vault);
-  for (const stack of [vault, ...backups, ...(restore ? [restore] : []), ...restoreGroups, ...(cutover ? [cutover] : [])]) {
+  // PITR reads the restore catalog and starts cutover by name, as restore does.
+  let pitr: PitrStack | undefined;
+  if (config.pitr !== undefined && restore !== undefined) {
+    pitr = new PitrStack(app, `${config.name}-pitr`, {
+      env,
+      config,
+      pitr: config.pitr,
+      vaultStack: vault,
+      description: 'Lifeline: the point-in-time recovery workflow (state machine, steps functions, approvals topic)',
+    });
+    pitr.addStackDependency(vault);
+    for (const group of restoreGroups) pitr.addStackDependency(group);
+  }
+  for (const stack of [
+    vault,
+    ...backups,
+    ...(restore ? [restore] : []),
+    ...restoreGroups,
+    ...(cutover ? [cutover] : []),
+    ...(pitr ? [pitr] : []),
+  ]) {
     Tags.of(stack).add(DEPLOYMENT_TAG, config.name);
   }
-  return { vault, backups, restore, restoreGroups, cutover };
+  return { vault, backups, restore, restoreGroups, cutover, pitr };
 }

@@ -10,7 +10,7 @@ describe('the synthesized templates of the example config', () => {
   const synth = synthesize(exampleConfig());
 
   it.each(
-    [synth.vault, ...synth.backups, synth.restore!, ...synth.restoreGroups, synth.cutover!].map(
+    [synth.vault, ...synth.backups, synth.restore!, ...synth.restoreGroups, synth.cutover!, synth.pitr!].map(
       (stack) => [stack.stackName, stack] as const,
     ),
   )('%s', (name) => {

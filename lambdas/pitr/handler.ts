@@ -1,0 +1,32 @@
+import { RDSClient } from '@aws-sdk/client-rds';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import type { LambdaContext } from '../core/deadline.js';
+import { LifelineError } from '../core/errors.js';
+import { PitrSettings } from '../core/pitr/state.js';
+import { runPitrStep } from '../core/pitr/steps.js';
+import { ssmRestoreCatalog } from '../core/restore/catalog.js';
+import { parseInput } from '../core/validation.js';
+
+const secrets = new SecretsManagerClient({});
+const ssm = new SSMClient({});
+// Fail fast where the subnets have no route to the RDS API, rather than hang until Lambda's limit.
+const rds = new RDSClient({ requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000 } });
+
+function settingsFromEnvironment(): PitrSettings {
+  const text = process.env.LIFELINE_PITR_SETTINGS;
+  if (!text) throw new LifelineError('InvalidConfig', 'LIFELINE_PITR_SETTINGS is not set');
+  return parseInput(PitrSettings, JSON.parse(text), 'LIFELINE_PITR_SETTINGS', 'InvalidConfig');
+}
+
+/** The Lambda behind every Lambda state of pitr.asl.json: `event.step` says which. */
+export async function handler(event: unknown, context: LambdaContext): Promise<unknown> {
+  const settings = settingsFromEnvironment();
+  return runPitrStep(event, {
+    settings,
+    catalog: ssmRestoreCatalog(ssm, { name: settings.deployment, backupStacks: settings.backupStacks }),
+    rds,
+    secrets,
+    lambdaRemainingMs: context.getRemainingTimeInMillis(),
+  });
+}

@@ -1,0 +1,762 @@
+/**
+ * pitr.asl.json run locally, as deployed: its steps call RDS and Secrets Manager on a real AWS API server
+ * (moto_server on loopback), and Validate connects over verified TLS to a throwaway PostgreSQL standing in for the
+ * restored instance's endpoint. moto's RDS restores at once and copies settings itself, so the tests assert on the
+ * requests Lifeline sends (captured by an SDK middleware), and an SDK middleware scripts what moto cannot: the
+ * restored instance's status sequence (creating, backing-up, available; incompatible-restore), throttling, and
+ * the endpoint it reports (and Performance Insights on the source, which moto does not report).
+ */
+import {
+  CreateDBClusterCommand,
+  CreateDBClusterParameterGroupCommand,
+  CreateDBInstanceCommand,
+  CreateDBParameterGroupCommand,
+  CreateDBSnapshotCommand,
+  CreateDBSubnetGroupCommand,
+  CreateOptionGroupCommand,
+  DescribeDBClustersCommand,
+  DescribeDBInstancesCommand,
+  ModifyDBInstanceCommand,
+  RDSClient,
+} from '@aws-sdk/client-rds';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CutoverInput } from '../../lambdas/core/cutover/input.js';
+import { LifelineError } from '../../lambdas/core/errors.js';
+import { parseInput } from '../../lambdas/core/validation.js';
+import { fixedRestoreCatalog, type RestoreDatabase } from '../../lambdas/core/restore/catalog.js';
+import { PITR_EXECUTION_TAG, type PitrSettings } from '../../lambdas/core/pitr/state.js';
+import { runPitrStep } from '../../lambdas/core/pitr/steps.js';
+import {
+  loadDefinition,
+  runLocalExecution,
+  type CallbackAnswer,
+  type CallbackRequest,
+  type LambdaHandler,
+  type Notification,
+} from '../../lambdas/core/workflows/local.js';
+import { startMoto, createSubnets, type MotoServer } from '../support/moto.js';
+import { startPostgres, type PostgresCluster } from '../support/postgres.js';
+import { approve, aslErrors, tasksFailingAnIdleFunction } from '../support/workflows.js';
+
+const DEFINITION = 'state-machines/pitr.asl.json';
+const arn = (service: string, resource: string) => `arn:aws:${service}:us-east-1:000000000000:${resource}`;
+const PITR_STEPS = arn('lambda', 'function:lifeline-pitr-steps');
+const PITR_NETWORK_STEPS = arn('lambda', 'function:lifeline-pitr-private');
+const SUBSTITUTIONS = {
+  PitrStepsFunctionArn: PITR_STEPS,
+  ApprovalsTopicArn: arn('sns', 'lifeline-approvals'),
+  NotificationsTopicArn: arn('sns', 'lifeline-notifications'),
+  CutoverStateMachineArn: arn('states', 'stateMachine:lifeline-cutover'),
+};
+const SOURCE = 'shop-production';
+const CLUSTER_SOURCE = 'ledger-production';
+const CLUSTER_SOURCE_WRITER = 'ledger-production-1';
+const MONITORING_ROLE = 'arn:aws:iam::000000000000:role/rds-monitoring';
+/** Any valid secret ARN: the admin secret is not used by PITR. */
+const ADMIN_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:lifeline/shop-admin-AbC123';
+
+/** One request Lifeline sent to RDS. */
+interface Sent {
+  command: string;
+  input: Record<string, any>;
+}
+
+let moto: MotoServer;
+let pg: PostgresCluster;
+let rds: RDSClient;
+let secrets: SecretsManagerClient;
+let appSecretArn: string;
+let sent: Sent[] = [];
+/** Scripted statuses of a restored instance, by identifier: each DescribeDBInstances takes the next, the last stays. */
+let statuses: Record<string, string[]> = {};
+/** Throttling errors (Rate exceeded) to answer a restored instance's next DescribeDBInstances with, once its restore was sent. */
+let throttles: Record<string, number> = {};
+/** Requests RDS carries out whose answer then never arrives, by command name: how many to lose. */
+let lostAnswers: Record<string, number> = {};
+const restored = new Set<string>();
+
+const settings: PitrSettings = {
+  deployment: 'lifeline',
+  backupStacks: 1,
+  approvalTimeoutSeconds: 3600,
+  networkFunctions: { private: PITR_NETWORK_STEPS },
+  pollSeconds: 0,
+  maxWaitSeconds: 5,
+};
+
+function catalogEntries(): RestoreDatabase[] {
+  const shop: RestoreDatabase = {
+    name: 'shop',
+    secretArn: ADMIN_SECRET,
+    port: 5432,
+    rds: { instanceIdentifier: SOURCE },
+    network: 'private',
+    stepsFunctionArn: arn('lambda', 'function:lifeline-restore1-private'),
+    runner: { taskDefinition: 'lifeline-restore-runner-1', subnetIds: ['subnet-1'], securityGroupIds: ['sg-1'] },
+    applications: [{ name: 'shop-api', connectionSecretArn: appSecretArn }],
+  };
+  // An Aurora cluster; its application connects as the same role to the same stand-in database.
+  const ledger: RestoreDatabase = {
+    ...shop,
+    name: 'ledger',
+    rds: { clusterIdentifier: CLUSTER_SOURCE },
+    applications: [{ name: 'ledger-api', connectionSecretArn: appSecretArn }],
+  };
+  return [shop, ledger];
+}
+
+/**
+ * Records every request, and for the restored instances (not the source) answers what moto cannot: the scripted
+ * status, throttling, and the loopback endpoint of the PostgreSQL standing in for them.
+ */
+function instrument(client: RDSClient): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const command = context.commandName ?? 'unknown';
+      const input = (args.input ?? {}) as Record<string, any>;
+      sent.push({ command, input: structuredClone(input) });
+      const id = (input.DBInstanceIdentifier ?? input.TargetDBInstanceIdentifier ?? input.DBClusterIdentifier) as string | undefined;
+      if (/^Restore|^CreateDBInstance/.test(command) && id) restored.add(id);
+      if (command === 'DescribeDBInstancesCommand' && id && restored.has(id) && (throttles[id] ?? 0) > 0) {
+        throttles[id]!--;
+        throw Object.assign(new Error('Rate exceeded'), { name: 'Throttling', $fault: 'client' });
+      }
+      const result = await next(args);
+      if (lostAnswers[command] !== undefined && lostAnswers[command] > 0) {
+        lostAnswers[command]--;
+        throw Object.assign(new Error('socket hang up after the request was sent'), { name: 'TimeoutError' });
+      }
+      const output = result.output as {
+        DBInstances?: Record<string, any>[];
+        DBInstance?: Record<string, any>;
+        DBClusters?: Record<string, any>[];
+        DBCluster?: Record<string, any>;
+      };
+      for (const cluster of [...(output.DBClusters ?? []), ...(output.DBCluster ? [output.DBCluster] : [])]) {
+        const identifier = cluster.DBClusterIdentifier as string;
+        if (identifier === CLUSTER_SOURCE) continue;
+        Object.assign(cluster, { Endpoint: '127.0.0.1', Port: pg.port });
+        const script = statuses[identifier];
+        if (script && command === 'DescribeDBClustersCommand') cluster.Status = script.length > 1 ? script.shift() : script[0];
+      }
+      for (const instance of [...(output.DBInstances ?? []), ...(output.DBInstance ? [output.DBInstance] : [])]) {
+        const identifier = instance.DBInstanceIdentifier as string;
+        if (identifier === CLUSTER_SOURCE_WRITER) continue;
+        if (identifier === SOURCE) {
+          // moto does not report Performance Insights, which AWS does for a source that has it on.
+          Object.assign(instance, { PerformanceInsightsEnabled: true, PerformanceInsightsRetentionPeriod: 7 });
+          continue;
+        }
+        instance.Endpoint = { Address: '127.0.0.1', Port: pg.port };
+        const script = statuses[identifier];
+        if (script && command === 'DescribeDBInstancesCommand') {
+          instance.DBInstanceStatus = script.length > 1 ? script.shift() : script[0];
+        }
+      }
+      return result;
+    },
+    { step: 'initialize', name: 'pitrTestInstrument' },
+  );
+}
+
+const calls = (command: string) => sent.filter((s) => s.command === `${command}Command`);
+/** What the workflow did to anything but describe. */
+const changes = () => sent.filter((s) => !/^(Describe|ListTags)/.test(s.command));
+
+async function instanceExists(identifier: string): Promise<boolean> {
+  try {
+    await new RDSClient(moto.clientConfig).send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: identifier }));
+    return true;
+  } catch (error) {
+    if ((error as Error).name === 'DBInstanceNotFoundFault') return false;
+    throw error;
+  }
+}
+
+/** A Lambda error's message out of the cause Step Functions records (Lambda's error JSON), or the cause itself. */
+function errorMessage(cause: string | undefined): string {
+  try {
+    return (JSON.parse(cause ?? '') as { errorMessage: string }).errorMessage;
+  } catch {
+    return cause ?? '';
+  }
+}
+
+interface Run {
+  input: unknown;
+  answer?: (request: CallbackRequest) => Promise<CallbackAnswer>;
+  /** The cutover's one step, given the hand-over input once it parsed as CutoverInput; throws to fail the cutover. */
+  cutover?: (input: CutoverInput) => Promise<unknown>;
+}
+
+/** A stand-in for cutover.asl.json: one Lambda step that checks its input against core's CutoverInput. */
+const STUB_CUTOVER_FUNCTION = arn('lambda', 'function:stub-cutover');
+let stubCutoverFile: string;
+
+async function run({ input, answer = () => approve(), cutover = () => Promise.resolve({ switched: true }) }: Run) {
+  const catalog = fixedRestoreCatalog(catalogEntries());
+  const handler: LambdaHandler = (event, context) =>
+    runPitrStep(event, { settings, catalog, rds, secrets, sslRootCert: pg.caFile, lambdaRemainingMs: context.getRemainingTimeInMillis() });
+  const notifications: Notification[] = [];
+  const approvals: CallbackRequest[] = [];
+  const result = await runLocalExecution({
+    definitionFile: DEFINITION,
+    substitutions: SUBSTITUTIONS,
+    functions: { [PITR_STEPS]: handler, [PITR_NETWORK_STEPS]: handler },
+    stateMachines: {
+      [SUBSTITUTIONS.CutoverStateMachineArn]: {
+        definitionFile: stubCutoverFile,
+        substitutions: { StubCutoverFunctionArn: STUB_CUTOVER_FUNCTION },
+        functions: { [STUB_CUTOVER_FUNCTION]: (event) => cutover(parseInput(CutoverInput, event, 'cutover input')) },
+      },
+    },
+    retryIntervals: { DescribeRestore: 0, StartRestore: 0, ResolveRestorePoint: 0, Cleanup: 0 },
+    input,
+    notify: (n) => notifications.push(n),
+    answer: (request) => {
+      approvals.push(request);
+      return answer(request);
+    },
+  });
+  return { result, notifications, approvals, output: result.output as Record<string, any> | undefined };
+}
+
+describe('pitr.asl.json', () => {
+  it('passes asl-validator once its placeholders are filled in, and retries every function that wakes', async () => {
+    const definition = await loadDefinition(DEFINITION, SUBSTITUTIONS);
+    expect(aslErrors(definition)).toBe('');
+    expect(tasksFailingAnIdleFunction(definition)).toEqual([]);
+  });
+
+  it('sends every failure after the input is valid to Cleanup, which still notifies when it fails itself', async () => {
+    const definition = await loadDefinition(DEFINITION, SUBSTITUTIONS);
+    type State = { Type: string; Catch?: { ErrorEquals: string[]; Next: string }[]; TimeoutSeconds?: number; TimeoutSecondsPath?: string };
+    const states = definition.States as Record<string, State>;
+    const tasks = Object.keys(states).filter(
+      (n) => states[n]!.Type === 'Task' && !['ValidateInput', 'Notify', 'NotifyFailure', 'Cleanup'].includes(n),
+    );
+    expect(tasks.sort()).toEqual(
+      [
+        'CreateWriter',
+        'DescribeRestore',
+        'Finish',
+        'HandOver',
+        'ResolveRestorePoint',
+        'StartRestore',
+        'Summarize',
+        'Validate',
+        'WaitForApproval',
+      ].sort(),
+    );
+    for (const name of tasks) expect(states[name]!.Catch?.find((c) => c.ErrorEquals.includes('States.ALL'))?.Next, name).toBe('Cleanup');
+    expect(states.Cleanup!.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.cleanupError', Next: 'CleanupFailed' }]);
+    // Every Task has a timeout, and the RDS steps retry throttling.
+    for (const [name, state] of Object.entries(states)) {
+      if (state.Type === 'Task') expect(state.TimeoutSeconds ?? state.TimeoutSecondsPath, name).toBeDefined();
+    }
+    const cleanupRetries = (states.Cleanup as unknown as { Retry: { ErrorEquals: string[] }[] }).Retry.map((r) => r.ErrorEquals[0]);
+    expect(cleanupRetries.indexOf('PitrCleanupPending')).toBeLessThan(cleanupRetries.indexOf('States.ALL'));
+    for (const name of ['ResolveRestorePoint', 'StartRestore', 'DescribeRestore', 'CreateWriter', 'Finish']) {
+      const retried = (states[name] as unknown as { Retry: { ErrorEquals: string[] }[] }).Retry.flatMap((r) => r.ErrorEquals);
+      expect(retried, name).toContain('Throttling');
+    }
+  });
+});
+
+describe('the PITR workflow run locally against moto_server and PostgreSQL', () => {
+  beforeAll(async () => {
+    stubCutoverFile = join(await mkdtemp(join(tmpdir(), 'lifeline-pitr-')), 'cutover.asl.json');
+    await writeFile(
+      stubCutoverFile,
+      JSON.stringify({
+        StartAt: 'Switch',
+        States: { Switch: { Type: 'Task', Resource: '${StubCutoverFunctionArn}', TimeoutSeconds: 60, End: true } },
+      }),
+    );
+    [moto, pg] = await Promise.all([startMoto(), startPostgres({ tls: { hostname: '127.0.0.1' } })]);
+    // The database the restored instance brings back, and the application's own role that owns it.
+    await pg.query('postgres', "CREATE ROLE shop_app LOGIN PASSWORD 'app-password'");
+    await pg.query('postgres', 'CREATE DATABASE shop OWNER shop_app');
+    await pg.query(
+      'shop',
+      `SET ROLE shop_app;
+       CREATE TABLE orders (id int PRIMARY KEY, total numeric); INSERT INTO orders VALUES (1, 10), (2, 20);
+       CREATE TABLE _prisma_migrations (id text, migration_name text, finished_at timestamptz, rolled_back_at timestamptz);
+       INSERT INTO _prisma_migrations VALUES ('1', '20261120_add_orders', now(), NULL);`,
+    );
+    secrets = new SecretsManagerClient(moto.clientConfig);
+    const secret = await secrets.send(
+      new CreateSecretCommand({
+        Name: 'shop-api/connection',
+        SecretString: `postgresql://shop_app:app-password@shop.example.internal:5432/shop`,
+      }),
+    );
+    appSecretArn = secret.ARN!;
+    rds = new RDSClient({ ...moto.clientConfig, maxAttempts: 1 });
+    instrument(rds);
+    // The source, with settings that RDS would not carry over by itself.
+    const setup = new RDSClient(moto.clientConfig);
+    const subnets = await createSubnets(moto.endpoint);
+    await setup.send(
+      new CreateDBSubnetGroupCommand({ DBSubnetGroupName: 'shop-private', DBSubnetGroupDescription: 'shop', SubnetIds: subnets }),
+    );
+    await setup.send(
+      new CreateDBParameterGroupCommand({ DBParameterGroupName: 'shop-pg13', DBParameterGroupFamily: 'postgres13', Description: 'shop' }),
+    );
+    await setup.send(
+      new CreateOptionGroupCommand({
+        OptionGroupName: 'shop-options',
+        EngineName: 'postgres',
+        MajorEngineVersion: '13',
+        OptionGroupDescription: 'shop',
+      }),
+    );
+    await setup.send(
+      new CreateDBInstanceCommand({
+        DBInstanceIdentifier: SOURCE,
+        DBInstanceClass: 'db.r6g.large',
+        Engine: 'postgres',
+        EngineVersion: '13.7',
+        MasterUsername: 'lifeline_admin',
+        MasterUserPassword: 'admin-password',
+        AllocatedStorage: 100,
+        StorageType: 'io1',
+        Iops: 3000,
+        BackupRetentionPeriod: 7,
+        DBSubnetGroupName: 'shop-private',
+        VpcSecurityGroupIds: ['sg-0a1b2c3d4e5f67890'],
+        DBParameterGroupName: 'shop-pg13',
+        OptionGroupName: 'shop-options',
+        MultiAZ: true,
+        DeletionProtection: true,
+        EnableIAMDatabaseAuthentication: true,
+        CopyTagsToSnapshot: true,
+        PreferredMaintenanceWindow: 'sun:03:00-sun:04:00',
+        PreferredBackupWindow: '01:00-01:30',
+        CACertificateIdentifier: 'rds-ca-rsa2048-g1',
+        Tags: [{ Key: 'team', Value: 'shop' }],
+      }),
+    );
+    await setup.send(
+      new CreateDBClusterParameterGroupCommand({
+        DBClusterParameterGroupName: 'ledger-cluster-params',
+        DBParameterGroupFamily: 'aurora-postgresql13',
+        Description: 'ledger',
+      }),
+    );
+    await setup.send(
+      new CreateDBClusterCommand({
+        DBClusterIdentifier: CLUSTER_SOURCE,
+        Engine: 'aurora-postgresql',
+        EngineVersion: '13.7',
+        MasterUsername: 'lifeline_admin',
+        MasterUserPassword: 'admin-password',
+        BackupRetentionPeriod: 7,
+        DBSubnetGroupName: 'shop-private',
+        VpcSecurityGroupIds: ['sg-0f1e2d3c4b5a69788'],
+        DBClusterParameterGroupName: 'ledger-cluster-params',
+        DeletionProtection: true,
+        EnableIAMDatabaseAuthentication: true,
+        CopyTagsToSnapshot: true,
+        Port: 5432,
+        Tags: [{ Key: 'team', Value: 'ledger' }],
+      }),
+    );
+    await setup.send(
+      new CreateDBInstanceCommand({
+        DBInstanceIdentifier: CLUSTER_SOURCE_WRITER,
+        DBClusterIdentifier: CLUSTER_SOURCE,
+        Engine: 'aurora-postgresql',
+        DBInstanceClass: 'db.r6g.xlarge',
+        CACertificateIdentifier: 'rds-ca-rsa2048-g1',
+      }),
+    );
+    await setup.send(
+      new ModifyDBInstanceCommand({
+        DBInstanceIdentifier: CLUSTER_SOURCE_WRITER,
+        MonitoringInterval: 30,
+        MonitoringRoleArn: MONITORING_ROLE,
+        ApplyImmediately: true,
+      }),
+    );
+    // moto keeps monitoring and Performance Insights only when they are modified.
+    await setup.send(
+      new ModifyDBInstanceCommand({
+        DBInstanceIdentifier: SOURCE,
+        MonitoringInterval: 60,
+        MonitoringRoleArn: MONITORING_ROLE,
+        EnablePerformanceInsights: true,
+        ApplyImmediately: true,
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await Promise.all([moto?.stop(), pg?.stop()]);
+  });
+
+  beforeEach(() => {
+    sent = [];
+    statuses = {};
+    throttles = {};
+    lostAnswers = {};
+  });
+
+  /** A moment inside the source's window as moto reports it: its creation, which is no later than its latest restorable time. */
+  async function momentInWindow(): Promise<string> {
+    const { DBInstances } = await new RDSClient(moto.clientConfig).send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: SOURCE }));
+    return DBInstances![0]!.InstanceCreateTime!.toISOString();
+  }
+
+  it('restores the instance to a time with every setting passed, waits through creating and backing-up, validates over TLS and is approved', async () => {
+    const target = 'shop-pitr-to-time';
+    statuses[target] = ['creating', 'backing-up', 'available'];
+    const at = await momentInWindow();
+    const { result, output, notifications, approvals } = await run({ input: { database: 'shop', restorePoint: at, target } });
+    expect(result.error ?? '', result.cause).toBe('');
+    expect(result.status).toBe('SUCCEEDED');
+
+    // The restore request carries the source's settings, which RDS would otherwise reset to defaults.
+    const [restore] = calls('RestoreDBInstanceToPointInTime');
+    expect(restore!.input).toMatchObject({
+      SourceDBInstanceIdentifier: SOURCE,
+      TargetDBInstanceIdentifier: target,
+      DBInstanceClass: 'db.r6g.large',
+      DBSubnetGroupName: 'shop-private',
+      VpcSecurityGroupIds: ['sg-0a1b2c3d4e5f67890'],
+      DBParameterGroupName: 'shop-pg13',
+      OptionGroupName: 'shop-options',
+      MultiAZ: true,
+      DeletionProtection: true,
+      EnableIAMDatabaseAuthentication: true,
+      StorageType: 'io1',
+      Iops: 3000,
+      CopyTagsToSnapshot: true,
+    });
+    expect(new Date(restore!.input.RestoreTime).toISOString()).toBe(at);
+    expect(restore!.input.UseLatestRestorableTime).toBeUndefined();
+    expect(restore!.input.Tags).toEqual(
+      expect.arrayContaining([
+        { Key: 'team', Value: 'shop' },
+        { Key: PITR_EXECUTION_TAG, Value: result.executionArn },
+      ]),
+    );
+    // What a restore cannot take comes once it is available, with the restored instance's own managed secret.
+    const [modify] = calls('ModifyDBInstance');
+    expect(modify!.input).toMatchObject({
+      DBInstanceIdentifier: target,
+      ApplyImmediately: true,
+      ManageMasterUserPassword: true,
+      MonitoringInterval: 60,
+      MonitoringRoleArn: MONITORING_ROLE,
+      EnablePerformanceInsights: true,
+      PerformanceInsightsRetentionPeriod: 7,
+      PreferredMaintenanceWindow: 'sun:03:00-sun:04:00',
+      PreferredBackupWindow: '01:00-01:30',
+      BackupRetentionPeriod: 7,
+      CACertificateIdentifier: 'rds-ca-rsa2048-g1',
+    });
+    // Three looks: creating, backing-up, available. The source was only ever described.
+    expect(calls('DescribeDBInstances').filter((c) => c.input.DBInstanceIdentifier === target).length).toBeGreaterThanOrEqual(3);
+    expect(changes().every((c) => c.input.DBInstanceIdentifier !== SOURCE)).toBe(true);
+    expect(changes().map((c) => c.command)).toEqual(['RestoreDBInstanceToPointInTimeCommand', 'ModifyDBInstanceCommand']);
+
+    expect(output).toMatchObject({
+      status: 'SUCCEEDED',
+      source: { kind: 'instance', identifier: SOURCE },
+      target: { identifier: target, host: '127.0.0.1', port: pg.port },
+      restorePoint: { kind: 'time', time: at },
+      validation: {
+        passed: true,
+        validatedAs: 'shop_app',
+        database: 'shop',
+        tables: 2,
+        migration: { tool: 'prisma', name: '20261120_add_orders' },
+      },
+      approver: 'arn:aws:sts::000000000000:assumed-role/oncall/alice',
+    });
+    expect(output!.target.masterSecretArn).toMatch(/^arn:aws:secretsmanager:/);
+    expect(output!.copiedSettings).toEqual(
+      expect.arrayContaining(['DBSubnetGroupName', 'VpcSecurityGroupIds', 'DBParameterGroupName', 'Tags']),
+    );
+    expect(Object.keys(output!.stepSeconds)).toEqual(
+      expect.arrayContaining(['ValidateInput', 'ResolveRestorePoint', 'Restore', 'Finish', 'Validate', 'WaitForApproval']),
+    );
+    expect(approvals).toHaveLength(1);
+    expect((approvals[0]!.parameters as any).Message.question).toContain('passed validation as shop_app over TLS');
+    expect(notifications.at(-1)!.subject).toBe(`Lifeline: shop recovered into ${target}`);
+  });
+
+  it('restores to the latest restorable time, through throttled looks (Rate exceeded) retried with backoff', async () => {
+    const target = 'shop-pitr-latest';
+    statuses[target] = ['creating', 'available'];
+    throttles[target] = 2;
+    const { result, output } = await run({ input: { database: 'shop', restorePoint: 'latest', target } });
+    expect(result.status, result.cause).toBe('SUCCEEDED');
+    const [restore] = calls('RestoreDBInstanceToPointInTime');
+    expect(restore!.input).toMatchObject({ UseLatestRestorableTime: true, TargetDBInstanceIdentifier: target });
+    expect(restore!.input.RestoreTime).toBeUndefined();
+    expect(throttles[target]).toBe(0);
+    expect(result.states.filter((s) => s === 'DescribeRestore').length).toBeGreaterThanOrEqual(2);
+    expect(output!.restorePoint.kind).toBe('latest');
+  });
+
+  it('restores once when the answer to its restore call is lost: the retried StartRestore finds its own restore by the tag', async () => {
+    const target = 'shop-pitr-answer-lost';
+    lostAnswers.RestoreDBInstanceToPointInTimeCommand = 1;
+    const { result } = await run({ input: { database: 'shop', restorePoint: 'latest', target } });
+    expect(result.status, result.cause).toBe('SUCCEEDED');
+    expect(result.states.filter((s) => s === 'StartRestore')).toHaveLength(1);
+    expect(calls('RestoreDBInstanceToPointInTime')).toHaveLength(1);
+    // The retry looked for the target and found it carrying this execution's tag.
+    expect(calls('DescribeDBInstances').filter((c) => c.input.DBInstanceIdentifier === target).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('refuses a time outside the restorable window, naming the window, before anything is created', async () => {
+    const { result, notifications } = await run({
+      input: { database: 'shop', restorePoint: '2020-01-01T00:00:00Z', target: 'shop-pitr-too-old' },
+    });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('OutsideRestorableWindow');
+    expect(result.cause).toMatch(
+      /2020-01-01T00:00:00.000Z is outside RDS instance shop-production's restorable window, \S+ \(estimated\) to \S+/,
+    );
+    expect(changes()).toEqual([]);
+    expect(await instanceExists('shop-pitr-too-old')).toBe(false);
+    expect(notifications.map((n) => n.subject)).toEqual(['Lifeline: PITR of shop failed (OutsideRestorableWindow)']);
+  });
+
+  it('deletes what it restored when a human rejects it: deletion protection off first, then the delete, the source untouched', async () => {
+    const target = 'shop-pitr-rejected';
+    statuses[target] = ['available'];
+    const { result, notifications } = await run({
+      input: { database: 'shop', restorePoint: 'latest', target, finalSnapshot: true },
+      answer: () => Promise.resolve({ error: 'Rejected', cause: 'rejected by bob: wrong moment' }),
+    });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('Rejected');
+    const order = changes().map((c) => [c.command, c.input.DBInstanceIdentifier ?? c.input.TargetDBInstanceIdentifier]);
+    expect(order).toEqual([
+      ['RestoreDBInstanceToPointInTimeCommand', target],
+      ['ModifyDBInstanceCommand', target],
+      ['ModifyDBInstanceCommand', target],
+      ['DeleteDBInstanceCommand', target],
+    ]);
+    expect(calls('ModifyDBInstance')[1]!.input).toEqual({
+      DBInstanceIdentifier: target,
+      DeletionProtection: false,
+      ApplyImmediately: true,
+    });
+    // finalSnapshot asked for, and the instance was available: a final snapshot, named.
+    expect(calls('DeleteDBInstance')[0]!.input).toMatchObject({
+      SkipFinalSnapshot: false,
+      FinalDBSnapshotIdentifier: expect.stringMatching(/^shop-pitr-rejected-final-\d{14}$/),
+    });
+    expect(await instanceExists(target)).toBe(false);
+    expect(await instanceExists(SOURCE)).toBe(true);
+    expect(notifications.at(-1)!.message).toContain(`Deleted ${target}, which this execution had restored.`);
+  });
+
+  it('deletes what it restored when nobody answers the approval in time (ApprovalTimedOut)', async () => {
+    const target = 'shop-pitr-unanswered';
+    // The task's timeout, as Step Functions fails it: the state's Catch for States.Timeout.
+    const { result } = await run({
+      input: { database: 'shop', restorePoint: 'latest', target, approvalTimeoutHours: 2 },
+      answer: () => Promise.resolve({ error: 'States.Timeout', cause: 'the task timed out' }),
+    });
+    expect(result.error).toBe('ApprovalTimedOut');
+    expect(result.cause).toBe('nobody approved or rejected within 7200 seconds');
+    expect(result.states.slice(-4)).toEqual(['ApprovalTimedOut', 'Cleanup', 'NotifyFailure', 'Failed']);
+    expect(calls('DeleteDBInstance')[0]!.input).toMatchObject({ DBInstanceIdentifier: target, SkipFinalSnapshot: true });
+    expect(await instanceExists(target)).toBe(false);
+  });
+
+  it('ends a restore that RDS leaves incompatible-restore, deleting it with SkipFinalSnapshot', async () => {
+    const target = 'shop-pitr-incompatible';
+    statuses[target] = ['creating', 'incompatible-restore'];
+    const { result } = await run({ input: { database: 'shop', restorePoint: 'latest', target, finalSnapshot: true } });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('PitrRestoreFailed');
+    expect(result.cause).toContain('ended in status incompatible-restore');
+    expect(result.states).not.toContain('Finish');
+    expect(calls('DeleteDBInstance')[0]!.input).toMatchObject({ DBInstanceIdentifier: target, SkipFinalSnapshot: true });
+    expect(calls('DeleteDBInstance')[0]!.input.FinalDBSnapshotIdentifier).toBeUndefined();
+    expect(await instanceExists(target)).toBe(false);
+  });
+
+  it('gives up after its bound of looks (PitrTimedOut) and deletes what it restored', async () => {
+    const target = 'shop-pitr-slow';
+    statuses[target] = ['creating'];
+    const { result } = await run({ input: { database: 'shop', restorePoint: 'latest', target } });
+    expect(result.error).toBe('PitrTimedOut');
+    // maxWaitSeconds 5 at pollSeconds 0 (counted as 1): five looks.
+    expect(result.states.filter((s) => s === 'DescribeRestore')).toHaveLength(5);
+    expect(await instanceExists(target)).toBe(false);
+  });
+
+  it('refuses a target that exists and is not its own, and deletes nothing', async () => {
+    const existing = `${SOURCE}-pitr-copy`;
+    await new RDSClient(moto.clientConfig).send(
+      new CreateDBInstanceCommand({
+        DBInstanceIdentifier: existing,
+        DBInstanceClass: 'db.t4g.micro',
+        Engine: 'postgres',
+        MasterUsername: 'someone',
+        MasterUserPassword: 'someone-password',
+        AllocatedStorage: 20,
+      }),
+    );
+    const { result, notifications } = await run({ input: { database: 'shop', restorePoint: 'latest', target: existing } });
+    expect(result.error).toBe('InvalidInput');
+    expect(result.cause).toContain(`target: "${existing}" exists already and is not this execution's; nothing was created`);
+    expect(notifications.at(-1)!.message).toContain(`Kept ${existing}: it does not carry this execution's tag.`);
+    expect(changes()).toEqual([]);
+    expect(await instanceExists(existing)).toBe(true);
+  });
+
+  it("restores the Aurora cluster to a time, then creates its writer as the source's once the cluster is available", async () => {
+    const target = 'ledger-pitr-to-time';
+    const writer = `${target}-writer`;
+    statuses[target] = ['creating', 'available'];
+    statuses[writer] = ['creating', 'backing-up', 'available'];
+    const { DBClusters } = await new RDSClient(moto.clientConfig).send(
+      new DescribeDBClustersCommand({ DBClusterIdentifier: CLUSTER_SOURCE }),
+    );
+    const at = DBClusters![0]!.EarliestRestorableTime!.toISOString();
+    const { result, output } = await run({ input: { database: 'ledger', restorePoint: at, target } });
+    expect(result.status, result.cause).toBe('SUCCEEDED');
+    // The cluster first, then (once it is available) its writer, then the modify: never monitoring on the cluster.
+    expect(changes().map((c) => c.command)).toEqual([
+      'RestoreDBClusterToPointInTimeCommand',
+      'CreateDBInstanceCommand',
+      'ModifyDBClusterCommand',
+    ]);
+    const [restore] = calls('RestoreDBClusterToPointInTime');
+    expect(restore!.input).toMatchObject({
+      SourceDBClusterIdentifier: CLUSTER_SOURCE,
+      DBClusterIdentifier: target,
+      RestoreType: 'full-copy',
+      DBSubnetGroupName: 'shop-private',
+      VpcSecurityGroupIds: ['sg-0f1e2d3c4b5a69788'],
+      DBClusterParameterGroupName: 'ledger-cluster-params',
+      DeletionProtection: true,
+      EnableIAMDatabaseAuthentication: true,
+      CopyTagsToSnapshot: true,
+    });
+    expect(new Date(restore!.input.RestoreToTime).toISOString()).toBe(at);
+    expect(Object.keys(restore!.input).filter((k) => /Monitoring|PerformanceInsights/.test(k))).toEqual([]);
+    expect(calls('CreateDBInstance')[0]!.input).toMatchObject({
+      DBInstanceIdentifier: writer,
+      DBClusterIdentifier: target,
+      Engine: 'aurora-postgresql',
+      DBInstanceClass: 'db.r6g.xlarge',
+      MonitoringInterval: 30,
+      MonitoringRoleArn: MONITORING_ROLE,
+      CACertificateIdentifier: 'rds-ca-rsa2048-g1',
+      Tags: expect.arrayContaining([{ Key: PITR_EXECUTION_TAG, Value: result.executionArn }]),
+    });
+    expect(calls('ModifyDBCluster')[0]!.input).toMatchObject({
+      DBClusterIdentifier: target,
+      ManageMasterUserPassword: true,
+      ApplyImmediately: true,
+    });
+    expect(result.states.indexOf('CreateWriter')).toBeGreaterThan(result.states.indexOf('DescribeRestore'));
+    expect(output).toMatchObject({ source: { kind: 'cluster', identifier: CLUSTER_SOURCE }, target: { identifier: target, writer } });
+  });
+
+  it('deletes a rejected Aurora restore in order: the writer, then the cluster with its deletion protection off', async () => {
+    const target = 'ledger-pitr-rejected';
+    const writer = `${target}-writer`;
+    const { result } = await run({
+      input: { database: 'ledger', restorePoint: 'latest', target },
+      answer: () => Promise.resolve({ error: 'Rejected', cause: 'rejected by bob' }),
+    });
+    expect(result.error).toBe('Rejected');
+    const cleanup = changes()
+      .slice(3)
+      .map((c) => [c.command, c.input.DBInstanceIdentifier ?? c.input.DBClusterIdentifier]);
+    expect(cleanup).toEqual([
+      ['DeleteDBInstanceCommand', writer],
+      ['ModifyDBClusterCommand', target],
+      ['DeleteDBClusterCommand', target],
+    ]);
+    expect(calls('ModifyDBCluster')[1]!.input).toEqual({ DBClusterIdentifier: target, DeletionProtection: false, ApplyImmediately: true });
+    expect(calls('DeleteDBCluster')[0]!.input).toEqual({ DBClusterIdentifier: target, SkipFinalSnapshot: true });
+    const remaining = await new RDSClient(moto.clientConfig).send(new DescribeDBClustersCommand({}));
+    expect(remaining.DBClusters!.map((c) => c.DBClusterIdentifier)).not.toContain(target);
+    expect(remaining.DBClusters!.map((c) => c.DBClusterIdentifier)).toContain(CLUSTER_SOURCE);
+  });
+
+  it('restores the newest manual snapshot, with the same settings passed', async () => {
+    const target = 'shop-pitr-from-manual';
+    const setup = new RDSClient(moto.clientConfig);
+    await setup.send(new CreateDBSnapshotCommand({ DBInstanceIdentifier: SOURCE, DBSnapshotIdentifier: 'shop-before-release-41' }));
+    await setup.send(new CreateDBSnapshotCommand({ DBInstanceIdentifier: SOURCE, DBSnapshotIdentifier: 'shop-before-release-42' }));
+    const { result, output } = await run({ input: { database: 'shop', restorePoint: { snapshot: { latest: 'manual' } }, target } });
+    expect(result.status, result.cause).toBe('SUCCEEDED');
+    expect(calls('RestoreDBInstanceToPointInTime')).toEqual([]);
+    expect(calls('RestoreDBInstanceFromDBSnapshot')[0]!.input).toMatchObject({
+      DBInstanceIdentifier: target,
+      DBSnapshotIdentifier: 'shop-before-release-42',
+      DBSubnetGroupName: 'shop-private',
+      VpcSecurityGroupIds: ['sg-0a1b2c3d4e5f67890'],
+      DBParameterGroupName: 'shop-pg13',
+      MultiAZ: true,
+      DeletionProtection: true,
+    });
+    expect(output!.restorePoint).toMatchObject({ kind: 'snapshot', snapshot: 'shop-before-release-42' });
+  });
+
+  it("hands the approved restore over to cutover by its own managed secret and endpoint, under this execution's name", async () => {
+    const target = 'shop-pitr-cutover';
+    const handedOver: CutoverInput[] = [];
+    const { result, output } = await run({
+      input: { database: 'shop', restorePoint: 'latest', target, cutover: 'shop-api' },
+      cutover: (input) => {
+        handedOver.push(input);
+        return Promise.resolve({ application: input.application, to: input.database });
+      },
+    });
+    expect(result.status, result.cause).toBe('SUCCEEDED');
+    expect(handedOver).toEqual([
+      {
+        application: 'shop-api',
+        database: { serverSecretArn: output!.target.masterSecretArn, name: 'shop', server: { host: '127.0.0.1', port: pg.port } },
+        origin: { workflow: 'pitr', executionArn: result.executionArn, backupKey: null },
+        approval: expect.objectContaining({ approver: 'arn:aws:sts::000000000000:assumed-role/oncall/alice' }),
+      },
+    ]);
+    expect(output!.cutover.executionArn).toMatch(/:execution:lifeline-cutover:/);
+    expect(output!.message).toContain(`Cutover switched shop-api to ${target}.`);
+  });
+
+  it("keeps the restored instance when the cutover fails after the hand-over, and fails with the cutover's name", async () => {
+    const target = 'shop-pitr-cutover-rolled-back';
+    const { result } = await run({
+      input: { database: 'shop', restorePoint: 'latest', target, cutover: 'shop-api' },
+      cutover: () => Promise.reject(new LifelineError('CutoverRolledBack', 'the health URL failed; reverted')),
+    });
+    expect(result.error).toBe('CutoverRolledBack');
+    expect(calls('DeleteDBInstance')).toEqual([]);
+    expect(await instanceExists(target)).toBe(true);
+  });
+
+  it.each([
+    [{ database: 'shop', restorePoint: 'yesterday' }, /restorePoint/],
+    [{ database: 'shop', restorePoint: 'latest', target: '1-starts-with-a-digit' }, /target: must be letters/],
+    [{ database: 'shop', restorePoint: 'latest', target: `x${'y'.repeat(63)}` }, /target: must be at most 63/],
+    [{ database: 'nowhere', restorePoint: 'latest' }, /database: "nowhere" is not a configured database/],
+    [{ database: 'shop', restorePoint: 'latest', cutover: 'billing-api' }, /cutover: "billing-api" is not a configured application/],
+    [{ database: 'shop', restorePoint: 'latest', target: SOURCE }, /target: must contain "-pitr-"/],
+  ])('ends a bad input %j with InvalidInput naming the field, with no call to RDS', async (input, cause) => {
+    const { result } = await run({ input });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('InvalidInput');
+    expect(errorMessage(result.cause)).toMatch(cause);
+    expect(sent).toEqual([]);
+  });
+});
