@@ -1,104 +1,215 @@
 /**
- * Restore benchmark (the RTO of a restore): builds a ~1 GiB database in a throwaway cluster, backs it up with
- * Lifeline into an S3-compatible server on loopback, and, in the same run and alternating, times
- * `lifeline restore` of that backup (download, checksum, decompression, pg_restore -j N, row-count validation)
- * against `pg_restore -j N` of a `pg_dump -Fc` file of the same data already on local disk. The CLI runs from the
- * image's bundle, built with the Dockerfile's own command, as the restore runner does in AWS (which leaves the row
- * counts to the workflow's next step; the CLI counts them here). Each restore goes into a new empty database.
- * Reports medians and their ratio.
+ * Restore benchmark (the RTO of a restore): builds an app-shaped database of each size in a throwaway cluster, backs
+ * it up with Lifeline into an S3-compatible server on loopback, and, in the same run and alternating which goes
+ * first, times `lifeline restore` of that backup (download, checksum, decompression, rows loaded as they arrive,
+ * pg_restore -j N of the rest, row-count validation) against `pg_restore -j N` of a `pg_dump -Fc` file of the same
+ * data already on local disk. The CLI runs from the image's bundle, built with the Dockerfile's own command, as the
+ * restore runner does in AWS (which leaves the row counts to the workflow's next step; the CLI counts them here).
  *
- *   npm run bench:restore              (BENCH_SIZE_MB=1024 BENCH_ROUNDS=5 BENCH_JOBS=<cores> by default)
+ * Fair by construction: each restore goes into a new database that is then dropped and CHECKPOINTed before the next
+ * starts, so neither contender pays for the other's autovacuum and checkpoint; the rounds alternate which goes
+ * first, and the medians are reported for either order as well as overall. Also reported: the time to the first
+ * row (the first COPY under way in the target), the most the restore staged on disk, and, in one extra run that is
+ * not timed (sampling /proc slows what it samples), the restore's peak RSS.
+ *
+ *   npm run bench:restore              (BENCH_SIZES_MB=1024 BENCH_ROUNDS=5 BENCH_JOBS=<cores> by default;
+ *                                       BENCH_SIZES_MB=1024,4096 for the two sizes of issue 24)
  */
+import { readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pgBinary } from '../lambdas/core/child-process.js';
 import { fromUrl, libpqEnv } from '../lambdas/core/postgres/connection.js';
-import { startPostgres } from '../test/support/postgres.js';
+import { startPostgres, type PostgresCluster } from '../test/support/postgres.js';
 import { buildBundle } from '../test/support/dockerfile.js';
 import { startS3 } from '../test/support/s3.js';
-import { alternate, buildDatabase, CLI, median, mib, ROUNDS, run, SIZE_MB, verdict, type Run } from './support.js';
+import { alternate, buildDatabase, median, mib, ROUNDS, run, runSamplingRss, verdict, type Run } from './support.js';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? availableParallelism());
-const TARGET_RATIO = 1.2;
+const SIZES_MB = (process.env.BENCH_SIZES_MB ?? process.env.BENCH_SIZE_MB ?? '1024').split(',').map(Number);
+const TARGET_RATIO = 1.1;
+const MAX_RSS = 512 * 1024 * 1024;
+const POLL_MS = 100;
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
+
+/** A timed restore, with when its first row started loading and the most its staging directory held. */
+interface RestoreRun extends Run {
+  firstRow: number;
+  stagedBytes: number;
+}
+
+/** Bytes under `dir` (the staging directory holds a few files at most). */
+function bytesUnder(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    try {
+      total += statSync(join(entry.parentPath, entry.name)).size;
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return total;
+}
+
+async function benchSize(
+  cluster: PostgresCluster,
+  s3: Awaited<ReturnType<typeof startS3>>,
+  runner: string,
+  staging: string,
+  megabytes: number,
+) {
+  const source = await buildDatabase(cluster, megabytes);
+  const bucket = await s3.createBucket(`bench-${megabytes}`);
+  const backup = await run(
+    process.execPath,
+    [runner, 'backup', '--json', '--database', 'bench', '--tier', 'daily', '--bucket', bucket, '--s3-endpoint', s3.endpoint],
+    { ...process.env, DATABASE_URL: cluster.url(source.name) },
+    false,
+  );
+  const { key, bytes } = JSON.parse(backup.stdout) as { key: string; bytes: number };
+  const dumpFile = join(staging, `fc-${megabytes}.dump`);
+  await run(pgBinary('pg_dump'), ['--format=custom', `--file=${dumpFile}`], libpqEnv(fromUrl(cluster.url(source.name))), true);
+  await cluster.query(source.name, 'CHECKPOINT');
+
+  /**
+   * Each restore goes into a database of its own, dropped and checkpointed afterwards: the cluster is settled
+   * (same size, its dirty pages written) before the next. Polls the target for the first COPY and the staging
+   * directory for its size while the restore runs.
+   */
+  const dumpsBytes = bytesUnder(staging);
+  const intoNewDatabase = async <R extends Run>(restore: (database: string) => Promise<R>): Promise<R & RestoreRun> => {
+    const target = await cluster.createDatabase('bench_target');
+    const started = process.hrtime.bigint();
+    let firstRow = Number.NaN;
+    let stagedBytes = 0;
+    let polling = false;
+    const poll = setInterval(() => {
+      stagedBytes = Math.max(stagedBytes, bytesUnder(staging) - dumpsBytes);
+      if (!Number.isNaN(firstRow) || polling) return;
+      polling = true;
+      cluster
+        .query('postgres', "SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'COPY %'", [target])
+        .then((rows) => {
+          if (rows.length > 0 && Number.isNaN(firstRow)) firstRow = Number(process.hrtime.bigint() - started) / 1e9;
+        })
+        .catch(() => undefined)
+        .finally(() => (polling = false));
+    }, POLL_MS);
+    try {
+      const result = await restore(target);
+      return { ...result, firstRow, stagedBytes };
+    } finally {
+      clearInterval(poll);
+      await cluster.query('postgres', `DROP DATABASE IF EXISTS "${target}"`);
+      await cluster.query('postgres', 'CHECKPOINT');
+    }
+  };
+  const lifelineArgs = (target: string) => ({
+    args: [
+      runner,
+      'restore',
+      '--json',
+      '--bucket',
+      bucket,
+      '--key',
+      key,
+      '--jobs',
+      String(JOBS),
+      '--staging-dir',
+      staging,
+      '--s3-endpoint',
+      s3.endpoint,
+    ],
+    env: { ...process.env, TARGET_DATABASE_URL: cluster.url(target) },
+  });
+  const lifeline = 'lifeline restore';
+  const baseline = `pg_restore -j ${JOBS} local -Fc file`;
+  const results: Record<string, RestoreRun[]> = { [lifeline]: [], [baseline]: [] };
+  const contenders: Record<string, () => Promise<Run>> = {
+    [lifeline]: async () => {
+      const result = await intoNewDatabase((target) => {
+        const { args, env } = lifelineArgs(target);
+        return run(process.execPath, args, env, false);
+      });
+      results[lifeline]!.push(result);
+      return result;
+    },
+    [baseline]: async () => {
+      const result = await intoNewDatabase((target) =>
+        run(
+          pgBinary('pg_restore'),
+          [`--jobs=${JOBS}`, '--no-owner', '--exit-on-error', `--dbname=${target}`, dumpFile],
+          libpqEnv(fromUrl(cluster.url(target))),
+          true,
+        ),
+      );
+      results[baseline]!.push(result);
+      return result;
+    },
+  };
+  const names = [lifeline, baseline];
+  // The warm-up reads the dump file and the archive once each, so that neither contender meets a cold cache.
+  await alternate(contenders, async () => {
+    await contenders[baseline]!();
+    await contenders[lifeline]!();
+    results[lifeline]!.length = 0;
+    results[baseline]!.length = 0;
+  });
+  const sampled = await intoNewDatabase((target) => {
+    const { args, env } = lifelineArgs(target);
+    return runSamplingRss(process.execPath, args, env, false);
+  });
+
+  const seconds = (list: RestoreRun[]) => median(list.map((r) => r.seconds));
+  // Round r runs names[r % 2] first (bench/support.ts alternate).
+  const inOrder = (name: string, first: boolean) => results[name]!.filter((_, round) => (names[round % names.length] === name) === first);
+  console.log(
+    `\ndatabase ${mib(source.bytes)} (pg_database_size), archive ${mib(bytes)}, ${JOBS} jobs, ${ROUNDS} alternating rounds, each into a new database dropped and checkpointed after; medians:`,
+  );
+  for (const name of names) {
+    const list = results[name]!;
+    console.log(
+      `  ${name.padEnd(30)} ${seconds(list).toFixed(2)} s   (${list.map((r) => r.seconds.toFixed(2)).join(', ')})   first row ${median(list.map((r) => r.firstRow)).toFixed(2)} s   staged ${kib(median(list.map((r) => r.stagedBytes)))}`,
+    );
+  }
+  for (const first of [true, false]) {
+    const own = inOrder(lifeline, first);
+    const other = inOrder(baseline, !first);
+    if (own.length === 0 || other.length === 0) continue;
+    console.log(
+      `  lifeline ${first ? 'first ' : 'second'}: ${seconds(own).toFixed(2)} s against ${seconds(other).toFixed(2)} s   ${(seconds(own) / seconds(other)).toFixed(2)}x   (${own.length} rounds)`,
+    );
+  }
+  const ratio = seconds(results[lifeline]!) / seconds(results[baseline]!);
+  console.log(
+    `restore wall / pg_restore -j ${JOBS}  ${ratio.toFixed(2)}x   target <= ${TARGET_RATIO.toFixed(2)}x  ${verdict(ratio <= TARGET_RATIO)}`,
+  );
+  console.log(
+    `restore peak RSS ${mib(sampled.rss)} (with its children ${mib(sampled.rssWithChildren)})   target <= ${mib(MAX_RSS)}  ${verdict(sampled.rss <= MAX_RSS)}`,
+  );
+  console.log(
+    `restore peak staged ${kib(Math.max(...results[lifeline]!.map((r) => r.stagedBytes)))} (archive ${mib(bytes)}, pg_dump -Fc file ${mib(dumpsBytes)})`,
+  );
+  await cluster.query('postgres', `DROP DATABASE "${source.name}"`);
+}
 
 async function main() {
   const cluster = await startPostgres();
   const s3 = await startS3();
   const staging = await mkdtemp(join(tmpdir(), 'lifeline-bench-'));
+  // Beside the staging directory, whose size is what the restore staged.
+  const runner = join(tmpdir(), `lifeline-bench-${process.pid}.mjs`);
   try {
-    const runner = join(staging, 'lifeline.mjs');
     await buildBundle('bin/lifeline.ts', runner);
-    const source = await buildDatabase(cluster, SIZE_MB);
-    const bucket = await s3.createBucket('bench');
-    const backup = await run(
-      process.execPath,
-      [CLI, 'backup', '--json', '--database', 'bench', '--tier', 'daily', '--bucket', bucket, '--s3-endpoint', s3.endpoint],
-      { ...process.env, DATABASE_URL: cluster.url(source.name) },
-      false,
-    );
-    const { key, bytes } = JSON.parse(backup.stdout) as { key: string; bytes: number };
-    const dumpFile = join(staging, 'fc.dump');
-    await run(pgBinary('pg_dump'), ['--format=custom', `--file=${dumpFile}`], libpqEnv(fromUrl(cluster.url(source.name))), true);
-
-    /** Each restore goes into a database of its own, dropped afterwards so that the cluster stays the same size. */
-    const intoNewDatabase = async (restore: (database: string) => Promise<Run>) => {
-      const target = await cluster.createDatabase('bench_target');
-      try {
-        return await restore(target);
-      } finally {
-        await cluster.query('postgres', `DROP DATABASE "${target}"`);
-      }
-    };
-    const contenders: Record<string, () => Promise<Run>> = {
-      'lifeline restore': () =>
-        intoNewDatabase((target) =>
-          run(
-            process.execPath,
-            [
-              runner,
-              'restore',
-              '--json',
-              '--bucket',
-              bucket,
-              '--key',
-              key,
-              '--jobs',
-              String(JOBS),
-              '--staging-dir',
-              staging,
-              '--s3-endpoint',
-              s3.endpoint,
-            ],
-            { ...process.env, TARGET_DATABASE_URL: cluster.url(target) },
-            false,
-          ),
-        ),
-      [`pg_restore -j ${JOBS} local -Fc file`]: () =>
-        intoNewDatabase((target) =>
-          run(
-            pgBinary('pg_restore'),
-            [`--jobs=${JOBS}`, '--no-owner', '--exit-on-error', `--dbname=${target}`, dumpFile],
-            libpqEnv(fromUrl(cluster.url(target))),
-            true,
-          ),
-        ),
-    };
-    const names = Object.keys(contenders);
-    const runs = await alternate(contenders, () => contenders[names[1]!]!());
-
-    const wall = Object.fromEntries(names.map((n) => [n, median(runs[n]!.map((r) => r.seconds))])) as Record<string, number>;
-    const ratio = wall[names[0]!]! / wall[names[1]!]!;
-    console.log(
-      `\ndatabase ${mib(source.bytes)} (pg_database_size), archive ${mib(bytes)}, ${JOBS} jobs, ${ROUNDS} alternating rounds, medians:`,
-    );
-    for (const name of names)
-      console.log(`  ${name.padEnd(32)} ${wall[name]!.toFixed(2)} s   (${runs[name]!.map((r) => r.seconds.toFixed(2)).join(', ')})`);
-    console.log(
-      `restore wall / pg_restore -j ${JOBS}  ${ratio.toFixed(2)}x   target <= ${TARGET_RATIO.toFixed(2)}x  ${verdict(ratio <= TARGET_RATIO)}`,
-    );
+    for (const megabytes of SIZES_MB) {
+      await benchSize(cluster, s3, runner, staging, megabytes);
+      await rm(join(staging, `fc-${megabytes}.dump`), { force: true });
+    }
   } finally {
     await rm(staging, { recursive: true, force: true });
+    await rm(runner, { force: true });
     await s3.stop();
     await cluster.stop();
   }

@@ -7,6 +7,9 @@ import { registerApprovals } from './commands/approvals.js';
 import { registerBackup } from './commands/backup.js';
 import { registerCleanup } from './commands/cleanup.js';
 import { registerDecisions } from './commands/decide.js';
+import { registerDemo } from './commands/demo.js';
+import { registerDrill } from './commands/drill.js';
+import { registerDiff } from './commands/diff.js';
 import { registerList } from './commands/list.js';
 import { registerRestore } from './commands/restore.js';
 import { registerRun } from './commands/run.js';
@@ -19,7 +22,9 @@ import { registerUnlock } from './commands/unlock.js';
 const COMMANDS: ((program: Command, interruption: Interruption) => void)[] = [
   registerBackup,
   registerList,
+  registerDiff,
   registerRestore,
+  registerDrill,
   registerRunner,
   registerStart,
   registerApprovals,
@@ -28,6 +33,7 @@ const COMMANDS: ((program: Command, interruption: Interruption) => void)[] = [
   registerUnlock,
   registerRun,
   registerCleanup,
+  registerDemo,
 ];
 
 const program = new Command('lifeline').description('Back up and restore PostgreSQL databases through an S3 vault').showHelpAfterError();

@@ -1,6 +1,6 @@
 /** What the workflow commands share: the restore state machine's options, the clients that reach an execution, its failure. */
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { STSClient } from '@aws-sdk/client-sts';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import type { Command } from 'commander';
 import { parseExecutionArn, regionOfArn, type StateMachineRef } from '../../lambdas/core/operator/executions.js';
 import { StartRestoreCommandOptions } from '../../lambdas/core/operator/options.js';
@@ -18,10 +18,12 @@ export const stateMachineOptions = (command: Command) =>
 export const sfnFor = (stateMachine: StateMachineRef) =>
   new SFNClient('arn' in stateMachine ? { region: regionOfArn(stateMachine.arn) } : {});
 
-/** The SFN and STS clients in the execution's own region. */
-export function clientsFor(executionArn: string) {
-  const { region } = parseExecutionArn(executionArn);
-  return { sfn: new SFNClient({ region }), sts: new STSClient({ region }) };
+/** The SFN client in the execution's own region. */
+export const sfnOfExecution = (executionArn: string) => new SFNClient({ region: parseExecutionArn(executionArn).region });
+
+/** The Lambda client in the execution's own region, where its deployment's approve function is. */
+export function lambdaFor(executionArn: string): LambdaClient {
+  return new LambdaClient({ region: parseExecutionArn(executionArn).region });
 }
 
 /**

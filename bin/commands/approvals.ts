@@ -10,10 +10,10 @@ import { print, time } from '../cli/output.js';
 export function registerApprovals(program: Command): void {
   program
     .command('approvals')
-    .description('list restore and PITR executions waiting for a human decision')
+    .description('list restore, PITR and cutover executions waiting for a human decision')
     .option(
       '--state-machine <arn>',
-      'only this state machine (default: the ones named <name>-restore and <name>-pitr in the current region)',
+      'only this state machine (default: the ones named <name>-restore, <name>-pitr and <name>-cutover in the current region)',
     )
     .addOption(
       schemaOption('--name <name>', "the config's name, which prefixes the state machines'", ApprovalsCommandOptions.in.shape.name),

@@ -1,12 +1,16 @@
 import type { Command } from 'commander';
 import type { z } from 'zod';
-import { decide, type Decision } from '../../lambdas/core/operator/approvals.js';
+import type { Decision } from '../../lambdas/core/operator/approvals.js';
+import { requestDecision } from '../../lambdas/core/operator/approve-client.js';
 import { ApproveCommandOptions, RejectCommandOptions } from '../../lambdas/core/operator/options.js';
-import { clientsFor } from '../cli/executions.js';
+import { lambdaFor } from '../cli/executions.js';
 import { parseOptions } from '../cli/options.js';
 import { print } from '../cli/output.js';
 
-/** `lifeline approve` and `lifeline reject`: what an execution waits for, decided by the caller's AWS identity. */
+/**
+ * `lifeline approve` and `lifeline reject`: what an execution waits for, decided through the deployment's approve
+ * function URL, which records the caller's AWS identity as it authenticated the signed request.
+ */
 export function registerDecisions(program: Command): void {
   decisionCommand(
     program
@@ -38,7 +42,7 @@ function decisionCommand<S extends z.ZodType<{ json: boolean }>>(
     .action(async (executionArn: string, raw) => {
       const opts = parseOptions(schema, raw);
       const decision = decisionOf(opts);
-      const recorded = await decide(executionArn, decision, clientsFor(executionArn));
+      const recorded = await requestDecision(executionArn, decision, { lambda: lambdaFor(executionArn) });
       print(
         opts.json,
         recorded,

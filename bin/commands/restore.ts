@@ -26,7 +26,7 @@ export function registerRestore(program: Command, interruption: Interruption): v
     .option('--schemas <names>', 'only tables in these schemas, comma-separated')
     .option('--no-privileges', 'skip GRANTs and REVOKEs (needed when the target server lacks roles they name)')
     .addOption(schemaOption('--jobs <n>', 'parallel pg_restore jobs', RESTORE_JOBS))
-    .option('--staging-dir <dir>', 'where the archive is downloaded and decompressed (default: the temp directory)')
+    .option('--staging-dir <dir>', 'where the table of contents of the archive is staged (default: the temp directory)')
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (path-style)')
     .option('--json', 'print one JSON object')
     .action(async (raw) => {

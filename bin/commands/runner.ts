@@ -5,6 +5,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
 import { createRdsClient } from '../../lambdas/core/postgres/rds.js';
 import { runBackupRunner } from '../../lambdas/core/runner/backup.js';
+import { runDrillRunner } from '../../lambdas/core/runner/drill.js';
 import { runRestoreRunner } from '../../lambdas/core/runner/restore.js';
 import { createS3Client } from '../../lambdas/core/vault/s3.js';
 import type { Interruption } from '../cli/signals.js';
@@ -18,7 +19,7 @@ const runnerDeps = (interruption: Interruption) => ({
   stderr: (line: string) => process.stderr.write(`${line}\n`),
 });
 
-/** `lifeline runner restore` and `lifeline runner backup`: the runner tasks' commands, whose exit code names the error. */
+/** `lifeline runner restore`, `drill` and `backup`: the runner tasks' commands, whose exit code names the error. */
 export function registerRunner(program: Command, interruption: Interruption): void {
   const runner = program.command('runner').description('what the workflows run in the runner container (ECS Fargate)');
 
@@ -27,6 +28,15 @@ export function registerRunner(program: Command, interruption: Interruption): vo
     .description('restore the job in $LIFELINE_RESTORE_JOB (the restore workflow sets it); exit code names the error')
     .action(async () => {
       process.exitCode = await runRestoreRunner(process.env, { ...runnerDeps(interruption), sfn: new SFNClient({}) });
+    });
+
+  runner
+    .command('drill')
+    .description(
+      'run the restore drill in $LIFELINE_DRILL_JOB (the drill workflow sets it) and store its report; exit code names the error',
+    )
+    .action(async () => {
+      process.exitCode = await runDrillRunner(process.env, runnerDeps(interruption));
     });
 
   runner

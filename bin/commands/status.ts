@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { consoleUrl, executionStatus } from '../../lambdas/core/operator/executions.js';
 import { StatusCommandOptions } from '../../lambdas/core/operator/options.js';
-import { clientsFor } from '../cli/executions.js';
+import { sfnOfExecution } from '../cli/executions.js';
 import { parseOptions } from '../cli/options.js';
 import { print, time } from '../cli/output.js';
 
@@ -14,7 +14,7 @@ export function registerStatus(program: Command): void {
     .option('--json', 'print one JSON object')
     .action(async (executionArn: string, raw) => {
       const opts = parseOptions(StatusCommandOptions, raw);
-      const status = await executionStatus(clientsFor(executionArn).sfn, executionArn);
+      const status = await executionStatus(sfnOfExecution(executionArn), executionArn);
       const running = status.status === 'RUNNING';
       print(
         opts.json,

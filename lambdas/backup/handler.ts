@@ -32,7 +32,7 @@ export interface BackupFailure {
 /**
  * Backs up the function's database; started by EventBridge Scheduler, the console, the CLI or a pipeline.
  * A backup that cannot finish in time fails with DatabaseTooLargeForLambda: thrown to a synchronous caller,
- * returned by a scheduled run, whose retries would only repeat the same dump.
+ * returned by a scheduled or alarm-started run, whose retries would only repeat the same dump.
  */
 export async function handler(event: unknown, context: LambdaContext): Promise<BackupSummary | BackupFailure> {
   const request = parseInput(BackupRequest, event, 'backup request');
@@ -53,8 +53,9 @@ export async function handler(event: unknown, context: LambdaContext): Promise<B
     logger.error('backup failed', { errorName: name, reason: message });
     if (name === 'DatabaseTooLargeForLambda') {
       addMetric('BackupTooLargeForLambda', 1);
-      // Lambda retries an asynchronous run that throws, whatever the error: a scheduled run reports it instead.
-      if (request.trigger === 'schedule') return { error: { name, message } };
+      // Lambda retries an asynchronous run that throws, whatever the error: a scheduled run, and one an alarm asked
+      // for (invoked asynchronously by the alarm starter), report it instead.
+      if (request.trigger === 'schedule' || request.trigger === 'alarm') return { error: { name, message } };
     }
     throw error;
   } finally {

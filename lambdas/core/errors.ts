@@ -33,12 +33,34 @@ export const LIFELINE_ERROR_NAMES = [
    * deleted. The PITR state machine retries Cleanup on this name until it is gone.
    */
   'PitrCleanupPending',
+  /**
+   * A point-in-time recovery's rename strategy found an identifier holding what it may not rename (not this
+   * execution's restore, nor the very source it restored from); it renamed nothing more, and renames back.
+   */
+  'PitrRenameRefused',
+  /**
+   * A point-in-time recovery's rename strategy could not put the source back under its identifier: a human must
+   * (the message names where each instance is, and the command). Nothing of this execution's was deleted.
+   */
+  'PitrRenameUnresolved',
   /** A backup or restore was stopped by SIGINT or SIGTERM; what it had started was cleaned up. */
   'Interrupted',
   /** A human rejected a workflow's approval request; what the execution created was cleaned up. */
   'Rejected',
   /** Nobody answered a workflow's approval request in time; what the execution created was cleaned up. */
   'ApprovalTimedOut',
+  /**
+   * A workflow's approval did not come from the deployment's approve function (a raw SendTaskSuccess: no valid KMS
+   * signature for this execution and decision): nothing went on; what the execution created was cleaned up.
+   */
+  'ApprovalNotVerified',
+  /** `approval.separateDuties`: the identity that started an execution asked to approve it; nothing was decided. */
+  'NotAllowedToApprove',
+  /**
+   * `approval.separateDuties`: CloudTrail does not show yet who started the execution (it records a call within about
+   * 5 minutes, at most 15), so nobody may approve it yet; nothing was decided: approve again a few minutes later.
+   */
+  'StarterUnknown',
   /** Another cutover of the same application holds its lock; nothing was changed. */
   'CutoverLocked',
   /** A cutover step failed before the connection was switched; what it had changed (a write freeze) was undone. */
@@ -73,6 +95,15 @@ export const LIFELINE_ERROR_NAMES = [
    * nothing after its state gave up on it, so the state's retry or the workflow's rollback can act safely.
    */
   'StepTimedOut',
+  /**
+   * Another delivery of the same alarm transition is starting its run right now: the alarm starter throws this so
+   * that Lambda delivers the event again, by when that run was started (or its starter died and left it to this one).
+   */
+  'AlarmRunInProgress',
+  /** A restore drill's backup did not restore, or the restored database failed its checks: its report says which. */
+  'DrillFailed',
+  /** A restore drill did not finish within its time: its report says how far it got. */
+  'DrillTimedOut',
 ] as const;
 export type LifelineErrorName = (typeof LIFELINE_ERROR_NAMES)[number];
 

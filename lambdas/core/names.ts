@@ -45,6 +45,21 @@ export function cutoverWorkflowName(deployment: string): string {
   return `${deployment}-cutover`;
 }
 
+/** The function behind the approvals' function URL, which `lifeline approve` and `reject` call: at most 20 + 8 characters. */
+export function approveFunctionName(deployment: string): string {
+  return `${deployment}-approve`;
+}
+
+/** The function VerifyApproval runs after every WaitForApproval, which checks the approve function's signature. */
+export function approvalVerifyFunctionName(deployment: string): string {
+  return `${deployment}-approval-verify`;
+}
+
+/** The managed policy a person needs to list and decide approvals (and nothing else). */
+export function approversPolicyName(deployment: string): string {
+  return `${deployment}-approvers`;
+}
+
 /** The tag every resource of a deployment bears, its value the config's name. */
 export const DEPLOYMENT_TAG = 'lifeline';
 
@@ -53,6 +68,16 @@ export const MAX_RESOURCE_NAME = 64;
 
 export function backupFunctionName(prefix: string, database: string): string {
   return `${prefix}-backup-${database}`;
+}
+
+/** A scheduled database's staleness (RPO) alarm, which also starts one immediate backup (core's alarms/). */
+export function stalenessAlarmName(prefix: string, database: string): string {
+  return `${prefix}-${database}-backup-stale`;
+}
+
+/** The function that starts runs for alarms (core's alarms/), and the prefix of what its stack names. */
+export function alarmStarterName(deployment: string): string {
+  return `${deployment}-alarm-runs`;
 }
 
 /**
@@ -89,4 +114,13 @@ export function restoreCatalogRoot(deployment: string): string {
 /** The SSM path under which a restore group (backups stack `stack`, 1-based) keeps one parameter per database. */
 export function restoreCatalogPath(deployment: string, stack: number): string {
   return `${restoreCatalogRoot(deployment)}/${stack}`;
+}
+
+/** The restore drill workflow's state machine and steps function (`<name>-drill`), and its runner's task definition family. */
+export function drillWorkflowName(deployment: string): string {
+  return `${deployment}-drill`;
+}
+
+export function drillRunnerFamily(deployment: string): string {
+  return `${deployment}-drill-runner`;
 }

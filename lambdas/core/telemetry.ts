@@ -8,7 +8,7 @@ import type { BackupResult } from './backup/pipeline.js';
 export const METRICS_NAMESPACE = 'Lifeline';
 
 /** Powertools' service name per Lambda function kind; it becomes the `service` dimension. */
-export const SERVICE_NAMES = { backup: 'lifeline-backup', restore: 'lifeline-restore' } as const;
+export const SERVICE_NAMES = { backup: 'lifeline-backup', restore: 'lifeline-restore', drill: 'lifeline-drill' } as const;
 
 /** The dimension Powertools names after the service; the backup runner sets it the same way. */
 export const SERVICE_DIMENSION = 'service';
@@ -54,3 +54,17 @@ export const RESTORE_METRICS = {
   RestoreSeconds: 'Seconds',
 } as const;
 export type RestoreMetricName = keyof typeof RESTORE_METRICS;
+
+/** A restore drill's outcome per database, emitted by the drill steps function when it concludes, and by its daily check. */
+export const DRILL_METRICS = {
+  DrillSucceeded: 'Count',
+  /** A drill that failed or timed out. */
+  DrillFailed: 'Count',
+  /** The drill's restore: download, checksum and pg_restore into the throwaway server. */
+  RestoreSeconds: 'Seconds',
+  /** RestoreSeconds per GiB of the stored archive: the restore time to expect for this database's size. */
+  RestoreSecondsPerGiB: 'Seconds',
+  /** 1 when no drill of the database passed within its configured days, else 0: the "untested backups" alarm's metric. */
+  DrillOverdue: 'Count',
+} as const;
+export type DrillMetricName = keyof typeof DRILL_METRICS;

@@ -1,5 +1,7 @@
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { LambdaContext } from '../core/deadline.js';
 import { LifelineError } from '../core/errors.js';
@@ -7,11 +9,17 @@ import { PitrSettings } from '../core/pitr/state.js';
 import { runPitrStep } from '../core/pitr/steps.js';
 import { ssmRestoreCatalog } from '../core/restore/catalog.js';
 import { parseInput } from '../core/validation.js';
+import { ALARM_TOPIC_VARIABLE, publishNotices } from '../core/workflows/compensation.js';
 
 const secrets = new SecretsManagerClient({});
 const ssm = new SSMClient({});
 // Fail fast where the subnets have no route to the RDS API, rather than hang until Lambda's limit.
 const rds = new RDSClient({ requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000 } });
+// Only the steps function outside any VPC compensates executions (EventBridge targets it): the stack gives it the topic.
+const alarmTopicArn = process.env[ALARM_TOPIC_VARIABLE];
+const compensation = alarmTopicArn
+  ? { stepFunctions: new SFNClient({}), notify: publishNotices(new SNSClient({}), alarmTopicArn) }
+  : undefined;
 
 function settingsFromEnvironment(): PitrSettings {
   const text = process.env.LIFELINE_PITR_SETTINGS;
@@ -28,5 +36,6 @@ export async function handler(event: unknown, context: LambdaContext): Promise<u
     rds,
     secrets,
     lambdaRemainingMs: context.getRemainingTimeInMillis(),
+    compensation,
   });
 }

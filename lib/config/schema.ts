@@ -8,8 +8,11 @@ import { groupDatabases, MAX_DATABASES_PER_STACK, stackCountFor } from '../../la
 import { cronTimesOfDay } from './cron.js';
 import { skippedRunProblem } from './daylight-saving.js';
 import { NEWEST_CLIENT } from './postgres-clients.js';
+import { AlarmAction, alarmCutover, AlarmName, AlarmRoute } from '../../lambdas/core/alarms/routes.js';
+import { workflowInput } from '../../lambdas/core/alarms/starter.js';
 import {
   backupFunctionName,
+  stalenessAlarmName,
   DEFAULT_DEPLOYMENT_NAME,
   DeploymentName,
   MAX_RESOURCE_NAME,
@@ -85,6 +88,47 @@ const Schedule = z
     if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['cron'], message: problem });
   });
 
+/**
+ * A restore drill's schedule: any EventBridge Scheduler cron (six fields) in an IANA zone, checked as backups' are
+ * against the zone's skipped hours. Quarterly by default (04:00 UTC on the first day of January, April, July and
+ * October), as the runbooks ask for restore tests.
+ */
+const DrillSchedule = z
+  .strictObject({
+    cron: z
+      .string()
+      .superRefine((cron, ctx) => {
+        const fields = cron.trim().split(/\s+/);
+        if (fields.length !== 6) {
+          ctx.addIssue({ code: 'custom', message: `must have six fields "${CRON_FIELDS}", such as "0 4 1 1,4,7,10 ? *"` });
+        } else if (cronTimesOfDay(cron) === undefined) {
+          ctx.addIssue({ code: 'custom', message: 'minutes and hours may only hold values 0-59 and 0-23, ranges, steps and lists' });
+        } else if ((fields[2] === '?') === (fields[4] === '?')) {
+          ctx.addIssue({ code: 'custom', message: 'exactly one of day-of-month and day-of-week must be "?"' });
+        }
+      })
+      .transform((cron) => cron.trim().split(/\s+/).join(' ')),
+    timeZone: TimeZone,
+  })
+  .superRefine(({ cron, timeZone }, ctx) => {
+    if (ctx.issues.length > 0) return;
+    const problem = skippedRunProblem(cronTimesOfDay(cron)!, timeZone);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['cron'], message: problem });
+  });
+
+/** What a database's drills may override of the deployment's `drill`. */
+const DatabaseDrill = z.strictObject({
+  schedule: DrillSchedule.optional(),
+  /** The "untested backups" alarm fires when no drill of the database passed within this many days. */
+  passedWithinDays: z.number().int().min(1).max(400).optional(),
+});
+
+/** Restore drills of every database (`<name>-drill`), deployed when present, beside `restore`. */
+const Drill = z.strictObject({
+  schedule: DrillSchedule.default({ cron: '0 4 1 1,4,7,10 ? *', timeZone: 'UTC' }),
+  passedWithinDays: z.number().int().min(1).max(400).default(100),
+});
+
 const Rds = z.union([z.strictObject({ instanceIdentifier: RdsIdentifier }), z.strictObject({ clusterIdentifier: RdsIdentifier })]);
 
 /** The point-in-time recovery workflow (`<name>-pitr`), for every database's `rds`: deployed when present, beside `restore`. */
@@ -95,6 +139,11 @@ const Pitr = z.strictObject({
     .default([]),
   /** The longest a restore may take to become available (instance, or cluster and writer) before the execution fails PitrTimedOut. */
   maxWaitHours: z.number().int().min(1).max(168).default(6),
+  /**
+   * Whether a PITR may use the endpoint-preserving strategy (`strategy: "rename"`), which renames the source aside and
+   * back: its role then may modify the configured source instances. Off, the sources are never modifiable.
+   */
+  renameSources: z.boolean().default(false),
 });
 
 /** Fargate's task sizes: for each vCPU count, the memory in GiB from, to, and in steps of. */
@@ -131,6 +180,15 @@ const RestoreRunner = fargateSize((vcpus) => vcpus * 4);
  * the upload side by side.
  */
 const BackupTask = fargateSize((vcpus) => FARGATE_MEMORY_GIB[vcpus][0]);
+
+/** An alarm the user already has whose transition into ALARM starts a run for its database (lambdas/core/alarms/). */
+const Alarm = z.strictObject({
+  alarmName: AlarmName,
+  action: AlarmAction,
+  lookbackMinutes: AlarmRoute.shape.lookbackMinutes.default(0),
+  /** The application a `prepare-*` run cuts over once approved; by default the database's one application, if it has one. */
+  cutover: ApplicationName.optional(),
+});
 
 const Database = z.strictObject({
   name: DatabaseLabel,
@@ -176,6 +234,8 @@ const Database = z.strictObject({
   shrinkAlarmPercent: z.number().min(0).max(99).default(50),
   /** `scheduled` backs up by the schedule; `on-demand` deploys the function for manual and pre-migration runs only. */
   runMode: z.enum(['scheduled', 'on-demand']).default('scheduled'),
+  /** This database's drill schedule and alarm days, where they differ from the deployment's `drill`. */
+  drill: DatabaseDrill.optional(),
   /**
    * Where the backup runs: `lambda`, a function that stops at 15 minutes (DatabaseTooLargeForLambda), or `fargate`,
    * an ECS task of the same image without a time limit, for the databases that outgrow Lambda.
@@ -183,6 +243,8 @@ const Database = z.strictObject({
   runner: z.enum(['lambda', 'fargate']).default('lambda'),
   /** The Fargate task's size, with `runner: "fargate"`. */
   fargate: BackupTask.optional(),
+  /** Alarms whose transition into ALARM backs this database up or prepares its restore or PITR up to the approval. */
+  alarms: z.array(Alarm).default([]),
 });
 
 /** A database entry as the stacks read it: a Fargate database always has its task's size, a Lambda database none. */
@@ -225,6 +287,11 @@ const Approval = z.strictObject({
   /** Who is asked to approve restores into production and cutovers. */
   emails: z.array(z.email()).min(1),
   timeoutHours: z.number().int().min(1).max(168).default(24),
+  /**
+   * The identity that started an execution (CloudTrail's StartExecution) may not approve it, only reject it; runs
+   * Lifeline starts (schedules, alarms, a restore's hand-over) have no human starter. See the README's Approvals.
+   */
+  separateDuties: z.boolean().default(false),
 });
 
 /** The restore workflow, deployed only when this section is present (see lib/README.md for its size limit). */
@@ -241,7 +308,7 @@ const Application = z
     ecs: z.strictObject({ cluster: z.string().min(1), service: z.string().min(1) }).optional(),
     /** Lambda functions that read the secret when they start: cutover changes their configuration so new environments start. */
     lambdaFunctions: z.array(LambdaFunctionName).default([]),
-    /** How writes to the old database stop during a cutover: `none` (the default), `read-only-source` or `parameter`. */
+    /** How writes to the old database stop during a cutover: `none` (the default), `read-only-source`, `parameter` or `scale-to-zero` (of `ecs`). */
     freeze: Freeze.default({ mode: 'none' }),
     healthCheckUrl: z.url({ protocol: /^https?$/ }),
     /** How many 2xx answers in a row prove the application healthy after a switch, within `healthCheckWindowSeconds`. */
@@ -251,6 +318,10 @@ const Application = z
   .refine((a) => a.ecs !== undefined || a.lambdaFunctions.length > 0, {
     path: ['ecs'],
     message: 'required: an ECS service or lambdaFunctions, which cutover restarts after switching the connection',
+  })
+  .refine((a) => a.freeze.mode !== 'scale-to-zero' || a.ecs !== undefined, {
+    path: ['freeze', 'mode'],
+    message: '"scale-to-zero" scales the application\'s ECS service to zero: it needs `ecs`',
   });
 
 export const LifelineConfig = z
@@ -276,6 +347,7 @@ export const LifelineConfig = z
     applications: z.array(Application).default([]),
     restore: Restore.optional(),
     pitr: Pitr.optional(),
+    drill: Drill.optional(),
     networks: z.array(Network).min(1),
     databases: z.array(DatabaseEntry).min(1),
   })
@@ -352,6 +424,13 @@ export const LifelineConfig = z
       }
     });
     // The PITR workflow finds its databases in the restore workflow's catalog.
+    if (config.drill !== undefined && config.restore === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['drill'],
+        message: 'needs `restore`: drills run on the restore runner, in the networks the restore catalog names',
+      });
+    }
     if (config.pitr !== undefined && config.restore === undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -359,6 +438,54 @@ export const LifelineConfig = z
         message: 'needs `restore`: the PITR workflow reads the restore catalog of databases',
       });
     }
+    const alarmNames = config.databases.flatMap((db) => db.alarms.map((alarm) => alarm.alarmName));
+    const ownAlarms = new Set(config.databases.map((db) => stalenessAlarmName(config.name, db.name)));
+    config.databases.forEach((database, i) => {
+      const applications = config.applications.filter((a) => a.database === database.name).map((a) => a.name);
+      database.alarms.forEach((alarm, j) => {
+        const problem = (field: string, message: string) =>
+          ctx.addIssue({ code: 'custom', path: ['databases', i, 'alarms', j, field], message });
+        if (alarmNames.indexOf(alarm.alarmName) !== alarmNames.lastIndexOf(alarm.alarmName)) {
+          problem('alarmName', `"${alarm.alarmName}" is configured twice: one transition starts one run`);
+        }
+        if (ownAlarms.has(alarm.alarmName)) {
+          problem('alarmName', `"${alarm.alarmName}" is Lifeline's own staleness alarm, which starts a backup already`);
+        }
+        if (alarm.action === 'backup') {
+          if (database.runner === 'fargate') {
+            problem('action', '"backup" invokes the backup function, and a database with "runner": "fargate" has none');
+          }
+          if (alarm.lookbackMinutes !== 0) problem('lookbackMinutes', 'applies to "prepare-restore" and "prepare-pitr" only');
+          if (alarm.cutover !== undefined) problem('cutover', 'applies to "prepare-restore" and "prepare-pitr" only');
+          return;
+        }
+        if (alarm.action === 'prepare-restore' && config.restore === undefined) {
+          problem('action', '"prepare-restore" needs `restore`: it starts the restore workflow');
+        }
+        if (alarm.action === 'prepare-pitr' && config.pitr === undefined) {
+          problem('action', '"prepare-pitr" needs `pitr`: it starts the point-in-time recovery workflow');
+        }
+        // The input the alarm will start the workflow with, checked now by the workflow's own schema.
+        const cutover = alarmCutover(alarm.cutover, applications);
+        const route = {
+          alarmName: alarm.alarmName,
+          database: database.name,
+          action: alarm.action,
+          lookbackMinutes: alarm.lookbackMinutes,
+          cutover,
+        };
+        try {
+          workflowInput(route, { alarmName: alarm.alarmName, changedAt: new Date() });
+        } catch (error) {
+          problem('action', `"${alarm.action}" cannot start for database "${database.name}": ${(error as Error).message}`);
+        }
+        if (alarm.cutover !== undefined && !applications.includes(alarm.cutover)) {
+          problem('cutover', `no application named "${alarm.cutover}" uses database "${database.name}"`);
+        } else if (alarm.cutover === undefined && applications.length > 1) {
+          problem('cutover', `required: ${applications.map((a) => `"${a}"`).join(' and ')} use "${database.name}"; name the one to switch`);
+        }
+      });
+    });
     // The cutover settings' own rule, at the config's fields: an application's `ecs` is its one ECS service.
     const resources = config.applications.map((a) => ({ ...a, ecsServices: a.ecs === undefined ? [] : [a.ecs] }));
     for (const { index, field, entry, message } of sharedApplicationResources(resources)) {
@@ -370,6 +497,7 @@ export type LifelineConfig = z.infer<typeof LifelineConfig>;
 export type DatabaseConfig = LifelineConfig['databases'][number];
 export type NetworkConfig = LifelineConfig['networks'][number];
 export type RestoreConfig = NonNullable<LifelineConfig['restore']>;
+export type DrillConfig = NonNullable<LifelineConfig['drill']>;
 export type PitrConfig = NonNullable<LifelineConfig['pitr']>;
 /** A Fargate task's vCPUs and memory. */
 export type FargateSize = RestoreConfig['runner'];

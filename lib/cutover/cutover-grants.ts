@@ -16,6 +16,19 @@ export function ecsServiceArn(cluster: string, service: string): string {
   return regional('ecs', `service/${ecsName(cluster)}/${ecsName(service)}`);
 }
 
+/** An ECS cluster's ARN, from its name or ARN. */
+export function ecsClusterArn(cluster: string): string {
+  return regional('ecs', `cluster/${ecsName(cluster)}`);
+}
+
+/** The clusters of the services a `scale-to-zero` freeze stops, whose tasks the Freeze step watches drain. */
+const drainedClusters = (settings: CutoverSettings) =>
+  [
+    ...new Set(
+      settings.applications.flatMap((app) => (app.freeze.mode === 'scale-to-zero' ? app.ecsServices.map((s) => ecsName(s.cluster)) : [])),
+    ),
+  ].sort();
+
 /** A Lambda function's unqualified ARN, from its name or ARN. */
 export function lambdaFunctionArn(nameOrArn: string): string {
   return nameOrArn.startsWith('arn:') ? nameOrArn : regional('lambda', `function:${nameOrArn}`);
@@ -30,7 +43,8 @@ export function ssmParameterArn(name: string): string {
  * What the cutover steps may do, each on the configured resources only: switch and revert the applications'
  * connection secrets, describe the RDS instances and clusters of their databases configured without a host (the
  * servers a new database is on; no admin secret is read), restart the
- * configured ECS services and Lambda functions, and set and restore the configured freeze parameters.
+ * configured ECS services and Lambda functions (and scale them to zero and back, watching their clusters' tasks stop,
+ * for a scale-to-zero freeze), and set and restore the configured freeze parameters.
  *
  * No iam:PassRole: UpdateService passes no role when it forces a new deployment, nor when rollback returns a
  * service to its recorded task definition, whose roles were passed when it was registered.
@@ -73,6 +87,26 @@ export function cutoverStatements(
       handingOverExecutions(deployment),
     ),
     ...statement('RestartServices', ['ecs:DescribeServices', 'ecs:UpdateService'], services),
+    // An input's applicationVersion names a revision of the service's own family (workloads.ts checks it): only names are
+    // listed, ListTaskDefinitions takes no resource, and DescribeTaskDefinition (which would read any family's contents) is not granted.
+    ...(services.length === 0
+      ? []
+      : [new iam.PolicyStatement({ sid: 'ListTaskDefinitionRevisions', actions: ['ecs:ListTaskDefinitions'], resources: ['*'] })]),
+    // ECS scopes task reads by cluster, no finer: ListTasks only by the ecs:cluster condition, DescribeTasks by the task's ARN.
+    ...drainedClusters(settings).flatMap((cluster, index) => [
+      new iam.PolicyStatement({
+        sid: `ListDrainingTasks${index}`,
+        actions: ['ecs:ListTasks'],
+        resources: ['*'],
+        conditions: { ArnEquals: { 'ecs:cluster': ecsClusterArn(cluster) } },
+      }),
+      new iam.PolicyStatement({
+        sid: `DescribeDrainingTasks${index}`,
+        actions: ['ecs:DescribeTasks'],
+        resources: [regional('ecs', `task/${cluster}/*`)],
+        conditions: { ArnEquals: { 'ecs:cluster': ecsClusterArn(cluster) } },
+      }),
+    ]),
     ...statement('RestartFunctions', ['lambda:GetFunctionConfiguration', 'lambda:UpdateFunctionConfiguration'], functions),
     ...statement('FreezeParameters', ['ssm:GetParameter', 'ssm:PutParameter', 'ssm:DeleteParameter'], parameters),
   ];
@@ -90,6 +124,25 @@ export function acknowledgeHandOverReads(role: iam.IRole, deployment: string): v
       id: `AwsSolutions-IAM5[${nagResource(role, executions)}]`,
       reason:
         'Execution names are chosen when an execution starts; DescribeExecution and GetExecutionHistory read only the restore and PITR executions that may hand over, to take an approval only from the one that handed over.',
+    });
+  }
+}
+
+/** cdk-nag's acknowledgment of the task definition and task reads in `cutoverStatements`, on the role that holds them. */
+export function acknowledgeEcsReads(role: iam.IRole, settings: CutoverSettings): void {
+  const clusters = drainedClusters(settings);
+  if (settings.applications.some((app) => app.ecsServices.length > 0)) {
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'ecs:ListTaskDefinitions takes no resource: it lists names only, of the family of the service whose applicationVersion a cutover deploys; ecs:ListTasks takes none but the ecs:cluster condition, which limits it to the clusters of the services a scale-to-zero freeze stops.',
+    });
+  }
+  for (const cluster of clusters) {
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[${nagResource(role, regional('ecs', `task/${cluster}/*`))}]`,
+      reason:
+        "Task ids are ECS's own; DescribeTasks reads the tasks of the clusters of the services a scale-to-zero freeze stops, to wait until they have stopped.",
     });
   }
 }

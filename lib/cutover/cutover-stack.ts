@@ -5,7 +5,7 @@ import type { LifelineConfig } from '../config/schema.js';
 import type { VaultStack } from '../vault/vault-stack.js';
 import { WorkflowLogs } from '../workflows/workflow-logs.js';
 import { WorkflowCompensation } from '../workflows/workflow-compensation.js';
-import { acknowledgeHandOverReads, cutoverStatements, releaseLockStatements } from './cutover-grants.js';
+import { acknowledgeEcsReads, acknowledgeHandOverReads, cutoverStatements, releaseLockStatements } from './cutover-grants.js';
 import { CutoverLockTable } from './cutover-lock-table.js';
 import { applicationsNetwork, CutoverNetwork } from './cutover-network.js';
 import { cutoverSettings } from './cutover-settings.js';
@@ -66,9 +66,11 @@ export class CutoverStack extends Stack {
     });
     compensation.acknowledge(this.stepsFunction.role);
     acknowledgeHandOverReads(this.stepsFunction.role, config.name);
+    acknowledgeEcsReads(this.stepsFunction.role, settings);
 
     this.stateMachine = new CutoverStateMachine(this, 'Workflow', {
       stateMachineName: name,
+      deployment: config.name,
       stepsFunctionArn: this.stepsFunction.functionArn,
       locks: this.locks,
       notifications: vaultStack.notifications.topic,

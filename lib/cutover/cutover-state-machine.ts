@@ -2,6 +2,7 @@ import { Aws } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
+import { approvalVerifyFunctionArn, verifyApprovalStatement } from '../approvals/approval-grants.js';
 import type { WorkflowLogs } from '../workflows/workflow-logs.js';
 import { publishStatements, WorkflowStateMachine } from '../workflows/workflow-state-machine.js';
 import type { CutoverLockTable } from './cutover-lock-table.js';
@@ -10,6 +11,8 @@ const DEFINITION = 'state-machines/cutover.asl.json';
 
 export interface CutoverStateMachineProps {
   readonly stateMachineName: string;
+  /** The config's name: a hand-started cutover's approval is checked by its approval verify function. */
+  readonly deployment: string;
   /** The cutover steps function (`${CutoverStepsFunctionArn}`). */
   readonly stepsFunctionArn: string;
   readonly locks: CutoverLockTable;
@@ -38,6 +41,7 @@ export class CutoverStateMachine extends WorkflowStateMachine {
         resources: [key.keyArn],
         conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Aws.REGION}.amazonaws.com` } },
       }),
+      verifyApprovalStatement(scope, props.deployment),
       ...publishStatements([props.notifications, props.alarmTopic]),
     ];
     super(scope, id, {
@@ -48,6 +52,7 @@ export class CutoverStateMachine extends WorkflowStateMachine {
         LockTableName: table.tableName,
         NotificationsTopicArn: props.notifications.topicArn,
         AlarmTopicArn: props.alarmTopic.topicArn,
+        ApprovalVerifyFunctionArn: approvalVerifyFunctionArn(scope, props.deployment),
       },
       role: { description: 'Lifeline cutover workflow', policyName: 'cutover', statements },
       logs: props.logs,

@@ -2,6 +2,7 @@ import { Aws, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { IConstruct } from 'constructs';
 import { PITR_EXECUTION_TAG, pitrWorkflowName } from '../../lambdas/core/pitr/state.js';
+import { asidePattern } from '../../lambdas/core/pitr/rename.js';
 import { nagResource } from '../nag-findings.js';
 
 /** What the PITR steps may restore from: the configured databases' RDS instances and Aurora clusters. */
@@ -10,6 +11,8 @@ export interface PitrSources {
   readonly clusters: readonly string[];
   /** The IAM roles RDS Enhanced Monitoring publishes with on those sources, which a restore's modify passes on. */
   readonly monitoringRoleArns: readonly string[];
+  /** Whether the rename strategy may rename the source instances aside and back (the config's pitr.renameSources). */
+  readonly renameSources?: boolean;
 }
 
 const rdsArn = (resource: string) => `arn:${Aws.PARTITION}:rds:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
@@ -100,6 +103,16 @@ export function pitrRdsStatements(deployment: string, sources: PitrSources): iam
       conditions: { StringEquals: { 'kms:ViaService': `rds.${Aws.REGION}.amazonaws.com` } },
     }),
   ];
+  if (sources.renameSources && sources.instances.length > 0) {
+    // Renaming is a ModifyDBInstance of the instance under its current name: the source's, then its aside name's.
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'RenameConfiguredSources',
+        actions: ['rds:ModifyDBInstance'],
+        resources: [...sourceInstances, ...sources.instances.map((id) => rdsArn(`db:${asidePattern(id.toLowerCase())}`))],
+      }),
+    );
+  }
   if (sources.monitoringRoleArns.length > 0) {
     statements.push(
       new iam.PolicyStatement({
@@ -114,7 +127,7 @@ export function pitrRdsStatements(deployment: string, sources: PitrSources): iam
 }
 
 /** cdk-nag's acknowledgment of each wildcard in pitrRdsStatements, with its reason, on the role that holds them. */
-export function acknowledgePitrRdsStatements(role: IConstruct): void {
+export function acknowledgePitrRdsStatements(role: IConstruct, sources: PitrSources): void {
   const reasons: Record<string, string> = {
     '*': 'RDS Describe* calls that list (automated backups, snapshots by type) take no resource-level permissions; read-only.',
     [rdsArn('snapshot:*')]:
@@ -137,6 +150,12 @@ export function acknowledgePitrRdsStatements(role: IConstruct): void {
     [`arn:${Aws.PARTITION}:kms:${Aws.REGION}:${Aws.ACCOUNT_ID}:key/*`]:
       "Only through RDS (kms:ViaService): the sources' keys are not in the config, and RDS uses them to restore an encrypted source.",
   };
+  if (sources.renameSources) {
+    for (const id of sources.instances) {
+      reasons[rdsArn(`db:${asidePattern(id.toLowerCase())}`)] =
+        `The rename strategy puts source ${id} aside under this name, stamped with the execution's start, and back.`;
+    }
+  }
   for (const [resource, reason] of Object.entries(reasons)) {
     Validations.of(role).acknowledge({ id: `AwsSolutions-IAM5[${nagResource(role, resource)}]`, reason });
   }

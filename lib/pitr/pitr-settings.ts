@@ -37,6 +37,7 @@ export function pitrSettings(
         networkFunctions: Object.fromEntries(networkFunctions),
         pollSeconds: POLL_SECONDS,
         maxWaitSeconds: pitr.maxWaitHours * 3600,
+        renameSources: pitr.renameSources,
       }),
     ),
     PITR_SETTINGS_VARIABLE,

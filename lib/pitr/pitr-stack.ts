@@ -9,9 +9,10 @@ import { ApprovalsTopic } from '../restore/approvals-topic.js';
 import { RuntimeNetwork } from '../runtime/runtime-network.js';
 import type { VaultStack } from '../vault/vault-stack.js';
 import { databaseStatements } from '../workflows/database-grants.js';
+import { WorkflowCompensation } from '../workflows/workflow-compensation.js';
 import { WorkflowLogs } from '../workflows/workflow-logs.js';
 import { longestDeployedForm } from '../workflows/workflow-settings.js';
-import { acknowledgePitrRdsStatements, pitrRdsStatements } from './pitr-grants.js';
+import { acknowledgePitrRdsStatements, pitrRdsStatements, type PitrSources } from './pitr-grants.js';
 import { pitrSettings } from './pitr-settings.js';
 import { PitrStateMachine } from './pitr-state-machine.js';
 import { PitrStepsFunction } from './pitr-steps-function.js';
@@ -20,24 +21,40 @@ import { PitrStepsFunction } from './pitr-steps-function.js';
 const ROLE_POLICY_CHARS = 10_240;
 /** What the steps function adds to its role's policy besides these statements: writing its logs. */
 const LOGS_STATEMENT_CHARS = 400;
+/**
+ * What the compensation's statements name by reference beyond the placeholder longestDeployedForm counts for each:
+ * the alarm topic's ARN (a name of up to 256 characters) and the dead-letter queue's (80).
+ */
+const COMPENSATION_REFERENCE_CHARS = 400;
 
-/** The RDS steps' statements for these databases, and how long the role's policy gets at the longest partition and region. */
+/** The configured databases' RDS instances and clusters, as the PITR role names them. */
+function pitrSources(pitr: PitrConfig, databases: LifelineConfig['databases']): PitrSources {
+  return {
+    instances: databases.flatMap((db) => ('instanceIdentifier' in db.rds ? [db.rds.instanceIdentifier] : [])),
+    clusters: databases.flatMap((db) => ('clusterIdentifier' in db.rds ? [db.rds.clusterIdentifier] : [])),
+    monitoringRoleArns: pitr.monitoringRoleArns,
+    renameSources: pitr.renameSources,
+  };
+}
+
+/** The RDS steps' statements for these databases (and compensating executions), and how long the role's policy gets at the longest partition and region. */
 function rdsStepsStatements(
   scope: IConstruct,
   config: LifelineConfig,
   pitr: PitrConfig,
   databases: LifelineConfig['databases'],
   catalog: string,
+  compensation: WorkflowCompensation,
 ) {
   const statements = [
     new iam.PolicyStatement({ sid: 'ReadTheCatalog', actions: ['ssm:GetParametersByPath'], resources: [catalog] }),
-    ...pitrRdsStatements(config.name, {
-      instances: databases.flatMap((db) => ('instanceIdentifier' in db.rds ? [db.rds.instanceIdentifier] : [])),
-      clusters: databases.flatMap((db) => ('clusterIdentifier' in db.rds ? [db.rds.clusterIdentifier] : [])),
-      monitoringRoleArns: pitr.monitoringRoleArns,
-    }),
+    ...pitrRdsStatements(config.name, pitrSources(pitr, databases)),
+    ...compensation.statements(),
   ];
-  const chars = longestDeployedForm(scope, new iam.PolicyDocument({ statements }).toJSON()).length + LOGS_STATEMENT_CHARS;
+  const chars =
+    longestDeployedForm(scope, new iam.PolicyDocument({ statements }).toJSON()).length +
+    LOGS_STATEMENT_CHARS +
+    COMPENSATION_REFERENCE_CHARS;
   return { statements, chars };
 }
 
@@ -117,10 +134,16 @@ export class PitrStack extends Stack {
       resourceName: `${restoreCatalogRoot(config.name).slice(1)}/*`,
     });
     // The sources are listed by ARN in one role: the synth refuses a config whose list would outgrow IAM's limit.
-    const { statements, chars } = rdsStepsStatements(this, config, props.pitr, databases, catalog);
+    // Executions stopped, timed out or failed past their Cleanup: this function reads them, renames back and deletes.
+    const compensation = new WorkflowCompensation(this, 'Compensation', {
+      stateMachineName: name,
+      alarmTopic: vaultStack.notifications.topic,
+    });
+    const { statements, chars } = rdsStepsStatements(this, config, props.pitr, databases, catalog, compensation);
     if (chars > ROLE_POLICY_CHARS) {
       let fit = 0;
-      while (rdsStepsStatements(this, config, props.pitr, databases.slice(0, fit + 1), catalog).chars <= ROLE_POLICY_CHARS) fit += 1;
+      while (rdsStepsStatements(this, config, props.pitr, databases.slice(0, fit + 1), catalog, compensation).chars <= ROLE_POLICY_CHARS)
+        fit += 1;
       throw new LifelineError(
         'InvalidConfig',
         `databases: the PITR workflow supports up to ${fit} databases per deployment for now (its RDS role lists each source, and IAM allows ${ROLE_POLICY_CHARS} characters: this config's ${databases.length} databases need ${chars}); leave out "pitr", or deploy it from a config with fewer databases`,
@@ -128,14 +151,17 @@ export class PitrStack extends Stack {
     }
     this.stepsFunction = new PitrStepsFunction(this, 'Steps', {
       functionName: name,
-      description: 'Lifeline PITR steps on RDS: validate the input, restore, wait, create the writer, finish, summarize, clean up',
+      description:
+        'Lifeline PITR steps on RDS: validate the input, restore, wait, create the writer, finish, rename, summarize, clean up; compensate stopped executions',
       image,
       settings,
       logs,
       rolePath,
       statements,
+      environment: compensation.environment(),
     });
-    acknowledgePitrRdsStatements(this.stepsFunction.role);
+    acknowledgePitrRdsStatements(this.stepsFunction.role, pitrSources(props.pitr, databases));
+    compensation.acknowledge(this.stepsFunction.role);
     Validations.of(this.stepsFunction.role).acknowledge({
       id: `AwsSolutions-IAM5[${nagResource(this, catalog)}]`,
       reason: "The restore catalog has a path per restore group under the deployment's path, read by path, not by parameter name.",
@@ -154,6 +180,7 @@ export class PitrStack extends Stack {
     });
     // The functions are named in the definition and the settings by ARN, not by reference: deploy them first.
     this.stateMachine.node.addDependency(this.stepsFunction, ...this.networkFunctions.values());
+    compensation.deliverTo(this.stepsFunction, this.stateMachine);
 
     this.stateMachine.addOutputs(this, {
       startWith: 'Start a point-in-time recovery: lifeline start pitr, or the console',

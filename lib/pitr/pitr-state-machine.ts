@@ -4,6 +4,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { DEPLOYMENT_TAG } from '../../lambdas/core/names.js';
 import { pitrWorkflowName } from '../../lambdas/core/pitr/state.js';
+import { approvalVerifyFunctionArn, verifyApprovalStatement } from '../approvals/approval-grants.js';
 import { nagResource } from '../nag-findings.js';
 import type { WorkflowLogs } from '../workflows/workflow-logs.js';
 import { publishStatements, WorkflowStateMachine } from '../workflows/workflow-state-machine.js';
@@ -60,6 +61,7 @@ export class PitrStateMachine extends WorkflowStateMachine {
         resources: [stepsFunctions],
         conditions: { StringEquals: { [`aws:ResourceTag/${DEPLOYMENT_TAG}`]: props.deployment } },
       }),
+      verifyApprovalStatement(scope, props.deployment),
       ...publishStatements([props.approvals, props.notifications]),
       ...(props.startsCutover
         ? [
@@ -85,6 +87,7 @@ export class PitrStateMachine extends WorkflowStateMachine {
         ApprovalsTopicArn: props.approvals.topicArn,
         NotificationsTopicArn: props.notifications.topicArn,
         CutoverStateMachineArn: cutoverArn,
+        ApprovalVerifyFunctionArn: approvalVerifyFunctionArn(scope, props.deployment),
       },
       role: { description: 'Lifeline point-in-time recovery workflow', policyName: 'pitr', statements },
       logs: props.logs,

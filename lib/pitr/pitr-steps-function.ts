@@ -22,6 +22,8 @@ export interface PitrStepsFunctionProps {
   readonly statements: readonly iam.PolicyStatement[];
   /** In a network for Validate, which connects to the restored database; outside any VPC for the RDS API. */
   readonly network?: NetworkPlacement;
+  /** What else it reads from its environment (the topic the compensation notifies). */
+  readonly environment?: Record<string, string>;
 }
 
 /**
@@ -40,7 +42,7 @@ export class PitrStepsFunction extends WorkflowStepsFunction {
       image: props.image,
       handler: PITR_STEPS_HANDLER,
       memorySize: 512,
-      environment: pitrStepsEnvironment(scope, props.settings),
+      environment: { ...pitrStepsEnvironment(scope, props.settings), ...props.environment },
       logs: props.logs,
       rolePath: props.rolePath,
       statements: props.statements,

@@ -11,7 +11,8 @@ export interface ApprovalsTopicProps {
 
 /**
  * The SNS topic that asks a human to approve a restore: the validation report and the exact approve and reject
- * commands, with the task token the decision answers.
+ * commands. The task token travels as a message attribute, which e-mail does not show; it approves nothing by itself
+ * (only the approve function's signed decision passes VerifyApproval).
  */
 export class ApprovalsTopic extends Construct {
   readonly topic: sns.Topic;
@@ -19,7 +20,7 @@ export class ApprovalsTopic extends Construct {
 
   constructor(scope: Construct, id: string, props: ApprovalsTopicProps) {
     super(scope, id);
-    // A key of its own: a message carries a task token that can answer the approval.
+    // A key of its own: a message carries the validation report and, as an attribute, the task token.
     this.key = ownKey(this, 'Encrypts Lifeline approval requests');
     this.topic = new sns.Topic(this, 'Topic', { displayName: 'Lifeline approvals', masterKey: this.key, enforceSSL: true });
     for (const email of props.emails) this.topic.addSubscription(new subscriptions.EmailSubscription(email));

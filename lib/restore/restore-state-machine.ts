@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { DEPLOYMENT_TAG, restoreRunnerFamily, restoreRunnerRolePath, restoreWorkflowName } from '../../lambdas/core/names.js';
+import { approvalVerifyFunctionArn, verifyApprovalStatement } from '../approvals/approval-grants.js';
 import { nagResource } from '../nag-findings.js';
 import { passRunnerRolesStatement, runRunnerTaskStatement, tagRunnerTaskStatement } from '../runtime/runner-task.js';
 import type { WorkflowLogs } from '../workflows/workflow-logs.js';
@@ -83,6 +84,7 @@ export class RestoreStateMachine extends WorkflowStateMachine {
         resources: [stepsFunctions],
         conditions: { StringEquals: { [`aws:ResourceTag/${DEPLOYMENT_TAG}`]: props.deployment } },
       }),
+      verifyApprovalStatement(scope, props.deployment),
       ...publishStatements([props.approvals, props.notifications]),
       ...(props.startsCutover
         ? [
@@ -110,6 +112,7 @@ export class RestoreStateMachine extends WorkflowStateMachine {
         ApprovalsTopicArn: props.approvals.topicArn,
         NotificationsTopicArn: props.notifications.topicArn,
         CutoverStateMachineArn: cutoverArn,
+        ApprovalVerifyFunctionArn: approvalVerifyFunctionArn(scope, props.deployment),
       },
       role: { description: 'Lifeline restore workflow', policyName: 'restore', statements },
       logs: props.logs,

@@ -32,6 +32,7 @@ export interface ImageFunctionProps extends Pick<
   | 'deadLetterQueue'
   | 'retryAttempts'
   | 'maxEventAge'
+  | 'timeout'
 > {
   readonly image: RuntimeImage;
   /** The handler it runs, such as `restore.handler`; the image's own command, the backup handler, without. */
@@ -44,8 +45,8 @@ export interface ImageFunctionProps extends Pick<
 }
 
 /**
- * A Lambda of the runtime image, `Function` in `scope`: x86-64 like the image, up to Lambda's 15 minutes (the backup
- * and the longest steps may need them all), JSON logs to `logGroup`, and in `network`'s subnets when it has one.
+ * A Lambda of the runtime image, `Function` in `scope`: x86-64 like the image, up to Lambda's 15 minutes unless
+ * `timeout` says less (the backup and the longest steps may need them all), JSON logs to `logGroup`, and in `network`'s subnets when it has one.
  */
 export function imageFunction(scope: Construct, props: ImageFunctionProps): lambda.DockerImageFunction {
   const { image, handler, role, logGroup, network, ...options } = props;
@@ -54,7 +55,7 @@ export function imageFunction(scope: Construct, props: ImageFunctionProps): lamb
     code: image.code(handler === undefined ? undefined : [handler]),
     role: role.withoutPolicyUpdates(),
     architecture: lambda.Architecture.X86_64,
-    timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS),
+    timeout: options.timeout ?? Duration.seconds(FUNCTION_TIMEOUT_SECONDS),
     logGroup,
     loggingFormat: lambda.LoggingFormat.JSON,
     applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,

@@ -8,6 +8,7 @@ import { databasePrefixes } from '../../lambdas/core/vault/keys.js';
 import { TIER_EXPIRATION_DAYS, type ObjectLockMode } from '../../lambdas/core/vault/retention.js';
 import { TIERS } from '../../lambdas/core/vault/tier.js';
 import { INCOMPLETE_UPLOAD_DAYS, NONCURRENT_VERSION_DAYS } from './retention.js';
+import { DRILL_REPORT_DAYS, DRILLS_PREFIX } from '../../lambdas/core/drill/report.js';
 
 export interface BackupVaultProps {
   /** From vaultBucketName(). */
@@ -85,6 +86,14 @@ export class BackupVault extends Construct {
           expiration: Duration.days(TIER_EXPIRATION_DAYS[tier]),
           noncurrentVersionExpiration: Duration.days(NONCURRENT_VERSION_DAYS[tier]),
         })),
+        {
+          // Restore drills' reports (drill/report.ts): a year and more of quarterly drills, under their own prefix.
+          id: 'expire-drill-reports',
+          prefix: DRILLS_PREFIX,
+          expiration: Duration.days(DRILL_REPORT_DAYS),
+          // As the tiers': whatever hid a report, it stays recoverable as long as it would have lived.
+          noncurrentVersionExpiration: Duration.days(DRILL_REPORT_DAYS),
+        },
         {
           id: 'housekeeping',
           abortIncompleteMultipartUploadAfter: Duration.days(INCOMPLETE_UPLOAD_DAYS),
@@ -173,6 +182,26 @@ export class BackupVault extends Construct {
       new iam.PolicyStatement({
         sid: 'DecryptBackupsThroughS3',
         actions: ['kms:Decrypt'],
+        resources: [this.key.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.amazonaws.com` } },
+      }),
+    ];
+  }
+
+  /**
+   * What stores restore drills' reports: read and create objects under `drills/` only (the bucket policy holds every
+   * runtime write to If-None-Match, so a report is never replaced), through the vault's key.
+   */
+  drillReportStatements(): iam.PolicyStatement[] {
+    return [
+      new iam.PolicyStatement({
+        sid: 'ReadAndWriteDrillReports',
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: [`arn:${Aws.PARTITION}:s3:::${this.bucketName}/${DRILLS_PREFIX}*`],
+      }),
+      new iam.PolicyStatement({
+        sid: 'EncryptDrillReportsThroughS3',
+        actions: ['kms:GenerateDataKey'],
         resources: [this.key.keyArn],
         conditions: { StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.amazonaws.com` } },
       }),

@@ -62,8 +62,9 @@ const variants = {
     json.databases.push({ ...json.databases[2], name: 'archive', runner: 'fargate', fargate: { vcpus: 4 } });
     return parseConfig(json);
   },
-  'applications restarting Lambda functions, behind a parameter freeze, checked over HTTP': () => {
+  'applications restarting Lambda functions, behind a parameter freeze or scaled to zero, checked over HTTP': () => {
     const json = exampleJson();
+    json.applications[0].freeze = { mode: 'scale-to-zero' };
     json.applications.push({
       name: 'reports',
       database: 'staging',

@@ -46,9 +46,10 @@ describe(`${DATABASES} databases`, () => {
         [...templates.values()].map((template) => Object.keys(template.Resources).length).join(', ') +
         `; largest template ${Math.max(...templateBytes.values())} bytes`,
     );
-    // The vault, the backups stacks, the restore workflow and a restore group beside each backups stack.
+    // The vault, the backups stacks, the restore workflow, a restore group beside each backups stack, and the runs
+    // alarms start (the staleness alarms' backups).
     expect(synth.restoreGroups.length).toBe(synth.backups.length);
-    expect(templates.size).toBe(2 * synth.backups.length + 2);
+    expect(templates.size).toBe(2 * synth.backups.length + 3);
     for (const [name, template] of templates) {
       expect(Object.keys(template.Resources).length, name).toBeLessThanOrEqual(LIMITS.resources);
       expect(Object.keys(template.Outputs ?? {}).length, name).toBeLessThanOrEqual(LIMITS.outputs);
@@ -76,7 +77,7 @@ describe(`${DATABASES} databases`, () => {
       ...synth.restoreGroups.flatMap((_, i) => [0, 1, 2, 3].map((n) => `lifeline-restore${i + 1}-net-${n}`)),
     ];
     expect(count('AWS::Lambda::Function', 'FunctionName')).toEqual(
-      [...names.map((name) => `lifeline-backup-${name}`), ...restoreFunctions].sort(),
+      [...names.map((name) => `lifeline-backup-${name}`), ...restoreFunctions, 'lifeline-alarm-runs'].sort(),
     );
     expect(
       count('AWS::SSM::Parameter', 'Name')
@@ -95,6 +96,7 @@ describe(`${DATABASES} databases`, () => {
         'lifeline-dead-letter-arrived',
         'lifeline-restore-failed',
         'lifeline-restore-compensation-failed',
+        'lifeline-alarm-runs-failed',
       ].sort(),
     );
   });

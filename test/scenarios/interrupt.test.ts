@@ -112,25 +112,51 @@ describe('a backup stopped by SIGTERM from the CLI', () => {
 });
 
 // A staging directory with too little room is a tmpfs of 1 MiB, and mounting one takes root.
-describe.runIf(process.getuid?.() === 0)('a staging directory without room for the archive', () => {
-  it('is refused before anything is downloaded, with the directory, the bytes needed and free, and the option', async () => {
-    const small = await mkdtemp(join(tmpdir(), 'lifeline-small-'));
+describe.runIf(process.getuid?.() === 0)('a staging directory of 1 MiB', () => {
+  let small: string;
+
+  beforeAll(async () => {
+    small = await mkdtemp(join(tmpdir(), 'lifeline-small-'));
     await run('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]);
-    try {
-      const target = await pg.createDatabase('no_room');
-      const refused = await runCli(['restore', '--bucket', bucket, '--key', key, '--staging-dir', small, '--s3-endpoint', s3.endpoint], {
-        TARGET_DATABASE_URL: pg.url(target),
-      });
-      expect(refused.stderr).toContain(
-        `InvalidInput: staging directory ${small} has 1048576 bytes free; restoring ${key} needs ${stagingBytesFor(archiveBytes)} ` +
-          `(the ${archiveBytes}-byte archive decompressed, taken as 6 times larger); choose a directory with more room (stagingDir; --staging-dir in the CLI)`,
-      );
-      expect(refused.code).toBe(2);
-      expect(await readdir(small)).toEqual([]);
-      expect(await pg.query(target, "SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'app'")).toEqual([{ n: 0 }]);
-    } finally {
-      await run('umount', [small]);
-      await rm(small, { recursive: true, force: true });
-    }
+  });
+
+  afterAll(async () => {
+    await run('umount', [small]);
+    await rm(small, { recursive: true, force: true });
+  });
+
+  it('is room enough for a restore into a new database, which stages only the table of contents', async () => {
+    expect(archiveBytes).toBeGreaterThan(10 * 1024 * 1024);
+    const target = `roomy_${randomBytes(4).toString('hex')}`;
+    const restored = await runCli(
+      ['restore', '--bucket', bucket, '--key', key, '--staging-dir', small, '--create-target', '--s3-endpoint', s3.endpoint],
+      { TARGET_DATABASE_URL: pg.url(target) },
+    );
+    expect(restored.stderr).toBe('');
+    expect(restored.code).toBe(0);
+    expect(await databaseDigest(pg.url(target))).toEqual(await databaseDigest(pg.url(source)));
+    expect(await readdir(small)).toEqual([]);
+  });
+
+  it('refuses an in-place restore, which stages the archive, before anything is downloaded, naming the bytes needed and free', async () => {
+    const target = await pg.createDatabase('no_room');
+    await pg.query(target, 'CREATE TABLE kept (id int); INSERT INTO kept VALUES (1)');
+    const before = await databaseDigest(pg.url(target));
+    const refused = runRestore({
+      s3: s3.client,
+      bucket,
+      selector: { key },
+      target: fromUrl(pg.url(target)),
+      inPlace: true,
+      stagingDir: small,
+    });
+    await expect(refused).rejects.toMatchObject({
+      name: 'InvalidInput',
+      message:
+        `staging directory ${small} has 1048576 bytes free; restoring ${key} needs ${stagingBytesFor(archiveBytes)} ` +
+        `(the ${archiveBytes}-byte archive decompressed, taken as 6 times larger); choose a directory with more room (stagingDir; --staging-dir in the CLI)`,
+    });
+    expect(await readdir(small)).toEqual([]);
+    expect(await databaseDigest(pg.url(target))).toEqual(before);
   });
 });

@@ -1,13 +1,18 @@
+import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
 import { DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { ECSClient, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { PutSecretValueCommand, SecretsManagerClient, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
 import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CUTOVER_TIMEOUT_SECONDS, type CutoverSettings } from '../../lambdas/core/cutover/state.js';
+import { CLEANUP_MARGIN_MS } from '../../lambdas/core/deadline.js';
 import { unlock } from '../../lambdas/core/operator/locks.js';
+import { executionStarter } from '../../lambdas/core/operator/starter.js';
 import {
   loadDefinition,
   runLocalExecution,
@@ -17,9 +22,17 @@ import {
   type Notification,
 } from '../../lambdas/core/workflows/local.js';
 import { ApplicationProcess, freePort } from '../support/application.js';
+import { ApprovalDesk } from '../support/approvals.js';
 import { cutoverLockTasks, FakeEcs, FakeLambda, FakeSecretsManager, FakeSsm, startLockTable } from '../support/control-planes.js';
 import { sharedPostgres } from '../support/shared.js';
-import { approve, aslErrors, CUTOVER_STEPS_FUNCTION, CUTOVER_SUBSTITUTIONS, tasksFailingAnIdleFunction } from '../support/workflows.js';
+import {
+  APPROVAL_FUNCTIONS,
+  approve,
+  aslErrors,
+  CUTOVER_STEPS_FUNCTION,
+  CUTOVER_SUBSTITUTIONS,
+  tasksFailingAnIdleFunction,
+} from '../support/workflows.js';
 
 const DEFINITION = 'state-machines/cutover.asl.json';
 const APP_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:shop-api/connection-AbC123';
@@ -46,6 +59,8 @@ let stepsHandler: LambdaHandler;
 
 /** What the ECS stand-in does when the service restarts; each test sets what it needs. */
 let onRestart: (secretString: string) => Promise<string> = (secretString) => Promise.resolve(secretString);
+/** What it does when the service is scaled to zero: its tasks stop (the application process ends). */
+let onStop: () => Promise<void> = () => app.stop();
 
 function settingsWith(freeze: CutoverSettings['applications'][number]['freeze'], lambdaFunctions: string[] = []): CutoverSettings {
   return {
@@ -96,6 +111,23 @@ async function locks() {
   return (await dynamodb.send(new ScanCommand({ TableName: CUTOVER_SUBSTITUTIONS.LockTableName }))).Items ?? [];
 }
 
+/** The application's sessions on a database. */
+async function sessionsOf(database: string): Promise<number> {
+  const rows = await pg.query<{ n: number }>(
+    'postgres',
+    'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND usename = $2',
+    [database, role],
+  );
+  return rows[0]!.n;
+}
+
+/** The health URL's status, or 'down' when nothing listens. */
+const healthStatus = () =>
+  fetch(app.healthUrl).then(
+    (response) => response.status,
+    () => 'down',
+  );
+
 beforeAll(async () => {
   await pg.query('postgres', `CREATE ROLE ${role} LOGIN PASSWORD '${rolePassword}'`);
   app = new ApplicationProcess(await freePort());
@@ -109,6 +141,7 @@ beforeAll(async () => {
     desiredCount: 1,
     // A new task reads the secret's AWSCURRENT value when it starts.
     restart: async () => app.start(await onRestart(secrets.current(APP_SECRET).value)),
+    stop: () => onStop(),
   });
   ({ dynamodb, stop: stopLockTable } = await startLockTable(CUTOVER_SUBSTITUTIONS.LockTableName));
   secrets.create(SERVER_SECRET, rdsSecret('postgres', pg.user, pg.password));
@@ -117,7 +150,8 @@ beforeAll(async () => {
 
 afterEach(async () => {
   onRestart = (secretString) => Promise.resolve(secretString);
-  answer = () => approve();
+  onStop = () => app.stop();
+  answer = (request) => approve(request);
   await ecs.settled();
   await app.stop();
 });
@@ -158,7 +192,7 @@ async function run(
     definitionFile: DEFINITION,
     substitutions: CUTOVER_SUBSTITUTIONS,
     input,
-    functions: { [CUTOVER_STEPS_FUNCTION]: steps },
+    functions: { [CUTOVER_STEPS_FUNCTION]: steps, ...APPROVAL_FUNCTIONS },
     tasks: { ...cutoverLockTasks(dynamodb), ...lockTasks },
     notify: (notification) => (notification.state === 'WaitForApproval' ? asked : notifications).push(notification),
     // A cutover started by hand asks a person first: the on-call engineer approves, unless a test answers otherwise.
@@ -171,10 +205,11 @@ async function run(
 }
 
 /** How the person asked answers a run's approval (approve, by default). */
-let answer: (request: CallbackRequest) => Promise<CallbackAnswer> = () => approve();
+let answer: (request: CallbackRequest) => Promise<CallbackAnswer> = (request) => approve(request);
 
 const ONCALL = 'arn:aws:sts::000000000000:assumed-role/oncall/alice';
 const sts = mockClient(STSClient);
+const cloudtrail = mockClient(CloudTrailClient);
 const sfn = mockClient(SFNClient);
 
 /**
@@ -208,7 +243,7 @@ async function expectLockKept(result: Awaited<ReturnType<typeof run>>, error: st
   expect(refused.cause).toMatch(
     /failed with RollbackUnhealthy, SecretChanged or CutoverUnresolved, whose lock is kept until a person clears it/,
   );
-  expect(refused.states).toEqual(['ValidateInput', 'NeedsApproval', 'WaitForApproval', 'TakeLock', 'Locked', 'Refused']);
+  expect(refused.states).toEqual(['ValidateInput', 'NeedsApproval', 'WaitForApproval', 'VerifyApproval', 'TakeLock', 'Locked', 'Refused']);
   expect(secrets.writes.length).toBe(writes);
 
   // A person clears it, on the record.
@@ -620,6 +655,149 @@ describe('the cutover workflow run locally against PostgreSQL, a real applicatio
     expect(seen).toEqual(['off']);
   });
 
+  it('scales the ECS service to zero while switching, waits for its tasks to stop, and brings it back at its recorded count', async () => {
+    const oldDb = await applicationDatabase('cutover_old');
+    const newDb = await applicationDatabase('cutover_new');
+    secrets.create(NEW_DATABASE_SECRET, rdsSecret(newDb));
+    await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'scale-to-zero' }) });
+    // Its tasks take a while to stop (a load balancer's deregistration, the stop timeout): the freeze waits for them.
+    onStop = async () => {
+      await delay(1_500);
+      await app.stop();
+      // Stopped, as ECS reports a task STOPPED: its process has exited, and with it its sessions.
+      for (let i = 0; i < 100 && (await sessionsOf(oldDb)) > 0; i += 1) await delay(50);
+    };
+    // What the old database and the health URL say at the moment the secret is switched.
+    const atSwap: unknown[] = [];
+    const watching: LambdaHandler = async (event, context) => {
+      if ((event as { step: string }).step === 'swap') atSwap.push({ sessions: await sessionsOf(oldDb), health: await healthStatus() });
+      return stepsHandler(event, context);
+    };
+    const updates = ecs.updates.length;
+
+    const result = await run({ application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET } }, watching);
+    expect(result.error ?? null, `${result.cause} in ${result.states.join(' > ')}`).toBeNull();
+    // Nothing of the application ran, so nothing could write to the old database, while it was switched.
+    expect(atSwap).toEqual([{ sessions: 0, health: 'down' }]);
+    expect(ecs.updates.slice(updates)).toEqual([
+      { service: 'shop-api', desiredCount: 0, taskDefinition: undefined, forceNewDeployment: undefined },
+      // The restart brings the recorded count back, on the new connection; the unfreeze finds it there.
+      { service: 'shop-api', desiredCount: 1, taskDefinition: undefined, forceNewDeployment: true },
+      { service: 'shop-api', desiredCount: 1, taskDefinition: undefined, forceNewDeployment: undefined },
+    ]);
+    expect(await health()).toMatchObject({ status: 200, database: newDb });
+    const output = result.output as any;
+    expect(output).toMatchObject({ freeze: 'scale-to-zero', health: { side: 'new', passed: true } });
+    expect(output.frozenSeconds).toBeGreaterThanOrEqual(output.swapToHealthySeconds);
+    expect(result.notifications[0]!.message).toMatch(/Writes were frozen \(scale-to-zero, 1 task\(s\) stopped\) for [\d.]+ s\./);
+    expect(await locks()).toEqual([]);
+  });
+
+  it("puts the service's desired count back and switches nothing when its tasks have not stopped by the Freeze step's deadline", async () => {
+    const oldDb = await applicationDatabase('cutover_old');
+    const newDb = await applicationDatabase('cutover_new');
+    secrets.create(NEW_DATABASE_SECRET, rdsSecret(newDb));
+    const recordedVersion = await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'scale-to-zero' }) });
+    // A task that does not stop (a long deregistration delay): it keeps running until the test lets it go.
+    let letGo!: () => void;
+    onStop = () => new Promise<void>((resolve) => (letGo = resolve));
+    // The steps Lambda with 6 s left over its cleanup margin when Freeze starts: Freeze's deadline is that close.
+    const shortLived: LambdaHandler = (event, context) =>
+      stepsHandler(
+        event,
+        (event as { step: string }).step === 'freeze' ? { getRemainingTimeInMillis: () => CLEANUP_MARGIN_MS + 6_000 } : context,
+      );
+    const updates = ecs.updates.length;
+
+    const result = await run({ application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET } }, shortLived);
+    letGo();
+    expect(result.error).toBe('CutoverFailed');
+    expect(result.cause).toMatch(
+      /^freeze scale-to-zero: ECS service shop-api in cluster production still has 1 task\(s\) running or stopping at the Freeze step's deadline; their desired counts are put back/,
+    );
+    expect(result.states).not.toContain('Swap');
+    expect(result.states).toContain('LiftFreeze');
+    expect(ecs.updates.slice(updates)).toEqual([
+      { service: 'shop-api', desiredCount: 0, taskDefinition: undefined, forceNewDeployment: undefined },
+      { service: 'shop-api', desiredCount: 1, taskDefinition: undefined, forceNewDeployment: undefined },
+    ]);
+    expect(secrets.current(APP_SECRET).versionId).toBe(recordedVersion);
+    await ecs.settled();
+    expect(await health()).toMatchObject({ status: 200, database: oldDb });
+    expect(result.notifications.map((n) => [n.state, n.subject])).toEqual([
+      ['NotifyFailure', 'Lifeline: cutover of shop-api failed (CutoverFailed)'],
+    ]);
+    expect(await locks()).toEqual([]);
+  });
+
+  it('rolls back a scaled-to-zero switch that fails its health check: the recorded count and task definition back, on the old database', async () => {
+    const oldDb = await applicationDatabase('cutover_old');
+    const brokenDb = await applicationDatabase('cutover_broken', false);
+    const recordedVersion = await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'scale-to-zero' }) });
+    const updates = ecs.updates.length;
+
+    const result = await run({ application: 'shop-api', database: { serverSecretArn: SERVER_SECRET, name: brokenDb } });
+    expect(result.error).toBe('CutoverRolledBack');
+    expect(result.cause).toMatch(/^switching shop-api failed with HealthCheckFailed: /);
+    expect(ecs.updates.slice(updates)).toEqual([
+      { service: 'shop-api', desiredCount: 0, taskDefinition: undefined, forceNewDeployment: undefined },
+      { service: 'shop-api', desiredCount: 1, taskDefinition: undefined, forceNewDeployment: true },
+      // RollbackUnfreeze, then RollbackRestart: the recorded count and task definition.
+      { service: 'shop-api', desiredCount: 1, taskDefinition: undefined, forceNewDeployment: undefined },
+      { service: 'shop-api', desiredCount: 1, taskDefinition: TASK_DEFINITION, forceNewDeployment: true },
+    ]);
+    expect(secrets.current(APP_SECRET).versionId).toBe(recordedVersion);
+    expect(await health()).toMatchObject({ status: 200, database: oldDb });
+    expect(await locks()).toEqual([]);
+  });
+
+  it('deploys the previous application version with the new connection, and the recorded one again when it rolls back', async () => {
+    const previous = TASK_DEFINITION.replace(/:7$/, ':6');
+    ecs.taskDefinitions.add(previous);
+    const oldDb = await applicationDatabase('cutover_old');
+    const newDb = await applicationDatabase('cutover_new');
+    secrets.create(NEW_DATABASE_SECRET, rdsSecret(newDb));
+    await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'none' }) });
+    let updates = ecs.updates.length;
+
+    const result = await run({ application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET }, applicationVersion: 'previous' });
+    expect(result.error ?? null, `${result.cause} in ${result.states.join(' > ')}`).toBeNull();
+    expect(ecs.updates.slice(updates)).toEqual([
+      { service: 'shop-api', taskDefinition: previous, desiredCount: undefined, forceNewDeployment: true },
+    ]);
+    expect(await health()).toMatchObject({ status: 200, database: newDb });
+    expect((result.output as any).deployed).toEqual([
+      { cluster: 'production', service: 'shop-api', taskDefinition: previous, previous: TASK_DEFINITION },
+    ]);
+    expect(result.notifications[0]!.message).toContain(`ECS service shop-api runs ${previous} (it ran ${TASK_DEFINITION}).`);
+
+    // Back on revision 7 by hand; then a version that fails its health check on a broken database is rolled back with it.
+    const brokenDb = await applicationDatabase('cutover_broken', false);
+    await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'none' }) });
+    await new ECSClient({}).send(new UpdateServiceCommand({ ...SERVICE, taskDefinition: TASK_DEFINITION, forceNewDeployment: true }));
+    await ecs.settled();
+    updates = ecs.updates.length;
+    const rolledBack = await run({
+      application: 'shop-api',
+      database: { serverSecretArn: SERVER_SECRET, name: brokenDb },
+      applicationVersion: 'shop-api:6',
+    });
+    expect(rolledBack.error).toBe('CutoverRolledBack');
+    expect(ecs.updates.slice(updates)).toEqual([
+      { service: 'shop-api', taskDefinition: previous, desiredCount: undefined, forceNewDeployment: true },
+      { service: 'shop-api', taskDefinition: TASK_DEFINITION, desiredCount: 1, forceNewDeployment: true },
+    ]);
+    expect(await health()).toMatchObject({ status: 200, database: oldDb });
+
+    // A revision of another family is refused at Record, before anything changes.
+    updates = ecs.updates.length;
+    const refused = await run({ application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET }, applicationVersion: 'billing:3' });
+    expect(refused.error).toBe('InvalidInput');
+    expect(refused.cause).toMatch(/^applicationVersion: billing:3 is of the task definition family billing, not shop-api/);
+    expect(refused.states).not.toContain('Swap');
+    expect(ecs.updates.length).toBe(updates);
+  });
+
   it('refuses a second cutover of the application while one runs, and leaves the first unaffected', async () => {
     const oldDb = await applicationDatabase('cutover_old');
     const newDb = await applicationDatabase('cutover_new');
@@ -639,7 +817,15 @@ describe('the cutover workflow run locally against PostgreSQL, a real applicatio
     expect(second?.cause).toBe(
       'another cutover of shop-api holds its lock: one that is running (its lock is released when it ends, or expires), or one that failed with RollbackUnhealthy, SecretChanged or CutoverUnresolved, whose lock is kept until a person clears it (lifeline unlock shop-api --reason ...); this one changed nothing',
     );
-    expect(second?.states).toEqual(['ValidateInput', 'NeedsApproval', 'WaitForApproval', 'TakeLock', 'Locked', 'Refused']);
+    expect(second?.states).toEqual([
+      'ValidateInput',
+      'NeedsApproval',
+      'WaitForApproval',
+      'VerifyApproval',
+      'TakeLock',
+      'Locked',
+      'Refused',
+    ]);
     expect(first.error ?? null, first.cause).toBeNull();
     expect(await health()).toMatchObject({ status: 200, database: newDb });
   });
@@ -721,7 +907,15 @@ describe('the cutover workflow run locally against PostgreSQL, a real applicatio
         'Nothing was changed. Let the rotation finish (its rotation function moves AWSCURRENT to that version) and start the cutover again; ' +
         `if the rotation failed, fix it, or take its label off: aws secretsmanager update-secret-version-stage --secret-id ${APP_SECRET} --version-stage AWSPENDING --remove-from-version-id ${pending}`,
     );
-    expect(result.states.slice(0, 6)).toEqual(['ValidateInput', 'NeedsApproval', 'WaitForApproval', 'TakeLock', 'Record', 'LiftFreeze']);
+    expect(result.states.slice(0, 7)).toEqual([
+      'ValidateInput',
+      'NeedsApproval',
+      'WaitForApproval',
+      'VerifyApproval',
+      'TakeLock',
+      'Record',
+      'LiftFreeze',
+    ]);
     expect(result.states).not.toContain('Freeze');
     expect(result.notifications.map((n) => [n.state, n.subject])).toEqual([
       ['NotifyFailure', 'Lifeline: cutover of shop-api failed (RotationInProgress)'],
@@ -901,13 +1095,13 @@ describe('a cutover started by hand goes only where the config allows, and only 
       approval: { approver: FORGED, comment: 'trust me', decidedAt: '2026-12-04T18:00:00.000Z' },
     };
     let lockWhileAsked: unknown[] | undefined;
-    answer = async () => {
+    answer = async (request) => {
       lockWhileAsked = await locks();
-      return approve();
+      return approve(request);
     };
     const result = await run(forged);
     expect(result.error ?? null, result.cause).toBeNull();
-    expect(result.states.slice(0, 4)).toEqual(['ValidateInput', 'NeedsApproval', 'WaitForApproval', 'TakeLock']);
+    expect(result.states.slice(0, 5)).toEqual(['ValidateInput', 'NeedsApproval', 'WaitForApproval', 'VerifyApproval', 'TakeLock']);
     // Asked once, on the notifications topic, with what would switch, why the input's approval was not taken, and the commands.
     expect(result.requests).toHaveLength(1);
     expect(lockWhileAsked).toEqual([]);
@@ -917,12 +1111,13 @@ describe('a cutover started by hand goes only where the config allows, and only 
       subject: 'Lifeline: approve the cutover of shop-api',
       message: {
         executionArn: result.executionArn,
-        taskToken: result.requests[0]!.token,
         approve: `lifeline approve ${result.executionArn} --comment "..."`,
         reject: `lifeline reject ${result.executionArn} --reason "..."`,
         timeoutSeconds: 1800,
       },
     });
+    // The token travels as a message attribute, which e-mail does not show: the message itself holds none.
+    expect(JSON.stringify(result.asked[0]!.message)).not.toContain(result.requests[0]!.token);
     const question = (result.asked[0]!.message as { question: string }).question;
     expect(question).toContain(`switch shop-api to ${newDb} on ${pg.host}:${pg.port}`);
     expect(question).toContain(`The input's approval was not taken: ${RESTORE_EXECUTION} could not be read (ExecutionDoesNotExist)`);
@@ -930,6 +1125,85 @@ describe('a cutover started by hand goes only where the config allows, and only 
     expect((result.output as { approver: string }).approver).toBe('arn:aws:sts::000000000000:assumed-role/oncall/alice');
     expect(JSON.stringify(result.output)).not.toContain(FORGED);
     sfn.reset();
+  });
+
+  it('refuses an approval sent with a raw SendTaskSuccess, whatever approver it names: nothing is locked or changed', async () => {
+    const oldDb = await applicationDatabase('cutover_forged_old');
+    const newDb = await applicationDatabase('cutover_forged_new');
+    const versionId = await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'read-only-source' }) });
+    const writes = secrets.writes.length;
+    // Whoever may call states:SendTaskSuccess and reads the token from the history answers it with an approval of their own making.
+    answer = () => Promise.resolve({ output: { approver: ONCALL, comment: 'looks fine', decidedAt: new Date().toISOString() } });
+    const forged = await run({ application: 'shop-api', database: { serverSecretArn: SERVER_SECRET, name: newDb } });
+    expect(forged.status).toBe('FAILED');
+    expect(forged.error).toBe('ApprovalNotVerified');
+    expect(forged.cause).toContain('answered without a signature (approver named: arn:aws:sts::000000000000:assumed-role/oncall/alice)');
+    expect(forged.states).toEqual(['ValidateInput', 'NeedsApproval', 'WaitForApproval', 'VerifyApproval', 'NotApproved']);
+    // Nor does a signature made for another execution's approval carry over.
+    let other: CallbackAnswer | undefined;
+    answer = async (request) => {
+      other ??= await approve({ ...request, executionArn: `${request.executionArn}-other` });
+      return other;
+    };
+    const replayed = await run({ application: 'shop-api', database: { serverSecretArn: SERVER_SECRET, name: newDb } });
+    expect(replayed.error).toBe('ApprovalNotVerified');
+    expect(replayed.cause).toContain("with a signature that is not the approve function's for this execution");
+    expect(secrets.writes.length).toBe(writes);
+    expect(secrets.current(APP_SECRET).versionId).toBe(versionId);
+    expect(await readOnly(oldDb)).toBe('not set');
+    expect(await locks()).toEqual([]);
+  });
+
+  it('takes the decision the approve function signed, recording the caller it authenticated; with separated duties, not the starter', async () => {
+    const oldDb = await applicationDatabase('cutover_signed_old');
+    const newDb = await applicationDatabase('cutover_signed_new');
+    await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'none' }) });
+    const desk = new ApprovalDesk();
+    const BOB = 'arn:aws:sts::000000000000:assumed-role/oncall/bob';
+    const cloudTrail = new CloudTrailClient({ region: 'us-east-1' });
+    const starterOf = (executionArn: string) => executionStarter({ sfn: desk.sfn, cloudTrail }, executionArn);
+    const responses: { caller: string; status: number; body: unknown }[] = [];
+    const decideAs = async (caller: string, executionArn: string) => {
+      const body = { executionArn, approve: true, comment: `approved by ${caller.split('/').at(-1)}` };
+      const response = await desk.decide(caller, body, { starterOf });
+      responses.push({ caller, status: response.statusCode, body: JSON.parse(response.body) });
+    };
+    answer = (request) => {
+      const decided = desk.wait(request);
+      // CloudTrail's StartExecution names alice (the identity that started the cutover by hand) as its caller.
+      cloudtrail.on(LookupEventsCommand).resolves({
+        Events: [
+          {
+            EventName: 'StartExecution',
+            EventTime: new Date(),
+            CloudTrailEvent: JSON.stringify({
+              userIdentity: { type: 'AssumedRole', arn: ONCALL },
+              eventName: 'StartExecution',
+              responseElements: { executionArn: request.executionArn, startDate: new Date().toISOString() },
+            }),
+          },
+        ],
+      });
+      void (async () => {
+        await decideAs(ONCALL, request.executionArn);
+        await decideAs(BOB, request.executionArn);
+      })();
+      return decided;
+    };
+    const result = await run({ application: 'shop-api', database: { serverSecretArn: SERVER_SECRET, name: newDb } });
+    expect(result.error ?? null, result.cause).toBeNull();
+    expect(result.states.slice(0, 5)).toEqual(['ValidateInput', 'NeedsApproval', 'WaitForApproval', 'VerifyApproval', 'TakeLock']);
+    // Alice started it: her approval was refused, nothing was sent; bob's went through, as the identity AWS authenticated.
+    expect(responses).toEqual([
+      { caller: ONCALL, status: 403, body: expect.objectContaining({ error: 'NotAllowedToApprove' }) },
+      {
+        caller: BOB,
+        status: 200,
+        body: { executionArn: result.executionArn, state: 'WaitForApproval', approver: BOB, decision: 'approved' },
+      },
+    ]);
+    expect(result.output).toMatchObject({ approver: BOB });
+    cloudtrail.reset();
   });
 
   it('ends rejected, or unanswered, having locked and changed nothing', async () => {

@@ -40,7 +40,7 @@ import {
 } from '../../lambdas/core/workflows/local.js';
 import { startMoto, createSubnets, type MotoServer } from '../support/moto.js';
 import { startPostgres, type PostgresCluster } from '../support/postgres.js';
-import { approve, aslErrors, tasksFailingAnIdleFunction } from '../support/workflows.js';
+import { APPROVAL_FUNCTIONS, APPROVAL_VERIFY_FUNCTION, approve, aslErrors, tasksFailingAnIdleFunction } from '../support/workflows.js';
 
 const DEFINITION = 'state-machines/pitr.asl.json';
 const arn = (service: string, resource: string) => `arn:aws:${service}:us-east-1:000000000000:${resource}`;
@@ -51,6 +51,7 @@ const SUBSTITUTIONS = {
   ApprovalsTopicArn: arn('sns', 'lifeline-approvals'),
   NotificationsTopicArn: arn('sns', 'lifeline-notifications'),
   CutoverStateMachineArn: arn('states', 'stateMachine:lifeline-cutover'),
+  ApprovalVerifyFunctionArn: APPROVAL_VERIFY_FUNCTION,
 };
 const SOURCE = 'shop-production';
 const CLUSTER_SOURCE = 'ledger-production';
@@ -75,6 +76,13 @@ let sent: Sent[] = [];
 let statuses: Record<string, string[]> = {};
 /** Throttling errors (Rate exceeded) to answer a restored instance's next DescribeDBInstances with, once its restore was sent. */
 let throttles: Record<string, number> = {};
+/**
+ * What moto cannot model of a rename (the renamed instance unavailable until its new DNS name resolves): a status for
+ * an instance as DescribeDBInstances reports it (after the scripted statuses), or undefined for moto's.
+ */
+let renameHook: ((identifier: string, instance: Record<string, any>) => string | undefined) | undefined;
+/** Clusters' CloneGroupId, by identifier (moto reports none). */
+let cloneGroups: Record<string, string> = {};
 /** Requests RDS carries out whose answer then never arrives, by command name: how many to lose. */
 let lostAnswers: Record<string, number> = {};
 const restored = new Set<string>();
@@ -86,6 +94,7 @@ const settings: PitrSettings = {
   networkFunctions: { private: PITR_NETWORK_STEPS },
   pollSeconds: 0,
   maxWaitSeconds: 5,
+  renameSources: true,
 };
 
 function catalogEntries(): RestoreDatabase[] {
@@ -106,7 +115,17 @@ function catalogEntries(): RestoreDatabase[] {
     rds: { clusterIdentifier: CLUSTER_SOURCE },
     applications: [{ name: 'ledger-api', connectionSecretArn: appSecretArn }],
   };
-  return [shop, ledger];
+  // Two applications: which role validates is ambiguous without cutover or validateAs.
+  const crowded: RestoreDatabase = {
+    ...shop,
+    name: 'crowded',
+    rds: { instanceIdentifier: 'crowded-production' },
+    applications: [
+      { name: 'a-api', connectionSecretArn: appSecretArn },
+      { name: 'b-api', connectionSecretArn: appSecretArn },
+    ],
+  };
+  return [shop, ledger, crowded];
 }
 
 /**
@@ -138,6 +157,7 @@ function instrument(client: RDSClient): void {
       };
       for (const cluster of [...(output.DBClusters ?? []), ...(output.DBCluster ? [output.DBCluster] : [])]) {
         const identifier = cluster.DBClusterIdentifier as string;
+        if (cloneGroups[identifier]) cluster.CloneGroupId = cloneGroups[identifier];
         if (identifier === CLUSTER_SOURCE) continue;
         Object.assign(cluster, { Endpoint: '127.0.0.1', Port: pg.port });
         const script = statuses[identifier];
@@ -145,6 +165,8 @@ function instrument(client: RDSClient): void {
       }
       for (const instance of [...(output.DBInstances ?? []), ...(output.DBInstance ? [output.DBInstance] : [])]) {
         const identifier = instance.DBInstanceIdentifier as string;
+        const renaming = command === 'DescribeDBInstancesCommand' ? renameHook?.(identifier, instance) : undefined;
+        if (renaming) instance.DBInstanceStatus = renaming;
         if (identifier === CLUSTER_SOURCE_WRITER) continue;
         if (identifier === SOURCE) {
           // moto does not report Performance Insights, which AWS does for a source that has it on.
@@ -197,7 +219,7 @@ interface Run {
 const STUB_CUTOVER_FUNCTION = arn('lambda', 'function:stub-cutover');
 let stubCutoverFile: string;
 
-async function run({ input, answer = () => approve(), cutover = () => Promise.resolve({ switched: true }) }: Run) {
+async function run({ input, answer = (request) => approve(request), cutover = () => Promise.resolve({ switched: true }) }: Run) {
   const catalog = fixedRestoreCatalog(catalogEntries());
   const handler: LambdaHandler = (event, context) =>
     runPitrStep(event, { settings, catalog, rds, secrets, sslRootCert: pg.caFile, lambdaRemainingMs: context.getRemainingTimeInMillis() });
@@ -206,7 +228,7 @@ async function run({ input, answer = () => approve(), cutover = () => Promise.re
   const result = await runLocalExecution({
     definitionFile: DEFINITION,
     substitutions: SUBSTITUTIONS,
-    functions: { [PITR_STEPS]: handler, [PITR_NETWORK_STEPS]: handler },
+    functions: { [PITR_STEPS]: handler, [PITR_NETWORK_STEPS]: handler, ...APPROVAL_FUNCTIONS },
     stateMachines: {
       [SUBSTITUTIONS.CutoverStateMachineArn]: {
         definitionFile: stubCutoverFile,
@@ -245,14 +267,19 @@ describe('pitr.asl.json', () => {
         'DescribeRestore',
         'Finish',
         'HandOver',
+        'RenameBack',
+        'RenameIn',
         'ResolveRestorePoint',
         'StartRestore',
         'Summarize',
         'Validate',
+        'VerifyApproval',
         'WaitForApproval',
       ].sort(),
     );
-    for (const name of tasks) expect(states[name]!.Catch?.find((c) => c.ErrorEquals.includes('States.ALL'))?.Next, name).toBe('Cleanup');
+    // A failed rename is renamed back first, then cleaned up.
+    const caughtBy = (name: string) => states[name]!.Catch?.find((c) => c.ErrorEquals.includes('States.ALL'))?.Next;
+    for (const name of tasks) expect(caughtBy(name), name).toBe(name === 'RenameIn' ? 'RenameBack' : 'Cleanup');
     expect(states.Cleanup!.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.cleanupError', Next: 'CleanupFailed' }]);
     // Every Task has a timeout, and the RDS steps retry throttling.
     for (const [name, state] of Object.entries(states)) {
@@ -404,6 +431,8 @@ describe('the PITR workflow run locally against moto_server and PostgreSQL', () 
     statuses = {};
     throttles = {};
     lostAnswers = {};
+    renameHook = undefined;
+    cloneGroups = {};
   });
 
   /** A moment inside the source's window as moto reports it: its creation, which is no later than its latest restorable time. */
@@ -732,6 +761,9 @@ describe('the PITR workflow run locally against moto_server and PostgreSQL', () 
     ]);
     expect(output!.cutover.executionArn).toMatch(/:execution:lifeline-cutover:/);
     expect(output!.message).toContain(`Cutover switched shop-api to ${target}.`);
+    // The RTO of this path: every step's seconds, the cutover's among them, and the whole.
+    expect(Object.keys(output!.stepSeconds)).toEqual(expect.arrayContaining(['Restore', 'Validate', 'WaitForApproval', 'HandOver']));
+    expect(output!.totalSeconds).toBeGreaterThanOrEqual(output!.stepSeconds.HandOver);
   });
 
   it("keeps the restored instance when the cutover fails after the hand-over, and fails with the cutover's name", async () => {
@@ -752,11 +784,180 @@ describe('the PITR workflow run locally against moto_server and PostgreSQL', () 
     [{ database: 'nowhere', restorePoint: 'latest' }, /database: "nowhere" is not a configured database/],
     [{ database: 'shop', restorePoint: 'latest', cutover: 'billing-api' }, /cutover: "billing-api" is not a configured application/],
     [{ database: 'shop', restorePoint: 'latest', target: SOURCE }, /target: must contain "-pitr-"/],
+    [
+      { database: 'shop', restorePoint: 'latest', strategy: 'rename', cutover: 'shop-api' },
+      /cutover: must be left out with strategy "rename"/,
+    ],
+    [
+      { database: 'ledger', restorePoint: 'latest', strategy: 'rename' },
+      /strategy: "rename" renames RDS instances; ledger is Aurora cluster/,
+    ],
+    [{ database: 'shop', restorePoint: 'latest', copyOnWrite: true }, /copyOnWrite: only an Aurora cluster can be cloned/],
+    [
+      { database: 'ledger', restorePoint: '2026-11-23T09:41:00Z', copyOnWrite: true },
+      /copyOnWrite: a copy-on-write clone is of the latest/,
+    ],
+    [{ database: 'crowded', restorePoint: 'latest' }, /validateAs: database "crowded" has several applications \(a-api, b-api\)/],
+    [
+      { database: 'crowded', restorePoint: 'latest', cutover: 'c-api' },
+      /cutover: "c-api" is not a configured application of database "crowded"/,
+    ],
   ])('ends a bad input %j with InvalidInput naming the field, with no call to RDS', async (input, cause) => {
     const { result } = await run({ input });
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('InvalidInput');
     expect(errorMessage(result.cause)).toMatch(cause);
     expect(sent).toEqual([]);
+  });
+
+  it('clones the Aurora cluster copy-on-write at its latest restorable time, naming its cluster parameter group', async () => {
+    const target = 'ledger-pitr-clone';
+    const { result, output } = await run({ input: { database: 'ledger', restorePoint: 'latest', target, copyOnWrite: true } });
+    expect(result.status, result.cause).toBe('SUCCEEDED');
+    expect(calls('RestoreDBClusterToPointInTime')[0]!.input).toMatchObject({
+      SourceDBClusterIdentifier: CLUSTER_SOURCE,
+      DBClusterIdentifier: target,
+      RestoreType: 'copy-on-write',
+      UseLatestRestorableTime: true,
+      // Without it, a clone gets the default cluster parameter group.
+      DBClusterParameterGroupName: 'ledger-cluster-params',
+    });
+    expect(output).toMatchObject({ copyOnWrite: true, strategy: 'new-identifier' });
+  });
+
+  it('refuses a 16th copy-on-write clone of a source, before anything is created', async () => {
+    const setup = new RDSClient(moto.clientConfig);
+    cloneGroups[CLUSTER_SOURCE] = 'clone-group-1';
+    // Fifteen clones in the source's clone group already (created here as clusters moto reports in it).
+    for (let i = 0; i < 15; i++) {
+      const id = `ledger-clone-${i}`;
+      cloneGroups[id] = 'clone-group-1';
+      await setup.send(
+        new CreateDBClusterCommand({
+          DBClusterIdentifier: id,
+          Engine: 'aurora-postgresql',
+          MasterUsername: 'x',
+          MasterUserPassword: 'password-1',
+        }),
+      );
+    }
+    const { result } = await run({
+      input: { database: 'ledger', restorePoint: 'latest', target: 'ledger-pitr-clone-16', copyOnWrite: true },
+    });
+    expect(result.error).toBe('InvalidInput');
+    expect(result.cause).toContain("ledger-production has 15 copy-on-write clones already, Aurora's most (15)");
+    expect(changes()).toEqual([]);
+    // One clone fewer: the clone goes ahead.
+    delete cloneGroups['ledger-clone-14'];
+    sent = [];
+    const second = await run({ input: { database: 'ledger', restorePoint: 'latest', target: 'ledger-pitr-clone-15', copyOnWrite: true } });
+    expect(second.result.status, second.result.cause).toBe('SUCCEEDED');
+  });
+
+  /** The renamed instance unavailable for its first `looks` looks under its new name (RDS: until DNS resolves). */
+  function renamingFor(looks: Record<string, number>, restoredTag: () => string) {
+    const seen: Record<string, number> = {};
+    return (identifier: string, instance: Record<string, any>) => {
+      const restoredAtSource =
+        identifier === SOURCE &&
+        (instance.TagList as { Key: string; Value: string }[]).some((t) => t.Key === PITR_EXECUTION_TAG && t.Value === restoredTag());
+      const key = restoredAtSource ? 'restored' : identifier.includes('-pitr-aside-') ? 'aside' : undefined;
+      if (key === undefined || looks[key] === undefined) return undefined;
+      seen[key] = (seen[key] ?? 0) + 1;
+      return seen[key] <= looks[key] ? 'renaming' : undefined;
+    };
+  }
+
+  /** The source back under its identifier and the restore deleted, after a test that left the restore in its place. */
+  async function putSourceBack(aside: string, restoredAs: string) {
+    const setup = new RDSClient(moto.clientConfig);
+    await setup.send(
+      new ModifyDBInstanceCommand({ DBInstanceIdentifier: SOURCE, NewDBInstanceIdentifier: restoredAs, ApplyImmediately: true }),
+    );
+    await setup.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: aside, NewDBInstanceIdentifier: SOURCE, ApplyImmediately: true }));
+  }
+
+  it("renames the source aside and gives the approved restore its identifier (strategy rename), through the rename's unavailability", async () => {
+    const target = 'shop-pitr-renamed';
+    const before = (await new RDSClient(moto.clientConfig).send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: SOURCE })))
+      .DBInstances![0]!;
+    let executionArn = '';
+    renameHook = renamingFor({ aside: 1, restored: 1 }, () => executionArn);
+    const { result, output, approvals } = await run({
+      input: { database: 'shop', restorePoint: 'latest', target, strategy: 'rename' },
+      answer: (request) => {
+        executionArn = request.executionArn;
+        return approve(request);
+      },
+    });
+    expect(result.status, result.cause).toBe('SUCCEEDED');
+    expect(approvals).toHaveLength(1);
+    const aside = output!.rename.aside as string;
+    expect(aside).toMatch(/^shop-production-pitr-aside-\d{14}$/);
+    try {
+      // The source first, once available; the restore once the source's new name was available.
+      expect(changes().map((c) => [c.command, c.input.DBInstanceIdentifier, c.input.NewDBInstanceIdentifier])).toEqual([
+        ['RestoreDBInstanceToPointInTimeCommand', undefined, undefined],
+        ['ModifyDBInstanceCommand', target, undefined],
+        ['ModifyDBInstanceCommand', SOURCE, aside],
+        ['ModifyDBInstanceCommand', target, SOURCE],
+      ]);
+      expect(
+        calls('ModifyDBInstance')
+          .slice(1)
+          .every((c) => c.input.ApplyImmediately === true),
+      ).toBe(true);
+      // Under the source's identifier now: the restore; the source waits aside, unchanged.
+      const setup = new RDSClient(moto.clientConfig);
+      const now = (await setup.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: SOURCE }))).DBInstances![0]!;
+      expect(now.TagList).toContainEqual({ Key: PITR_EXECUTION_TAG, Value: result.executionArn });
+      const asideNow = (await setup.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: aside }))).DBInstances![0]!;
+      expect(asideNow.DbiResourceId).toBe(before.DbiResourceId);
+      expect(await instanceExists(target)).toBe(false);
+      expect(result.states.filter((s) => s === 'RenameIn').length).toBeGreaterThanOrEqual(4);
+      expect(output).toMatchObject({
+        strategy: 'rename',
+        rename: { source: SOURCE, aside, renamed: [`${SOURCE} -> ${aside}`, `${target} -> ${SOURCE}`] },
+        approver: 'arn:aws:sts::000000000000:assumed-role/oncall/alice',
+      });
+      expect(Object.keys(output!.stepSeconds)).toEqual(expect.arrayContaining(['WaitForApproval', 'Rename']));
+      expect(output!.totalSeconds).toBeGreaterThanOrEqual(output!.recoveryWallSeconds);
+      expect(output!.message).toContain(`${target} took ${SOURCE}'s identifier and endpoint; the source is ${aside}.`);
+    } finally {
+      await putSourceBack(aside, 'shop-pitr-renamed-kept');
+    }
+  });
+
+  it('renames back when the rename does not finish in time, then deletes the restore: the source under its identifier again', async () => {
+    const target = 'shop-pitr-rename-rolled-back';
+    const before = (await new RDSClient(moto.clientConfig).send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: SOURCE })))
+      .DBInstances![0]!;
+    let executionArn = '';
+    // Under the source's identifier the restore stays unavailable past the bound of looks (5).
+    renameHook = renamingFor({ aside: 1, restored: 4 }, () => executionArn);
+    const { result, notifications } = await run({
+      input: { database: 'shop', restorePoint: 'latest', target, strategy: 'rename' },
+      answer: (request) => {
+        executionArn = request.executionArn;
+        return approve(request);
+      },
+    });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('PitrTimedOut');
+    expect(result.states).toContain('RenameBack');
+    const renames = calls('ModifyDBInstance')
+      .filter((c) => c.input.NewDBInstanceIdentifier)
+      .map((c) => `${c.input.DBInstanceIdentifier} -> ${c.input.NewDBInstanceIdentifier}`);
+    const aside = renames[0]!.split(' -> ')[1]!;
+    expect(renames).toEqual([`${SOURCE} -> ${aside}`, `${target} -> ${SOURCE}`, `${SOURCE} -> ${target}`, `${aside} -> ${SOURCE}`]);
+    // The restore back under its own name, then deleted; the source under its identifier, the same instance.
+    expect(calls('DeleteDBInstance').map((c) => c.input.DBInstanceIdentifier)).toEqual([target]);
+    const now = (await new RDSClient(moto.clientConfig).send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: SOURCE })))
+      .DBInstances![0]!;
+    expect(now.DbiResourceId).toBe(before.DbiResourceId);
+    expect(await instanceExists(aside)).toBe(false);
+    expect(notifications.at(-1)!.message).toContain(
+      `Renamed back (${SOURCE} -> ${target}, ${aside} -> ${SOURCE}): ${SOURCE} is the source again.`,
+    );
   });
 });

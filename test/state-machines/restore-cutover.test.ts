@@ -25,6 +25,7 @@ import { cutoverLockTasks, FakeEcs, FakeSecretsManager, FakeSsm, startLockTable 
 import { connectPostgres } from '../support/postgres.js';
 import { backUp, sharedPostgres, sharedS3 } from '../support/shared.js';
 import {
+  APPROVAL_FUNCTIONS,
   approve,
   CUTOVER_STATE_MACHINE,
   CUTOVER_STEPS_FUNCTION,
@@ -201,7 +202,7 @@ async function restoreWithCutover(input: object, appSecret = rdsSecret(source)) 
     substitutions: RESTORE_SUBSTITUTIONS,
     input,
     // One handler answers for the steps function outside the VPC and its group's inside: both run the same steps.
-    functions: { [RESTORE_STEPS_FUNCTION]: restoreSteps, [RESTORE_NETWORK_STEPS_FUNCTION]: restoreSteps },
+    functions: { [RESTORE_STEPS_FUNCTION]: restoreSteps, [RESTORE_NETWORK_STEPS_FUNCTION]: restoreSteps, ...APPROVAL_FUNCTIONS },
     tasks: {
       // ECS cannot run here: the runner's job runs in this process, answered in runTask.sync's shape.
       RunRestore: inProcessTask(async (environment) => {
@@ -213,14 +214,14 @@ async function restoreWithCutover(input: object, appSecret = rdsSecret(source)) 
       [CUTOVER_STATE_MACHINE]: {
         definitionFile: 'state-machines/cutover.asl.json',
         substitutions: CUTOVER_SUBSTITUTIONS,
-        functions: { [CUTOVER_STEPS_FUNCTION]: cutoverSteps },
+        functions: { [CUTOVER_STEPS_FUNCTION]: cutoverSteps, ...APPROVAL_FUNCTIONS },
         tasks: cutoverLockTasks(dynamodb),
       },
     },
     notify: (notification) => notifications.push(notification),
     answer: (request) => {
       requests.push(request);
-      return approve();
+      return approve(request);
     },
     retryIntervals: { Cleanup: 0 },
   });
@@ -235,8 +236,9 @@ describe('restore hands over to the cutover workflow, run locally against Postgr
     const result = await restoreWithCutover({ database: 'shop', cutover: 'shop-api', target: { database: target } });
     expect(result.error ?? null, `${result.cause} in ${result.states.join(' > ')}`).toBeNull();
     expect(result.status).toBe('SUCCEEDED');
-    expect(result.states.slice(-9)).toEqual([
+    expect(result.states.slice(-10)).toEqual([
       'WaitForApproval',
+      'VerifyApproval',
       'Approved',
       'KeepTarget',
       'CutoverRequested',
@@ -256,7 +258,6 @@ describe('restore hands over to the cutover workflow, run locally against Postgr
     expect(asked.topicArn).toBe(RESTORE_SUBSTITUTIONS.ApprovalsTopicArn);
     expect(asked.message).toMatchObject({
       executionArn: result.executionArn,
-      taskToken: result.requests[0]!.token,
       timeoutSeconds: 60,
       approve: `lifeline approve ${result.executionArn} --comment "..."`,
       reject: `lifeline reject ${result.executionArn} --reason "..."`,
@@ -290,7 +291,7 @@ describe('restore hands over to the cutover workflow, run locally against Postgr
       application: 'shop-api',
       database: { serverSecretArn: ADMIN_SECRET, name: target, server: { host: pg.host, port: pg.port } },
       origin: { workflow: 'restore', executionArn: result.executionArn, backupKey: latest.key },
-      approval: { approver: output.approver, comment: 'counts look right', decidedAt: expect.any(String) },
+      approval: { approver: output.approver, comment: 'counts look right', decidedAt: expect.any(String), signature: expect.any(String) },
     });
     expect(await readOnly(source)).toBe(false);
     expect(result.notifications.map((n) => [n.state, n.subject])).toEqual([
@@ -344,7 +345,7 @@ describe('restore hands over to the cutover workflow, run locally against Postgr
 });
 
 describe('lifeline run restore --local with cutover', () => {
-  it('refuses before anything is created, naming that a local run cannot cut over yet', async () => {
+  it('refuses an application without a secret file, start command and health check before anything is created', async () => {
     const target = `handover_local_${Date.now()}`;
     await expect(
       runRestoreLocally({
@@ -365,7 +366,9 @@ describe('lifeline run restore --local with cutover', () => {
       }),
     ).rejects.toMatchObject({
       name: 'InvalidInput',
-      message: expect.stringMatching(/^cutover: a local run cannot switch "shop-api" yet .*nothing was created$/),
+      message: expect.stringMatching(
+        /^cutover: a local run cannot switch "shop-api": the local settings give it no secretFile, start and healthCheck .*nothing was created$/,
+      ),
     });
     expect(await databaseExists(target)).toBe(false);
   });

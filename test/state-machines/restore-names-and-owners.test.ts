@@ -22,11 +22,13 @@ import {
   type CallbackAnswer,
   type LambdaHandler,
   type Notification,
+  type CallbackRequest,
 } from '../../lambdas/core/workflows/local.js';
 import { FakeSsm } from '../support/control-planes.js';
 import { connectPostgres } from '../support/postgres.js';
 import { backUp, sharedPostgres, sharedS3 } from '../support/shared.js';
 import {
+  APPROVAL_FUNCTIONS,
   approve,
   RESTORE_NETWORK_STEPS_FUNCTION,
   RESTORE_STEPS_FUNCTION,
@@ -152,14 +154,14 @@ describe('the restore workflow and the names and owners of its source', () => {
   });
 
   /** The real ASL, its Lambda states the real handler, RunRestore the runner's job in this process. */
-  async function run(input: unknown, answer?: () => Promise<CallbackAnswer>) {
+  async function run(input: unknown, answer?: (request: CallbackRequest) => Promise<CallbackAnswer>) {
     const notifications: Notification[] = [];
     const vault = createS3Client({ endpoint: s3.endpoint });
     const result = await runLocalExecution({
       definitionFile: DEFINITION,
       substitutions: RESTORE_SUBSTITUTIONS,
       input,
-      functions: { [RESTORE_STEPS_FUNCTION]: stepsHandler, [RESTORE_NETWORK_STEPS_FUNCTION]: stepsHandler },
+      functions: { [RESTORE_STEPS_FUNCTION]: stepsHandler, [RESTORE_NETWORK_STEPS_FUNCTION]: stepsHandler, ...APPROVAL_FUNCTIONS },
       tasks: {
         RunRestore: inProcessTask(async (environment) => {
           const job = RestoreJob.parse(JSON.parse(environment.LIFELINE_RESTORE_JOB!));
@@ -167,7 +169,7 @@ describe('the restore workflow and the names and owners of its source', () => {
         }, runnerExitCode),
       },
       notify: (notification) => notifications.push(notification),
-      answer: () => (answer ? answer() : Promise.reject(new Error('no approval expected'))),
+      answer: (request) => (answer ? answer(request) : Promise.reject(new Error('no approval expected'))),
       retryIntervals: { Cleanup: 0, CreateTarget: 0, RunRestore: 0 },
     });
     const target = (result.output as { target?: { database?: string } } | undefined)?.target?.database;

@@ -30,6 +30,7 @@ import { createRichDatabase, databaseDigest, RICH_DATABASE_LATEST_MIGRATION } fr
 import { connectPostgres } from '../support/postgres.js';
 import { backUp, sharedPostgres, sharedS3 } from '../support/shared.js';
 import {
+  APPROVAL_FUNCTIONS,
   approve,
   aslErrors,
   RESTORE_NETWORK_STEPS_FUNCTION,
@@ -144,6 +145,7 @@ describe('restore.asl.json', () => {
       'RunRestore',
       'Summarize',
       'ValidateRestore',
+      'VerifyApproval',
       'WaitForApproval',
     ]);
     for (const name of tasks) {
@@ -364,6 +366,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
       functions: {
         [RESTORE_STEPS_FUNCTION]: deployed(RESTORE_STEPS_FUNCTION),
         [RESTORE_NETWORK_STEPS_FUNCTION]: deployed(RESTORE_NETWORK_STEPS_FUNCTION),
+        ...APPROVAL_FUNCTIONS,
       },
       tasks: {
         // ECS cannot run here: the runner's job runs in this process, answered in runTask.sync's shape.
@@ -473,6 +476,14 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     expect(await tableOwners(output.target.database)).toEqual([appRole]);
     expect(output.target.owner).toBe(appRole);
     expect(output.validation.validatedAs).toBe(appRole);
+    // Compared with its live source, which has not changed since the backup.
+    expect(output.validation.drift).toEqual({
+      compared: true,
+      reason: null,
+      source: expect.stringMatching(/\//),
+      differences: 0,
+      first: [],
+    });
     // The steps that connect to the database ran in its network's function; the others outside.
     expect(result.invoked).toEqual({
       validateInput: RESTORE_STEPS_FUNCTION,
@@ -1143,10 +1154,11 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     await pg.query(ledgerSource, 'INSERT INTO entries VALUES (51, 0)');
     const result = await run({ input: { database: 'ledger', inPlace: true }, answer: approve });
     expect(result.error ?? null, result.cause).toBeNull();
-    expect(result.states.slice(3, 10)).toEqual([
+    expect(result.states.slice(3, 11)).toEqual([
       'RestoresInPlace',
       'PrepareInPlaceApproval',
       'WaitForApproval',
+      'VerifyApproval',
       'Approved',
       'RunRestore',
       'ValidateRestore',
@@ -1155,6 +1167,14 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     const output = result.output as any;
     expect(output.target).toEqual({ database: ledgerSource, serverSecretArn: LEDGER_SECRET, owner: appRole });
     expect(output.validation).toMatchObject({ passed: true, validatedAs: appRole });
+    // The source is what was restored: there is no live source left to compare it with.
+    expect(output.validation.drift).toEqual({
+      compared: false,
+      reason: 'an in-place restore replaced its source',
+      source: null,
+      differences: 0,
+      first: [],
+    });
     expect(Object.keys(output.stepSeconds)).toEqual([
       'ValidateInput',
       'ResolveBackup',

@@ -2,7 +2,17 @@ import { CreateTableCommand, DeleteItemCommand, DynamoDBClient, PutItemCommand }
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import dynalite from 'dynalite';
-import { DescribeServicesCommand, ECSClient, UpdateServiceCommand, type Deployment, type Service } from '@aws-sdk/client-ecs';
+import {
+  DescribeServicesCommand,
+  DescribeTasksCommand,
+  ECSClient,
+  ListTaskDefinitionsCommand,
+  ListTasksCommand,
+  UpdateServiceCommand,
+  type Deployment,
+  type Service,
+  type Task,
+} from '@aws-sdk/client-ecs';
 import {
   GetFunctionConfigurationCommand,
   LambdaClient,
@@ -177,27 +187,66 @@ export class FakeSecretsManager {
   }
 }
 
-/** What an ECS service runs; `restart` replaces its tasks (kills and starts the application) and rejects if they fail to start. */
+/**
+ * What an ECS service runs; `restart` replaces its tasks (kills and starts the application) and rejects if they fail
+ * to start. `stop`, when it is scaled to zero, resolves once its tasks have stopped (at once without it).
+ */
 export interface ServiceTasks {
   cluster: string;
   service: string;
   taskDefinition: string;
   desiredCount: number;
   restart(): Promise<void>;
+  stop?(): Promise<void>;
 }
 
-/** ECS: UpdateService starts a deployment whose rolloutState goes IN_PROGRESS, then COMPLETED or FAILED as its tasks start. */
+/**
+ * ECS: UpdateService with a new task definition or forceNewDeployment starts a deployment whose rolloutState goes
+ * IN_PROGRESS, then COMPLETED or FAILED as its tasks start; a desired count alone starts or stops tasks of the
+ * current deployment. Tasks are listed (ListTasks by service and desired status) and described as ECS reports them:
+ * told to stop, a task is DEACTIVATING until it has stopped, then STOPPED.
+ */
 export class FakeEcs {
   readonly mock = mockClient(ECSClient);
   readonly updates: { service: string; taskDefinition?: string; desiredCount?: number; forceNewDeployment?: boolean }[] = [];
-  private readonly services = new Map<string, { tasks: ServiceTasks; service: Service }>();
+  /** The ACTIVE task definitions (ARNs): each service's own, and those a test registers. */
+  readonly taskDefinitions = new Set<string>();
+  /** Each service, and the tasks it runs now. */
+  private readonly services = new Map<string, { tasks: ServiceTasks; service: Service; running: Task[] }>();
   /** Rollouts in flight, so a test can wait for them before it ends. */
   private readonly rollouts: Promise<void>[] = [];
 
   constructor(region = 'us-east-1', account = '000000000000') {
     const key = (cluster: string | undefined, service: string) => `${cluster ?? 'default'}/${service}`;
     const arn = (kind: string, name: string) => `arn:aws:ecs:${region}:${account}:${kind}/${name}`;
+    const allTasks = new Map<string, Task>();
+    // A service's tasks carry its name in `group`, as ECS gives them.
+    const startTasks = ({ cluster, service }: ServiceTasks, count: number, taskDefinitionArn: string) =>
+      Array.from({ length: count }, () => {
+        const task: Task = {
+          taskArn: arn('task', `${cluster}/${randomBytes(16).toString('hex')}`),
+          clusterArn: arn('cluster', cluster),
+          group: `service:${service}`,
+          taskDefinitionArn,
+          desiredStatus: 'RUNNING',
+          lastStatus: 'RUNNING',
+        };
+        allTasks.set(task.taskArn!, task);
+        return task;
+      });
+    const stopTasks = (tasks: Task[], stopped: Promise<void>) => {
+      for (const task of tasks) Object.assign(task, { desiredStatus: 'STOPPED', lastStatus: 'DEACTIVATING' });
+      this.rollouts.push(stopped.then(() => tasks.forEach((task) => (task.lastStatus = 'STOPPED'))));
+    };
+    // Names only, as ListTaskDefinitions answers; familyPrefix matches the start of a family.
+    this.mock.on(ListTaskDefinitionsCommand).callsFake(({ familyPrefix = '', status = 'ACTIVE' }) => ({
+      taskDefinitionArns:
+        status === 'ACTIVE'
+          ? [...this.taskDefinitions].filter((arn) => arn.split('task-definition/')[1]!.startsWith(familyPrefix)).sort()
+          : [],
+    }));
     this.add = (tasks) => {
+      this.taskDefinitions.add(tasks.taskDefinition);
       const deployment: Deployment = {
         id: `ecs-svc/${randomBytes(9).toString('hex')}`,
         status: 'PRIMARY',
@@ -219,8 +268,28 @@ export class FakeEcs {
           runningCount: tasks.desiredCount,
           deployments: [deployment],
         },
+        running: startTasks(tasks, tasks.desiredCount, tasks.taskDefinition),
       });
     };
+    this.mock.on(ListTasksCommand).callsFake(({ cluster, serviceName, desiredStatus = 'RUNNING' }) => {
+      const entry = this.services.get(key(cluster, serviceName));
+      if (!entry) return { taskArns: [] };
+      const prefix = arn('task', `${entry.tasks.cluster}/`);
+      const group = `service:${entry.tasks.service}`;
+      return {
+        taskArns: [...allTasks.values()]
+          .filter((task) => task.taskArn!.startsWith(prefix) && task.group === group && task.desiredStatus === desiredStatus)
+          .map((task) => task.taskArn!),
+      };
+    });
+    this.mock.on(DescribeTasksCommand).callsFake(({ tasks: arns = [] }: { tasks?: string[] }) => {
+      if (arns.length > 100) throw Object.assign(new Error('Tasks cannot be longer than 100.'), { name: 'InvalidParameterException' });
+      const found = arns.map((taskArn) => allTasks.get(taskArn));
+      return {
+        tasks: found.filter((task) => task !== undefined).map((task) => structuredClone(task)),
+        failures: arns.filter((_, i) => !found[i]).map((taskArn) => ({ arn: taskArn, reason: 'MISSING' })),
+      };
+    });
     this.mock.on(DescribeServicesCommand).callsFake(({ cluster, services = [] }: { cluster?: string; services?: string[] }) => {
       const found = services.map((name) => this.services.get(key(cluster, name)));
       return {
@@ -231,8 +300,36 @@ export class FakeEcs {
     this.mock.on(UpdateServiceCommand).callsFake(({ cluster, service: name, taskDefinition, desiredCount, forceNewDeployment }) => {
       const entry = this.services.get(key(cluster, name));
       if (!entry) throw Object.assign(new Error('Service not found.'), { name: 'ServiceNotFoundException' });
+      if (taskDefinition !== undefined && !this.taskDefinitions.has(taskDefinition)) {
+        throw Object.assign(new Error('TaskDefinition not found.'), { name: 'ClientException' });
+      }
       this.updates.push({ service: name!, taskDefinition, desiredCount, forceNewDeployment });
       const { service, tasks } = entry;
+      if (!forceNewDeployment && (taskDefinition === undefined || taskDefinition === service.taskDefinition)) {
+        // A desired count alone: the current deployment's tasks start or stop, no new deployment.
+        const before = service.desiredCount ?? 0;
+        const count = desiredCount ?? before;
+        service.desiredCount = count;
+        const primary = service.deployments!.find((d) => d.status === 'PRIMARY')!;
+        primary.desiredCount = count;
+        if (count === 0 && before > 0) {
+          stopTasks(entry.running, tasks.stop?.() ?? Promise.resolve());
+          entry.running = [];
+          service.runningCount = primary.runningCount = 0;
+        } else if (count > 0 && before === 0) {
+          // Tasks that fail to start leave the service with none running, as ECS keeps trying.
+          this.rollouts.push(
+            tasks.restart().then(
+              () => {
+                entry.running = startTasks(tasks, count, service.taskDefinition!);
+                service.runningCount = primary.runningCount = count;
+              },
+              () => undefined,
+            ),
+          );
+        }
+        return { service: structuredClone(service) };
+      }
       service.taskDefinition = taskDefinition ?? service.taskDefinition;
       service.desiredCount = desiredCount ?? service.desiredCount;
       for (const d of service.deployments!) d.status = 'ACTIVE';
@@ -253,6 +350,9 @@ export class FakeEcs {
             Object.assign(deployment, { rolloutState: 'COMPLETED', rolloutStateReason: 'ECS deployment completed.' });
             deployment.runningCount = deployment.desiredCount;
             service.deployments = [deployment];
+            stopTasks(entry.running, Promise.resolve());
+            entry.running = startTasks(tasks, deployment.desiredCount ?? 0, deployment.taskDefinition!);
+            service.runningCount = deployment.desiredCount;
           },
           (error: Error) => {
             Object.assign(deployment, {

@@ -4,7 +4,10 @@
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createRequire } from 'node:module';
-import type { CallbackAnswer } from '../../lambdas/core/workflows/local.js';
+import type { CallbackAnswer, CallbackRequest, LambdaHandler } from '../../lambdas/core/workflows/local.js';
+import { answerDecision } from '../../lambdas/core/operator/approvals.js';
+import { localSeal } from '../../lambdas/core/workflows/approval.js';
+import { runVerifyApprovalStep } from '../../lambdas/core/workflows/approval-step.js';
 import { connectionFromSecret, type SecretDefaults } from '../../lambdas/core/postgres/connection-secrets.js';
 
 const arn = (service: string, resource: string) => `arn:aws:${service}:us-east-1:000000000000:${resource}`;
@@ -14,6 +17,13 @@ export const RESTORE_STEPS_FUNCTION = arn('lambda', 'function:lifeline-restore-s
 export const RESTORE_NETWORK_STEPS_FUNCTION = arn('lambda', 'function:lifeline-restore1-private');
 export const CUTOVER_STEPS_FUNCTION = arn('lambda', 'function:lifeline-cutover-steps');
 export const CUTOVER_STATE_MACHINE = arn('states', 'stateMachine:lifeline-cutover');
+/** VerifyApproval's function, checking approvals with this process's key (the local seal), as local runs do. */
+export const APPROVAL_VERIFY_FUNCTION = arn('lambda', 'function:lifeline-approval-verify');
+
+/** Spread into a workflow's `functions`: VerifyApproval checks what `approve` signed. */
+export const APPROVAL_FUNCTIONS: Record<string, LambdaHandler> = {
+  [APPROVAL_VERIFY_FUNCTION]: (event, context) => runVerifyApprovalStep(event, { seal: localSeal() }, context.getRemainingTimeInMillis()),
+};
 
 export const RESTORE_SUBSTITUTIONS = {
   RestoreStepsFunctionArn: RESTORE_STEPS_FUNCTION,
@@ -21,6 +31,7 @@ export const RESTORE_SUBSTITUTIONS = {
   ApprovalsTopicArn: arn('sns', 'lifeline-approvals'),
   NotificationsTopicArn: arn('sns', 'lifeline-notifications'),
   CutoverStateMachineArn: CUTOVER_STATE_MACHINE,
+  ApprovalVerifyFunctionArn: APPROVAL_VERIFY_FUNCTION,
 };
 
 export const CUTOVER_SUBSTITUTIONS = {
@@ -28,6 +39,7 @@ export const CUTOVER_SUBSTITUTIONS = {
   LockTableName: 'lifeline-cutover-locks',
   NotificationsTopicArn: RESTORE_SUBSTITUTIONS.NotificationsTopicArn,
   AlarmTopicArn: arn('sns', 'lifeline-alarms'),
+  ApprovalVerifyFunctionArn: APPROVAL_VERIFY_FUNCTION,
 };
 
 /** asl-validator's verdict on a definition (its placeholders filled in): errors as text, '' when valid. */
@@ -45,15 +57,12 @@ export function runnerConnection(secretArn: string, defaults: SecretDefaults) {
   return connectionFromSecret(new SecretsManagerClient({}), secretArn, defaults);
 }
 
-/** An on-call engineer's approval, as `lifeline approve` sends it. */
-export function approve(): Promise<CallbackAnswer> {
-  return Promise.resolve({
-    output: {
-      approver: 'arn:aws:sts::000000000000:assumed-role/oncall/alice',
-      comment: 'counts look right',
-      decidedAt: new Date().toISOString(),
-    },
-  });
+/** The on-call engineer who approves in the workflow tests. */
+export const ONCALL_APPROVER = 'arn:aws:sts::000000000000:assumed-role/oncall/alice';
+
+/** An on-call engineer's approval of the request, signed as the approve function signs it (here with the local seal). */
+export function approve(request: CallbackRequest): Promise<CallbackAnswer> {
+  return answerDecision(request, { identity: ONCALL_APPROVER }, { approve: true, comment: 'counts look right' }, { seal: localSeal() });
 }
 
 /**

@@ -26,7 +26,7 @@ import {
   type BackupEntry,
   type ObjectLock,
 } from '../vault/backups.js';
-import { type Trigger } from '../vault/manifest.js';
+import { type AlarmCause, type Trigger } from '../vault/manifest.js';
 
 /** Multipart shape: 8 MiB parts, 4 in flight, so memory stays near 6 parts whatever the database size, up to
  * databases whose size would need more than S3's 10,000 parts (over 70 GiB); their parts grow to fit. */
@@ -46,6 +46,8 @@ export interface BackupOptions {
   bucket: string;
   s3: S3Client;
   trigger: Trigger;
+  /** With trigger `alarm`: the alarm transition that asked for it, recorded in the manifest. */
+  alarm?: AlarmCause;
   tier: TierChoice;
   /** Whose calendar decides the monthly and weekly tiers. */
   timeZone: string;
@@ -257,6 +259,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       tier,
       key,
       trigger: options.trigger,
+      ...(options.alarm && { alarm: options.alarm }),
       startedAt: startedAt.toISOString(),
       finishedAt: now().toISOString(),
       archive: { format: 'pg_dump-custom', compression: 'zstd', compressionLevel: ZSTD_LEVEL, bytes, sha256 },

@@ -1,4 +1,5 @@
 import { DeleteItemCommand, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { parseConnectionSecret } from '../postgres/connection-secrets.js';
@@ -22,8 +23,9 @@ import { CutoverState, type Endpoint, type Recorded } from './state.js';
  * A cutover execution that ended without its own rollback (stopped, by hand or with the restore that started it;
  * timed out; or failed past every Catch) gets what its failure path does, as far as its record allows: the
  * application's connection secret back on the recorded version when this execution's swap is current (a swap whose
- * state timed out may still have written: the revert fences its token first), the write freeze it recorded lifted,
- * and its lock released if it still holds it. Its workloads are not restarted: the notice names them, and pages
+ * state timed out may still have written: the revert fences its token first), the write freeze it recorded lifted
+ * (services scaled to zero back at their recorded counts, unless their secret could not be moved back), and its lock
+ * released if it still holds it. Its workloads are not restarted: the notice names them, and pages
  * whenever the application may have been switched; then, as after RollbackUnhealthy, the lock is kept until a person
  * clears it (`lifeline unlock`), so that no other cutover records a half-rolled-back connection as the one to go back to.
  */
@@ -31,6 +33,8 @@ import { CutoverState, type Endpoint, type Recorded } from './state.js';
 export interface CutoverCompensationDeps extends CompensationDeps {
   secrets: SecretsManagerClient;
   ssm: SSMClient;
+  /** Scales back the services a `scale-to-zero` freeze scaled down. */
+  ecs: ECSClient;
   dynamodb: DynamoDBClient;
   /** The lock table (cutover.asl.json's ${LockTableName}). */
   lockTable: string;
@@ -206,9 +210,17 @@ export async function compensateCutover(executionArn: string, deps: CutoverCompe
     lockKept = true;
   }
 
-  if (recorded && recorded.freeze.mode !== 'none' && record.entered.includes('Freeze')) {
+  // Scaled up again, the services' tasks would start on the switched connection that could not be moved back.
+  const scaledOnSwitched = recorded?.freeze.mode === 'scale-to-zero' && swapped && !movedBack;
+  if (recorded && scaledOnSwitched) {
+    const counts = recorded.freeze.mode === 'scale-to-zero' ? recorded.freeze.services : [];
+    notDone.push(
+      `left the ECS services scaled to zero, since their connection secret was not moved back: once it names the database ${name} should use, ` +
+        `put back their desired counts (${counts.map((s) => `${s.cluster}/${s.service}: ${s.desiredCount}`).join(', ')})`,
+    );
+  } else if (recorded && recorded.freeze.mode !== 'none' && record.entered.includes('Freeze')) {
     try {
-      await liftFreeze(recorded.freeze, await recordedConnection(recorded, deps), deps.ssm);
+      await liftFreeze(recorded.freeze, await recordedConnection(recorded, deps), deps);
       done.push(`lifted the write freeze (${recorded.freeze.mode}) it had recorded on ${where(recorded.from)}`);
     } catch (error) {
       notDone.push(`the write freeze (${recorded.freeze.mode}) could not be lifted (${failed(error)}): lift it by hand`);

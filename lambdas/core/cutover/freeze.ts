@@ -1,16 +1,33 @@
+import { DescribeServicesCommand, type ECSClient } from '@aws-sdk/client-ecs';
 import { DeleteParameterCommand, GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type pg from 'pg';
+import type { StepDeadline } from '../deadline.js';
 import { boundStatements, connectClient, describe, redact, type ConnectionSettings } from '../postgres/connection.js';
 import { LifelineError } from '../errors.js';
 import { quoteIdent } from '../postgres/inventory.js';
-import type { Freeze, RecordedFreeze } from './state.js';
+import type { Freeze, Frozen, Recorded, RecordedFreeze } from './state.js';
+import { liveTasks, scaleServices } from './workloads.js';
 
 /**
  * The write freeze around a switch. `read-only-source` works on the old database as the application's own
  * role (which owns its database, as restores make it): ALTER DATABASE ... SET default_transaction_read_only
  * and the end of that role's sessions there. `parameter` sets the SSM parameter the application reads as
- * its maintenance flag. Unfreeze puts back exactly what was recorded before.
+ * its maintenance flag. `scale-to-zero` sets the desired count of the application's ECS services to 0 and waits,
+ * within the step's deadline, until their tasks have stopped. Unfreeze puts back exactly what was recorded before.
  */
+
+/** The control planes the freeze modes change. */
+export interface FreezeClients {
+  ssm: SSMClient;
+  ecs: ECSClient;
+}
+
+/** How the Freeze step waits for scaled-down services' tasks to stop: its deadline, and how often it looks. */
+export interface DrainWait {
+  deadline: StepDeadline;
+  pollMs: number;
+  sleep: (ms: number) => Promise<void>;
+}
 
 const SETTING = 'default_transaction_read_only';
 
@@ -33,10 +50,19 @@ function isParameterNotFound(error: unknown): boolean {
 }
 
 /** What the freeze will change, as it is now; a role that cannot freeze its database is refused here, before any change. */
-export async function recordFreeze(freeze: Freeze, old: ConnectionSettings, ssm: SSMClient): Promise<RecordedFreeze> {
+export async function recordFreeze(
+  freeze: Freeze,
+  old: ConnectionSettings,
+  { ssm, services }: { ssm: SSMClient; services: Recorded['services'] },
+): Promise<RecordedFreeze> {
   switch (freeze.mode) {
     case 'none':
       return { mode: 'none' };
+    case 'scale-to-zero':
+      return {
+        mode: 'scale-to-zero',
+        services: services.map(({ cluster, service, desiredCount }) => ({ cluster, service, desiredCount })),
+      };
     case 'read-only-source':
       return onDatabase(old, async (client) => {
         const { rows } = await client.query<{ owns: boolean; previous: string | null }>(
@@ -75,13 +101,27 @@ export async function recordFreeze(freeze: Freeze, old: ConnectionSettings, ssm:
   }
 }
 
-/** Stops writes; returns how many of the application's sessions on the old database were ended. */
-export async function applyFreeze(recorded: RecordedFreeze, old: ConnectionSettings, ssm: SSMClient): Promise<number> {
+/** Stops writes; returns how many of the application's sessions on the old database, or tasks, were ended. */
+export async function applyFreeze(
+  recorded: RecordedFreeze,
+  old: ConnectionSettings,
+  clients: FreezeClients,
+  drain?: DrainWait,
+): Promise<Pick<Frozen, 'terminatedSessions' | 'stoppedTasks'>> {
   switch (recorded.mode) {
     case 'none':
-      return 0;
-    case 'read-only-source':
-      return onDatabase(old, async (client) => {
+      return { terminatedSessions: 0 };
+    case 'scale-to-zero': {
+      if (!drain) throw new LifelineError('InvalidInput', 'freeze scale-to-zero: the Freeze step runs it with its deadline');
+      drain.deadline.assertBefore('scaling the services to zero');
+      await scaleServices(
+        clients.ecs,
+        recorded.services.map((s) => ({ ...s, desiredCount: 0 })),
+      );
+      return { terminatedSessions: 0, stoppedTasks: await drained(recorded.services, clients.ecs, drain) };
+    }
+    case 'read-only-source': {
+      const terminatedSessions = await onDatabase(old, async (client) => {
         await client.query('BEGIN');
         if (old.deadline) await boundStatements(client, old.deadline, 'the write freeze');
         await client.query(`ALTER DATABASE ${quoteIdent(old.database)} SET ${SETTING} = on`);
@@ -96,9 +136,11 @@ export async function applyFreeze(recorded: RecordedFreeze, old: ConnectionSetti
         );
         return rows[0]?.ended ?? 0;
       });
+      return { terminatedSessions };
+    }
     case 'parameter':
       old.deadline?.assertBefore('setting the maintenance parameter');
-      await ssm.send(
+      await clients.ssm.send(
         new PutParameterCommand({
           Name: recorded.parameterName,
           Value: recorded.frozenValue,
@@ -106,14 +148,59 @@ export async function applyFreeze(recorded: RecordedFreeze, old: ConnectionSetti
           Overwrite: true,
         }),
       );
-      return 0;
+      return { terminatedSessions: 0 };
   }
 }
 
+const named = ({ cluster, service }: { cluster: string; service: string }) => `ECS service ${service} in cluster ${cluster}`;
+
+/**
+ * Waits until no task of the services is left running or stopping; returns how many there were at first. Fails
+ * with CutoverFailed, before the deadline, when some are still there, or when a service's desired count was raised
+ * again meanwhile (Application Auto Scaling with a minimum above 0, a deploy): its tasks would write to the old
+ * database during the switch.
+ */
+async function drained(
+  services: readonly { cluster: string; service: string }[],
+  ecs: ECSClient,
+  { deadline, pollMs, sleep }: DrainWait,
+): Promise<number> {
+  let first: number | undefined;
+  for (;;) {
+    const live = [];
+    for (const service of services) live.push({ service, tasks: await liveTasks(ecs, service) });
+    first ??= live.reduce((sum, { tasks }) => sum + tasks, 0);
+    const left = live.filter(({ tasks }) => tasks > 0);
+    if (left.length === 0) break;
+    if (deadline.remainingMs() <= pollMs) {
+      throw new LifelineError(
+        'CutoverFailed',
+        `freeze scale-to-zero: ${left.map(({ service, tasks }) => `${named(service)} still has ${tasks} task(s) running or stopping`).join(', ')} ` +
+          "at the Freeze step's deadline; their desired counts are put back (a load balancer's deregistration delay and the tasks' stop timeout must end within it)",
+      );
+    }
+    await sleep(pollMs);
+  }
+  for (const ref of services) {
+    const { services: [found] = [] } = await ecs.send(new DescribeServicesCommand({ cluster: ref.cluster, services: [ref.service] }));
+    if ((found?.desiredCount ?? 0) > 0) {
+      throw new LifelineError(
+        'CutoverFailed',
+        `freeze scale-to-zero: the desired count of ${named(ref)} was raised to ${found!.desiredCount} while it was scaled to zero ` +
+          '(an Application Auto Scaling minimum above 0, or a deployment); suspend its scaling during the cutover, or use another freeze mode',
+      );
+    }
+  }
+  return first;
+}
+
 /** Puts back what the freeze changed; running it again changes nothing more. */
-export async function liftFreeze(recorded: RecordedFreeze, old: ConnectionSettings, ssm: SSMClient): Promise<void> {
+export async function liftFreeze(recorded: RecordedFreeze, old: ConnectionSettings, { ssm, ecs }: FreezeClients): Promise<void> {
   switch (recorded.mode) {
     case 'none':
+      return;
+    case 'scale-to-zero':
+      await scaleServices(ecs, recorded.services);
       return;
     case 'read-only-source':
       await onDatabase(old, async (client) => {

@@ -15,7 +15,23 @@ export const CUTOVER_INPUT_EXAMPLES = [
     },
     freezeWrites: false,
   },
+  {
+    application: 'shop-api',
+    database: {
+      serverSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-shop-AbC123',
+      name: 'shop_restored_202611231050',
+    },
+    applicationVersion: 'previous',
+  },
 ];
+
+/** An ECS task definition by ARN or `family:revision`, as UpdateService takes it. */
+export const TaskDefinitionRef = z
+  .string()
+  .regex(
+    /^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition\/)?[A-Za-z0-9_-]{1,255}:[1-9]\d{0,9}$/,
+    'must be "previous", or a task definition ARN or "family:revision" such as "shop-api:41"',
+  );
 
 /**
  * What the cutover workflow switches the application to: a database reachable with a connection secret of
@@ -49,6 +65,12 @@ export const CutoverInput = z
       .optional()
       .describe(
         "Stop writes on the old database while switching, as the application's config says (its freeze mode). Left out: as configured; false: switch without a freeze; true: requires a configured freeze.",
+      ),
+    applicationVersion: z
+      .union([z.literal('previous'), TaskDefinitionRef])
+      .optional()
+      .describe(
+        'The application version to run on the new database (the runbooks\' "deploy the last known good version"): its ECS services are deployed with this task definition of their own family, "previous" being the latest ACTIVE revision before the current one; a rollback restores the recorded one. Left out: the current one. Not for applications with Lambda functions.',
       ),
     origin: z
       .strictObject({

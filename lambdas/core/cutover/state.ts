@@ -25,6 +25,7 @@ export const FAILING_CUTOVER_STATES = [
   ...['Conclude', 'ReleaseLockAfterFailure', 'NotifyFailure', 'Page'],
   // A cutover started by hand waits for a person first (a restore's or PITR's hand-over brings its approval).
   'WaitForApproval',
+  'VerifyApproval',
 ] as const;
 
 /** What those states can take at worst, as cutover.asl.json's timeouts and retriers allow (workflows/definitions.ts). */
@@ -41,7 +42,7 @@ export const LambdaFunctionName = z
     'must be a Lambda function name or unqualified ARN, such as "shop-api-worker"',
   );
 
-export const FREEZE_MODES = ['none', 'read-only-source', 'parameter'] as const;
+export const FREEZE_MODES = ['none', 'read-only-source', 'parameter', 'scale-to-zero'] as const;
 
 /** How writes to the old database stop while the connection switches. */
 export const Freeze = z.discriminatedUnion('mode', [
@@ -55,6 +56,11 @@ export const Freeze = z.discriminatedUnion('mode', [
     parameterName: z.string().regex(/^\/?[A-Za-z0-9_.\-/]{1,1011}$/, 'must be an SSM parameter name such as "/shop-api/maintenance"'),
     frozenValue: z.string().min(1).max(4096).default('on'),
   }),
+  /**
+   * Maintenance by scaling to zero: the application's ECS services' desired counts are set to 0 and the Freeze step
+   * waits until their tasks have stopped; the recorded counts come back with the restart and on every way back.
+   */
+  z.strictObject({ mode: z.literal('scale-to-zero') }),
 ]);
 export type Freeze = z.infer<typeof Freeze>;
 
@@ -84,6 +90,10 @@ export const CutoverApplication = z
   .refine((a) => a.ecsServices.length + a.lambdaFunctions.length > 0, {
     message: 'needs an ECS service or a Lambda function to restart',
     path: ['ecsServices'],
+  })
+  .refine((a) => a.freeze.mode !== 'scale-to-zero' || a.ecsServices.length > 0, {
+    message: 'freeze mode "scale-to-zero" scales ECS services to zero: it needs an ECS service',
+    path: ['freeze', 'mode'],
   });
 export type CutoverApplication = z.infer<typeof CutoverApplication>;
 
@@ -220,6 +230,8 @@ export const CutoverRequest = z.strictObject({
   database: CutoverDatabase,
   /** The freeze this execution applies: the application's, or none when the input says freezeWrites: false. */
   freeze: Freeze,
+  /** The input's applicationVersion, which Record resolves to each service's task definition. Left out: the current one. */
+  applicationVersion: CutoverInput.shape.applicationVersion,
   origin: CutoverInput.shape.origin.unwrap().nullable(),
   /**
    * The approval this cutover goes ahead on: a hand-over's, once ValidateInput found it in the handing-over execution
@@ -242,6 +254,9 @@ export type CutoverRequest = z.infer<typeof CutoverRequest>;
 export const Endpoint = z.strictObject({ host: z.string(), port: z.number().int(), database: z.string(), role: z.string() });
 export type Endpoint = z.infer<typeof Endpoint>;
 
+/** An ECS service's desired count as recorded before anything changed. */
+const ScaledService = z.strictObject({ cluster: z.string(), service: z.string(), desiredCount: z.number().int().min(0) });
+
 /** What the freeze changes, as it was before: enough for unfreeze to put it back. */
 export const RecordedFreeze = z.discriminatedUnion('mode', [
   z.strictObject({ mode: z.literal('none') }),
@@ -254,6 +269,8 @@ export const RecordedFreeze = z.discriminatedUnion('mode', [
     /** A SecureString parameter is refused at Record, so no decrypted value is ever in the execution's state. */
     previous: z.strictObject({ value: z.string(), type: z.enum(['String', 'StringList']) }).nullable(),
   }),
+  /** Each service's desired count before it was scaled to zero. */
+  z.strictObject({ mode: z.literal('scale-to-zero'), services: z.array(ScaledService) }),
 ]);
 export type RecordedFreeze = z.infer<typeof RecordedFreeze>;
 
@@ -263,7 +280,14 @@ export const Recorded = z.strictObject({
   from: Endpoint,
   to: Endpoint,
   services: z.array(
-    z.strictObject({ cluster: z.string(), service: z.string(), taskDefinition: z.string(), desiredCount: z.number().int() }),
+    z.strictObject({
+      cluster: z.string(),
+      service: z.string(),
+      taskDefinition: z.string(),
+      desiredCount: z.number().int(),
+      /** The task definition (ARN) the restart deploys with the new connection, by the input's applicationVersion. */
+      deploy: z.string().optional(),
+    }),
   ),
   functions: z.array(z.strictObject({ name: z.string(), revisionId: z.string() })),
   freeze: RecordedFreeze,
@@ -271,7 +295,13 @@ export const Recorded = z.strictObject({
 });
 export type Recorded = z.infer<typeof Recorded>;
 
-export const Frozen = z.strictObject({ mode: z.enum(FREEZE_MODES), terminatedSessions: z.number().int(), timing: Timing });
+export const Frozen = z.strictObject({
+  mode: z.enum(FREEZE_MODES),
+  terminatedSessions: z.number().int(),
+  /** scale-to-zero: the tasks that stopped (the freeze waited for each), for the output. */
+  stoppedTasks: z.number().int().optional(),
+  timing: Timing,
+});
 export type Frozen = z.infer<typeof Frozen>;
 
 export const Swapped = z.strictObject({ versionId: z.string(), timing: Timing });
@@ -346,6 +376,8 @@ export interface CutoverOutcome {
   previousSecretVersionId: string;
   health: HealthReport;
   freeze: string;
+  /** The task definitions the input's applicationVersion deployed, each with the one the service ran before. */
+  deployed: { cluster: string; service: string; taskDefinition: string; previous: string }[];
   /** From the freeze to the unfreeze; null without a freeze. */
   frozenSeconds: number | null;
   /** From the secret's swap to the health proof's end. */

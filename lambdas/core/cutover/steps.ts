@@ -7,7 +7,7 @@ import type { SSMClient } from '@aws-sdk/client-ssm';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseConnectionSecret } from '../postgres/connection-secrets.js';
 import { connectClient, type ConnectionSettings } from '../postgres/connection.js';
-import { depsWithin, withinStepDeadline, type StepDeadline } from '../deadline.js';
+import { depsWithin, stepDeadline, withinStepDeadline, type StepDeadline } from '../deadline.js';
 import { LifelineError, type LifelineErrorName } from '../errors.js';
 import { parseInput } from '../validation.js';
 import { endpointOf, rewriteConnectionSecret, sameDatabase, type ConnectionTarget } from './connection.js';
@@ -84,8 +84,12 @@ async function runStep(event: unknown, deps: CutoverStepDeps): Promise<unknown> 
       return timed(await record(parsed.request, deps));
     case 'freeze': {
       const old = await connectionAt(parsed.recorded, parsed.recorded.secret.versionId, deps);
-      const terminatedSessions = await applyFreeze(parsed.recorded.freeze, old, deps.ssm);
-      return timed({ mode: parsed.recorded.freeze.mode, terminatedSessions });
+      const drain = {
+        deadline: deps.deadline ?? stepDeadline('cutover', 'Freeze', deps.lambdaRemainingMs),
+        pollMs: parsed.request.deployment.pollSeconds * 1000,
+        sleep: deps.sleep ?? ((ms: number) => delay(ms)),
+      };
+      return timed({ mode: parsed.recorded.freeze.mode, ...(await applyFreeze(parsed.recorded.freeze, old, deps, drain)) });
     }
     case 'swap':
       return timed({ versionId: await swap(parsed.request, parsed.recorded, deps) });
@@ -108,7 +112,7 @@ async function runStep(event: unknown, deps: CutoverStepDeps): Promise<unknown> 
       const { recorded } = parsed.state;
       if (recorded && recorded.freeze.mode !== 'none') {
         const old = await connectionAt(recorded, recorded.secret.versionId, deps);
-        await liftFreeze(recorded.freeze, old, deps.ssm);
+        await liftFreeze(recorded.freeze, old, deps);
       }
       return timed({ mode: recorded?.freeze.mode ?? 'none' });
     }
@@ -150,6 +154,15 @@ export async function validateInput(
   if (input.freezeWrites === true && application.freeze.mode === 'none') {
     throw new LifelineError('InvalidInput', `freezeWrites: ${application.name} has no freeze configured (freeze mode "none")`);
   }
+  if (input.applicationVersion !== undefined && (application.ecsServices.length === 0 || application.lambdaFunctions.length > 0)) {
+    throw new LifelineError(
+      'InvalidInput',
+      `applicationVersion: sets the task definition of ECS services; ${application.name} ` +
+        (application.lambdaFunctions.length > 0
+          ? `has Lambda functions (${application.lambdaFunctions.join(', ')}), whose version a cutover does not set: leave applicationVersion out and deploy them yourself`
+          : 'has none'),
+    );
+  }
   const origin = lookups.stepFunctions && { stepFunctions: lookups.stepFunctions, stateMachines: lookups.handOverStateMachines };
   const { approval, distrusted } = await trustedApproval(input, value, execution, origin);
   // A PITR execution hands over the instance it restored, which no config names: taken only from the PITR's own history.
@@ -164,6 +177,7 @@ export async function validateInput(
     application,
     database,
     freeze: input.freezeWrites === false ? { mode: 'none' } : application.freeze,
+    ...(input.applicationVersion === undefined ? {} : { applicationVersion: input.applicationVersion }),
     origin: input.origin ?? null,
     approval,
     approvalRequest: {
@@ -305,8 +319,12 @@ async function record(request: CutoverRequest, deps: CutoverStepDeps): Promise<O
   }
   const client = await connectClient({ ...next.settings, deadline: deps.deadline });
   await client.end().catch(() => undefined);
-  const workloads = await recordWorkloads(request.application, deps);
-  const freeze = await recordFreeze(request.freeze, { ...old.settings, deadline: deps.deadline }, deps.ssm);
+  const workloads = await recordWorkloads(request.application, deps, request.applicationVersion);
+  const freeze = await recordFreeze(
+    request.freeze,
+    { ...old.settings, deadline: deps.deadline },
+    { ssm: deps.ssm, services: workloads.services },
+  );
   return { secret: { arn, versionId: current.versionId, shape: old.shape }, from, to, ...workloads, freeze };
 }
 
@@ -330,13 +348,19 @@ export function summarize(state: CutoverState): CutoverOutcome {
   const name = request.application.name;
   const frozenSeconds = frozen && frozen.mode !== 'none' ? secondsBetween(frozen.timing.finishedAt, unfrozen.timing.finishedAt) : null;
   const swapToHealthySeconds = secondsBetween(swapped.timing.finishedAt, health.timing.finishedAt);
-  const freezeNote = frozenSeconds === null ? 'No write freeze.' : `Writes were frozen (${recorded.freeze.mode}) for ${frozenSeconds} s.`;
+  const stopped = frozen?.stoppedTasks === undefined ? '' : `, ${frozen.stoppedTasks} task(s) stopped`;
+  const freezeNote =
+    frozenSeconds === null ? 'No write freeze.' : `Writes were frozen (${recorded.freeze.mode}${stopped}) for ${frozenSeconds} s.`;
+  const deployed = recorded.services.flatMap(({ cluster, service, taskDefinition, deploy }) =>
+    deploy === undefined ? [] : [{ cluster, service, taskDefinition: deploy, previous: taskDefinition }],
+  );
+  const versionNote = deployed.map((d) => ` ECS service ${d.service} runs ${d.taskDefinition} (it ran ${d.previous}).`).join('');
   return {
     status: 'SUCCEEDED',
     subject: notificationSubject(`${name} switched to ${recorded.to.database}`),
     message:
       `${name} now uses ${where(recorded.to)} (secret version ${swapped.versionId}; the previous version ${recorded.secret.versionId} is AWSPREVIOUS). ` +
-      `${health.summary}. Healthy ${swapToHealthySeconds} s after the switch. ${freezeNote} ` +
+      `${health.summary}. Healthy ${swapToHealthySeconds} s after the switch.${versionNote} ${freezeNote} ` +
       `${where(recorded.from)} is kept unchanged. Execution ${request.execution.id}.`,
     application: name,
     from: recorded.from,
@@ -345,6 +369,7 @@ export function summarize(state: CutoverState): CutoverOutcome {
     previousSecretVersionId: recorded.secret.versionId,
     health,
     freeze: recorded.freeze.mode,
+    deployed,
     frozenSeconds,
     swapToHealthySeconds,
     origin: request.origin,

@@ -1,4 +1,13 @@
-import { DescribeServicesCommand, UpdateServiceCommand, type ECSClient, type Service } from '@aws-sdk/client-ecs';
+import {
+  DescribeServicesCommand,
+  DescribeTasksCommand,
+  paginateListTaskDefinitions,
+  paginateListTasks,
+  UpdateServiceCommand,
+  type DesiredStatus,
+  type ECSClient,
+  type Service,
+} from '@aws-sdk/client-ecs';
 import { GetFunctionConfigurationCommand, UpdateFunctionConfigurationCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { LifelineError } from '../errors.js';
 import { CUTOVER_MARKER_VARIABLE, type CutoverApplication, type Recorded, type Restarted, type Side } from './state.js';
@@ -21,15 +30,21 @@ async function describeService(ecs: ECSClient, { cluster, service }: ServiceRef)
   return found;
 }
 
-/** Each service's task definition and desired count, and each function's revision: what rollback goes back to. */
+/**
+ * Each service's task definition and desired count, and each function's revision: what rollback goes back to; and,
+ * by `applicationVersion`, the task definition each service's restart deploys.
+ */
 export async function recordWorkloads(
   application: CutoverApplication,
   clients: { ecs: ECSClient; lambda: LambdaClient },
+  applicationVersion?: string,
 ): Promise<Pick<Recorded, 'services' | 'functions'>> {
   const services: Recorded['services'] = [];
   for (const ref of application.ecsServices) {
     const service = await describeService(clients.ecs, ref);
-    services.push({ ...ref, taskDefinition: service.taskDefinition!, desiredCount: service.desiredCount ?? 0 });
+    const taskDefinition = service.taskDefinition!;
+    const deploy = applicationVersion && (await chosenTaskDefinition(clients.ecs, ref, taskDefinition, applicationVersion));
+    services.push({ ...ref, taskDefinition, desiredCount: service.desiredCount ?? 0, ...(deploy ? { deploy } : {}) });
   }
   const functions: Recorded['functions'] = [];
   for (const name of application.lambdaFunctions) {
@@ -37,6 +52,51 @@ export async function recordWorkloads(
     functions.push({ name, revisionId: RevisionId ?? '' });
   }
   return { services, functions };
+}
+
+/** A task definition's family and revision, from its ARN or `family:revision`. */
+function revisionOf(taskDefinition: string): { family: string; revision: number } {
+  const [family = '', revision = ''] = taskDefinition.slice(taskDefinition.lastIndexOf('/') + 1).split(':');
+  return { family, revision: Number(revision) };
+}
+
+/**
+ * The task definition `version` names for a service now on `current`: "previous", the latest ACTIVE revision of its
+ * family before the current one; or a revision of that same family, which must be ACTIVE. Only the family's revisions
+ * are listed (ListTaskDefinitions, names only: no task definition's contents are read), and never another family's:
+ * a cutover deploys the application's own task definitions only.
+ */
+async function chosenTaskDefinition(ecs: ECSClient, ref: ServiceRef, current: string, version: string): Promise<string> {
+  const { family, revision } = revisionOf(current);
+  const name = `ECS service ${ref.service} in cluster ${ref.cluster}`;
+  const active: { arn: string; revision: number }[] = [];
+  for await (const page of paginateListTaskDefinitions({ client: ecs }, { familyPrefix: family, status: 'ACTIVE' })) {
+    for (const arn of page.taskDefinitionArns ?? []) {
+      const listed = revisionOf(arn);
+      // familyPrefix matches other families that start with this one's name.
+      if (listed.family === family) active.push({ arn, revision: listed.revision });
+    }
+  }
+  if (version === 'previous') {
+    const previous = active.filter((t) => t.revision < revision).sort((a, b) => b.revision - a.revision)[0];
+    if (!previous) {
+      throw new LifelineError(
+        'InvalidInput',
+        `applicationVersion: "previous": ${family} has no ACTIVE revision before ${revision}, the one ${name} runs; name the revision to deploy`,
+      );
+    }
+    return previous.arn;
+  }
+  const wanted = revisionOf(version);
+  if (wanted.family !== family) {
+    throw new LifelineError(
+      'InvalidInput',
+      `applicationVersion: ${version} is of the task definition family ${wanted.family}, not ${family}, which ${name} runs; a cutover deploys only the application's own task definitions`,
+    );
+  }
+  const found = active.find((t) => t.revision === wanted.revision && (!version.startsWith('arn:') || t.arn === version));
+  if (!found) throw new LifelineError('InvalidInput', `applicationVersion: ${version} is not an ACTIVE revision of ${family}`);
+  return found.arn;
 }
 
 /** The deployment an UpdateService started: the PRIMARY one. */
@@ -59,7 +119,12 @@ export async function restartWorkloads(
   const deployments: Restarted['deployments'] = [];
   for (const service of recorded.services) {
     const ref = { cluster: service.cluster, service: service.service };
-    const back = side === 'old' ? { taskDefinition: service.taskDefinition, desiredCount: service.desiredCount } : {};
+    // Forward: the chosen version, if any; scaled to zero by the freeze, the recorded count back with the new connection.
+    const forward = {
+      ...(service.deploy === undefined ? {} : { taskDefinition: service.deploy }),
+      ...(recorded.freeze.mode === 'scale-to-zero' ? { desiredCount: service.desiredCount } : {}),
+    };
+    const back = side === 'old' ? { taskDefinition: service.taskDefinition, desiredCount: service.desiredCount } : forward;
     const { service: updated } = await clients.ecs.send(new UpdateServiceCommand({ ...ref, ...back, forceNewDeployment: true }));
     deployments.push({ ...ref, deploymentId: primaryDeployment(updated, ref) });
   }
@@ -108,4 +173,35 @@ export async function pendingRestarts(restart: Restarted, clients: { ecs: ECSCli
     throw new LifelineError('DeploymentFailed', `not finished by ${restart.deadline}: ${pending.join(', ')}`);
   }
   return pending;
+}
+
+/** Sets each service's desired count (no new deployment: the tasks of its current one start or stop). */
+export async function scaleServices(ecs: ECSClient, services: readonly (ServiceRef & { desiredCount: number })[]): Promise<void> {
+  for (const { cluster, service, desiredCount } of services) {
+    await ecs.send(new UpdateServiceCommand({ cluster, service, desiredCount }));
+  }
+}
+
+async function listTasks(ecs: ECSClient, { cluster, service }: ServiceRef, desiredStatus: DesiredStatus): Promise<string[]> {
+  const arns: string[] = [];
+  // ListTasks filters by the service's name, not its ARN.
+  const serviceName = service.slice(service.lastIndexOf('/') + 1);
+  for await (const page of paginateListTasks({ client: ecs }, { cluster, serviceName, desiredStatus })) arns.push(...(page.taskArns ?? []));
+  return arns;
+}
+
+/**
+ * How many of a service's tasks are not stopped yet: those ECS still means to run, and those it is stopping, which
+ * drain from their load balancer and get SIGTERM first, and so may still write until they reach STOPPED.
+ */
+export async function liveTasks(ecs: ECSClient, ref: ServiceRef): Promise<number> {
+  const running = await listTasks(ecs, ref, 'RUNNING');
+  const stopping = await listTasks(ecs, ref, 'STOPPED');
+  let live = running.length;
+  // DescribeTasks takes 100 at a time; stopped tasks stay listed for an hour after they stopped.
+  for (let i = 0; i < stopping.length; i += 100) {
+    const { tasks = [] } = await ecs.send(new DescribeTasksCommand({ cluster: ref.cluster, tasks: stopping.slice(i, i + 100) }));
+    live += tasks.filter((task) => task.lastStatus !== 'STOPPED').length;
+  }
+  return live;
 }

@@ -6,24 +6,26 @@ import {
   type HistoryEvent,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
-import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 import { z } from 'zod';
 import { LifelineError } from '../errors.js';
 import { parseInput } from '../validation.js';
 import { parseExecutionArn } from './executions.js';
-import { ApprovalDecision } from '../workflows/approval.js';
+import { ApprovalDecision, signedDecision, type ApprovalSeal } from '../workflows/approval.js';
 
 /** A `.waitForTaskToken` SNS publish, as history events name its resource. */
 const WAITING_RESOURCE = { resourceType: 'sns', resource: 'publish.waitForTaskToken' };
 
-/** What the approval states publish (restore.asl.json's WaitForApproval): the token and what a human decides on. */
+/** What the approval states publish (restore.asl.json's WaitForApproval): what a human decides on. */
 const ApprovalMessage = z.object({
-  taskToken: z.string().min(1),
   question: z.string().optional(),
   report: z.object({ passed: z.boolean().optional(), summary: z.string().optional() }).optional(),
 });
 
-/** Step Functions passes a JSON object Message to SNS as text; the history keeps it as the state built it. */
+/**
+ * The publish's parameters as the history keeps them: Step Functions passes a JSON object Message to SNS as text, and
+ * the task token travels as a message attribute, which e-mail subscriptions do not show (only SQS, HTTP and Lambda
+ * subscribers receive attributes): the token is no secret, since only the approve function's signed decision counts.
+ */
 const ApprovalParameters = z.object({
   Message: z.preprocess((message) => {
     if (typeof message !== 'string') return message;
@@ -33,6 +35,7 @@ const ApprovalParameters = z.object({
       return message;
     }
   }, ApprovalMessage),
+  MessageAttributes: z.object({ taskToken: z.object({ StringValue: z.string().min(1) }) }),
 });
 
 /**
@@ -88,10 +91,11 @@ export async function pendingApproval(sfn: SFNClient, executionArn: string): Pro
       if (!parameters.success) {
         throw new LifelineError(
           'InvalidInput',
-          `execution ${executionArn} waits in ${event.stateEnteredEventDetails?.name} without a task token in its message`,
+          `execution ${executionArn} waits in ${event.stateEnteredEventDetails?.name} without a task token in its message attributes`,
         );
       }
-      const { taskToken, question, report } = parameters.data.Message;
+      const { question, report } = parameters.data.Message;
+      const taskToken = parameters.data.MessageAttributes.taskToken.StringValue;
       const input = WaitingStateInput.safeParse(parseJson(event.stateEnteredEventDetails?.input));
       return {
         executionArn,
@@ -122,9 +126,36 @@ export async function listApprovals(sfn: SFNClient, stateMachineArn: string): Pr
 
 export type Decision = { approve: true; comment: string | null } | { approve: false; reason: string };
 
+/** Who decides: the identity AWS authenticated (the approve function's caller), or the local operator of a rehearsal. */
+export interface Approver {
+  identity: string;
+}
+
+/** The answer a waiting task gets: SendTaskSuccess's output, or SendTaskFailure's error and cause. */
+export type TaskAnswer = { output: ApprovalDecision } | { error: 'Rejected'; cause: string };
+
+/**
+ * The answer to the approval `state` of `executionArn` asks, as `approver` decided: an approval signed for that
+ * state (VerifyApproval takes no other), or the error `Rejected`, which ends the execution in its cleanup. The
+ * approve function and local runs answer through here alike.
+ */
+export async function answerDecision(
+  waiting: { executionArn: string; state: string },
+  approver: Approver,
+  decision: Decision,
+  deps: { seal: ApprovalSeal; now?: () => Date },
+): Promise<TaskAnswer> {
+  if (!decision.approve) return { error: 'Rejected', cause: `${decision.reason} (rejected by ${approver.identity})` };
+  const decidedAt = (deps.now?.() ?? new Date()).toISOString();
+  const unsigned = parseInput(ApprovalDecision, { approver: approver.identity, comment: decision.comment, decidedAt }, 'approval decision');
+  return { output: await signedDecision(waiting.executionArn, waiting.state, unsigned, deps.seal) };
+}
+
 export interface DecisionDeps {
   sfn: SFNClient;
-  sts: STSClient;
+  seal: ApprovalSeal;
+  /** With `approval.separateDuties`: who started an execution (starter.ts), who may then not approve it. */
+  starterOf?: (executionArn: string) => Promise<string>;
   now?: () => Date;
 }
 
@@ -139,35 +170,34 @@ export interface DecisionRecorded {
 const ENDED_TASK_ERRORS = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
 
 /**
- * Answers the approval an execution waits for, recording who decided (the caller's AWS identity): approve with
- * the ApprovalDecision the workflow reads, or reject with the error `Rejected`, which ends it in its cleanup.
+ * Answers the approval an execution waits for, as `approver` (the approve function's authenticated caller): the
+ * token is the one the execution's own history holds. With separated duties, whoever started the execution may
+ * reject it but not approve it.
  */
-export async function decide(executionArn: string, decision: Decision, deps: DecisionDeps): Promise<DecisionRecorded> {
+export async function decide(executionArn: string, approver: Approver, decision: Decision, deps: DecisionDeps): Promise<DecisionRecorded> {
   parseExecutionArn(executionArn);
   const pending = await pendingApproval(deps.sfn, executionArn);
   if (!pending) throw new LifelineError('InvalidInput', `execution ${executionArn} is not waiting for an approval`);
-  const { Arn: approver } = await deps.sts.send(new GetCallerIdentityCommand({}));
-  if (!approver) throw new LifelineError('InvalidInput', 'STS GetCallerIdentity returned no ARN for the approver');
-  const decidedAt = (deps.now?.() ?? new Date()).toISOString();
-  const answer = decision.approve
-    ? () => {
-        const output = parseInput(ApprovalDecision, { approver, comment: decision.comment, decidedAt }, 'approval decision');
-        return deps.sfn.send(new SendTaskSuccessCommand({ taskToken: pending.token, output: JSON.stringify(output) }));
-      }
-    : () =>
-        deps.sfn.send(
-          new SendTaskFailureCommand({
-            taskToken: pending.token,
-            error: 'Rejected',
-            cause: `${decision.reason} (rejected by ${approver})`,
-          }),
-        );
+  if (decision.approve && deps.starterOf) {
+    const starter = await deps.starterOf(executionArn);
+    if (starter === approver.identity) {
+      throw new LifelineError(
+        'NotAllowedToApprove',
+        `${approver.identity} started ${executionArn}, and approval.separateDuties lets only someone else approve it (you may still reject it); nothing was decided`,
+      );
+    }
+  }
+  const answer = await answerDecision(pending, approver, decision, deps);
   try {
-    await answer();
+    if ('output' in answer) {
+      await deps.sfn.send(new SendTaskSuccessCommand({ taskToken: pending.token, output: JSON.stringify(answer.output) }));
+    } else {
+      await deps.sfn.send(new SendTaskFailureCommand({ taskToken: pending.token, error: answer.error, cause: answer.cause }));
+    }
   } catch (error) {
     const name = (error as Error).name;
     if (!ENDED_TASK_ERRORS.has(name)) throw error;
     throw new LifelineError('InvalidInput', `execution ${executionArn}: ${pending.state} no longer takes a decision (${name})`);
   }
-  return { executionArn, state: pending.state, approver, decision: decision.approve ? 'approved' : 'rejected' };
+  return { executionArn, state: pending.state, approver: approver.identity, decision: decision.approve ? 'approved' : 'rejected' };
 }

@@ -14,6 +14,10 @@ import { localExecution } from '../workflows/local-executions.js';
 import type { ConnectionSettings } from '../postgres/connection.js';
 import { LifelineError } from '../errors.js';
 import { type RdsSecret } from '../postgres/connection-secrets.js';
+import type { LocalSecretStore } from './local-secrets.js';
+import { localSeal } from '../workflows/approval.js';
+import { runVerifyApprovalStep } from '../workflows/approval-step.js';
+import type { LambdaHandler } from '../workflows/local.js';
 
 /**
  * The AWS control planes a local run cannot reach, answering in the real APIs' shapes: the workflow's code
@@ -22,9 +26,19 @@ import { type RdsSecret } from '../postgres/connection-secrets.js';
 
 const LOCAL_REGION = 'us-east-1';
 
-/** Secrets Manager holding one RDS-style secret per stand-in ARN; an unknown ARN fails as the real service fails it. */
-export function localSecretsManager(secrets: ReadonlyMap<string, ConnectionSettings>): SecretsManagerClient {
+/**
+ * Secrets Manager holding one RDS-style secret per stand-in ARN, and the applications' secret files of `files`
+ * (local-secrets.ts); an unknown ARN fails as the real service fails it.
+ */
+export function localSecretsManager(secrets: ReadonlyMap<string, ConnectionSettings>, files?: LocalSecretStore): SecretsManagerClient {
   const client = new SecretsManagerClient({ region: LOCAL_REGION });
+  if (files) {
+    // Its own `send` for the files, which answer every command the cutover sends; the middleware below for the rest.
+    const send = client.send.bind(client) as (command: unknown) => Promise<unknown>;
+    const answer = (command: { input: { SecretId?: string } }) =>
+      files.has(command.input.SecretId ?? '') ? files.send(command) : send(command);
+    Object.assign(client, { send: answer });
+  }
   client.middlewareStack.add(
     () => (args) => {
       const secretId = (args.input as { SecretId?: string }).SecretId ?? '';
@@ -58,6 +72,10 @@ export function localSecretsManager(secrets: ReadonlyMap<string, ConnectionSetti
   );
   return client;
 }
+
+/** The approval verify function a local run's VerifyApproval states call: it checks the local seal's signatures. */
+export const localApprovalVerify: LambdaHandler = (event, context) =>
+  runVerifyApprovalStep(event, { seal: localSeal() }, context.getRemainingTimeInMillis());
 
 /** RDS is asked only for secrets without a host; a local secret always has one. */
 export function localRds(): RDSClient {

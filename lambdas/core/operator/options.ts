@@ -8,6 +8,7 @@ import type { BackupSelector } from '../vault/backups.js';
 import {
   ApplicationName,
   cutoverLockTableName,
+  cutoverWorkflowName,
   DEFAULT_DEPLOYMENT_NAME,
   DeploymentName,
   pitrWorkflowName,
@@ -46,6 +47,26 @@ export const BackupCommandOptions = z.strictObject({
 });
 
 export const ListCommandOptions = z.strictObject({ ...common, database: DatabaseLabel.optional() });
+
+/** `lifeline drill`'s flags: the vault, the backup (the latest unless a key), the checks and the time limit. */
+export const DrillCommandOptions = z.strictObject({
+  ...common,
+  database: DatabaseLabel,
+  key: z.string().min(1).optional(),
+  /** `name=sql`, repeatable. */
+  smokeCheck: z.array(z.string().regex(/^[^=]{1,100}=.+$/s, 'must be name=sql')).default([]),
+  timeoutMinutes: z.coerce.number().int().min(1).max(720).default(240),
+  jobs: Jobs.default(2),
+  stagingDir: z.string().startsWith('/').optional(),
+});
+
+/** `lifeline diff A B`'s flags: the vault for backups, the connection for `live`. */
+export const DiffCommandOptions = z.strictObject({
+  bucket: Bucket.optional(),
+  s3Endpoint: Endpoint.optional(),
+  databaseUrl: z.string().optional(),
+  json: z.boolean().default(false),
+});
 
 const RestoreFlags = z.strictObject({
   ...common,
@@ -162,7 +183,7 @@ export const ApprovalsCommandOptions = z
     stateMachines:
       stateMachine !== undefined
         ? [{ arn: stateMachine } satisfies StateMachineRef]
-        : [{ name: restoreWorkflowName(name) }, { name: pitrWorkflowName(name) }],
+        : [{ name: restoreWorkflowName(name) }, { name: pitrWorkflowName(name) }, { name: cutoverWorkflowName(name) }],
   }));
 
 export const ApproveCommandOptions = z.strictObject({
@@ -177,24 +198,30 @@ export const RejectCommandOptions = z.strictObject({
 
 export const StatusCommandOptions = z.strictObject({ json: z.boolean().default(false) });
 
-export const RunRestoreCommandOptions = z
-  .strictObject({
-    local: z.literal(true, 'is required: only local runs are supported (`lifeline start restore` runs in AWS)'),
-    input: z.string().min(1),
-    settings: z.string().min(1),
-    approve: z.boolean().default(false),
-    comment: ApprovalDecision.shape.comment.unwrap().optional(),
-    reject: z.string().trim().min(1, 'must say why').max(2000).optional(),
-    s3Endpoint: Endpoint.optional(),
-    stagingDir: z.string().min(1).optional(),
-    json: z.boolean().default(false),
-  })
-  .superRefine((options, ctx) => {
-    if (options.approve && options.reject !== undefined)
-      ctx.addIssue({ code: 'custom', path: ['reject'], message: 'give --approve or --reject, not both' });
-    if (options.comment !== undefined && !options.approve)
-      ctx.addIssue({ code: 'custom', path: ['comment'], message: 'goes with --approve' });
-  });
+/** What `lifeline run <workflow> --local` takes for every workflow: its input, its settings, the approval's answer. */
+const LocalRunOptions = z.strictObject({
+  local: z.literal(true, 'is required: only local runs are supported (`lifeline start` runs in AWS)'),
+  input: z.string().min(1),
+  settings: z.string().min(1),
+  approve: z.boolean().default(false),
+  comment: ApprovalDecision.shape.comment.unwrap().optional(),
+  reject: z.string().trim().min(1, 'must say why').max(2000).optional(),
+  json: z.boolean().default(false),
+});
+
+function oneAnswer(options: { approve: boolean; reject?: string; comment?: string }, ctx: z.RefinementCtx): void {
+  if (options.approve && options.reject !== undefined)
+    ctx.addIssue({ code: 'custom', path: ['reject'], message: 'give --approve or --reject, not both' });
+  if (options.comment !== undefined && !options.approve)
+    ctx.addIssue({ code: 'custom', path: ['comment'], message: 'goes with --approve' });
+}
+
+export const RunRestoreCommandOptions = LocalRunOptions.extend({
+  s3Endpoint: Endpoint.optional(),
+  stagingDir: z.string().min(1).optional(),
+}).superRefine(oneAnswer);
+
+export const RunCutoverCommandOptions = LocalRunOptions.superRefine(oneAnswer);
 
 /**
  * `lifeline unlock APP --reason TEXT`: the application, why its cutover lock may go, and where the lock table is

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ApplicationName } from '../names.js';
+import { ApprovalTimeoutHours, refineSmokeCheckNames, SmokeCheck } from '../restore/input.js';
 import { IsoTime } from '../validation.js';
 import { DatabaseLabel } from '../vault/keys.js';
 
@@ -48,6 +49,8 @@ export const PITR_INPUT_EXAMPLES = [
   { database: 'shop', restorePoint: 'latest', cutover: 'shop-api' },
   { database: 'shop', restorePoint: { snapshot: { latest: 'automated' } }, target: 'shop-pitr-before-migration' },
   { database: 'shop', restorePoint: { snapshot: { identifier: 'shop-before-release-42' } }, approvalTimeoutHours: 4 },
+  { database: 'shop', restorePoint: '2026-11-23T09:41:00Z', strategy: 'rename' },
+  { database: 'ledger', restorePoint: 'latest', copyOnWrite: true },
 ];
 
 /**
@@ -67,21 +70,25 @@ export const PitrInput = z
       .describe(
         'The new instance or cluster identifier, containing "-pitr-"; by default "<source>-pitr-<UTC yyyymmddhhmmss>". It must not exist yet.',
       ),
-    cutover: ApplicationName.optional().describe('The configured application to switch to the restored database once a human approves.'),
-    approvalTimeoutHours: z
-      .number()
-      .int()
-      .min(1)
-      .max(168)
+    cutover: ApplicationName.optional().describe(
+      'The configured application to switch to the restored database once a human approves (the cutover workflow swaps its connection secret).',
+    ),
+    strategy: z
+      .literal('rename')
       .optional()
-      .describe("How long a human has to approve; by default the deployed config's."),
+      .describe(
+        'Endpoint-preserving, RDS instances only, once a human approves: the source is renamed aside and the restore takes its identifier (and so its endpoint), renamed back on failure. Instead of cutover; the deployment must allow it (pitr.renameSources).',
+      ),
+    validateAs: ApplicationName.optional().describe(
+      'The configured application whose role validates the restore, when the database has several and no cutover names one.',
+    ),
+    copyOnWrite: z
+      .boolean()
+      .default(false)
+      .describe('Aurora, restorePoint "latest" only: a copy-on-write clone, faster than a full copy (at most 15 clones per source).'),
+    approvalTimeoutHours: ApprovalTimeoutHours.optional().describe("How long a human has to approve; by default the deployed config's."),
     smokeChecks: z
-      .array(
-        z.strictObject({
-          name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,79}$/, 'must be 1-80 letters, digits, spaces or "_.:-"'),
-          sql: z.string().trim().min(1).max(10_000),
-        }),
-      )
+      .array(SmokeCheck)
       .min(1)
       .max(50)
       .optional()
@@ -94,11 +101,17 @@ export const PitrInput = z
       ),
   })
   .superRefine((input, ctx) => {
-    input.smokeChecks?.forEach((check, i) => {
-      if (input.smokeChecks!.findIndex((other) => other.name === check.name) !== i) {
-        ctx.addIssue({ code: 'custom', path: ['smokeChecks', i, 'name'], message: `"${check.name}" is used twice` });
-      }
-    });
+    const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if (input.strategy === 'rename' && input.cutover !== undefined) {
+      problem('cutover', 'must be left out with strategy "rename", which keeps the endpoint instead of swapping the secret');
+    }
+    if (input.validateAs !== undefined && input.cutover !== undefined && input.validateAs !== input.cutover) {
+      problem('validateAs', `must be left out with cutover: the role of ${input.cutover}, the application switched, validates`);
+    }
+    if (input.copyOnWrite && input.restorePoint !== 'latest') {
+      problem('copyOnWrite', 'a copy-on-write clone is of the latest restorable time only: use "restorePoint": "latest"');
+    }
+    refineSmokeCheckNames(input.smokeChecks, ctx);
   })
   .meta({ title: 'Lifeline point-in-time recovery workflow input', examples: PITR_INPUT_EXAMPLES });
 export type PitrInput = z.infer<typeof PitrInput>;

@@ -129,11 +129,14 @@ export function clusterPointInTimeRequest(
   target: string,
   point: Pick<ResolvedPoint, 'kind' | 'time'>,
   tags: Tag[],
+  copyOnWrite = false,
 ): RestoreDBClusterToPointInTimeCommandInput {
   return {
     SourceDBClusterIdentifier: source.DBClusterIdentifier,
     DBClusterIdentifier: target,
-    RestoreType: 'full-copy',
+    // A clone shares the source's storage until either writes; without DBClusterParameterGroupName (clusterSettings
+    // names the source's) it would get the default group.
+    RestoreType: copyOnWrite ? 'copy-on-write' : 'full-copy',
     ...(point.kind === 'latest' ? { UseLatestRestorableTime: true } : { RestoreToTime: new Date(point.time!) }),
     ...clusterSettings(source, tags),
   };

@@ -5,6 +5,7 @@ import { ApplicationName, DeploymentName } from '../names.js';
 import { DatabaseLabel } from '../vault/keys.js';
 import { LatestMigration } from '../vault/manifest.js';
 import { ApprovalDecision } from '../workflows/approval.js';
+import { ExecutionArn } from '../workflows/execution-history.js';
 import { CaughtError, Timing } from '../workflows/execution-state.js';
 import { CutoverInput } from '../cutover/input.js';
 
@@ -29,6 +30,8 @@ export const PitrSettings = z.strictObject({
     .min(1)
     .max(7 * 86_400)
     .default(6 * 3600),
+  /** Whether the deployment lets the rename strategy rename the configured sources (the config's pitr.renameSources). */
+  renameSources: z.boolean().default(false),
 });
 export type PitrSettings = z.infer<typeof PitrSettings>;
 
@@ -49,6 +52,10 @@ export const PitrRequest = z.strictObject({
     z.strictObject({ kind: z.literal('latest-snapshot'), type: z.enum(['automated', 'manual']) }),
   ]),
   target: z.strictObject({ identifier: z.string().min(1) }),
+  /** new-identifier: the restore keeps its own identifier (and a cutover may swap the secret); rename: it takes the source's. */
+  strategy: z.enum(['new-identifier', 'rename']),
+  /** Aurora, latest restorable time only: a copy-on-write clone instead of a full copy. */
+  copyOnWrite: z.boolean(),
   cutover: ApplicationName.nullable(),
   /** The connection secret of the application whose role validates the restored database (and is cut over). */
   ownerSecretArn: SecretArn.nullable(),
@@ -81,6 +88,8 @@ export type ResolvedPoint = z.infer<typeof ResolvedPoint>;
 export const RestoreProgress = z.strictObject({
   kind: SourceKind,
   identifier: z.string(),
+  /** The source's DbiResourceId (instances): the rename strategy renames aside only this very instance. */
+  sourceResourceId: z.string().nullable(),
   /** Aurora: the writer instance CreateWriter created (null before). */
   writer: z.string().nullable(),
   /** The instance class and settings CreateWriter gives the writer (Aurora; copied from the source's writer). */
@@ -120,6 +129,26 @@ export const PitrValidation = z.strictObject({
 });
 export type PitrValidation = z.infer<typeof PitrValidation>;
 
+/**
+ * The rename strategy's progress (rename.ts), forward (RenameIn) or back (RenameBack): which identifiers, what it
+ * renamed, and how the wait goes. Each look observes all three identifiers and takes at most one step.
+ */
+export const RenameProgress = z.strictObject({
+  source: z.string(),
+  /** Where the source waits while the restore holds its identifier: `<source>-pitr-aside-<UTC yyyymmddhhmmss>`. */
+  aside: z.string(),
+  target: z.string(),
+  phase: z.enum(['waiting', 'done']),
+  /** What the last look saw, for messages. */
+  seen: z.string(),
+  /** The renames sent, oldest first ("shop -> shop-pitr-aside-...") . */
+  renamed: z.array(z.string()),
+  polls: z.number().int().min(0),
+  startedAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime().nullable(),
+});
+export type RenameProgress = z.infer<typeof RenameProgress>;
+
 /** The execution's state as the last steps read it. */
 export const PitrState = z.object({
   request: PitrRequest,
@@ -130,7 +159,11 @@ export const PitrState = z.object({
   approval: ApprovalDecision.optional(),
   handOver: CutoverInput.optional(),
   cutover: z.object({ executionArn: z.string(), output: z.unknown() }).optional(),
+  rename: RenameProgress.optional(),
+  renameBack: RenameProgress.optional(),
   error: CaughtError.optional(),
+  /** RenameBack failed: the source and the restore may not be where they belong. */
+  renameBackError: CaughtError.optional(),
 });
 export type PitrState = z.infer<typeof PitrState>;
 
@@ -156,8 +189,12 @@ export const PitrStepEvent = z.discriminatedUnion('step', [
   z.strictObject({ step: z.literal('createWriter'), request: PitrRequest, restore: RestoreProgress }),
   z.strictObject({ step: z.literal('finish'), request: PitrRequest, restore: RestoreProgress }),
   z.strictObject({ step: z.literal('validate'), request: PitrRequest, point: ResolvedPoint, finish: FinishedRestore }),
+  z.strictObject({ step: z.literal('renameIn'), state: PitrState }),
+  z.strictObject({ step: z.literal('renameBack'), state: PitrState }),
   z.strictObject({ step: z.literal('summarize'), state: PitrState }),
   z.strictObject({ step: z.literal('cleanup'), state: PitrState }),
+  /** EventBridge, when an execution of the PITR state machine was stopped, timed out or failed (compensation.ts). */
+  z.strictObject({ step: z.literal('compensate'), executionArn: ExecutionArn, status: z.string().min(1) }),
 ]);
 export type PitrStepEvent = z.infer<typeof PitrStepEvent>;
 

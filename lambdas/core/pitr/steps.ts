@@ -1,9 +1,5 @@
 import {
   CreateDBInstanceCommand,
-  DeleteDBClusterCommand,
-  DeleteDBInstanceCommand,
-  DescribeDBClustersCommand,
-  DescribeDBInstancesCommand,
   ModifyDBClusterCommand,
   ModifyDBInstanceCommand,
   RestoreDBClusterFromSnapshotCommand,
@@ -15,15 +11,16 @@ import {
   type DBInstance,
   type ModifyDBClusterCommandInput,
   type ModifyDBInstanceCommandInput,
+  paginateDescribeDBClusters,
   type RDSClient,
 } from '@aws-sdk/client-rds';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { backupStackOf } from '../database-groups.js';
 import { clientWithin, withinStepDeadline, type StepDeadline } from '../deadline.js';
 import { LifelineError, type LifelineErrorName } from '../errors.js';
-import type { RestoreCatalog } from '../restore/catalog.js';
+import { configuredDatabase, owningApplication, type RestoreCatalog } from '../restore/catalog.js';
 import { parseInput } from '../validation.js';
 import { causeDetails, nameCaught, secondsBetween, stepTimer } from '../workflows/execution-state.js';
+import type { CompensationDeps } from '../workflows/compensation.js';
 import { notificationSubject } from '../workflows/notifications.js';
 import { defaultTargetIdentifier, PitrInput } from './input.js';
 import {
@@ -49,7 +46,11 @@ import {
   type ResolvedPoint,
   type RestoreProgress,
 } from './state.js';
-import { classifyStatus, requiresSkipFinalSnapshot } from './status.js';
+import { findCluster, findInstance, statusOf } from './instances.js';
+import { compensatePitr } from './compensation.js';
+import { releaseRestore } from './release.js';
+import { renameBack, renameIn } from './rename.js';
+import { classifyStatus } from './status.js';
 import { validateRestored } from './validation.js';
 import { describePoint } from './validation.js';
 import { describeSourceCluster, describeSourceInstance, resolveRestorePoint } from './window.js';
@@ -65,6 +66,8 @@ export interface PitrStepDeps {
   sslRootCert?: string;
   lambdaRemainingMs?: number;
   deadline?: StepDeadline;
+  /** What compensating an execution takes (compensation.ts): only the steps function EventBridge targets has it. */
+  compensation?: Omit<CompensationDeps, 'now'>;
   now?: () => Date;
 }
 
@@ -105,10 +108,18 @@ async function runStep(event: unknown, deps: PitrStepDeps): Promise<unknown> {
           deadline: deps.deadline,
         }),
       );
+    case 'renameIn':
+      return renameIn(parsed.state, deps);
+    case 'renameBack':
+      return renameBack(parsed.state, deps);
     case 'summarize':
-      return summarize(parsed.state);
+      return summarize(parsed.state, now());
     case 'cleanup':
       return cleanup(parsed.state, deps);
+    case 'compensate':
+      if (!deps.compensation)
+        throw new LifelineError('InvalidConfig', 'this PITR steps function does not compensate executions: the one outside any VPC does');
+      return compensatePitr(parsed.executionArn, { ...deps.compensation, rds: deps.rds, deadline: deps.deadline, now: deps.now });
   }
 }
 
@@ -120,28 +131,45 @@ export async function validateInput(
   catalog: RestoreCatalog,
 ): Promise<Omit<PitrRequest, 'timing'>> {
   const input = parseInput(PitrInput, value, 'PITR input');
-  const group = await catalog.groupOf(input.database);
-  const database = group.find((d) => d.name === input.database);
-  if (!database) {
-    throw new LifelineError(
-      'InvalidInput',
-      `database: "${input.database}" is not a configured database of deployment ${settings.deployment} (its group ${backupStackOf(input.database, settings.backupStacks) + 1} has no catalog entry for it)`,
-    );
-  }
+  const { database } = await configuredDatabase(catalog, input.database, {
+    name: settings.deployment,
+    backupStacks: settings.backupStacks,
+  });
   const source =
     'instanceIdentifier' in database.rds
       ? { kind: 'instance' as const, identifier: database.rds.instanceIdentifier.toLowerCase() }
       : { kind: 'cluster' as const, identifier: database.rds.clusterIdentifier.toLowerCase() };
-  let owner = database.applications.length === 1 ? database.applications[0] : undefined;
-  if (input.cutover !== undefined) {
-    owner = database.applications.find((a) => a.name === input.cutover);
-    if (!owner) {
-      const applications = database.applications.map((a) => a.name).join(', ') || 'none';
-      throw new LifelineError(
-        'InvalidInput',
-        `cutover: "${input.cutover}" is not a configured application of database "${input.database}" (its applications: ${applications})`,
-      );
-    }
+  const owner = owningApplication(database, input.cutover ?? input.validateAs);
+  // Validate connects as an application's role: refused here, before anything is restored, when none is chosen.
+  if (!owner) {
+    const applications = database.applications.map((a) => a.name);
+    throw applications.length === 0
+      ? new LifelineError(
+          'InvalidConfig',
+          `database ${input.database} has no application whose role validates a restore: configure its application; nothing was created`,
+        )
+      : new LifelineError(
+          'InvalidInput',
+          `validateAs: database "${input.database}" has several applications (${applications.join(', ')}); name the one whose role validates the restore (or cutover); nothing was created`,
+        );
+  }
+  if (input.strategy === 'rename' && source.kind === 'cluster') {
+    throw new LifelineError(
+      'InvalidInput',
+      `strategy: "rename" renames RDS instances; ${input.database} is Aurora cluster ${source.identifier}: use cutover instead`,
+    );
+  }
+  if (input.strategy === 'rename' && !settings.renameSources) {
+    throw new LifelineError(
+      'InvalidInput',
+      `strategy: "rename" renames the source, which deployment ${settings.deployment} does not allow (its config's pitr.renameSources is off)`,
+    );
+  }
+  if (input.copyOnWrite && source.kind === 'instance') {
+    throw new LifelineError(
+      'InvalidInput',
+      `copyOnWrite: only an Aurora cluster can be cloned; ${input.database} is RDS instance ${source.identifier}`,
+    );
   }
   const target = input.target ?? defaultTargetIdentifier(source.identifier, new Date(execution.startedAt));
   if (target === source.identifier || (source.kind === 'cluster' && target === writerIdentifier(source.identifier))) {
@@ -168,8 +196,10 @@ export async function validateInput(
     source,
     restorePoint,
     target: { identifier: target },
+    strategy: input.strategy ?? 'new-identifier',
+    copyOnWrite: input.copyOnWrite,
     cutover: input.cutover ?? null,
-    ownerSecretArn: owner?.connectionSecretArn ?? null,
+    ownerSecretArn: owner.connectionSecretArn,
     smokeChecks: input.smokeChecks ?? [],
     finalSnapshot: input.finalSnapshot,
     approval: {
@@ -184,32 +214,10 @@ export async function validateInput(
   };
 }
 
-const notFound = (error: unknown) => /NotFound/.test((error as Error).name);
-
-async function findInstance(rds: RDSClient, identifier: string): Promise<DBInstance | undefined> {
-  try {
-    return (await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: identifier }))).DBInstances?.[0];
-  } catch (error) {
-    if (notFound(error)) return undefined;
-    throw error;
-  }
-}
-
-async function findCluster(rds: RDSClient, identifier: string): Promise<DBCluster | undefined> {
-  try {
-    return (await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: identifier }))).DBClusters?.[0];
-  } catch (error) {
-    if (notFound(error)) return undefined;
-    throw error;
-  }
-}
-
 /** A request as the state holds it: JSON. */
 const asRecord = (request: object) => JSON.parse(JSON.stringify(request)) as Record<string, unknown>;
 
 const tagsOf = (resource: DBInstance | DBCluster | undefined) => resource?.TagList;
-const statusOf = (resource: DBInstance | DBCluster | undefined) =>
-  resource === undefined ? undefined : 'DBInstanceStatus' in resource ? resource.DBInstanceStatus : (resource as DBCluster).Status;
 
 /**
  * Sends a restore call once: when RDS answers that the target exists already (an earlier attempt of this step whose
@@ -242,7 +250,7 @@ export async function startRestore(request: PitrRequest, point: ResolvedPoint, d
   if (existing && !taggedBy(tagsOf(existing), execution)) {
     throw new LifelineError('InvalidInput', `target: "${target}" exists already and is not this execution's; nothing was created`);
   }
-  let progress: Pick<RestoreProgress, 'copied' | 'modify' | 'writerTemplate'>;
+  let progress: Pick<RestoreProgress, 'copied' | 'modify' | 'writerTemplate' | 'sourceResourceId'>;
   const before = () => deps.deadline?.assertBefore(`restoring ${request.source.identifier} into ${target}`);
   if (request.source.kind === 'instance') {
     const source = await describeSourceInstance(rds, request.source.identifier);
@@ -259,7 +267,12 @@ export async function startRestore(request: PitrRequest, point: ResolvedPoint, d
       before();
       if (!existing) await startOnce(() => rds.send(new RestoreDBInstanceToPointInTimeCommand(restore)), request, deps);
     }
-    progress = { copied, modify: asRecord(instanceModifyRequest(source, target)), writerTemplate: null };
+    progress = {
+      copied,
+      modify: asRecord(instanceModifyRequest(source, target)),
+      writerTemplate: null,
+      sourceResourceId: source.DbiResourceId ?? null,
+    };
   } else {
     const source = await describeSourceCluster(rds, request.source.identifier);
     const tags = restoreTags(source.TagList, settings.deployment, execution);
@@ -272,12 +285,18 @@ export async function startRestore(request: PitrRequest, point: ResolvedPoint, d
       before();
       if (!existing) await startOnce(() => rds.send(new RestoreDBClusterFromSnapshotCommand(restore)), request, deps);
     } else {
-      const restore = clusterPointInTimeRequest(source, target, point, tags);
+      const restore = clusterPointInTimeRequest(source, target, point, tags, request.copyOnWrite);
       copied = copiedFields(restore);
+      if (request.copyOnWrite && !existing) await assertCloneRoom(rds, source);
       before();
       if (!existing) await startOnce(() => rds.send(new RestoreDBClusterToPointInTimeCommand(restore)), request, deps);
     }
-    progress = { copied, modify: asRecord(clusterModifyRequest(source, target)), writerTemplate: asRecord(writer) };
+    progress = {
+      copied,
+      modify: asRecord(clusterModifyRequest(source, target)),
+      writerTemplate: asRecord(writer),
+      sourceResourceId: null,
+    };
   }
   return {
     kind: request.source.kind,
@@ -289,6 +308,26 @@ export async function startRestore(request: PitrRequest, point: ResolvedPoint, d
     polls: 0,
     startedAt: now.toISOString(),
   };
+}
+
+/** Aurora allows 15 copy-on-write clones per source (its clone group): a 16th is refused before it is asked for. */
+export const MAX_CLONES_PER_SOURCE = 15;
+
+async function assertCloneRoom(rds: RDSClient, source: DBCluster): Promise<void> {
+  const group = source.CloneGroupId;
+  if (!group) return;
+  let clones = 0;
+  for await (const page of paginateDescribeDBClusters({ client: rds }, { Filters: [{ Name: 'engine', Values: [source.Engine!] }] })) {
+    clones += (page.DBClusters ?? []).filter(
+      (c) => c.CloneGroupId === group && c.DBClusterIdentifier !== source.DBClusterIdentifier,
+    ).length;
+  }
+  if (clones >= MAX_CLONES_PER_SOURCE) {
+    throw new LifelineError(
+      'InvalidInput',
+      `copyOnWrite: ${source.DBClusterIdentifier} has ${clones} copy-on-write clones already, Aurora's most (${MAX_CLONES_PER_SOURCE}); delete one or restore a full copy; nothing was created`,
+    );
+  }
 }
 
 /**
@@ -417,8 +456,8 @@ async function modifyRestored(
 }
 
 /** The execution's output and notification after success: the restore point, identifiers, copied settings, approver, durations. */
-export function summarize(state: PitrState) {
-  const { request, point, restore, finish: finished, validation, approval, cutover } = state;
+export function summarize(state: PitrState, now: Date) {
+  const { request, point, restore, finish: finished, validation, approval, cutover, rename } = state;
   if (!point || !restore || !finished || !validation) {
     throw new LifelineError('InvalidInput', 'state: summarize needs the point, restore, finish and validation sections');
   }
@@ -430,9 +469,15 @@ export function summarize(state: PitrState) {
     Validate: secondsBetween(validation.timing.startedAt, validation.timing.finishedAt),
   };
   if (approval) stepSeconds.WaitForApproval = secondsBetween(validation.timing.finishedAt, approval.decidedAt);
+  // Summarize runs as soon as the cutover ends.
+  if (approval && cutover) stepSeconds.HandOver = secondsBetween(approval.decidedAt, now.toISOString());
+  if (rename?.finishedAt) stepSeconds.Rename = secondsBetween(rename.startedAt, rename.finishedAt);
   const recoveryWallSeconds = secondsBetween(request.execution.startedAt, validation.timing.finishedAt);
+  const renamed = rename
+    ? ` ${request.target.identifier} took ${rename.source}'s identifier and endpoint; the source is ${rename.aside}.`
+    : '';
   const approved = approval ? ` Approved by ${approval.approver}${approval.comment ? ` ("${approval.comment}")` : ''}.` : '';
-  const handedOver = cutover ? ` Cutover switched ${request.cutover} to ${request.target.identifier}.` : '';
+  const handedOver = cutover ? ` Cutover switched ${request.cutover} to ${request.target.identifier}.` : renamed;
   return {
     status: 'SUCCEEDED',
     subject: notificationSubject(`${request.database} recovered into ${request.target.identifier}`),
@@ -447,6 +492,9 @@ export function summarize(state: PitrState) {
       masterSecretArn: finished.masterSecretArn,
     },
     restorePoint: { kind: point.kind, time: point.time, snapshot: point.snapshot, window: point.window },
+    strategy: request.strategy,
+    copyOnWrite: request.copyOnWrite,
+    rename: rename ? { source: rename.source, aside: rename.aside, renamed: rename.renamed } : null,
     copiedSettings: restore.copied,
     modifiedSettings: finished.modified,
     validation,
@@ -455,6 +503,8 @@ export function summarize(state: PitrState) {
     cutover: cutover ?? null,
     stepSeconds,
     recoveryWallSeconds,
+    /** From the execution's start to Summarize: after a cutover or a rename, the application is on the restored data. */
+    totalSeconds: secondsBetween(request.execution.startedAt, now.toISOString()),
   };
 }
 
@@ -479,117 +529,27 @@ export function classifyFailure(caught: PitrState['error']): { error: LifelineEr
   return nameCaught(caught, 'PitrFailed');
 }
 
-/** What deleting one resource did, as a sentence. */
-interface Released {
-  deleted: string[];
-  kept: string[];
-  notes: string[];
-}
-
-/**
- * Deletes what this execution created, in order: deletion protection off first, the Aurora writer before its
- * cluster, a final snapshot when the input asked for one (never for a failed or incompatible-* instance, which RDS
- * deletes only with SkipFinalSnapshot). Only resources carrying this execution's tag are touched, and never the
- * source; one found by its name when StartRestore never reported it is deleted too. A restore handed over to cutover
- * is kept: an application may use it.
- */
-export async function releaseRestore(state: PitrState, deps: PitrStepDeps): Promise<Released> {
-  const { request } = state;
-  const out: Released = { deleted: [], kept: [], notes: [] };
-  const target = request.target.identifier;
-  const execution = request.execution.id;
-  if (state.handOver) {
-    out.kept.push(target);
-    out.notes.push(`Kept ${target}: it was handed over to the cutover of ${state.handOver.application}.`);
-    return out;
-  }
-  // ResolveRestorePoint failed or never ran: nothing was created.
-  if (!state.point) return out;
-  const stamp = (deps.now ?? (() => new Date()))().toISOString().slice(0, 19).replace(/[-T:]/g, '');
-  const snapshotName = (identifier: string) => `${identifier}-final-${stamp}`;
-  const instanceIds = request.source.kind === 'instance' ? [target] : [state.restore?.writer ?? writerIdentifier(target)];
-  for (const identifier of instanceIds) {
-    try {
-      const instance = await findInstance(deps.rds, identifier);
-      if (!instance) continue;
-      if (identifier === request.source.identifier || !taggedBy(instance.TagList, execution)) {
-        out.kept.push(identifier);
-        out.notes.push(`Kept ${identifier}: it does not carry this execution's tag.`);
-        continue;
-      }
-      if (instance.DBInstanceStatus === 'deleting') {
-        out.deleted.push(identifier);
-        continue;
-      }
-      if (instance.DeletionProtection) {
-        await deps.rds.send(
-          new ModifyDBInstanceCommand({ DBInstanceIdentifier: identifier, DeletionProtection: false, ApplyImmediately: true }),
-        );
-      }
-      const member = request.source.kind === 'cluster';
-      const skip = member || !request.finalSnapshot || requiresSkipFinalSnapshot(instance.DBInstanceStatus);
-      await deps.rds.send(
-        new DeleteDBInstanceCommand({
-          DBInstanceIdentifier: identifier,
-          ...(member
-            ? {}
-            : skip
-              ? { SkipFinalSnapshot: true }
-              : { SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: snapshotName(identifier) }),
-          ...(member ? {} : { DeleteAutomatedBackups: true }),
-        }),
-      );
-      out.deleted.push(identifier);
-      if (!member && !skip) out.notes.push(`Its final snapshot is ${snapshotName(identifier)}.`);
-    } catch (error) {
-      out.kept.push(identifier);
-      out.notes.push(`Could not delete ${identifier}: ${(error as Error).name}: ${(error as Error).message}; delete it by hand.`);
-    }
-  }
-  if (request.source.kind === 'cluster') {
-    try {
-      const cluster = await findCluster(deps.rds, target);
-      if (cluster) {
-        if (target === request.source.identifier || !taggedBy(cluster.TagList, execution)) {
-          out.kept.push(target);
-          out.notes.push(`Kept ${target}: it does not carry this execution's tag.`);
-        } else if (cluster.Status !== 'deleting') {
-          if (cluster.DeletionProtection) {
-            await deps.rds.send(
-              new ModifyDBClusterCommand({ DBClusterIdentifier: target, DeletionProtection: false, ApplyImmediately: true }),
-            );
-          }
-          const skip = !request.finalSnapshot || requiresSkipFinalSnapshot(cluster.Status);
-          await deps.rds.send(
-            new DeleteDBClusterCommand({
-              DBClusterIdentifier: target,
-              ...(skip ? { SkipFinalSnapshot: true } : { SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: snapshotName(target) }),
-            }),
-          );
-          out.deleted.push(target);
-        } else out.deleted.push(target);
-      }
-    } catch (error) {
-      // RDS deletes a cluster only once its instances are gone: Cleanup runs again (pitr.asl.json retries this name).
-      if ((error as Error).name === 'InvalidDBClusterStateFault' && out.deleted.length > 0) {
-        throw new LifelineError('PitrCleanupPending', `${target} cannot be deleted until its writer is gone: ${(error as Error).message}`);
-      }
-      out.kept.push(target);
-      out.notes.push(
-        `Could not delete ${target}: ${(error as Error).name}: ${(error as Error).message}; delete it by hand once its instances are gone.`,
-      );
-    }
-  }
-  if (out.deleted.length > 0) out.notes.unshift(`Deleted ${out.deleted.join(', ')}, which this execution had restored.`);
-  return out;
+/** What RenameBack did, for the notice. */
+function renamedBack({ renameBack }: PitrState): string {
+  if (!renameBack || renameBack.phase !== 'done') return '';
+  return renameBack.renamed.length > 0
+    ? ` Renamed back (${renameBack.renamed.join(', ')}): ${renameBack.source} is the source again.`
+    : ` ${renameBack.source} was never renamed.`;
 }
 
 /** Deletes what this execution created (releaseRestore) and names the failure. */
 export async function cleanup(state: PitrState, deps: PitrStepDeps): Promise<PitrFailure> {
   const { request } = state;
-  const { error, cause } = classifyFailure(state.error);
+  const failed = classifyFailure(state.error);
+  // RenameBack failed: that is what a human must act on; the first failure is its cause's start.
+  const { error, cause } = state.renameBackError
+    ? {
+        error: 'PitrRenameUnresolved' as const,
+        cause: `${failed.error}: ${failed.cause}; then ${nameCaught(state.renameBackError, 'PitrRenameUnresolved').cause}`,
+      }
+    : failed;
   const released = await releaseRestore(state, deps);
-  const notes = released.notes.length ? ` ${released.notes.join(' ')}` : ' Nothing had been created.';
+  const notes = `${renamedBack(state)}${released.notes.length ? ` ${released.notes.join(' ')}` : ' Nothing had been created.'}`;
   return {
     error,
     cause,

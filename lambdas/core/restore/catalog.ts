@@ -106,3 +106,42 @@ export function ssmRestoreCatalog(ssm: SSMClient, deployment: { name: string; ba
 export function fixedRestoreCatalog(databases: readonly RestoreDatabase[]): RestoreCatalog {
   return { groupOf: () => Promise.resolve([...databases]) };
 }
+
+export type RestoreApplication = RestoreDatabase['applications'][number];
+
+/**
+ * The configured database `name` and the catalog group it is in (the restore and PITR inputs name it); InvalidInput
+ * naming its restore group when that group has no entry for it.
+ */
+export async function configuredDatabase(
+  catalog: RestoreCatalog,
+  name: string,
+  deployment: { name: string; backupStacks: number },
+): Promise<{ database: RestoreDatabase; group: RestoreDatabase[] }> {
+  const group = await catalog.groupOf(name);
+  const database = group.find((d) => d.name === name);
+  if (!database) {
+    throw new LifelineError(
+      'InvalidInput',
+      `database: "${name}" is not a configured database of deployment ${deployment.name} (its restore group ${deployment.name}-restore-${backupStackOf(name, deployment.backupStacks) + 1} has no catalog entry for it)`,
+    );
+  }
+  return { database, group };
+}
+
+/**
+ * The application whose role owns and validates a restore of `database`: the one `cutover` names, which must be one
+ * of its configured applications (InvalidInput naming them), else its only one; undefined when it has none or several.
+ */
+export function owningApplication(database: RestoreDatabase, cutover: string | undefined): RestoreApplication | undefined {
+  if (cutover === undefined) return database.applications.length === 1 ? database.applications[0] : undefined;
+  const application = database.applications.find((a) => a.name === cutover);
+  if (!application) {
+    const applications = database.applications.map((a) => a.name).join(', ') || 'none';
+    throw new LifelineError(
+      'InvalidInput',
+      `cutover: "${cutover}" is not a configured application of database "${database.name}" (its applications: ${applications})`,
+    );
+  }
+  return application;
+}

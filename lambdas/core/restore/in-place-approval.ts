@@ -9,13 +9,15 @@ import { RestoreJob } from './job.js';
  * no job for it, since whoever may run its task definition may write any job. Step Functions is asked (the task
  * role may read the restore workflow's executions only) whether the execution the job names runs, and its history
  * must show, newest first: RunRestore entered with this very job and an approval in its state, the Task left just
- * before it being WaitForApproval, whose task succeeded with that approval decision (SendTaskSuccess's output, which
- * only a human's `lifeline approve` sends). Anything else refuses the job before anything is written.
+ * before it being VerifyApproval (which passes only the approve function's signed decisions), and the one before that
+ * WaitForApproval, whose task succeeded with that approval decision (SendTaskSuccess's output, which only a human's
+ * `lifeline approve` sends). Anything else refuses the job before anything is written.
  */
 
 /** The states of restore.asl.json that the check reads. */
 const RUN_RESTORE = 'RunRestore';
 const WAIT_FOR_APPROVAL = 'WaitForApproval';
+const VERIFY_APPROVAL = 'VerifyApproval';
 
 /** GetExecutionHistory pages read at most: RunRestore and the approval come among an execution's newest events. */
 const MAX_PAGES = 5;
@@ -33,8 +35,10 @@ function parsed(text: string | undefined): unknown {
 interface Found {
   /** RunRestore's input: the execution's state as the runner was started. */
   runRestore?: Record<string, unknown>;
-  /** The name of the Task state left last before it (WaitForApproval when a human approved). */
+  /** The name of the Task state left last before it (VerifyApproval when a human approved). */
   before?: string;
+  /** The name of the Task state left before that one (WaitForApproval when a human approved). */
+  asked?: string;
   /** The answer of that Task (TaskSucceeded): its resource and output. */
   answer?: HistoryEvent['taskSucceededEventDetails'] | null;
 }
@@ -48,6 +52,11 @@ function read(found: Found, event: HistoryEvent): boolean {
   }
   if (found.before === undefined) {
     if (event.type === 'TaskStateExited') found.before = event.stateExitedEventDetails?.name ?? '';
+    return false;
+  }
+  if (found.before !== VERIFY_APPROVAL) return true;
+  if (found.asked === undefined) {
+    if (event.type === 'TaskStateExited') found.asked = event.stateExitedEventDetails?.name ?? '';
     return false;
   }
   // The event written just before a Task state is left is its answer.
@@ -86,8 +95,8 @@ export async function assertInPlaceApproved(sfn: SFNClient, job: RestoreJob, sig
     throw refused(`could not be read from Step Functions (${name}: ${message})`);
   }
   if (!found.runRestore) throw refused(`has not started ${RUN_RESTORE}`);
-  if (found.before !== WAIT_FOR_APPROVAL)
-    throw refused(`entered ${RUN_RESTORE} after ${found.before ?? 'nothing'}, not after a human's approval`);
+  if (found.before !== VERIFY_APPROVAL || found.asked !== WAIT_FOR_APPROVAL)
+    throw refused(`entered ${RUN_RESTORE} after ${found.asked ?? found.before ?? 'nothing'}, not after a human's verified approval`);
   const details = found.answer;
   const decision = ApprovalDecision.safeParse(parsed(details?.output));
   if (details?.resourceType !== 'sns' || details.resource !== 'publish.waitForTaskToken' || !decision.success) {

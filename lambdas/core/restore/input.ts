@@ -20,7 +20,8 @@ export function defaultTargetName(database: string, startedAt: Date): string {
   return `${database}${RESTORED_SUFFIX}${stamp}`;
 }
 
-const SmokeCheck = z.strictObject({
+/** A check the restored database must pass; the restore and PITR inputs take up to 50. */
+export const SmokeCheck = z.strictObject({
   name: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,79}$/, 'must be 1-80 letters, digits, spaces or "_.:-"')
@@ -32,6 +33,18 @@ const SmokeCheck = z.strictObject({
     .max(10_000)
     .describe("Runs as the application's role on the restored database; passes when its first row's first column is true."),
 });
+
+/** Hours a human has to approve (1 to 168), as the restore and PITR inputs take them. */
+export const ApprovalTimeoutHours = z.number().int().min(1).max(168);
+
+/** An issue for each smoke check whose name an earlier one has: the report names them. */
+export function refineSmokeCheckNames(checks: readonly { name: string }[] | undefined, ctx: z.RefinementCtx): void {
+  checks?.forEach((check, i) => {
+    if (checks.findIndex((other) => other.name === check.name) !== i) {
+      ctx.addIssue({ code: 'custom', path: ['smokeChecks', i, 'name'], message: `"${check.name}" is used twice` });
+    }
+  });
+}
 
 /** A role's name as PostgreSQL takes it: 1-63 bytes, any characters but NUL. */
 const RoleName = z
@@ -104,13 +117,9 @@ export const RestoreInput = z
       .max(50)
       .optional()
       .describe('Extra checks after the restore, beside the row counts and the migration.'),
-    approvalTimeoutHours: z
-      .number()
-      .int()
-      .min(1)
-      .max(168)
-      .optional()
-      .describe("How long a human has to approve, when one is asked; by default the deployed config's."),
+    approvalTimeoutHours: ApprovalTimeoutHours.optional().describe(
+      "How long a human has to approve, when one is asked; by default the deployed config's.",
+    ),
     cutover: ApplicationName.optional().describe('The configured application to switch to the restored database once a human approves.'),
     inPlace: z
       .boolean()
@@ -157,10 +166,7 @@ export const RestoreInput = z
         `required: the default name "${input.database}${RESTORED_SUFFIX}<yyyymmddhhmmss>" would pass PostgreSQL's ${MAX_IDENTIFIER_LENGTH} characters`,
       );
     }
-    input.smokeChecks?.forEach((check, i) => {
-      if (input.smokeChecks!.findIndex((other) => other.name === check.name) !== i)
-        problem(['smokeChecks', i, 'name'], `"${check.name}" is used twice`);
-    });
+    refineSmokeCheckNames(input.smokeChecks, ctx);
   })
   .meta({ title: 'Lifeline restore workflow input', examples: RESTORE_INPUT_EXAMPLES });
 export type RestoreInput = z.infer<typeof RestoreInput>;

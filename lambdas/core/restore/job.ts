@@ -36,7 +36,7 @@ export const RestoreJob = z.strictObject({
   tables: z.array(z.string().min(1)).nullable(),
   schemas: z.array(z.string().min(1)).nullable(),
   jobs: z.number().int().min(1).max(64),
-  /** Fargate ephemeral storage for the staged archive (21-200 GiB). */
+  /** Fargate ephemeral storage for what the restore stages (21-200 GiB; storageFor). */
   storageGiB: z.number().int().min(21).max(200),
 });
 export type RestoreJob = z.infer<typeof RestoreJob>;
@@ -92,8 +92,14 @@ const MAX_STORAGE_GIB = 200;
 const STORAGE_MARGIN_GIB = 2;
 const GIB = 1024 ** 3;
 
-/** Ephemeral storage for restoring an archive of `archiveBytes`; too large a backup is refused before anything is created. */
-export function storageFor(archiveBytes: number): number {
+/**
+ * Ephemeral storage for restoring an archive of `archiveBytes`. A restore into a new database stages only the
+ * archive's table of contents (and large objects' data): Fargate's least, whatever the archive's size. One in place
+ * stages the archive decompressed (pipeline.ts stagingBytesFor); too large a backup for that is refused before
+ * anything is created.
+ */
+export function storageFor(archiveBytes: number, inPlace: boolean): number {
+  if (!inPlace) return MIN_STORAGE_GIB;
   const needed = Math.ceil(stagingBytesFor(archiveBytes) / GIB) + STORAGE_MARGIN_GIB;
   if (needed > MAX_STORAGE_GIB) {
     throw new LifelineError('InvalidInput', `the backup needs about ${needed} GiB of staging, more than Fargate's ${MAX_STORAGE_GIB} GiB`);

@@ -6,9 +6,9 @@ import { pipeline as streamPipeline, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { abortError, throwIfAborted } from '../abort.js';
-import { archiveContents, archiveScript, decompressStage, tableEntry, type ArchiveEntry } from '../archive/format.js';
-import { writeDataOffsets, type ArchiveRows } from '../archive/data-offsets.js';
-import { pgBinary, runPipeline } from '../child-process.js';
+import { archiveContents, archiveScript, decompressStage, type ArchiveEntry } from '../archive/format.js';
+import { ArchiveSplitter, type ArchiveHead, type SplitPlan } from '../archive/split.js';
+import { pgBinary, runPipeline, startPipeline } from '../child-process.js';
 import { describe, libpqEnv, redact, type ConnectionSettings } from '../postgres/connection.js';
 import { DigestTap } from '../digest.js';
 import { LifelineError } from '../errors.js';
@@ -18,7 +18,7 @@ import { assertCanActAs } from '../postgres/ownership.js';
 import { isPrivilegeEntry, missingRoles, rolesInPrivilegeSql } from '../archive/privileges.js';
 import { openTarget, type UndoableTarget } from './target.js';
 import { makeStagingDirectory } from './staging.js';
-import { loadPart, planTableParts, type TablePartsPlan } from '../archive/table-parts.js';
+import { RowLoaders } from './row-loaders.js';
 import { selectedTables, selectTables } from '../archive/table-selection.js';
 import { findBackup, openObject, readManifest, storage, type BackupSelector } from '../vault/backups.js';
 
@@ -57,18 +57,21 @@ export interface RestoreOptions {
    * checked before anything is written; false skips them (`pg_restore --no-privileges`).
    */
   privileges?: boolean;
-  /** pg_restore worker processes; a table holding over 1/jobs of the rows is loaded in this many parts alongside them. */
+  /** Connections loading the rows as they arrive, and pg_restore's worker processes for what follows them. */
   jobs?: number;
   /**
-   * Count every restored table and compare it with the manifest (default); a table loaded in parts counts the rows
-   * its parts' COPYs reported. The restore workflow leaves this to its ValidateRestore step, which counts again as
+   * Count every restored table and compare it with the manifest (default); a table whose rows were loaded as they
+   * arrived counts the rows its COPYs reported. The restore workflow leaves this to its ValidateRestore step, which counts again as
    * the application's role: counting twice would add to the RTO.
    */
   verifyRows?: boolean;
-  /** Where the archive is staged (default: the OS temp directory); needs `stagingBytesFor(archive bytes)` free. */
+  /**
+   * Where the archive's table of contents is staged (default: the OS temp directory); in place, the whole archive,
+   * which needs `stagingBytesFor(archive bytes)` free.
+   */
   stagingDir?: string;
   /**
-   * Stops the restore (SIGINT/SIGTERM): the staged archive is removed and the target put back as it was. It
+   * Stops the restore (SIGINT/SIGTERM): what was staged is removed and the target put back as it was. It
    * rejects with `signal.reason` when that is a LifelineError, else with Interrupted.
    */
   signal?: AbortSignal;
@@ -104,9 +107,9 @@ export interface RestoreResult {
 export const ESTIMATE_TOLERANCE = 0.1;
 
 /**
- * The archive is decompressed while it downloads, so only its decompressed copy is staged, and the manifest
+ * An in-place restore stages the archive decompressed (one pg_restore transaction needs a file), and the manifest
  * does not record that size: it is taken as this many times the archive, the bound the restore workflow sizes
- * the runner's disk with. It is no hard bound (highly repetitive text, such as log lines, compresses further):
+ * the runner's disk with for it. It is no hard bound (highly repetitive text, such as log lines, compresses further):
  * an archive that decompresses larger fails while staging, before anything is written to the target.
  */
 export const DECOMPRESSED_PER_ARCHIVE_BYTE = 6;
@@ -185,39 +188,35 @@ function assertIntact(options: RestoreOptions, manifest: BackupManifest, tap: Di
 }
 
 /**
- * Downloads, hashes and decompresses the archive in one pass into the staging directory (pg_restore -j needs a
- * file it can seek in), while a walk that follows the decompression finds where each table's rows lie and then
- * writes the data offsets pg_dump could not write into a pipe; nothing reaches pg_restore unless the bytes match
- * the manifest.
+ * Downloads, hashes and decompresses the archive in one pass into `splitter` (archive/split.ts), which keeps its
+ * head for pg_restore and hands the rows on as they arrive; resolves once the whole archive matched the manifest.
+ * A failure that could come from damaged bytes (zstd's, the split's, a COPY's) is first of all a question of whether
+ * the stored archive is intact, which is checked again.
  */
-async function stageVerified(
-  options: RestoreOptions,
-  manifest: BackupManifest,
-  dir: string,
-): Promise<{ archive: string; rows?: ArchiveRows }> {
-  const archive = join(dir, 'archive.dump');
+async function receiveVerified(options: RestoreOptions, manifest: BackupManifest, splitter: ArchiveSplitter): Promise<void> {
   const tap = new DigestTap(undefined, options.onProgress);
-  const body = await openObject(options.s3, options.bucket, manifest.key);
-  let writing = true;
-  const offsets = writeDataOffsets(archive, options.signal, () => writing);
   try {
-    await storage(`downloading s3://${options.bucket}/${manifest.key}`, () =>
-      runPipeline({
-        stages: [decompressStage('RestoreFailed', archive)],
+    const body = await openObject(options.s3, options.bucket, manifest.key);
+    await storage(`downloading s3://${options.bucket}/${manifest.key}`, async () => {
+      const run = startPipeline({
+        stages: [decompressStage('RestoreFailed')],
         input: streamPipeline(body, tap, () => undefined),
         signal: options.signal,
-      }),
-    ).finally(() => (writing = false));
+      });
+      // Whichever fails first is the cause (a failed split stops zstd); both have ended when this settles.
+      const split = pipeline(run.output, splitter).catch((error: unknown) => {
+        run.stop();
+        throw error;
+      });
+      await Promise.all([run.done, split]).finally(() => Promise.allSettled([run.done, split]));
+    });
     assertIntact(options, manifest, tap);
   } catch (error) {
-    await offsets.catch(() => undefined); // the walk ends at the end of what was written; the failure is this one
     throwIfAborted(options.signal, INTERRUPTED);
     if (error instanceof LifelineError && error.name === 'RestoreFailed')
       assertIntact(options, manifest, await storedDigest(options, manifest.key));
     throw error;
   }
-  const { rows } = await offsets;
-  return { archive, rows };
 }
 
 /** Refuses, before anything is written, privileges for roles that the target's server does not have. */
@@ -242,7 +241,7 @@ interface RestoreFlags {
   privileges: boolean;
 }
 
-/** pg_restore of the staged archive into the target, with `args` after the options every run of a restore shares. */
+/** pg_restore of the staged head (or archive) into the target, with `args` after the options every run of a restore shares. */
 function pgRestore(archive: string, settings: ConnectionSettings, flags: RestoreFlags, args: string[], signal: AbortSignal | undefined) {
   const { role, inPlace, privileges } = flags;
   return runPipeline({
@@ -269,66 +268,6 @@ function pgRestore(archive: string, settings: ConnectionSettings, flags: Restore
   });
 }
 
-/**
- * Runs the tasks side by side and returns what they returned. The first to fail stops the others (through the
- * signal each is given), and its error is thrown once they all ended; `signal` stops them all.
- */
-async function allOrNone<T>(tasks: ((stop: AbortSignal) => Promise<T>)[], signal: AbortSignal | undefined): Promise<T[]> {
-  const stop = new AbortController();
-  const forward = () => stop.abort(signal?.reason);
-  signal?.addEventListener('abort', forward, { once: true });
-  let failure: { error: unknown } | undefined;
-  try {
-    const results = await Promise.all(
-      tasks.map((task) =>
-        task(stop.signal).catch((error: unknown) => {
-          failure ??= { error };
-          stop.abort();
-          return undefined;
-        }),
-      ),
-    );
-    if (failure) throw failure.error;
-    return results as T[];
-  } finally {
-    signal?.removeEventListener('abort', forward);
-  }
-}
-
-/**
- * The restore of `entries` when their largest table is cut into parts (see TablePartsPlan): their definitions (in
- * one transaction, then `definitionsRestored`), then the parts, each over a connection of its own, alongside
- * pg_restore -j N of everything that does not need them, then what does. Returns the rows the parts loaded.
- */
-async function restoreInParts(
-  plan: TablePartsPlan,
-  archive: string,
-  entries: ArchiveEntry[],
-  settings: ConnectionSettings,
-  flags: RestoreFlags,
-  jobs: number,
-  dir: string,
-  signal: AbortSignal | undefined,
-  definitionsRestored: () => Promise<void>,
-): Promise<number> {
-  const definitions = await useList(dir, 'definitions', entries);
-  const [alongside, after] = [await useList(dir, 'alongside', plan.alongside), await useList(dir, 'after', plan.after)];
-  const rowsAndIndexes = [`--jobs=${jobs}`, '--section=data', '--section=post-data'];
-  // In place, pgRestore runs every step in one transaction already.
-  const oneTransaction = flags.inPlace ? [] : ['--single-transaction'];
-  await pgRestore(archive, settings, flags, ['--section=pre-data', ...oneTransaction, definitions], signal);
-  await definitionsRestored();
-  const [, ...parts] = await allOrNone(
-    [
-      (stop) => pgRestore(archive, settings, flags, [...rowsAndIndexes, alongside], stop).then(() => 0),
-      ...plan.parts.map((part) => (stop: AbortSignal) => loadPart(archive, plan, part, settings, flags.role, stop)),
-    ],
-    signal,
-  );
-  if (plan.after.length > 0) await pgRestore(archive, settings, flags, [...rowsAndIndexes, after], signal);
-  return parts.reduce((sum, rows) => sum + rows, 0);
-}
-
 /** One table's restored rows against the manifest: equal to an exact count, within ESTIMATE_TOLERANCE of an estimate. */
 export function checkRows(rows: number, expected: TableRowCount): Pick<RestoredTable, 'check' | 'passed'> {
   return expected.exact
@@ -336,26 +275,33 @@ export function checkRows(rows: number, expected: TableRowCount): Pick<RestoredT
     : { check: 'estimate', passed: Math.abs(rows - expected.rows) <= ESTIMATE_TOLERANCE * expected.rows };
 }
 
-/**
- * A table loaded in parts and its rows as their COPYs reported them: each commits all its rows or none, into a
- * table nothing else writes to. They are its rows unless it has inheritance children, which are then counted.
- */
-interface LoadedInParts {
-  data: ArchiveEntry;
-  rows: number;
+/** The rows each table's COPYs loaded (RowLoaders), by table OID, from the rows by dump id of its data entry. */
+function loadedByTable(entries: ArchiveEntry[], loaded: ReadonlyMap<number, number>): Map<number, number> {
+  const byTable = new Map<number, number>();
+  for (const entry of entries) {
+    const data = /^(\d+); 0 (\d+) TABLE DATA /.exec(entry.line);
+    const rows = data ? loaded.get(Number(data[1])) : undefined;
+    if (data && rows !== undefined) byTable.set(Number(data[2]), rows);
+  }
+  return byTable;
 }
 
+/**
+ * Each restored table's rows against the manifest: those its COPYs reported (each COPY commits all its rows or none,
+ * into a table nothing else writes to), unless it has inheritance children (then counted), or it was not loaded
+ * that way (then counted).
+ */
 async function countRestored(
   client: pg.Client,
   restoring: TableRowCount[],
   target: ConnectionSettings,
   key: string,
-  inParts: LoadedInParts | undefined,
+  loaded: ReadonlyMap<number, number>,
 ): Promise<RestoredTable[]> {
   const tables: RestoredTable[] = [];
   for (const table of restoring) {
-    const counted = inParts && tableEntry(table.oid, 'TABLE DATA').test(inParts.data.line) && !(await hasChildren(client, table));
-    const rows = counted ? inParts.rows : await countRows(client, table);
+    const reported = loaded.get(table.oid);
+    const rows = reported !== undefined && !(await hasChildren(client, table)) ? reported : await countRows(client, table);
     tables.push({ schema: table.schema, name: table.name, rows, expectedRows: table.rows, ...checkRows(rows, table) });
   }
   const wrong = tables.filter((t) => !t.passed);
@@ -403,10 +349,15 @@ async function undoRestore(
 }
 
 /**
- * Restores a backup into a separate database (or, `inPlace`, over one): archive staged and checked against the
- * manifest's SHA-256, privileges' roles and the owning role checked on the target's server, then `pg_restore
- * --no-owner [--role] --exit-on-error -j N` (with a table over 1/N of the rows loaded in N parts alongside it),
- * then every restored table counted and compared with the counts taken at backup time. A failure at any point leaves the target as it was and removes the staged archive.
+ * Restores a backup into a separate database (or, `inPlace`, over one). The archive is read once, as it downloads
+ * (hashed, decompressed, split: archive/split.ts): as soon as its table of contents is in, the privileges' roles are
+ * checked on the target's server, the definitions restored (`pg_restore --section=pre-data`, one transaction), and
+ * the rows COPYed over N connections as they arrive (RowLoaders), in transactions that commit only once the whole
+ * archive matched the manifest's SHA-256; then `pg_restore -j N` restores the rest (indexes, constraints, sequences,
+ * large objects) from the staged table of contents. Every restored table is then compared with the counts taken at
+ * backup time. An in-place restore, or an archive whose rows cannot be read as COPY text, is staged whole and restored
+ * by pg_restore once verified, as one transaction in place. A failure at any point leaves the target as it was and
+ * removes what was staged.
  */
 export async function runRestore(options: RestoreOptions): Promise<RestoreResult> {
   const now = options.now ?? (() => new Date());
@@ -431,56 +382,92 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   const partial = options.tables !== undefined || options.schemas !== undefined;
   if (!inPlace) assertNotSource(settings, manifest);
   const stagingDir = options.stagingDir ?? tmpdir();
-  await assertStagingRoom(stagingDir, manifest);
+  if (inPlace) await assertStagingRoom(stagingDir, manifest);
 
   const target = await openTarget(settings, { create: options.createTarget, owner: role, inPlace });
   let dir: string | undefined;
   let removal: Promise<void> | undefined;
   let writing = false;
   let restored = false;
+  let loaders: RowLoaders | undefined;
+  /** The definitions restored while the rows arrive, settled before anything else touches the target. */
+  let definitions: Promise<void> | undefined;
   try {
     if (role !== undefined) await assertCanActAs(target.server, role, settings);
     const staged = await makeStagingDirectory(stagingDir);
     dir = staged;
-    const { archive, rows } = await stageVerified(options, manifest, staged);
-    const contents = await archiveContents(archive);
-    const { entries, leftOut } = partial ? selectTables(contents, restoring) : { entries: contents, leftOut: [] };
     const privileges = options.privileges ?? true;
-    if (privileges) await assertRolesExist(target, archive, entries, staged, manifest);
-    throwIfAborted(signal, INTERRUPTED);
-
-    writing = true;
-    const client = await target.prepare();
     const flags = { role, inPlace, privileges };
-    const plan = planTableParts(entries, rows, jobs);
-    let inParts: LoadedInParts | undefined;
-    const definitionsRestored = () => target.definitionsRestored(restoring);
-    if (plan) {
-      const loaded = await restoreInParts(plan, archive, entries, settings, flags, jobs, staged, signal, definitionsRestored);
-      inParts = { data: plan.data, rows: loaded };
-    } else if (inPlace) {
+    let selected: { entries: ArchiveEntry[]; leftOut: string[] } | undefined;
+    let client: pg.Client | undefined;
+    let loadedIds: ReadonlySet<number> = new Set();
+
+    /** The head is in: what is restored, checked before anything is written; the rows' loading starts. */
+    const plan = async (head: ArchiveHead): Promise<SplitPlan> => {
+      const contents = await archiveContents(head.path);
+      const { entries, leftOut } = partial ? selectTables(contents, restoring) : { entries: contents, leftOut: [] };
+      selected = { entries, leftOut };
+      if (privileges) await assertRolesExist(target, head.path, entries, staged, manifest);
+      throwIfAborted(signal, INTERRUPTED);
+      const ids = new Set(entries.map((entry) => entry.id));
+      const loaded = new Set(inPlace ? [] : head.tables.filter((table) => ids.has(table.dumpId)).map((table) => table.dumpId));
+      const staging = new Set([...ids].filter((id) => !loaded.has(id)));
+      loadedIds = loaded;
+      if (loaded.size === 0) return { loaded, staged: staging, headRead: Promise.resolve() };
+
+      writing = true;
+      client = await target.prepare();
+      // The definitions in one transaction, by which a failure's undo tells what this restore created (target.ts).
+      const selection = partial ? [await useList(staged, 'use-list', entries)] : [];
+      definitions = pgRestore(head.path, settings, flags, ['--section=pre-data', '--single-transaction', ...selection], signal).then(() =>
+        target.definitionsRestored(restoring),
+      );
+      definitions.catch(() => undefined); // thrown where the rows wait for it, or after the archive was read
+      loaders = new RowLoaders({ settings, jobs, encoding: head.encoding!, role, tablesReady: definitions, signal });
+      return { loaded, staged: staging, headRead: definitions.catch(() => undefined) };
+    };
+    const splitter = new ArchiveSplitter(join(staged, 'head.dump'), { head: plan, rows: (segment) => loaders!.load(segment) });
+    await receiveVerified(options, manifest, splitter);
+    const { entries, leftOut } = selected!;
+    const rowsByEntry = new Map<number, number>();
+    if (loaders) {
+      for (const [id, rows] of await untilAborted(loaders.finish(), signal)) rowsByEntry.set(id, rows);
+      await definitions;
+      await loaders.commit();
+      await loaders.close();
+      // What the loaders did not load: sequences' values, large objects, indexes, constraints.
+      const rest = entries.filter((entry) => !loadedIds.has(entry.id));
       await pgRestore(
-        archive,
+        splitter.path,
         settings,
         flags,
-        [`--jobs=${jobs}`, ...(partial ? [await useList(staged, 'use-list', entries)] : [])],
+        [`--jobs=${jobs}`, '--section=data', '--section=post-data', await useList(staged, 'rest', rest)],
         signal,
       );
     } else {
-      // The definitions in one transaction, by which a failure's undo tells what this restore created (target.ts).
+      writing = true;
+      client = await target.prepare();
       const selection = partial ? [await useList(staged, 'use-list', entries)] : [];
-      await pgRestore(archive, settings, flags, ['--section=pre-data', '--single-transaction', ...selection], signal);
-      await definitionsRestored();
-      await pgRestore(archive, settings, flags, [`--jobs=${jobs}`, '--section=data', '--section=post-data', ...selection], signal);
+      if (inPlace) {
+        await pgRestore(splitter.path, settings, flags, [`--jobs=${jobs}`, ...selection], signal);
+      } else {
+        await pgRestore(splitter.path, settings, flags, ['--section=pre-data', '--single-transaction', ...selection], signal);
+        await target.definitionsRestored(restoring);
+        await pgRestore(splitter.path, settings, flags, [`--jobs=${jobs}`, '--section=data', '--section=post-data', ...selection], signal);
+      }
     }
     restored = true;
-    // pg_restore has no more use for the staged archive: it is removed while the rows are counted.
+    // pg_restore has no more use for the staged head: it is removed while the rows are counted.
     removal = rm(dir, { recursive: true, force: true });
     removal.catch(() => undefined); // its failure is thrown in the end, after the counts
-    const tables = options.verifyRows === false ? [] : await untilAborted(countRestored(client, restoring, settings, key, inParts), signal);
+    const loaded = loadedByTable(entries, rowsByEntry);
+    const tables = options.verifyRows === false ? [] : await untilAborted(countRestored(client!, restoring, settings, key, loaded), signal);
     return { key, target: describe(settings), tables, leftOut, durationMs: now().getTime() - startedAt.getTime() };
   } catch (error) {
     const failure = signal?.aborted ? abortError(signal, INTERRUPTED) : error;
+    // Nothing may still write while the target is put back: uncommitted rows roll back, the definitions end.
+    await loaders?.close();
+    await definitions?.catch(() => undefined);
     throw writing ? await undoRestore(target, failure, settings, restored) : failure;
   } finally {
     await target.close();

@@ -4,8 +4,8 @@ import { ownerLabel, ownerState, parseOwnerLabel, thisProcess, type OwnerState, 
 
 /**
  * Where a restore stages its archive: a directory of its own in the staging directory, named for the process that
- * made it, `lifeline-restore-<owner>-XXXXXX` (process-owner.ts): a run killed midway leaves it behind (the archive
- * decompressed, as large as the database's data), and another run or `lifeline cleanup` tells by the name alone whether
+ * made it, `lifeline-restore-<owner>-XXXXXX` (process-owner.ts): a run killed midway leaves it behind (the archive's
+ * table of contents; in place, the archive decompressed, as large as the database's data), and another run or `lifeline cleanup` tells by the name alone whether
  * its maker still runs.
  */
 

@@ -135,6 +135,28 @@ export type TableCheck = z.infer<typeof TableCheck>;
  */
 export const MAX_REPORTED_TABLES = 20;
 
+/** The most differences from the live source a report names: each line is cut to MAX_DRIFT_LINE_LENGTH characters. */
+export const MAX_REPORTED_DRIFT = 20;
+export const MAX_DRIFT_LINE_LENGTH = 300;
+
+/**
+ * What differs between the restored database and its live source at validation (drift/report.ts), or why they were
+ * not compared (no source reachable from the step, a table-level or in-place restore, a failure). It informs the
+ * approver; it never fails the validation.
+ */
+export const SourceDrift = z.strictObject({
+  compared: z.boolean(),
+  /** Why not, when not compared. */
+  reason: z.string().nullable(),
+  /** The source, `user@host:port/database`, when compared. */
+  source: z.string().nullable(),
+  /** Schema differences and tables whose rows differ, from the restored database to the source. */
+  differences: z.number().int().nonnegative(),
+  /** The first MAX_REPORTED_DRIFT of them, in words. */
+  first: z.array(z.string().max(MAX_DRIFT_LINE_LENGTH)).max(MAX_REPORTED_DRIFT),
+});
+export type SourceDrift = z.infer<typeof SourceDrift>;
+
 export const ValidationReport = z.strictObject({
   passed: z.boolean(),
   /** One paragraph for notifications and the failure cause. */
@@ -157,6 +179,8 @@ export const ValidationReport = z.strictObject({
     checked: z.boolean(),
   }),
   smokeChecks: z.array(z.strictObject({ name: z.string(), passed: z.boolean(), detail: z.string() })),
+  /** Absent where nothing compared it, as in a drill's report. */
+  drift: SourceDrift.optional(),
   timing: Timing,
 });
 export type ValidationReport = z.infer<typeof ValidationReport>;

@@ -3,7 +3,6 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type pg from 'pg';
 import { parseConnectionSecret } from '../postgres/connection-secrets.js';
-import { backupStackOf } from '../database-groups.js';
 import { boundStatements, connectClient, redact, type ConnectionSettings } from '../postgres/connection.js';
 import { depsWithin, withinStepDeadline, type StepDeadline } from '../deadline.js';
 import { LifelineError, type LifelineErrorName } from '../errors.js';
@@ -14,12 +13,12 @@ import { parseInput } from '../validation.js';
 import { findBackup, objectSize, openObject, readManifest, type BackupSelector } from '../vault/backups.js';
 import { notificationSubject } from '../workflows/notifications.js';
 import { causeDetails, nameCaught, secondsBetween, stepTimer } from '../workflows/execution-state.js';
-import type { RestoreCatalog } from './catalog.js';
+import { configuredDatabase, owningApplication, type RestoreCatalog } from './catalog.js';
 import { compensateRestore, type RestoreCompensationDeps } from './compensation.js';
 import { assertJobFits, storageFor } from './job.js';
 import { runnerErrorName } from '../exit-codes.js';
 import { defaultTargetName, RestoreInput } from './input.js';
-import { checkRestored, migrationName, type TableCheckLog } from './validation.js';
+import { checkRestored, migrationName, sourceDrift, type TableCheckLog } from './validation.js';
 import { plainName, selectedTables, selectTables } from '../archive/table-selection.js';
 import { readArchiveHead } from '../archive/format.js';
 import {
@@ -132,14 +131,10 @@ export async function validateInput(
   catalog: RestoreCatalog,
 ): Promise<Omit<RestoreRequest, 'timing'>> {
   const input = parseInput(RestoreInput, value, 'restore input');
-  const group = await catalog.groupOf(input.database);
-  const database = group.find((d) => d.name === input.database);
-  if (!database) {
-    throw new LifelineError(
-      'InvalidInput',
-      `database: "${input.database}" is not a configured database of deployment ${settings.deployment} (its restore group ${settings.deployment}-restore-${backupStackOf(input.database, settings.backupStacks) + 1} has no catalog entry for it)`,
-    );
-  }
+  const { database, group } = await configuredDatabase(catalog, input.database, {
+    name: settings.deployment,
+    backupStacks: settings.backupStacks,
+  });
   // The runner and the steps function run in the database's network and may read its group's secrets only.
   const serverSecretArn = input.target?.serverSecretArn ?? database.secretArn;
   const reachable = group.filter((d) => d.network === database.network);
@@ -152,16 +147,8 @@ export async function validateInput(
       `target.serverSecretArn: "${serverSecretArn}" is not the secret of a configured database that restores of "${input.database}" reach (those in its network ${database.network} and backups stack: ${servers}); restore onto one of their servers`,
     );
   }
-  let owner = database.applications.length === 1 ? database.applications[0] : undefined;
+  const owner = owningApplication(database, input.cutover);
   if (input.cutover !== undefined) {
-    owner = database.applications.find((a) => a.name === input.cutover);
-    if (!owner) {
-      const applications = database.applications.map((a) => a.name).join(', ') || 'none';
-      throw new LifelineError(
-        'InvalidInput',
-        `cutover: "${input.cutover}" is not a configured application of database "${input.database}" (its applications: ${applications})`,
-      );
-    }
     // The cutover switches an application only onto its own database's server, as the config says where that listens.
     if (serverSecretArn !== database.secretArn) {
       throw new LifelineError(
@@ -373,7 +360,7 @@ export async function createTarget(
       tables: request.tables?.map(plainName) ?? null,
       schemas: request.schemas?.map(plainName) ?? null,
       jobs: request.jobs,
-      storageGiB: storageFor(backup.bytes),
+      storageGiB: storageFor(backup.bytes, request.inPlace),
     },
   };
 }
@@ -506,7 +493,11 @@ export async function validateRestore(
   try {
     return await withClient(connection, async (client) => {
       if (setRole !== null) await client.query(`SET ROLE ${quoteIdent(setRole)}`);
-      return checkRestored(client, manifest, request, backup, target, as, deps.logTableChecks);
+      const checks = await checkRestored(client, manifest, request, backup, target, as, deps.logTableChecks);
+      return {
+        ...checks,
+        drift: await sourceDrift(connection, await liveSource(request, backup, target, deps), manifest, request, deps.deadline),
+      };
     });
   } catch (error) {
     if ((error as { code?: string }).code !== INSUFFICIENT_PRIVILEGE) throw error;
@@ -515,6 +506,15 @@ export async function validateRestore(
       `${target.database} failed validation as ${as.user}, ${whose}, which cannot use it: ${redact((error as Error).message, as)}`,
     );
   }
+}
+
+/** The live source the restore is compared with: its database on the target's server, when that is the source's own. */
+async function liveSource(request: RestoreRequest, backup: BackupUsed, target: CreatedTarget, deps: RestoreStepDeps) {
+  if (request.inPlace) return { unreachable: 'an in-place restore replaced its source' };
+  if (request.server.name !== request.database) {
+    return { unreachable: `the restore is on the server of ${request.server.name}, not of its source ${request.database}` };
+  }
+  return targetServer(target, backup.source.databaseName, deps);
 }
 
 /** What a table-level restore left out, for its notification: a sentence starting with a space, or '' for none. */

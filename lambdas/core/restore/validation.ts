@@ -1,11 +1,18 @@
 import type pg from 'pg';
 import { selectedTables } from '../archive/table-selection.js';
-import { redact, type ConnectionSettings } from '../postgres/connection.js';
+import { deadlineAfter, type StepDeadline } from '../deadline.js';
+import { liveState } from '../drift/diff.js';
+import { compareStates, describeRowDrift, describeSchemaDrift } from '../drift/report.js';
+import { liveSchema } from '../drift/schema.js';
+import { describe, redact, type ConnectionSettings } from '../postgres/connection.js';
 import { countRows, latestMigration } from '../postgres/inventory.js';
 import type { BackupManifest, LatestMigration } from '../vault/manifest.js';
 import { checkRows, ESTIMATE_TOLERANCE } from './pipeline.js';
 import {
+  MAX_DRIFT_LINE_LENGTH,
+  MAX_REPORTED_DRIFT,
   MAX_REPORTED_TABLES,
+  type SourceDrift,
   type BackupUsed,
   type CreatedTarget,
   type RestoreRequest,
@@ -107,13 +114,13 @@ export async function runSmokeCheck(
   }
 }
 
-/** The report's checks, on a connection as the application's role (`as`). */
+/** The report's checks, on a connection as the application's role (`as`); a restore drill's too (drill/drill.ts). */
 export async function checkRestored(
   client: pg.Client,
   manifest: BackupManifest,
-  request: RestoreRequest,
-  backup: BackupUsed,
-  target: CreatedTarget,
+  request: Pick<RestoreRequest, 'tables' | 'schemas' | 'smokeChecks' | 'cutover' | 'execution'>,
+  backup: Pick<BackupUsed, 'key' | 'takenAt'>,
+  target: Pick<CreatedTarget, 'database'>,
   as: ConnectionSettings,
   logTableChecks: TableCheckLog | undefined,
 ): Promise<Omit<ValidationReport, 'timing'>> {
@@ -177,4 +184,43 @@ export async function checkRestored(
     migration: { expected, actual, ok: migrationOk, checked: !partial },
     smokeChecks,
   };
+}
+
+/** How much of a validation's time comparing the restore with its source may take. */
+const SOURCE_DRIFT_BUDGET_MS = 120_000;
+
+/**
+ * What differs between the restored database and its live source now, from the restore to the source: the schema
+ * (pg_dump --schema-only of both) and each table's rows, the backup's (which the checks proved restored) against the
+ * source's count (estimated for large tables, as a backup does). Informs the approver and never fails the
+ * validation: where there is no source to compare with (`source` says why), a table-level restore, or the comparison
+ * fails or outlasts its budget, the report says why it was not compared.
+ */
+export async function sourceDrift(
+  restored: ConnectionSettings,
+  source: ConnectionSettings | { unreachable: string },
+  manifest: BackupManifest,
+  request: Pick<RestoreRequest, 'tables' | 'schemas'>,
+  deadline: StepDeadline | undefined,
+): Promise<SourceDrift> {
+  const skipped = (reason: string): SourceDrift => ({ compared: false, reason, source: null, differences: 0, first: [] });
+  if ('unreachable' in source) return skipped(source.unreachable);
+  if (request.tables !== null || request.schemas !== null) return skipped('a table-level restore is not compared with its source');
+  const budget = deadlineAfter(
+    Math.min(deadline?.remainingMs() ?? Infinity, SOURCE_DRIFT_BUDGET_MS),
+    'comparing the restore with its source',
+  );
+  try {
+    const readAt = new Date().toISOString();
+    const schema = await liveSchema({ ...restored, deadline: budget }, budget.signal);
+    const restoredState = { side: { kind: 'live' as const, database: describe(restored), readAt }, schema, rows: manifest.tables };
+    const report = compareStates(restoredState, await liveState({ ...source, deadline: budget }, budget.signal));
+    const lines = [...describeSchemaDrift(report.schema), ...describeRowDrift(report.rows.tables)];
+    const cut = (line: string) => (line.length > MAX_DRIFT_LINE_LENGTH ? `${line.slice(0, MAX_DRIFT_LINE_LENGTH - 3)}...` : line);
+    const first = lines.slice(0, MAX_REPORTED_DRIFT).map(cut);
+    return { compared: true, reason: null, source: describe(source), differences: report.differences, first };
+  } catch (error) {
+    const why = budget.remainingMs() === 0 ? budget.timedOut().message : redact(redact((error as Error).message, source), restored);
+    return skipped(`the source ${describe(source)} could not be compared: ${why}`);
+  }
 }

@@ -11,6 +11,9 @@ const RUNNER_CLI = ['node', '/var/task/lifeline.mjs', 'runner'];
 /** The restore workflow's runner container's command. */
 export const RUNNER_RESTORE_COMMAND = [...RUNNER_CLI, 'restore'];
 
+/** The drill workflow's runner container's command: it drills the job in LIFELINE_DRILL_JOB (runner/drill.ts). */
+export const RUNNER_DRILL_COMMAND = [...RUNNER_CLI, 'drill'];
+
 /** A Fargate backup task's command: it backs up the database its environment names (backupRunnerEnvironment). */
 export const RUNNER_BACKUP_COMMAND = [...RUNNER_CLI, 'backup'];
 

@@ -8,6 +8,13 @@ export const TRIGGERS = ['schedule', 'manual', 'alarm', 'pre-migration', 'drill'
 export const Trigger = z.enum(TRIGGERS);
 export type Trigger = z.infer<typeof Trigger>;
 
+/** The alarm whose transition into ALARM started a backup (trigger `alarm`), and when it happened. */
+export const AlarmCause = z.strictObject({
+  name: z.string().min(1).max(255),
+  changedAt: z.iso.datetime(),
+});
+export type AlarmCause = z.infer<typeof AlarmCause>;
+
 export const TableRowCount = z.object({
   /** The table's OID in the source: how its entries are found in the archive's table of contents. */
   oid: z.number().int().positive(),
@@ -37,6 +44,8 @@ export const BackupManifest = z.object({
   tier: Tier,
   key: z.string(),
   trigger: Trigger,
+  /** With trigger `alarm` from the alarm starter; absent otherwise (and in manifests written before it existed). */
+  alarm: AlarmCause.optional(),
   startedAt: z.iso.datetime(),
   finishedAt: z.iso.datetime(),
   archive: z.object({

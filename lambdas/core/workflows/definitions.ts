@@ -1,4 +1,5 @@
 import cutover from '../../../state-machines/cutover.asl.json' with { type: 'json' };
+import drill from '../../../state-machines/drill.asl.json' with { type: 'json' };
 import pitr from '../../../state-machines/pitr.asl.json' with { type: 'json' };
 import restore from '../../../state-machines/restore.asl.json' with { type: 'json' };
 import { LifelineError } from '../errors.js';
@@ -27,7 +28,7 @@ export interface WorkflowDefinition {
   States: Record<string, StateDefinition>;
 }
 
-export const WORKFLOW_DEFINITIONS: Record<'restore' | 'cutover' | 'pitr', WorkflowDefinition> = { restore, cutover, pitr };
+export const WORKFLOW_DEFINITIONS: Record<'restore' | 'cutover' | 'pitr' | 'drill', WorkflowDefinition> = { restore, cutover, pitr, drill };
 export type Workflow = keyof typeof WORKFLOW_DEFINITIONS;
 
 /** A Task state's TimeoutSeconds; InvalidInput, naming the state, for a name that is none of the workflow's timed Tasks. */

@@ -2,12 +2,14 @@ import { z } from 'zod';
 import { CutoverInput } from '../cutover/input.js';
 import { RestoreInput } from '../restore/input.js';
 import { PitrInput } from '../pitr/input.js';
+import { DrillInput } from '../drill/input.js';
 
 /** Every workflow input schema, by the file name its JSON Schema gets in state-machines/schemas/. */
 export const WORKFLOW_INPUTS = {
   'restore-input': RestoreInput,
   'cutover-input': CutoverInput,
   'pitr-input': PitrInput,
+  'drill-input': DrillInput,
 } as const;
 
 /**

@@ -89,7 +89,7 @@ describe('lifeline run restore --local, against PostgreSQL and the S3-compatible
   });
 
   it('--reject ends the run with Rejected before anything is written, the source untouched', async () => {
-    // An in-place restore asks first (a local run cannot cut over yet, so cutover cannot be what asks).
+    // An in-place restore asks first.
     const { code, stdout, stderr } = await runLocal({ database: 'shop', inPlace: true }, '--reject', 'wrong backup', '--json');
     expect(code).toBe(1);
     expect(stderr).toMatch(/^\nlifeline: Rejected: wrong backup \(rejected by .+ \(local run\)\)\n$/);

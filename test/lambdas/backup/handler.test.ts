@@ -347,6 +347,17 @@ describe("Lambda's time limit, for a caller who waits", () => {
     expect(await s3.listKeys(vault)).toEqual([]);
   });
 
+  it("returns DatabaseTooLargeForLambda to an alarm's asynchronous request, which Lambda would only retry", async () => {
+    const vault = await s3.createBucket('deadline-alarm');
+    runAs(deploy({ rds: { instanceIdentifier: 'orders-production' }, host: '127.0.0.1', databaseName: database }, vault));
+    answerSecret({ username: cluster.user, password: cluster.password });
+    const request = { trigger: 'alarm', alarm: { name: 'orders-5xx-rate', changedAt: '2026-11-23T10:50:12.345Z' } };
+    const { result, lines } = await captureOutput(() => handler(request, withBudget(0)));
+    expect(result).toMatchObject({ status: 'fulfilled', value: { error: { name: 'DatabaseTooLargeForLambda' } } });
+    expect(metricsOf(lines)).toMatchObject({ BackupFailed: 1, BackupTooLargeForLambda: 1 });
+    expect(await s3.listKeys(vault)).toEqual([]);
+  });
+
   it('reports the share of its time a backup used: over half of it when a lock held it up', async () => {
     runAs(deploy({ rds: { instanceIdentifier: 'orders-production' }, host: '127.0.0.1', databaseName: database }));
     answerSecret({ username: cluster.user, password: cluster.password });

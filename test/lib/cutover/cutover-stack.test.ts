@@ -88,8 +88,13 @@ beforeAll(() => {
 describe('the cutover stack', () => {
   it('is its own stack, deployed after the vault; the restore stack does not wait for it', () => {
     expect(synth.cutover!.stackName).toBe('lifeline-cutover');
-    expect(synth.cutover!.dependencies.map((stack) => stack.stackName)).toEqual(['lifeline-vault']);
-    expect(synth.restore!.dependencies.map((stack) => stack.stackName).sort()).toEqual(['lifeline-restore-1', 'lifeline-vault']);
+    // And after the approvals stack, whose verify function its VerifyApproval names.
+    expect(synth.cutover!.dependencies.map((stack) => stack.stackName)).toEqual(['lifeline-vault', 'lifeline-approvals']);
+    expect(synth.restore!.dependencies.map((stack) => stack.stackName).sort()).toEqual([
+      'lifeline-approvals',
+      'lifeline-restore-1',
+      'lifeline-vault',
+    ]);
   });
 
   it('is not deployed without applications, and the other stacks stay the same', () => {
@@ -98,6 +103,8 @@ describe('the cutover stack', () => {
     const without = synthesize(parseConfig(json));
     expect(without.cutover).toBeUndefined();
     expect(without.assembly.stacks.map((stack) => stack.stackName).sort()).toEqual([
+      'lifeline-alarms',
+      'lifeline-approvals',
       'lifeline-backups-1',
       'lifeline-pitr',
       'lifeline-restore',
@@ -221,6 +228,7 @@ describe('the cutover steps function', () => {
       'DescribeConfiguredInstances',
       'ReadHandingOverExecutions',
       'RestartServices',
+      'ListTaskDefinitionRevisions',
       'SettleLocks',
       'DecryptLocks',
       'ReadItsExecutions',
@@ -258,6 +266,9 @@ describe('the cutover steps function', () => {
       actions: ['ecs:DescribeServices', 'ecs:UpdateService'],
       resources: [`${REGIONAL('ecs')}service/production/shop-api`],
     });
+    // An applicationVersion is checked against the names of the service's own family's revisions: no task definition is read.
+    expect(sid(statements, 'ListTaskDefinitionRevisions')).toMatchObject({ actions: ['ecs:ListTaskDefinitions'], resources: ['*'] });
+    expect(statements.flatMap((s) => s.actions).filter((a) => /TaskDefinition(?!s)/.test(a))).toEqual([]);
     expect(cutover.toJSON().Resources[stepsRole(cutover)].Properties.Path).toBe('/lifeline-runtime/');
   });
 
@@ -287,17 +298,52 @@ describe('the cutover steps function', () => {
     });
   });
 
-  it('passes no role and grants nothing on "*" but the network calls that take no resource', () => {
+  it("may watch the tasks of only the scaled-to-zero services' cluster, which is as fine as ECS scopes task reads", () => {
+    const json = exampleJson();
+    json.applications[0].freeze = { mode: 'scale-to-zero' };
+    const scaled = synthesize(parseConfig(json)).cutoverTemplate!;
+    const statements = statementsOf(scaled, stepsRole(scaled));
+    const cluster = { ArnEquals: { 'ecs:cluster': { 'Fn::Join': expect.any(Array) } } };
+    expect(sid(statements, 'ListDrainingTasks0')).toMatchObject({ actions: ['ecs:ListTasks'], resources: ['*'], condition: cluster });
+    for (const name of ['ListDrainingTasks0', 'DescribeDrainingTasks0']) {
+      const condition = sid(statements, name)!.condition as { ArnEquals: Record<string, unknown> };
+      expect(deployed(condition.ArnEquals['ecs:cluster'])).toBe('arn:aws:ecs:eu-west-1:123456789012:cluster/production');
+    }
+    expect(sid(statements, 'DescribeDrainingTasks0')).toMatchObject({
+      actions: ['ecs:DescribeTasks'],
+      resources: [`${REGIONAL('ecs')}task/production/*`],
+      condition: cluster,
+    });
+    // Scaling is UpdateService on the application's own service, as its restart is.
+    expect(sid(statements, 'RestartServices')!.resources).toEqual([`${REGIONAL('ecs')}service/production/shop-api`]);
+    // Without a scale-to-zero freeze, no task is read.
+    expect(statementsOf(cutover, stepsRole(cutover)).flatMap((s) => s.actions)).not.toContain('ecs:ListTasks');
+  });
+
+  it('refuses a scale-to-zero freeze of an application without an ECS service, naming it', () => {
+    const json = exampleJson();
+    json.applications[0].freeze = { mode: 'scale-to-zero' };
+    delete json.applications[0].ecs;
+    json.applications[0].lambdaFunctions = ['shop-api-worker'];
+    expect(() => parseConfig(json)).toThrow(
+      /applications\[0\]\.freeze\.mode: "scale-to-zero" scales the application's ECS service to zero: it needs `ecs`/s,
+    );
+  });
+
+  it('passes no role and grants nothing on "*" but the calls that take no resource', () => {
     for (const template of [cutover, richer]) {
       const statements = statementsOf(template, stepsRole(template));
       expect(statements.flatMap((s) => s.actions).filter((a) => a.startsWith('iam:'))).toEqual([]);
       expect(statements.filter((s) => s.resources.includes('*')).map((s) => [s.sid, s.actions])).toEqual([
+        // Takes no resource; lists names only.
+        ['ListTaskDefinitionRevisions', ['ecs:ListTaskDefinitions']],
         ['DescribeNetwork', ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets']],
       ]);
       const networkInterfaces = `${REGIONAL('ec2')}network-interface/*`;
       expect(statements.flatMap((s) => s.resources).filter((r) => r.includes('*'))).toEqual([
         `${REGIONAL('states')}execution:lifeline-restore:*`,
         `${REGIONAL('states')}execution:lifeline-pitr:*`,
+        '*',
         `${REGIONAL('states')}execution:lifeline-cutover:*`,
         networkInterfaces,
         networkInterfaces,
@@ -322,6 +368,7 @@ describe('the state machine', () => {
       LockTableName: `<${table}>`,
       NotificationsTopicArn: expect.stringMatching(/^<import lifeline-vault:ExportsOutputRefNotificationsTopic/),
       AlarmTopicArn: expect.stringMatching(/^<import lifeline-vault:ExportsOutputRefNotificationsTopic/),
+      ApprovalVerifyFunctionArn: `${REGIONAL('lambda')}function:lifeline-approval-verify`,
     });
     // The function it names is deployed before it.
     expect(only(cutover, 'AWS::StepFunctions::StateMachine').id).toBeDefined();
@@ -340,6 +387,7 @@ describe('the state machine', () => {
         ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
         [expect.stringMatching(/^<LocksKey[0-9A-F]+\.Arn>$/)],
       ],
+      ['VerifyApproval', ['lambda:InvokeFunction'], [`${REGIONAL('lambda')}function:lifeline-approval-verify`]],
       ['PublishToItsTopics', ['sns:Publish'], [expect.stringMatching(/^<import lifeline-vault:ExportsOutputRefNotificationsTopic/)]],
       [
         'EncryptForItsTopics',

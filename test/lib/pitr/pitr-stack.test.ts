@@ -5,7 +5,7 @@ import type { IConstruct } from 'constructs';
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LifelineError } from '../../../lambdas/core/errors.js';
-import { PitrSettings } from '../../../lambdas/core/pitr/state.js';
+import { PitrSettings, PitrStepEvent } from '../../../lambdas/core/pitr/state.js';
 import { parseConfig } from '../../../lib/config/load.js';
 import type { LifelineConfig } from '../../../lib/config/schema.js';
 import { LAMBDA_ENVIRONMENT_BYTES } from '../../../lib/pitr/pitr-settings.js';
@@ -73,7 +73,8 @@ describe('the PITR stack', () => {
   it('is deployed with `pitr` (beside `restore`, whose catalog it reads) and not without', () => {
     expect(synth.pitr?.stackName).toBe('lifeline-pitr');
     // Deployed after the restore groups whose catalog ValidateInput reads, and the vault whose topic it notifies.
-    expect(synth.pitr!.dependencies.map((s) => s.stackName).sort()).toEqual(['lifeline-restore-1', 'lifeline-vault']);
+    // And after the approvals stack, whose verify function its VerifyApproval names.
+    expect(synth.pitr!.dependencies.map((s) => s.stackName).sort()).toEqual(['lifeline-approvals', 'lifeline-restore-1', 'lifeline-vault']);
     expect(synth.pitr!.tags.tagValues()).toMatchObject({ lifeline: 'lifeline' });
     const json = exampleJson();
     delete json.pitr;
@@ -103,6 +104,7 @@ describe('the PITR stack', () => {
       ApprovalsTopicArn: expect.stringMatching(/^<ApprovalsTopic[0-9A-F]+>$/),
       NotificationsTopicArn: expect.stringMatching(/^<import lifeline-vault:ExportsOutputRefNotificationsTopic/),
       CutoverStateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:lifeline-cutover',
+      ApprovalVerifyFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:lifeline-approval-verify',
     });
     // Every ${...} of the definition has its value.
     const definition = readFileSync(new URL('../../../state-machines/pitr.asl.json', import.meta.url), 'utf8');
@@ -140,6 +142,7 @@ describe('the PITR stack', () => {
       },
       pollSeconds: 30,
       maxWaitSeconds: 6 * 3600,
+      renameSources: false,
     });
   });
 
@@ -160,6 +163,34 @@ describe('the PITR stack', () => {
     for (const statement of Object.values(s).filter((st) => st.actions.some((a) => /^rds:(Modify|Delete)/.test(a)))) {
       for (const resource of statement.resources) expect(resource).toMatch(/-pitr-/);
     }
+  });
+
+  it('compensates executions stopped, timed out or failed past their Cleanup: a rule sends the compensate step to the steps function outside any VPC, which may read its executions and notify', () => {
+    const steps = functions(pitr)['lifeline-pitr']!;
+    const [machine] = Object.keys(pitr.findResources('AWS::StepFunctions::StateMachine'));
+    const rules = Object.values(pitr.findResources('AWS::Events::Rule'));
+    expect(rules).toHaveLength(1);
+    const rule = rules[0]!.Properties;
+    expect(rule.EventPattern).toEqual({
+      source: ['aws.states'],
+      'detail-type': ['Step Functions Execution Status Change'],
+      detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [{ Ref: machine }] },
+    });
+    expect(rule.Targets[0].Arn).toEqual({ 'Fn::GetAtt': [steps.id, 'Arn'] });
+    const sent = rule.Targets[0].InputTransformer.InputTemplate.replace(
+      '<detail-executionArn>',
+      '"arn:aws:states:eu-west-1:123456789012:execution:lifeline-pitr:3f2c"',
+    ).replace('<detail-status>', '"ABORTED"');
+    expect(PitrStepEvent.parse(JSON.parse(sent))).toMatchObject({ step: 'compensate', status: 'ABORTED' });
+    expect(Object.keys(steps.Environment.Variables)).toContain('LIFELINE_ALARM_TOPIC_ARN');
+    const s = statementsOf(pitr, roleOf(steps));
+    expect(s.ReadItsExecutions!.resources).toEqual([`${REGIONAL('states')}execution:lifeline-pitr:*`]);
+    // The network functions only validate: no compensation, no topic.
+    for (const [name, fn] of Object.entries(functions(pitr)).filter(([n]) => n !== 'lifeline-pitr')) {
+      expect(Object.keys(fn.Environment.Variables), name).not.toContain('LIFELINE_ALARM_TOPIC_ARN');
+      expect(statementsOf(pitr, roleOf(fn)).ReadItsExecutions, name).toBeUndefined();
+    }
+    pitr.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'lifeline-pitr-compensation-failed' });
   });
 
   it("lets Validate read only its network's applications' connection secrets, and no RDS or catalog", () => {
@@ -289,12 +320,14 @@ describe("the PITR stack's cdk-nag acknowledgments", () => {
       regional('secretsmanager:secret:rds!*'),
       regional('kms:key/*'),
       regional('ssm:parameter/lifeline/lifeline/restore/*'),
+      regional('states:execution:lifeline-pitr:*'),
     ];
     expect(paths.sort()).toEqual(
       [
         ...rds.map((r) => `Steps/Role AwsSolutions-IAM5[Resource::${r}]`),
         ...vpc('Steps-production/Role'),
         ...vpc('Steps-analytics/Role'),
+        'Compensation/DeadLetters AwsSolutions-SQS3',
         `Workflow/Role AwsSolutions-IAM5[Resource::${regional('lambda:function:lifeline-pitr*')}]`,
         `Workflow/Role AwsSolutions-IAM5[Resource::${regional('states:execution:lifeline-cutover:*')}]`,
         'Workflow/Role AwsSolutions-IAM5[Resource::*]',

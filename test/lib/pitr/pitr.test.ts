@@ -11,7 +11,7 @@ import { WorkflowLogs } from '../../../lib/workflows/workflow-logs.js';
 
 const MONITORING_ROLE = 'arn:aws:iam::123456789012:role/rds-monitoring';
 
-function synth(startsCutover = true) {
+function synth(startsCutover = true, renameSources = false) {
   const app = new App();
   const stack = new Stack(app, 'Pitr', { env: { account: '123456789012', region: 'eu-west-1' } });
   const topic = (name: string) => sns.Topic.fromTopicArn(stack, name, `arn:aws:sns:eu-west-1:123456789012:${name}`);
@@ -25,19 +25,12 @@ function synth(startsCutover = true) {
     cutoverStateMachineName: 'lifeline-cutover',
     startsCutover,
   });
+  const sources = { instances: ['shop-production'], clusters: ['ledger-production'], monitoringRoleArns: [MONITORING_ROLE], renameSources };
   const steps = new iam.Role(stack, 'StepsRole', {
     assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-    inlinePolicies: {
-      pitr: new iam.PolicyDocument({
-        statements: pitrRdsStatements('lifeline', {
-          instances: ['shop-production'],
-          clusters: ['ledger-production'],
-          monitoringRoleArns: [MONITORING_ROLE],
-        }),
-      }),
-    },
+    inlinePolicies: { pitr: new iam.PolicyDocument({ statements: pitrRdsStatements('lifeline', sources) }) },
   });
-  acknowledgePitrRdsStatements(steps);
+  acknowledgePitrRdsStatements(steps, sources);
   return { stack, machine, steps, template: Template.fromStack(stack) };
 }
 
@@ -95,6 +88,21 @@ describe('the PITR infrastructure', () => {
       Condition: { StringEquals: { 'iam:PassedToService': 'monitoring.rds.amazonaws.com' } },
     });
     expect(s.UseSourceKeysThroughRds.Condition.StringEquals['kms:ViaService']).toEqual(expect.anything());
+  });
+
+  it('lets the steps rename the source instances aside and back only when the config allows it (pitr.renameSources)', () => {
+    expect(statementsOf(synth().template, 'StepsRole').RenameConfiguredSources).toBeUndefined();
+    const { template, stack } = synth(true, true);
+    const s = statementsOf(template, 'StepsRole');
+    expect(s.RenameConfiguredSources).toEqual({
+      Sid: 'RenameConfiguredSources',
+      Effect: 'Allow',
+      Action: 'rds:ModifyDBInstance',
+      Resource: [expect.stringMatching(/:db:shop-production$/), expect.stringMatching(/:db:shop-production-pitr-aside-\*$/)],
+    });
+    // Never a cluster, and nothing else on a source.
+    expect(JSON.stringify(s.RenameConfiguredSources)).not.toMatch(/ledger/);
+    expect(findings(stack)).toEqual([]);
   });
 
   it("lets the state machine invoke only its deployment's PITR steps, publish to its topics and start the cutover", () => {

@@ -80,7 +80,12 @@ describe('the restore stacks', () => {
   it('are the workflow and a restore group per backups stack, the groups deployed after the vault and before the workflow', () => {
     expect(synth.restore!.stackName).toBe('lifeline-restore');
     expect(synth.restoreGroups.map((stack) => stack.stackName)).toEqual(['lifeline-restore-1']);
-    expect(synth.restore!.dependencies.map((stack) => stack.stackName).sort()).toEqual(['lifeline-restore-1', 'lifeline-vault']);
+    // And after the approvals stack, whose verify function its VerifyApproval names.
+    expect(synth.restore!.dependencies.map((stack) => stack.stackName).sort()).toEqual([
+      'lifeline-approvals',
+      'lifeline-restore-1',
+      'lifeline-vault',
+    ]);
     expect(synth.restoreGroups[0]!.dependencies.map((stack) => stack.stackName).sort()).toEqual(['lifeline-backups-1', 'lifeline-vault']);
     expect(group.toJSON().Outputs ?? {}).toEqual({});
   });
@@ -340,6 +345,8 @@ describe('the restore workflow', () => {
     const without = synthesize(parseConfig(json));
     expect(without.restore).toBeUndefined();
     expect(without.assembly.stacks.map((stack) => stack.stackName).sort()).toEqual([
+      'lifeline-alarms',
+      'lifeline-approvals',
       'lifeline-backups-1',
       'lifeline-cutover',
       'lifeline-vault',
@@ -428,6 +435,7 @@ describe('the state machine', () => {
       ApprovalsTopicArn: expect.stringMatching(/^<ApprovalsTopic/),
       NotificationsTopicArn: expect.stringMatching(/^<import lifeline-vault:ExportsOutputRefNotificationsTopic/),
       CutoverStateMachineArn: 'arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:lifeline-cutover',
+      ApprovalVerifyFunctionArn: 'arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:lifeline-approval-verify',
     });
   });
 

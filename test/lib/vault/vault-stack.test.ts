@@ -136,6 +136,14 @@ describe('the vault bucket', () => {
             NoncurrentVersionExpiration: { NoncurrentDays: 185 },
           },
           {
+            // Restore drills' reports, under a prefix of their own.
+            Id: 'expire-drill-reports',
+            Status: 'Enabled',
+            Prefix: 'drills/',
+            ExpirationInDays: 400,
+            NoncurrentVersionExpiration: { NoncurrentDays: 400 },
+          },
+          {
             Id: 'housekeeping',
             Status: 'Enabled',
             AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },

@@ -1,5 +1,5 @@
 import { DeleteItemCommand, PutItemCommand, ScanCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ECSClient } from '@aws-sdk/client-ecs';
+import { DescribeServicesCommand, ECSClient, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -40,6 +40,11 @@ const settings: CutoverSettings = {
   ],
 };
 
+/** The same application with a scale-to-zero freeze of its ECS service. */
+const scaledToZero: CutoverSettings = { ...settings, applications: [{ ...settings.applications[0]!, freeze: { mode: 'scale-to-zero' } }] };
+/** The settings the steps run with: `settings` unless a test says otherwise. */
+let active = settings;
+
 let secrets: FakeSecretsManager;
 let ecs: FakeEcs;
 let ssm: FakeSsm;
@@ -55,7 +60,7 @@ let now: Date;
 
 /** The cutover steps function, as the state machine and EventBridge invoke it. */
 const deps = (): CutoverStepDeps => ({
-  settings,
+  settings: active,
   secrets: new SecretsManagerClient({}),
   ecs: new ECSClient({}),
   lambda: new LambdaClient({}),
@@ -199,6 +204,7 @@ async function clearLocks(): Promise<void> {
 }
 
 beforeEach(async () => {
+  active = settings;
   await clearLocks();
   notices = [];
   waits = [];
@@ -329,6 +335,46 @@ describe('the compensation of a cutover execution that ended without its rollbac
     expect({ stages: secrets.stages(APP_SECRET), readOnly: await readOnly(cutover.oldDb), locks: await locks() }).toEqual(before);
     expect(again.notice?.message).toContain(`found shop-api's connection secret on its recorded version ${cutover.recordedVersion}`);
     expect(again.notice?.message).toContain('kept its lock on shop-api');
+  });
+
+  it('scales back the services a scale-to-zero freeze stopped once their secret is back on its recorded version, and leaves them at zero when it is not', async () => {
+    active = scaledToZero;
+    const desiredCount = async () =>
+      (await new ECSClient({}).send(new DescribeServicesCommand({ cluster: SERVICE.cluster, services: [SERVICE.service] }))).services![0]!
+        .desiredCount;
+    const cutover = await begin('stopped-scaled');
+    await freeze(cutover);
+    expect(await desiredCount()).toBe(0);
+    await swap(cutover);
+    cutover.run.after(1).task('Restart', cutover.state, lambdaStep(120), { running: true }).end('ABORTED');
+
+    const result = await compensate(cutover.executionArn);
+    expect(secrets.current(APP_SECRET).versionId).toBe(cutover.recordedVersion);
+    expect(await desiredCount()).toBe(2);
+    expect(result.notice?.message).toContain(
+      `lifted the write freeze (scale-to-zero) it had recorded on ${cutover.oldDb} on ${pg.host}:${pg.port}`,
+    );
+
+    // A rotation's version current: the secret stays as it is, and so do the services, scaled to zero, rather than start on it.
+    await clearLocks();
+    const rotated = await begin('stopped-scaled-rotated');
+    await freeze(rotated);
+    await swap(rotated);
+    await new SecretsManagerClient({}).send(
+      new PutSecretValueCommand({ SecretId: APP_SECRET, SecretString: rdsSecret(rotated.oldDb), ClientRequestToken: randomUUID() }),
+    );
+    rotated.run.after(1).task('Restart', rotated.state, lambdaStep(120), { running: true }).end('ABORTED');
+    const updates = ecs.updates.length;
+
+    const left = await compensate(rotated.executionArn);
+    expect(ecs.updates.length).toBe(updates);
+    expect(await desiredCount()).toBe(0);
+    expect(left.notice).toMatchObject({ page: true });
+    expect(left.notice?.message).toContain(
+      'left the ECS services scaled to zero, since their connection secret was not moved back: once it names the database shop-api should use, ' +
+        'put back their desired counts (production/shop-api: 2)',
+    );
+    await new ECSClient({}).send(new UpdateServiceCommand({ ...SERVICE, desiredCount: 2 }));
   });
 
   it('fences a swap left running, so that it cannot switch the application after the compensation', async () => {

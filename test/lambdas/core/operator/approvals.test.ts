@@ -7,11 +7,12 @@ import {
   TaskTimedOut,
   type HistoryEvent,
 } from '@aws-sdk/client-sfn';
-import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { decide, listApprovals, pendingApproval } from '../../../../lambdas/core/operator/approvals.js';
-import { ApprovalDecision } from '../../../../lambdas/core/workflows/approval.js';
+import { ApprovalDecision, kmsSeal, verifyApproval } from '../../../../lambdas/core/workflows/approval.js';
+import { answerAsHmacKey, APPROVAL_KEY } from '../../../support/kms.js';
 
 const STATE_MACHINE = 'arn:aws:states:eu-west-1:123456789012:stateMachine:lifeline-restore';
 const execution = (name: string) => `arn:aws:states:eu-west-1:123456789012:execution:lifeline-restore:${name}`;
@@ -23,7 +24,7 @@ const APPROVER = 'arn:aws:sts::123456789012:assumed-role/oncall/alice';
 const SCHEDULED_AT = new Date('2026-11-23T10:55:00.000Z');
 
 const sfn = mockClient(SFNClient);
-const sts = mockClient(STSClient);
+const kms = mockClient(KMSClient);
 
 /** History events as GetExecutionHistory returns them, oldest first, each with its id and the one before it. */
 function history(...events: Omit<HistoryEvent, 'id' | 'previousEventId' | 'timestamp'>[]): HistoryEvent[] {
@@ -42,7 +43,7 @@ const waitState = {
   validation: { passed: true, summary: 'All 12 tables match the backup.' },
 };
 const sns = { resourceType: 'sns', resource: 'publish.waitForTaskToken' };
-/** restore.asl.json's WaitForApproval: entered, scheduled with its parameters (the token inside), started, submitted. */
+/** restore.asl.json's WaitForApproval: entered, scheduled with its parameters (the token an attribute), started, submitted. */
 const waiting = [
   { type: 'TaskStateEntered' as const, stateEnteredEventDetails: { name: 'WaitForApproval', input: JSON.stringify(waitState) } },
   {
@@ -61,8 +62,9 @@ const waiting = [
           report: waitState.validation,
           timeoutSeconds: 86400,
           executionArn: WAITING,
-          taskToken: TOKEN,
         },
+        // The token travels as an attribute, which e-mail subscriptions do not show.
+        MessageAttributes: { taskToken: { DataType: 'String', StringValue: TOKEN } },
       }),
     },
   },
@@ -101,11 +103,11 @@ function answerHistory(executionArn: string, events: HistoryEvent[]) {
 
 beforeEach(() => {
   sfn.reset();
-  sts.reset();
+  kms.reset();
+  answerAsHmacKey(kms);
   answerHistory(WAITING, waitingHistory);
   answerHistory(RESTORING, restoringHistory);
   answerHistory(APPROVED, approvedHistory);
-  sts.on(GetCallerIdentityCommand).resolves({ UserId: 'AROAEXAMPLE:alice', Account: '123456789012', Arn: APPROVER });
 });
 
 const summary = (arn: string) => ({
@@ -152,56 +154,88 @@ describe('pending approvals', () => {
 });
 
 describe('approve and reject', () => {
-  const deps = () => ({
+  const seal = () => kmsSeal(new KMSClient({ region: 'eu-west-1' }), APPROVAL_KEY);
+  const deps = (starterOf?: (executionArn: string) => Promise<string>) => ({
     sfn: new SFNClient({ region: 'eu-west-1' }),
-    sts: new STSClient({ region: 'eu-west-1' }),
+    seal: seal(),
+    starterOf,
     now: () => new Date('2026-11-23T11:02:00.000Z'),
   });
+  const alice = { identity: APPROVER };
 
-  it('approves with the ApprovalDecision the workflow reads: the caller’s identity, the comment, the time', async () => {
+  it('approves as the identity it is given, signed for this execution and state, with the token from the history', async () => {
     sfn.on(SendTaskSuccessCommand).resolves({});
-    const recorded = await decide(WAITING, { approve: true, comment: 'counts look right' }, deps());
+    const recorded = await decide(WAITING, alice, { approve: true, comment: 'counts look right' }, deps());
     expect(recorded).toEqual({ executionArn: WAITING, state: 'WaitForApproval', approver: APPROVER, decision: 'approved' });
     const [call] = sfn.commandCalls(SendTaskSuccessCommand);
     expect(call!.args[0].input.taskToken).toBe(TOKEN);
-    expect(ApprovalDecision.parse(JSON.parse(call!.args[0].input.output!))).toEqual({
+    const output = ApprovalDecision.parse(JSON.parse(call!.args[0].input.output!));
+    expect(output).toEqual({
       approver: APPROVER,
       comment: 'counts look right',
       decidedAt: '2026-11-23T11:02:00.000Z',
+      signature: expect.any(String),
+    });
+    // VerifyApproval takes it here, and nowhere else: not for another execution, not with another approver named.
+    const event = { execution: WAITING, waited: 'WaitForApproval', approval: output };
+    await expect(verifyApproval(event, seal())).resolves.toEqual({ approver: APPROVER });
+    await expect(verifyApproval({ ...event, execution: APPROVED }, seal())).rejects.toMatchObject({ name: 'ApprovalNotVerified' });
+    await expect(
+      verifyApproval({ ...event, approval: { ...output, approver: 'arn:aws:sts::123456789012:assumed-role/anyone/mallory' } }, seal()),
+    ).rejects.toMatchObject({ name: 'ApprovalNotVerified' });
+    const { signature: _, ...unsigned } = output;
+    await expect(verifyApproval({ ...event, approval: unsigned }, seal())).rejects.toMatchObject({
+      name: 'ApprovalNotVerified',
+      message: expect.stringContaining(`answered without a signature (approver named: ${APPROVER})`),
     });
   });
 
-  it('rejects with the error Rejected, the reason and the approver as its cause', async () => {
+  it('rejects with the error Rejected, the reason and the approver as its cause, signing nothing', async () => {
     sfn.on(SendTaskFailureCommand).resolves({});
-    await decide(WAITING, { approve: false, reason: 'wrong backup: we need the one before the migration' }, deps());
+    await decide(WAITING, alice, { approve: false, reason: 'wrong backup: we need the one before the migration' }, deps());
     expect(sfn.commandCalls(SendTaskFailureCommand).map((call) => call.args[0].input)).toEqual([
       { taskToken: TOKEN, error: 'Rejected', cause: `wrong backup: we need the one before the migration (rejected by ${APPROVER})` },
     ]);
+    expect(kms.calls()).toHaveLength(0);
+  });
+
+  it('with separated duties, refuses the approval of whoever started the execution, who may still reject it', async () => {
+    const starterOf = (executionArn: string) => Promise.resolve(executionArn === WAITING ? APPROVER : 'nobody');
+    await expect(decide(WAITING, alice, { approve: true, comment: null }, deps(starterOf))).rejects.toMatchObject({
+      name: 'NotAllowedToApprove',
+      message: `${APPROVER} started ${WAITING}, and approval.separateDuties lets only someone else approve it (you may still reject it); nothing was decided`,
+    });
+    expect(sfn.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+    expect(kms.calls()).toHaveLength(0);
+    sfn.on(SendTaskSuccessCommand).resolves({}).on(SendTaskFailureCommand).resolves({});
+    const bob = { identity: 'arn:aws:sts::123456789012:assumed-role/oncall/bob' };
+    expect((await decide(WAITING, bob, { approve: true, comment: null }, deps(starterOf))).decision).toBe('approved');
+    expect((await decide(WAITING, alice, { approve: false, reason: 'changed my mind' }, deps(starterOf))).decision).toBe('rejected');
   });
 
   it('refuses an execution that waits for nothing, naming it, and sends nothing', async () => {
-    await expect(decide(RESTORING, { approve: true, comment: null }, deps())).rejects.toMatchObject({
+    await expect(decide(RESTORING, alice, { approve: true, comment: null }, deps())).rejects.toMatchObject({
       name: 'InvalidInput',
       message: `execution ${RESTORING} is not waiting for an approval`,
     });
-    expect(sts.commandCalls(GetCallerIdentityCommand)).toHaveLength(0);
+    expect(kms.calls()).toHaveLength(0);
     expect(sfn.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
   });
 
   it('refuses what is not an execution ARN before calling AWS', async () => {
     for (const arn of [STATE_MACHINE, 'shop_restored_202611231050', `${WAITING}:extra`]) {
-      await expect(decide(arn, { approve: false, reason: 'no' }, deps())).rejects.toMatchObject({
+      await expect(decide(arn, alice, { approve: false, reason: 'no' }, deps())).rejects.toMatchObject({
         name: 'InvalidInput',
         message: `"${arn}" is not a Step Functions execution ARN (arn:aws:states:<region>:<account>:execution:<state machine>:<name>)`,
       });
     }
     expect(sfn.calls()).toHaveLength(0);
-    expect(sts.calls()).toHaveLength(0);
+    expect(kms.calls()).toHaveLength(0);
   });
 
   it('says so when the decision comes after the task timed out', async () => {
     sfn.on(SendTaskSuccessCommand).rejects(new TaskTimedOut({ message: 'Task Timed Out', $metadata: {} }));
-    await expect(decide(WAITING, { approve: true, comment: null }, deps())).rejects.toMatchObject({
+    await expect(decide(WAITING, alice, { approve: true, comment: null }, deps())).rejects.toMatchObject({
       name: 'InvalidInput',
       message: `execution ${WAITING}: WaitForApproval no longer takes a decision (TaskTimedOut)`,
     });

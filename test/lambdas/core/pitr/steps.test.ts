@@ -13,6 +13,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { fixedRestoreCatalog, type RestoreDatabase } from '../../../../lambdas/core/restore/catalog.js';
 import { PITR_EXECUTION_TAG, type PitrRequest, type PitrSettings, type PitrState } from '../../../../lambdas/core/pitr/state.js';
+import { asideIdentifier, renameBack, renameIn } from '../../../../lambdas/core/pitr/rename.js';
 import { classifyFailure, cleanup, describeRestore, finish, startRestore, validateInput } from '../../../../lambdas/core/pitr/steps.js';
 
 const EXECUTION = 'arn:aws:states:eu-west-1:123456789012:execution:lifeline-pitr:run-1';
@@ -25,6 +26,7 @@ const settings: PitrSettings = {
   networkFunctions: { private: 'arn:aws:lambda:eu-west-1:123456789012:function:lifeline-pitr-private' },
   pollSeconds: 30,
   maxWaitSeconds: 3600,
+  renameSources: false,
 };
 const DATABASE: RestoreDatabase = {
   name: 'ledger',
@@ -86,6 +88,114 @@ describe('ValidateInput', () => {
       ),
     ).rejects.toMatchObject({ name: 'InvalidConfig' });
   });
+
+  it('refuses a database without an application, and chooses among several by validateAs, before anything is created', async () => {
+    const execution = { id: EXECUTION, startedAt: '2026-11-23T10:50:37.000Z' };
+    const alone = { ...DATABASE, applications: [] };
+    await expect(
+      validateInput({ database: 'ledger', restorePoint: 'latest' }, execution, settings, fixedRestoreCatalog([alone])),
+    ).rejects.toMatchObject({
+      name: 'InvalidConfig',
+      message: expect.stringContaining('database ledger has no application whose role validates a restore'),
+    });
+    const other = { name: 'reports', connectionSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:reports-GhI789' };
+    const shared = { ...DATABASE, applications: [...DATABASE.applications, other] };
+    const chosen = await validateInput(
+      { database: 'ledger', restorePoint: 'latest', validateAs: 'reports' },
+      execution,
+      settings,
+      fixedRestoreCatalog([shared]),
+    );
+    expect(chosen).toMatchObject({ ownerSecretArn: other.connectionSecretArn, cutover: null });
+    await expect(
+      validateInput(
+        { database: 'ledger', restorePoint: 'latest', validateAs: 'nobody' },
+        execution,
+        settings,
+        fixedRestoreCatalog([shared]),
+      ),
+    ).rejects.toThrow('"nobody" is not a configured application of database "ledger"');
+    expect(rds.calls()).toHaveLength(0);
+  });
+
+  it('refuses the rename strategy where the deployment does not allow renaming its sources', async () => {
+    const shop = { ...DATABASE, name: 'shop', rds: { instanceIdentifier: 'shop-production' } };
+    await expect(
+      validateInput(
+        { database: 'shop', restorePoint: 'latest', strategy: 'rename' },
+        { id: EXECUTION, startedAt: '2026-11-23T10:50:37.000Z' },
+        settings,
+        fixedRestoreCatalog([shop]),
+      ),
+    ).rejects.toThrow("(its config's pitr.renameSources is off)");
+  });
+});
+
+describe('the rename strategy', () => {
+  const SOURCE_ID = 'db-SOURCE';
+  async function renaming(): Promise<PitrState> {
+    const shop = { ...DATABASE, name: 'shop', rds: { instanceIdentifier: 'shop-production' } };
+    const validated = await validateInput(
+      { database: 'shop', restorePoint: 'latest', strategy: 'rename' },
+      { id: EXECUTION, startedAt: '2026-11-23T10:50:37.000Z' },
+      { ...settings, renameSources: true },
+      fixedRestoreCatalog([shop]),
+    );
+    const timing = { startedAt: '2026-11-23T10:50:37.000Z', finishedAt: '2026-11-23T10:50:38.000Z' };
+    return {
+      request: { ...validated, timing },
+      restore: {
+        kind: 'instance',
+        identifier: validated.target.identifier,
+        sourceResourceId: SOURCE_ID,
+        writer: null,
+        writerTemplate: null,
+        copied: [],
+        modify: {},
+        status: 'available',
+        phase: 'available',
+        polls: 1,
+        startedAt: timing.startedAt,
+      },
+    };
+  }
+  const answer = (instances: Record<string, object>) =>
+    rds.on(DescribeDBInstancesCommand).callsFake(({ DBInstanceIdentifier }: { DBInstanceIdentifier: string }) => {
+      const found = instances[DBInstanceIdentifier];
+      if (!found) throw Object.assign(new Error(`DBInstance ${DBInstanceIdentifier} not found.`), { name: 'DBInstanceNotFoundFault' });
+      return { DBInstances: [{ DBInstanceIdentifier, DBInstanceStatus: 'available', ...found }] };
+    });
+
+  it('refuses to rename aside an instance under the source identifier that is not the one restored from', async () => {
+    const state = await renaming();
+    answer({ 'shop-production': { DbiResourceId: 'db-SOMEONE-ELSE' }, [state.request.target.identifier]: { TagList: tagged(EXECUTION) } });
+    await expect(renameIn(state, { rds: new RDSClient({}) })).rejects.toMatchObject({
+      name: 'PitrRenameRefused',
+      message: expect.stringContaining('shop-production is not the instance this execution restored from (DbiResourceId db-SOMEONE-ELSE)'),
+    });
+    expect(rds.commandCalls(ModifyDBInstanceCommand)).toHaveLength(0);
+  });
+
+  it("refuses to rename into the source's identifier a target that is not this execution's", async () => {
+    const state = await renaming();
+    const aside = asideIdentifier('shop-production', new Date(state.request.execution.startedAt));
+    answer({ [aside]: { DbiResourceId: SOURCE_ID }, [state.request.target.identifier]: { TagList: tagged(OTHER) } });
+    await expect(renameIn(state, { rds: new RDSClient({}) })).rejects.toMatchObject({ name: 'PitrRenameRefused' });
+    expect(rds.commandCalls(ModifyDBInstanceCommand)).toHaveLength(0);
+  });
+
+  it('renames back nothing it never renamed, and pages when the source identifier is taken while the source is aside', async () => {
+    const state = await renaming();
+    answer({ 'shop-production': { DbiResourceId: 'db-SOMEONE-ELSE' } });
+    expect(await renameBack(state, { rds: new RDSClient({}) })).toMatchObject({ phase: 'done', renamed: [] });
+    const aside = asideIdentifier('shop-production', new Date(state.request.execution.startedAt));
+    answer({ 'shop-production': { DbiResourceId: 'db-SOMEONE-ELSE' }, [aside]: { DbiResourceId: SOURCE_ID } });
+    await expect(renameBack(state, { rds: new RDSClient({}) })).rejects.toMatchObject({
+      name: 'PitrRenameUnresolved',
+      message: expect.stringContaining(`shop-production holds another instance while the source is ${aside}`),
+    });
+    expect(rds.commandCalls(ModifyDBInstanceCommand)).toHaveLength(0);
+  });
 });
 
 describe('the wait', () => {
@@ -96,6 +206,7 @@ describe('the wait', () => {
       .resolves({ DBInstances: [{ DBInstanceIdentifier: 'x-writer', DBInstanceStatus: 'insufficient-capacity' }] });
     const progress = {
       kind: 'cluster' as const,
+      sourceResourceId: null,
       identifier: 'x',
       writer: 'x-writer',
       writerTemplate: {},
@@ -120,6 +231,7 @@ describe('the wait', () => {
       });
     const progress = {
       kind: 'cluster' as const,
+      sourceResourceId: null,
       identifier: 'x',
       writer: null,
       writerTemplate: {},
@@ -167,6 +279,7 @@ describe('StartRestore', () => {
 describe('Finish', () => {
   const progress = {
     kind: 'instance' as const,
+    sourceResourceId: 'db-SOURCE',
     identifier: 'shop-production-pitr-1',
     writer: null,
     writerTemplate: null,

@@ -173,17 +173,21 @@ describe('lifeline runner restore (the restore workflow’s Fargate task), in-pr
       execution.task('CreateTarget', { request: state.request }, lambda, { output: state });
       if (answer === null) return execution.task('RunRestore', state, runTask, { running: true });
       const waiting = { ...state, approvalRequest: { Subject: 'Lifeline: approve restoring shop in place' } };
-      return execution
-        .flow('Choice', 'RestoresInPlace', state)
-        .flow('Pass', 'PrepareInPlaceApproval', state, waiting)
-        .task(
-          'WaitForApproval',
-          waiting,
-          { kind: 'service', resourceType: 'sns', resource: 'publish.waitForTaskToken', timeoutSeconds: 3600 },
-          { output: { ...waiting, approval: answer }, result: answer },
-        )
-        .flow('Choice', 'Approved', { ...waiting, approval: answer })
-        .task('RunRestore', { ...waiting, approval: answer }, runTask, { running: true });
+      return (
+        execution
+          .flow('Choice', 'RestoresInPlace', state)
+          .flow('Pass', 'PrepareInPlaceApproval', state, waiting)
+          .task(
+            'WaitForApproval',
+            waiting,
+            { kind: 'service', resourceType: 'sns', resource: 'publish.waitForTaskToken', timeoutSeconds: 3600 },
+            { output: { ...waiting, approval: answer }, result: answer },
+          )
+          // VerifyApproval passes only the approve function's signed decisions, and changes nothing in the state.
+          .task('VerifyApproval', { ...waiting, approval: answer }, lambda, { output: { ...waiting, approval: answer } })
+          .flow('Choice', 'Approved', { ...waiting, approval: answer })
+          .task('RunRestore', { ...waiting, approval: answer }, runTask, { running: true })
+      );
     }
 
     const rows = async () => (await pg.query<{ n: number }>(source, 'SELECT count(*)::int AS n FROM orders'))[0]!.n;
@@ -201,7 +205,7 @@ describe('lifeline runner restore (the restore workflow’s Fargate task), in-pr
       const unapproved = inPlaceJob(executionArn('never-asked'));
       recorded('never-asked', unapproved, null);
       const refusals: [RestoreJob, RegExp][] = [
-        [unapproved, /entered RunRestore after CreateTarget, not after a human's approval/],
+        [unapproved, /entered RunRestore after CreateTarget, not after a human's verified approval/],
         [ended, /is SUCCEEDED, not running/],
         [approvedElsewhere, /did not ask this job of RunRestore/],
         [inPlaceJob(executionArn('unknown')), /could not be read from Step Functions \(ExecutionDoesNotExist: /],

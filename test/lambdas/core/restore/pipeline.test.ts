@@ -1,3 +1,4 @@
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,7 @@ let staging: string;
 beforeAll(async () => {
   const source = await pg.createDatabase('parts');
   role = `lifeline_parts_${randomBytes(4).toString('hex')}`;
-  // `big` holds most of the rows (about 5 MB, a megabyte between cuts), with all that must wait for them.
+  // `big` holds most of the rows (about 5 MB: several segments), with all that must wait for them.
   await pg.query(
     source,
     `CREATE ROLE ${role};
@@ -53,14 +54,14 @@ function restoreInto(database: string, options: Partial<RestoreOptions> = {}) {
   return runRestore({ s3: s3.client, bucket, selector: { key }, target: fromUrl(pg.url(database)), stagingDir: staging, ...options });
 }
 
-/** How many transactions wrote big's rows: one per COPY, so one per part. */
+/** How many transactions wrote big's rows: one per loading connection that was given some. */
 async function loads(database: string): Promise<number> {
   const [row] = await pg.query<{ n: number }>(database, 'SELECT count(DISTINCT xmin::text)::int AS n FROM big');
   return row!.n;
 }
 
-describe('a table holding more than 1/N of the rows', () => {
-  it('is loaded in N parts over connections of their own, and the restore equals its source', async () => {
+describe('rows loaded as the archive arrives', () => {
+  it('load a large table over N connections at once, and the restore equals its source', async () => {
     for (const jobs of [2, 3]) {
       const target = `parts_${jobs}_${randomBytes(4).toString('hex')}`;
       const result = await restoreInto(target, { createTarget: true, jobs });
@@ -68,7 +69,7 @@ describe('a table holding more than 1/N of the rows', () => {
       expect(result.tables).toContainEqual(expect.objectContaining({ name: 'big', rows: 50002, expectedRows: 50002 }));
       expect(await loads(target)).toBe(jobs);
       expect(await databaseDigest(pg.url(target))).toEqual(sourceDigest);
-      // The materialized view was refreshed once every part was in, the foreign key checked against them all.
+      // The materialized view was refreshed once every row was in, the foreign key checked against them all.
       expect(await pg.query(target, 'SELECT n::int FROM big_summary')).toEqual([{ n: 50002 }]);
       expect(await pg.query(target, "SELECT convalidated FROM pg_constraint WHERE conname = 'small_big_id_fkey'")).toEqual([
         { convalidated: true },
@@ -77,14 +78,14 @@ describe('a table holding more than 1/N of the rows', () => {
     expect(await readdir(staging)).toEqual([]);
   });
 
-  it('is loaded over one connection with one job, as pg_restore does', async () => {
+  it('load over one connection with one job', async () => {
     const target = `parts_1_${randomBytes(4).toString('hex')}`;
     await restoreInto(target, { createTarget: true, jobs: 1 });
     expect(await loads(target)).toBe(1);
     expect(await databaseDigest(pg.url(target))).toEqual(sourceDigest);
   });
 
-  it('is loaded in parts by a table-level recovery too, with only what the selection holds', async () => {
+  it('load over N connections in a table-level recovery too, with only what the selection holds', async () => {
     const target = `parts_side_${randomBytes(4).toString('hex')}`;
     const result = await restoreInto(target, { createTarget: true, jobs: 2, tables: ['big'] });
     expect(result.tables).toEqual([expect.objectContaining({ name: 'big', rows: 50002, passed: true })]);
@@ -93,7 +94,7 @@ describe('a table holding more than 1/N of the rows', () => {
     expect((await databaseDigest(pg.url(target))).tables).toEqual({ 'public.big': sourceDigest.tables['public.big'] });
   });
 
-  it('belongs to the restore role, which loads the parts', async () => {
+  it('belong to the restore role, which loads them', async () => {
     const target = `parts_role_${randomBytes(4).toString('hex')}`;
     await restoreInto(target, { createTarget: true, jobs: 2, role });
     expect(await loads(target)).toBe(2);
@@ -104,14 +105,14 @@ describe('a table holding more than 1/N of the rows', () => {
     expect((await databaseDigest(pg.url(target))).tables).toEqual(sourceDigest.tables);
   });
 
-  it('leaves the target as it was when a part fails, naming the rows that failed', async () => {
-    // A database in an encoding that lacks the last row's characters: the COPY of the last part fails.
+  it('leave the target as it was when a COPY fails, naming the table', async () => {
+    // A database in an encoding that lacks the last row's characters: the COPY of the last segment fails.
     const target = `parts_latin1_${randomBytes(4).toString('hex')}`;
     await pg.query('postgres', `CREATE DATABASE "${target}" ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`);
     await expect(restoreInto(target, { jobs: 2 })).rejects.toMatchObject({
       name: 'RestoreFailed',
       message: expect.stringMatching(
-        /^loading the rows of public\.big at \d+-\d+ of the archive into \S+ failed: character with byte sequence .* has no equivalent in encoding "LATIN1"; what it had created in \S+ was dropped$/,
+        /^loading the rows of public\.big into \S+ failed: character with byte sequence .* has no equivalent in encoding "LATIN1"; what it had created in \S+ was dropped$/,
       ),
     });
     expect(await pg.query(target, "SELECT count(*)::int AS n FROM pg_class WHERE relnamespace = 'public'::regnamespace")).toEqual([
@@ -121,7 +122,7 @@ describe('a table holding more than 1/N of the rows', () => {
   });
 });
 
-describe('a table with inheritance children, loaded in parts', () => {
+describe('a table with inheritance children, loaded over N connections', () => {
   it('is counted with its children, as the backup counted it', async () => {
     const source = await pg.createDatabase('parts_inherited');
     await pg.query(
@@ -147,5 +148,36 @@ describe('a table with inheritance children, loaded in parts', () => {
       expect.objectContaining({ name: 'readings_2025', rows: 700, expectedRows: 700, passed: true }),
     ]);
     expect(await pg.query(target, 'SELECT count(DISTINCT xmin::text)::int AS n FROM ONLY readings')).toEqual([{ n: 2 }]);
+  });
+});
+
+describe('an archive that loads but does not match its manifest', () => {
+  it('is refused once it has arrived, its loaded rows rolled back and the target put back as it was', async () => {
+    // Another backup's archive, valid in every byte, under this backup's key: only its SHA-256 tells.
+    const other = await pg.createDatabase('parts_other');
+    await pg.query(
+      other,
+      'CREATE TABLE big (id bigint, note text); INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 100000) g',
+    );
+    const swapped = await backUpIntoNewBucket(pg, s3, other, 'parts-other');
+    const object = await s3.client.send(new GetObjectCommand({ Bucket: swapped.bucket, Key: swapped.key }));
+    await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.from(await object.Body!.transformToByteArray()) }));
+    // Last in this file: the backup's archive stays swapped.
+    const existing = await pg.createDatabase('parts_swapped');
+    await pg.query(existing, 'CREATE SCHEMA keep');
+    const before = await databaseDigest(pg.url(existing));
+    await expect(restoreInto(existing, { jobs: 2 })).rejects.toMatchObject({
+      name: 'ChecksumMismatch',
+      message: expect.stringMatching(/does not match its manifest .*; what it had created in \S+ was dropped$/),
+    });
+    expect(await databaseDigest(pg.url(existing))).toEqual(before);
+
+    const fresh = `parts_swapped_${randomBytes(4).toString('hex')}`;
+    await expect(restoreInto(fresh, { createTarget: true, jobs: 2 })).rejects.toMatchObject({
+      name: 'ChecksumMismatch',
+      message: expect.stringMatching(/the database it had created, \S+, was dropped$/),
+    });
+    expect(await pg.query('postgres', 'SELECT 1 FROM pg_database WHERE datname = $1', [fresh])).toEqual([]);
+    expect(await readdir(staging)).toEqual([]);
   });
 });

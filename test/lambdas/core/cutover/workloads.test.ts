@@ -1,0 +1,131 @@
+import {
+  CreateClusterCommand,
+  CreateServiceCommand,
+  DeregisterTaskDefinitionCommand,
+  DescribeServicesCommand,
+  ECSClient,
+  RegisterTaskDefinitionCommand,
+} from '@aws-sdk/client-ecs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CutoverApplication, CutoverSettings, type Recorded } from '../../../../lambdas/core/cutover/state.js';
+import { validateInput } from '../../../../lambdas/core/cutover/steps.js';
+import { recordWorkloads, restartWorkloads } from '../../../../lambdas/core/cutover/workloads.js';
+import { startMoto, type MotoServer } from '../../../support/moto.js';
+
+/**
+ * The application version a cutover deploys (its input's applicationVersion), against moto_server's ECS:
+ * ListTaskDefinitions, DescribeServices and UpdateService in their real wire shapes and errors.
+ */
+
+let moto: MotoServer;
+let ecs: ECSClient;
+const CLUSTER = 'production';
+const SERVICE = { cluster: CLUSTER, service: 'shop-api' };
+const APPLICATION = CutoverApplication.parse({
+  name: 'shop-api',
+  connectionSecretArn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:shop-api/connection-AbC123',
+  ecsServices: [SERVICE],
+  healthCheck: { url: 'https://shop.example.com/health' },
+});
+// moto's account.
+const arn = (family: string, revision: number) => `arn:aws:ecs:us-east-1:123456789012:task-definition/${family}:${revision}`;
+
+const register = (family: string) =>
+  ecs.send(new RegisterTaskDefinitionCommand({ family, containerDefinitions: [{ name: 'api', image: `${family}:x`, memory: 512 }] }));
+const running = async () =>
+  (await ecs.send(new DescribeServicesCommand({ cluster: CLUSTER, services: ['shop-api'] }))).services![0]!.taskDefinition;
+
+beforeAll(async () => {
+  moto = await startMoto();
+  ecs = new ECSClient(moto.clientConfig);
+  await ecs.send(new CreateClusterCommand({ clusterName: CLUSTER }));
+  // shop-api:1..4, of which 3 is deregistered; shop-api-worker:1, a family whose name starts with the service's.
+  for (let i = 0; i < 4; i += 1) await register('shop-api');
+  await register('shop-api-worker');
+  await ecs.send(new DeregisterTaskDefinitionCommand({ taskDefinition: 'shop-api:3' }));
+  await ecs.send(
+    new CreateServiceCommand({ cluster: CLUSTER, serviceName: 'shop-api', taskDefinition: arn('shop-api', 4), desiredCount: 2 }),
+  );
+});
+
+afterAll(async () => {
+  await moto.stop();
+});
+
+const record = (version?: string) => recordWorkloads(APPLICATION, { ecs, lambda: undefined as never }, version);
+
+describe('the application version a cutover deploys', () => {
+  it('records the running task definition, and "previous" as the latest ACTIVE revision before it of the same family', async () => {
+    expect((await record()).services).toEqual([{ ...SERVICE, taskDefinition: arn('shop-api', 4), desiredCount: 2 }]);
+    // Revision 3 is INACTIVE: the one before the current that can run is 2.
+    expect((await record('previous')).services).toEqual([
+      { ...SERVICE, taskDefinition: arn('shop-api', 4), desiredCount: 2, deploy: arn('shop-api', 2) },
+    ]);
+    expect((await record('shop-api:1')).services[0]!.deploy).toBe(arn('shop-api', 1));
+    expect((await record(arn('shop-api', 1))).services[0]!.deploy).toBe(arn('shop-api', 1));
+  });
+
+  it("refuses another family's task definition, an inactive or unknown revision, and no revision before the first", async () => {
+    await expect(record('shop-api-worker:1')).rejects.toMatchObject({
+      name: 'InvalidInput',
+      message:
+        "applicationVersion: shop-api-worker:1 is of the task definition family shop-api-worker, not shop-api, which ECS service shop-api in cluster production runs; a cutover deploys only the application's own task definitions",
+    });
+    await expect(record('shop-api:3')).rejects.toMatchObject({
+      name: 'InvalidInput',
+      message: 'applicationVersion: shop-api:3 is not an ACTIVE revision of shop-api',
+    });
+    await expect(record(arn('shop-api', 9))).rejects.toMatchObject({ name: 'InvalidInput' });
+    // Another account's ARN of the same family and revision is not this one.
+    await expect(record(arn('shop-api', 1).replace('123456789012', '111111111111'))).rejects.toMatchObject({ name: 'InvalidInput' });
+
+    await ecs.send(
+      new CreateServiceCommand({ cluster: CLUSTER, serviceName: 'first', taskDefinition: arn('shop-api', 1), desiredCount: 1 }),
+    );
+    const first = CutoverApplication.parse({ ...APPLICATION, ecsServices: [{ cluster: CLUSTER, service: 'first' }] });
+    await expect(recordWorkloads(first, { ecs, lambda: undefined as never }, 'previous')).rejects.toMatchObject({
+      name: 'InvalidInput',
+      message:
+        'applicationVersion: "previous": shop-api has no ACTIVE revision before 1, the one ECS service first in cluster production runs; name the revision to deploy',
+    });
+  });
+
+  it('deploys the chosen task definition with the new connection, and the recorded one when rolling back', async () => {
+    const recorded = { ...(await record('previous')), freeze: { mode: 'none' } } as unknown as Recorded;
+    await restartWorkloads(recorded, 'new', { ecs, lambda: undefined as never }, new Date());
+    expect(await running()).toBe(arn('shop-api', 2));
+    await restartWorkloads(recorded, 'old', { ecs, lambda: undefined as never }, new Date());
+    expect(await running()).toBe(arn('shop-api', 4));
+  });
+
+  it('is refused at ValidateInput for an application with Lambda functions, before anything is read or changed', async () => {
+    const settings = CutoverSettings.parse({
+      applications: [{ ...APPLICATION, lambdaFunctions: ['shop-api-worker'] }],
+    });
+    const input = {
+      application: 'shop-api',
+      database: { secretArn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:shop-api/restored-DeF456' },
+      applicationVersion: 'previous',
+    };
+    await expect(
+      validateInput(
+        input,
+        { id: 'arn:aws:states:us-east-1:000000000000:execution:lifeline-cutover:x', startedAt: new Date().toISOString() },
+        settings,
+        new Date(),
+      ),
+    ).rejects.toMatchObject({
+      name: 'InvalidInput',
+      message:
+        'applicationVersion: sets the task definition of ECS services; shop-api has Lambda functions (shop-api-worker), whose version a cutover does not set: leave applicationVersion out and deploy them yourself',
+    });
+    await expect(
+      validateInput(
+        { ...input, applicationVersion: 'shop-api' },
+        { id: 'arn:aws:states:us-east-1:000000000000:execution:lifeline-cutover:x', startedAt: new Date().toISOString() },
+        settings,
+        new Date(),
+      ),
+    ).rejects.toMatchObject({ name: 'InvalidInput', message: expect.stringContaining('applicationVersion') });
+  });
+});

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { fromUrl } from '../../../../lambdas/core/postgres/connection.js';
+import { RowLoaders } from '../../../../lambdas/core/restore/row-loaders.js';
+import { sharedPostgres } from '../../../support/shared.js';
+
+const pg = sharedPostgres();
+const table = { dumpId: 7, copy: 'COPY public.rows (id, note) FROM stdin;\n' };
+
+/** Segments of whole rows numbered `from` to `to`, `perSegment` a segment, as split.ts hands them on. */
+function segments(from: number, to: number, perSegment: number) {
+  const list = [];
+  for (let at = from; at <= to; at += perSegment) {
+    const ids = Array.from({ length: Math.min(perSegment, to - at + 1) }, (_, i) => at + i);
+    list.push({ table, bytes: Buffer.from(ids.map((id) => `${id}\tnote ${id}\n`).join('')) });
+  }
+  return list;
+}
+
+async function loaders(database: string, jobs: number) {
+  await pg.query(database, 'CREATE TABLE rows (id int, note text)');
+  return new RowLoaders({
+    settings: fromUrl(pg.url(database)),
+    jobs,
+    encoding: 'UTF8',
+    role: undefined,
+    tablesReady: Promise.resolve(),
+    signal: undefined,
+  });
+}
+
+const count = async (database: string) => (await pg.query<{ n: number }>(database, 'SELECT count(*)::int AS n FROM rows'))[0]!.n;
+
+describe('row loaders', () => {
+  it('load over every connection, and no row is visible before they commit', async () => {
+    const database = await pg.createDatabase('loaders_commit');
+    const loading = await loaders(database, 3);
+    for (const segment of segments(1, 9000, 1000)) await loading.load(segment);
+    const rows = await loading.finish();
+    expect(rows.get(table.dumpId)).toBe(9000);
+    expect(await count(database)).toBe(0);
+    await loading.commit();
+    await loading.close();
+    expect(await count(database)).toBe(9000);
+    expect(await pg.query(database, 'SELECT count(DISTINCT xmin::text)::int AS n FROM rows')).toEqual([{ n: 3 }]);
+  });
+
+  it('roll every row back when closed without a commit', async () => {
+    const database = await pg.createDatabase('loaders_rollback');
+    const loading = await loaders(database, 2);
+    for (const segment of segments(1, 4000, 1000)) await loading.load(segment);
+    await loading.finish();
+    await loading.close();
+    expect(await count(database)).toBe(0);
+  });
+
+  it('refuse further rows once a COPY failed, with its table named', async () => {
+    const database = await pg.createDatabase('loaders_failed');
+    const loading = await loaders(database, 2);
+    await loading.load({ table, bytes: Buffer.from('not a number\tnote\n') });
+    const failed = {
+      name: 'RestoreFailed',
+      message: expect.stringMatching(/^loading the rows of public\.rows into \S+ failed: invalid input syntax for type integer/),
+    };
+    await expect(loading.finish()).rejects.toMatchObject(failed);
+    await expect(loading.load(segments(1, 1, 1)[0]!)).rejects.toMatchObject(failed);
+    await loading.close();
+    expect(await count(database)).toBe(0);
+  });
+});
