@@ -47,9 +47,9 @@ describe(`${DATABASES} databases`, () => {
         `; largest template ${Math.max(...templateBytes.values())} bytes`,
     );
     // The vault, the backups stacks, the restore workflow, a restore group beside each backups stack, and the runs
-    // alarms start (the staleness alarms' backups).
+    // alarms start (the staleness alarms' backups), and the approvals the restore workflow asks.
     expect(synth.restoreGroups.length).toBe(synth.backups.length);
-    expect(templates.size).toBe(2 * synth.backups.length + 3);
+    expect(templates.size).toBe(2 * synth.backups.length + 4);
     for (const [name, template] of templates) {
       expect(Object.keys(template.Resources).length, name).toBeLessThanOrEqual(LIMITS.resources);
       expect(Object.keys(template.Outputs ?? {}).length, name).toBeLessThanOrEqual(LIMITS.outputs);
@@ -77,7 +77,13 @@ describe(`${DATABASES} databases`, () => {
       ...synth.restoreGroups.flatMap((_, i) => [0, 1, 2, 3].map((n) => `lifeline-restore${i + 1}-net-${n}`)),
     ];
     expect(count('AWS::Lambda::Function', 'FunctionName')).toEqual(
-      [...names.map((name) => `lifeline-backup-${name}`), ...restoreFunctions, 'lifeline-alarm-runs'].sort(),
+      [
+        ...names.map((name) => `lifeline-backup-${name}`),
+        ...restoreFunctions,
+        'lifeline-alarm-runs',
+        'lifeline-approve',
+        'lifeline-approval-verify',
+      ].sort(),
     );
     expect(
       count('AWS::SSM::Parameter', 'Name')
