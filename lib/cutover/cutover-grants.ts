@@ -128,16 +128,17 @@ export function acknowledgeHandOverReads(role: iam.IRole, deployment: string): v
   }
 }
 
-/** cdk-nag's acknowledgment of the task definition and task reads in `cutoverStatements`, on the role that holds them. */
+/** Why `cutoverStatements`' calls on `*` are accepted: said in the steps function's one acknowledgment of `*`. */
+export function unscopedCutoverCalls(settings: CutoverSettings): string[] {
+  if (!settings.applications.some((app) => app.ecsServices.length > 0)) return [];
+  return [
+    'ecs:ListTaskDefinitions takes no resource: it lists names only, of the family of the service whose applicationVersion a cutover deploys; ecs:ListTasks takes none but the ecs:cluster condition, which limits it to the clusters of the services a scale-to-zero freeze stops.',
+  ];
+}
+
+/** cdk-nag's acknowledgment of the task reads in `cutoverStatements`, on the role that holds them. */
 export function acknowledgeEcsReads(role: iam.IRole, settings: CutoverSettings): void {
   const clusters = drainedClusters(settings);
-  if (settings.applications.some((app) => app.ecsServices.length > 0)) {
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'ecs:ListTaskDefinitions takes no resource: it lists names only, of the family of the service whose applicationVersion a cutover deploys; ecs:ListTasks takes none but the ecs:cluster condition, which limits it to the clusters of the services a scale-to-zero freeze stops.',
-    });
-  }
   for (const cluster of clusters) {
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[${nagResource(role, regional('ecs', `task/${cluster}/*`))}]`,

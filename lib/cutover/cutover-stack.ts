@@ -5,7 +5,13 @@ import type { LifelineConfig } from '../config/schema.js';
 import type { VaultStack } from '../vault/vault-stack.js';
 import { WorkflowLogs } from '../workflows/workflow-logs.js';
 import { WorkflowCompensation } from '../workflows/workflow-compensation.js';
-import { acknowledgeEcsReads, acknowledgeHandOverReads, cutoverStatements, releaseLockStatements } from './cutover-grants.js';
+import {
+  acknowledgeEcsReads,
+  acknowledgeHandOverReads,
+  cutoverStatements,
+  releaseLockStatements,
+  unscopedCutoverCalls,
+} from './cutover-grants.js';
 import { CutoverLockTable } from './cutover-lock-table.js';
 import { applicationsNetwork, CutoverNetwork } from './cutover-network.js';
 import { cutoverSettings } from './cutover-settings.js';
@@ -63,6 +69,7 @@ export class CutoverStack extends Stack {
       ],
       rolePath: vaultStack.vault.runtimeRolePath,
       network: { subnetIds: network.subnetIds, securityGroup: access.securityGroup },
+      unscopedCalls: unscopedCutoverCalls(settings),
     });
     compensation.acknowledge(this.stepsFunction.role);
     acknowledgeHandOverReads(this.stepsFunction.role, config.name);

@@ -23,6 +23,8 @@ export interface CutoverStepsFunctionProps {
   readonly rolePath: string;
   /** The applications' network: their databases and health URLs are reached from there. */
   readonly network: NetworkPlacement;
+  /** Why its statements on `*` are accepted (acknowledgeEcsReads). */
+  readonly unscopedCalls: readonly string[];
 }
 
 /**
@@ -47,6 +49,7 @@ export class CutoverStepsFunction extends WorkflowStepsFunction {
       rolePath: props.rolePath,
       statements: props.statements,
       network: props.network,
+      unscopedCalls: props.unscopedCalls,
     });
   }
 }

@@ -30,10 +30,16 @@ export function vpcFunctionStatements(securityGroupId: string, subnetIds: readon
   ];
 }
 
-/** Why cdk-nag's wildcard findings on those statements are accepted, on the role that holds them. */
-export function acknowledgeVpcFunctionStatements(role: iam.Role): void {
+/**
+ * Why cdk-nag's wildcard findings on those statements are accepted, on the role that holds them. A finding is
+ * acknowledged once per role: `unscopedCalls` are the reasons for the role's other calls on `*`, said in the same one.
+ */
+export function acknowledgeVpcFunctionStatements(role: iam.Role, unscopedCalls: readonly string[] = []): void {
   const acknowledge = (resource: string, reason: string) =>
     Validations.of(role).acknowledge({ id: `AwsSolutions-IAM5[${nagResource(role, resource)}]`, reason });
   acknowledge(NETWORK_INTERFACES, 'Network interfaces get their ids when Lambda creates them; the subnets and security group are named.');
-  acknowledge('*', 'ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets support no resource-level permissions.');
+  acknowledge(
+    '*',
+    ['ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets support no resource-level permissions.', ...unscopedCalls].join(' '),
+  );
 }

@@ -37,6 +37,8 @@ export interface WorkflowStepsFunctionProps {
   readonly statements: readonly iam.PolicyStatement[];
   /** Where it runs when its steps connect to databases; outside any VPC without. */
   readonly network?: NetworkPlacement;
+  /** Why its statements on `*` (other than the network's) are accepted; the network's acknowledgment says them too. */
+  readonly unscopedCalls?: readonly string[];
 }
 
 /**
@@ -64,7 +66,7 @@ export class WorkflowStepsFunction extends Construct {
       path: props.rolePath,
       inlinePolicies: { [props.policyName]: new iam.PolicyDocument({ statements }) },
     });
-    if (props.network !== undefined) acknowledgeVpcFunctionStatements(this.role);
+    if (props.network !== undefined) acknowledgeVpcFunctionStatements(this.role, props.unscopedCalls);
     acknowledgeDatabaseStatements(this.role, statements);
 
     this.function = imageFunction(this, {

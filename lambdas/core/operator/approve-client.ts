@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { GetFunctionUrlConfigCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { LifelineError } from '../errors.js';
@@ -25,9 +25,18 @@ export function deploymentOf(executionArn: string): string {
   return match[1]!;
 }
 
-/** SignatureV4's hash: SHA-256 from node:crypto. */
+/** SignatureV4's hash from node:crypto: SHA-256, or HMAC-SHA-256 when constructed with a key (its signing keys). */
 class Sha256 {
-  private readonly hash = createHash('sha256');
+  private readonly hash: Hash | Hmac;
+  constructor(key?: string | ArrayBuffer | ArrayBufferView) {
+    if (key === undefined) this.hash = createHash('sha256');
+    else if (typeof key === 'string') this.hash = createHmac('sha256', key);
+    else
+      this.hash = createHmac(
+        'sha256',
+        ArrayBuffer.isView(key) ? new Uint8Array(key.buffer, key.byteOffset, key.byteLength) : new Uint8Array(key),
+      );
+  }
   update(data: string | Uint8Array): void {
     this.hash.update(data);
   }
@@ -65,7 +74,7 @@ export async function requestDecision(executionArn: string, decision: Decision, 
     hostname: url.hostname,
     path: url.pathname,
     query: {},
-    headers: { host: url.hostname, 'content-type': 'application/json' },
+    headers: { host: url.host, 'content-type': 'application/json' },
     body,
   });
   const response = await (deps.fetch ?? fetch)(url, { method: 'POST', headers: signed.headers, body });

@@ -1,8 +1,11 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { localSeal, verifyApproval } from '../../../lambdas/core/workflows/approval.js';
 import { runCli } from '../../support/cli.js';
+import { startApproveFunctionUrl, type ApproveFunctionUrl } from '../../support/function-url.js';
 import { startJsonEndpoint, type JsonEndpoint } from '../../support/json-endpoint.js';
 
 const ACCOUNT = 'arn:aws:states:us-east-1:000000000000';
@@ -47,8 +50,8 @@ const WAITING_HISTORY = [
           report: waitState.validation,
           timeoutSeconds: 86400,
           executionArn: WAITING,
-          taskToken: TOKEN,
         },
+        MessageAttributes: { taskToken: { DataType: 'String', StringValue: TOKEN } },
       }),
     },
   },
@@ -87,6 +90,7 @@ async function startSts(): Promise<{ url: string; server: Server }> {
 
 let sfn: JsonEndpoint;
 let sts: { url: string; server: Server };
+let approveUrl: ApproveFunctionUrl;
 let env: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
@@ -122,7 +126,14 @@ beforeAll(async () => {
     }),
     'AWSStepFunctions.SendTaskSuccess': () => ({}),
   });
-  env = { ...AWS, AWS_ENDPOINT_URL_SFN: sfn.url, AWS_ENDPOINT_URL_STS: sts.url };
+  const region = AWS.AWS_REGION;
+  const credentials = { accessKeyId: AWS.AWS_ACCESS_KEY_ID, secretAccessKey: AWS.AWS_SECRET_ACCESS_KEY };
+  approveUrl = await startApproveFunctionUrl({
+    region,
+    caller: { ...credentials, arn: ONCALL },
+    deps: { sfn: new SFNClient({ region, endpoint: sfn.url, credentials }), seal: localSeal() },
+  });
+  env = { ...AWS, AWS_ENDPOINT_URL_SFN: sfn.url, AWS_ENDPOINT_URL_STS: sts.url, AWS_ENDPOINT_URL_LAMBDA: approveUrl.url };
 });
 
 beforeEach(() => {
@@ -131,6 +142,7 @@ beforeEach(() => {
 
 afterAll(async () => {
   await sfn.close();
+  await approveUrl.close();
   sts.server.close();
 });
 
@@ -209,12 +221,29 @@ describe("a PITR execution's approval", () => {
     expect(json.stdout).not.toContain(TOKEN);
   });
 
-  it('is answered by lifeline approve with its token, recording the approver', async () => {
-    const { code, stdout } = await runCli(['approve', WAITING, '--comment', 'orders back as of 09:41'], env);
+  it('is answered by lifeline approve through the approve function URL, recording the identity AWS authenticated', async () => {
+    const { code, stdout, stderr } = await runCli(['approve', WAITING, '--comment', 'orders back as of 09:41'], env);
+    expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(stdout).toContain(`approved WaitForApproval of ${WAITING} as ${ONCALL}`);
+    expect(approveUrl.lookedUp).toEqual(['lifeline-approve']);
     const [answer] = sfn.calls.filter((c) => c.target === 'AWSStepFunctions.SendTaskSuccess');
     expect(answer!.body.taskToken).toBe(TOKEN);
-    expect(JSON.parse(answer!.body.output)).toMatchObject({ approver: ONCALL, comment: 'orders back as of 09:41' });
+    const approval = JSON.parse(answer!.body.output);
+    expect(approval).toMatchObject({ approver: ONCALL, comment: 'orders back as of 09:41' });
+    // Sealed for this execution's WaitForApproval: VerifyApproval takes it there and nowhere else.
+    await expect(verifyApproval({ execution: WAITING, waited: 'WaitForApproval', approval }, localSeal())).resolves.toMatchObject({
+      approver: ONCALL,
+    });
+  });
+
+  it("is refused by the function URL when the request is not signed with the caller's credentials", async () => {
+    const { code, stderr } = await runCli(['approve', WAITING], {
+      ...env,
+      AWS_SECRET_ACCESS_KEY: 'not-the-callers-secret-key-00000000000000',
+    });
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('NotAllowedToApprove');
+    expect(sfn.calls.filter((c) => c.target.startsWith('AWSStepFunctions.SendTask'))).toEqual([]);
   });
 });

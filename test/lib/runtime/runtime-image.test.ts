@@ -44,14 +44,17 @@ describe('the runtime images', () => {
     }
   });
 
-  it('come from a Dockerfile that bundles the handler and installs that pg_dump and zstd on the Lambda Node.js image', () => {
+  it('come from a Dockerfile that bundles the handler and installs that pg_dump, server and zstd on the Lambda Node.js image', () => {
     const dockerfile = readFileSync(new URL('../../../lambdas/Dockerfile', import.meta.url), 'utf8');
     expect(dockerfile).toMatch(/^FROM \S+node:22\S* AS bundle$/m);
     expect(dockerfile).toMatch(/^RUN npm ci\b/m);
     expect(dockerfile).toMatch(/npx esbuild lambdas\/backup\/handler\.ts --bundle --platform=node --target=node22 --format=esm/);
     expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/lambda\/nodejs:22$/m);
     expect(dockerfile).toMatch(/^ARG POSTGRES_MAJOR$/m);
-    expect(dockerfile).toMatch(/dnf install -y "postgresql\$\{POSTGRES_MAJOR\}" zstd/);
+    // The server too: a restore drill restores into a throwaway cluster of the backup's major inside its task.
+    expect(dockerfile).toMatch(/dnf install -y "postgresql\$\{POSTGRES_MAJOR\}" "postgresql\$\{POSTGRES_MAJOR\}-server" zstd/);
+    expect(dockerfile).toMatch(/\/usr\/bin\/postgres --version \| grep -q " \$\{POSTGRES_MAJOR\}\\\."/);
+    expect(dockerfile).toMatch(/PG_SERVER_BIN_DIR=\/usr\/bin/);
     expect(dockerfile).toMatch(/pg_dump --version \| grep -q " \$\{POSTGRES_MAJOR\}\\\."/);
     expect(dockerfile).toMatch(/PG_BIN_DIR=\/usr\/bin/);
     expect(dockerfile).toMatch(/^COPY --from=bundle \/build\/dist\/ \$\{LAMBDA_TASK_ROOT\}\/$/m);
