@@ -28,7 +28,8 @@ export function registerApprovals(program: Command): void {
       const text = approvals.map((a) =>
         [
           a.executionArn,
-          `  ${a.database ?? '?'} restored into ${a.target ?? '?'}, waiting in ${a.state} since ${time(a.since)}`,
+          // A cutover's own approval has no restore behind it: its question says what it asks.
+          `  ${a.database !== null && a.target !== null ? `${a.database} restored into ${a.target}` : (a.question ?? 'a decision')}, waiting in ${a.state} since ${time(a.since)}`,
           ...(a.report ? [`  validation ${a.report.passed ? 'passed' : 'failed'}: ${a.report.summary ?? ''}`] : []),
           `  lifeline approve ${a.executionArn} --comment "..."  |  lifeline reject ${a.executionArn} --reason "..."`,
         ].join('\n'),

@@ -48,6 +48,13 @@ export function registerStart(program: Command): void {
     )
     .option('--target <identifier>', 'the new identifier, containing "-pitr-" (default: <source>-pitr-<UTC yyyymmddhhmmss>)')
     .option('--cutover <application>', 'switch this configured application to the restored database once a human approves')
+    .option(
+      '--strategy <rename>',
+      "instead of --cutover, RDS instances only: rename the source aside and give the restore its identifier and endpoint (the config's pitr.renameSources must allow it)",
+    )
+    .option('--validate-as <application>', "validate as this configured application's role, when the database has several and no --cutover")
+    .option('--copy-on-write', 'Aurora with --latest only: a copy-on-write clone, faster than a full copy (at most 15 per source)')
+    .option('--final-snapshot', 'take a final snapshot when cleanup deletes what this execution restored')
     .option('--approval-timeout-hours <n>', "how long a human has to approve (default: the deployed config's)")
     .option('--wait', 'follow the execution to its end, printing each state it enters')
     .option('--state-machine <arn>', 'the PITR state machine (default: the one named <name>-pitr in the current region)')

@@ -149,6 +149,11 @@ export const StartPitrCommandOptions = z
     latestSnapshot: z.string().optional(),
     target: z.string().optional(),
     cutover: z.string().optional(),
+    strategy: z.string().optional(),
+    validateAs: z.string().optional(),
+    // Commander gives a flag `true` or leaves it out; left out, the input leaves it out too (the workflow's default).
+    copyOnWrite: z.literal(true).optional(),
+    finalSnapshot: z.literal(true).optional(),
     approvalTimeoutHours: z.coerce.number().optional(),
     wait: z.boolean().default(false),
   })

@@ -58,6 +58,28 @@ const WAITING_HISTORY = [
   { id: 5, type: 'TaskStarted', timestamp: 1795432000, taskStartedEventDetails: sns },
   { id: 6, type: 'TaskSubmitted', timestamp: 1795432001, taskSubmittedEventDetails: { ...sns, output: '{}' } },
 ];
+/** A hand-started cutover waiting for its own approval: no restore behind it, its question says what it asks. */
+const CUTOVER_MACHINE = `${ACCOUNT}:stateMachine:lifeline-cutover`;
+const CUTOVER_WAITING = `${ACCOUNT}:execution:lifeline-cutover:hand-started`;
+const CUTOVER_QUESTION = 'Approve to switch shop-api to shop_restored_20261123094100?';
+const CUTOVER_HISTORY = WAITING_HISTORY.map((event) =>
+  event.type === 'TaskStateEntered' && event.stateEnteredEventDetails?.name === 'WaitForApproval'
+    ? { ...event, timestamp: 1795433000, stateEnteredEventDetails: { name: 'WaitForApproval', input: '{"application":"shop-api"}' } }
+    : event.type === 'TaskScheduled'
+      ? {
+          ...event,
+          timestamp: 1795433000,
+          taskScheduledEventDetails: {
+            ...event.taskScheduledEventDetails,
+            parameters: JSON.stringify({
+              TopicArn: 'arn:aws:sns:us-east-1:000000000000:lifeline-approvals',
+              Message: { question: CUTOVER_QUESTION, timeoutSeconds: 86400, executionArn: CUTOVER_WAITING },
+              MessageAttributes: { taskToken: { DataType: 'String', StringValue: 'AQCEAAAAKgAAAAMAAAAAAAAAAfake-cutover-token' } },
+            }),
+          },
+        }
+      : event,
+);
 const STARTED_HISTORY = [
   { id: 1, type: 'ExecutionStarted', timestamp: 1795431000 },
   { id: 2, type: 'TaskStateEntered', timestamp: 1795431000, stateEnteredEventDetails: { name: 'ValidateInput' } },
@@ -99,6 +121,7 @@ beforeAll(async () => {
     'AWSStepFunctions.ListStateMachines': () => ({
       stateMachines: [
         { name: 'lifeline-restore', stateMachineArn: RESTORE_MACHINE, type: 'STANDARD', creationDate: 1795000000 },
+        { name: 'lifeline-cutover', stateMachineArn: CUTOVER_MACHINE, type: 'STANDARD', creationDate: 1795000000 },
         { name: 'lifeline-pitr', stateMachineArn: PITR_MACHINE, type: 'STANDARD', creationDate: 1795000000 },
       ],
     }),
@@ -115,14 +138,18 @@ beforeAll(async () => {
           }
         : { executionArn, stateMachineArn: PITR_MACHINE, status: 'RUNNING', startDate: 1795431000 },
     'AWSStepFunctions.GetExecutionHistory': ({ executionArn, reverseOrder }: { executionArn: string; reverseOrder?: boolean }) => {
-      const events = [...(executionArn === STARTED ? STARTED_HISTORY : WAITING_HISTORY)];
+      const events = [
+        ...(executionArn === STARTED ? STARTED_HISTORY : executionArn === CUTOVER_WAITING ? CUTOVER_HISTORY : WAITING_HISTORY),
+      ];
       return { events: reverseOrder ? events.reverse() : events };
     },
     'AWSStepFunctions.ListExecutions': ({ stateMachineArn }: { stateMachineArn: string }) => ({
       executions:
         stateMachineArn === PITR_MACHINE
           ? [{ executionArn: WAITING, stateMachineArn, name: '9c4e-waiting', status: 'RUNNING', startDate: 1795431000 }]
-          : [],
+          : stateMachineArn === CUTOVER_MACHINE
+            ? [{ executionArn: CUTOVER_WAITING, stateMachineArn, name: 'hand-started', status: 'RUNNING', startDate: 1795433000 }]
+            : [],
     }),
     'AWSStepFunctions.SendTaskSuccess': () => ({}),
   });
@@ -171,6 +198,8 @@ describe('lifeline start pitr', () => {
       ['--latest'],
       ['--snapshot', 'shop-before-release-42'],
       ['--latest-snapshot', 'automated', '--target', 'shop-pitr-before-migration'],
+      ['--at', '2026-11-23T09:41:00Z', '--strategy', 'rename', '--validate-as', 'shop-api', '--final-snapshot'],
+      ['--latest', '--copy-on-write', '--cutover', 'shop-api'],
     ];
     for (const flags of cases) {
       const { code, stdout } = await runCli(['start', 'pitr', '--database', 'shop', ...flags, '--json'], env);
@@ -181,6 +210,8 @@ describe('lifeline start pitr', () => {
       { database: 'shop', restorePoint: 'latest' },
       { database: 'shop', restorePoint: { snapshot: { identifier: 'shop-before-release-42' } } },
       { database: 'shop', restorePoint: { snapshot: { latest: 'automated' } }, target: 'shop-pitr-before-migration' },
+      { database: 'shop', restorePoint: '2026-11-23T09:41:00Z', strategy: 'rename', validateAs: 'shop-api', finalSnapshot: true },
+      { database: 'shop', restorePoint: 'latest', copyOnWrite: true, cutover: 'shop-api' },
     ]);
   });
 
@@ -190,6 +221,9 @@ describe('lifeline start pitr', () => {
       [['--latest', '--at', '2026-11-23T09:41:00Z'], 'give exactly one of --at, --latest, --snapshot or --latest-snapshot'],
       [['--at', 'yesterday'], 'restorePoint'],
       [['--latest', '--target', 'shop-copy'], 'target: must contain "-pitr-"'],
+      [['--at', '2026-11-23T09:41:00Z', '--copy-on-write'], 'copyOnWrite: a copy-on-write clone is of the latest restorable time only'],
+      [['--latest', '--strategy', 'rename', '--cutover', 'shop-api'], 'cutover: must be left out with strategy "rename"'],
+      [['--latest', '--strategy', 'swap'], 'strategy: '],
     ];
     for (const [flags, message] of refusals) {
       const { code, stdout, stderr } = await runCli(['start', 'pitr', '--database', 'shop', ...flags], env);
@@ -209,14 +243,19 @@ describe("a PITR execution's approval", () => {
     expect(stdout).toContain(WAITING);
     expect(stdout).toContain(`shop restored into ${TARGET}, waiting in WaitForApproval`);
     expect(stdout).toContain(`validation passed: ${waitState.validation.summary}`);
-    // Both workflows' executions were asked for.
+    // A cutover's own approval, after it: what it asks, since no restore is behind it.
+    expect(stdout).toContain(`${CUTOVER_WAITING}\n  ${CUTOVER_QUESTION}, waiting in WaitForApproval`);
+    expect(stdout.indexOf(WAITING)).toBeLessThan(stdout.indexOf(CUTOVER_WAITING));
+    // Every workflow's executions were asked for.
     expect(sfn.calls.filter((c) => c.target === 'AWSStepFunctions.ListExecutions').map((c) => c.body.stateMachineArn)).toEqual([
       RESTORE_MACHINE,
       PITR_MACHINE,
+      CUTOVER_MACHINE,
     ]);
     const json = await runCli(['approvals', '--json'], env);
     expect(JSON.parse(json.stdout).approvals).toEqual([
       expect.objectContaining({ executionArn: WAITING, database: 'shop', target: TARGET, state: 'WaitForApproval' }),
+      expect.objectContaining({ executionArn: CUTOVER_WAITING, database: null, target: null, question: CUTOVER_QUESTION }),
     ]);
     expect(json.stdout).not.toContain(TOKEN);
   });
