@@ -1,6 +1,4 @@
 import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -9,14 +7,15 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ALARM_STARTER_TIMEOUT_SECONDS, COOLDOWN_EXPIRY, COOLDOWN_KEY } from '../../lambdas/core/alarms/cooldown.js';
 import { ALARM_STARTER_SETTINGS_VARIABLE, type AlarmRoute, type AlarmStarterSettings } from '../../lambdas/core/alarms/routes.js';
 import { LifelineError } from '../../lambdas/core/errors.js';
 import { alarmStarterName, backupFunctionName, DEPLOYMENT_TAG } from '../../lambdas/core/names.js';
 import { nagResource } from '../nag-findings.js';
-import { imageFunction, writeLogsStatement } from '../runtime/image-function.js';
+import { deadLetterQueue } from '../runtime/dead-letter-queue.js';
+import { functionArn, imageFunction, writeLogsStatement } from '../runtime/image-function.js';
 import type { RuntimeImage } from '../runtime/runtime-image.js';
 import { longestDeployedForm } from '../workflows/workflow-settings.js';
 
@@ -95,12 +94,7 @@ export class AlarmStarter extends Construct {
       ...(uses('prepare-restore') && props.restoreStateMachineName ? [stateMachineArn(props.restoreStateMachineName)] : []),
       ...(uses('prepare-pitr') && props.pitrStateMachineName ? [stateMachineArn(props.pitrStateMachineName)] : []),
     ];
-    const backupFunctions = stack.formatArn({
-      service: 'lambda',
-      resource: 'function',
-      resourceName: backupFunctionName(props.deployment, '*'),
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
+    const backupFunctions = functionArn(this, backupFunctionName(props.deployment, '*'));
 
     this.table = new dynamodb.Table(this, 'Cooldowns', {
       partitionKey: { name: COOLDOWN_KEY, type: dynamodb.AttributeType.STRING },
@@ -111,27 +105,14 @@ export class AlarmStarter extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
-    this.deadLetters = new sqs.Queue(this, 'DeadLetters', {
-      // SQS-managed keys: EventBridge and Lambda can send without grants on a customer key.
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.deadLetters).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: "This queue is the dead-letter queue of the alarm rules' target and of the starter's asynchronous invocations.",
-    });
-    // On arrivals, as the backups' dead-letter alarm (backup-dead-letter-queue.ts says why not on the backlog).
-    new cloudwatch.Alarm(this, 'Undelivered', {
+    ({ queue: this.deadLetters } = deadLetterQueue(this, {
+      acknowledgment: "This queue is the dead-letter queue of the alarm rules' target and of the starter's asynchronous invocations.",
       alarmName: `${alarmStarterName(props.deployment)}-failed`,
       alarmDescription:
         'An alarm transition started no run: its event is in the alarm starter dead-letter queue, naming the alarm. The starter logs say why; start the run by hand (see the README: alarm-driven runs).',
-      metric: this.deadLetters.metricNumberOfMessagesSent({ period: Duration.minutes(5), statistic: 'Sum' }),
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      threshold: 1,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    }).addAlarmAction(new actions.SnsAction(props.alarmTopic));
+      topic: props.alarmTopic,
+      ids: { queue: 'DeadLetters', alarm: 'Undelivered' },
+    }));
 
     const logGroup = new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.THREE_MONTHS, removalPolicy: RemovalPolicy.DESTROY });
     this.role = new iam.Role(this, 'Role', {

@@ -8,21 +8,12 @@ import {
   pitrWorkflowName,
   restoreWorkflowName,
 } from '../../lambdas/core/names.js';
+import { functionArn } from '../runtime/image-function.js';
 
-/** A function of the approvals stack, by name: the workflow stacks name it without a reference to that stack. */
-function functionArn(scope: Construct, name: string): string {
-  return Stack.of(scope).formatArn({
-    service: 'lambda',
-    resource: 'function',
-    resourceName: name,
-    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-  });
-}
-
-/** The approve function (behind the function URL). */
+/** The approve function (behind the function URL), by name: the workflow stacks name it without a reference to the approvals stack. */
 export const approveFunctionArn = (scope: Construct, deployment: string) => functionArn(scope, approveFunctionName(deployment));
 
-/** The function of VerifyApproval (`${ApprovalVerifyFunctionArn}` in every workflow that asks an approval). */
+/** The function of VerifyApproval (`${ApprovalVerifyFunctionArn}` in every workflow that asks an approval), by name. */
 export const approvalVerifyFunctionArn = (scope: Construct, deployment: string) =>
   functionArn(scope, approvalVerifyFunctionName(deployment));
 

@@ -1,7 +1,7 @@
 import { Aws, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { CutoverSettings } from '../../lambdas/core/cutover/state.js';
-import { restoreWorkflowName } from '../../lambdas/core/names.js';
+import { pitrWorkflowName, restoreWorkflowName } from '../../lambdas/core/names.js';
 import type { DatabaseConfig } from '../config/schema.js';
 import { nagResource } from '../nag-findings.js';
 import { databaseStatements } from '../workflows/database-grants.js';
@@ -114,7 +114,7 @@ export function cutoverStatements(
 
 /** The executions whose hand-over the cutover reads (origin.ts): this deployment's restore and PITR workflows'. */
 function handingOverExecutions(deployment: string): string[] {
-  return [restoreWorkflowName(deployment), `${deployment}-pitr`].map((machine) => regional('states', `execution:${machine}:*`));
+  return [restoreWorkflowName(deployment), pitrWorkflowName(deployment)].map((machine) => regional('states', `execution:${machine}:*`));
 }
 
 /** cdk-nag's acknowledgment of the hand-over reads in `cutoverStatements`, on the role that holds them. */

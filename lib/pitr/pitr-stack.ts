@@ -1,11 +1,12 @@
-import { ArnFormat, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct, IConstruct } from 'constructs';
 import { LifelineError } from '../../lambdas/core/errors.js';
-import { cutoverWorkflowName, pitrNetworkFunctionName, pitrWorkflowName, restoreCatalogRoot } from '../../lambdas/core/names.js';
+import { pitrNetworkFunctionName, pitrWorkflowName, restoreCatalogRoot } from '../../lambdas/core/names.js';
 import type { LifelineConfig, PitrConfig } from '../config/schema.js';
 import { nagResource } from '../nag-findings.js';
 import { ApprovalsTopic } from '../restore/approvals-topic.js';
+import { functionArn } from '../runtime/image-function.js';
 import { RuntimeNetwork } from '../runtime/runtime-network.js';
 import type { VaultStack } from '../vault/vault-stack.js';
 import { databaseStatements } from '../workflows/database-grants.js';
@@ -91,13 +92,11 @@ export class PitrStack extends Stack {
     // Every database has its `rds` (the config requires one): each is a source.
     const databases = config.databases;
     const networks = config.networks.filter((network) => databases.some((db) => db.network === network.name));
-    const functionArn = (functionName: string) =>
-      this.formatArn({ service: 'lambda', resource: 'function', resourceName: functionName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     const settings = pitrSettings(
       this,
       config,
       props.pitr,
-      new Map(networks.map((network) => [network.name, functionArn(pitrNetworkFunctionName(config.name, network.name))])),
+      new Map(networks.map((network) => [network.name, functionArn(this, pitrNetworkFunctionName(config.name, network.name))])),
     );
 
     this.networkFunctions = new Map(
@@ -175,7 +174,6 @@ export class PitrStack extends Stack {
       notifications: vaultStack.notifications.topic,
       alarmTopic: vaultStack.notifications.topic,
       logs,
-      cutoverStateMachineName: cutoverWorkflowName(config.name),
       startsCutover: config.applications.length > 0,
     });
     // The functions are named in the definition and the settings by ARN, not by reference: deploy them first.

@@ -1,10 +1,11 @@
-import { ArnFormat, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
-import { cutoverWorkflowName, DEPLOYMENT_TAG, restoreCatalogRoot, restoreWorkflowName } from '../../lambdas/core/names.js';
+import { DEPLOYMENT_TAG, restoreCatalogRoot, restoreWorkflowName } from '../../lambdas/core/names.js';
 import type { LifelineConfig, RestoreConfig } from '../config/schema.js';
 import { nagResource } from '../nag-findings.js';
+import { functionArn } from '../runtime/image-function.js';
 import { runnerCluster } from '../runtime/runner-task.js';
 import type { VaultStack } from '../vault/vault-stack.js';
 import { WorkflowCompensation } from '../workflows/workflow-compensation.js';
@@ -52,12 +53,7 @@ export class RestoreStack extends Stack {
       stateMachineName: name,
       alarmTopic: vaultStack.notifications.topic,
     });
-    const stepsFunctions = this.formatArn({
-      service: 'lambda',
-      resource: 'function',
-      resourceName: `${name}*`,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
+    const stepsFunctions = functionArn(this, `${name}*`);
     this.stepsFunction = new RestoreStepsFunction(this, 'Steps', {
       functionName: name,
       description:
@@ -98,7 +94,6 @@ export class RestoreStack extends Stack {
       notifications: vaultStack.notifications.topic,
       alarmTopic: vaultStack.notifications.topic,
       logs,
-      cutoverStateMachineName: cutoverWorkflowName(config.name),
       startsCutover: config.applications.length > 0,
     });
     // The function is named in the definition by ARN, not by reference: deploy it first.

@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -11,6 +11,16 @@ import type { RuntimeImage } from './runtime-image.js';
 export interface NetworkPlacement {
   readonly subnetIds: readonly string[];
   readonly securityGroup: ec2.ISecurityGroup;
+}
+
+/** A function's ARN from its name, or a name pattern such as `<name>*`: for naming a function without a reference to it. */
+export function functionArn(scope: Construct, functionName: string): string {
+  return Stack.of(scope).formatArn({
+    service: 'lambda',
+    resource: 'function',
+    resourceName: functionName,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
 }
 
 /** Writing to the function's own log group: Lambda writes a function's logs with the function's role. */

@@ -1,16 +1,16 @@
 import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import type * as sns from 'aws-cdk-lib/aws-sns';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ALARM_TOPIC_VARIABLE } from '../../lambdas/core/workflows/compensation.js';
 import { UNSUCCESSFUL_STATUSES } from '../../lambdas/core/workflows/execution-history.js';
 import { nagResource } from '../nag-findings.js';
+import { deadLetterQueue } from '../runtime/dead-letter-queue.js';
 import { publishStatements } from './workflow-state-machine.js';
 import type { WorkflowStateMachine } from './workflow-state-machine.js';
 import type { WorkflowStepsFunction } from './workflow-steps-function.js';
@@ -27,7 +27,7 @@ export interface WorkflowCompensationProps {
  * of the execution, and States.DataLimitExceeded skips every Catch. An EventBridge rule on the state machine's
  * `Step Functions Execution Status Change` to ABORTED, TIMED_OUT or FAILED sends `{"step": "compensate", ...}` to the
  * workflow's steps function, which reads the execution from Step Functions and does what its cleanup would have
- * (core's restore/compensation.ts, cutover/compensation.ts). An event the rule could not deliver, and one the
+ * (core's restore/, pitr/ and cutover/compensation.ts). An event the rule could not deliver, and one the
  * function failed on every attempt, goes to an encrypted dead-letter queue whose arrivals raise an alarm.
  *
  * Made in two parts, as the function's role is complete when the function is made: this construct first (the queue,
@@ -50,27 +50,14 @@ export class WorkflowCompensation extends Construct {
       resourceName: `${props.stateMachineName}:*`,
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
-    this.deadLetters = new sqs.Queue(this, 'DeadLetters', {
-      // SQS-managed keys: EventBridge and Lambda can send without grants on a customer key.
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.deadLetters).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: "This queue is the dead-letter queue of the compensation rule's target and of the function's asynchronous invocations.",
-    });
-    // On arrivals, as the backups' dead-letter alarm (backup-dead-letter-queue.ts says why not on the backlog).
-    this.alarm = new cloudwatch.Alarm(this, 'Undelivered', {
+    ({ queue: this.deadLetters, alarm: this.alarm } = deadLetterQueue(this, {
+      acknowledgment:
+        "This queue is the dead-letter queue of the compensation rule's target and of the function's asynchronous invocations.",
       alarmName: `${props.stateMachineName}-compensation-failed`,
       alarmDescription: `A stopped, timed-out or failed execution of ${props.stateMachineName} could not be compensated: its event, naming the execution, is in the dead-letter queue. Undo by hand what it left (see the README: when an execution is stopped, times out or fails).`,
-      metric: this.deadLetters.metricNumberOfMessagesSent({ period: Duration.minutes(5), statistic: 'Sum' }),
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      threshold: 1,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.alarm.addAlarmAction(new actions.SnsAction(props.alarmTopic));
+      topic: props.alarmTopic,
+      ids: { queue: 'DeadLetters', alarm: 'Undelivered' },
+    }));
   }
 
   /** What the steps function's role needs to compensate: read its workflow's executions, notify, and dead-letter its failures. */

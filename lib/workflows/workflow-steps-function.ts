@@ -1,22 +1,11 @@
-import { ArnFormat, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { imageFunction, writeLogsStatement, type NetworkPlacement } from '../runtime/image-function.js';
+import { functionArn, imageFunction, writeLogsStatement, type NetworkPlacement } from '../runtime/image-function.js';
 import type { RuntimeImage } from '../runtime/runtime-image.js';
 import { acknowledgeVpcFunctionStatements, vpcFunctionStatements } from '../runtime/vpc-function-access.js';
 import { acknowledgeDatabaseStatements } from './database-grants.js';
 import type { WorkflowLogs } from './workflow-logs.js';
-
-/** A steps function's ARN from its name: the settings name each network's function without referring to it. */
-function stepsFunctionArn(scope: Construct, functionName: string): string {
-  return Stack.of(scope).formatArn({
-    service: 'lambda',
-    resource: 'function',
-    resourceName: functionName,
-    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-  });
-}
 
 export interface WorkflowStepsFunctionProps {
   readonly functionName: string;
@@ -53,7 +42,7 @@ export class WorkflowStepsFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: WorkflowStepsFunctionProps) {
     super(scope, id);
-    this.functionArn = stepsFunctionArn(this, props.functionName);
+    this.functionArn = functionArn(this, props.functionName);
     const logGroup = props.logs.logGroup(this, 'Logs');
     const statements = [
       ...props.statements,

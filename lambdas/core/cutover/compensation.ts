@@ -4,15 +4,14 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { parseConnectionSecret } from '../postgres/connection-secrets.js';
 import { unlockCommand } from '../operator/locks.js';
-import { describeIssues } from '../validation.js';
 import {
   compensationNotice,
-  endedExecution,
-  endedHow,
+  compensationPrelude,
   nothingToUndo,
   waitForTaskInFlight,
   type CompensationDeps,
   type CompensationResult,
+  type Ended,
 } from '../workflows/compensation.js';
 import type { ExecutionRecord } from '../workflows/execution-history.js';
 import { liftFreeze } from './freeze.js';
@@ -107,7 +106,7 @@ const failed = (error: unknown) => `${(error as Error).name}: ${(error as Error)
 async function afterConclude(
   record: ExecutionRecord,
   data: Record<string, unknown>,
-  { how, at }: { how: string; at: string },
+  { how, at }: Ended,
   deps: CutoverCompensationDeps,
 ): Promise<CompensationResult> {
   const failure = data.failure as { error?: unknown; message?: unknown; page?: unknown; keepLock?: unknown };
@@ -145,27 +144,17 @@ async function afterConclude(
 
 /** Compensates cutover execution `executionArn`, if it ended without succeeding and before its Conclude ran. */
 export async function compensateCutover(executionArn: string, deps: CutoverCompensationDeps): Promise<CompensationResult> {
-  const read = await endedExecution(executionArn, deps);
-  if ('leftAlone' in read) return read.leftAlone;
-  const { record } = read;
   // Nothing is changed before TakeLock; Conclude runs once every failure path has unfrozen, before the lock is released or kept.
-  if (!record.entered.includes('TakeLock')) return nothingToUndo(record, 'it ended before TakeLock: it changed nothing');
-  const data = record.data ?? {};
-  const how = endedHow(record);
-  const at = record.lastState ?? 'an unknown state';
-  if ('failure' in data) return afterConclude(record, data, { how, at }, deps);
-
-  const parsed = CutoverState.safeParse(data);
-  if (!parsed.success) {
-    const notice = compensationNotice(
-      `a cutover ${how}, and what it left is unknown`,
-      `A cutover execution ${how} (${record.status}) in ${at} before its rollback ran, and its recorded state could not be read (${describeIssues(parsed.error).join('; ')}): check which database the application's connection secret names, that its write freeze is lifted and its lock (item of ${deps.lockTable} whose executionArn is this execution) released. Execution ${executionArn}.`,
-      true,
-    );
-    await deps.notify(notice);
-    return { executionArn, status: record.status, compensated: true, reason: 'its recorded state could not be read', notice };
-  }
-  const state = parsed.data;
+  const start = await compensationPrelude(executionArn, deps, {
+    workflow: 'cutover',
+    firstChange: { state: 'TakeLock', before: 'changed nothing' },
+    schema: CutoverState,
+    undoneBy: 'its rollback ran',
+    byHand: `check which database the application's connection secret names, that its write freeze is lifted and its lock (item of ${deps.lockTable} whose executionArn is this execution) released`,
+    afterFailure: (record, data, ended) => afterConclude(record, data, ended, deps),
+  });
+  if ('result' in start) return start.result;
+  const { record, state, how, at } = start;
   const { request, recorded } = state;
   const name = request.application.name;
   const waited = await waitForTaskInFlight(record, SIDE_EFFECTS_IN_FLIGHT, deps);

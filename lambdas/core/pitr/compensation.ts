@@ -1,10 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { describeIssues } from '../validation.js';
 import {
   compensationNotice,
-  endedExecution,
-  endedHow,
-  nothingToUndo,
+  compensationPrelude,
   waitForTaskInFlight,
   type CompensationDeps,
   type CompensationResult,
@@ -68,29 +65,18 @@ async function release(state: PitrState, deps: PitrCompensationDeps, until: numb
 
 /** Compensates PITR execution `executionArn`, if it ended without succeeding and before its Cleanup finished. */
 export async function compensatePitr(executionArn: string, deps: PitrCompensationDeps): Promise<CompensationResult> {
-  const read = await endedExecution(executionArn, deps);
-  if ('leftAlone' in read) return read.leftAlone;
-  const { record } = read;
-  // Every state before StartRestore only reads.
-  if (!record.entered.includes('StartRestore')) return nothingToUndo(record, 'it ended before StartRestore: it created nothing');
-  const data = record.data ?? {};
-  if ('failure' in data && !('cleanupError' in data)) return nothingToUndo(record, 'its own Cleanup ran');
-
-  const how = endedHow(record);
-  const at = record.lastState ?? 'an unknown state';
-  const parsed = PitrState.safeParse(data);
-  if (!parsed.success) {
-    const notice = compensationNotice(
-      `a PITR ${how}, and what it left is unknown`,
-      `A PITR execution ${how} (${record.status}) in ${at} before its Cleanup finished, and its recorded state could not be read (${describeIssues(parsed.error).join('; ')}): find the RDS instances and clusters tagged lifeline:pitr-execution = ${executionArn}, check that the source has its own identifier, and delete them by hand. Execution ${executionArn}.`,
-      true,
-    );
-    await deps.notify(notice);
-    return { executionArn, status: record.status, compensated: true, reason: 'its recorded state could not be read', notice };
-  }
+  const start = await compensationPrelude(executionArn, deps, {
+    workflow: 'PITR',
+    firstChange: { state: 'StartRestore', before: 'created nothing' },
+    schema: PitrState,
+    undoneBy: 'its Cleanup finished',
+    byHand: `find the RDS instances and clusters tagged lifeline:pitr-execution = ${executionArn}, check that the source has its own identifier, and delete them by hand`,
+  });
+  if ('result' in start) return start.result;
+  const { record, how, at } = start;
   const waited = await waitForTaskInFlight(record, SIDE_EFFECTS_IN_FLIGHT, deps);
   const until = (deps.now ?? (() => new Date()))().getTime() + WAIT_BUDGET_MS;
-  let state = parsed.data;
+  let state = start.state;
   const what = `PITR of ${state.request.database}`;
   const sentences: string[] = [];
   let page = false;

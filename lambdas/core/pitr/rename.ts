@@ -73,6 +73,18 @@ function started(state: PitrState, now: Date): RenameProgress {
   };
 }
 
+/** The progress after one more look that saw `seen`, ended in `phase` and sent `renamed` so far. */
+function looked(progress: RenameProgress, seen: Seen, phase: RenameProgress['phase'], renamed: string[], now: Date): RenameProgress {
+  return {
+    ...progress,
+    phase,
+    renamed,
+    polls: progress.polls + 1,
+    seen: seenText(progress, seen),
+    finishedAt: phase === 'done' ? now.toISOString() : null,
+  };
+}
+
 async function rename(from: string, to: string, deps: RenameDeps): Promise<string> {
   deps.deadline?.assertBefore(`renaming ${from} to ${to}`);
   await deps.rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: from, NewDBInstanceIdentifier: to, ApplyImmediately: true }));
@@ -118,19 +130,11 @@ export async function renameIn(state: PitrState, deps: RenameDeps): Promise<Rena
     if (available(atAside) && available(atTarget)) renamed.push(await rename(progress.target, progress.source, deps));
   }
   // Else neither name answers: a rename RDS has taken is not visible yet.
-  const polls = progress.polls + 1;
-  const next = {
-    ...progress,
-    phase,
-    renamed,
-    polls,
-    seen: seenText(progress, seen),
-    finishedAt: phase === 'done' ? now.toISOString() : null,
-  };
-  if (phase === 'waiting' && polls >= request.maxPolls) {
+  const next = looked(progress, seen, phase, renamed, now);
+  if (phase === 'waiting' && next.polls >= request.maxPolls) {
     throw new LifelineError(
       'PitrTimedOut',
-      `the rename of ${progress.target} to ${progress.source} did not finish after ${polls} looks ${request.pollSeconds} s apart (${next.seen}); it is renamed back`,
+      `the rename of ${progress.target} to ${progress.source} did not finish after ${next.polls} looks ${request.pollSeconds} s apart (${next.seen}); it is renamed back`,
     );
   }
   return next;
@@ -166,16 +170,8 @@ export async function renameBack(state: PitrState, deps: RenameDeps): Promise<Re
     // Nothing of this execution's holds either name: the source is back (available), or was never renamed by it.
     if (atSource.DbiResourceId !== sourceResourceId || available(atSource)) phase = 'done';
   }
-  const polls = progress.polls + 1;
-  const next = {
-    ...progress,
-    phase,
-    renamed,
-    polls,
-    seen: seenText(progress, seen),
-    finishedAt: phase === 'done' ? now.toISOString() : null,
-  };
-  if (phase === 'waiting' && polls >= request.maxPolls)
-    throw unresolved(`the source was not back under its identifier after ${polls} looks`);
+  const next = looked(progress, seen, phase, renamed, now);
+  if (phase === 'waiting' && next.polls >= request.maxPolls)
+    throw unresolved(`the source was not back under its identifier after ${next.polls} looks`);
   return next;
 }

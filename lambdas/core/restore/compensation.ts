@@ -3,14 +3,11 @@ import { z } from 'zod';
 import { LifelineError } from '../errors.js';
 import {
   compensationNotice,
-  endedExecution,
-  endedHow,
-  nothingToUndo,
+  compensationPrelude,
   waitForTaskInFlight,
   type CompensationDeps,
   type CompensationResult,
 } from '../workflows/compensation.js';
-import { describeIssues } from '../validation.js';
 import { RestoreState } from './state.js';
 
 /**
@@ -67,27 +64,15 @@ function unchanged({ request, target }: RestoreState): string {
 
 /** Compensates restore execution `executionArn`, if it ended without succeeding and before its Cleanup finished. */
 export async function compensateRestore(executionArn: string, deps: RestoreCompensationDeps): Promise<CompensationResult> {
-  const read = await endedExecution(executionArn, deps);
-  if ('leftAlone' in read) return read.leftAlone;
-  const { record } = read;
-  // Nothing exists to undo before CreateTarget: every state before it only reads.
-  if (!record.entered.includes('CreateTarget')) return nothingToUndo(record, 'it ended before CreateTarget: it created nothing');
-  const data = record.data ?? {};
-  if ('failure' in data && !('cleanupError' in data)) return nothingToUndo(record, 'its own Cleanup ran');
-
-  const how = endedHow(record);
-  const parsed = RestoreState.safeParse(data);
-  if (!parsed.success) {
-    const problem = describeIssues(parsed.error).join('; ');
-    const notice = compensationNotice(
-      `a restore ${how}, and what it left is unknown`,
-      `A restore execution ${how} (${record.status}) in ${record.lastState ?? 'an unknown state'} before its Cleanup finished, and its recorded state could not be read (${problem}): check for a database it created (its comment is "lifeline restore ${executionArn}") and drop it by hand. Execution ${executionArn}.`,
-      true,
-    );
-    await deps.notify(notice);
-    return { executionArn, status: record.status, compensated: true, reason: 'its recorded state could not be read', notice };
-  }
-  const state = parsed.data;
+  const start = await compensationPrelude(executionArn, deps, {
+    workflow: 'restore',
+    firstChange: { state: 'CreateTarget', before: 'created nothing' },
+    schema: RestoreState,
+    undoneBy: 'its Cleanup finished',
+    byHand: `check for a database it created (its comment is "lifeline restore ${executionArn}") and drop it by hand`,
+  });
+  if ('result' in start) return start.result;
+  const { record, state, how, at } = start;
   const { request } = state;
   const waited = await waitForTaskInFlight(record, SIDE_EFFECTS_IN_FLIGHT, deps);
 
@@ -112,7 +97,7 @@ export async function compensateRestore(executionArn: string, deps: RestoreCompe
   const nothing = released.note === '' ? unchanged(state) : '';
   const notice = compensationNotice(
     `restore of ${request.database} ${how}: ${released.actionNeeded ? 'drop its database by hand' : outcome}`,
-    `Restore of ${request.database} ${how} (${record.status}) in ${record.lastState ?? 'an unknown state'} before its Cleanup finished; this compensation did what Cleanup does.${waited}${released.note}${nothing}${cutover} Execution ${executionArn}.`,
+    `Restore of ${request.database} ${how} (${record.status}) in ${at} before its Cleanup finished; this compensation did what Cleanup does.${waited}${released.note}${nothing}${cutover} Execution ${executionArn}.`,
     released.actionNeeded,
   );
   await deps.notify(notice);

@@ -1,11 +1,13 @@
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { setTimeout as delay } from 'node:timers/promises';
+import type { z } from 'zod';
+import { describeIssues } from '../validation.js';
 import { inFlightSettlesAt, isUnsuccessful, readExecution, type ExecutionRecord } from './execution-history.js';
 import { notificationSubject } from './notifications.js';
 
 /**
- * What the restore and cutover compensations share (restore/compensation.ts, cutover/compensation.ts). StopExecution
+ * What the workflows' compensations share (restore/, pitr/ and cutover/compensation.ts). StopExecution
  * runs no Catch, a timed-out execution none either, and a failure such as States.DataLimitExceeded skips every Catch:
  * such an execution never reaches the states that undo what it did. EventBridge reports its end, and the workflow's
  * steps function then does what the execution's own cleanup would have, from what Step Functions recorded of it.
@@ -78,6 +80,63 @@ export async function endedExecution(
 /** A result for an execution that left nothing to undo. */
 export function nothingToUndo(record: ExecutionRecord, reason: string): CompensationResult {
   return { executionArn: record.executionArn, status: record.status, compensated: false, reason, notice: null };
+}
+
+/** How an execution ended, in words (endedHow), and in which state (`at`). */
+export interface Ended {
+  how: string;
+  at: string;
+}
+
+export interface CompensationPrelude<T> {
+  /** The workflow as notices name it: `restore`, `PITR`, `cutover`. */
+  workflow: string;
+  /** The first state that creates or changes anything (every state before it only reads), and what an execution that never entered it did: `created nothing`. */
+  firstChange: { state: string; before: string };
+  /** The schema of the execution's recorded state. */
+  schema: z.ZodType<T>;
+  /** Where its own undoing ends, as in "before its Cleanup finished". */
+  undoneBy: string;
+  /** What a person checks and undoes by hand when the recorded state cannot be read. */
+  byHand: string;
+  /**
+   * An execution that recorded a `failure` ran its own failure path. By default that is Cleanup, which leaves nothing
+   * to undo unless it recorded a `cleanupError`; this replaces that rule.
+   */
+  afterFailure?: (record: ExecutionRecord, data: Record<string, unknown>, ended: Ended) => Promise<CompensationResult>;
+}
+
+/**
+ * What every compensation does first: reads the ended execution (endedExecution), leaves it alone if it changed nothing
+ * or its own failure path ran, and parses its recorded state, or notifies that what it left is unknown (a page). A
+ * `result` is the compensation's answer; else the rest is the workflow's to undo.
+ */
+export async function compensationPrelude<T>(
+  executionArn: string,
+  deps: CompensationDeps,
+  prelude: CompensationPrelude<T>,
+): Promise<{ result: CompensationResult } | ({ record: ExecutionRecord; state: T } & Ended)> {
+  const read = await endedExecution(executionArn, deps);
+  if ('leftAlone' in read) return { result: read.leftAlone };
+  const { record } = read;
+  const { state: first, before } = prelude.firstChange;
+  if (!record.entered.includes(first)) return { result: nothingToUndo(record, `it ended before ${first}: it ${before}`) };
+  const data = record.data ?? {};
+  const ended = { how: endedHow(record), at: record.lastState ?? 'an unknown state' };
+  if ('failure' in data) {
+    if (prelude.afterFailure) return { result: await prelude.afterFailure(record, data, ended) };
+    if (!('cleanupError' in data)) return { result: nothingToUndo(record, 'its own Cleanup ran') };
+  }
+  const parsed = prelude.schema.safeParse(data);
+  if (parsed.success) return { record, state: parsed.data, ...ended };
+  const { workflow } = prelude;
+  const notice = compensationNotice(
+    `a ${workflow} ${ended.how}, and what it left is unknown`,
+    `A ${workflow} execution ${ended.how} (${record.status}) in ${ended.at} before ${prelude.undoneBy}, and its recorded state could not be read (${describeIssues(parsed.error).join('; ')}): ${prelude.byHand}. Execution ${executionArn}.`,
+    true,
+  );
+  await deps.notify(notice);
+  return { result: { executionArn, status: record.status, compensated: true, reason: 'its recorded state could not be read', notice } };
 }
 
 /**

@@ -22,7 +22,6 @@ function synth(startsCutover = true, renameSources = false) {
     notifications: topic('notifications'),
     alarmTopic: topic('alarms'),
     logs: new WorkflowLogs(stack, 'Logs', 'pitr'),
-    cutoverStateMachineName: 'lifeline-cutover',
     startsCutover,
   });
   const sources = { instances: ['shop-production'], clusters: ['ledger-production'], monitoringRoleArns: [MONITORING_ROLE], renameSources };

@@ -1,70 +1,29 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { RDSClient } from '@aws-sdk/client-rds';
-import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { fixedRestoreCatalog } from '../../../../lambdas/core/restore/catalog.js';
-import type { BackupUsed, CreatedTarget, RestoreRequest, RestoreSettings } from '../../../../lambdas/core/restore/state.js';
+import type { CreatedTarget, RestoreRequest } from '../../../../lambdas/core/restore/state.js';
 import { runRestoreStep, type RestoreStepDeps } from '../../../../lambdas/core/restore/steps.js';
 import type { CompensationNotice, CompensationResult } from '../../../../lambdas/core/workflows/compensation.js';
 import { FakeStepFunctions, type RecordedExecution } from '../../../support/execution-history.js';
+import { databaseComment, RESTORE_GROUP_NETWORK_STEPS, restoreStepsFixture } from '../../../support/restore-steps.js';
 import { sharedPostgres } from '../../../support/shared.js';
 
 const ACCOUNT = 'arn:aws:states:us-east-1:000000000000';
 const MACHINE = `${ACCOUNT}:stateMachine:lifeline-restore`;
 const STEPS = 'arn:aws:lambda:us-east-1:000000000000:function:lifeline-restore';
-const NETWORK_STEPS = 'arn:aws:lambda:us-east-1:000000000000:function:lifeline-restore1-private';
 const ADMIN_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:lifeline/compensation-admin-AbC123';
-const runner = { taskDefinition: 'lifeline-restore-runner-1', subnetIds: ['subnet-0a1b2c3d'], securityGroupIds: ['sg-0a1b2c3d'] };
 
 const pg = sharedPostgres();
 /** This file's own database label, so that its target names meet no other file's in the shared cluster. */
 const label = `comp${randomBytes(3).toString('hex')}`;
-const settings: RestoreSettings = {
-  deployment: 'lifeline',
-  backupStacks: 1,
-  bucket: 'vault',
-  approvalTimeoutSeconds: 3600,
-  runnerVcpus: 2,
-};
-const catalog = fixedRestoreCatalog([
-  {
-    name: label,
-    secretArn: ADMIN_SECRET,
-    port: pg.port,
-    rds: { instanceIdentifier: label },
-    network: 'private',
-    stepsFunctionArn: NETWORK_STEPS,
-    runner,
-    applications: [],
-  },
-]);
+// networkDeps: the steps function in the database's network, as the compensation invokes it.
+const { deps: networkDeps, backup } = restoreStepsFixture(pg, label, { secretArn: ADMIN_SECRET, approvalTimeoutSeconds: 3600 });
 const secrets = mockClient(SecretsManagerClient);
 const lambda = mockClient(LambdaClient);
 const stepFunctions = new FakeStepFunctions();
-/** The steps function in the database's network, as the compensation invokes it. */
-const networkDeps: RestoreStepDeps = {
-  settings,
-  catalog,
-  s3: new S3Client({}),
-  secrets: new SecretsManagerClient({}),
-  rds: new RDSClient({}),
-};
-const backup: BackupUsed = {
-  key: `daily/${label}/2026/11/23/${label}-20261123T020000.000Z.dump`,
-  tier: 'daily',
-  takenAt: '2026-11-23T02:00:00.000Z',
-  bytes: 4096,
-  sha256: 'a'.repeat(64),
-  migration: null,
-  // No application owns its restores: the source database's owner, as the archive records it, does.
-  source: { host: pg.host, port: pg.port, databaseName: `${label}_source`, owner: pg.user },
-  leftOut: null,
-  timing: { startedAt: '2026-11-23T10:50:01.000Z', finishedAt: '2026-11-23T10:50:02.000Z' },
-};
 const created: string[] = [];
 
 let notices: CompensationNotice[];
@@ -96,14 +55,7 @@ const mainDeps = (): RestoreStepDeps => ({
 const compensate = (executionArn: string, status = 'ABORTED') =>
   runRestoreStep({ step: 'compensate', executionArn, status }, mainDeps()) as Promise<CompensationResult>;
 
-async function comment(database: string): Promise<string | null | undefined> {
-  const rows = await pg.query<{ comment: string | null }>(
-    'postgres',
-    "SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1",
-    [database],
-  );
-  return rows[0]?.comment;
-}
+const comment = (database: string) => databaseComment(pg, database);
 
 const lambdaStep = (timeoutSeconds: number) => ({ kind: 'lambda' as const, functionArn: STEPS, timeoutSeconds });
 const invokeStep = (timeoutSeconds: number) => ({ kind: 'service' as const, resourceType: 'lambda', resource: 'invoke', timeoutSeconds });
@@ -158,7 +110,7 @@ beforeAll(() => {
   lambda.on(InvokeCommand).callsFake(async ({ FunctionName, Payload }) => {
     const event: unknown = JSON.parse(new TextDecoder().decode(Payload as Uint8Array));
     invoked.push({ FunctionName, event });
-    if (FunctionName !== NETWORK_STEPS)
+    if (FunctionName !== RESTORE_GROUP_NETWORK_STEPS)
       throw Object.assign(new Error(`Function not found: ${FunctionName}`), { name: 'ResourceNotFoundException' });
     try {
       const result = await runRestoreStep(event, networkDeps);
@@ -212,7 +164,7 @@ describe('the compensation of a restore execution that ended without its Cleanup
     expect(await comment(other.database)).toMatch(/^lifeline restore .*-bystander$/);
     expect(result).toMatchObject({ status: 'ABORTED', compensated: true, reason: `dropped ${current.target.database}` });
     // In the network's steps function, as Cleanup runs there, with what the execution had recorded.
-    expect(invoked).toEqual([{ FunctionName: NETWORK_STEPS, event: { step: 'releaseTarget', record: current.state } }]);
+    expect(invoked).toEqual([{ FunctionName: RESTORE_GROUP_NETWORK_STEPS, event: { step: 'releaseTarget', record: current.state } }]);
     expect(waits).toEqual([]);
     expect(notices).toEqual([
       {
@@ -380,14 +332,14 @@ describe('the compensation of a restore execution that ended without its Cleanup
     const current = await throughCreateTarget(await begin('unreachable', { target: { database: `${label}_unreachable` } }));
     current.run.after(1).task('RunRestore', current.state, runRestore, { running: true }).end('ABORTED');
     // The execution's request names a steps function that is gone.
-    const gone = { ...current.state, request: { ...current.request, stepsFunctionArn: `${NETWORK_STEPS}-gone` } };
+    const gone = { ...current.state, request: { ...current.request, stepsFunctionArn: `${RESTORE_GROUP_NETWORK_STEPS}-gone` } };
     current.run.events.at(-4)!.stateEnteredEventDetails!.input = JSON.stringify(gone);
     const result = await compensate(current.executionArn);
     expect(result.notice).toMatchObject({
       subject: `Lifeline: ACTION NEEDED: restore of ${label} was stopped: drop its database by hand`,
       page: true,
       message: expect.stringContaining(
-        `Could not release ${current.target.database}: Function not found: ${NETWORK_STEPS}-gone; if it exists and its comment is "lifeline restore ${current.executionArn}", drop it by hand.`,
+        `Could not release ${current.target.database}: Function not found: ${RESTORE_GROUP_NETWORK_STEPS}-gone; if it exists and its comment is "lifeline restore ${current.executionArn}", drop it by hand.`,
       ),
     });
     expect(await comment(current.target.database)).toBe(`lifeline restore ${current.executionArn}`);

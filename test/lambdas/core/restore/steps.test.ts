@@ -1,5 +1,3 @@
-import { RDSClient } from '@aws-sdk/client-rds';
-import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -8,17 +6,11 @@ import postgres from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LifelineError } from '../../../../lambdas/core/errors.js';
 import { fixedRestoreCatalog, type RestoreDatabase } from '../../../../lambdas/core/restore/catalog.js';
-import type { BackupUsed, CreatedTarget, RestoreRequest, RestoreSettings } from '../../../../lambdas/core/restore/state.js';
-import {
-  classifyFailure,
-  cleanup,
-  createTarget,
-  keepTarget,
-  validateInput,
-  type RestoreStepDeps,
-} from '../../../../lambdas/core/restore/steps.js';
+import type { CreatedTarget, RestoreRequest, RestoreSettings } from '../../../../lambdas/core/restore/state.js';
+import { classifyFailure, cleanup, createTarget, keepTarget, validateInput } from '../../../../lambdas/core/restore/steps.js';
 import { deadlineAfter, withinDeadline } from '../../../../lambdas/core/deadline.js';
 import { MAINTENANCE_DATABASE, withDatabaseNameLock, type ExecutionStatusLookup } from '../../../../lambdas/core/postgres/databases.js';
+import { databaseComment, restoreStepsFixture } from '../../../support/restore-steps.js';
 import { sharedPostgres } from '../../../support/shared.js';
 
 const SHOP_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/admin-AbC123';
@@ -255,47 +247,13 @@ describe("CreateTarget's mark on the database it creates, against PostgreSQL", (
   const pg = sharedPostgres();
   const secrets = mockClient(SecretsManagerClient);
   const ADMIN_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:lifeline/marks-admin-AbC123';
-  /** A label of this file's own, so that its default target names meet no other file's in the shared cluster. */
   const label = `marks${randomBytes(3).toString('hex')}`;
-  const markSettings: RestoreSettings = {
-    deployment: 'lifeline',
-    backupStacks: 1,
-    bucket: 'vault',
-    approvalTimeoutSeconds: 60,
-    runnerVcpus: 2,
-  };
-  const markCatalog = fixedRestoreCatalog([
-    {
-      name: label,
-      secretArn: ADMIN_SECRET,
-      port: pg.port,
-      rds: { instanceIdentifier: label },
-      network: 'private',
-      stepsFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:lifeline-restore1-private',
-      runner,
-      applications: [],
-    },
-  ]);
-  const deps: RestoreStepDeps = {
+  const {
     settings: markSettings,
     catalog: markCatalog,
-    s3: new S3Client({}),
-    secrets: new SecretsManagerClient({}),
-    rds: new RDSClient({}),
-  };
-  /** The backup's source: a database other than every target here. */
-  const backup: BackupUsed = {
-    key: `daily/${label}/2026/11/23/${label}-20261123T020000.000Z.dump`,
-    tier: 'daily',
-    takenAt: '2026-11-23T02:00:00.000Z',
-    bytes: 4096,
-    sha256: 'a'.repeat(64),
-    migration: null,
-    // No application owns its restores: the source database's owner, as the archive records it, does.
-    source: { host: pg.host, port: pg.port, databaseName: `${label}_source`, owner: pg.user },
-    leftOut: null,
-    timing: { startedAt: '2026-11-23T10:50:01.000Z', finishedAt: '2026-11-23T10:50:02.000Z' },
-  };
+    deps,
+    backup,
+  } = restoreStepsFixture(pg, label, { secretArn: ADMIN_SECRET, approvalTimeoutSeconds: 60 });
   const timing = { startedAt: '2026-11-23T10:50:02.000Z', finishedAt: '2026-11-23T10:50:03.000Z' };
   const created: string[] = [];
 
@@ -321,14 +279,7 @@ describe("CreateTarget's mark on the database it creates, against PostgreSQL", (
     (executionArn) =>
       Promise.resolve(known[executionArn]);
 
-  async function comment(database: string): Promise<string | null | undefined> {
-    const rows = await pg.query<{ comment: string | null }>(
-      'postgres',
-      "SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1",
-      [database],
-    );
-    return rows[0]?.comment;
-  }
+  const comment = (database: string) => databaseComment(pg, database);
 
   beforeAll(() => {
     const value = { host: pg.host, port: pg.port, username: pg.user, password: pg.password, dbname: backup.source.databaseName };
