@@ -19,6 +19,7 @@ import { localExecution } from '../../lambdas/core/workflows/local-executions.js
 import {
   inProcessTask,
   runLocalExecution,
+  type CallbackAnswer,
   type CallbackRequest,
   type LambdaHandler,
   type LocalExecutionResult,
@@ -28,6 +29,7 @@ import { startMoto, type MotoServer } from '../support/moto.js';
 import { connectPostgres } from '../support/postgres.js';
 import { backUp, sharedPostgres, sharedS3 } from '../support/shared.js';
 import {
+  approve,
   APPROVAL_FUNCTIONS,
   RESTORE_NETWORK_STEPS_FUNCTION,
   RESTORE_STEPS_FUNCTION,
@@ -38,7 +40,8 @@ import {
 /**
  * An alarm's transition into ALARM, as EventBridge delivers it, starts the real restore workflow (restore.asl.json
  * under the local engine, its real steps handler, the runner's job in process) through the alarm starter: the
- * backup before the alarm less its look back is restored and validated, and the run waits at its approval.
+ * backup before the alarm less its look back is restored and validated, and the run waits at its approval, with a
+ * cutover or without.
  */
 
 const ADMIN_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:lifeline/alarmshop-admin-AbC123';
@@ -115,6 +118,8 @@ beforeAll(async () => {
     restoreStateMachineArn: RESTORE_STATE_MACHINE,
     routes: [
       { alarmName: 'shop orders: DELETE spike', database: LABEL, action: 'prepare-restore', lookbackMinutes: 30, cutover: 'shop-api' },
+      // As a database with several applications (or none) has it: no application to cut over.
+      { alarmName: 'shop replication lag', database: LABEL, action: 'prepare-restore', lookbackMinutes: 60 },
     ],
   };
 });
@@ -134,82 +139,109 @@ afterAll(async () => {
   ssm.mock.reset();
 });
 
+/** An alarm's transition into ALARM at `at`, as EventBridge delivers it. */
+function alarmEvent(alarmName: string, at: string) {
+  return {
+    version: '0',
+    id: '2d4a1c55-8d7a-4c0e-9d43-c6f1d1a0b2e1',
+    'detail-type': 'CloudWatch Alarm State Change',
+    source: 'aws.cloudwatch',
+    account: '000000000000',
+    time: at,
+    region: 'us-east-1',
+    resources: [`arn:aws:cloudwatch:us-east-1:000000000000:alarm:${alarmName}`],
+    detail: {
+      alarmName,
+      state: { value: 'ALARM', reason: 'Threshold Crossed', timestamp: at.replace('Z', '.000+0000') },
+      previousState: { value: 'OK', reason: 'Threshold Crossed', timestamp: '2026-11-23T08:00:00.000+0000' },
+      configuration: { metrics: [] },
+    },
+  };
+}
+
+/**
+ * Delivers `alarmName`'s transition at `at` twice through the starter, runs the restore it starts under the local
+ * engine, and answers its approval with `answer`, noting what was restored while it waited.
+ */
+async function alarmRun(alarmName: string, at: string, answer: (request: CallbackRequest) => Promise<CallbackAnswer>) {
+  const starts: { stateMachineArn?: string; name?: string; input: unknown }[] = [];
+  let execution: Promise<LocalExecutionResult> | undefined;
+  let waiting: { request: CallbackRequest; restored: { datname: string; orders: number }[] } | undefined;
+  sfn.reset();
+  sfn.on(DescribeExecutionCommand).callsFake(({ executionArn }: { executionArn: string }) => {
+    const record = localExecution(executionArn);
+    if (!record) throw Object.assign(new Error(`Execution Does Not Exist: '${executionArn}'`), { name: 'ExecutionDoesNotExist' });
+    return { executionArn, stateMachineArn: RESTORE_STATE_MACHINE, status: record.status, startDate: record.startDate };
+  });
+  sfn.on(StartExecutionCommand).callsFake(({ stateMachineArn, name, input }: { stateMachineArn: string; name: string; input: string }) => {
+    starts.push({ stateMachineArn, name, input: JSON.parse(input) });
+    const vault = createS3Client({ endpoint: s3.endpoint });
+    execution = runLocalExecution({
+      definitionFile: 'state-machines/restore.asl.json',
+      substitutions: RESTORE_SUBSTITUTIONS,
+      input: JSON.parse(input),
+      functions: { [RESTORE_STEPS_FUNCTION]: restoreSteps, [RESTORE_NETWORK_STEPS_FUNCTION]: restoreSteps, ...APPROVAL_FUNCTIONS },
+      tasks: {
+        // ECS cannot run here: the runner's job runs in this process, answered in runTask.sync's shape.
+        RunRestore: inProcessTask(async (environment) => {
+          const job = RestoreJob.parse(JSON.parse(environment.LIFELINE_RESTORE_JOB!));
+          await runRestoreJob(job, { s3: vault, bucket, connection: runnerConnection });
+        }, runnerExitCode),
+      },
+      notify: () => undefined,
+      // What is there while the run waits for a human, then the human's answer.
+      answer: async (request) => {
+        const restored = await pg.query<{ datname: string }>(
+          'postgres',
+          `SELECT datname FROM pg_database WHERE datname LIKE '${LABEL}_restored_%'`,
+        );
+        waiting = {
+          request,
+          restored: await Promise.all(
+            restored.map(async ({ datname }) => ({
+              datname,
+              orders: Number((await pg.query<{ n: string }>(datname, 'SELECT count(*) AS n FROM orders'))[0]!.n),
+            })),
+          ),
+        };
+        return answer(request);
+      },
+      retryIntervals: { Cleanup: 0 },
+    });
+    return { executionArn: `${RESTORE_STATE_MACHINE.replace(':stateMachine:', ':execution:')}:${name}`, startDate: new Date() };
+  });
+  const clients = {
+    sfn: new SFNClient({ region: 'us-east-1' }),
+    dynamodb: new DynamoDBClient(moto.clientConfig),
+    lambda: new LambdaClient({ region: 'us-east-1' }),
+    now: () => new Date(new Date(at).getTime() + 30_000),
+  };
+  const event = alarmEvent(alarmName, at);
+  const outcome = await startAlarmRun(event, settings, clients);
+  // EventBridge delivers it again: nothing more starts.
+  const again = await startAlarmRun(event, settings, clients);
+  const result = await execution!;
+  return { outcome, again, starts, result, waiting: waiting! };
+}
+
+const UP_TO_THE_APPROVAL = [
+  'ValidateInput',
+  'ResolveBackup',
+  'CreateTarget',
+  'RestoresInPlace',
+  'RunRestore',
+  'ValidateRestore',
+  'CheckValidation',
+  'NeedsApproval',
+  'PrepareApproval',
+  'WaitForApproval',
+];
+
 describe('an alarm that prepares a restore, run locally against PostgreSQL and the S3-compatible server', () => {
   it('restores the backup before the alarm less its look back, validates it as the application, and waits at the approval', async () => {
-    const starts: { stateMachineArn?: string; name?: string; input: unknown }[] = [];
-    let execution: Promise<LocalExecutionResult> | undefined;
-    let waiting: { request: CallbackRequest; restored: { datname: string; orders: number }[] } | undefined;
-    sfn.on(DescribeExecutionCommand).callsFake(({ executionArn }: { executionArn: string }) => {
-      const record = localExecution(executionArn);
-      if (!record) throw Object.assign(new Error(`Execution Does Not Exist: '${executionArn}'`), { name: 'ExecutionDoesNotExist' });
-      return { executionArn, stateMachineArn: RESTORE_STATE_MACHINE, status: record.status, startDate: record.startDate };
-    });
-    sfn
-      .on(StartExecutionCommand)
-      .callsFake(({ stateMachineArn, name, input }: { stateMachineArn: string; name: string; input: string }) => {
-        starts.push({ stateMachineArn, name, input: JSON.parse(input) });
-        const vault = createS3Client({ endpoint: s3.endpoint });
-        execution = runLocalExecution({
-          definitionFile: 'state-machines/restore.asl.json',
-          substitutions: RESTORE_SUBSTITUTIONS,
-          input: JSON.parse(input),
-          functions: { [RESTORE_STEPS_FUNCTION]: restoreSteps, [RESTORE_NETWORK_STEPS_FUNCTION]: restoreSteps, ...APPROVAL_FUNCTIONS },
-          tasks: {
-            // ECS cannot run here: the runner's job runs in this process, answered in runTask.sync's shape.
-            RunRestore: inProcessTask(async (environment) => {
-              const job = RestoreJob.parse(JSON.parse(environment.LIFELINE_RESTORE_JOB!));
-              await runRestoreJob(job, { s3: vault, bucket, connection: runnerConnection });
-            }, runnerExitCode),
-          },
-          notify: () => undefined,
-          // What is there while the run waits for a human; then the on-call engineer says no, and the run cleans up.
-          answer: async (request) => {
-            const restored = await pg.query<{ datname: string }>(
-              'postgres',
-              `SELECT datname FROM pg_database WHERE datname LIKE '${LABEL}_restored_%'`,
-            );
-            waiting = {
-              request,
-              restored: await Promise.all(
-                restored.map(async ({ datname }) => ({
-                  datname,
-                  orders: Number((await pg.query<{ n: string }>(datname, 'SELECT count(*) AS n FROM orders'))[0]!.n),
-                })),
-              ),
-            };
-            return { error: 'Rejected', cause: 'the application recovered on its own' };
-          },
-          retryIntervals: { Cleanup: 0 },
-        });
-        return { executionArn: `${RESTORE_STATE_MACHINE.replace(':stateMachine:', ':execution:')}:${name}`, startDate: new Date() };
-      });
-
-    const event = {
-      version: '0',
-      id: '2d4a1c55-8d7a-4c0e-9d43-c6f1d1a0b2e1',
-      'detail-type': 'CloudWatch Alarm State Change',
-      source: 'aws.cloudwatch',
-      account: '000000000000',
-      time: '2026-11-23T10:45:00Z',
-      region: 'us-east-1',
-      resources: ['arn:aws:cloudwatch:us-east-1:000000000000:alarm:shop orders: DELETE spike'],
-      detail: {
-        alarmName: 'shop orders: DELETE spike',
-        state: { value: 'ALARM', reason: 'Threshold Crossed', timestamp: '2026-11-23T10:45:00.000+0000' },
-        previousState: { value: 'OK', reason: 'Threshold Crossed', timestamp: '2026-11-23T08:00:00.000+0000' },
-        configuration: { metrics: [] },
-      },
-    };
-    const clients = {
-      sfn: new SFNClient({ region: 'us-east-1' }),
-      dynamodb: new DynamoDBClient(moto.clientConfig),
-      lambda: new LambdaClient({ region: 'us-east-1' }),
-      now: () => new Date('2026-11-23T10:45:30.000Z'),
-    };
-    const outcome = await startAlarmRun(event, settings, clients);
-    // EventBridge delivers it again: nothing more starts.
-    const again = await startAlarmRun(event, settings, clients);
-    const result = await execution!;
+    const { outcome, again, starts, result, waiting } = await alarmRun('shop orders: DELETE spike', '2026-11-23T10:45:00Z', () =>
+      Promise.resolve({ error: 'Rejected', cause: 'the application recovered on its own' }),
+    );
 
     expect(outcome).toMatchObject({ outcome: 'started', action: 'prepare-restore' });
     expect(again).toMatchObject({ outcome: 'already-started' });
@@ -220,27 +252,35 @@ describe('an alarm that prepares a restore, run locally against PostgreSQL and t
         input: expect.objectContaining({ database: LABEL, at: '2026-11-23T10:15:00.000Z', cutover: 'shop-api' }),
       },
     ]);
-    expect(result.states.slice(0, result.states.indexOf('WaitForApproval') + 1)).toEqual([
-      'ValidateInput',
-      'ResolveBackup',
-      'CreateTarget',
-      'RestoresInPlace',
-      'RunRestore',
-      'ValidateRestore',
-      'CheckValidation',
-      'NeedsApproval',
-      'PrepareApproval',
-      'WaitForApproval',
-    ]);
+    expect(result.states.slice(0, result.states.indexOf('WaitForApproval') + 1)).toEqual(UP_TO_THE_APPROVAL);
     // At the approval: the backup before the deletes, restored and validated, and nothing switched.
-    expect(JSON.stringify(waiting!.request.parameters)).toContain(before.key);
-    expect(JSON.stringify(waiting!.request.parameters)).not.toContain(after.key);
-    expect(waiting!.restored).toEqual([{ datname: expect.stringMatching(new RegExp(`^${LABEL}_restored_\\d{14}$`)), orders: 120 }]);
+    expect(JSON.stringify(waiting.request.parameters)).toContain(before.key);
+    expect(JSON.stringify(waiting.request.parameters)).not.toContain(after.key);
+    expect(waiting.restored).toEqual([{ datname: expect.stringMatching(new RegExp(`^${LABEL}_restored_\\d{14}$`)), orders: 120 }]);
     expect(result.states).not.toContain('HandOver');
     // Rejected: the restored database was dropped, the source untouched.
     expect(result).toMatchObject({ status: 'FAILED', error: 'Rejected' });
-    const left = await pg.query('postgres', `SELECT 1 FROM pg_database WHERE datname = $1`, [waiting!.restored[0]!.datname]);
+    const left = await pg.query('postgres', `SELECT 1 FROM pg_database WHERE datname = $1`, [waiting.restored[0]!.datname]);
     expect(left).toEqual([]);
     expect((await pg.query<{ n: string }>(source, 'SELECT count(*) AS n FROM orders'))[0]!.n).toBe('20');
+  });
+
+  it('without a cutover, still waits at the approval, and keeps the restore only once a person approved it', async () => {
+    // Past the first test's cool-down of the database; an hour's look back reaches the backup before the deletes.
+    const { outcome, starts, result, waiting } = await alarmRun('shop replication lag', '2026-11-23T11:50:00Z', approve);
+
+    expect(outcome).toMatchObject({ outcome: 'started', action: 'prepare-restore' });
+    expect(starts).toEqual([
+      expect.objectContaining({ input: expect.objectContaining({ database: LABEL, at: '2026-11-23T10:50:00.000Z', askApproval: true }) }),
+    ]);
+    expect(JSON.stringify(starts[0]!.input)).not.toContain('cutover');
+    expect(result.states.slice(0, result.states.indexOf('WaitForApproval') + 1)).toEqual(UP_TO_THE_APPROVAL);
+    expect(JSON.stringify(waiting.request.parameters)).toContain('rejected or unanswered in time, it is dropped');
+    // Approved: kept, no cutover, the execution's result.
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.states).toContain('KeepTarget');
+    expect(result.states).not.toContain('HandOver');
+    const kept = waiting.restored[0]!.datname;
+    expect((await pg.query<{ n: string }>(kept, 'SELECT count(*) AS n FROM orders'))[0]!.n).toBe('120');
   });
 });

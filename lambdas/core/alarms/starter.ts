@@ -30,7 +30,12 @@ export function workflowInput(route: AlarmRoute, transition: AlarmTransition): R
   const cutover = route.cutover === undefined ? {} : { cutover: route.cutover };
   return route.action === 'prepare-pitr'
     ? parseInput(PitrInput, { database: route.database, restorePoint: at, ...cutover }, 'PITR input')
-    : parseInput(RestoreInput, { database: route.database, at, ...cutover }, 'restore input');
+    : // Without a cutover, a restore would keep its copy unasked: an alarm's run always stops at a human's yes or no.
+      parseInput(
+        RestoreInput,
+        { database: route.database, at, ...(route.cutover === undefined ? { askApproval: true } : cutover) },
+        'restore input',
+      );
 }
 
 /** The backup request of a `backup` run: trigger `alarm`, with the alarm and its transition for the manifest. */

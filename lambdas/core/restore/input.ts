@@ -121,6 +121,12 @@ export const RestoreInput = z
       "How long a human has to approve, when one is asked; by default the deployed config's.",
     ),
     cutover: ApplicationName.optional().describe('The configured application to switch to the restored database once a human approves.'),
+    askApproval: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Without cutover: wait for a human to approve before keeping the validated restore (what a run started by an alarm does); rejected, or unanswered in time, it is dropped.',
+      ),
     inPlace: z
       .boolean()
       .default(false)
@@ -148,6 +154,7 @@ export const RestoreInput = z
       if (input.cutover !== undefined)
         problem(['cutover'], 'must be left out with inPlace: the application already uses the source database');
       if (input.jobs !== undefined && input.jobs > 1) problem(['jobs'], 'an inPlace restore runs in one transaction, so in one job');
+      if (input.askApproval) problem(['askApproval'], 'must be left out with inPlace, which asks its approval before writing anything');
     } else if (input.target?.database === input.database && input.target.serverSecretArn === undefined) {
       problem(['target', 'database'], 'is the source database: restoring into it needs "inPlace": true and a human approval');
     }
@@ -157,8 +164,9 @@ export const RestoreInput = z
       problem(['cutover'], 'a table-level restore is a side database, not one to switch an application to');
     if (input.owner !== undefined && input.cutover !== undefined)
       problem(['owner'], `must be left out with cutover: the role of ${input.cutover}, the application switched to the restore, owns it`);
-    if (input.approvalTimeoutHours !== undefined && input.cutover === undefined && !input.inPlace) {
-      problem(['approvalTimeoutHours'], 'applies only with cutover or inPlace, the restores that wait for a human');
+    if (input.askApproval && input.cutover !== undefined) problem(['askApproval'], 'must be left out with cutover, which always asks');
+    if (input.approvalTimeoutHours !== undefined && input.cutover === undefined && !input.inPlace && !input.askApproval) {
+      problem(['approvalTimeoutHours'], 'applies only with cutover, inPlace or askApproval, the restores that wait for a human');
     }
     if (!input.inPlace && input.target?.database === undefined && input.database.length > MAX_DEFAULTED_NAME) {
       problem(

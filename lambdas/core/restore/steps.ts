@@ -185,7 +185,7 @@ export async function validateInput(
     owner: input.owner ?? null,
     keepOnFailure: input.keepOnFailure,
     approval: {
-      required: input.cutover !== undefined,
+      required: input.cutover !== undefined || input.askApproval,
       timeoutSeconds: input.approvalTimeoutHours !== undefined ? input.approvalTimeoutHours * 3600 : settings.approvalTimeoutSeconds,
       subject: notificationSubject(
         input.inPlace ? `approve restoring ${input.database} in place` : `approve the restore of ${input.database}`,

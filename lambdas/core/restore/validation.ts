@@ -118,7 +118,8 @@ export async function runSmokeCheck(
 export async function checkRestored(
   client: pg.Client,
   manifest: BackupManifest,
-  request: Pick<RestoreRequest, 'tables' | 'schemas' | 'smokeChecks' | 'cutover' | 'execution'>,
+  // A drill's request has no approval: it asks nobody.
+  request: Pick<RestoreRequest, 'tables' | 'schemas' | 'smokeChecks' | 'cutover' | 'execution'> & Partial<Pick<RestoreRequest, 'approval'>>,
   backup: Pick<BackupUsed, 'key' | 'takenAt'>,
   target: Pick<CreatedTarget, 'database'>,
   as: ConnectionSettings,
@@ -169,7 +170,11 @@ export async function checkRestored(
       ? `${where} passed validation as ${as.user}: ${checked.join('; ')}.`
       : `${where} failed validation as ${as.user}: ${problems.join('; ')}.`;
   const approvalQuestion =
-    request.cutover === null ? summary : `${summary} Approve to switch the application ${request.cutover} to ${target.database}.`;
+    request.cutover !== null
+      ? `${summary} Approve to switch the application ${request.cutover} to ${target.database}.`
+      : request.approval?.required
+        ? `${summary} Approve to keep ${target.database}; rejected or unanswered in time, it is dropped.`
+        : summary;
   return {
     passed: problems.length === 0,
     summary,

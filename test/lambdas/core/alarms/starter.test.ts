@@ -127,7 +127,8 @@ describe('the alarm starter, on CloudWatch Alarm State Change events', () => {
     expect(outcome).toMatchObject({ outcome: 'started', action: 'prepare-restore' });
     const [execution] = await executions(settings.restoreStateMachineArn!);
     const described = await sfn.send(new DescribeExecutionCommand({ executionArn: execution!.executionArn }));
-    expect(JSON.parse(described.input!)).toMatchObject({ database: 'shop', at: '2026-11-23T10:40:00.000Z' });
+    // No cutover: the run still stops at a human's yes or no instead of keeping its copy unasked.
+    expect(JSON.parse(described.input!)).toMatchObject({ database: 'shop', at: '2026-11-23T10:40:00.000Z', askApproval: true });
     expect(JSON.parse(described.input!)).not.toHaveProperty('cutover');
   });
 

@@ -23,6 +23,7 @@ describe('restore workflow input', () => {
   it('takes {"database": "shop"} alone, with nothing kept on failure and nothing in place', () => {
     expect(parseInput(RestoreInput, { database: 'shop' }, 'restore input')).toEqual({
       database: 'shop',
+      askApproval: false,
       inPlace: false,
       keepOnFailure: false,
     });
@@ -39,7 +40,7 @@ describe('restore workflow input', () => {
       smokeChecks: [{ name: 'orders exist', sql: 'SELECT count(*) > 0 FROM orders' }],
       keepOnFailure: true,
     };
-    expect(parseInput(RestoreInput, input, 'restore input')).toEqual({ ...input, inPlace: false });
+    expect(parseInput(RestoreInput, input, 'restore input')).toEqual({ ...input, askApproval: false, inPlace: false });
     expect(
       parseInput(RestoreInput, { database: 'shop', key: KEY, cutover: 'shop-api', approvalTimeoutHours: 4 }, 'restore input'),
     ).toMatchObject({
@@ -48,6 +49,10 @@ describe('restore workflow input', () => {
     });
     expect(parseInput(RestoreInput, { database: 'shop', inPlace: true, approvalTimeoutHours: 2 }, 'restore input')).toMatchObject({
       inPlace: true,
+    });
+    expect(parseInput(RestoreInput, { database: 'shop', askApproval: true, approvalTimeoutHours: 2 }, 'restore input')).toMatchObject({
+      askApproval: true,
+      approvalTimeoutHours: 2,
     });
   });
 
@@ -92,7 +97,9 @@ describe('restore workflow input', () => {
         },
         /smokeChecks\[1\]\.name: "a" is used twice/,
       ],
-      [{ database: 'shop', approvalTimeoutHours: 4 }, /approvalTimeoutHours: applies only with cutover or inPlace/],
+      [{ database: 'shop', approvalTimeoutHours: 4 }, /approvalTimeoutHours: applies only with cutover, inPlace or askApproval/],
+      [{ database: 'shop', askApproval: true, cutover: 'shop-api' }, /askApproval: must be left out with cutover, which always asks/],
+      [{ database: 'shop', askApproval: true, inPlace: true }, /askApproval: must be left out with inPlace, which asks its approval before/],
       [{ database: 'shop', cutover: 'shop-api', approvalTimeoutHours: 200 }, /approvalTimeoutHours: .*<=168/],
       [{ database: 'shop', cutover: 'Shop API' }, /cutover: must be 1-32 lowercase letters/],
       [
