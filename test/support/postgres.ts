@@ -1,2 +1,2 @@
-/** Throwaway PostgreSQL clusters for the tests: the product's own (lambdas/core/operator/local-postgres.ts, which `lifeline demo` runs on). */
-export * from '../../lambdas/core/operator/local-postgres.js';
+/** Throwaway PostgreSQL clusters for the tests: the product's own (lambdas/core/postgres/throwaway-cluster.ts), which `lifeline demo` and restore drills run on. */
+export * from '../../lambdas/core/postgres/throwaway-cluster.js';

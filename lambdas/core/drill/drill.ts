@@ -4,12 +4,12 @@ import { z } from 'zod';
 import { LifelineError } from '../errors.js';
 import { connectClient } from '../postgres/connection.js';
 import { quoteIdent } from '../postgres/inventory.js';
+import { serverBinDir, serverMajor, startThrowawayCluster, type ThrowawayCluster } from '../postgres/throwaway-cluster.js';
 import { runRestore } from '../restore/pipeline.js';
 import { checkRestored } from '../restore/validation.js';
 import { readManifest } from '../vault/backups.js';
 import { DatabaseLabel } from '../vault/keys.js';
 import type { BackupManifest } from '../vault/manifest.js';
-import { serverBinDir, serverMajor, startThrowawayCluster, type ThrowawayCluster } from './cluster.js';
 import { diffBackups } from '../drift/diff.js';
 import { describeDrift } from '../drift/report.js';
 import { DRILLS_PREFIX, MAX_DRIFT_LINES, previousDrill, type DrillReport, type DrillVerdict } from './report.js';
@@ -98,7 +98,16 @@ export async function runDrill(job: DrillJob, deps: DrillDeps): Promise<DrillRep
     }
     const major = serverMajor(manifest.source.serverVersion);
     if (major === undefined) throw new LifelineError('VerificationFailed', `backup ${job.key} records no server version`);
-    cluster = await startThrowawayCluster(deps.stagingDir ?? tmpdir(), serverBinDir(major, deps.env));
+    // Socket only, as nothing but this drill may reach the restored data; in the staging volume, as the runner's root
+    // filesystem is read-only.
+    cluster = await startThrowawayCluster({
+      listen: 'socket',
+      parent: deps.stagingDir ?? tmpdir(),
+      binDir: serverBinDir({ major, variable: 'PG_SERVER_BIN_DIR', env: deps.env }),
+      auth: 'trust',
+      locale: 'C',
+      errorName: 'RestoreFailed',
+    });
     if (signal.aborted) throw signal.reason;
     const admin = await connectClient(cluster.connection('postgres'));
     try {

@@ -9,7 +9,7 @@ import { fromUrl } from '../postgres/connection.js';
 import type { CallbackAnswer, CallbackRequest } from '../workflows/local.js';
 import type { RestoreOutcome } from '../restore/state.js';
 import { LocalWorkloads } from './local-workloads.js';
-import { connectPostgres, freePort, serverBinDir, startPostgres, type PostgresCluster } from './local-postgres.js';
+import { connectPostgres, freePort, serverBinDir, startPostgres, type PostgresCluster } from '../postgres/throwaway-cluster.js';
 import { runRestoreLocally } from './local-restore.js';
 import { startS3, type S3Server } from './local-s3.js';
 import { stateDirectoryOf, type LocalRestoreSettings } from './local-settings.js';
@@ -108,7 +108,9 @@ async function demo({ log, answer, onStateEntered, signal }: DemoOptions, track:
       return startPostgres();
     },
   );
-  track(() => pg.stop());
+  track(async () => {
+    await pg.stop();
+  });
   const s3: S3Server = await step('Starting S3 on loopback', 'run npm ci in the repository (s3rver is one of its devDependencies)', () =>
     startS3(),
   );

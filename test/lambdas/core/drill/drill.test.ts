@@ -5,8 +5,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupResult } from '../../../../lambdas/core/backup/pipeline.js';
 import { DRILL_OWNER, runDrill, type DrillJob } from '../../../../lambdas/core/drill/drill.js';
-import { serverBinDir, serverMajor } from '../../../../lambdas/core/drill/cluster.js';
 import { DrillReport } from '../../../../lambdas/core/drill/report.js';
+import { serverBinDir, serverMajor } from '../../../../lambdas/core/postgres/throwaway-cluster.js';
 import { backupKey, manifestKeyFor } from '../../../../lambdas/core/vault/keys.js';
 import { createRichDatabase, RICH_DATABASE_LATEST_MIGRATION } from '../../../support/fixture.js';
 import { processesWith } from '../../../support/processes.js';
@@ -64,9 +64,17 @@ describe('a restore drill into a throwaway PostgreSQL (runDrill)', () => {
   it('finds server binaries of the backup major or newer, and names what is missing', () => {
     const major = serverMajor(backup.manifest.source.serverVersion)!;
     expect(serverMajor('15.4 (Debian 15.4-1.pgdg120+1)')).toBe(15);
-    expect(serverBinDir(major, {})).toMatch(/\/usr\/lib\/postgresql\/\d+\/bin$/);
-    expect(serverBinDir(major, { PG_SERVER_BIN_DIR: '/usr/bin' })).toBe('/usr/bin');
-    expect(() => serverBinDir(99, {})).toThrow(/no PostgreSQL server binaries of major 99 or newer/);
+    const debian = serverBinDir({ major, variable: 'PG_SERVER_BIN_DIR', env: {} });
+    expect(debian).toMatch(/\/usr\/lib\/postgresql\/\d+\/bin$/);
+    expect(serverBinDir({ major, variable: 'PG_SERVER_BIN_DIR', env: { PG_SERVER_BIN_DIR: debian } })).toBe(debian);
+    // The tests' and the CLI's variable is not the runner image's.
+    expect(serverBinDir({ major, variable: 'PG_SERVER_BIN_DIR', env: { LIFELINE_PG_SERVER_BIN: '/nowhere' } })).toBe(debian);
+    expect(() => serverBinDir({ major, variable: 'PG_SERVER_BIN_DIR', env: { PG_SERVER_BIN_DIR: '/nowhere' } })).toThrow(
+      /^PG_SERVER_BIN_DIR: \/nowhere holds no initdb; .* install postgresql-\d+$/,
+    );
+    expect(() => serverBinDir({ major: 99, variable: 'PG_SERVER_BIN_DIR', env: {} })).toThrow(
+      /no PostgreSQL server binaries of major 99 or newer .*; install postgresql-99 or set PG_SERVER_BIN_DIR/,
+    );
   });
 
   it('PASSED: restores the latest backup, validates it as its owner, and removes the server', async () => {
