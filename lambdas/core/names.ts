@@ -121,6 +121,11 @@ export function drillWorkflowName(deployment: string): string {
   return `${deployment}-drill`;
 }
 
+/** The schedules of a database's drills and of the daily check that one passed within its days. */
+export function drillScheduleNames(deployment: string, database: string): { drill: string; check: string } {
+  return { drill: `${drillWorkflowName(deployment)}-${database}`, check: `${drillWorkflowName(deployment)}-check-${database}` };
+}
+
 export function drillRunnerFamily(deployment: string): string {
   return `${deployment}-drill-runner`;
 }

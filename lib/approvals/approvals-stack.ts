@@ -54,7 +54,8 @@ export class ApprovalsStack extends Stack {
             sid: 'Administer',
             principals: [new iam.AccountRootPrincipal()],
             actions: [
-              ...['kms:Create*', 'kms:Describe*', 'kms:Enable*', 'kms:List*', 'kms:Put*', 'kms:Update*', 'kms:Revoke*'],
+              // Not kms:CreateGrant (a grant of GenerateMac would sign approvals): only aliases are created.
+              ...['kms:CreateAlias', 'kms:Describe*', 'kms:Enable*', 'kms:List*', 'kms:Put*', 'kms:Update*', 'kms:Revoke*'],
               ...['kms:Disable*', 'kms:Get*', 'kms:Delete*', 'kms:TagResource', 'kms:UntagResource'],
               ...['kms:ScheduleKeyDeletion', 'kms:CancelKeyDeletion'],
             ],

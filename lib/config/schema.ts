@@ -12,6 +12,7 @@ import { AlarmAction, alarmCutover, AlarmName, AlarmRoute } from '../../lambdas/
 import { workflowInput } from '../../lambdas/core/alarms/starter.js';
 import {
   backupFunctionName,
+  drillScheduleNames,
   stalenessAlarmName,
   DEFAULT_DEPLOYMENT_NAME,
   DeploymentName,
@@ -393,13 +394,18 @@ export const LifelineConfig = z
           message: `"fargate" needs ECR, CloudWatch Logs, CloudWatch and SQS, which network "${network.name}" cannot reach: it reaches AWS through the endpoints Lifeline creates (S3, Secrets Manager, ECR and CloudWatch Logs: not CloudWatch's metrics or SQS); use "lambda", or a network with NAT`,
         });
       }
-      const functionName = backupFunctionName(config.name, database.name);
-      if (functionName.length > MAX_RESOURCE_NAME) {
+      const names = [
+        ['function', backupFunctionName(config.name, database.name)],
+        ...(config.drill === undefined ? [] : [['drill schedule', drillScheduleNames(config.name, database.name).check]]),
+      ];
+      for (const [what, resourceName] of names) {
+        if (resourceName!.length <= MAX_RESOURCE_NAME) continue;
         ctx.addIssue({
           code: 'custom',
           path: ['databases', i, 'name'],
-          message: `makes the function name "${functionName}" longer than ${MAX_RESOURCE_NAME} characters; shorten the database name or the config name`,
+          message: `makes the ${what} name "${resourceName}" longer than ${MAX_RESOURCE_NAME} characters; shorten the database name or the config name`,
         });
+        break;
       }
     });
     const fullest = Math.max(...groupDatabases(config.databases, config.backupStacks).map((group) => group.length));

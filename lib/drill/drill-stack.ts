@@ -7,7 +7,7 @@ import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import type { Construct } from 'constructs';
 import { DrillInput } from '../../lambdas/core/drill/input.js';
 import { DrillSettings } from '../../lambdas/core/drill/steps.js';
-import { drillRunnerFamily, drillWorkflowName, restoreCatalogRoot, runtimeRolePath } from '../../lambdas/core/names.js';
+import { drillRunnerFamily, drillScheduleNames, drillWorkflowName, restoreCatalogRoot, runtimeRolePath } from '../../lambdas/core/names.js';
 import { RUNNER_DRILL_COMMAND, RUNNER_STAGING_DIR, runnerEnvironment } from '../../lambdas/core/runner/environment.js';
 import {
   DATABASE_DIMENSION,
@@ -221,7 +221,7 @@ export class DrillStack extends Stack {
       const input = DrillInput.parse({ database: database.name });
       this.schedules.push(
         new CfnSchedule(this, `Drill-${database.name}`, {
-          name: `${name}-${database.name}`.slice(0, 64),
+          name: drillScheduleNames(config.name, database.name).drill,
           description: `Lifeline restore drill of ${database.name}`,
           scheduleExpression: `cron(${schedule.cron})`,
           scheduleExpressionTimezone: schedule.timeZone,
@@ -234,7 +234,7 @@ export class DrillStack extends Stack {
           },
         }),
         new CfnSchedule(this, `Freshness-${database.name}`, {
-          name: `${name}-check-${database.name}`.slice(0, 64),
+          name: drillScheduleNames(config.name, database.name).check,
           description: `Lifeline: has a drill of ${database.name} passed within ${withinDays} days`,
           scheduleExpression: `cron(${FRESHNESS_CRON})`,
           scheduleExpressionTimezone: 'UTC',

@@ -1159,7 +1159,7 @@ describe('a cutover started by hand goes only where the config allows, and only 
     const newDb = await applicationDatabase('cutover_signed_new');
     await deploy({ secret: rdsSecret(oldDb), settings: settingsWith({ mode: 'none' }) });
     const desk = new ApprovalDesk();
-    const BOB = 'arn:aws:sts::000000000000:assumed-role/oncall/bob';
+    const BOB = 'arn:aws:sts::000000000000:assumed-role/release-managers/bob';
     const cloudTrail = new CloudTrailClient({ region: 'us-east-1' });
     const starterOf = (executionArn: string) => executionStarter({ sfn: desk.sfn, cloudTrail }, executionArn);
     const responses: { caller: string; status: number; body: unknown }[] = [];

@@ -65,7 +65,8 @@ export interface CooldownTable {
 /**
  * Claims the run of `transition` (its execution name) for `database`'s `action`. Cool-downs count in the alarms' own
  * times (when each transition happened), not in delivery times, so a retry delivered hours late decides as the first
- * delivery did.
+ * delivery did. Only a run that started holds a cool-down: another transition takes over the claim of one whose
+ * starter failed or died before starting it.
  */
 export async function claimRun(
   table: CooldownTable,
@@ -85,9 +86,14 @@ export async function claimRun(
           claimedAt: { N: String(now) },
           [COOLDOWN_EXPIRY]: { N: String(Math.ceil(Math.max(changedAt, now) / 1000) + KEPT_HOURS * 3600) },
         },
-        ConditionExpression: 'attribute_not_exists(#key) OR (#until <= :changedAt AND #transition <> :transition)',
+        ConditionExpression:
+          'attribute_not_exists(#key) OR (#transition <> :transition AND (#until <= :changedAt OR (attribute_not_exists(startedAt) AND claimedAt < :stale)))',
         ExpressionAttributeNames: { '#key': COOLDOWN_KEY, '#until': 'until', '#transition': 'transition' },
-        ExpressionAttributeValues: { ':changedAt': { N: String(changedAt) }, ':transition': { S: request.transition } },
+        ExpressionAttributeValues: {
+          ':changedAt': { N: String(changedAt) },
+          ':transition': { S: request.transition },
+          ':stale': { N: String(now - ALARM_STARTER_TIMEOUT_SECONDS * 1000) },
+        },
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );

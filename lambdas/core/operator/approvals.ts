@@ -166,6 +166,16 @@ export interface DecisionRecorded {
   decision: 'approved' | 'rejected';
 }
 
+/**
+ * Whom separated duties tell apart: an IAM user; an IAM Identity Center user (its role session is named after the
+ * person, who cannot choose it); any other role as a whole, since whoever may assume it chooses the session's name.
+ */
+export function dutyHolder(identity: string): string {
+  const session = /^(arn:aws[a-z-]*:sts::\d{12}:assumed-role\/([^/]+))\/.+$/.exec(identity);
+  if (!session || session[2]!.startsWith('AWSReservedSSO_')) return identity;
+  return session[1]!;
+}
+
 /** SendTaskSuccess/Failure answers fail this way once the task has ended: the decision came too late or twice. */
 const ENDED_TASK_ERRORS = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
 
@@ -180,10 +190,11 @@ export async function decide(executionArn: string, approver: Approver, decision:
   if (!pending) throw new LifelineError('InvalidInput', `execution ${executionArn} is not waiting for an approval`);
   if (decision.approve && deps.starterOf) {
     const starter = await deps.starterOf(executionArn);
-    if (starter === approver.identity) {
+    if (dutyHolder(starter) === dutyHolder(approver.identity)) {
+      const who = starter === approver.identity ? approver.identity : `${starter}, of the same role as ${approver.identity},`;
       throw new LifelineError(
         'NotAllowedToApprove',
-        `${approver.identity} started ${executionArn}, and approval.separateDuties lets only someone else approve it (you may still reject it); nothing was decided`,
+        `${who} started ${executionArn}, and approval.separateDuties lets only someone else approve it (you may still reject it); nothing was decided`,
       );
     }
   }

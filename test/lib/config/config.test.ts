@@ -220,6 +220,14 @@ describe('a bad config names the field', () => {
       /^ {2}databases\[0\]\.name: makes the function name "lifeline-backup-a+" longer than 64/m,
     ],
     [
+      'a drill schedule name over 64 characters, which Scheduler would refuse (cut, two would collide)',
+      (c) => {
+        c.drill = {};
+        c.databases[0].name = 'a'.repeat(44);
+      },
+      /^ {2}databases\[0\]\.name: makes the drill schedule name "lifeline-drill-check-a+" longer than 64/m,
+    ],
+    [
       'a secret ARN without its suffix',
       (c) => (c.databases[0].secretArn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop'),
       /^ {2}databases\[0\]\.secretArn: must be the complete Secrets Manager secret ARN/m,

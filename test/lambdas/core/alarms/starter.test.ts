@@ -301,6 +301,31 @@ describe('backups started by alarms', () => {
     );
     expect(item.Item?.startedAt?.N).toBeDefined();
   });
+
+  it('holds nothing back for a run that never started: the next transition starts once the failed starter is past its time', async () => {
+    const first = alarmEvent('shop-replication-lag', 'ALARM', 'OK', '2026-11-23T10:50:00.000+0000');
+    // Every attempt of the first transition's invoke is throttled: Lambda dead-letters the event, nothing ran.
+    lambdaMock.on(InvokeCommand).rejectsOnce(Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException' }));
+    await expect(startAlarmRun(first, settings, clients())).rejects.toMatchObject({ name: 'TooManyRequestsException' });
+
+    // Another transition within the hour, while that starter could still be starting: held back behind it.
+    const second = alarmEvent('shop-replication-lag', 'ALARM', 'OK', '2026-11-23T10:50:30.000+0000');
+    expect(await startAlarmRun(second, settings, clients())).toMatchObject({ outcome: 'cooling-down' });
+    // A later one, once that starter is past its time: its claim is stale and started nothing, so this one starts.
+    clock = new Date(clock.getTime() + (ALARM_STARTER_TIMEOUT_SECONDS + 1) * 1000);
+    const third = alarmEvent('shop-replication-lag', 'ALARM', 'OK', '2026-11-23T11:08:00.000+0000');
+    expect(await startAlarmRun(third, settings, clients())).toMatchObject({
+      outcome: 'started',
+      run: 'shop-replication-lag-20261123T110800000Z',
+    });
+    expect(invocations().map((call) => call.function)).toEqual(['lifeline-backup-shop', 'lifeline-backup-shop']);
+    // And it holds the cool-down from then on.
+    const fourth = alarmEvent('shop-replication-lag', 'ALARM', 'OK', '2026-11-23T11:20:00.000+0000');
+    expect(await startAlarmRun(fourth, settings, clients())).toMatchObject({
+      outcome: 'cooling-down',
+      startedBy: 'shop-replication-lag-20261123T110800000Z',
+    });
+  });
 });
 
 describe('the alarm starter function', () => {

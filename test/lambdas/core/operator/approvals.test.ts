@@ -208,9 +208,31 @@ describe('approve and reject', () => {
     expect(sfn.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
     expect(kms.calls()).toHaveLength(0);
     sfn.on(SendTaskSuccessCommand).resolves({}).on(SendTaskFailureCommand).resolves({});
-    const bob = { identity: 'arn:aws:sts::123456789012:assumed-role/oncall/bob' };
+    const bob = { identity: 'arn:aws:iam::123456789012:user/bob' };
     expect((await decide(WAITING, bob, { approve: true, comment: null }, deps(starterOf))).decision).toBe('approved');
     expect((await decide(WAITING, alice, { approve: false, reason: 'changed my mind' }, deps(starterOf))).decision).toBe('rejected');
+  });
+
+  it('with separated duties, tells people apart by IAM user or Identity Center user, never by a session name its caller chose', async () => {
+    sfn.on(SendTaskSuccessCommand).resolves({});
+    const approves = (starter: string, approver: string) =>
+      decide(
+        WAITING,
+        { identity: approver },
+        { approve: true, comment: null },
+        deps(() => Promise.resolve(starter)),
+      ).then(
+        (recorded) => recorded.decision,
+        (error: Error) => error.name,
+      );
+    const sso = (user: string) => `arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Oncall_0123456789abcdef/${user}`;
+    // Whoever may assume oncall names the session: alice-2 is alice again.
+    expect(await approves(APPROVER, 'arn:aws:sts::123456789012:assumed-role/oncall/alice-2')).toBe('NotAllowedToApprove');
+    expect(await approves(APPROVER, 'arn:aws:sts::123456789012:assumed-role/oncall/bob')).toBe('NotAllowedToApprove');
+    expect(await approves(sso('alice@example.com'), sso('bob@example.com'))).toBe('approved');
+    expect(await approves(sso('alice@example.com'), sso('alice@example.com'))).toBe('NotAllowedToApprove');
+    expect(await approves('arn:aws:iam::123456789012:user/alice', 'arn:aws:iam::123456789012:user/bob')).toBe('approved');
+    expect(await approves(APPROVER, 'arn:aws:sts::123456789012:assumed-role/release-managers/bob')).toBe('approved');
   });
 
   it('refuses an execution that waits for nothing, naming it, and sends nothing', async () => {

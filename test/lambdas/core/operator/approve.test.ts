@@ -13,7 +13,7 @@ import { answerAsHmacKey, APPROVAL_KEY } from '../../../support/kms.js';
 const EXECUTION = 'arn:aws:states:eu-west-1:123456789012:execution:lifeline-cutover:hand-started-0001';
 const STARTED_AT = new Date('2026-12-05T09:00:00.000Z');
 const ALICE = 'arn:aws:sts::123456789012:assumed-role/oncall/alice';
-const BOB = 'arn:aws:sts::123456789012:assumed-role/oncall/bob';
+const BOB = 'arn:aws:sts::123456789012:assumed-role/release-managers/bob';
 const TOKEN = 'AQCEAAAAKgAAAAMAAAAAAAAAAaHR0cHM6Ly9zdGF0ZXMuZXUtd2VzdC0xLmFtYXpvbmF3cy5jb20=';
 const FUNCTION_URL = 'https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/';
 

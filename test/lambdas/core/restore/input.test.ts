@@ -99,7 +99,10 @@ describe('restore workflow input', () => {
       ],
       [{ database: 'shop', approvalTimeoutHours: 4 }, /approvalTimeoutHours: applies only with cutover, inPlace or askApproval/],
       [{ database: 'shop', askApproval: true, cutover: 'shop-api' }, /askApproval: must be left out with cutover, which always asks/],
-      [{ database: 'shop', askApproval: true, inPlace: true }, /askApproval: must be left out with inPlace, which asks its approval before/],
+      [
+        { database: 'shop', askApproval: true, inPlace: true },
+        /askApproval: must be left out with inPlace, which asks its approval before/,
+      ],
       [{ database: 'shop', cutover: 'shop-api', approvalTimeoutHours: 200 }, /approvalTimeoutHours: .*<=168/],
       [{ database: 'shop', cutover: 'Shop API' }, /cutover: must be 1-32 lowercase letters/],
       [
