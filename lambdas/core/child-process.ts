@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import type { Socket } from 'node:net';
 import { pipeline as pipeStreams } from 'node:stream/promises';
 import { LifelineError, type LifelineErrorName } from './errors.js';
+import { whenThisProcessEnds } from './process-owner.js';
 
 const STDERR_TAIL_BYTES = 4096;
 
@@ -66,23 +66,12 @@ const LOST_READER = /Broken pipe|Connection reset by peer/;
 
 /**
  * Makes the process group `group` (a stage and whatever it forks: pg_restore's workers) end with this process,
- * however this process ends, SIGKILL included: a shell in a group of its own waits on a pipe that only this process
- * writes to, whose end the kernel closes when this process exits, and then sends the group SIGTERM. Returns what
- * dismisses it once the stage has ended by itself (then the group is gone, and its number may be taken again).
+ * however this process ends, SIGKILL included (whenThisProcessEnds): the group gets SIGTERM. Returns what dismisses
+ * it once the stage has ended by itself (then the group is gone, and its number may be taken again).
  */
 function endWithThisProcess(group: number): () => void {
-  const guard = spawn('/bin/sh', ['-c', 'read -r _ <&3; kill -s TERM -- "-$1" 2>/dev/null', 'lifeline-guard', String(group)], {
-    env: {},
-    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
-    detached: true,
-  });
-  // Without a shell the stage still runs; it only loses this guard.
-  guard.on('error', () => undefined);
-  const pipe = guard.stdio[3] as Socket | null;
-  return () => {
-    guard.kill('SIGKILL');
-    pipe?.destroy();
-  };
+  const dismiss = whenThisProcessEnds('lifeline-guard', 'kill -s TERM -- "-$1" 2>/dev/null', [String(group)]);
+  return () => void dismiss();
 }
 
 /** SIGTERM to the process group `group`; false when it has no process left. */

@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 
 /**
@@ -76,4 +78,33 @@ export function ownerState(owner: ProcessOwner): OwnerState {
 export function describeOwner(owner: ProcessOwner, state: OwnerState): string {
   if (state === 'elsewhere') return `process ${owner.pid} of another machine (host ${owner.host}), which this one cannot see`;
   return `process ${owner.pid} of this machine, which ${state === 'runs' ? 'still runs' : 'no longer runs'}`;
+}
+
+/**
+ * Runs `script` (/bin/sh, with `args` as $1...; `name` is its $0) once this process has ended, however it ends: exit
+ * handlers do not run on SIGKILL, nor on a second Ctrl-C, which exits at once (vitest also ends its workers with a
+ * signal). A detached shell waits on a pipe only this process holds, whose end the kernel closes when this process
+ * exits; detached, it is in a process group of its own, out of Ctrl-C's reach. Returns what dismisses it, once what
+ * it would clean up has been cleaned up in order.
+ */
+export function whenThisProcessEnds(name: string, script: string, args: string[]): () => Promise<void> {
+  const guard = spawn('/bin/sh', ['-c', `read -r _ <&3; ${script}`, name, ...args], {
+    env: { PATH: process.env.PATH },
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+    detached: true,
+  });
+  guard.on('error', () => undefined);
+  const exited = new Promise<void>((resolve) => guard.once('close', () => resolve()));
+  guard.unref();
+  const pipe = guard.stdio[3] as Socket | null;
+  pipe?.unref();
+  let dismissed: Promise<void> | undefined;
+  return () =>
+    (dismissed ??= (async () => {
+      // Held again while it ends: an unreferenced child alone would let this process exit before it is reaped.
+      guard.ref();
+      if (guard.exitCode === null && guard.signalCode === null) guard.kill('SIGKILL');
+      pipe?.destroy();
+      await exited;
+    })());
 }

@@ -3,9 +3,11 @@ import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DemoSummary } from '../../lambdas/core/operator/local-demo.js';
-import { runCli, startCli } from '../support/cli.js';
+import { runCli, startCli, type StartedCli } from '../support/cli.js';
+import { processesWith } from '../support/processes.js';
 
 /**
  * `lifeline demo` (`npm run demo`) end to end, as a newcomer runs it: its own PostgreSQL, S3, sample application,
@@ -47,6 +49,67 @@ function processesIn(directory: string): string[] {
     .filter((line) => line.includes(directory));
 }
 
+/** The sample application's processes started for `port` (their command lines do not name the scratch directory). */
+const sampleApplicationOn = (port: string) => processesWith(`--port\u0000${port}\u0000`);
+
+/** Waits until `done` holds, within a generous bound (a bound, not a timing: what is to end ends at once). */
+async function eventually(done: () => Promise<boolean>): Promise<void> {
+  for (const deadline = Date.now() + 60_000; !(await done()) && Date.now() < deadline;) await sleep(200);
+}
+
+interface Midway {
+  demo: StartedCli;
+  /** Resolves once the demo has printed what `pattern` matches (on standard error). */
+  printed: (pattern: RegExp) => Promise<RegExpExecArray>;
+  /** Where PostgreSQL, S3 and the sample application listen. */
+  listeners: { postgres: string; s3: string; application: string };
+}
+
+/** Starts the demo and waits for the sample application to answer (then the database and S3 are up too). */
+async function demoOnceTheApplicationAnswers(): Promise<Midway> {
+  const demo = startCli(['demo', '--yes'], { TMPDIR: scratch });
+  let stderr = '';
+  const waiting = new Set<() => void>();
+  demo.process.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    for (const check of waiting) check();
+  });
+  const printed = (pattern: RegExp) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const check = () => {
+        const match = pattern.exec(stderr);
+        if (!match) return;
+        waiting.delete(check);
+        resolve(match);
+      };
+      waiting.add(check);
+      check();
+      void demo.finished.then((run) => reject(new Error(`the demo ended (${run.code}) before printing ${pattern}: ${run.stderr}`)));
+    });
+  const application = (await printed(/shop-api answers on (\S+):/))[1]!;
+  return {
+    demo,
+    printed,
+    listeners: {
+      postgres: (await printed(/PostgreSQL on (\S+),/))[1]!,
+      s3: new URL((await printed(/S3 on (\S+),/))[1]!).host,
+      application: new URL(application).host,
+    },
+  };
+}
+
+/** Nothing of the demo is left: no directory, no process (PostgreSQL, the sample application, a guard), nothing listening. */
+async function expectNothingLeft({ listeners }: Midway): Promise<void> {
+  const port = listeners.application.split(':')[1]!;
+  const left = async () => ({
+    directories: await leftIn(scratch),
+    processes: [...processesIn(scratch), ...sampleApplicationOn(port).map(String)],
+    listening: (await Promise.all(Object.values(listeners).map(async (at) => ((await listening(at)) ? [at] : [])))).flat(),
+  });
+  await eventually(async () => Object.values(await left()).every((found) => found.length === 0));
+  expect(await left()).toEqual({ directories: [], processes: [], listening: [] });
+}
+
 describe('lifeline demo', () => {
   it('recovers the sample application from the accident, prints the summary, exits 0 and leaves nothing behind', async () => {
     const run = await runCli(['demo', '--yes', '--json'], { TMPDIR: scratch });
@@ -79,6 +142,27 @@ describe('lifeline demo', () => {
     expect(run.stderr).toMatch(/\nWhat to do: install the PostgreSQL server package/);
     expect(await leftIn(scratch)).toEqual([]);
   });
+
+  it('leaves nothing behind when it is killed (SIGKILL) once its application answers', async () => {
+    const midway = await demoOnceTheApplicationAnswers();
+    // What it started is there to be left behind.
+    expect(await leftIn(scratch)).toEqual(expect.arrayContaining([expect.stringMatching(/^lifeline-demo-/)]));
+    expect(sampleApplicationOn(midway.listeners.application.split(':')[1]!)).not.toEqual([]);
+    midway.demo.process.kill('SIGKILL');
+    expect((await midway.demo.finished).code).toBeNull();
+    await expectNothingLeft(midway);
+  }, 300_000);
+
+  it('leaves nothing behind on a second Ctrl-C, which quits at once while it cleans up', async () => {
+    const midway = await demoOnceTheApplicationAnswers();
+    midway.demo.process.kill('SIGINT');
+    await midway.printed(/send it again to quit at once/);
+    midway.demo.process.kill('SIGINT');
+    const run = await midway.demo.finished;
+    expect(run.code, run.stderr).toBe(130);
+    expect(run.stderr).not.toContain('Interrupted: the demo was stopped');
+    await expectNothingLeft(midway);
+  }, 300_000);
 
   it('stops cleanly on Ctrl-C midway, removing everything it started', async () => {
     const demo = startCli(['demo', '--yes'], { TMPDIR: scratch });

@@ -30,7 +30,7 @@ import {
   type LocalApplication,
   type LocalRestoreSettings,
 } from './local-settings.js';
-import { LOCAL_CLUSTER, LocalWorkloads } from './local-workloads.js';
+import { LOCAL_CLUSTER, LocalWorkloads, type LocalWorkloadsOptions } from './local-workloads.js';
 
 /**
  * `lifeline run cutover --local`, and the cutover a local restore hands over to: the deployed cutover.asl.json run on
@@ -82,9 +82,26 @@ export interface LocalControlPlanes {
   cutover: CutoverSettings;
 }
 
+/** The processes of a settings file's applications that a cutover may switch. */
+export function localWorkloads(local: LocalRestoreSettings, options?: LocalWorkloadsOptions): LocalWorkloads {
+  return new LocalWorkloads(
+    switchable(local).map((a) => ({
+      name: a.name,
+      start: a.start,
+      directory: settingsDirectory(local),
+      healthUrl: a.healthCheck.url,
+      secretFile: settingsPath(local, a.secretFile),
+    })),
+    stateDirectoryOf(local),
+    options,
+  );
+}
+
+/** The control planes of a settings file; `workloads`, when given, are its applications' processes as their owner manages them. */
 export function localControlPlanes(
   local: LocalRestoreSettings,
   databaseSecrets: ReadonlyMap<string, ConnectionSettings>,
+  workloads = localWorkloads(local),
 ): LocalControlPlanes {
   const stateDirectory = stateDirectoryOf(local);
   const applications = switchable(local);
@@ -92,16 +109,6 @@ export function localControlPlanes(
     local.applications.flatMap((a) =>
       a.secretFile ? [{ arn: localSecretArn('application', a.name), file: settingsPath(local, a.secretFile) }] : [],
     ),
-    stateDirectory,
-  );
-  const workloads = new LocalWorkloads(
-    applications.map((a) => ({
-      name: a.name,
-      start: a.start,
-      directory: settingsDirectory(local),
-      healthUrl: a.healthCheck.url,
-      secretFile: settingsPath(local, a.secretFile),
-    })),
     stateDirectory,
   );
   const cutover = parseInput(
@@ -177,6 +184,6 @@ export async function runCutoverLocally(options: LocalCutoverOptions): Promise<L
       onStateEntered: options.onStateEntered,
     });
   } finally {
-    planes.workloads.close();
+    await planes.workloads.close();
   }
 }

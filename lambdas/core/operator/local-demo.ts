@@ -6,13 +6,14 @@ import { fileURLToPath } from 'node:url';
 import { runBackup, type BackupResult } from '../backup/pipeline.js';
 import { LifelineError } from '../errors.js';
 import { fromUrl } from '../postgres/connection.js';
+import { whenThisProcessEnds } from '../process-owner.js';
 import type { CallbackAnswer, CallbackRequest } from '../workflows/local.js';
 import type { RestoreOutcome } from '../restore/state.js';
-import { LocalWorkloads } from './local-workloads.js';
+import { localWorkloads } from './local-cutover.js';
 import { connectPostgres, freePort, serverBinDir, startPostgres, type PostgresCluster } from '../postgres/throwaway-cluster.js';
 import { runRestoreLocally } from './local-restore.js';
 import { startS3, type S3Server } from './local-s3.js';
-import { stateDirectoryOf, type LocalRestoreSettings } from './local-settings.js';
+import type { LocalRestoreSettings } from './local-settings.js';
 
 /**
  * `lifeline demo`: the whole recovery on this machine, with nothing prepared. A throwaway PostgreSQL and S3 on
@@ -20,7 +21,8 @@ import { stateDirectoryOf, type LocalRestoreSettings } from './local-settings.js
  * local secret file; a scheduled backup, more orders, then an accident (a DELETE without its WHERE); the real
  * restore.asl.json to the backup before the accident, validated and approved, handing over to the real
  * cutover.asl.json, which freezes the shop, swaps the secret file, restarts the application and proves it healthy on
- * the restored database. Everything it started is stopped and removed at the end, on failure and on Ctrl-C alike.
+ * the restored database. Everything it started is stopped and removed at the end, on failure and on Ctrl-C alike;
+ * however else it ends (a second Ctrl-C, SIGKILL), guards stop and remove it (process-owner.ts whenThisProcessEnds).
  */
 
 /** The sample application beside this module: its .ts under tsx, its .js in dist/. */
@@ -52,16 +54,20 @@ export interface DemoOptions {
   signal?: AbortSignal;
 }
 
-/** A step of the demo: its failure says which step failed and what to do. */
-async function step<T>(title: string, remedy: string, run: () => Promise<T>): Promise<T> {
+/**
+ * A step of the demo: its failure says which step failed and what to do. A remedy that needs a log says what the log
+ * ends with (a function, read on failure): the log goes with everything else the demo removes.
+ */
+async function step<T>(title: string, remedy: string | (() => Promise<string>), run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (error) {
     const { name, message } = error instanceof Error ? error : new Error(String(error));
     if (name === 'Interrupted') throw error;
+    const what = typeof remedy === 'string' ? remedy : await remedy().catch((e: unknown) => `(its log could not be read: ${String(e)})`);
     throw new LifelineError(
       error instanceof LifelineError ? error.name : 'InvalidConfig',
-      `${title} failed: ${message}\nWhat to do: ${remedy}`,
+      `${title} failed: ${message}\nWhat to do: ${what}`,
     );
   }
 }
@@ -96,7 +102,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 
 async function demo({ log, answer, onStateEntered, signal }: DemoOptions, track: Track): Promise<DemoSummary> {
   const directory = await mkdtemp(join(tmpdir(), 'lifeline-demo-'));
-  track(() => rm(directory, { recursive: true, force: true }));
+  // It holds the application's password: removed however the demo ends.
+  const dismissGuard = whenThisProcessEnds('lifeline-demo-guard', 'rm -rf "$1"', [directory]);
+  track(async () => {
+    await rm(directory, { recursive: true, force: true });
+    await dismissGuard();
+  });
 
   log('1/5 Starting a throwaway PostgreSQL and S3 on loopback');
   const pg: PostgresCluster = await step(
@@ -111,11 +122,16 @@ async function demo({ log, answer, onStateEntered, signal }: DemoOptions, track:
   track(async () => {
     await pg.stop();
   });
+  // The S3 server runs in this process, its directory in the demo's: both end with the demo.
   const s3: S3Server = await step('Starting S3 on loopback', 'run npm ci in the repository (s3rver is one of its devDependencies)', () =>
-    startS3(),
+    startS3({ parent: directory }),
   );
   track(() => s3.stop());
-  const bucket = await s3.createBucket('lifeline-demo-vault');
+  const bucket = await step(
+    'Creating the vault bucket',
+    'read the S3 error above (s3rver keeps its buckets in the temp directory: is it full?), then run npm run demo again',
+    () => s3.createBucket('lifeline-demo-vault'),
+  );
   log(`    PostgreSQL on ${pg.host}:${pg.port}, S3 on ${s3.endpoint}, bucket ${bucket}`);
 
   log('2/5 Creating the shop database and starting its application');
@@ -142,32 +158,18 @@ async function demo({ log, answer, onStateEntered, signal }: DemoOptions, track:
     directory,
   };
   await writeFile(join(settings.directory!, 'lifeline-local.json'), JSON.stringify(settings, null, 2));
-  const workloads = new LocalWorkloads(
-    [
-      {
-        name: 'shop-api',
-        start: settings.applications[0]!.start!,
-        directory,
-        healthUrl,
-        secretFile: join(directory, 'shop-api.secret.json'),
-      },
-    ],
-    stateDirectoryOf(settings),
-  );
-  track(async () => {
-    workloads.close();
-    await workloads.stop('shop-api');
-  });
-  await step(
-    'Creating the shop database',
-    'read the PostgreSQL error above; the server log is in the cluster directory under the temp directory',
-    async () => {
-      await pg.query('postgres', `CREATE ROLE ${APP_ROLE} LOGIN PASSWORD '${password}'`);
-      await pg.query('postgres', `CREATE DATABASE shop OWNER ${APP_ROLE}`);
-      // The application's role owns its objects, as its migrations create them; Prisma's migrations table records them.
-      await asApp.query(
-        'shop',
-        `CREATE TABLE _prisma_migrations (id varchar(36) PRIMARY KEY, checksum varchar(64) NOT NULL, finished_at timestamptz,
+  // One set of workloads for the demo and the workflows it runs: whatever starts the application, it ends with the demo.
+  const workloads = localWorkloads(settings, { endWithThisProcess: true });
+  track(() => workloads.close());
+  const postgresLog = async () => `read the PostgreSQL error above; the server's log ends with:\n${await pg.serverLog()}`;
+  const applicationLog = async () => `read what shop-api's log ends with:\n${await workloads.logTail('shop-api', 20)}`;
+  await step('Creating the shop database', postgresLog, async () => {
+    await pg.query('postgres', `CREATE ROLE ${APP_ROLE} LOGIN PASSWORD '${password}'`);
+    await pg.query('postgres', `CREATE DATABASE shop OWNER ${APP_ROLE}`);
+    // The application's role owns its objects, as its migrations create them; Prisma's migrations table records them.
+    await asApp.query(
+      'shop',
+      `CREATE TABLE _prisma_migrations (id varchar(36) PRIMARY KEY, checksum varchar(64) NOT NULL, finished_at timestamptz,
          migration_name varchar(255) NOT NULL, logs text, rolled_back_at timestamptz, started_at timestamptz NOT NULL DEFAULT now(),
          applied_steps_count integer NOT NULL DEFAULT 0);
        INSERT INTO _prisma_migrations VALUES ('${randomBytes(8).toString('hex')}', 'demo', now(), '20261201090000_init', NULL, NULL, now(), 1);
@@ -176,14 +178,12 @@ async function demo({ log, answer, onStateEntered, signal }: DemoOptions, track:
          created_at timestamptz NOT NULL DEFAULT now());
        INSERT INTO customers (name) SELECT 'customer ' || g FROM generate_series(1, 20) g;
        INSERT INTO orders (customer_id, total) SELECT 1 + g % 20, (g * 7 % 100) + 0.99 FROM generate_series(1, ${ORDERS_AT_BACKUP}) g;`,
-      );
-      await writeFile(join(directory, 'shop-api.secret.json'), JSON.stringify({ DATABASE_URL: appUrl('shop') }), { mode: 0o600 });
-    },
-  );
-  await step('Starting the sample application', `read its log, ${workloads.logFile('shop-api')} (removed at the end of the demo)`, () =>
-    workloads.restart('shop-api', signal),
-  );
-  log(`    shop-api answers on ${healthUrl}: ${JSON.stringify(await health(healthUrl))}`);
+    );
+    await writeFile(join(directory, 'shop-api.secret.json'), JSON.stringify({ DATABASE_URL: appUrl('shop') }), { mode: 0o600 });
+  });
+  await step('Starting the sample application', applicationLog, () => workloads.restart('shop-api', signal));
+  const answers = await step('Asking shop-api for its health', applicationLog, () => health(healthUrl));
+  log(`    shop-api answers on ${healthUrl}: ${JSON.stringify(answers)}`);
 
   log('3/5 A scheduled backup, more orders, then an accident');
   const backup: BackupResult = await step('The scheduled backup', 'read the error above: pg_dump, the S3 server or the vault', () =>
@@ -199,15 +199,18 @@ async function demo({ log, answer, onStateEntered, signal }: DemoOptions, track:
     }),
   );
   log(`    backed up ${backup.key} (${backup.manifest.tier} tier, manifest written last)`);
-  await asApp.query(
-    'shop',
-    `INSERT INTO orders (customer_id, total) SELECT 1 + g % 20, 42.00 FROM generate_series(1, ${ORDERS_AFTER_BACKUP}) g`,
+  await step('Writing more orders', postgresLog, () =>
+    asApp.query(
+      'shop',
+      `INSERT INTO orders (customer_id, total) SELECT 1 + g % 20, 42.00 FROM generate_series(1, ${ORDERS_AFTER_BACKUP}) g`,
+    ),
   );
   log(`    ${ORDERS_AFTER_BACKUP} more orders came in`);
   const accidentAt = new Date();
-  await asApp.query('shop', 'DELETE FROM orders');
+  await step('The accident', postgresLog, () => asApp.query('shop', 'DELETE FROM orders'));
+  const afterAccident = await step('Asking shop-api for its health after the accident', applicationLog, () => health(healthUrl));
   log(
-    `    accident at ${accidentAt.toISOString()}: DELETE FROM orders, without its WHERE; /health now says ${JSON.stringify(await health(healthUrl))}`,
+    `    accident at ${accidentAt.toISOString()}: DELETE FROM orders, without its WHERE; /health now says ${JSON.stringify(afterAccident)}`,
   );
 
   log('4/5 The restore workflow (restore.asl.json) to the backup before the accident, handing over to the cutover workflow');
@@ -230,12 +233,13 @@ async function demo({ log, answer, onStateEntered, signal }: DemoOptions, track:
         notify: () => undefined,
         onStateEntered,
         signal,
+        workloads,
       });
       if (run.status !== 'SUCCEEDED') throw new LifelineError('RestoreFailed', `${run.status}: ${run.error}: ${run.cause}`);
       return run.output as RestoreOutcome;
     },
   );
-  const healthy = await health(healthUrl);
+  const healthy = await step('Asking shop-api for its health on the restored database', applicationLog, () => health(healthUrl));
   if (healthy.database !== RESTORED) {
     throw new LifelineError(
       'CutoverFailed',

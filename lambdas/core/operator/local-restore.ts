@@ -25,7 +25,9 @@ import {
   LOCAL_CUTOVER_STATE_MACHINE,
   localControlPlanes,
   localCutoverStateMachine,
+  localWorkloads,
 } from './local-cutover.js';
+import type { LocalWorkloads } from './local-workloads.js';
 import {
   connectionOf,
   LOCAL_APPROVAL_VERIFY_FUNCTION,
@@ -57,7 +59,7 @@ const SUBSTITUTIONS = {
  * The deployment's view of a local settings file: stand-in secret ARNs, Secrets Manager answering them with the URLs
  * and the applications' secret files, and the control planes a cutover of its applications acts on.
  */
-function deployment(local: LocalRestoreSettings) {
+function deployment(local: LocalRestoreSettings, workloads: LocalWorkloads) {
   const secrets = databaseSecrets(local);
   const databases = local.databases.map((d) => {
     const secretArn = localSecretArn('database', d.name);
@@ -92,7 +94,7 @@ function deployment(local: LocalRestoreSettings) {
     'local settings',
   );
   const catalog = fixedRestoreCatalog(parseInput(z.array(RestoreDatabase), databases, 'local settings'));
-  const planes = localControlPlanes(local, secrets);
+  const planes = localControlPlanes(local, secrets, workloads);
   return { settings, catalog, planes };
 }
 
@@ -111,11 +113,14 @@ export interface LocalRestoreOptions {
   /** What the run removed, before it started, of what runs that died left (operator/cleanup.ts), and what it kept. */
   onCleanedUp?: (report: CleanupReport) => void;
   signal?: AbortSignal;
+  /** The applications' processes, when the caller manages them (the demo, whose application ends with it); else the run's own. */
+  workloads?: LocalWorkloads;
 }
 
 /** Runs restore.asl.json on this machine: the steps handler and the runner in-process, SNS printed, the approval asked. */
 export async function runRestoreLocally(options: LocalRestoreOptions): Promise<LocalExecutionResult> {
-  const { settings, catalog, planes } = deployment(options.settings);
+  const workloads = options.workloads ?? localWorkloads(options.settings);
+  const { settings, catalog, planes } = deployment(options.settings, workloads);
   const { secrets } = planes;
   // An application a local cutover cannot restart or prove healthy is refused before the restore creates anything.
   const { cutover } = (options.input ?? {}) as { cutover?: unknown };
@@ -153,6 +158,8 @@ export async function runRestoreLocally(options: LocalRestoreOptions): Promise<L
           const env = { ...runnerEnvironment({ bucket: settings.bucket, stagingDir: options.stagingDir }), ...override };
           await restoreFromEnvironment(env, { s3: options.s3, secrets, sfn: localStepFunctions(), signal: options.signal });
         }, runnerExitCode),
+        // Local settings configure no migrations, so validateInput never asks for them.
+        RunMigrations: () => Promise.reject(new LifelineError('InvalidConfig', 'local runs have no migrations task')),
       },
       // The restore's `cutover` hands over to cutover.asl.json, run here too against the settings' applications.
       stateMachines: { [LOCAL_CUTOVER_STATE_MACHINE]: localCutoverStateMachine(planes) },
@@ -161,6 +168,7 @@ export async function runRestoreLocally(options: LocalRestoreOptions): Promise<L
       onStateEntered: options.onStateEntered,
     });
   } finally {
-    planes.workloads.close();
+    // The caller's workloads are the caller's to close.
+    if (!options.workloads) await workloads.close();
   }
 }

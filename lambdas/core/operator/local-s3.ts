@@ -72,9 +72,9 @@ export function connectS3(endpoint: string): S3Buckets {
   return { endpoint, client, createBucket, listIncompleteUploads, listKeys };
 }
 
-/** Starts s3rver on a free loopback port with its own directory; call stop() to remove it. */
-export async function startS3(): Promise<S3Server> {
-  const directory = await mkdtemp(path.join(os.tmpdir(), 'lifeline-s3-'));
+/** Starts s3rver on a free loopback port with its own directory under `parent` (default the OS temp directory); call stop() to remove it. */
+export async function startS3({ parent = os.tmpdir() }: { parent?: string } = {}): Promise<S3Server> {
+  const directory = await mkdtemp(path.join(parent, 'lifeline-s3-'));
   const server = new S3rver({ port: 0, address: '127.0.0.1', directory, silent: true });
   // Just before s3rver's router (its last middleware), so that s3rver's XML encoding applies to the answers.
   server.middleware.splice(-1, 0, multipartUploadApis(directory), conditionalWrites(), listObjectsV2WithoutDes());

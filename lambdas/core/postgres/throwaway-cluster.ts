@@ -1,4 +1,4 @@
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { appendFile, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -8,6 +8,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { LifelineError, type LifelineErrorName } from '../errors.js';
+import { whenThisProcessEnds } from '../process-owner.js';
 import type { ConnectionSettings } from './connection.js';
 
 /**
@@ -54,6 +55,8 @@ export interface ThrowawayCluster extends PostgresCoordinates {
   caFile?: string;
   /** Settings for a connection to `database` as `user` (default the superuser, with its password). */
   connection(database: string, user?: string): ConnectionSettings;
+  /** The server log's last lines, for an error's message: the log goes with the directory. */
+  serverLog(): Promise<string>;
   /** Stops the server the way a crash would; the directory stays until stop(). */
   kill(): Promise<void>;
   /** Stops the server (fast, else immediate) and removes its directory; safe to call more than once. Says what it did. */
@@ -98,7 +101,13 @@ export async function startThrowawayCluster(options: ThrowawayClusterOptions): P
   const dir = await mkdtemp(path.join(options.parent ?? os.tmpdir(), 'lifeline-pg-'));
   const dataDir = path.join(dir, 'data');
   const pgCtlPath = path.join(binDir, 'pg_ctl');
-  const dismissGuard = stopWhenThisProcessEnds(dir, asServerUser(owner, pgCtlPath, ['-D', dataDir, 'stop', '-m', 'immediate']));
+  // However this process ends, the cluster is stopped and its directory removed.
+  const [stop, stopArgs] = asServerUser(owner, pgCtlPath, ['-D', dataDir, 'stop', '-m', 'immediate']);
+  const dismissGuard = whenThisProcessEnds('lifeline-pg-guard', 'dir=$1; shift; "$@" >/dev/null 2>&1; rm -rf "$dir"', [
+    dir,
+    stop,
+    ...stopArgs,
+  ]);
 
   /** Runs `command` as the server's user, with no more of this process's environment than PATH (its credentials stay here). */
   const server = async (command: string, args: string[], cwd = dir) => {
@@ -209,6 +218,7 @@ export async function startThrowawayCluster(options: ThrowawayClusterOptions): P
           database,
           sslMode: tls === false ? 'disable' : 'require',
         }),
+        serverLog: () => logTail(logFile),
         async kill() {
           if (state !== 'running') return;
           await pgCtl('stop', '-w', '-m', 'immediate');
@@ -352,33 +362,6 @@ async function issueServerCertificate(
   await asServer('openssl', request, dataDir);
   const sign = ['x509', '-req', '-days', '2', '-in', 'server.csr', '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial'];
   await run('openssl', [...sign, '-extfile', extensions, '-out', 'server.crt'], { cwd: dataDir });
-}
-
-/**
- * A shell that stops the cluster and removes its directory once this process has ended, SIGKILL included (vitest
- * ends its workers with a signal, a demo or a runner may be killed, and exit handlers don't run then): it waits on a
- * pipe only this process holds, whose end the kernel closes when this process exits. Returns what dismisses it after
- * an orderly stop.
- */
-function stopWhenThisProcessEnds(dir: string, [stop, stopArgs]: [string, string[]]): () => Promise<void> {
-  const script = 'read -r _ <&3; dir=$1; shift; "$@" >/dev/null 2>&1; rm -rf "$dir"';
-  const guard = spawn('/bin/sh', ['-c', script, 'lifeline-pg-guard', dir, stop, ...stopArgs], {
-    env: { PATH: process.env.PATH },
-    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
-    detached: true,
-  });
-  guard.on('error', () => undefined);
-  const exited = new Promise<void>((resolve) => guard.once('close', () => resolve()));
-  guard.unref();
-  const pipe = guard.stdio[3] as net.Socket | null;
-  pipe?.unref();
-  return async () => {
-    // Held again while it ends: an unreferenced child alone would let this process exit before it is reaped.
-    guard.ref();
-    if (guard.exitCode === null && guard.signalCode === null) guard.kill('SIGKILL');
-    pipe?.destroy();
-    await exited;
-  };
 }
 
 /** initdb and pg_ctl refuse to run as root, so as root they run as the `postgres` system user. */

@@ -162,8 +162,35 @@ describe('local workloads', () => {
       });
     } finally {
       await workloads.stop('shop-api');
-      workloads.close();
+      await workloads.close();
     }
+    expect(await workloads.pid('shop-api')).toBeUndefined();
+    await expect(fetch(healthUrl)).rejects.toThrow();
+  });
+
+  it('stops on close() the processes that end with this one, and starts none once closing', async () => {
+    const file = join(directory, 'owned-workload-secret.txt');
+    await writeFile(file, appUrl(source));
+    const port = await freePort();
+    const healthUrl = `http://127.0.0.1:${port}/health`;
+    const start = `"${process.execPath}" "${SAMPLE_APPLICATION}" --port ${port}`;
+    const workloads = new LocalWorkloads(
+      [{ name: 'shop-api', start, directory, healthUrl, secretFile: file }],
+      join(directory, 'owned-state'),
+      {
+        endWithThisProcess: true,
+      },
+    );
+    await workloads.restart('shop-api');
+    const pid = await workloads.pid('shop-api');
+    expect(pid).toBeDefined();
+    await workloads.close();
+    expect(await workloads.pid('shop-api')).toBeUndefined();
+    await expect(fetch(healthUrl)).rejects.toThrow();
+    await expect(workloads.restart('shop-api')).rejects.toMatchObject({
+      name: 'DeploymentFailed',
+      message: 'shop-api was not started: its workloads are closing',
+    });
     expect(await workloads.pid('shop-api')).toBeUndefined();
     await expect(fetch(healthUrl)).rejects.toThrow();
   });

@@ -65,6 +65,8 @@ describe('a throwaway cluster (startThrowawayCluster)', () => {
       expect(tcpPortsListenedBy(postmasterOf(socketOnly.dir))).toEqual([]);
       // The same look finds a loopback cluster's port.
       expect(tcpPortsListenedBy(postmasterOf(loopback.dir))).toEqual([loopback.port]);
+      // Its log's last lines, for an error's message: the log goes with its directory.
+      expect(await loopback.serverLog()).toMatch(/database system is ready to accept connections/);
     } finally {
       for (const cluster of clusters) await cluster.stop();
     }
