@@ -80,6 +80,11 @@ export const LIFELINE_ERROR_NAMES = [
    */
   'SecretChanged',
   /**
+   * Someone else moved a Lambda function's alias (its version or revision) while a cutover pointed it, or was to point
+   * it, at an application version: the cutover left the alias where they put it. Pages, as RollbackUnhealthy.
+   */
+  'AliasMoved',
+  /**
    * The application's connection secret is being rotated (a version labelled AWSPENDING that is not AWSCURRENT):
    * the rotation would make its own version current over the switch, so the cutover changed nothing.
    */
@@ -100,10 +105,19 @@ export const LIFELINE_ERROR_NAMES = [
    * that Lambda delivers the event again, by when that run was started (or its starter died and left it to this one).
    */
   'AlarmRunInProgress',
+  /** Another restore's migrations hold the application's migrations target secret: the state retries until they end. */
+  'MigrationsBusy',
+  /** The application's migrations failed on the restored database, or their run cannot be trusted: the message says which. */
+  'MigrationsFailed',
   /** A restore drill's backup did not restore, or the restored database failed its checks: its report says which. */
   'DrillFailed',
   /** A restore drill did not finish within its time: its report says how far it got. */
   'DrillTimedOut',
+  /**
+   * A restore's markRolledBack named a migration the restored database may not mark rolled back (not in Prisma's
+   * table, a Drizzle one, one that finished, or one whose effects the restored schema may hold): nothing was marked.
+   */
+  'MarkRolledBackRefused',
 ] as const;
 export type LifelineErrorName = (typeof LIFELINE_ERROR_NAMES)[number];
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { DatabaseLabel } from '../../lambdas/core/vault/keys.js';
 import { ObjectLockMode } from '../../lambdas/core/vault/retention.js';
 import { SecretArn } from '../../lambdas/core/postgres/connection-secrets.js';
-import { Freeze, HealthCheck, LambdaFunctionName, sharedApplicationResources } from '../../lambdas/core/cutover/state.js';
+import { Freeze, HealthCheck, LambdaAliasName, LambdaFunctionName, sharedApplicationResources } from '../../lambdas/core/cutover/state.js';
 import { TimeZone } from '../../lambdas/core/vault/tier.js';
 import { groupDatabases, MAX_DATABASES_PER_STACK, stackCountFor } from '../../lambdas/core/database-groups.js';
 import { cronTimesOfDay } from './cron.js';
@@ -298,6 +298,25 @@ const Approval = z.strictObject({
 /** The restore workflow, deployed only when this section is present (see lib/README.md for its size limit). */
 const Restore = z.strictObject({ runner: RestoreRunner.prefault({}) });
 
+/**
+ * The application's migrations, run on a restored database before it is validated (the runbooks' `prisma migrate
+ * deploy` against the restore): an ECS task of `image` (by default Lifeline's runtime image) running `command`, with
+ * DATABASE_URL pointing at the restored database through the task's secret, never in its command.
+ */
+const Migrations = z.strictObject({
+  /** The command line, as the container's command: `["npx", "prisma", "migrate", "deploy"]`. */
+  command: z.array(z.string().min(1)).min(1),
+  /** The application's own image (an ECR or registry reference with a tag or digest). */
+  image: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._/:-]*(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$/, 'must be an image reference with a tag or digest')
+    .optional(),
+  /** The run fails with MigrationsFailed past it (the task is stopped). */
+  timeoutMinutes: z.number().int().min(1).max(240).default(30),
+  /** The task's size: 1 vCPU and 2 GiB by default. */
+  fargate: BackupTask.prefault({ vcpus: 1 }),
+});
+
 const Application = z
   .strictObject({
     name: ApplicationName,
@@ -309,12 +328,19 @@ const Application = z
     ecs: z.strictObject({ cluster: z.string().min(1), service: z.string().min(1) }).optional(),
     /** Lambda functions that read the secret when they start: cutover changes their configuration so new environments start. */
     lambdaFunctions: z.array(LambdaFunctionName).default([]),
+    /**
+     * The alias the functions are invoked through (the same name on each): a cutover's `applicationVersion` points it at
+     * another published version, and every rollback back. Left out: a cutover does not set the functions' version.
+     */
+    lambdaAlias: LambdaAliasName.optional(),
     /** How writes to the old database stop during a cutover: `none` (the default), `read-only-source`, `parameter` or `scale-to-zero` (of `ecs`). */
     freeze: Freeze.default({ mode: 'none' }),
     healthCheckUrl: z.url({ protocol: /^https?$/ }),
     /** How many 2xx answers in a row prove the application healthy after a switch, within `healthCheckWindowSeconds`. */
     healthCheckCount: HealthCheck.shape.count,
     healthCheckWindowSeconds: HealthCheck.shape.windowSeconds,
+    /** Run on a restore this application is cut over to, after the restore and before its validation. */
+    migrations: Migrations.optional(),
   })
   .refine((a) => a.ecs !== undefined || a.lambdaFunctions.length > 0, {
     path: ['ecs'],
@@ -323,6 +349,10 @@ const Application = z
   .refine((a) => a.freeze.mode !== 'scale-to-zero' || a.ecs !== undefined, {
     path: ['freeze', 'mode'],
     message: '"scale-to-zero" scales the application\'s ECS service to zero: it needs `ecs`',
+  })
+  .refine((a) => a.lambdaAlias === undefined || a.lambdaFunctions.length > 0, {
+    path: ['lambdaAlias'],
+    message: "is the alias of the application's Lambda functions: it needs lambdaFunctions",
   });
 
 export const LifelineConfig = z
@@ -426,6 +456,13 @@ export const LifelineConfig = z
           code: 'custom',
           path: ['applications', i, 'database'],
           message: `no database named "${application.database}" in databases`,
+        });
+      }
+      if (application.migrations !== undefined && config.restore === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['applications', i, 'migrations'],
+          message: "needs `restore`: the restore workflow runs them, on the restore runners' cluster",
         });
       }
     });

@@ -44,7 +44,8 @@ export function ssmParameterArn(name: string): string {
  * connection secrets, describe the RDS instances and clusters of their databases configured without a host (the
  * servers a new database is on; no admin secret is read), restart the
  * configured ECS services and Lambda functions (and scale them to zero and back, watching their clusters' tasks stop,
- * for a scale-to-zero freeze), and set and restore the configured freeze parameters.
+ * for a scale-to-zero freeze), point the configured functions' alias at their own versions, and set and restore the
+ * configured freeze parameters.
  *
  * No iam:PassRole: UpdateService passes no role when it forces a new deployment, nor when rollback returns a
  * service to its recorded task definition, whose roles were passed when it was registered.
@@ -59,6 +60,12 @@ export function cutoverStatements(
   const connectionSecrets = sorted(applications.map((app) => app.connectionSecretArn));
   const services = sorted(applications.flatMap((app) => app.ecsServices.map((s) => ecsServiceArn(s.cluster, s.service))));
   const functions = sorted(applications.flatMap((app) => app.lambdaFunctions.map(lambdaFunctionArn)));
+  // The functions an applicationVersion points through their alias: each function's ARN and its alias's, no wildcard.
+  const aliased = sorted(
+    applications.flatMap(({ lambdaFunctions, lambdaAlias }) =>
+      lambdaAlias === undefined ? [] : lambdaFunctions.flatMap((fn) => [lambdaFunctionArn(fn), `${lambdaFunctionArn(fn)}:${lambdaAlias}`]),
+    ),
+  );
   const parameters = sorted(
     applications.flatMap((app) => (app.freeze.mode === 'parameter' ? [ssmParameterArn(app.freeze.parameterName)] : [])),
   );
@@ -108,6 +115,8 @@ export function cutoverStatements(
       }),
     ]),
     ...statement('RestartFunctions', ['lambda:GetFunctionConfiguration', 'lambda:UpdateFunctionConfiguration'], functions),
+    // Versions are listed by number and ARN only (no code or configuration is read); the alias moves among them.
+    ...statement('SwitchFunctionVersions', ['lambda:GetAlias', 'lambda:UpdateAlias', 'lambda:ListVersionsByFunction'], aliased),
     ...statement('FreezeParameters', ['ssm:GetParameter', 'ssm:PutParameter', 'ssm:DeleteParameter'], parameters),
   ];
 }

@@ -29,6 +29,7 @@ export function cutoverSettings(scope: IConstruct, config: LifelineConfig): Cuto
           connectionSecretArn: app.connectionSecretArn,
           ecsServices: app.ecs === undefined ? [] : [app.ecs],
           lambdaFunctions: app.lambdaFunctions,
+          ...(app.lambdaAlias === undefined ? {} : { lambdaAlias: app.lambdaAlias }),
           freeze: app.freeze,
           healthCheck: { url: app.healthCheckUrl, count: app.healthCheckCount, windowSeconds: app.healthCheckWindowSeconds },
         })),

@@ -1,6 +1,7 @@
 import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
 import { DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { ECSClient, UpdateServiceCommand } from '@aws-sdk/client-ecs';
+import { LambdaClient, UpdateAliasCommand } from '@aws-sdk/client-lambda';
 import { PutSecretValueCommand, SecretsManagerClient, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
 import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
@@ -80,6 +81,16 @@ function settingsWith(freeze: CutoverSettings['applications'][number]['freeze'],
   };
 }
 
+/** The application as a Lambda function invoked through its alias `live` (an applicationVersion points it). */
+function aliasedSettings(): CutoverSettings {
+  const settings = settingsWith({ mode: 'none' });
+  return { ...settings, applications: [{ ...settings.applications[0]!, ecsServices: [], lambdaFunctions: [WORKER], lambdaAlias: 'live' }] };
+}
+
+/** Someone else points the function's alias at `version`. */
+const moveAlias = (version: string) =>
+  new LambdaClient({}).send(new UpdateAliasCommand({ FunctionName: WORKER, Name: 'live', FunctionVersion: version }));
+
 /** A database owned by the application's role, with the table its /health reads unless `healthy` is false. */
 async function applicationDatabase(prefix: string, healthy = true): Promise<string> {
   const name = await pg.createDatabase(prefix);
@@ -143,6 +154,8 @@ beforeAll(async () => {
     restart: async () => app.start(await onRestart(secrets.current(APP_SECRET).value)),
     stop: () => onStop(),
   });
+  // The version an alias is pointed at starts new execution environments, which read the secret's AWSCURRENT value.
+  lambda.onAliasUpdate = async () => app.start(await onRestart(secrets.current(APP_SECRET).value));
   ({ dynamodb, stop: stopLockTable } = await startLockTable(CUTOVER_SUBSTITUTIONS.LockTableName));
   secrets.create(SERVER_SECRET, rdsSecret('postgres', pg.user, pg.password));
   ({ handler: stepsHandler } = await import('../../lambdas/cutover/handler.js'));
@@ -796,6 +809,114 @@ describe('the cutover workflow run locally against PostgreSQL, a real applicatio
     expect(refused.cause).toMatch(/^applicationVersion: billing:3 is of the task definition family billing, not shop-api/);
     expect(refused.states).not.toContain('Swap');
     expect(ecs.updates.length).toBe(updates);
+  });
+
+  it("points the function's alias at the previous version with the new connection, and at the recorded one again when it rolls back", async () => {
+    lambda.add(WORKER, { SECRET_ARN: APP_SECRET });
+    lambda.deploy(WORKER, 5, 'live', '5');
+    const oldDb = await applicationDatabase('cutover_old');
+    const newDb = await applicationDatabase('cutover_new');
+    secrets.create(NEW_DATABASE_SECRET, rdsSecret(newDb));
+    await deploy({ secret: rdsSecret(oldDb), settings: aliasedSettings() });
+    let updates = lambda.aliasUpdates.length;
+
+    const result = await run({ application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET }, applicationVersion: 'previous' });
+    expect(result.error ?? null, `${result.cause} in ${result.states.join(' > ')}`).toBeNull();
+    expect(lambda.aliasUpdates.slice(updates)).toEqual([{ function: WORKER, alias: 'live', version: '4' }]);
+    // Version 4's new environments read the switched secret; $LATEST, which the alias does not serve, is left as it was.
+    expect(await health()).toMatchObject({ status: 200, database: newDb });
+    expect(lambda.functions.get(WORKER)!.variables).toEqual({ SECRET_ARN: APP_SECRET });
+    expect((result.output as any).deployedFunctions).toEqual([{ function: WORKER, alias: 'live', version: '4', previous: '5' }]);
+    expect((result.output as any).deployed).toEqual([]);
+    expect(result.notifications[0]!.message).toContain(`Lambda function ${WORKER}'s alias live points at version 4 (it pointed at 5).`);
+
+    // Back on version 5 by hand; then version 3, failing its health check on a broken database, is rolled back with it.
+    const brokenDb = await applicationDatabase('cutover_broken', false);
+    await deploy({ secret: rdsSecret(oldDb), settings: aliasedSettings() });
+    await moveAlias('5');
+    updates = lambda.aliasUpdates.length;
+    const rolledBack = await run({
+      application: 'shop-api',
+      database: { serverSecretArn: SERVER_SECRET, name: brokenDb },
+      applicationVersion: `arn:aws:lambda:us-east-1:000000000000:function:${WORKER}:3`,
+    });
+    expect(rolledBack.error).toBe('CutoverRolledBack');
+    expect(lambda.aliasUpdates.slice(updates)).toEqual([
+      { function: WORKER, alias: 'live', version: '3' },
+      { function: WORKER, alias: 'live', version: '5' },
+    ]);
+    expect(await health()).toMatchObject({ status: 200, database: oldDb });
+    expect(await locks()).toEqual([]);
+
+    // Another function's version is refused at ValidateInput, one never published at Record: before anything changes.
+    updates = lambda.aliasUpdates.length;
+    const writes = secrets.writes.length;
+    const other = await run({
+      application: 'shop-api',
+      database: { secretArn: NEW_DATABASE_SECRET },
+      applicationVersion: 'arn:aws:lambda:us-east-1:000000000000:function:billing-worker:4',
+    });
+    expect(other.error).toBe('InvalidInput');
+    expect(other.cause).toContain(
+      "applicationVersion: arn:aws:lambda:us-east-1:000000000000:function:billing-worker:4 is a version of the Lambda function arn:aws:lambda:us-east-1:000000000000:function:billing-worker, not of shop-api's (shop-api-worker)",
+    );
+    expect(other.states).not.toContain('TakeLock');
+    const unpublished = await run({ application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET }, applicationVersion: '9' });
+    expect(unpublished.error).toBe('InvalidInput');
+    expect(unpublished.cause).toBe(`applicationVersion: 9 is not a published version of Lambda function ${WORKER}`);
+    expect(unpublished.states).toContain('Record');
+    expect(unpublished.states).not.toContain('Swap');
+    expect(lambda.aliasUpdates.length).toBe(updates);
+    expect(secrets.writes.length).toBe(writes);
+    expect(lambda.aliasVersion(WORKER, 'live')).toBe('5');
+    expect(await locks()).toEqual([]);
+  });
+
+  it('leaves an alias someone else moved during the cutover where they put it, and pages', async () => {
+    lambda.add(WORKER, { SECRET_ARN: APP_SECRET });
+    lambda.deploy(WORKER, 5, 'live', '5');
+    const oldDb = await applicationDatabase('cutover_old');
+    const brokenDb = await applicationDatabase('cutover_broken', false);
+    const recordedVersion = await deploy({ secret: rdsSecret(oldDb), settings: aliasedSettings() });
+    /** Each step's invocations, retries included. */
+    const invoked: string[] = [];
+    /** The steps, with someone pointing the alias at version 2 right after step `after`. */
+    const meddled =
+      (after: string): LambdaHandler =>
+      async (event, context) => {
+        const { step, side } = event as { step: string; side?: string };
+        invoked.push(`${step}${side === undefined ? '' : `:${side}`}`);
+        const answer = await stepsHandler(event, context);
+        if (invoked.at(-1) === after) await moveAlias('2');
+        return answer;
+      };
+    const input = { application: 'shop-api', database: { serverSecretArn: SERVER_SECRET, name: brokenDb }, applicationVersion: 'previous' };
+
+    // Moved after the switch pointed it at version 4: the rollback does not point it back over their change.
+    const result = await run(input, meddled('restart:new'));
+    expect(result.error).toBe('RollbackUnhealthy');
+    expect(result.cause).toContain(
+      `The rollback failed with AliasMoved: the alias live of Lambda function ${WORKER} points at version 2 (revision `,
+    );
+    expect(result.cause).toContain('not version 4, where this cutover pointed it: someone else moved it, and it was left there');
+    // Someone else's change is not retried over.
+    expect(invoked.filter((step) => step === 'restart:old')).toEqual(['restart:old']);
+    expect(lambda.aliasVersion(WORKER, 'live')).toBe('2');
+    expect(secrets.current(APP_SECRET).versionId).toBe(recordedVersion);
+    await expectLockKept(result, 'RollbackUnhealthy');
+
+    // Moved between Record and Restart: the switch does not point it either.
+    await moveAlias('5');
+    const updates = lambda.aliasUpdates.length;
+    const early = await run(input, meddled('record'));
+    expect(early.error).toBe('RollbackUnhealthy');
+    expect(early.cause).toMatch(
+      new RegExp(
+        `^switching shop-api failed with AliasMoved: the alias live of Lambda function ${WORKER} points at version 2 \\(revision \\S+\\), not version 5 \\(revision \\S+\\), as this cutover recorded it`,
+      ),
+    );
+    expect(lambda.aliasUpdates.slice(updates)).toEqual([{ function: WORKER, alias: 'live', version: '2' }]);
+    await expectLockKept(early, 'RollbackUnhealthy');
   });
 
   it('refuses a second cutover of the application while one runs, and leaves the first unaffected', async () => {

@@ -14,10 +14,13 @@ import {
   type Task,
 } from '@aws-sdk/client-ecs';
 import {
+  GetAliasCommand,
   GetFunctionConfigurationCommand,
   LambdaClient,
+  ListVersionsByFunctionCommand,
   PreconditionFailedException,
   ResourceNotFoundException as LambdaNotFound,
+  UpdateAliasCommand,
   UpdateFunctionConfigurationCommand,
 } from '@aws-sdk/client-lambda';
 import {
@@ -373,17 +376,78 @@ export class FakeEcs {
   }
 }
 
-/** Lambda: configurations with revisions; an update is InProgress until the next read, then Successful. */
+interface FakeFunction {
+  variables: Record<string, string>;
+  revisionId: string;
+  status: 'Successful' | 'InProgress';
+  /** Published versions, "1" up. */
+  versions: string[];
+  aliases: Map<string, { version: string; revisionId: string }>;
+}
+
+/**
+ * Lambda: configurations with revisions; an update is InProgress until the next read, then Successful. Published
+ * versions and aliases as the API serves them: ListVersionsByFunction in pages of 50 with $LATEST first, GetAlias,
+ * and UpdateAlias refusing a stale RevisionId (PreconditionFailedException) or a version that does not exist.
+ */
 export class FakeLambda {
   readonly mock = mockClient(LambdaClient);
-  readonly functions = new Map<string, { variables: Record<string, string>; revisionId: string; status: 'Successful' | 'InProgress' }>();
+  readonly functions = new Map<string, FakeFunction>();
+  /** Every UpdateAlias that changed an alias, in order. */
+  readonly aliasUpdates: { function: string; alias: string; version: string }[] = [];
+  /** What happens when an alias is pointed at another version: the version's new environments start. */
+  onAliasUpdate: (fn: string, version: string) => Promise<void> = () => Promise.resolve();
 
   constructor() {
+    const arn = (name: string) => `arn:aws:lambda:us-east-1:000000000000:function:${name}`;
     const find = (name: string | undefined) => {
       const fn = this.functions.get(name ?? '');
-      if (!fn) throw new LambdaNotFound({ ...metadata, message: `Function not found: ${name}`, Type: 'User' });
+      if (!fn) throw new LambdaNotFound({ ...metadata, message: `Function not found: ${arn(name ?? '')}`, Type: 'User' });
       return fn;
     };
+    const alias = (name: string, aliasName: string) => {
+      const found = find(name).aliases.get(aliasName);
+      if (!found) throw new LambdaNotFound({ ...metadata, message: `Alias not found: ${arn(name)}:${aliasName}`, Type: 'User' });
+      return found;
+    };
+    const aliasConfiguration = (name: string, aliasName: string) => {
+      const { version, revisionId } = alias(name, aliasName);
+      return { AliasArn: `${arn(name)}:${aliasName}`, Name: aliasName, FunctionVersion: version, Description: '', RevisionId: revisionId };
+    };
+    this.mock.on(GetAliasCommand).callsFake(({ FunctionName, Name }) => aliasConfiguration(FunctionName, Name));
+    this.mock.on(UpdateAliasCommand).callsFake(async ({ FunctionName, Name, FunctionVersion, RevisionId }) => {
+      const current = alias(FunctionName, Name);
+      if (RevisionId !== undefined && RevisionId !== current.revisionId) {
+        throw new PreconditionFailedException({
+          ...metadata,
+          message:
+            'The Revision Id provided does not match the latest Revision Id. Call the GetAlias API to retrieve the latest Revision Id',
+          Type: 'User',
+        });
+      }
+      if (FunctionVersion !== undefined && FunctionVersion !== current.version) {
+        if (FunctionVersion !== '$LATEST' && !find(FunctionName).versions.includes(FunctionVersion)) {
+          throw new LambdaNotFound({ ...metadata, message: `Function not found: ${arn(FunctionName)}:${FunctionVersion}`, Type: 'User' });
+        }
+        current.version = FunctionVersion;
+        this.aliasUpdates.push({ function: FunctionName, alias: Name, version: FunctionVersion });
+        await this.onAliasUpdate(FunctionName, FunctionVersion);
+      }
+      current.revisionId = randomUUID();
+      return aliasConfiguration(FunctionName, Name);
+    });
+    this.mock.on(ListVersionsByFunctionCommand).callsFake(({ FunctionName, Marker, MaxItems }) => {
+      const fn = find(FunctionName);
+      const all = ['$LATEST', ...fn.versions].map((Version) => ({
+        FunctionName,
+        FunctionArn: `${arn(FunctionName)}:${Version}`,
+        Version,
+        RevisionId: fn.revisionId,
+      }));
+      const from = Marker === undefined ? 0 : Number(Marker);
+      const to = from + (MaxItems ?? 50);
+      return { Versions: all.slice(from, to), ...(to < all.length ? { NextMarker: String(to) } : {}) };
+    });
     const configuration = (name: string, fn: ReturnType<typeof find>) => ({
       FunctionName: name,
       FunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${name}`,
@@ -415,7 +479,19 @@ export class FakeLambda {
   }
 
   add(name: string, variables: Record<string, string>): void {
-    this.functions.set(name, { variables, revisionId: randomUUID(), status: 'Successful' });
+    this.functions.set(name, { variables, revisionId: randomUUID(), status: 'Successful', versions: [], aliases: new Map() });
+  }
+
+  /** Publishes versions 1..`versions` of `name` and points `alias` at `at`, as a deployment pipeline leaves them. */
+  deploy(name: string, versions: number, alias: string, at: string): void {
+    const fn = this.functions.get(name)!;
+    fn.versions = Array.from({ length: versions }, (_, i) => String(i + 1));
+    fn.aliases.set(alias, { version: at, revisionId: randomUUID() });
+  }
+
+  /** The version `alias` of `name` points at. */
+  aliasVersion(name: string, alias: string): string | undefined {
+    return this.functions.get(name)?.aliases.get(alias)?.version;
   }
 }
 

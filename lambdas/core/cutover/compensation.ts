@@ -1,5 +1,6 @@
 import { DeleteItemCommand, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { ECSClient } from '@aws-sdk/client-ecs';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { parseConnectionSecret } from '../postgres/connection-secrets.js';
@@ -15,6 +16,7 @@ import {
 } from '../workflows/compensation.js';
 import type { ExecutionRecord } from '../workflows/execution-history.js';
 import { liftFreeze } from './freeze.js';
+import { pointAlias } from './function-versions.js';
 import { readSecretVersion, restoreSecretVersion } from './secret.js';
 import { CutoverState, type Endpoint, type Recorded } from './state.js';
 
@@ -23,7 +25,8 @@ import { CutoverState, type Endpoint, type Recorded } from './state.js';
  * timed out; or failed past every Catch) gets what its failure path does, as far as its record allows: the
  * application's connection secret back on the recorded version when this execution's swap is current (a swap whose
  * state timed out may still have written: the revert fences its token first), the write freeze it recorded lifted
- * (services scaled to zero back at their recorded counts, unless their secret could not be moved back), and its lock
+ * (services scaled to zero back at their recorded counts, unless their secret could not be moved back), the aliases an
+ * application version moved pointed back at their recorded versions (with the secret only), and its lock
  * released if it still holds it. Its workloads are not restarted: the notice names them, and pages
  * whenever the application may have been switched; then, as after RollbackUnhealthy, the lock is kept until a person
  * clears it (`lifeline unlock`), so that no other cutover records a half-rolled-back connection as the one to go back to.
@@ -34,6 +37,8 @@ export interface CutoverCompensationDeps extends CompensationDeps {
   ssm: SSMClient;
   /** Scales back the services a `scale-to-zero` freeze scaled down. */
   ecs: ECSClient;
+  /** Points back the aliases an applicationVersion moved. */
+  lambda: LambdaClient;
   dynamodb: DynamoDBClient;
   /** The lock table (cutover.asl.json's ${LockTableName}). */
   lockTable: string;
@@ -44,8 +49,12 @@ export interface CutoverCompensationDeps extends CompensationDeps {
 /** The cutover steps function's variable naming the lock table. */
 export const LOCK_TABLE_VARIABLE = 'LIFELINE_CUTOVER_LOCK_TABLE';
 
-/** What a step may still do after its execution ended that the compensation could not undo after it: freeze writes. */
-const SIDE_EFFECTS_IN_FLIGHT = ['Freeze'];
+/**
+ * What a step may still do after its execution ended that the compensation could not undo after it: freeze writes,
+ * and, where an application version moves aliases, a Restart pointing one forward after the compensation found it back.
+ */
+const sideEffectsInFlight = (recorded: Recorded | undefined) =>
+  recorded?.functions.some((f) => f.alias !== undefined) ? ['Freeze', 'Restart'] : ['Freeze'];
 
 const where = (e: Endpoint) => `${e.database} on ${e.host}:${e.port}`;
 
@@ -157,7 +166,7 @@ export async function compensateCutover(executionArn: string, deps: CutoverCompe
   const { record, state, how, at } = start;
   const { request, recorded } = state;
   const name = request.application.name;
-  const waited = await waitForTaskInFlight(record, SIDE_EFFECTS_IN_FLIGHT, deps);
+  const waited = await waitForTaskInFlight(record, sideEffectsInFlight(recorded), deps);
   const done: string[] = [];
   const notDone: string[] = [];
   let page = false;
@@ -197,6 +206,24 @@ export async function compensateCutover(executionArn: string, deps: CutoverCompe
     );
     page = true;
     lockKept = true;
+  }
+
+  // Back on the recorded version only with the recorded secret: the recorded code on the new database could be worse.
+  const aliases = recorded?.functions.flatMap(({ name: fn, alias }) => (alias ? [{ fn, alias }] : [])) ?? [];
+  for (const { fn, alias } of swapped ? aliases : []) {
+    const named = `the alias ${alias.name} of Lambda function ${fn}`;
+    if (!movedBack) {
+      notDone.push(
+        `left ${named} on version ${alias.deploy}, since the secret was not moved back: once it is, point it at version ${alias.version}`,
+      );
+      continue;
+    }
+    try {
+      await pointAlias(deps.lambda, fn, alias, 'old');
+      done.push(`pointed ${named} at its recorded version ${alias.version}`);
+    } catch (error) {
+      notDone.push(`${named} was not pointed back (${failed(error)})`);
+    }
   }
 
   // Scaled up again, the services' tasks would start on the switched connection that could not be moved back.

@@ -23,6 +23,11 @@ export const CUTOVER_INPUT_EXAMPLES = [
     },
     applicationVersion: 'previous',
   },
+  {
+    application: 'shop-worker',
+    database: { secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/replacement-AbC123' },
+    applicationVersion: '41',
+  },
 ];
 
 /** An ECS task definition by ARN or `family:revision`, as UpdateService takes it. */
@@ -32,6 +37,17 @@ export const TaskDefinitionRef = z
     /^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition\/)?[A-Za-z0-9_-]{1,255}:[1-9]\d{0,9}$/,
     'must be "previous", or a task definition ARN or "family:revision" such as "shop-api:41"',
   );
+
+/** A published Lambda function version: its number, or the function's ARN qualified with it. */
+export const FunctionVersionRef = z
+  .string()
+  .regex(
+    /^(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}:)?[1-9]\d{0,9}$/,
+    'must be a Lambda function version such as "41" or its qualified ARN',
+  );
+
+/** Whether an applicationVersion names a Lambda function version (else "previous" or a task definition). */
+export const namesFunctionVersion = (version: string) => FunctionVersionRef.safeParse(version).success;
 
 /**
  * What the cutover workflow switches the application to: a database reachable with a connection secret of
@@ -67,10 +83,13 @@ export const CutoverInput = z
         "Stop writes on the old database while switching, as the application's config says (its freeze mode). Left out: as configured; false: switch without a freeze; true: requires a configured freeze.",
       ),
     applicationVersion: z
-      .union([z.literal('previous'), TaskDefinitionRef])
+      .union([z.literal('previous'), TaskDefinitionRef, FunctionVersionRef], {
+        error:
+          'must be "previous", a task definition such as "shop-api:41" or its ARN, or a Lambda function version such as "41" or its qualified ARN',
+      })
       .optional()
       .describe(
-        'The application version to run on the new database (the runbooks\' "deploy the last known good version"): its ECS services are deployed with this task definition of their own family, "previous" being the latest ACTIVE revision before the current one; a rollback restores the recorded one. Left out: the current one. Not for applications with Lambda functions.',
+        'The application version to run on the new database (the runbooks\' "deploy the last known good version"): its ECS services are deployed with this task definition of their own family, "previous" being the latest ACTIVE revision before the current one; its Lambda functions\' alias (the application\'s lambdaAlias) is pointed at this version of each function, "previous" being the newest published version below the one it points at. A rollback restores the recorded ones. Left out: the current ones.',
       ),
     origin: z
       .strictObject({

@@ -42,6 +42,11 @@ export const LambdaFunctionName = z
     'must be a Lambda function name or unqualified ARN, such as "shop-api-worker"',
   );
 
+/** A Lambda alias name, as CreateAlias takes it (not a version number). */
+export const LambdaAliasName = z
+  .string()
+  .regex(/^(?!\d+$)[A-Za-z0-9_-]{1,128}$/, 'must be a Lambda alias name such as "live" (letters, digits, - and _, not only digits)');
+
 export const FREEZE_MODES = ['none', 'read-only-source', 'parameter', 'scale-to-zero'] as const;
 
 /** How writes to the old database stop while the connection switches. */
@@ -84,6 +89,8 @@ export const CutoverApplication = z
     connectionSecretArn: SecretArn,
     ecsServices: z.array(EcsService).default([]),
     lambdaFunctions: z.array(LambdaFunctionName).default([]),
+    /** The alias each of the functions is invoked through: where an applicationVersion points them. Left out: none. */
+    lambdaAlias: LambdaAliasName.optional(),
     freeze: Freeze.default({ mode: 'none' }),
     healthCheck: HealthCheck,
   })
@@ -94,6 +101,10 @@ export const CutoverApplication = z
   .refine((a) => a.freeze.mode !== 'scale-to-zero' || a.ecsServices.length > 0, {
     message: 'freeze mode "scale-to-zero" scales ECS services to zero: it needs an ECS service',
     path: ['freeze', 'mode'],
+  })
+  .refine((a) => a.lambdaAlias === undefined || a.lambdaFunctions.length > 0, {
+    message: 'is the alias of the Lambda functions: it needs lambdaFunctions',
+    path: ['lambdaAlias'],
   });
 export type CutoverApplication = z.infer<typeof CutoverApplication>;
 
@@ -119,7 +130,7 @@ export interface SharedResource {
 const lastPart = (nameOrArn: string, separator: string) => nameOrArn.slice(nameOrArn.lastIndexOf(separator) + 1);
 
 /** Two Lambda functions are one when their names match and either is given by name only (the deployment's), or both ARNs match. */
-function sameFunction(a: string, b: string): boolean {
+export function sameFunction(a: string, b: string): boolean {
   const isArn = (f: string) => f.startsWith('arn:');
   if (isArn(a) && isArn(b)) return a === b;
   return lastPart(a, ':') === lastPart(b, ':');
@@ -289,7 +300,14 @@ export const Recorded = z.strictObject({
       deploy: z.string().optional(),
     }),
   ),
-  functions: z.array(z.strictObject({ name: z.string(), revisionId: z.string() })),
+  functions: z.array(
+    z.strictObject({
+      name: z.string(),
+      revisionId: z.string(),
+      /** By the input's applicationVersion: the alias as it was (its version and revision) and the version it is pointed at. */
+      alias: z.strictObject({ name: z.string(), version: z.string(), revisionId: z.string(), deploy: z.string() }).optional(),
+    }),
+  ),
   freeze: RecordedFreeze,
   timing: Timing,
 });
@@ -378,6 +396,8 @@ export interface CutoverOutcome {
   freeze: string;
   /** The task definitions the input's applicationVersion deployed, each with the one the service ran before. */
   deployed: { cluster: string; service: string; taskDefinition: string; previous: string }[];
+  /** The function versions the input's applicationVersion pointed each function's alias at, each with the one it pointed at before. */
+  deployedFunctions: { function: string; alias: string; version: string; previous: string }[];
   /** From the freeze to the unfreeze; null without a freeze. */
   frozenSeconds: number | null;
   /** From the secret's swap to the health proof's end. */

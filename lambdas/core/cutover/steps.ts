@@ -14,13 +14,14 @@ import { endpointOf, rewriteConnectionSecret, sameDatabase, type ConnectionTarge
 import { compensateCutover, type CutoverCompensationDeps } from './compensation.js';
 import { applyFreeze, liftFreeze, recordFreeze } from './freeze.js';
 import { proveHealth } from './health.js';
-import { CutoverInput, type CutoverDatabase } from './input.js';
+import { CutoverInput, namesFunctionVersion, type CutoverDatabase } from './input.js';
 import { trustedApproval, type HandOverStateMachines } from './origin.js';
 import { describeRdsEndpoint, describeRdsResource } from '../postgres/rds.js';
 import { putConnectionSecret, readSecretVersion, refuseRotationInProgress, restoreSecretVersion, swapTokenFor } from './secret.js';
 import {
   CUTOVER_TIMEOUT_SECONDS,
   CutoverStepEvent,
+  sameFunction,
   type CutoverApplication,
   type CutoverFailure,
   type CutoverServer,
@@ -154,15 +155,7 @@ export async function validateInput(
   if (input.freezeWrites === true && application.freeze.mode === 'none') {
     throw new LifelineError('InvalidInput', `freezeWrites: ${application.name} has no freeze configured (freeze mode "none")`);
   }
-  if (input.applicationVersion !== undefined && (application.ecsServices.length === 0 || application.lambdaFunctions.length > 0)) {
-    throw new LifelineError(
-      'InvalidInput',
-      `applicationVersion: sets the task definition of ECS services; ${application.name} ` +
-        (application.lambdaFunctions.length > 0
-          ? `has Lambda functions (${application.lambdaFunctions.join(', ')}), whose version a cutover does not set: leave applicationVersion out and deploy them yourself`
-          : 'has none'),
-    );
-  }
+  if (input.applicationVersion !== undefined) checkApplicationVersion(application, input.applicationVersion);
   const origin = lookups.stepFunctions && { stepFunctions: lookups.stepFunctions, stateMachines: lookups.handOverStateMachines };
   const { approval, distrusted } = await trustedApproval(input, value, execution, origin);
   // A PITR execution hands over the instance it restored, which no config names: taken only from the PITR's own history.
@@ -194,6 +187,53 @@ export async function validateInput(
     swapToken: swapTokenFor(execution.id),
     execution,
   };
+}
+
+/**
+ * An applicationVersion must name a version of each of the application's workloads, and only of its own: "previous"
+ * (each one's own), a task definition (ECS services only) or a function version (Lambda functions only; by its
+ * qualified ARN, of the application's one function). Functions take one only through their configured alias.
+ */
+function checkApplicationVersion(application: CutoverApplication, version: string): void {
+  const { name, ecsServices, lambdaFunctions: functions } = application;
+  const refuse = (why: string) => new LifelineError('InvalidInput', `applicationVersion: ${version} ${why}`);
+  if (functions.length > 0 && application.lambdaAlias === undefined) {
+    throw new LifelineError(
+      'InvalidInput',
+      `applicationVersion: ${name}'s Lambda functions (${functions.join(', ')}) have no alias configured (lambdaAlias): a cutover sets a function's version ` +
+        "through the alias it is invoked by; set the application's lambdaAlias, or leave applicationVersion out and deploy them yourself",
+    );
+  }
+  if (version === 'previous') return;
+  if (!namesFunctionVersion(version)) {
+    if (ecsServices.length === 0)
+      throw refuse(`is a task definition; ${name} has no ECS services: give a version of its Lambda functions or "previous"`);
+    if (functions.length > 0) {
+      throw refuse(
+        `is a task definition; ${name} also has Lambda functions (${functions.join(', ')}), whose version it does not name: give "previous", which applies to each`,
+      );
+    }
+    return;
+  }
+  if (functions.length === 0)
+    throw refuse(`is a Lambda function version; ${name} has no Lambda functions: give a task definition or "previous"`);
+  if (ecsServices.length > 0) {
+    throw refuse(
+      `is a Lambda function version; ${name} also has ECS services, whose task definition it does not name: give "previous", which applies to each`,
+    );
+  }
+  if (!version.startsWith('arn:')) return;
+  const fn = version.slice(0, version.lastIndexOf(':'));
+  if (!functions.some((own) => sameFunction(own, fn))) {
+    throw refuse(
+      `is a version of the Lambda function ${fn}, not of ${name}'s (${functions.join(', ')}); a cutover deploys only the application's own functions`,
+    );
+  }
+  if (functions.length > 1) {
+    throw refuse(
+      `names a version of one of ${name}'s ${functions.length} Lambda functions: give a version number, which applies to each, or "previous"`,
+    );
+  }
 }
 
 /**
@@ -354,7 +394,15 @@ export function summarize(state: CutoverState): CutoverOutcome {
   const deployed = recorded.services.flatMap(({ cluster, service, taskDefinition, deploy }) =>
     deploy === undefined ? [] : [{ cluster, service, taskDefinition: deploy, previous: taskDefinition }],
   );
-  const versionNote = deployed.map((d) => ` ECS service ${d.service} runs ${d.taskDefinition} (it ran ${d.previous}).`).join('');
+  const deployedFunctions = recorded.functions.flatMap(({ name: fn, alias }) =>
+    alias === undefined ? [] : [{ function: fn, alias: alias.name, version: alias.deploy, previous: alias.version }],
+  );
+  const versionNote = [
+    ...deployed.map((d) => ` ECS service ${d.service} runs ${d.taskDefinition} (it ran ${d.previous}).`),
+    ...deployedFunctions.map(
+      (f) => ` Lambda function ${f.function}'s alias ${f.alias} points at version ${f.version} (it pointed at ${f.previous}).`,
+    ),
+  ].join('');
   return {
     status: 'SUCCEEDED',
     subject: notificationSubject(`${name} switched to ${recorded.to.database}`),
@@ -370,6 +418,7 @@ export function summarize(state: CutoverState): CutoverOutcome {
     health,
     freeze: recorded.freeze.mode,
     deployed,
+    deployedFunctions,
     frozenSeconds,
     swapToHealthySeconds,
     origin: request.origin,

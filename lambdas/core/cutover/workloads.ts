@@ -10,12 +10,14 @@ import {
 } from '@aws-sdk/client-ecs';
 import { GetFunctionConfigurationCommand, UpdateFunctionConfigurationCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { LifelineError } from '../errors.js';
+import { pointAlias, recordAliasSwitch } from './function-versions.js';
 import { CUTOVER_MARKER_VARIABLE, type CutoverApplication, type Recorded, type Restarted, type Side } from './state.js';
 
 /**
  * The application's workloads, restarted so they read the connection secret again: ECS services by a forced
  * new deployment (watched until its rollout completes or fails), Lambda functions by a configuration change
- * (new execution environments start and read the secret).
+ * (new execution environments start and read the secret), or, with an application version, by pointing their alias
+ * at it (function-versions.ts).
  */
 
 type ServiceRef = { cluster: string; service: string };
@@ -32,7 +34,8 @@ async function describeService(ecs: ECSClient, { cluster, service }: ServiceRef)
 
 /**
  * Each service's task definition and desired count, and each function's revision: what rollback goes back to; and,
- * by `applicationVersion`, the task definition each service's restart deploys.
+ * by `applicationVersion`, the task definition each service's restart deploys and the version each function's
+ * alias is pointed at (ValidateInput refused an application version for functions without `lambdaAlias`).
  */
 export async function recordWorkloads(
   application: CutoverApplication,
@@ -49,7 +52,11 @@ export async function recordWorkloads(
   const functions: Recorded['functions'] = [];
   for (const name of application.lambdaFunctions) {
     const { RevisionId } = await clients.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name }));
-    functions.push({ name, revisionId: RevisionId ?? '' });
+    const alias =
+      applicationVersion && application.lambdaAlias
+        ? await recordAliasSwitch(clients.lambda, name, application.lambdaAlias, applicationVersion)
+        : undefined;
+    functions.push({ name, revisionId: RevisionId ?? '', ...(alias ? { alias } : {}) });
   }
   return { services, functions };
 }
@@ -107,8 +114,9 @@ function primaryDeployment(service: Service | undefined, ref: ServiceRef): strin
 }
 
 /**
- * Starts the restarts. Going back (`old`), services return to the recorded task definition and desired count,
- * so rollback needs nothing but the record.
+ * Starts the restarts. Going back (`old`), services return to the recorded task definition and desired count, and
+ * aliases to the recorded version, so rollback needs nothing but the record. An alias someone else moved fails the
+ * restart with AliasMoved: going forward at once; going back once every other workload is back.
  */
 export async function restartWorkloads(
   recorded: Recorded,
@@ -128,13 +136,31 @@ export async function restartWorkloads(
     const { service: updated } = await clients.ecs.send(new UpdateServiceCommand({ ...ref, ...back, forceNewDeployment: true }));
     deployments.push({ ...ref, deploymentId: primaryDeployment(updated, ref) });
   }
-  for (const { name } of recorded.functions) {
+  const moved: string[] = [];
+  const reconfigured: string[] = [];
+  for (const { name, alias } of recorded.functions) {
+    if (alias) {
+      // The alias serves a published version, whose configuration cannot change: a change of $LATEST would restart
+      // nothing it serves. Pointed at another version, it gets that version's environments, which start on the
+      // current secret. (Those of the version it leaves that started between Swap and here read the new secret, and
+      // serve with it after a rollback until Lambda retires them: nothing can restart a published version.)
+      try {
+        await pointAlias(clients.lambda, name, alias, side);
+      } catch (error) {
+        if (side === 'new' || (error as Error).name !== 'AliasMoved') throw error;
+        moved.push((error as Error).message);
+      }
+      continue;
+    }
+    reconfigured.push(name);
     const { Environment, RevisionId } = await clients.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name }));
     // UpdateFunctionConfiguration replaces all variables: keep the others. RevisionId refuses a concurrent edit.
     const Variables = { ...Environment?.Variables, [CUTOVER_MARKER_VARIABLE]: at.toISOString() };
     await clients.lambda.send(new UpdateFunctionConfigurationCommand({ FunctionName: name, Environment: { Variables }, RevisionId }));
   }
-  return { deployments, functions: recorded.functions.map((f) => f.name) };
+  if (moved.length > 0) throw new LifelineError('AliasMoved', moved.join('; '));
+  // An alias takes effect at once: only configuration updates have a status to watch.
+  return { deployments, functions: reconfigured };
 }
 
 /** What is still rolling out; a failed rollout, or one past the deadline, is DeploymentFailed. */

@@ -48,7 +48,7 @@ const machine = (template: Template) => only(template, 'AWS::StepFunctions::Stat
 const machineRole = (template: Template) => machine(template).RoleArn['Fn::GetAtt'][0] as string;
 const sid = (statements: Statement[], name: string) => statements.find((s) => s.sid === name);
 
-/** The example config with a second application in the same network: Lambda functions, an ECS cluster by ARN, a parameter freeze, HTTP. */
+/** The example config with a second application in the same network: Lambda functions through an alias, an ECS cluster by ARN, a parameter freeze, HTTP. */
 function richerConfig(): LifelineConfig {
   const json = exampleJson();
   json.applications.push({
@@ -57,6 +57,7 @@ function richerConfig(): LifelineConfig {
     connectionSecretArn: REPORTS_SECRET,
     ecs: { cluster: 'arn:aws:ecs:eu-west-1:123456789012:cluster/production', service: 'reports-web' },
     lambdaFunctions: ['reports-worker', 'arn:aws:lambda:eu-west-1:123456789012:function:reports-api'],
+    lambdaAlias: 'live',
     freeze: { mode: 'parameter', parameterName: '/reports/maintenance' },
     healthCheckUrl: 'http://reports.internal:8080/health',
     healthCheckCount: 5,
@@ -187,6 +188,7 @@ describe('the cutover steps function', () => {
       connectionSecretArn: REPORTS_SECRET,
       ecsServices: [{ cluster: 'arn:aws:ecs:eu-west-1:123456789012:cluster/production', service: 'reports-web' }],
       lambdaFunctions: ['reports-worker', 'arn:aws:lambda:eu-west-1:123456789012:function:reports-api'],
+      lambdaAlias: 'live',
       freeze: { mode: 'parameter', parameterName: '/reports/maintenance', frozenValue: 'on' },
       healthCheck: { url: 'http://reports.internal:8080/health', count: 5, windowSeconds: 60, intervalSeconds: 5 },
     });
@@ -269,6 +271,8 @@ describe('the cutover steps function', () => {
     // An applicationVersion is checked against the names of the service's own family's revisions: no task definition is read.
     expect(sid(statements, 'ListTaskDefinitionRevisions')).toMatchObject({ actions: ['ecs:ListTaskDefinitions'], resources: ['*'] });
     expect(statements.flatMap((s) => s.actions).filter((a) => /TaskDefinition(?!s)/.test(a))).toEqual([]);
+    // No Lambda function, so no alias to point.
+    expect(statements.flatMap((s) => s.actions).filter((a) => a.startsWith('lambda:'))).toEqual([]);
     expect(cutover.toJSON().Resources[stepsRole(cutover)].Properties.Path).toBe('/lifeline-runtime/');
   });
 
@@ -292,6 +296,19 @@ describe('the cutover steps function', () => {
       actions: ['lambda:GetFunctionConfiguration', 'lambda:UpdateFunctionConfiguration'],
       resources: ['arn:aws:lambda:eu-west-1:123456789012:function:reports-api', `${REGIONAL('lambda')}function:reports-worker`].sort(),
     });
+    // An applicationVersion points the functions' alias among their own versions: each function and its alias, by ARN.
+    expect(sid(statements, 'SwitchFunctionVersions')).toMatchObject({
+      actions: ['lambda:GetAlias', 'lambda:UpdateAlias', 'lambda:ListVersionsByFunction'],
+      resources: [
+        'arn:aws:lambda:eu-west-1:123456789012:function:reports-api',
+        'arn:aws:lambda:eu-west-1:123456789012:function:reports-api:live',
+        `${REGIONAL('lambda')}function:reports-worker`,
+        `${REGIONAL('lambda')}function:reports-worker:live`,
+      ].sort(),
+    });
+    expect(statements.filter((s) => s.actions.some((a) => a.startsWith('lambda:'))).flatMap((s) => s.resources)).not.toContainEqual(
+      expect.stringContaining('*'),
+    );
     expect(sid(statements, 'FreezeParameters')).toMatchObject({
       actions: ['ssm:GetParameter', 'ssm:PutParameter', 'ssm:DeleteParameter'],
       resources: [`${REGIONAL('ssm')}parameter/reports/maintenance`],
@@ -440,6 +457,8 @@ describe('a config the cutover workflow cannot deploy', () => {
         connectionSecretArn: `arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-api-${i}/database-Xy12Ab`,
         ecs: { cluster: 'production', service: `shop-api-${i}` },
         lambdaFunctions: [`shop-api-worker-${i}`],
+        // Migrations run in the restore workflow, left out here.
+        migrations: undefined,
       }));
       return parseConfig(json);
     };

@@ -1,6 +1,6 @@
 import { DeleteItemCommand, PutItemCommand, ScanCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeServicesCommand, ECSClient, UpdateServiceCommand } from '@aws-sdk/client-ecs';
-import { LambdaClient } from '@aws-sdk/client-lambda';
+import { LambdaClient, UpdateAliasCommand } from '@aws-sdk/client-lambda';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -42,6 +42,14 @@ const settings: CutoverSettings = {
 
 /** The same application with a scale-to-zero freeze of its ECS service. */
 const scaledToZero: CutoverSettings = { ...settings, applications: [{ ...settings.applications[0]!, freeze: { mode: 'scale-to-zero' } }] };
+/** The same application as a Lambda function invoked through its alias `live`, which an applicationVersion points. */
+const WORKER = 'shop-api-worker';
+const aliased: CutoverSettings = {
+  ...settings,
+  applications: [
+    { ...settings.applications[0]!, ecsServices: [], lambdaFunctions: [WORKER], lambdaAlias: 'live', freeze: { mode: 'none' } },
+  ],
+};
 /** The settings the steps run with: `settings` unless a test says otherwise. */
 let active = settings;
 
@@ -132,14 +140,18 @@ interface Cutover {
 }
 
 /** An execution of cutover.asl.json through TakeLock and Record, each the real step (TakeLock's item as the state machine writes it). */
-async function begin(name: string): Promise<Cutover> {
+async function begin(name: string, applicationVersion?: string): Promise<Cutover> {
   const oldDb = await applicationDatabase('compensated_old');
   const newDb = await applicationDatabase('compensated_new');
   const recordedVersion = secrets.create(APP_SECRET, rdsSecret(oldDb));
   secrets.create(NEW_DATABASE_SECRET, rdsSecret(newDb));
   const executionArn = `${ACCOUNT}:execution:lifeline-cutover:${name}-${randomBytes(3).toString('hex')}`;
   const startedAt = new Date('2026-11-23T10:50:00.000Z');
-  const input = { application: 'shop-api', database: { secretArn: NEW_DATABASE_SECRET } };
+  const input = {
+    application: 'shop-api',
+    database: { secretArn: NEW_DATABASE_SECRET },
+    ...(applicationVersion ? { applicationVersion } : {}),
+  };
   const run = stepFunctions.start(executionArn, MACHINE, input, startedAt);
   const request = (await runCutoverStep(
     { step: 'validateInput', input, execution: { id: executionArn, startedAt: startedAt.toISOString() } },
@@ -423,6 +435,83 @@ describe('the compensation of a cutover execution that ended without its rollbac
         page: false,
       },
     ]);
+  });
+
+  it('points back the alias an application version moved, after a Restart left running pointed it, once the secret is back; a second delivery changes nothing', async () => {
+    active = aliased;
+    lambda.add(WORKER, {});
+    lambda.deploy(WORKER, 5, 'live', '5');
+    const cutover = await begin('stopped-pointing', 'previous');
+    const { request, recorded } = cutover.state as { request: CutoverRequest; recorded: Recorded };
+    expect(recorded.functions[0]!.alias).toMatchObject({ name: 'live', version: '5', deploy: '4' });
+    await swap(cutover);
+    cutover.run.after(1).task('Restart', cutover.state, lambdaStep(120), { running: true });
+    const scheduledAt = cutover.run.events.at(-2)!.timestamp!;
+    cutover.run.after(5).end('ABORTED');
+    now = new Date(scheduledAt.getTime() + 10_000);
+    // The Restart left running points the alias forward while the compensation waits for its time limit to pass.
+    whileWaiting = async () => {
+      await runCutoverStep({ step: 'restart', request, recorded, side: 'new' }, deps());
+    };
+    const updates = lambda.aliasUpdates.length;
+
+    const result = await compensate(cutover.executionArn);
+    expect(waits).toEqual([110_000]);
+    expect(lambda.aliasUpdates.slice(updates)).toEqual([
+      { function: WORKER, alias: 'live', version: '4' },
+      { function: WORKER, alias: 'live', version: '5' },
+    ]);
+    expect(secrets.current(APP_SECRET).versionId).toBe(cutover.recordedVersion);
+    expect(result.notice?.message).toContain(
+      `moved shop-api's connection secret back to its recorded version ${cutover.recordedVersion} (${cutover.oldDb} on ${pg.host}:${pg.port}); ` +
+        "fenced this execution's swap, so that a late one cannot write; " +
+        `pointed the alias live of Lambda function ${WORKER} at its recorded version 5.`,
+    );
+    expect(result.notice?.message).toContain('Waited 110 s for Restart, left running, to pass its time limit first.');
+
+    // A Restart later still finds the alias changed since Record (its revision), and leaves it.
+    await expect(runCutoverStep({ step: 'restart', request, recorded, side: 'new' }, deps())).rejects.toMatchObject({ name: 'AliasMoved' });
+    // EventBridge delivers again: the alias is where it belongs, the secret too.
+    whileWaiting = () => Promise.resolve();
+    await compensate(cutover.executionArn);
+    expect(lambda.aliasVersion(WORKER, 'live')).toBe('5');
+    expect(lambda.aliasUpdates.length).toBe(updates + 2);
+  });
+
+  it('leaves the alias on the application version while the secret could not be moved back, and an alias someone moved where they put it', async () => {
+    active = aliased;
+    lambda.add(WORKER, {});
+    lambda.deploy(WORKER, 5, 'live', '5');
+    const cutover = await begin('stopped-rotated', '3');
+    const { request, recorded } = cutover.state as { request: CutoverRequest; recorded: Recorded };
+    await swap(cutover);
+    await runCutoverStep({ step: 'restart', request, recorded, side: 'new' }, deps());
+    cutover.run.after(1).task('Restart', cutover.state, lambdaStep(120), { output: cutover.state }).after(1).end('ABORTED');
+    // A rotation writes its own version meanwhile: the secret stays, and so does the version that runs with it.
+    await new SecretsManagerClient({}).send(
+      new PutSecretValueCommand({ SecretId: APP_SECRET, SecretString: rdsSecret(cutover.oldDb), ClientRequestToken: randomUUID() }),
+    );
+    const result = await compensate(cutover.executionArn);
+    expect(lambda.aliasVersion(WORKER, 'live')).toBe('3');
+    expect(result.notice?.message).toContain(
+      `left the alias live of Lambda function ${WORKER} on version 3, since the secret was not moved back: once it is, point it at version 5`,
+    );
+
+    // Someone moved the alias: with the secret back, the compensation still leaves it there, and says so.
+    await clearLocks();
+    lambda.deploy(WORKER, 5, 'live', '5');
+    const moved = await begin('stopped-moved', '3');
+    const state = moved.state as { request: CutoverRequest; recorded: Recorded };
+    await swap(moved);
+    await runCutoverStep({ step: 'restart', request: state.request, recorded: state.recorded, side: 'new' }, deps());
+    await new LambdaClient({}).send(new UpdateAliasCommand({ FunctionName: WORKER, Name: 'live', FunctionVersion: '2' }));
+    moved.run.after(1).task('Restart', moved.state, lambdaStep(120), { output: moved.state }).after(1).end('ABORTED');
+    const reported = await compensate(moved.executionArn);
+    expect(lambda.aliasVersion(WORKER, 'live')).toBe('2');
+    expect(reported.notice).toMatchObject({ page: true });
+    expect(reported.notice?.message).toContain(
+      `the alias live of Lambda function ${WORKER} was not pointed back (AliasMoved: the alias live of Lambda function ${WORKER} points at version 2 (revision `,
+    );
   });
 
   it('leaves a switch proved healthy in place, and a lock another execution took over to that execution', async () => {

@@ -98,34 +98,62 @@ describe('the application version a cutover deploys', () => {
     expect(await running()).toBe(arn('shop-api', 4));
   });
 
-  it('is refused at ValidateInput for an application with Lambda functions, before anything is read or changed', async () => {
-    const settings = CutoverSettings.parse({
-      applications: [{ ...APPLICATION, lambdaFunctions: ['shop-api-worker'] }],
-    });
-    const input = {
-      application: 'shop-api',
-      database: { secretArn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:shop-api/restored-DeF456' },
-      applicationVersion: 'previous',
-    };
-    await expect(
+  it("is refused at ValidateInput unless it names a version of each of the application's own workloads, before anything is read", async () => {
+    const WORKER = 'shop-api-worker';
+    const refusal = (application: object, applicationVersion: string) =>
       validateInput(
-        input,
+        {
+          application: 'shop-api',
+          database: { secretArn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:shop-api/restored-DeF456' },
+          applicationVersion,
+        },
         { id: 'arn:aws:states:us-east-1:000000000000:execution:lifeline-cutover:x', startedAt: new Date().toISOString() },
-        settings,
+        CutoverSettings.parse({ applications: [{ ...APPLICATION, ...application }] }),
         new Date(),
+      ).then(
+        () => 'accepted',
+        (error: Error) => `${error.name}: ${error.message}`,
+      );
+    const functions = { ecsServices: [], lambdaFunctions: [WORKER], lambdaAlias: 'live' };
+    // Functions take a version only through the alias they are invoked by.
+    expect(await refusal({ lambdaFunctions: [WORKER] }, 'previous')).toBe(
+      "InvalidInput: applicationVersion: shop-api's Lambda functions (shop-api-worker) have no alias configured (lambdaAlias): a cutover sets a function's " +
+        "version through the alias it is invoked by; set the application's lambdaAlias, or leave applicationVersion out and deploy them yourself",
+    );
+    expect(await refusal({ lambdaFunctions: [WORKER], lambdaAlias: 'live' }, 'previous')).toBe('accepted');
+    expect(await refusal(functions, '41')).toBe('accepted');
+    expect(await refusal(functions, `arn:aws:lambda:us-east-1:000000000000:function:${WORKER}:41`)).toBe('accepted');
+    // Another function's version, by its qualified ARN.
+    expect(await refusal(functions, 'arn:aws:lambda:us-east-1:000000000000:function:billing-worker:41')).toBe(
+      'InvalidInput: applicationVersion: arn:aws:lambda:us-east-1:000000000000:function:billing-worker:41 is a version of the Lambda function ' +
+        "arn:aws:lambda:us-east-1:000000000000:function:billing-worker, not of shop-api's (shop-api-worker); a cutover deploys only the application's own functions",
+    );
+    expect(
+      await refusal(
+        { ...functions, lambdaFunctions: [WORKER, 'shop-api-mailer'] },
+        `arn:aws:lambda:us-east-1:000000000000:function:${WORKER}:41`,
       ),
-    ).rejects.toMatchObject({
-      name: 'InvalidInput',
-      message:
-        'applicationVersion: sets the task definition of ECS services; shop-api has Lambda functions (shop-api-worker), whose version a cutover does not set: leave applicationVersion out and deploy them yourself',
-    });
-    await expect(
-      validateInput(
-        { ...input, applicationVersion: 'shop-api' },
-        { id: 'arn:aws:states:us-east-1:000000000000:execution:lifeline-cutover:x', startedAt: new Date().toISOString() },
-        settings,
-        new Date(),
-      ),
-    ).rejects.toMatchObject({ name: 'InvalidInput', message: expect.stringContaining('applicationVersion') });
+    ).toBe(
+      `InvalidInput: applicationVersion: arn:aws:lambda:us-east-1:000000000000:function:${WORKER}:41 names a version of one of shop-api's 2 Lambda functions: ` +
+        'give a version number, which applies to each, or "previous"',
+    );
+    // A version of one kind of workload does not name the other's.
+    expect(await refusal(functions, 'shop-api:6')).toBe(
+      'InvalidInput: applicationVersion: shop-api:6 is a task definition; shop-api has no ECS services: give a version of its Lambda functions or "previous"',
+    );
+    expect(await refusal({ lambdaFunctions: [WORKER], lambdaAlias: 'live' }, 'shop-api:6')).toBe(
+      'InvalidInput: applicationVersion: shop-api:6 is a task definition; shop-api also has Lambda functions (shop-api-worker), whose version it does not name: ' +
+        'give "previous", which applies to each',
+    );
+    expect(await refusal({}, '41')).toBe(
+      'InvalidInput: applicationVersion: 41 is a Lambda function version; shop-api has no Lambda functions: give a task definition or "previous"',
+    );
+    expect(await refusal({ lambdaFunctions: [WORKER], lambdaAlias: 'live' }, '41')).toBe(
+      'InvalidInput: applicationVersion: 41 is a Lambda function version; shop-api also has ECS services, whose task definition it does not name: ' +
+        'give "previous", which applies to each',
+    );
+    expect(await refusal(functions, 'shop-api')).toBe(
+      'InvalidInput: invalid cutover input: applicationVersion: must be "previous", a task definition such as "shop-api:41" or its ARN, or a Lambda function version such as "41" or its qualified ARN',
+    );
   });
 });
