@@ -134,7 +134,7 @@ export function parseConnectionSecret(secretString: string, what: string, defaul
     throw new LifelineError('InvalidInput', `${what}: ${(error as Error).message}`);
   };
   const fromSecretUrl = (url: string): ConnectionSettings => {
-    const settings = fromUrl(url);
+    const settings = fromUrl(url, { applicationParameters: true });
     return { ...settings, sslRootCert: settings.sslRootCert ?? defaults.sslRootCert };
   };
   if (isUrl(secretString)) {

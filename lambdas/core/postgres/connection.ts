@@ -40,8 +40,12 @@ export function defaultSslMode(host: string): SslMode {
 
 const URL_PARAMETERS = new Set(['sslmode', 'sslrootcert']);
 
-/** Parses `postgres://user:password@host:port/database?sslmode=...&sslrootcert=...`. Errors never echo the URL. */
-export function fromUrl(url: string): ConnectionSettings {
+/**
+ * Parses `postgres://user:password@host:port/database?sslmode=...&sslrootcert=...`. Errors never echo the URL. Other
+ * parameters are refused, unless `applicationParameters`: an application's URL carries its driver's (Prisma's
+ * `schema`, `connection_limit`), which are its own and not Lifeline's to use.
+ */
+export function fromUrl(url: string, { applicationParameters = false } = {}): ConnectionSettings {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -52,7 +56,7 @@ export function fromUrl(url: string): ConnectionSettings {
     throw new LifelineError('InvalidInput', `database URL: scheme must be postgres:// or postgresql://, not ${parsed.protocol}//`);
   }
   for (const name of parsed.searchParams.keys()) {
-    if (!URL_PARAMETERS.has(name)) {
+    if (!URL_PARAMETERS.has(name) && !applicationParameters) {
       throw new LifelineError('InvalidInput', `database URL: unsupported parameter "${name}" (supported: sslmode, sslrootcert)`);
     }
   }

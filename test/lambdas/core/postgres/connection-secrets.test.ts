@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fromRdsSecret, parseConnectionSecret } from '../../../../lambdas/core/postgres/connection-secrets.js';
+import { fromUrl } from '../../../../lambdas/core/postgres/connection.js';
 
 describe('connection secrets', () => {
   it('reads an RDS secret, verifying the server whether or not a CA bundle is given', () => {
@@ -14,6 +15,19 @@ describe('connection secrets', () => {
     expect(() => fromRdsSecret(clusterSecret)).toThrow(/dbname is missing/);
     expect(fromRdsSecret(clusterSecret, { database: 'other' }).database).toBe('other');
     expect(() => fromRdsSecret('{"host":"h","username":"u"}')).toThrow(/password/);
+  });
+
+  it("takes an application's URL with its driver's parameters (Prisma's schema), which a URL Lifeline is given refuses", () => {
+    const url = 'postgresql://shop_api:pw@shop.internal:5432/shop?schema=public&connection_limit=5&sslmode=require';
+    for (const secret of [url, JSON.stringify({ DATABASE_URL: url })]) {
+      expect(parseConnectionSecret(secret, 'shop-api secret').settings).toMatchObject({
+        host: 'shop.internal',
+        user: 'shop_api',
+        database: 'shop',
+        sslMode: 'require',
+      });
+    }
+    expect(() => fromUrl(url)).toThrow('database URL: unsupported parameter "schema"');
   });
 
   it("refuses an application's secret in no shape it knows, naming the secret and never its value", () => {
