@@ -30,6 +30,16 @@ export function restoreRunnerFamily(deployment: string, stack: number | '*'): st
   return `${deployment}-restore-runner-${stack}`;
 }
 
+/** The task definition family of an application's migrations (config `migrations`); `*`, every application's, as an IAM pattern. */
+export function migrationsFamily(deployment: string, application: string): string {
+  return `${deployment}-migrations-${application}`;
+}
+
+/** The secret an application's migrations task reads DATABASE_URL from: the restore being migrated (restore/migrations.ts). */
+export function migrationsTargetSecretName(deployment: string, application: string): string {
+  return `lifeline/${deployment}/migrations/${application}`;
+}
+
 /** The PITR workflow's state machine, its steps function outside any VPC, and the prefix of its steps functions' names. */
 export function pitrWorkflowName(deployment: string): string {
   return `${deployment}-pitr`;

@@ -16,6 +16,7 @@ import type { DatabaseConfig, LifelineConfig, RestoreConfig } from '../config/sc
 import type { VaultStack } from '../vault/vault-stack.js';
 import { databaseStatements } from '../workflows/database-grants.js';
 import { WorkflowLogs } from '../workflows/workflow-logs.js';
+import { MigrationsTasks } from './migrations-tasks.js';
 import { RestoreRunner } from './restore-runner.js';
 import { restoreDatabaseEntry, restoreSettings } from './restore-settings.js';
 import { RestoreStepsFunction } from './restore-steps-function.js';
@@ -61,6 +62,14 @@ export class RestoreGroupStack extends Stack {
       restoreWorkflow: restoreWorkflowName(config.name),
     });
 
+    const migrations = new MigrationsTasks(this, 'Migrations', {
+      deployment: config.name,
+      applications: config.applications.filter((app) => databases.some((db) => db.name === app.database)),
+      image,
+      logs,
+      rolePath: restoreRunnerRolePath(config.name),
+    });
+
     const settings = restoreSettings(this, config, props.restore, vault.bucketName);
     // CreateTarget asks whether the execution a target's mark names still runs: an ended one's mark does not hold the name.
     const restoreExecutions = `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:execution:${restoreWorkflowName(config.name)}:*`;
@@ -83,6 +92,7 @@ export class RestoreGroupStack extends Stack {
           statements: [
             ...databaseStatements([...inNetwork, ...applications.map((app) => ({ secretArn: app.connectionSecretArn }))], inNetwork),
             describeExecutions(),
+            ...migrations.statements(applications.map((app) => app.name)),
           ],
           network: { subnetIds: network.subnetIds, securityGroup },
         });
@@ -103,7 +113,10 @@ export class RestoreGroupStack extends Stack {
             runner: { taskDefinition: family, subnetIds: [...network.subnetIds], securityGroupIds: [securityGroup.securityGroupId] },
             applications: config.applications
               .filter((app) => app.database === db.name)
-              .map((app) => ({ name: app.name, connectionSecretArn: app.connectionSecretArn })),
+              .map((app) => {
+                const placement = migrations.placements.get(app.name);
+                return { name: app.name, connectionSecretArn: app.connectionSecretArn, ...(placement ? { migrations: placement } : {}) };
+              }),
           };
           new ssm.CfnParameter(this, `Catalog-${db.name}`, {
             name: `${restoreCatalogPath(config.name, props.stack)}/${db.name}`,

@@ -3,7 +3,7 @@ import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import { restoreRunnerFamily, restoreRunnerRolePath, restoreWorkflowName } from '../../lambdas/core/names.js';
+import { migrationsFamily, restoreRunnerFamily, restoreRunnerRolePath, restoreWorkflowName } from '../../lambdas/core/names.js';
 import { nagResource } from '../nag-findings.js';
 import { passRunnerRolesStatement, runRunnerTaskStatement, tagRunnerTaskStatement } from '../runtime/runner-task.js';
 import { RecoveryWorkflowGrants, type RecoveryWorkflowGrantsProps } from '../workflows/recovery-workflow-grants.js';
@@ -40,10 +40,12 @@ export class RestoreStateMachine extends WorkflowStateMachine {
     const regional = (service: string, resource: string) => `arn:${Aws.PARTITION}:${service}:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
     const tasks = regional('ecs', `task/${cluster.ref}/*`);
     const runners = regional('ecs', `task-definition/${restoreRunnerFamily(props.deployment, '*')}:*`);
+    const migrations = regional('ecs', `task-definition/${migrationsFamily(props.deployment, '*')}:*`);
     const runnerRoles = `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role${restoreRunnerRolePath(props.deployment)}*`;
     const grants = new RecoveryWorkflowGrants(scope, restoreWorkflowName(props.deployment), props);
     const statements = [
       runRunnerTaskStatement('RunTheRunners', runners, cluster),
+      runRunnerTaskStatement('RunTheMigrations', migrations, cluster),
       new iam.PolicyStatement({ sid: 'FollowTheRunner', actions: ['ecs:StopTask', 'ecs:DescribeTasks'], resources: [tasks] }),
       tagRunnerTaskStatement('TagTheRunnerTask', tasks),
       passRunnerRolesStatement('PassTheRunnerRoles', [runnerRoles]),
@@ -73,6 +75,7 @@ export class RestoreStateMachine extends WorkflowStateMachine {
       Validations.of(this.role).acknowledge({ id: `AwsSolutions-IAM5[${nagResource(this, resource)}]`, reason });
     acknowledge(tasks, "Task ids are assigned when a task starts; StopTask and DescribeTasks are limited to the runners' cluster.");
     acknowledge(runners, "Each backups stack's restore group has a runner family under this prefix, run only on the runners' cluster.");
+    acknowledge(migrations, "Each application's migrations task definition family is under this prefix, run only on the runners' cluster.");
     acknowledge(runnerRoles, "The restore groups' runner roles live under this path; they are passed to ECS only.");
     grants.acknowledge(this, "The restore groups' steps functions");
   }

@@ -62,7 +62,7 @@ const variants = {
     json.databases.push({ ...json.databases[2], name: 'archive', runner: 'fargate', fargate: { vcpus: 4 } });
     return parseConfig(json);
   },
-  'applications restarting Lambda functions, behind a parameter freeze or scaled to zero, checked over HTTP': () => {
+  'applications restarting Lambda functions (through an alias), behind a parameter freeze or scaled to zero, checked over HTTP': () => {
     const json = exampleJson();
     json.applications[0].freeze = { mode: 'scale-to-zero' };
     json.applications.push({
@@ -70,6 +70,7 @@ const variants = {
       database: 'staging',
       connectionSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:reports/database-Rp34Cd',
       lambdaFunctions: ['reports-worker'],
+      lambdaAlias: 'live',
       freeze: { mode: 'parameter', parameterName: '/reports/maintenance' },
       healthCheckUrl: 'http://reports.internal:8080/health',
     });
@@ -177,6 +178,7 @@ describe("the restore stacks' acknowledgments", () => {
         `lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::${regional('ecs:task-definition/lifeline-restore-runner-*:*')}]`,
         'lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/lifeline-runtime/restore-runner/*]',
         `lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::${regional('lambda:function:lifeline-restore*')}]`,
+        `lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::${regional('ecs:task-definition/lifeline-migrations-*:*')}]`,
         'lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::*]',
         `lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::${regional('states:execution:lifeline-cutover:*')}]`,
         ...tiers('lifeline-restore-1/Runner/TaskRole'),
@@ -185,6 +187,9 @@ describe("the restore stacks' acknowledgments", () => {
         `lifeline-restore-1/Runner/TaskRole AwsSolutions-IAM5[Resource::${regional('states:execution:lifeline-restore:*')}]`,
         'lifeline-restore-1/Runner/TaskDefinition AwsSolutions-ECS2',
         'lifeline-restore-1/Runner/ExecutionRole AwsSolutions-IAM5[Resource::*]',
+        // The application's migrations: its image's pull (ecr:GetAuthorizationToken has no resource), its transient target secret.
+        'lifeline-restore-1/Migrations/shop-api/ExecutionRole AwsSolutions-IAM5[Resource::*]',
+        'lifeline-restore-1/Migrations/shop-api/TargetSecret AwsSolutions-SMG4',
         ...tiers('lifeline-restore-1/Steps-production/Role'),
         ...vpc('lifeline-restore-1/Steps-production/Role'),
         ...tiers('lifeline-restore-1/Steps-analytics/Role'),

@@ -31,6 +31,7 @@ import { backUp, sharedPostgres, sharedS3 } from '../support/shared.js';
 import {
   approve,
   APPROVAL_FUNCTIONS,
+  NO_MIGRATIONS,
   RESTORE_NETWORK_STEPS_FUNCTION,
   RESTORE_STEPS_FUNCTION,
   RESTORE_SUBSTITUTIONS,
@@ -182,6 +183,7 @@ async function alarmRun(alarmName: string, at: string, answer: (request: Callbac
       input: JSON.parse(input),
       functions: { [RESTORE_STEPS_FUNCTION]: restoreSteps, [RESTORE_NETWORK_STEPS_FUNCTION]: restoreSteps, ...APPROVAL_FUNCTIONS },
       tasks: {
+        ...NO_MIGRATIONS,
         // ECS cannot run here: the runner's job runs in this process, answered in runTask.sync's shape.
         RunRestore: inProcessTask(async (environment) => {
           const job = RestoreJob.parse(JSON.parse(environment.LIFELINE_RESTORE_JOB!));
@@ -230,6 +232,8 @@ const UP_TO_THE_APPROVAL = [
   'CreateTarget',
   'RestoresInPlace',
   'RunRestore',
+  'PrepareMigrations',
+  'MigrationsToRun',
   'ValidateRestore',
   'CheckValidation',
   'NeedsApproval',

@@ -40,6 +40,7 @@ import {
 } from '../../lambdas/core/workflows/local.js';
 import { startMoto, createSubnets, type MotoServer } from '../support/moto.js';
 import { startPostgres, type PostgresCluster } from '../support/postgres.js';
+import { PRISMA_MIGRATIONS_TABLE, prismaMigration } from '../support/migration-tables.js';
 import { APPROVAL_FUNCTIONS, APPROVAL_VERIFY_FUNCTION, approve, aslErrors, tasksFailingAnIdleFunction } from '../support/workflows.js';
 
 const DEFINITION = 'state-machines/pitr.asl.json';
@@ -312,8 +313,9 @@ describe('the PITR workflow run locally against moto_server and PostgreSQL', () 
       'shop',
       `SET ROLE shop_app;
        CREATE TABLE orders (id int PRIMARY KEY, total numeric); INSERT INTO orders VALUES (1, 10), (2, 20);
-       CREATE TABLE _prisma_migrations (id text, migration_name text, finished_at timestamptz, rolled_back_at timestamptz);
-       INSERT INTO _prisma_migrations VALUES ('1', '20261120_add_orders', now(), NULL);`,
+       ${PRISMA_MIGRATIONS_TABLE}
+       ${prismaMigration('20261120_add_orders', { started: '2026-11-20T00:00:00Z', finished: '2026-11-20T00:00:01Z' })}
+       ${prismaMigration('20261121_add_coupons', { started: '2026-11-21T00:00:00Z', finished: null })}`,
     );
     secrets = new SecretsManagerClient(moto.clientConfig);
     const secret = await secrets.send(
@@ -504,7 +506,17 @@ describe('the PITR workflow run locally against moto_server and PostgreSQL', () 
         validatedAs: 'shop_app',
         database: 'shop',
         tables: 2,
-        migration: { tool: 'prisma', name: '20261120_add_orders' },
+        migration: {
+          latest: { tool: 'prisma', name: '20261120_add_orders' },
+          // The live source, as the application's secret names it, is not reachable from here: the report says so.
+          state: {
+            tools: ['prisma'],
+            missing: null,
+            notCompared: expect.stringMatching(/^the source shop_app@shop\.example\.internal:5432\/shop could not be read: /),
+            failed: { count: 1, first: [{ tool: 'prisma', name: '20261121_add_coupons', at: '2026-11-21T00:00:00.000Z' }] },
+            rolledBack: [],
+          },
+        },
       },
       approver: 'arn:aws:sts::000000000000:assumed-role/oncall/alice',
     });
@@ -517,6 +529,9 @@ describe('the PITR workflow run locally against moto_server and PostgreSQL', () 
     );
     expect(approvals).toHaveLength(1);
     expect((approvals[0]!.parameters as any).Message.question).toContain('passed validation as shop_app over TLS');
+    expect((approvals[0]!.parameters as any).Message.question).toContain(
+      'Migrations: 1 failed or unfinished here (prisma 20261121_add_coupons).',
+    );
     expect(notifications.at(-1)!.subject).toBe(`Lifeline: shop recovered into ${target}`);
   });
 

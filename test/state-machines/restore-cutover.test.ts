@@ -30,6 +30,7 @@ import {
   CUTOVER_STATE_MACHINE,
   CUTOVER_STEPS_FUNCTION,
   CUTOVER_SUBSTITUTIONS,
+  NO_MIGRATIONS,
   RESTORE_NETWORK_STEPS_FUNCTION,
   RESTORE_STEPS_FUNCTION,
   RESTORE_SUBSTITUTIONS,
@@ -204,6 +205,7 @@ async function restoreWithCutover(input: object, appSecret = rdsSecret(source)) 
     // One handler answers for the steps function outside the VPC and its group's inside: both run the same steps.
     functions: { [RESTORE_STEPS_FUNCTION]: restoreSteps, [RESTORE_NETWORK_STEPS_FUNCTION]: restoreSteps, ...APPROVAL_FUNCTIONS },
     tasks: {
+      ...NO_MIGRATIONS,
       // ECS cannot run here: the runner's job runs in this process, answered in runTask.sync's shape.
       RunRestore: inProcessTask(async (environment) => {
         const job = RestoreJob.parse(JSON.parse(environment.LIFELINE_RESTORE_JOB!));

@@ -30,6 +30,7 @@ import { backUp, sharedPostgres, sharedS3 } from '../support/shared.js';
 import {
   APPROVAL_FUNCTIONS,
   approve,
+  NO_MIGRATIONS,
   RESTORE_NETWORK_STEPS_FUNCTION,
   RESTORE_STEPS_FUNCTION,
   RESTORE_SUBSTITUTIONS,
@@ -163,6 +164,7 @@ describe('the restore workflow and the names and owners of its source', () => {
       input,
       functions: { [RESTORE_STEPS_FUNCTION]: stepsHandler, [RESTORE_NETWORK_STEPS_FUNCTION]: stepsHandler, ...APPROVAL_FUNCTIONS },
       tasks: {
+        ...NO_MIGRATIONS,
         RunRestore: inProcessTask(async (environment) => {
           const job = RestoreJob.parse(JSON.parse(environment.LIFELINE_RESTORE_JOB!));
           runnerResult = await runRestoreJob(job, { s3: vault, bucket, connection: runnerConnection });

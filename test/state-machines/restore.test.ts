@@ -33,6 +33,7 @@ import {
   APPROVAL_FUNCTIONS,
   approve,
   aslErrors,
+  NO_MIGRATIONS,
   RESTORE_NETWORK_STEPS_FUNCTION,
   RESTORE_STEPS_FUNCTION,
   RESTORE_SUBSTITUTIONS,
@@ -138,19 +139,23 @@ describe('restore.asl.json', () => {
       (name) => states[name]!.Type === 'Task' && !['ValidateInput', 'Notify', 'NotifyFailure', 'Cleanup'].includes(name),
     );
     expect(tasks.sort()).toEqual([
+      'ConcludeMigrations',
       'CreateTarget',
       'HandOver',
       'KeepTarget',
+      'MigrationsFailed',
+      'PrepareMigrations',
       'ResolveBackup',
+      'RunMigrations',
       'RunRestore',
       'Summarize',
       'ValidateRestore',
       'VerifyApproval',
       'WaitForApproval',
     ]);
-    for (const name of tasks) {
-      expect(states[name]!.Catch?.find((c) => c.ErrorEquals.includes('States.ALL'))?.Next, name).toBe('Cleanup');
-    }
+    // A failed migrations task goes through MigrationsFailed, which releases the target secret and names the migration.
+    const catches = (name: string) => states[name]!.Catch?.find((c) => c.ErrorEquals.includes('States.ALL'))?.Next;
+    for (const name of tasks) expect(catches(name), name).toBe(name === 'RunMigrations' ? 'MigrationsFailed' : 'Cleanup');
     // Cleanup failing still notifies, and the execution fails with a stable name.
     expect(states.Cleanup!.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.cleanupError', Next: 'CleanupFailed' }]);
     expect(definition.States.CleanupFailed).toMatchObject({ Type: 'Pass', Parameters: { error: 'RestoreFailed' }, Next: 'NotifyFailure' });
@@ -369,6 +374,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
         ...APPROVAL_FUNCTIONS,
       },
       tasks: {
+        ...NO_MIGRATIONS,
         // ECS cannot run here: the runner's job runs in this process, answered in runTask.sync's shape.
         RunRestore: async (parameters) => {
           const { TaskDefinition, NetworkConfiguration, Overrides } = parameters as Record<string, unknown>;
@@ -489,6 +495,7 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
       validateInput: RESTORE_STEPS_FUNCTION,
       resolveBackup: RESTORE_STEPS_FUNCTION,
       createTarget: RESTORE_NETWORK_STEPS_FUNCTION,
+      prepareMigrations: RESTORE_NETWORK_STEPS_FUNCTION,
       validateRestore: RESTORE_NETWORK_STEPS_FUNCTION,
       keepTarget: RESTORE_NETWORK_STEPS_FUNCTION,
       summarize: RESTORE_STEPS_FUNCTION,
@@ -1154,13 +1161,15 @@ describe('the restore workflow run locally against PostgreSQL and the S3-compati
     await pg.query(ledgerSource, 'INSERT INTO entries VALUES (51, 0)');
     const result = await run({ input: { database: 'ledger', inPlace: true }, answer: approve });
     expect(result.error ?? null, result.cause).toBeNull();
-    expect(result.states.slice(3, 11)).toEqual([
+    expect(result.states.slice(3, 13)).toEqual([
       'RestoresInPlace',
       'PrepareInPlaceApproval',
       'WaitForApproval',
       'VerifyApproval',
       'Approved',
       'RunRestore',
+      'PrepareMigrations',
+      'MigrationsToRun',
       'ValidateRestore',
       'CheckValidation',
     ]);

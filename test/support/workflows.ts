@@ -34,6 +34,11 @@ export const RESTORE_SUBSTITUTIONS = {
   ApprovalVerifyFunctionArn: APPROVAL_VERIFY_FUNCTION,
 };
 
+/** Spread into a restore's `tasks` when its applications have no migrations: the workflow must never run them. */
+export const NO_MIGRATIONS = {
+  RunMigrations: () => Promise.reject(new Error('RunMigrations ran for a restore without migrations')),
+};
+
 export const CUTOVER_SUBSTITUTIONS = {
   CutoverStepsFunctionArn: CUTOVER_STEPS_FUNCTION,
   LockTableName: 'lifeline-cutover-locks',

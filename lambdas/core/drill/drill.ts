@@ -138,7 +138,11 @@ export async function runDrill(job: DrillJob, deps: DrillDeps): Promise<DrillRep
       const execution = { id: job.execution, startedAt: startedAt.toISOString() };
       const request = { tables: null, schemas: null, smokeChecks: job.smokeChecks, cutover: null, execution };
       const backup = { key: job.key, takenAt: manifest.startedAt };
-      validation = await checkRestored(client, manifest, request, backup, { database: DRILL_DATABASE }, as, undefined);
+      // A drill runs no migrations: the backup is checked as it is.
+      validation = {
+        ...(await checkRestored(client, manifest, request, backup, { database: DRILL_DATABASE }, as, undefined)),
+        migrations: null,
+      };
     } finally {
       await client.end().catch(() => undefined);
     }

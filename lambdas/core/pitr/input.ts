@@ -93,6 +93,13 @@ export const PitrInput = z
       .max(50)
       .optional()
       .describe("Checks run as the application's role on the restored database; each passes when its first row's first column is true."),
+    markRolledBack: z
+      .never({
+        error:
+          "is for restores from a backup (the restore workflow): the evidence that a migration's effects are absent is a backup taken before it, and a point-in-time recovery reads no backups",
+      })
+      .optional()
+      .describe('Not taken here: marking Prisma migrations rolled back is for restores from a backup (the restore workflow).'),
     finalSnapshot: z
       .boolean()
       .default(false)

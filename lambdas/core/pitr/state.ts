@@ -4,6 +4,7 @@ import { LambdaFunctionArn } from '../restore/catalog.js';
 import { ApplicationName, DeploymentName } from '../names.js';
 import { DatabaseLabel } from '../vault/keys.js';
 import { LatestMigration } from '../vault/manifest.js';
+import { MigrationState } from '../postgres/migrations.js';
 import { ApprovalDecision } from '../workflows/approval.js';
 import { ExecutionArn } from '../workflows/execution-history.js';
 import { CaughtError, Timing } from '../workflows/execution-state.js';
@@ -123,7 +124,11 @@ export const PitrValidation = z.strictObject({
   validatedAs: z.string(),
   database: z.string(),
   tables: z.number().int(),
-  migration: LatestMigration.nullable(),
+  migration: z.strictObject({
+    latest: LatestMigration.nullable(),
+    /** Prisma's and Drizzle's migrations against the live source's (the database the application's secret names). */
+    state: MigrationState,
+  }),
   smokeChecks: z.array(z.strictObject({ name: z.string(), passed: z.boolean(), detail: z.string() })),
   timing: Timing,
 });

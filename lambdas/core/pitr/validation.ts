@@ -2,6 +2,7 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { connectClient, redact, type ConnectionSettings } from '../postgres/connection.js';
 import { parseConnectionSecret, readSecretString } from '../postgres/connection-secrets.js';
 import { latestMigration, listUserTables } from '../postgres/inventory.js';
+import { describeMigrationState, migrationState } from '../postgres/migrations.js';
 import type { StepDeadline } from '../deadline.js';
 import { LifelineError } from '../errors.js';
 import { migrationName, runSmokeCheck } from '../restore/validation.js';
@@ -25,9 +26,26 @@ export function describePoint(point: Pick<ResolvedPoint, 'kind' | 'time' | 'snap
 }
 
 /**
+ * The live source, as the application reaches it until a cutover: its connection secret's own host, with the same
+ * verified TLS as the restore; or why there is none to compare the restore's migrations with.
+ */
+function applicationSource(secretString: string, restored: ConnectionSettings): ConnectionSettings | { unreachable: string } {
+  let source: ConnectionSettings;
+  try {
+    source = parseConnectionSecret(secretString, "the application's connection secret").settings;
+  } catch {
+    return { unreachable: "the application's connection secret names no host of its own (the source's)" };
+  }
+  if (source.host === restored.host && source.port === restored.port) {
+    return { unreachable: "the application's connection secret names the restored database itself" };
+  }
+  return { ...source, sslMode: 'verify-full', sslRootCert: restored.sslRootCert, deadline: restored.deadline };
+}
+
+/**
  * Proves the restored database as the application's role, with TLS verified against the RDS CA: it connects to
  * the restored endpoint with the application's credentials and database, finds its tables, reads the latest
- * migration and runs the smoke checks. There is no manifest to count rows against: the report names the restore
+ * migration and the migrations the live source has applied that the restore has not, and runs the smoke checks. There is no manifest to count rows against: the report names the restore
  * point so that a human judges the data. A failed check is a report with `passed: false`.
  */
 export async function validateRestored(
@@ -42,11 +60,11 @@ export async function validateRestored(
       `database ${request.database} has no application whose role validates a restore: configure its application (or name one with cutover)`,
     );
   }
-  const secret = parseConnectionSecret(
-    await readSecretString(deps.secrets, request.ownerSecretArn),
-    `application connection secret ${request.ownerSecretArn}`,
-    { host: finish.host, port: finish.port },
-  ).settings;
+  const secretString = await readSecretString(deps.secrets, request.ownerSecretArn);
+  const secret = parseConnectionSecret(secretString, `application connection secret ${request.ownerSecretArn}`, {
+    host: finish.host,
+    port: finish.port,
+  }).settings;
   const as: ConnectionSettings = {
     ...secret,
     host: finish.host,
@@ -67,18 +85,19 @@ export async function validateRestored(
   }
   try {
     const tables = await listUserTables(client);
-    const migration = await latestMigration(client);
+    const latest = await latestMigration(client);
+    const state = await migrationState(client, applicationSource(secretString, as), []);
     const smokeChecks: PitrValidation['smokeChecks'] = [];
     for (const check of request.smokeChecks) smokeChecks.push({ name: check.name, ...(await runSmokeCheck(client, check.sql, as)) });
     const problems = [
       ...(tables.length === 0 ? ['it has no tables'] : []),
       ...smokeChecks.filter((c) => !c.passed).map((c) => `smoke check "${c.name}" ${c.detail}`),
     ];
-    const checked = [`${tables.length} tables`, migrationName(migration), `${smokeChecks.length} smoke checks passed`];
+    const checked = [`${tables.length} tables`, migrationName(latest), `${smokeChecks.length} smoke checks passed`];
     const summary =
-      problems.length === 0
+      (problems.length === 0
         ? `${where} passed validation as ${as.user} over TLS: ${checked.join('; ')}.`
-        : `${where} failed validation as ${as.user}: ${problems.join('; ')}.`;
+        : `${where} failed validation as ${as.user}: ${problems.join('; ')}.`) + describeMigrationState(state);
     const approvalQuestion =
       request.cutover === null
         ? `${summary} Approve to keep ${request.target.identifier}; reject to delete it.`
@@ -90,7 +109,7 @@ export async function validateRestored(
       validatedAs: as.user,
       database: as.database,
       tables: tables.length,
-      migration,
+      migration: { latest, state },
       smokeChecks,
     };
   } catch (error) {

@@ -67,18 +67,22 @@ export async function tableRowCounts(client: ClientBase): Promise<TableRowCount[
   return counts;
 }
 
-async function findTable(client: ClientBase, name: string): Promise<TableRef | undefined> {
+/** Prisma's and Drizzle's migrations tables, by the names those tools give them. */
+export const MIGRATIONS_TABLES = { prisma: '_prisma_migrations', drizzle: '__drizzle_migrations' } as const;
+
+/** The table of this name, in schema `preferred` where several schemas have one, else the first by schema name. */
+export async function findTable(client: ClientBase, name: string, preferred = 'public'): Promise<TableRef | undefined> {
   const { rows } = await client.query<TableRef>(
     `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.relname = $1 AND c.relkind = 'r' ORDER BY n.nspname = 'public' DESC, n.nspname LIMIT 1`,
-    [name],
+     WHERE c.relname = $1 AND c.relkind = 'r' ORDER BY n.nspname = $2 DESC, n.nspname LIMIT 1`,
+    [name, preferred],
   );
   return rows[0];
 }
 
 /** The newest applied migration of Prisma (`_prisma_migrations`) or Drizzle (`__drizzle_migrations`), if any. */
 export async function latestMigration(client: ClientBase): Promise<LatestMigration | null> {
-  const prisma = await findTable(client, '_prisma_migrations');
+  const prisma = await findTable(client, MIGRATIONS_TABLES.prisma);
   if (prisma) {
     const { rows } = await client.query<{ name: string; applied_at: Date | null }>(
       `SELECT migration_name AS name, finished_at AS applied_at FROM ${qualifiedName(prisma)}
@@ -87,7 +91,7 @@ export async function latestMigration(client: ClientBase): Promise<LatestMigrati
     const row = rows[0];
     if (row) return { tool: 'prisma', name: row.name, appliedAt: row.applied_at?.toISOString() ?? null };
   }
-  const drizzle = await findTable(client, '__drizzle_migrations');
+  const drizzle = await findTable(client, MIGRATIONS_TABLES.drizzle);
   if (drizzle) {
     const { rows } = await client.query<{ hash: string; created_at: string | null }>(
       `SELECT hash, created_at::text FROM ${qualifiedName(drizzle)} ORDER BY created_at DESC NULLS LAST, id DESC LIMIT 1`,

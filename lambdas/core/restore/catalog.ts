@@ -6,6 +6,7 @@ import { LifelineError } from '../errors.js';
 import { DatabaseLabel } from '../vault/keys.js';
 import { SecretArn } from '../postgres/connection-secrets.js';
 import { parseInput } from '../validation.js';
+import { MigrationsPlacement } from './migrations.js';
 
 /** An RDS instance or Aurora cluster by identifier (postgres/rds.ts RdsResource). */
 const RdsResource = z.union([
@@ -48,7 +49,14 @@ export const RestoreDatabase = z.strictObject({
   stepsFunctionArn: LambdaFunctionArn,
   runner: RunnerPlacement,
   /** The applications that use it, whose roles own and validate its restores. */
-  applications: z.array(z.strictObject({ name: ApplicationName, connectionSecretArn: SecretArn })),
+  applications: z.array(
+    z.strictObject({
+      name: ApplicationName,
+      connectionSecretArn: SecretArn,
+      /** Where its migrations run on a restore it is cut over to, when the config gives it some. */
+      migrations: MigrationsPlacement.optional(),
+    }),
+  ),
 });
 export type RestoreDatabase = z.infer<typeof RestoreDatabase>;
 

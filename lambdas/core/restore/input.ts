@@ -4,6 +4,7 @@ import { SecretArn } from '../postgres/connection-secrets.js';
 import { IsoTime } from '../validation.js';
 import { ApplicationName } from '../names.js';
 import { DatabaseName, MAX_IDENTIFIER_LENGTH, reservedDatabaseProblem } from '../postgres/databases.js';
+import { MAX_MIGRATION_NAME_LENGTH, MAX_REPORTED_MIGRATIONS } from '../postgres/migrations.js';
 import { MAX_TABLE_NAME_TEXT, parseSchemaName, parseTableName, SCHEMA_NAME_FORM, TABLE_NAME_FORM } from '../archive/table-selection.js';
 
 const RESTORED_SUFFIX = '_restored_';
@@ -62,6 +63,7 @@ export const RESTORE_INPUT_EXAMPLES = [
   { database: 'shop', tables: ['orders', 'billing.invoices', '"Billing"."Invoice Line"'], target: { database: 'shop_orders_recovery' } },
   { database: 'shop', cutover: 'shop-api', smokeChecks: [{ name: 'orders exist', sql: 'SELECT count(*) > 0 FROM orders' }] },
   { database: 'shop', key: 'daily/shop/2026/11/23/shop-20261123T020000.000Z.dump', inPlace: true },
+  { database: 'shop', markRolledBack: ['20261123104500_add_loyalty_points'] },
 ];
 
 /**
@@ -121,6 +123,12 @@ export const RestoreInput = z
       "How long a human has to approve, when one is asked; by default the deployed config's.",
     ),
     cutover: ApplicationName.optional().describe('The configured application to switch to the restored database once a human approves.'),
+    runMigrations: z
+      .boolean()
+      .default(true)
+      .describe(
+        "With cutover: run the application's configured migrations on the restore before validating it. false leaves the restore as the backup holds it.",
+      ),
     askApproval: z
       .boolean()
       .default(false)
@@ -134,6 +142,14 @@ export const RestoreInput = z
         'Restore over the source database itself (pg_restore --clean --if-exists, in one transaction, so one job). A human approves the backup first, before anything is written; on failure nothing is dropped.',
       ),
     keepOnFailure: z.boolean().default(false).describe('Keep what this execution created when it fails, to investigate.'),
+    markRolledBack: z
+      .array(z.string().min(1).max(MAX_MIGRATION_NAME_LENGTH))
+      .min(1)
+      .max(MAX_REPORTED_MIGRATIONS)
+      .optional()
+      .describe(
+        'Prisma migrations to mark rolled back in the restored database before its checks, as `prisma migrate resolve --rolled-back` does: each must have failed there (finished_at and rolled_back_at empty), and the restored schema must equal that of the newest backup taken before it started, which shows its effects absent. All or nothing: one refused fails the restore (MarkRolledBackRefused) and nothing is marked.',
+      ),
     owner: RoleName.optional().describe(
       "The role that owns the restored database and its objects where no application's role does (a database with no configured application, or with several and no cutover naming one); by default the source database's owner, as the backup records it. It must exist on the target's server, and the admin user must be able to act as it (SET ROLE).",
     ),
@@ -174,6 +190,15 @@ export const RestoreInput = z
         `required: the default name "${input.database}${RESTORED_SUFFIX}<yyyymmddhhmmss>" would pass PostgreSQL's ${MAX_IDENTIFIER_LENGTH} characters`,
       );
     }
+    if (input.markRolledBack !== undefined && partial) {
+      problem(
+        ['markRolledBack'],
+        "a table-level restore leaves out the migrations' effects it would prove absent: restore the whole database",
+      );
+    }
+    input.markRolledBack?.forEach((name, i) => {
+      if (input.markRolledBack!.indexOf(name) !== i) problem(['markRolledBack', i], `"${name}" is named twice`);
+    });
     refineSmokeCheckNames(input.smokeChecks, ctx);
   })
   .meta({ title: 'Lifeline restore workflow input', examples: RESTORE_INPUT_EXAMPLES });

@@ -3,9 +3,11 @@ import { DeploymentName, ApplicationName } from '../names.js';
 import { DatabaseLabel } from '../vault/keys.js';
 import { LatestMigration } from '../vault/manifest.js';
 import { SecretArn } from '../postgres/connection-secrets.js';
+import { MigrationState } from '../postgres/migrations.js';
 import { CutoverInput } from '../cutover/input.js';
 import { LambdaFunctionArn, RestoreDatabase, RunnerPlacement } from './catalog.js';
 import { RestoreJob } from './job.js';
+import { MigrationsReport, MigrationsRequest, MigrationsState, PreparedMigrations } from './migrations.js';
 import { CaughtError, Timing } from '../workflows/execution-state.js';
 import { ApprovalDecision } from '../workflows/approval.js';
 import { DatabaseName, ExistingDatabaseName } from '../postgres/databases.js';
@@ -50,6 +52,10 @@ export const RestoreRequest = z.strictObject({
    */
   owner: z.string().nullable().default(null),
   keepOnFailure: z.boolean(),
+  /** The migrations RunMigrations runs on the restore before its validation: the cutover application's, if any. */
+  migrations: MigrationsRequest.nullable().default(null),
+  /** Prisma migrations PrepareMigrations marks rolled back, before the migrations and the checks (postgres/migrations.ts markRolledBack). */
+  markRolledBack: z.array(z.string()).default([]),
   /**
    * `required`: the restored database waits for a human before cutover (an in-place restore asks before RunRestore);
    * `subject`: the approval request's.
@@ -177,10 +183,14 @@ export const ValidationReport = z.strictObject({
     actual: LatestMigration.nullable(),
     ok: z.boolean(),
     checked: z.boolean(),
+    /** Prisma's and Drizzle's migrations against the live source's, and those marked rolled back; absent in a drill's report. */
+    state: MigrationState.optional(),
   }),
   smokeChecks: z.array(z.strictObject({ name: z.string(), passed: z.boolean(), detail: z.string() })),
   /** Absent where nothing compared it, as in a drill's report. */
   drift: SourceDrift.optional(),
+  /** What the application's migrations applied before the checks; null where none ran. */
+  migrations: MigrationsReport.nullable().default(null),
   timing: Timing,
 });
 export type ValidationReport = z.infer<typeof ValidationReport>;
@@ -198,6 +208,7 @@ export const RestoreState = z.object({
   backup: BackupUsed.optional(),
   target: CreatedTarget.optional(),
   restore: z.object({ taskArn: z.string() }).optional(),
+  migrations: MigrationsState.optional(),
   validation: ValidationReport.optional(),
   approval: ApprovalDecision.optional(),
   handOver: CutoverInput.optional(),
@@ -249,7 +260,22 @@ export const RestoreStepEvent = z.discriminatedUnion('step', [
   }),
   z.strictObject({ step: z.literal('resolveBackup'), request: RestoreRequest }),
   z.strictObject({ step: z.literal('createTarget'), request: RestoreRequest, backup: BackupUsed }),
-  z.strictObject({ step: z.literal('validateRestore'), request: RestoreRequest, backup: BackupUsed, target: CreatedTarget }),
+  z.strictObject({ step: z.literal('prepareMigrations'), request: RestoreRequest, target: CreatedTarget }),
+  /** After RunMigrations; `error`, what RunMigrations failed with (MigrationsFailed names it). */
+  z.strictObject({
+    step: z.literal('concludeMigrations'),
+    request: RestoreRequest,
+    target: CreatedTarget,
+    migrations: PreparedMigrations,
+    error: CaughtError.optional(),
+  }),
+  z.strictObject({
+    step: z.literal('validateRestore'),
+    request: RestoreRequest,
+    backup: BackupUsed,
+    target: CreatedTarget,
+    migrations: MigrationsState,
+  }),
   /** After the approval (if any), before HandOver or Summarize: the target is this execution's result, its mark kept. */
   z.strictObject({ step: z.literal('keepTarget'), request: RestoreRequest, target: CreatedTarget }),
   z.strictObject({ step: z.literal('summarize'), state: RestoreState }),

@@ -19,6 +19,17 @@ import { assertJobFits, storageFor } from './job.js';
 import { runnerErrorName } from '../exit-codes.js';
 import { defaultTargetName, RestoreInput } from './input.js';
 import { checkRestored, migrationName, sourceDrift, type TableCheckLog } from './validation.js';
+import {
+  applicationUrlOf,
+  holdTargetSecret,
+  migrationsBefore,
+  migrationsSince,
+  migrationsUrl,
+  releaseTargetSecret,
+  type MigrationsReport,
+  type MigrationsState,
+  type PreparedMigrations,
+} from './migrations.js';
 import { plainName, selectedTables, selectTables } from '../archive/table-selection.js';
 import { readArchiveHead } from '../archive/format.js';
 import {
@@ -50,6 +61,7 @@ import {
 } from '../postgres/databases.js';
 import { endpointConnection } from '../postgres/endpoints.js';
 import { quoteIdent } from '../postgres/inventory.js';
+import { describeMigrationState, markRolledBack, migrationState } from '../postgres/migrations.js';
 
 export interface RestoreStepDeps {
   settings: RestoreSettings;
@@ -95,8 +107,13 @@ async function runStep(event: unknown, deps: RestoreStepDeps): Promise<unknown> 
       return timed(await resolveBackup(parsed.request, deps));
     case 'createTarget':
       return timed(await createTarget(parsed.request, parsed.backup, deps));
+    case 'prepareMigrations':
+      return prepareMigrations(parsed.request, parsed.target, deps);
+    case 'concludeMigrations':
+      if (!parsed.migrations.run) throw new LifelineError('InvalidInput', 'concludeMigrations: no migrations were prepared');
+      return concludeMigrations(parsed.request, parsed.target, parsed.migrations, parsed.error, deps);
     case 'validateRestore':
-      return timed(await validateRestore(parsed.request, parsed.backup, parsed.target, deps));
+      return timed(await validateRestore(parsed.request, parsed.backup, parsed.target, parsed.migrations, deps));
     case 'keepTarget':
       return keepTarget(parsed.request, parsed.target, deps);
     case 'summarize': {
@@ -184,6 +201,10 @@ export async function validateInput(
     ownerSecretArn: owner?.connectionSecretArn ?? null,
     owner: input.owner ?? null,
     keepOnFailure: input.keepOnFailure,
+    markRolledBack: input.markRolledBack ?? [],
+    // Only a restore the application is switched to must match its code's schema; a table-level one has no cutover.
+    migrations:
+      input.cutover !== undefined && input.runMigrations && owner?.migrations ? { application: owner.name, ...owner.migrations } : null,
     approval: {
       required: input.cutover !== undefined || input.askApproval,
       timeoutSeconds: input.approvalTimeoutHours !== undefined ? input.approvalTimeoutHours * 3600 : settings.approvalTimeoutSeconds,
@@ -477,11 +498,14 @@ const INSUFFICIENT_PRIVILEGE = '42501';
  * report with `passed: false`, so that the report reaches the notification; the state machine then fails.
  * A role that may not read the restored tables fails with VerificationFailed. Where no application's role owns the
  * restore, its owner (whose password no secret holds) is proved through the admin's session, as that role (SET ROLE).
+ * The report says which migrations PrepareMigrations marked rolled back, which the application's migrations applied,
+ * and which the live source has applied that the restore has not.
  */
 export async function validateRestore(
   request: RestoreRequest,
   backup: BackupUsed,
   target: CreatedTarget,
+  migrations: MigrationsState,
   deps: RestoreStepDeps,
 ): Promise<Omit<ValidationReport, 'timing'>> {
   const manifest = await readManifest(deps.s3, deps.settings.bucket, backup.key);
@@ -493,10 +517,23 @@ export async function validateRestore(
   try {
     return await withClient(connection, async (client) => {
       if (setRole !== null) await client.query(`SET ROLE ${quoteIdent(setRole)}`);
-      const checks = await checkRestored(client, manifest, request, backup, target, as, deps.logTableChecks);
+      const checks = await checkRestored(client, manifest, request, backup, target, as, deps.logTableChecks, migrations.report?.applied);
+      const source = await liveSource(request, backup, target, deps);
+      const partial = request.tables !== null || request.schemas !== null;
+      const state = await migrationState(
+        client,
+        partial ? { unreachable: 'a table-level restore is not compared with its source' } : source,
+        migrations.prepared.rolledBack,
+      );
+      // The summary tells the approver of them too; the question starts with the summary.
+      const summary = `${checks.summary}${describeMigrationState(state)}`;
       return {
         ...checks,
-        drift: await sourceDrift(connection, await liveSource(request, backup, target, deps), manifest, request, deps.deadline),
+        summary,
+        approvalQuestion: `${summary}${checks.approvalQuestion.slice(checks.summary.length)}`,
+        migration: { ...checks.migration, state },
+        migrations: migrations.report ?? null,
+        drift: await sourceDrift(connection, source, manifest, request, deps.deadline),
       };
     });
   } catch (error) {
@@ -506,6 +543,90 @@ export async function validateRestore(
       `${target.database} failed validation as ${as.user}, ${whose}, which cannot use it: ${redact((error as Error).message, as)}`,
     );
   }
+}
+
+/**
+ * After RunRestore, as the application's role (or the restore's owner): marks the input's markRolledBack migrations
+ * rolled back (postgres/migrations.ts), since `prisma migrate deploy` refuses to go past a failed one (P3009); then,
+ * when the application has migrations, points its migrations target secret at the restored database, with the
+ * application's own URL parameters, and notes where its migrations tables stand. Refused, nothing is marked or held.
+ */
+export async function prepareMigrations(
+  request: RestoreRequest,
+  target: CreatedTarget,
+  deps: RestoreStepDeps,
+): Promise<PreparedMigrations> {
+  const connection = await applicationConnection(request, target, deps);
+  const markMigrations = () =>
+    markRolledBack({
+      names: request.markRolledBack,
+      restored: connection,
+      setRole: request.ownerSecretArn === null ? target.owner : null,
+      vault: { s3: deps.s3, bucket: deps.settings.bucket },
+      database: request.database,
+      signal: deps.deadline?.signal,
+    });
+  const { migrations } = request;
+  if (migrations === null) return { run: false, rolledBack: await markMigrations() };
+  // validateInput sets migrations only with an application, whose secret it is.
+  const applicationUrl = applicationUrlOf(await readSecretString(deps.secrets, request.ownerSecretArn!));
+  const before = await withClient(connection, migrationsBefore);
+  const secrets = { secrets: deps.secrets, executions: deps.executions, signal: deps.deadline?.signal };
+  // Held first: MigrationsBusy, retried, comes before anything is marked.
+  const versionId = await holdTargetSecret(migrations, request.execution.id, migrationsUrl(connection, applicationUrl), secrets);
+  try {
+    return { run: true, ...migrations, versionId, before, rolledBack: await markMigrations() };
+  } catch (error) {
+    await releaseTargetSecret(migrations, request.execution.id, versionId, secrets);
+    throw error;
+  }
+}
+
+/**
+ * After RunMigrations: what its task applied, once the target secret proves it ran on this restore (the version
+ * PrepareMigrations wrote was still current); releases the secret either way. A failed task, or one that may have
+ * migrated another restore, fails with MigrationsFailed naming the migration Prisma recorded as failed.
+ */
+export async function concludeMigrations(
+  request: RestoreRequest,
+  target: CreatedTarget,
+  migrations: Extract<PreparedMigrations, { run: true }>,
+  error: { Error: string; Cause?: string } | undefined,
+  deps: RestoreStepDeps,
+): Promise<MigrationsReport> {
+  const held = await releaseTargetSecret(migrations, request.execution.id, migrations.versionId, {
+    secrets: deps.secrets,
+    signal: deps.deadline?.signal,
+  });
+  const connection = await applicationConnection(request, target, deps);
+  const { applied, failed } = await withClient(connection, (client) => migrationsSince(client, migrations.before));
+  const command = migrations.command.join(' ');
+  if (error) {
+    const details = causeDetails(error.Cause);
+    const exitCode = (details?.Containers as { ExitCode?: unknown }[] | undefined)?.[0]?.ExitCode;
+    const how = typeof exitCode === 'number' ? `exited with code ${exitCode}` : `failed (${error.Error})`;
+    const which = failed.map((m) => `Prisma migration ${m.name} failed: ${redact(m.log, connection)}`).join('; ');
+    throw new LifelineError(
+      'MigrationsFailed',
+      `the migrations of ${migrations.application} (${command}) ${how} on ${target.database}` +
+        `${which ? `: ${which}` : ''}${applied.length ? `; applied before that: ${applied.map((m) => m.name).join(', ')}` : ''}. ` +
+        `Its output is in the task's log (${migrations.taskDefinition}); the restore is dropped`,
+    );
+  }
+  if (!held) {
+    throw new LifelineError(
+      'MigrationsFailed',
+      `the migrations target secret of ${migrations.application} was written by another restore while this one's migrations ran: ` +
+        `its task may have migrated that database instead of ${target.database}, which is dropped; start the restore again`,
+    );
+  }
+  if (failed.length > 0) {
+    throw new LifelineError(
+      'MigrationsFailed',
+      `the migrations of ${migrations.application} (${command}) ended without error but Prisma recorded ${failed.map((m) => m.name).join(', ')} as unfinished on ${target.database}`,
+    );
+  }
+  return { application: migrations.application, command: migrations.command, applied };
 }
 
 /** The live source the restore is compared with: its database on the target's server, when that is the source's own. */

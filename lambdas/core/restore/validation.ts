@@ -1,3 +1,4 @@
+import type { MigrationsReport } from './migrations.js';
 import type pg from 'pg';
 import { selectedTables } from '../archive/table-selection.js';
 import { deadlineAfter, type StepDeadline } from '../deadline.js';
@@ -5,7 +6,7 @@ import { liveState } from '../drift/diff.js';
 import { compareStates, describeRowDrift, describeSchemaDrift } from '../drift/report.js';
 import { liveSchema } from '../drift/schema.js';
 import { describe, redact, type ConnectionSettings } from '../postgres/connection.js';
-import { countRows, latestMigration } from '../postgres/inventory.js';
+import { countRows, latestMigration, MIGRATIONS_TABLES } from '../postgres/inventory.js';
 import type { BackupManifest, LatestMigration } from '../vault/manifest.js';
 import { checkRows, ESTIMATE_TOLERANCE } from './pipeline.js';
 import {
@@ -124,9 +125,14 @@ export async function checkRestored(
   target: Pick<CreatedTarget, 'database'>,
   as: ConnectionSettings,
   logTableChecks: TableCheckLog | undefined,
-): Promise<Omit<ValidationReport, 'timing'>> {
+  /** What the application's migrations applied before the checks: the newest is the migration expected then. */
+  applied: MigrationsReport['applied'] = [],
+): Promise<Omit<ValidationReport, 'timing' | 'migrations'>> {
   const tables: TableCheck[] = [];
-  for (const table of selectedTables(manifest, { tables: request.tables ?? undefined, schemas: request.schemas ?? undefined })) {
+  for (const backedUp of selectedTables(manifest, { tables: request.tables ?? undefined, schemas: request.schemas ?? undefined })) {
+    // Each migration applied added its row to its tool's table.
+    const added = applied.filter((migration) => MIGRATIONS_TABLES[migration.tool] === backedUp.name).length;
+    const table = { ...backedUp, rows: backedUp.rows + added };
     const rows = await countRows(client, table);
     tables.push({
       schema: table.schema,
@@ -140,7 +146,8 @@ export async function checkRestored(
   const tolerance = `${ESTIMATE_TOLERANCE * 100}%`;
   const partial = request.tables !== null || request.schemas !== null;
   const actual = partial ? null : await latestMigration(client);
-  const expected = manifest.latestMigration;
+  const newestApplied = applied.at(-1);
+  const expected = newestApplied ? { ...newestApplied, appliedAt: null } : manifest.latestMigration;
   const migrationOk = partial || (actual?.tool === expected?.tool && actual?.name === expected?.name);
   const smokeChecks: ValidationReport['smokeChecks'] = [];
   for (const check of request.smokeChecks) smokeChecks.push({ name: check.name, ...(await runSmokeCheck(client, check.sql, as)) });
@@ -156,12 +163,18 @@ export async function checkRestored(
   if (failures.length > MAX_REPORTED_TABLES) tableProblems.push(`${failures.length - MAX_REPORTED_TABLES} more tables differ`);
   const problems = [
     ...tableProblems,
-    ...(migrationOk ? [] : [`the latest migration is ${migrationName(actual)}, the backup's ${migrationName(expected)}`]),
+    ...(migrationOk
+      ? []
+      : [
+          `the latest migration is ${migrationName(actual)}, ${newestApplied ? 'the newest the migrations applied' : "the backup's"} ${migrationName(expected)}`,
+        ]),
     ...smokeChecks.filter((c) => !c.passed).map((c) => `smoke check "${c.name}" ${c.detail}`),
   ];
   const checked = [
     `${tables.length} tables match the backup's row counts${tables.some((t) => !t.exact) ? ` (estimated ones within ${tolerance})` : ''}`,
-    partial ? 'migration not compared (table-level restore)' : `${migrationName(expected)} matches`,
+    partial
+      ? 'migration not compared (table-level restore)'
+      : `${migrationName(expected)}${newestApplied ? `, the newest of the ${applied.length} the migrations applied,` : ''} matches`,
     `${smokeChecks.length} smoke checks passed`,
   ];
   const where = `${target.database} (backup ${backup.key}, taken ${backup.takenAt})`;

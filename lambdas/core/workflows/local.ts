@@ -33,7 +33,7 @@ import {
  * a Task without a timeout (AWS would wait a year) is refused before anything runs.
  */
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 /**
  * A Lambda handler: the event in, the result out, a thrown error's `name` becomes the state's error. Its context
@@ -257,6 +257,18 @@ function withStateName(value: Json, state: string): Json {
   );
 }
 
+/** Where timeoutFromStateInput puts a state's input among its parameters; removed before the task sees them. */
+const STATE_INPUT_FIELD = '__lifelineStateInput';
+
+/**
+ * AWS reads a Task's TimeoutSecondsPath from the state's input; the local engine reads it from the evaluated
+ * Parameters. This passes the input along in the parameters, and points the path there.
+ */
+function timeoutFromStateInput(state: { Parameters?: unknown; TimeoutSecondsPath: string }): void {
+  state.Parameters = { ...(state.Parameters as Record<string, Json>), [`${STATE_INPUT_FIELD}.$`]: '$' };
+  state.TimeoutSecondsPath = `$.${STATE_INPUT_FIELD}${state.TimeoutSecondsPath.slice(1)}`;
+}
+
 /** Where a field is in a state's evaluated parameters: its keys and indexes from the top. */
 type FieldPath = (string | number)[];
 
@@ -329,6 +341,7 @@ async function executeRecorded(
       const fields: FieldPath[] = [];
       state.Parameters = deferJsonToString(withStateName(state.Parameters, name), [], fields);
       if (fields.length > 0) serialized[name] = fields;
+      if (state.TimeoutSecondsPath) timeoutFromStateInput(state as typeof state & { TimeoutSecondsPath: string });
     }
   }
   const token = randomBytes(32).toString('base64url');
@@ -383,7 +396,8 @@ async function executeRecorded(
     Object.entries(handlers).map(([name, handler]) => [
       name,
       async (evaluated: Json): Promise<Json> => {
-        const input = serializeFields(evaluated, serialized[name]);
+        const { [STATE_INPUT_FIELD]: _stateInput, ...parameters } = evaluated as Record<string, Json>;
+        const input = serializeFields(parameters, serialized[name]);
         // Let the event log catch up first: a state entered with too large an input must not act.
         await new Promise((resolve) => setImmediate(resolve));
         overLimit('task input', name, input);

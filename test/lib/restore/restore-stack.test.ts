@@ -280,7 +280,18 @@ describe('the catalog', () => {
         subnetIds: ['subnet-0a1b2c3d4e5f67890', 'subnet-1a1b2c3d4e5f67890'],
         securityGroupIds: [backupsGroup('production')],
       },
-      applications: [{ name: 'shop-api', connectionSecretArn: SHOP_API_SECRET }],
+      applications: [
+        {
+          name: 'shop-api',
+          connectionSecretArn: SHOP_API_SECRET,
+          migrations: {
+            taskDefinition: 'lifeline-migrations-shop-api',
+            targetSecret: 'lifeline/lifeline/migrations/shop-api',
+            timeoutSeconds: 1800,
+            command: ['npx', 'prisma', 'migrate', 'deploy'],
+          },
+        },
+      ],
     });
     expect(entry('warehouse')).toMatchObject({
       host: 'warehouse.cluster-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com',
@@ -340,8 +351,9 @@ describe('the restore workflow', () => {
   it('is deployed only with a "restore" section; without one, the vault and backups are the same', () => {
     const json = exampleJson();
     delete json.restore;
-    // PITR reads the restore catalog: it needs restore.
+    // PITR reads the restore catalog, and the restore workflow runs the applications' migrations: both need restore.
     delete json.pitr;
+    for (const application of json.applications) delete application.migrations;
     const without = synthesize(parseConfig(json));
     expect(without.restore).toBeUndefined();
     expect(without.assembly.stacks.map((stack) => stack.stackName).sort()).toEqual([
@@ -449,6 +461,12 @@ describe('the state machine', () => {
       resources: ['arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/lifeline-restore-runner-*:*'],
       condition: { ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': ['Cluster', 'Arn'] } } },
     });
+    // The applications' migrations task definitions, on the same cluster, by their own family prefix.
+    expect(of('RunTheMigrations')).toMatchObject({
+      actions: ['ecs:RunTask'],
+      resources: ['arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/lifeline-migrations-*:*'],
+      condition: { ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': ['Cluster', 'Arn'] } } },
+    });
     expect(of('FollowTheRunner').resources).toEqual(['arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<Cluster>/*']);
     // The definition propagates the task definition's tags, and ECS authorizes that as TagResource on creation only.
     const definition = JSON.parse(readFileSync(new URL('../../../state-machines/restore.asl.json', import.meta.url), 'utf8'));
@@ -483,12 +501,24 @@ describe('the state machine', () => {
         (t) => `${deployed(regionalEcs)}task-definition/${t.Properties.Family}:1`,
       );
     const regionalEcs = 'arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:';
+    const migrationsFamilies: string[] = [];
     for (const value of catalogOf(group).values()) {
       const db = RestoreDatabase.parse(JSON.parse(value));
       expect(db.stepsFunctionArn).toMatch(glob(of('InvokeSteps').resources[0]!));
       expect(`${deployed(regionalEcs)}task-definition/${db.runner.taskDefinition}:1`).toMatch(glob(of('RunTheRunners').resources[0]!));
+      for (const application of db.applications) {
+        if (!application.migrations) continue;
+        const family = `${deployed(regionalEcs)}task-definition/${application.migrations.taskDefinition}:1`;
+        expect(family).toMatch(glob(of('RunTheMigrations').resources[0]!));
+        expect(family).not.toMatch(glob(of('RunTheRunners').resources[0]!));
+        migrationsFamilies.push(family);
+      }
     }
-    for (const family of families(group)) expect(family).toMatch(glob(of('RunTheRunners').resources[0]!));
+    expect(migrationsFamilies).toEqual([`${deployed(regionalEcs)}task-definition/lifeline-migrations-shop-api:1`]);
+    // Each task definition of the group is a runner or an application's migrations, and runs only as such.
+    for (const family of families(group)) {
+      expect(family).toMatch(glob(of(migrationsFamilies.includes(family) ? 'RunTheMigrations' : 'RunTheRunners').resources[0]!));
+    }
     expect(of('PublishToItsTopics').resources).toEqual([
       expect.stringMatching(/^<ApprovalsTopic/),
       expect.stringMatching(/^<import lifeline-vault:ExportsOutputRefNotificationsTopic/),

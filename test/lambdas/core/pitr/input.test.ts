@@ -23,6 +23,10 @@ describe('the PITR input', () => {
     [{ database: 'shop', restorePoint: 'latest', approvalTimeoutHours: 0 }, /approvalTimeoutHours/],
     [{ database: 'shop', restorePoint: 'latest', region: 'eu-west-1' }, /region|Unrecognized/],
     [
+      { database: 'shop', restorePoint: 'latest', markRolledBack: ['20261123_add_points'] },
+      /markRolledBack: is for restores from a backup \(the restore workflow\): .* a point-in-time recovery reads no backups/,
+    ],
+    [
       {
         database: 'shop',
         restorePoint: 'latest',

@@ -26,6 +26,7 @@ describe('restore workflow input', () => {
       askApproval: false,
       inPlace: false,
       keepOnFailure: false,
+      runMigrations: true,
     });
   });
 
@@ -40,7 +41,7 @@ describe('restore workflow input', () => {
       smokeChecks: [{ name: 'orders exist', sql: 'SELECT count(*) > 0 FROM orders' }],
       keepOnFailure: true,
     };
-    expect(parseInput(RestoreInput, input, 'restore input')).toEqual({ ...input, askApproval: false, inPlace: false });
+    expect(parseInput(RestoreInput, input, 'restore input')).toEqual({ ...input, askApproval: false, inPlace: false, runMigrations: true });
     expect(
       parseInput(RestoreInput, { database: 'shop', key: KEY, cutover: 'shop-api', approvalTimeoutHours: 4 }, 'restore input'),
     ).toMatchObject({
@@ -116,6 +117,10 @@ describe('restore workflow input', () => {
       [{ database: 'shop', target: { database: 'template1' } }, /target\.database: "template1" is a template database/],
       [{ database: 'shop', target: { database: 'template0' } }, /a restore never writes into it: name a new database/],
       [{ database: 'shop', keepOnFailure: 'true' }, /keepOnFailure: .*expected boolean/i],
+      [{ database: 'shop', markRolledBack: [] }, /markRolledBack: .*>=1 items/],
+      [{ database: 'shop', markRolledBack: ['x'.repeat(256)] }, /markRolledBack\[0\]: .*<=255 characters/],
+      [{ database: 'shop', markRolledBack: ['a', 'b', 'a'] }, /markRolledBack\[2\]: "a" is named twice/],
+      [{ database: 'shop', schemas: ['app'], markRolledBack: ['a'] }, /markRolledBack: a table-level restore leaves out/],
     ];
     for (const [input, expected] of cases) {
       expect(refusal(input), JSON.stringify(input)).toMatch(expected);

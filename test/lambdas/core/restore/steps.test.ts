@@ -84,6 +84,8 @@ describe('validateInput', () => {
       ownerSecretArn: API_SECRET,
       owner: null,
       keepOnFailure: false,
+      markRolledBack: [],
+      migrations: null,
       approval: { required: false, timeoutSeconds: 86_400, subject: 'Lifeline: approve the restore of shop' },
       cleanupFailedSubject: 'Lifeline: restore of shop failed, and so did its cleanup',
       stepsFunctionArn: SHOP_STEPS,

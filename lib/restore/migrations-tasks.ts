@@ -1,0 +1,158 @@
+import { Aws, Duration, RemovalPolicy, SecretValue, Validations } from 'aws-cdk-lib';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { migrationsFamily, migrationsTargetSecretName } from '../../lambdas/core/names.js';
+import { RELEASED_TARGET_SECRET, type MigrationsPlacement } from '../../lambdas/core/restore/migrations.js';
+import { RUNNER_USER } from '../../lambdas/core/runner/environment.js';
+import type { LifelineConfig } from '../config/schema.js';
+import { ownKey } from '../own-key.js';
+import type { RuntimeImage } from '../runtime/runtime-image.js';
+import type { WorkflowLogs } from '../workflows/workflow-logs.js';
+
+type Application = LifelineConfig['applications'][number];
+type MigratedApplication = Application & { migrations: NonNullable<Application['migrations']> };
+
+/** The migrations container's name. */
+const CONTAINER = 'migrations';
+
+/** A private ECR image's account, region and repository; undefined for any other registry. */
+function ecrRepository(image: string): { account: string; region: string; name: string } | undefined {
+  const match = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com\/([^:@]+)/.exec(image);
+  return match ? { account: match[1]!, region: match[2]!, name: match[3]! } : undefined;
+}
+
+export interface MigrationsTasksProps {
+  readonly deployment: string;
+  /** The applications of the restore group's databases; those with `migrations` get a task. */
+  readonly applications: readonly Application[];
+  /** Lifeline's runtime image, for migrations that name no image of their own. */
+  readonly image: RuntimeImage;
+  readonly logs: WorkflowLogs;
+  /** The IAM path of the restore runners' roles, which the restore workflow may pass to ECS. */
+  readonly rolePath: string;
+}
+
+/**
+ * Each application's migrations (config `migrations`) as a Fargate task definition of its image and command, whose
+ * DATABASE_URL is its migrations target secret (restore/migrations.ts), encrypted with a key of the group's own.
+ * The task role has no policy: the migrations need the database, which the URL names, and nothing of AWS.
+ */
+export class MigrationsTasks extends Construct {
+  /** By application name: where its migrations run, for the catalog. */
+  readonly placements: ReadonlyMap<string, MigrationsPlacement>;
+  private readonly secrets = new Map<string, secretsmanager.Secret>();
+  private readonly key?: kms.Key;
+
+  constructor(scope: Construct, id: string, props: MigrationsTasksProps) {
+    super(scope, id);
+    const migrated = props.applications.filter((app): app is MigratedApplication => app.migrations !== undefined);
+    const placements = new Map<string, MigrationsPlacement>();
+    if (migrated.length > 0) {
+      const key = ownKey(this, 'Lifeline migrations target secrets: the restored database each migrations task runs on');
+      this.key = key;
+      const taskRole = new iam.Role(this, 'TaskRole', {
+        assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+        description: 'Lifeline migrations tasks: no AWS access, the database only',
+        path: props.rolePath,
+      });
+      for (const app of migrated) placements.set(app.name, this.task(app, key, taskRole, props));
+    }
+    this.placements = placements;
+  }
+
+  private task(app: MigratedApplication, key: kms.Key, taskRole: iam.Role, props: MigrationsTasksProps): MigrationsPlacement {
+    const scope = new Construct(this, app.name);
+    const secretName = migrationsTargetSecretName(props.deployment, app.name);
+    const secret = new secretsmanager.Secret(scope, 'TargetSecret', {
+      secretName,
+      description: `Lifeline: the restored database the migrations of ${app.name} run on, while a restore holds it`,
+      encryptionKey: key,
+      secretStringValue: SecretValue.unsafePlainText(RELEASED_TARGET_SECRET),
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    Validations.of(secret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        "Each restore writes it for its own migrations run and releases it; the password it holds is the application's own, rotated with its secret.",
+    });
+    this.secrets.set(app.name, secret);
+
+    const executionRole = new iam.Role(scope, 'ExecutionRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      path: props.rolePath,
+    });
+    const family = migrationsFamily(props.deployment, app.name);
+    const taskDefinition = new ecs.FargateTaskDefinition(scope, 'TaskDefinition', {
+      family,
+      cpu: app.migrations.fargate.vcpus * 1024,
+      memoryLimitMiB: app.migrations.fargate.memoryGiB * 1024,
+      runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+      taskRole: taskRole.withoutPolicyUpdates(),
+      executionRole,
+      volumes: [{ name: 'tmp' }],
+    });
+    const own = app.migrations.image;
+    const container = taskDefinition.addContainer('Migrations', {
+      containerName: CONTAINER,
+      image: own === undefined ? ecs.ContainerImage.fromDockerImageAsset(props.image.asset) : ecs.ContainerImage.fromRegistry(own),
+      // The application's image runs as its own user; Lifeline's as its unprivileged one.
+      user: own === undefined ? RUNNER_USER : undefined,
+      command: [...app.migrations.command],
+      readonlyRootFilesystem: true,
+      secrets: { DATABASE_URL: ecs.Secret.fromSecretsManager(secret, 'DATABASE_URL') },
+      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'migrations', logGroup: props.logs.logGroup(scope, 'Logs') }),
+      stopTimeout: Duration.seconds(30),
+    });
+    const repository = own === undefined ? undefined : ecrRepository(own);
+    if (repository) {
+      executionRole.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'PullTheApplicationImage',
+          actions: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'],
+          resources: [`arn:${Aws.PARTITION}:ecr:${repository.region}:${repository.account}:repository/${repository.name}`],
+        }),
+      );
+      executionRole.addToPolicy(
+        new iam.PolicyStatement({ sid: 'EcrAuthorization', actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
+      );
+    }
+    if (own === undefined || repository) {
+      Validations.of(executionRole).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'ecr:GetAuthorizationToken supports no resource-level permissions; image pulls are granted on the image repository only.',
+      });
+    }
+    container.addMountPoints({ sourceVolume: 'tmp', containerPath: '/tmp', readOnly: false });
+    return {
+      taskDefinition: family,
+      targetSecret: secretName,
+      timeoutSeconds: app.migrations.timeoutMinutes * 60,
+      command: [...app.migrations.command],
+    };
+  }
+
+  /** What a restore steps function needs to hold and release `applications`' target secrets (restore/migrations.ts). */
+  statements(applications: readonly string[]): iam.PolicyStatement[] {
+    const secrets = applications.flatMap((name) => {
+      const secret = this.secrets.get(name);
+      return secret ? [secret.secretArn] : [];
+    });
+    if (secrets.length === 0 || !this.key) return [];
+    return [
+      new iam.PolicyStatement({
+        sid: 'HoldMigrationsTargets',
+        actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret', 'secretsmanager:PutSecretValue'],
+        resources: secrets,
+      }),
+      new iam.PolicyStatement({
+        sid: 'EncryptMigrationsTargets',
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: [this.key.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com` } },
+      }),
+    ];
+  }
+}
