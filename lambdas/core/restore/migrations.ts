@@ -5,10 +5,11 @@ import {
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { createHash } from 'node:crypto';
-import type { ClientBase } from 'pg';
+import type { Client, ClientBase } from 'pg';
 import { z } from 'zod';
 import { LifelineError } from '../errors.js';
-import { defaultSslMode, type ConnectionSettings } from '../postgres/connection.js';
+import { connectClient, defaultSslMode, redact, type ConnectionSettings } from '../postgres/connection.js';
+import { causeDetails, type CaughtError } from '../workflows/execution-state.js';
 import { markStanding, type ExecutionStatusLookup } from '../postgres/databases.js';
 import { qualifiedName } from '../postgres/inventory.js';
 import { drizzleTable, MAX_REPORTED_MIGRATIONS, prismaTable, RolledBackMigration } from '../postgres/migrations.js';
@@ -87,7 +88,7 @@ function versionToken(execution: string, purpose: 'hold' | 'release'): string {
 }
 
 /** The URL an application's connection secret holds, as a URL or a JSON DATABASE_URL; undefined in the RDS shape. */
-export function applicationUrlOf(secretString: string): string | undefined {
+function applicationUrlOf(secretString: string): string | undefined {
   const text = secretString.trim();
   if (/^postgres(ql)?:\/\//i.test(text)) return text;
   const json = connectionSecretObject(text, 'application connection secret');
@@ -95,7 +96,7 @@ export function applicationUrlOf(secretString: string): string | undefined {
 }
 
 /** The restored database's URL as the application's role, with the application's own URL parameters (Prisma's schema). */
-export function migrationsUrl(restored: ConnectionSettings, applicationUrl: string | undefined): string {
+function migrationsUrl(restored: ConnectionSettings, applicationUrl: string | undefined): string {
   const url = new URL(applicationUrl ?? 'postgresql://placeholder/');
   url.hostname = restored.host.includes(':') ? `[${restored.host}]` : restored.host;
   url.port = String(restored.port);
@@ -119,7 +120,7 @@ async function readTargetSecret(client: SecretsManagerClient, secretName: string
 }
 
 /** Where the migrations tables stand now, to tell afterwards which rows the run added. */
-export async function migrationsBefore(client: ClientBase): Promise<z.infer<typeof Before>> {
+async function migrationsBefore(client: ClientBase): Promise<z.infer<typeof Before>> {
   const { rows } = await client.query<{ now: Date }>('SELECT now() AS now');
   const drizzle = await drizzleTable(client);
   const drizzleAfterId = drizzle
@@ -129,7 +130,7 @@ export async function migrationsBefore(client: ClientBase): Promise<z.infer<type
 }
 
 /** The migrations applied since `before`; `failed`, Prisma's rows of the run that did not finish, with their log's first line. */
-export async function migrationsSince(
+async function migrationsSince(
   client: ClientBase,
   before: z.infer<typeof Before>,
 ): Promise<{ applied: MigrationsReport['applied']; failed: { name: string; log: string }[] }> {
@@ -167,12 +168,7 @@ export interface MigrationsDeps {
  * Points the application's target secret at the restored database for this execution, once no other running
  * execution holds it (MigrationsBusy otherwise, which the state retries). A retry writes the same version.
  */
-export async function holdTargetSecret(
-  migrations: MigrationsRequest,
-  execution: string,
-  url: string,
-  deps: MigrationsDeps,
-): Promise<string> {
+async function holdTargetSecret(migrations: MigrationsRequest, execution: string, url: string, deps: MigrationsDeps): Promise<string> {
   const { targetSecret } = migrations;
   const current = await readTargetSecret(deps.secrets, targetSecret, deps.signal);
   if (!('released' in current) && current.execution !== execution) {
@@ -222,4 +218,75 @@ export async function releaseTargetSecret(
     );
   }
   return ours;
+}
+
+/**
+ * Before RunMigrations: points the target secret at `restored` (the restored database as the application's role,
+ * with the parameters of the application's own URL in `applicationSecret`) for this execution, and notes where the
+ * migrations tables stand, to tell afterwards what the run applied.
+ */
+export async function holdForMigrations(
+  migrations: MigrationsRequest,
+  execution: string,
+  restored: ConnectionSettings,
+  applicationSecret: string,
+  deps: MigrationsDeps,
+): Promise<{ versionId: string; before: z.infer<typeof Before> }> {
+  const before = await withClient(restored, migrationsBefore);
+  const url = migrationsUrl(restored, applicationUrlOf(applicationSecret));
+  return { versionId: await holdTargetSecret(migrations, execution, url, deps), before };
+}
+
+/**
+ * After RunMigrations: what its task applied on `restored` (named `where` in errors), once the target secret proves
+ * it ran on this restore (the version holdForMigrations wrote was still current); releases the secret either way. A
+ * failed task (`error`), or one that may have migrated another restore, fails with MigrationsFailed naming the
+ * migration Prisma recorded as failed.
+ */
+export async function concludeMigrationsRun(
+  prepared: Extract<PreparedMigrations, { run: true }>,
+  execution: string,
+  restored: ConnectionSettings,
+  where: string,
+  error: CaughtError | undefined,
+  deps: MigrationsDeps,
+): Promise<MigrationsReport> {
+  const held = await releaseTargetSecret(prepared, execution, prepared.versionId, deps);
+  const { applied, failed } = await withClient(restored, (client) => migrationsSince(client, prepared.before));
+  const command = prepared.command.join(' ');
+  if (error) {
+    const details = causeDetails(error.Cause);
+    const exitCode = (details?.Containers as { ExitCode?: unknown }[] | undefined)?.[0]?.ExitCode;
+    const how = typeof exitCode === 'number' ? `exited with code ${exitCode}` : `failed (${error.Error})`;
+    const which = failed.map((m) => `Prisma migration ${m.name} failed: ${redact(m.log, restored)}`).join('; ');
+    throw new LifelineError(
+      'MigrationsFailed',
+      `the migrations of ${prepared.application} (${command}) ${how} on ${where}` +
+        `${which ? `: ${which}` : ''}${applied.length ? `; applied before that: ${applied.map((m) => m.name).join(', ')}` : ''}. ` +
+        `Its output is in the task's log (${prepared.taskDefinition}); the restore is dropped`,
+    );
+  }
+  if (!held) {
+    throw new LifelineError(
+      'MigrationsFailed',
+      `the migrations target secret of ${prepared.application} was written by another restore while this one's migrations ran: ` +
+        `its task may have migrated that database instead of ${where}, which is dropped; start the restore again`,
+    );
+  }
+  if (failed.length > 0) {
+    throw new LifelineError(
+      'MigrationsFailed',
+      `the migrations of ${prepared.application} (${command}) ended without error but Prisma recorded ${failed.map((m) => m.name).join(', ')} as unfinished on ${where}`,
+    );
+  }
+  return { application: prepared.application, command: prepared.command, applied };
+}
+
+async function withClient<T>(settings: ConnectionSettings, use: (client: Client) => Promise<T>): Promise<T> {
+  const client = await connectClient(settings);
+  try {
+    return await use(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }

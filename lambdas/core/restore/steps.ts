@@ -12,7 +12,7 @@ import type { RestoreMetricName } from '../telemetry.js';
 import { parseInput } from '../validation.js';
 import { findBackup, objectSize, openObject, readManifest, type BackupSelector } from '../vault/backups.js';
 import { notificationSubject } from '../workflows/notifications.js';
-import { causeDetails, nameCaught, secondsBetween, stepTimer } from '../workflows/execution-state.js';
+import { causeDetails, nameCaught, secondsBetween, stepTimer, type CaughtError } from '../workflows/execution-state.js';
 import { configuredDatabase, owningApplication, type RestoreCatalog } from './catalog.js';
 import { compensateRestore, type RestoreCompensationDeps } from './compensation.js';
 import { assertJobFits, storageFor } from './job.js';
@@ -20,11 +20,8 @@ import { runnerErrorName } from '../exit-codes.js';
 import { defaultTargetName, RestoreInput } from './input.js';
 import { checkRestored, migrationName, sourceDrift, type TableCheckLog } from './validation.js';
 import {
-  applicationUrlOf,
-  holdTargetSecret,
-  migrationsBefore,
-  migrationsSince,
-  migrationsUrl,
+  concludeMigrationsRun,
+  holdForMigrations,
   releaseTargetSecret,
   type MigrationsReport,
   type MigrationsState,
@@ -569,64 +566,31 @@ export async function prepareMigrations(
   const { migrations } = request;
   if (migrations === null) return { run: false, rolledBack: await markMigrations() };
   // validateInput sets migrations only with an application, whose secret it is.
-  const applicationUrl = applicationUrlOf(await readSecretString(deps.secrets, request.ownerSecretArn!));
-  const before = await withClient(connection, migrationsBefore);
-  const secrets = { secrets: deps.secrets, executions: deps.executions, signal: deps.deadline?.signal };
+  const applicationSecret = await readSecretString(deps.secrets, request.ownerSecretArn!);
+  const migrationsDeps = { secrets: deps.secrets, executions: deps.executions, signal: deps.deadline?.signal };
   // Held first: MigrationsBusy, retried, comes before anything is marked.
-  const versionId = await holdTargetSecret(migrations, request.execution.id, migrationsUrl(connection, applicationUrl), secrets);
+  const held = await holdForMigrations(migrations, request.execution.id, connection, applicationSecret, migrationsDeps);
   try {
-    return { run: true, ...migrations, versionId, before, rolledBack: await markMigrations() };
+    return { run: true, ...migrations, ...held, rolledBack: await markMigrations() };
   } catch (error) {
-    await releaseTargetSecret(migrations, request.execution.id, versionId, secrets);
+    await releaseTargetSecret(migrations, request.execution.id, held.versionId, migrationsDeps);
     throw error;
   }
 }
 
-/**
- * After RunMigrations: what its task applied, once the target secret proves it ran on this restore (the version
- * PrepareMigrations wrote was still current); releases the secret either way. A failed task, or one that may have
- * migrated another restore, fails with MigrationsFailed naming the migration Prisma recorded as failed.
- */
+/** After RunMigrations: what its task applied on the restore (restore/migrations.ts concludeMigrationsRun). */
 export async function concludeMigrations(
   request: RestoreRequest,
   target: CreatedTarget,
   migrations: Extract<PreparedMigrations, { run: true }>,
-  error: { Error: string; Cause?: string } | undefined,
+  error: CaughtError | undefined,
   deps: RestoreStepDeps,
 ): Promise<MigrationsReport> {
-  const held = await releaseTargetSecret(migrations, request.execution.id, migrations.versionId, {
+  const connection = await applicationConnection(request, target, deps);
+  return concludeMigrationsRun(migrations, request.execution.id, connection, target.database, error, {
     secrets: deps.secrets,
     signal: deps.deadline?.signal,
   });
-  const connection = await applicationConnection(request, target, deps);
-  const { applied, failed } = await withClient(connection, (client) => migrationsSince(client, migrations.before));
-  const command = migrations.command.join(' ');
-  if (error) {
-    const details = causeDetails(error.Cause);
-    const exitCode = (details?.Containers as { ExitCode?: unknown }[] | undefined)?.[0]?.ExitCode;
-    const how = typeof exitCode === 'number' ? `exited with code ${exitCode}` : `failed (${error.Error})`;
-    const which = failed.map((m) => `Prisma migration ${m.name} failed: ${redact(m.log, connection)}`).join('; ');
-    throw new LifelineError(
-      'MigrationsFailed',
-      `the migrations of ${migrations.application} (${command}) ${how} on ${target.database}` +
-        `${which ? `: ${which}` : ''}${applied.length ? `; applied before that: ${applied.map((m) => m.name).join(', ')}` : ''}. ` +
-        `Its output is in the task's log (${migrations.taskDefinition}); the restore is dropped`,
-    );
-  }
-  if (!held) {
-    throw new LifelineError(
-      'MigrationsFailed',
-      `the migrations target secret of ${migrations.application} was written by another restore while this one's migrations ran: ` +
-        `its task may have migrated that database instead of ${target.database}, which is dropped; start the restore again`,
-    );
-  }
-  if (failed.length > 0) {
-    throw new LifelineError(
-      'MigrationsFailed',
-      `the migrations of ${migrations.application} (${command}) ended without error but Prisma recorded ${failed.map((m) => m.name).join(', ')} as unfinished on ${target.database}`,
-    );
-  }
-  return { application: migrations.application, command: migrations.command, applied };
 }
 
 /** The live source the restore is compared with: its database on the target's server, when that is the source's own. */
