@@ -115,6 +115,7 @@ export function addLifelineStacks(app: App, config: LifelineConfig): LifelineSta
       config,
       pitr: config.pitr,
       vaultStack: vault,
+      restore: { cluster: restore.cluster, groups: restoreGroups },
       description: 'Lifeline: the point-in-time recovery workflow (state machine, steps functions, approvals topic)',
     });
     pitr.addStackDependency(vault);

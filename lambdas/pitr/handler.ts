@@ -10,11 +10,14 @@ import { runPitrStep } from '../core/pitr/steps.js';
 import { ssmRestoreCatalog } from '../core/restore/catalog.js';
 import { parseInput } from '../core/validation.js';
 import { ALARM_TOPIC_VARIABLE, publishNotices } from '../core/workflows/compensation.js';
+import { executionStatusLookup } from '../core/workflows/execution-history.js';
 
 const secrets = new SecretsManagerClient({});
 const ssm = new SSMClient({});
 // Fail fast where the subnets have no route to the RDS API, rather than hang until Lambda's limit.
 const rds = new RDSClient({ requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000 } });
+// Whether the execution holding a migrations target secret still runs; without a route to Step Functions, it holds.
+const executions = executionStatusLookup(new SFNClient({ requestHandler: { connectionTimeout: 5_000, requestTimeout: 10_000 } }));
 // Only the steps function outside any VPC compensates executions (EventBridge targets it): the stack gives it the topic.
 const alarmTopicArn = process.env[ALARM_TOPIC_VARIABLE];
 const compensation = alarmTopicArn
@@ -35,6 +38,7 @@ export async function handler(event: unknown, context: LambdaContext): Promise<u
     catalog: ssmRestoreCatalog(ssm, { name: settings.deployment, backupStacks: settings.backupStacks }),
     rds,
     secrets,
+    executions,
     lambdaRemainingMs: context.getRemainingTimeInMillis(),
     compensation,
   });

@@ -3,11 +3,10 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { LambdaContext } from '../core/deadline.js';
-import type { ExecutionStatusLookup } from '../core/postgres/databases.js';
 import { LifelineError } from '../core/errors.js';
 import { createS3Client } from '../core/vault/s3.js';
 import { DATABASE_DIMENSION, METRICS_NAMESPACE, RESTORE_METRICS, SERVICE_NAMES } from '../core/telemetry.js';
@@ -17,6 +16,7 @@ import { RestoreSettings } from '../core/restore/state.js';
 import { runRestoreStep } from '../core/restore/steps.js';
 import { tableCheckLog } from '../core/restore/validation.js';
 import { ALARM_TOPIC_VARIABLE, publishNotices } from '../core/workflows/compensation.js';
+import { executionStatusLookup } from '../core/workflows/execution-history.js';
 
 const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.restore });
 const logger = new Logger({ serviceName: SERVICE_NAMES.restore });
@@ -38,16 +38,7 @@ const compensation = alarmTopicArn
 // Whether the execution a target's mark names still runs (CreateTarget asks only when a name bears another's mark).
 // In a VPC without a route to Step Functions it fails fast, and the mark holds.
 const describer = new SFNClient({ requestHandler: { connectionTimeout: 5_000, requestTimeout: 10_000 } });
-const executions: ExecutionStatusLookup = async (executionArn, abortSignal) => {
-  try {
-    const described = await describer.send(new DescribeExecutionCommand({ executionArn }), { abortSignal });
-    if (!described?.status) throw new Error(`DescribeExecution of ${executionArn} gave no status`);
-    return described.status;
-  } catch (error) {
-    if ((error as Error).name === 'ExecutionDoesNotExist') return undefined;
-    throw error;
-  }
-};
+const executions = executionStatusLookup(describer);
 
 function settingsFromEnvironment(): RestoreSettings {
   const text = process.env.LIFELINE_RESTORE_SETTINGS;

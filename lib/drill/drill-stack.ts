@@ -20,6 +20,7 @@ import {
 import type { DrillConfig, LifelineConfig, RestoreConfig } from '../config/schema.js';
 import { nagResource } from '../nag-findings.js';
 import {
+  ecsSyncRuleStatement,
   passRunnerRolesStatement,
   runnerCluster,
   runnerTaskDefinition,
@@ -33,9 +34,6 @@ import { WorkflowStepsFunction } from '../workflows/workflow-steps-function.js';
 
 /** The drill steps handler in the runtime image (lambdas/Dockerfile bundles it as drill.mjs). */
 export const DRILL_STEPS_HANDLER = 'drill.handler';
-
-/** The managed rule Step Functions uses to learn when an `ecs:runTask.sync` task stops. */
-const ECS_SYNC_RULE = 'StepFunctionsGetEventsForECSTaskRule';
 
 /** The daily check that publishes DrillOverdue, in UTC. */
 const FRESHNESS_CRON = '0 6 * * ? *';
@@ -172,11 +170,7 @@ export class DrillStack extends Stack {
           new iam.PolicyStatement({ sid: 'FollowTheRunner', actions: ['ecs:StopTask', 'ecs:DescribeTasks'], resources: [tasks] }),
           tagRunnerTaskStatement('TagTheRunnerTask', tasks),
           passRunnerRolesStatement('PassTheRunnerRoles', [taskRole.roleArn, taskDefinition.obtainExecutionRole().roleArn]),
-          new iam.PolicyStatement({
-            sid: 'EcsSyncRule',
-            actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
-            resources: [regional('events', `rule/${ECS_SYNC_RULE}`)],
-          }),
+          ecsSyncRuleStatement(),
           new iam.PolicyStatement({ sid: 'InvokeSteps', actions: ['lambda:InvokeFunction'], resources: [this.stepsFunction.functionArn] }),
         ],
       },

@@ -2,10 +2,13 @@ import { Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct, IConstruct } from 'constructs';
 import { LifelineError } from '../../lambdas/core/errors.js';
-import { pitrNetworkFunctionName, pitrWorkflowName, restoreCatalogRoot } from '../../lambdas/core/names.js';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import { pitrNetworkFunctionName, pitrWorkflowName, restoreCatalogRoot, restoreWorkflowName } from '../../lambdas/core/names.js';
 import type { LifelineConfig, PitrConfig } from '../config/schema.js';
 import { nagResource } from '../nag-findings.js';
 import { ApprovalsTopic } from '../restore/approvals-topic.js';
+import { acknowledgeMigrationsHolders, migrationsHoldersStatement } from '../restore/migrations-tasks.js';
+import type { RestoreGroupStack } from '../restore/restore-group-stack.js';
 import { functionArn } from '../runtime/image-function.js';
 import { RuntimeNetwork } from '../runtime/runtime-network.js';
 import type { VaultStack } from '../vault/vault-stack.js';
@@ -64,6 +67,8 @@ export interface PitrStackProps extends StackProps {
   readonly config: LifelineConfig;
   readonly pitr: PitrConfig;
   readonly vaultStack: VaultStack;
+  /** The restore runners' cluster, and the restore groups whose migrations tasks and target secrets PITR uses too. */
+  readonly restore: { readonly cluster: ecs.CfnCluster; readonly groups: readonly RestoreGroupStack[] };
 }
 
 /**
@@ -109,6 +114,13 @@ export class PitrStack extends Stack {
           endpointSecurityGroupId: vaultStack.endpointSecurityGroupIds.get(network.name),
           usedBy: { group: `Lifeline PITR validation in network ${network.name}`, rules: 'Lifeline PITR validation' },
         });
+        const names = applications.map((app) => app.name);
+        // Restores and point-in-time recoveries take turns at an application's migrations target secret.
+        const holders = applications.some((app) => app.migrations !== undefined) ? [restoreWorkflowName(config.name), name] : [];
+        const migrations = [
+          ...props.restore.groups.flatMap((group, i) => group.migrations.statements(names, `${i + 1}`)),
+          ...(holders.length > 0 ? [migrationsHoldersStatement(holders)] : []),
+        ];
         const steps = new PitrStepsFunction(this, `Steps-${network.name}`, {
           functionName: pitrNetworkFunctionName(config.name, network.name),
           description: `Lifeline PITR Validate: connects to databases restored in network ${network.name} as their application's role`,
@@ -117,12 +129,16 @@ export class PitrStack extends Stack {
           logs,
           rolePath,
           // Validate reads only the application's connection secret: the restored database has its own master secret.
-          statements: databaseStatements(
-            applications.map((app) => ({ secretArn: app.connectionSecretArn })),
-            [],
-          ),
+          statements: [
+            ...databaseStatements(
+              applications.map((app) => ({ secretArn: app.connectionSecretArn })),
+              [],
+            ),
+            ...migrations,
+          ],
           network: { subnetIds: network.subnetIds, securityGroup: access.securityGroup },
         });
+        acknowledgeMigrationsHolders(steps.role, holders);
         return [network.name, steps];
       }),
     );
@@ -175,6 +191,8 @@ export class PitrStack extends Stack {
       alarmTopic: vaultStack.notifications.topic,
       logs,
       startsCutover: config.applications.length > 0,
+      cluster: props.restore.cluster,
+      runsMigrations: config.applications.some((app) => app.migrations !== undefined),
     });
     // The functions are named in the definition and the settings by ARN, not by reference: deploy them first.
     this.stateMachine.node.addDependency(this.stepsFunction, ...this.networkFunctions.values());

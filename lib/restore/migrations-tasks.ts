@@ -8,6 +8,7 @@ import { migrationsFamily, migrationsTargetSecretName } from '../../lambdas/core
 import { RELEASED_TARGET_SECRET, type MigrationsPlacement } from '../../lambdas/core/restore/migrations.js';
 import { RUNNER_USER } from '../../lambdas/core/runner/environment.js';
 import type { LifelineConfig } from '../config/schema.js';
+import { nagResource } from '../nag-findings.js';
 import { ownKey } from '../own-key.js';
 import type { RuntimeImage } from '../runtime/runtime-image.js';
 import type { WorkflowLogs } from '../workflows/workflow-logs.js';
@@ -134,8 +135,11 @@ export class MigrationsTasks extends Construct {
     };
   }
 
-  /** What a restore steps function needs to hold and release `applications`' target secrets (restore/migrations.ts). */
-  statements(applications: readonly string[]): iam.PolicyStatement[] {
+  /**
+   * What a steps function needs to hold and release `applications`' target secrets (restore/migrations.ts), none
+   * when no application of theirs has migrations here. `sid` tells apart the statements of several groups in one policy.
+   */
+  statements(applications: readonly string[], sid = ''): iam.PolicyStatement[] {
     const secrets = applications.flatMap((name) => {
       const secret = this.secrets.get(name);
       return secret ? [secret.secretArn] : [];
@@ -143,16 +147,42 @@ export class MigrationsTasks extends Construct {
     if (secrets.length === 0 || !this.key) return [];
     return [
       new iam.PolicyStatement({
-        sid: 'HoldMigrationsTargets',
+        sid: `HoldMigrationsTargets${sid}`,
         actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret', 'secretsmanager:PutSecretValue'],
         resources: secrets,
       }),
       new iam.PolicyStatement({
-        sid: 'EncryptMigrationsTargets',
+        sid: `EncryptMigrationsTargets${sid}`,
         actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
         resources: [this.key.keyArn],
         conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com` } },
       }),
     ];
+  }
+}
+
+/** Any execution of each of the `holders` workflows, which may hold a migrations target secret. */
+const holderExecutions = (holders: readonly string[]) =>
+  holders.map((name) => `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:execution:${name}:*`);
+
+/**
+ * Asking whether the execution of the `holders` workflows that holds a target secret still runs (restore/migrations.ts
+ * holdTargetSecret): restores and point-in-time recoveries take turns. acknowledgeMigrationsHolders goes with it.
+ */
+export function migrationsHoldersStatement(holders: readonly string[]): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'AskWhetherMigrationsHoldersRun',
+    actions: ['states:DescribeExecution'],
+    resources: holderExecutions(holders),
+  });
+}
+
+/** cdk-nag's acknowledgment of migrationsHoldersStatement's executions in `role`. */
+export function acknowledgeMigrationsHolders(role: iam.IRole, holders: readonly string[]): void {
+  for (const resource of holderExecutions(holders)) {
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[${nagResource(role, resource)}]`,
+      reason: "A migrations target secret names the execution holding it, any of this workflow's; DescribeExecution only reads its status.",
+    });
   }
 }

@@ -8,6 +8,7 @@ import {
   restoreCatalogPath,
   restoreNetworkFunctionName,
   restoreRunnerFamily,
+  pitrWorkflowName,
   restoreRunnerRolePath,
   restoreWorkflowName,
 } from '../../lambdas/core/names.js';
@@ -16,7 +17,7 @@ import type { DatabaseConfig, LifelineConfig, RestoreConfig } from '../config/sc
 import type { VaultStack } from '../vault/vault-stack.js';
 import { databaseStatements } from '../workflows/database-grants.js';
 import { WorkflowLogs } from '../workflows/workflow-logs.js';
-import { MigrationsTasks } from './migrations-tasks.js';
+import { acknowledgeMigrationsHolders, MigrationsTasks, migrationsHoldersStatement } from './migrations-tasks.js';
 import { RestoreRunner } from './restore-runner.js';
 import { restoreDatabaseEntry, restoreSettings } from './restore-settings.js';
 import { RestoreStepsFunction } from './restore-steps-function.js';
@@ -42,6 +43,8 @@ export class RestoreGroupStack extends Stack {
   readonly runner: RestoreRunner;
   /** By network name. */
   readonly networkFunctions: ReadonlyMap<string, RestoreStepsFunction>;
+  /** The applications' migrations tasks and target secrets, which the PITR workflow runs too. */
+  readonly migrations: MigrationsTasks;
 
   constructor(scope: Construct, id: string, props: RestoreGroupStackProps) {
     super(scope, id, props);
@@ -62,13 +65,13 @@ export class RestoreGroupStack extends Stack {
       restoreWorkflow: restoreWorkflowName(config.name),
     });
 
-    const migrations = new MigrationsTasks(this, 'Migrations', {
+    const migrations = (this.migrations = new MigrationsTasks(this, 'Migrations', {
       deployment: config.name,
       applications: config.applications.filter((app) => databases.some((db) => db.name === app.database)),
       image,
       logs,
       rolePath: restoreRunnerRolePath(config.name),
-    });
+    }));
 
     const settings = restoreSettings(this, config, props.restore, vault.bucketName);
     // CreateTarget asks whether the execution a target's mark names still runs: an ended one's mark does not hold the name.
@@ -80,6 +83,7 @@ export class RestoreGroupStack extends Stack {
       networks.map((network) => {
         const inNetwork = databases.filter((db) => db.network === network.name);
         const applications = config.applications.filter((app) => inNetwork.some((db) => db.name === app.database));
+        const pitrHolds = config.pitr !== undefined && applications.some((app) => app.migrations !== undefined);
         // The backups' own group: its rules already reach these databases (runtime-network.ts says why no other).
         const { securityGroup } = props.backups.networks.get(network.name)!;
         const steps = new RestoreStepsFunction(this, `Steps-${network.name}`, {
@@ -93,6 +97,8 @@ export class RestoreGroupStack extends Stack {
             ...databaseStatements([...inNetwork, ...applications.map((app) => ({ secretArn: app.connectionSecretArn }))], inNetwork),
             describeExecutions(),
             ...migrations.statements(applications.map((app) => app.name)),
+            // A point-in-time recovery may hold an application's target secret too.
+            ...(pitrHolds ? [migrationsHoldersStatement([pitrWorkflowName(config.name)])] : []),
           ],
           network: { subnetIds: network.subnetIds, securityGroup },
         });
@@ -100,6 +106,7 @@ export class RestoreGroupStack extends Stack {
           id: `AwsSolutions-IAM5[${nagResource(steps.role, restoreExecutions)}]`,
           reason: "Marks name any execution of this deployment's restore workflow; DescribeExecution only reads its status.",
         });
+        if (pitrHolds) acknowledgeMigrationsHolders(steps.role, [pitrWorkflowName(config.name)]);
         for (const db of inNetwork) {
           const entry: RestoreDatabase = {
             name: db.name,

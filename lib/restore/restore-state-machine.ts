@@ -5,15 +5,12 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { migrationsFamily, restoreRunnerFamily, restoreRunnerRolePath, restoreWorkflowName } from '../../lambdas/core/names.js';
 import { nagResource } from '../nag-findings.js';
-import { passRunnerRolesStatement, runRunnerTaskStatement, tagRunnerTaskStatement } from '../runtime/runner-task.js';
+import { ecsSyncRuleStatement, passRunnerRolesStatement, runRunnerTaskStatement, tagRunnerTaskStatement } from '../runtime/runner-task.js';
 import { RecoveryWorkflowGrants, type RecoveryWorkflowGrantsProps } from '../workflows/recovery-workflow-grants.js';
 import type { WorkflowLogs } from '../workflows/workflow-logs.js';
 import { WorkflowStateMachine } from '../workflows/workflow-state-machine.js';
 
 const DEFINITION = 'state-machines/restore.asl.json';
-
-/** The managed rule Step Functions uses to learn when an `ecs:runTask.sync` task stops. */
-const ECS_SYNC_RULE = 'StepFunctionsGetEventsForECSTaskRule';
 
 /** `deployment`: the config's name, by which the restore groups' runners and steps functions are found. */
 export interface RestoreStateMachineProps extends RecoveryWorkflowGrantsProps {
@@ -49,12 +46,7 @@ export class RestoreStateMachine extends WorkflowStateMachine {
       new iam.PolicyStatement({ sid: 'FollowTheRunner', actions: ['ecs:StopTask', 'ecs:DescribeTasks'], resources: [tasks] }),
       tagRunnerTaskStatement('TagTheRunnerTask', tasks),
       passRunnerRolesStatement('PassTheRunnerRoles', [runnerRoles]),
-      // ecs:runTask.sync learns that a task stopped through this rule, which Step Functions manages.
-      new iam.PolicyStatement({
-        sid: 'EcsSyncRule',
-        actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
-        resources: [regional('events', `rule/${ECS_SYNC_RULE}`)],
-      }),
+      ecsSyncRuleStatement(),
       ...grants.statements,
     ];
     super(scope, id, {

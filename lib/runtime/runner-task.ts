@@ -1,4 +1,4 @@
-import { Validations } from 'aws-cdk-lib';
+import { Aws, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
@@ -39,6 +39,15 @@ export function tagRunnerTaskStatement(sid: string, tasks: string): iam.PolicySt
     actions: ['ecs:TagResource'],
     resources: [tasks],
     conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
+  });
+}
+
+/** The managed rule through which Step Functions learns that an `ecs:runTask.sync` task stopped. */
+export function ecsSyncRuleStatement(): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'EcsSyncRule',
+    actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+    resources: [`arn:${Aws.PARTITION}:events:${Aws.REGION}:${Aws.ACCOUNT_ID}:rule/StepFunctionsGetEventsForECSTaskRule`],
   });
 }
 

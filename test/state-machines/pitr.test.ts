@@ -19,7 +19,8 @@ import {
   ModifyDBInstanceCommand,
   RDSClient,
 } from '@aws-sdk/client-rds';
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,13 +36,25 @@ import {
   runLocalExecution,
   type CallbackAnswer,
   type CallbackRequest,
+  type Json,
   type LambdaHandler,
   type Notification,
 } from '../../lambdas/core/workflows/local.js';
 import { startMoto, createSubnets, type MotoServer } from '../support/moto.js';
 import { startPostgres, type PostgresCluster } from '../support/postgres.js';
 import { PRISMA_MIGRATIONS_TABLE, prismaMigration } from '../support/migration-tables.js';
-import { APPROVAL_FUNCTIONS, APPROVAL_VERIFY_FUNCTION, approve, aslErrors, tasksFailingAnIdleFunction } from '../support/workflows.js';
+import {
+  APPROVAL_FUNCTIONS,
+  APPROVAL_VERIFY_FUNCTION,
+  approve,
+  aslErrors,
+  NO_MIGRATIONS,
+  tasksFailingAnIdleFunction,
+} from '../support/workflows.js';
+import { migrationsTargetSecretName } from '../../lambdas/core/names.js';
+import { RELEASED_TARGET_SECRET } from '../../lambdas/core/restore/migrations.js';
+import { localExecutionStatus } from '../../lambdas/core/workflows/local-executions.js';
+import { inProcessTask } from '../../lambdas/core/workflows/local.js';
 
 const DEFINITION = 'state-machines/pitr.asl.json';
 const arn = (service: string, resource: string) => `arn:aws:${service}:us-east-1:000000000000:${resource}`;
@@ -53,6 +66,14 @@ const SUBSTITUTIONS = {
   NotificationsTopicArn: arn('sns', 'lifeline-notifications'),
   CutoverStateMachineArn: arn('states', 'stateMachine:lifeline-cutover'),
   ApprovalVerifyFunctionArn: APPROVAL_VERIFY_FUNCTION,
+  RunnerClusterArn: arn('ecs', 'cluster/lifeline-runner'),
+};
+/** shop-api's migrations, as the restore group's catalog places them (lib/restore/migrations-tasks.ts). */
+const MIGRATIONS = {
+  taskDefinition: 'lifeline-migrations-shop-api',
+  targetSecret: migrationsTargetSecretName('lifeline', 'shop-api'),
+  timeoutSeconds: 600,
+  command: ['npx', 'prisma', 'migrate', 'deploy'],
 };
 const SOURCE = 'shop-production';
 const CLUSTER_SOURCE = 'ledger-production';
@@ -107,7 +128,7 @@ function catalogEntries(): RestoreDatabase[] {
     network: 'private',
     stepsFunctionArn: arn('lambda', 'function:lifeline-restore1-private'),
     runner: { taskDefinition: 'lifeline-restore-runner-1', subnetIds: ['subnet-1'], securityGroupIds: ['sg-1'] },
-    applications: [{ name: 'shop-api', connectionSecretArn: appSecretArn }],
+    applications: [{ name: 'shop-api', connectionSecretArn: appSecretArn, migrations: MIGRATIONS }],
   };
   // An Aurora cluster; its application connects as the same role to the same stand-in database.
   const ledger: RestoreDatabase = {
@@ -214,16 +235,31 @@ interface Run {
   answer?: (request: CallbackRequest) => Promise<CallbackAnswer>;
   /** The cutover's one step, given the hand-over input once it parsed as CutoverInput; throws to fail the cutover. */
   cutover?: (input: CutoverInput) => Promise<unknown>;
+  /** ECS running shop-api's migrations task: by default, none may run. */
+  runMigrations?: (parameters: Json) => Promise<Json>;
 }
 
 /** A stand-in for cutover.asl.json: one Lambda step that checks its input against core's CutoverInput. */
 const STUB_CUTOVER_FUNCTION = arn('lambda', 'function:stub-cutover');
 let stubCutoverFile: string;
 
-async function run({ input, answer = (request) => approve(request), cutover = () => Promise.resolve({ switched: true }) }: Run) {
+async function run({
+  input,
+  answer = (request) => approve(request),
+  cutover = () => Promise.resolve({ switched: true }),
+  runMigrations = NO_MIGRATIONS.RunMigrations,
+}: Run) {
   const catalog = fixedRestoreCatalog(catalogEntries());
   const handler: LambdaHandler = (event, context) =>
-    runPitrStep(event, { settings, catalog, rds, secrets, sslRootCert: pg.caFile, lambdaRemainingMs: context.getRemainingTimeInMillis() });
+    runPitrStep(event, {
+      settings,
+      catalog,
+      rds,
+      secrets,
+      executions: localExecutionStatus,
+      sslRootCert: pg.caFile,
+      lambdaRemainingMs: context.getRemainingTimeInMillis(),
+    });
   const notifications: Notification[] = [];
   const approvals: CallbackRequest[] = [];
   const result = await runLocalExecution({
@@ -237,7 +273,8 @@ async function run({ input, answer = (request) => approve(request), cutover = ()
         functions: { [STUB_CUTOVER_FUNCTION]: (event) => cutover(parseInput(CutoverInput, event, 'cutover input')) },
       },
     },
-    retryIntervals: { DescribeRestore: 0, StartRestore: 0, ResolveRestorePoint: 0, Cleanup: 0 },
+    tasks: { RunMigrations: runMigrations },
+    retryIntervals: { DescribeRestore: 0, StartRestore: 0, ResolveRestorePoint: 0, Cleanup: 0, PrepareMigrations: 0 },
     input,
     notify: (n) => notifications.push(n),
     answer: (request) => {
@@ -264,9 +301,13 @@ describe('pitr.asl.json', () => {
     );
     expect(tasks.sort()).toEqual(
       [
+        'ConcludeMigrations',
         'CreateWriter',
         'DescribeRestore',
         'Finish',
+        'MigrationsFailed',
+        'PrepareMigrations',
+        'RunMigrations',
         'HandOver',
         'RenameBack',
         'RenameIn',
@@ -280,7 +321,9 @@ describe('pitr.asl.json', () => {
     );
     // A failed rename is renamed back first, then cleaned up.
     const caughtBy = (name: string) => states[name]!.Catch?.find((c) => c.ErrorEquals.includes('States.ALL'))?.Next;
-    for (const name of tasks) expect(caughtBy(name), name).toBe(name === 'RenameIn' ? 'RenameBack' : 'Cleanup');
+    // A failed migrations task goes through MigrationsFailed, which releases the target secret and names the migration.
+    const catcher = (name: string) => ({ RenameIn: 'RenameBack', RunMigrations: 'MigrationsFailed' })[name] ?? 'Cleanup';
+    for (const name of tasks) expect(caughtBy(name), name).toBe(catcher(name));
     expect(states.Cleanup!.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.cleanupError', Next: 'CleanupFailed' }]);
     // Every Task has a timeout, and the RDS steps retry throttling.
     for (const [name, state] of Object.entries(states)) {
@@ -325,6 +368,7 @@ describe('the PITR workflow run locally against moto_server and PostgreSQL', () 
       }),
     );
     appSecretArn = secret.ARN!;
+    await secrets.send(new CreateSecretCommand({ Name: MIGRATIONS.targetSecret, SecretString: RELEASED_TARGET_SECRET }));
     rds = new RDSClient({ ...moto.clientConfig, maxAttempts: 1 });
     instrument(rds);
     // The source, with settings that RDS would not carry over by itself.
@@ -755,11 +799,106 @@ describe('the PITR workflow run locally against moto_server and PostgreSQL', () 
     expect(output!.restorePoint).toMatchObject({ kind: 'snapshot', snapshot: 'shop-before-release-42' });
   });
 
+  /**
+   * ECS running shop-api's migrations task: the execution role resolves DATABASE_URL from the target secret when the
+   * task starts, and the container runs each of `statements` with psql, one transaction each (standing in for `prisma migrate deploy`, which records in
+   * `_prisma_migrations` as it goes); the RDS CA bundle is the image's.
+   */
+  function migrationsTask(statements: string[], seen: { parameters?: Json; url?: string }) {
+    return async (parameters: Json) => {
+      seen.parameters = parameters;
+      const value = await secrets.send(new GetSecretValueCommand({ SecretId: MIGRATIONS.targetSecret }));
+      seen.url = (JSON.parse(value.SecretString!) as { DATABASE_URL: string }).DATABASE_URL;
+      const psql = () =>
+        new Promise<void>((resolve, reject) => {
+          const child = spawn('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', seen.url!, ...statements.flatMap((sql) => ['-c', sql])], {
+            env: { ...process.env, PGSSLROOTCERT: pg.caFile },
+            stdio: 'ignore',
+          });
+          child.once('error', reject);
+          child.once('exit', (code) => (code === 0 ? resolve() : reject(Object.assign(new Error('psql failed'), { exitCode: code }))));
+        });
+      return inProcessTask(psql, (error) => (error as { exitCode: number }).exitCode)(parameters);
+    };
+  }
+  const heldBy = async () =>
+    JSON.parse((await secrets.send(new GetSecretValueCommand({ SecretId: MIGRATIONS.targetSecret }))).SecretString!);
+  const recordPrisma = (name: string, finished: boolean) =>
+    `INSERT INTO _prisma_migrations (id, checksum, migration_name, finished_at, applied_steps_count)
+     VALUES (gen_random_uuid()::text, '${'c'.repeat(64)}', '${name}', ${finished ? 'now()' : 'NULL'}, ${finished ? 1 : 0})`;
+
+  it("runs the cut-over application's migrations on the restore before Validate, DATABASE_URL only in the task's secret, and reports them", async () => {
+    const target = 'shop-pitr-migrated';
+    statuses[target] = ['available'];
+    const seen: { parameters?: Json; url?: string } = {};
+    try {
+      const { result, output } = await run({
+        input: { database: 'shop', restorePoint: 'latest', target, cutover: 'shop-api' },
+        runMigrations: migrationsTask(['CREATE TABLE pitr_notes (id int)', recordPrisma('20261201_pitr_notes', true)], seen),
+      });
+      expect(result.error ?? '', result.cause).toBe('');
+      const at = result.states.indexOf('PrepareMigrations');
+      expect(result.states.slice(at - 1, at + 5)).toEqual([
+        'RestoreReady',
+        'PrepareMigrations',
+        'MigrationsToRun',
+        'RunMigrations',
+        'ConcludeMigrations',
+        'Validate',
+      ]);
+      // The runners' placement in the source's network, the migrations task definition, and nothing overridden.
+      expect(seen.parameters).toMatchObject({
+        Cluster: SUBSTITUTIONS.RunnerClusterArn,
+        TaskDefinition: MIGRATIONS.taskDefinition,
+        NetworkConfiguration: { AwsvpcConfiguration: { Subnets: ['subnet-1'], SecurityGroups: ['sg-1'], AssignPublicIp: 'DISABLED' } },
+      });
+      expect((seen.parameters as Record<string, unknown>).Overrides).toBeUndefined();
+      expect(JSON.stringify(seen.parameters)).not.toContain('app-password');
+      // The restored endpoint, as the application's role, over verified TLS.
+      const url = new URL(seen.url!);
+      expect([url.hostname, url.port, url.pathname, url.username]).toEqual(['127.0.0.1', String(pg.port), '/shop', 'shop_app']);
+      expect(url.searchParams.get('sslmode')).toBe('verify-full');
+      expect(output!.validation.migrations).toEqual({
+        application: 'shop-api',
+        command: MIGRATIONS.command,
+        applied: [{ tool: 'prisma', name: '20261201_pitr_notes' }],
+      });
+      expect(output!.validation.migration.latest).toMatchObject({ tool: 'prisma', name: '20261201_pitr_notes' });
+      expect(output!.validation.summary).toContain("shop-api's migrations applied 1");
+      expect(await heldBy()).toEqual({ released: true, execution: result.executionArn });
+    } finally {
+      await pg.query(
+        'shop',
+        "DROP TABLE IF EXISTS pitr_notes; DELETE FROM _prisma_migrations WHERE migration_name = '20261201_pitr_notes'",
+      );
+    }
+  });
+
+  it('ends a failed migrations task in MigrationsFailed naming the migration, deletes the restore and releases the secret', async () => {
+    const target = 'shop-pitr-migrations-fail';
+    statuses[target] = ['available'];
+    const seen: { parameters?: Json; url?: string } = {};
+    try {
+      const { result } = await run({
+        input: { database: 'shop', restorePoint: 'latest', target, cutover: 'shop-api' },
+        runMigrations: migrationsTask([recordPrisma('20261202_broken', false), 'SELECT 1 / 0'], seen),
+      });
+      expect(result.error).toBe('MigrationsFailed');
+      expect(result.cause).toContain('exited with code');
+      expect(result.cause).toContain('Prisma migration 20261202_broken failed');
+      expect(result.states).not.toContain('Validate');
+      expect(await instanceExists(target)).toBe(false);
+      expect(await heldBy()).toEqual({ released: true, execution: result.executionArn });
+    } finally {
+      await pg.query('shop', "DELETE FROM _prisma_migrations WHERE migration_name = '20261202_broken'");
+    }
+  });
+
   it("hands the approved restore over to cutover by its own managed secret and endpoint, under this execution's name", async () => {
     const target = 'shop-pitr-cutover';
     const handedOver: CutoverInput[] = [];
     const { result, output } = await run({
-      input: { database: 'shop', restorePoint: 'latest', target, cutover: 'shop-api' },
+      input: { database: 'shop', restorePoint: 'latest', target, cutover: 'shop-api', runMigrations: false },
       cutover: (input) => {
         handedOver.push(input);
         return Promise.resolve({ application: input.application, to: input.database });
@@ -784,7 +923,7 @@ describe('the PITR workflow run locally against moto_server and PostgreSQL', () 
   it("keeps the restored instance when the cutover fails after the hand-over, and fails with the cutover's name", async () => {
     const target = 'shop-pitr-cutover-rolled-back';
     const { result } = await run({
-      input: { database: 'shop', restorePoint: 'latest', target, cutover: 'shop-api' },
+      input: { database: 'shop', restorePoint: 'latest', target, cutover: 'shop-api', runMigrations: false },
       cutover: () => Promise.reject(new LifelineError('CutoverRolledBack', 'the health URL failed; reverted')),
     });
     expect(result.error).toBe('CutoverRolledBack');

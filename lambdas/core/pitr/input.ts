@@ -100,6 +100,12 @@ export const PitrInput = z
       })
       .optional()
       .describe('Not taken here: marking Prisma migrations rolled back is for restores from a backup (the restore workflow).'),
+    runMigrations: z
+      .boolean()
+      .default(true)
+      .describe(
+        "With cutover: run that application's configured migrations on the restore before its validation (false: validate it as restored).",
+      ),
     finalSnapshot: z
       .boolean()
       .default(false)

@@ -9,6 +9,8 @@ import { ApprovalDecision } from '../workflows/approval.js';
 import { ExecutionArn } from '../workflows/execution-history.js';
 import { CaughtError, Timing } from '../workflows/execution-state.js';
 import { CutoverInput } from '../cutover/input.js';
+import { MigrationsReport, MigrationsRequest, MigrationsState, PreparedMigrations } from '../restore/migrations.js';
+import { RunnerPlacement } from '../restore/catalog.js';
 
 /**
  * What the PITR steps know of the deployment (the CDK stack passes it as LIFELINE_PITR_SETTINGS): where the catalog
@@ -58,6 +60,10 @@ export const PitrRequest = z.strictObject({
   /** Aurora, latest restorable time only: a copy-on-write clone instead of a full copy. */
   copyOnWrite: z.boolean(),
   cutover: ApplicationName.nullable(),
+  /** The cut-over application's migrations, run on the restore before Validate (restore/migrations.ts); null for none. */
+  migrations: MigrationsRequest.nullable(),
+  /** Where RunMigrations runs: the restore runners' subnets and security groups in the source's network. */
+  runner: RunnerPlacement,
   /** The connection secret of the application whose role validates the restored database (and is cut over). */
   ownerSecretArn: SecretArn.nullable(),
   smokeChecks: z.array(z.strictObject({ name: z.string(), sql: z.string() })),
@@ -130,6 +136,8 @@ export const PitrValidation = z.strictObject({
     state: MigrationState,
   }),
   smokeChecks: z.array(z.strictObject({ name: z.string(), passed: z.boolean(), detail: z.string() })),
+  /** What the application's migrations applied on the restore before Validate; null when none ran. */
+  migrations: MigrationsReport.nullable(),
   timing: Timing,
 });
 export type PitrValidation = z.infer<typeof PitrValidation>;
@@ -160,6 +168,7 @@ export const PitrState = z.object({
   point: ResolvedPoint.optional(),
   restore: RestoreProgress.optional(),
   finish: FinishedRestore.optional(),
+  migrations: MigrationsState.optional(),
   validation: PitrValidation.optional(),
   approval: ApprovalDecision.optional(),
   handOver: CutoverInput.optional(),
@@ -193,7 +202,22 @@ export const PitrStepEvent = z.discriminatedUnion('step', [
   z.strictObject({ step: z.literal('describeRestore'), request: PitrRequest, restore: RestoreProgress }),
   z.strictObject({ step: z.literal('createWriter'), request: PitrRequest, restore: RestoreProgress }),
   z.strictObject({ step: z.literal('finish'), request: PitrRequest, restore: RestoreProgress }),
-  z.strictObject({ step: z.literal('validate'), request: PitrRequest, point: ResolvedPoint, finish: FinishedRestore }),
+  z.strictObject({ step: z.literal('prepareMigrations'), request: PitrRequest, finish: FinishedRestore }),
+  /** After RunMigrations; `error`, what RunMigrations failed with (MigrationsFailed names it). */
+  z.strictObject({
+    step: z.literal('concludeMigrations'),
+    request: PitrRequest,
+    finish: FinishedRestore,
+    migrations: PreparedMigrations,
+    error: CaughtError.optional(),
+  }),
+  z.strictObject({
+    step: z.literal('validate'),
+    request: PitrRequest,
+    point: ResolvedPoint,
+    finish: FinishedRestore,
+    migrations: MigrationsState,
+  }),
   z.strictObject({ step: z.literal('renameIn'), state: PitrState }),
   z.strictObject({ step: z.literal('renameBack'), state: PitrState }),
   z.strictObject({ step: z.literal('summarize'), state: PitrState }),

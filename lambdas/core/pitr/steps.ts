@@ -51,7 +51,9 @@ import { compensatePitr } from './compensation.js';
 import { releaseRestore } from './release.js';
 import { renameBack, renameIn } from './rename.js';
 import { classifyStatus } from './status.js';
-import { validateRestored } from './validation.js';
+import { restoredAsApplication, validateRestored } from './validation.js';
+import type { ExecutionStatusLookup } from '../postgres/databases.js';
+import { concludeMigrationsRun, holdForMigrations, type PreparedMigrations } from '../restore/migrations.js';
 import { describePoint } from './validation.js';
 import { describeSourceCluster, describeSourceInstance, resolveRestorePoint } from './window.js';
 
@@ -66,6 +68,8 @@ export interface PitrStepDeps {
   sslRootCert?: string;
   lambdaRemainingMs?: number;
   deadline?: StepDeadline;
+  /** Whether the execution holding a migrations target secret still runs (restore/migrations.ts). */
+  executions?: ExecutionStatusLookup;
   /** What compensating an execution takes (compensation.ts): only the steps function EventBridge targets has it. */
   compensation?: Omit<CompensationDeps, 'now'>;
   now?: () => Date;
@@ -100,14 +104,20 @@ async function runStep(event: unknown, deps: PitrStepDeps): Promise<unknown> {
       return createWriter(parsed.request, parsed.restore, deps);
     case 'finish':
       return timed(await finish(parsed.request, parsed.restore, deps));
-    case 'validate':
-      return timed(
-        await validateRestored(parsed.request, parsed.point, parsed.finish, {
-          secrets: deps.secrets,
-          sslRootCert: deps.sslRootCert,
-          deadline: deps.deadline,
-        }),
+    case 'prepareMigrations':
+      return prepareMigrations(parsed.request, parsed.finish, deps);
+    case 'concludeMigrations':
+      if (!parsed.migrations.run) throw new LifelineError('InvalidInput', 'concludeMigrations: no migrations were prepared');
+      return concludeMigrationsRun(
+        parsed.migrations,
+        parsed.request.execution.id,
+        (await restoredAsApplication(parsed.request, parsed.finish, deps)).as,
+        parsed.request.target.identifier,
+        parsed.error,
+        { secrets: deps.secrets, signal: deps.deadline?.signal },
       );
+    case 'validate':
+      return timed(await validateRestored(parsed.request, parsed.point, parsed.finish, parsed.migrations.report ?? null, deps));
     case 'renameIn':
       return renameIn(parsed.state, deps);
     case 'renameBack':
@@ -121,6 +131,22 @@ async function runStep(event: unknown, deps: PitrStepDeps): Promise<unknown> {
         throw new LifelineError('InvalidConfig', 'this PITR steps function does not compensate executions: the one outside any VPC does');
       return compensatePitr(parsed.executionArn, { ...deps.compensation, rds: deps.rds, deadline: deps.deadline, now: deps.now });
   }
+}
+
+/**
+ * Before RunMigrations, when the cut-over application has migrations: points its target secret at the restored
+ * database as the application's role (restore/migrations.ts), once no other running restore holds it.
+ */
+export async function prepareMigrations(request: PitrRequest, finish: FinishedRestore, deps: PitrStepDeps): Promise<PreparedMigrations> {
+  if (request.migrations === null) return { run: false, rolledBack: [] };
+  const { as, secretString } = await restoredAsApplication(request, finish, deps);
+  const held = await holdForMigrations(request.migrations, request.execution.id, as, secretString, {
+    secrets: deps.secrets,
+    executions: deps.executions,
+    signal: deps.deadline?.signal,
+  });
+  // A point-in-time recovery marks no migrations rolled back (its input refuses markRolledBack).
+  return { run: true, ...request.migrations, ...held, rolledBack: [] };
 }
 
 /** The input checked against its schema and the deployed config, every default filled in; nothing is created. */
@@ -199,6 +225,9 @@ export async function validateInput(
     strategy: input.strategy ?? 'new-identifier',
     copyOnWrite: input.copyOnWrite,
     cutover: input.cutover ?? null,
+    migrations:
+      input.cutover !== undefined && input.runMigrations && owner.migrations ? { application: owner.name, ...owner.migrations } : null,
+    runner: database.runner,
     ownerSecretArn: owner.connectionSecretArn,
     smokeChecks: input.smokeChecks ?? [],
     finalSnapshot: input.finalSnapshot,

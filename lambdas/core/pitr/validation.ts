@@ -7,6 +7,7 @@ import type { StepDeadline } from '../deadline.js';
 import { LifelineError } from '../errors.js';
 import { migrationName, runSmokeCheck } from '../restore/validation.js';
 import type { FinishedRestore, PitrRequest, PitrValidation, ResolvedPoint } from './state.js';
+import type { MigrationsReport } from '../restore/migrations.js';
 
 export interface PitrValidationDeps {
   secrets: SecretsManagerClient;
@@ -43,17 +44,14 @@ function applicationSource(secretString: string, restored: ConnectionSettings): 
 }
 
 /**
- * Proves the restored database as the application's role, with TLS verified against the RDS CA: it connects to
- * the restored endpoint with the application's credentials and database, finds its tables, reads the latest
- * migration and the migrations the live source has applied that the restore has not, and runs the smoke checks. There is no manifest to count rows against: the report names the restore
- * point so that a human judges the data. A failed check is a report with `passed: false`.
+ * The restored database as the application's role, with TLS verified against the RDS CA: the application's
+ * credentials and database at the restored endpoint; and the application's secret, which names the live source.
  */
-export async function validateRestored(
+export async function restoredAsApplication(
   request: PitrRequest,
-  point: ResolvedPoint,
   finish: FinishedRestore,
   deps: PitrValidationDeps,
-): Promise<Omit<PitrValidation, 'timing'>> {
+): Promise<{ as: ConnectionSettings; secretString: string }> {
   if (request.ownerSecretArn === null) {
     throw new LifelineError(
       'InvalidConfig',
@@ -73,6 +71,23 @@ export async function validateRestored(
     sslRootCert: deps.sslRootCert ?? secret.sslRootCert,
     deadline: deps.deadline,
   };
+  return { as, secretString };
+}
+
+/**
+ * Proves the restored database as the application's role, with TLS verified against the RDS CA: it connects to
+ * the restored endpoint with the application's credentials and database, finds its tables, reads the latest
+ * migration and the migrations the live source has applied that the restore has not, and runs the smoke checks. There is no manifest to count rows against: the report names the restore
+ * point so that a human judges the data. A failed check is a report with `passed: false`.
+ */
+export async function validateRestored(
+  request: PitrRequest,
+  point: ResolvedPoint,
+  finish: FinishedRestore,
+  migrations: MigrationsReport | null,
+  deps: PitrValidationDeps,
+): Promise<Omit<PitrValidation, 'timing'>> {
+  const { as, secretString } = await restoredAsApplication(request, finish, deps);
   const where = `${request.target.identifier} (${describePoint(point)}, database ${as.database})`;
   let client;
   try {
@@ -93,7 +108,11 @@ export async function validateRestored(
       ...(tables.length === 0 ? ['it has no tables'] : []),
       ...smokeChecks.filter((c) => !c.passed).map((c) => `smoke check "${c.name}" ${c.detail}`),
     ];
-    const checked = [`${tables.length} tables`, migrationName(latest), `${smokeChecks.length} smoke checks passed`];
+    const checked = [
+      `${tables.length} tables`,
+      `${migrationName(latest)}${migrations ? ` (${migrations.application}'s migrations applied ${migrations.applied.length})` : ''}`,
+      `${smokeChecks.length} smoke checks passed`,
+    ];
     const summary =
       (problems.length === 0
         ? `${where} passed validation as ${as.user} over TLS: ${checked.join('; ')}.`
@@ -111,6 +130,7 @@ export async function validateRestored(
       tables: tables.length,
       migration: { latest, state },
       smokeChecks,
+      migrations,
     };
   } catch (error) {
     if ((error as { code?: string }).code !== INSUFFICIENT_PRIVILEGE) throw error;

@@ -263,14 +263,14 @@ export async function concludeMigrationsRun(
       'MigrationsFailed',
       `the migrations of ${prepared.application} (${command}) ${how} on ${where}` +
         `${which ? `: ${which}` : ''}${applied.length ? `; applied before that: ${applied.map((m) => m.name).join(', ')}` : ''}. ` +
-        `Its output is in the task's log (${prepared.taskDefinition}); the restore is dropped`,
+        `Its output is in the task's log (${prepared.taskDefinition}); Cleanup removes the restore`,
     );
   }
   if (!held) {
     throw new LifelineError(
       'MigrationsFailed',
       `the migrations target secret of ${prepared.application} was written by another restore while this one's migrations ran: ` +
-        `its task may have migrated that database instead of ${where}, which is dropped; start the restore again`,
+        `its task may have migrated that database instead of ${where}, which Cleanup removes; start the restore again`,
     );
   }
   if (failed.length > 0) {

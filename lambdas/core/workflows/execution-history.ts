@@ -1,6 +1,7 @@
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, type HistoryEvent, type SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
 import { LifelineError } from '../errors.js';
+import type { ExecutionStatusLookup } from '../postgres/databases.js';
 
 /**
  * An execution as Step Functions itself keeps it, read after it ended: its status (DescribeExecution) and, from its
@@ -159,4 +160,21 @@ export function inFlightSettlesAt(record: ExecutionRecord, now: Date): Date {
   if (!task || task.timeoutSeconds === undefined) return now;
   const at = new Date(task.scheduledAt.getTime() + task.timeoutSeconds * 1000);
   return at > now ? at : now;
+}
+
+/**
+ * Step Functions' status of an execution (DescribeExecution), undefined for one it does not know (its history has
+ * expired), for whether a mark or a hold it left still stands (postgres/databases.ts markStanding).
+ */
+export function executionStatusLookup(client: SFNClient): ExecutionStatusLookup {
+  return async (executionArn, abortSignal) => {
+    try {
+      const described = await client.send(new DescribeExecutionCommand({ executionArn }), { abortSignal });
+      if (!described?.status) throw new Error(`DescribeExecution of ${executionArn} gave no status`);
+      return described.status;
+    } catch (error) {
+      if ((error as Error).name === 'ExecutionDoesNotExist') return undefined;
+      throw error;
+    }
+  };
 }

@@ -73,8 +73,14 @@ describe('the PITR stack', () => {
   it('is deployed with `pitr` (beside `restore`, whose catalog it reads) and not without', () => {
     expect(synth.pitr?.stackName).toBe('lifeline-pitr');
     // Deployed after the restore groups whose catalog ValidateInput reads, and the vault whose topic it notifies.
-    // And after the approvals stack, whose verify function its VerifyApproval names.
-    expect(synth.pitr!.dependencies.map((s) => s.stackName).sort()).toEqual(['lifeline-approvals', 'lifeline-restore-1', 'lifeline-vault']);
+    // And after the approvals stack, whose verify function its VerifyApproval names, and the restore stack, whose
+    // runners' cluster runs the applications' migrations.
+    expect(synth.pitr!.dependencies.map((s) => s.stackName).sort()).toEqual([
+      'lifeline-approvals',
+      'lifeline-restore',
+      'lifeline-restore-1',
+      'lifeline-vault',
+    ]);
     expect(synth.pitr!.tags.tagValues()).toMatchObject({ lifeline: 'lifeline' });
     const json = exampleJson();
     delete json.pitr;
@@ -105,6 +111,7 @@ describe('the PITR stack', () => {
       NotificationsTopicArn: expect.stringMatching(/^<import lifeline-vault:ExportsOutputRefNotificationsTopic/),
       CutoverStateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:lifeline-cutover',
       ApprovalVerifyFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:lifeline-approval-verify',
+      RunnerClusterArn: expect.stringMatching(/^<import lifeline-restore:ExportsOutputFnGetAttClusterArn/),
     });
     // Every ${...} of the definition has its value.
     const definition = readFileSync(new URL('../../../state-machines/pitr.asl.json', import.meta.url), 'utf8');
@@ -203,6 +210,16 @@ describe('the PITR stack', () => {
       const actions = Object.values(s).flatMap((st) => st.actions);
       expect(actions.filter((a) => a.startsWith('rds:') || a.startsWith('ssm:'))).toEqual([]);
     }
+    // shop-api's migrations: its target secret in the restore group, through that group's key, by import.
+    expect(production.HoldMigrationsTargets1!).toMatchObject({
+      actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret', 'secretsmanager:PutSecretValue'],
+      resources: [expect.stringMatching(/^<import lifeline-restore-1:ExportsOutputRefMigrationsshopapiTargetSecret/)],
+    });
+    expect(production.EncryptMigrationsTargets1!.resources).toEqual([
+      expect.stringMatching(/^<import lifeline-restore-1:ExportsOutputFnGetAttMigrationsKey/),
+    ]);
+    expect(production.AskWhetherMigrationsHoldersRun!.actions).toEqual(['states:DescribeExecution']);
+    expect(Object.keys(analytics).filter((sid) => sid.includes('Migrations'))).toEqual([]);
   });
 
   it("reaches the restored databases through their sources' security groups, which RDS gives them", () => {
@@ -326,11 +343,17 @@ describe("the PITR stack's cdk-nag acknowledgments", () => {
       [
         ...rds.map((r) => `Steps/Role AwsSolutions-IAM5[Resource::${r}]`),
         ...vpc('Steps-production/Role'),
+        // shop-api's migrations, in production: a restore or another point-in-time recovery may hold its target secret.
+        `Steps-production/Role AwsSolutions-IAM5[Resource::${regional('states:execution:lifeline-restore:*')}]`,
+        `Steps-production/Role AwsSolutions-IAM5[Resource::${regional('states:execution:lifeline-pitr:*')}]`,
         ...vpc('Steps-analytics/Role'),
         'Compensation/DeadLetters AwsSolutions-SQS3',
         `Workflow/Role AwsSolutions-IAM5[Resource::${regional('lambda:function:lifeline-pitr*')}]`,
         `Workflow/Role AwsSolutions-IAM5[Resource::${regional('states:execution:lifeline-cutover:*')}]`,
         'Workflow/Role AwsSolutions-IAM5[Resource::*]',
+        `Workflow/Role AwsSolutions-IAM5[Resource::${regional('ecs:task/*')}]`,
+        `Workflow/Role AwsSolutions-IAM5[Resource::${regional('ecs:task-definition/lifeline-migrations-*:*')}]`,
+        'Workflow/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/lifeline-runtime/restore-runner/*]',
       ].sort(),
     );
     for (const { reason } of acknowledged) expect(reason.length).toBeGreaterThan(40);

@@ -7,11 +7,12 @@ import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { acknowledgePitrRdsStatements, pitrRdsStatements } from '../../../lib/pitr/pitr-grants.js';
 import { PitrStateMachine } from '../../../lib/pitr/pitr-state-machine.js';
+import { runnerCluster } from '../../../lib/runtime/runner-task.js';
 import { WorkflowLogs } from '../../../lib/workflows/workflow-logs.js';
 
 const MONITORING_ROLE = 'arn:aws:iam::123456789012:role/rds-monitoring';
 
-function synth(startsCutover = true, renameSources = false) {
+function synth(startsCutover = true, renameSources = false, runsMigrations = true) {
   const app = new App();
   const stack = new Stack(app, 'Pitr', { env: { account: '123456789012', region: 'eu-west-1' } });
   const topic = (name: string) => sns.Topic.fromTopicArn(stack, name, `arn:aws:sns:eu-west-1:123456789012:${name}`);
@@ -23,6 +24,8 @@ function synth(startsCutover = true, renameSources = false) {
     alarmTopic: topic('alarms'),
     logs: new WorkflowLogs(stack, 'Logs', 'pitr'),
     startsCutover,
+    cluster: runnerCluster(stack),
+    runsMigrations,
   });
   const sources = { instances: ['shop-production'], clusters: ['ledger-production'], monitoringRoleArns: [MONITORING_ROLE], renameSources };
   const steps = new iam.Role(stack, 'StepsRole', {
@@ -119,6 +122,26 @@ describe('the PITR infrastructure', () => {
       TracingConfiguration: { Enabled: true },
     });
     expect(statementsOf(synth(false).template, 'WorkflowRole').StartCutover).toBeUndefined();
+  });
+
+  it("runs only the applications' migrations task definitions, on the restore runners' cluster, and only when one has migrations", () => {
+    const s = statementsOf(synth().template, 'WorkflowRole');
+    expect(s.RunTheMigrations).toMatchObject({
+      Action: 'ecs:RunTask',
+      Resource: expect.stringMatching(/:task-definition\/lifeline-migrations-\*:\*$/),
+      Condition: { ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': ['Cluster', 'Arn'] } } },
+    });
+    expect(s.FollowTheMigrations).toMatchObject({
+      Resource: expect.stringMatching(/:task\/\*$/),
+      Condition: { ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': ['Cluster', 'Arn'] } } },
+    });
+    expect(s.PassTheMigrationsRoles).toMatchObject({
+      Action: 'iam:PassRole',
+      Resource: expect.stringMatching(/:role\/lifeline-runtime\/restore-runner\/\*$/),
+      Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+    });
+    const without = statementsOf(synth(true, false, false).template, 'WorkflowRole');
+    expect(Object.keys(without).filter((sid) => /Migrations|EcsSyncRule/.test(sid))).toEqual([]);
   });
 
   it('passes cdk-nag, each wildcard acknowledged with its reason beside it', () => {

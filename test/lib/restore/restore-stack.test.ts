@@ -87,7 +87,11 @@ describe('the restore stacks', () => {
       'lifeline-vault',
     ]);
     expect(synth.restoreGroups[0]!.dependencies.map((stack) => stack.stackName).sort()).toEqual(['lifeline-backups-1', 'lifeline-vault']);
-    expect(group.toJSON().Outputs ?? {}).toEqual({});
+    // Its only outputs are what the PITR stack imports: shop-api's migrations target secret and its key.
+    expect(Object.values(group.toJSON().Outputs ?? {}).map((output: any) => deployed(output.Value))).toEqual([
+      expect.stringMatching(/^<MigrationsshopapiTargetSecret/),
+      expect.stringMatching(/^<MigrationsKey.*\.Arn>$/),
+    ]);
   });
 });
 
@@ -226,17 +230,18 @@ describe('the restore steps functions', () => {
     }
   });
 
-  it("may ask Step Functions whether a mark's execution still runs: DescribeExecution on this deployment's restores only", () => {
-    for (const name of ['lifeline-restore1-production', 'lifeline-restore1-analytics']) {
-      const asks = statementsOf(roleOf(name)).filter((statement) => statement.actions.some((action) => action.startsWith('states:')));
-      expect(asks, name).toEqual([
-        expect.objectContaining({
-          sid: 'AskWhetherMarksHold',
-          actions: ['states:DescribeExecution'],
-          resources: ['arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:lifeline-restore:*'],
-        }),
-      ]);
-    }
+  it("may ask Step Functions whether a mark's or a target secret's execution still runs: DescribeExecution on this deployment's restores and PITRs only", () => {
+    const restores = 'arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:lifeline-restore:*';
+    const pitrs = 'arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:lifeline-pitr:*';
+    const asks = (name: string) =>
+      statementsOf(roleOf(name)).filter((statement) => statement.actions.some((action) => action.startsWith('states:')));
+    const marks = expect.objectContaining({ sid: 'AskWhetherMarksHold', actions: ['states:DescribeExecution'], resources: [restores] });
+    // production's shop-api has migrations, whose target secret a point-in-time recovery may hold.
+    expect(asks('lifeline-restore1-production')).toEqual([
+      marks,
+      expect.objectContaining({ sid: 'AskWhetherMigrationsHoldersRun', actions: ['states:DescribeExecution'], resources: [pitrs] }),
+    ]);
+    expect(asks('lifeline-restore1-analytics')).toEqual([marks]);
   });
 
   it("carry the same few settings, which core's schema accepts", () => {

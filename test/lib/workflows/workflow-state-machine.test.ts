@@ -21,7 +21,9 @@ describe.each(WORKFLOWS)("the %s workflow's state machine", (workflow) => {
   it('is output with its ARN, name and console URL, nothing else', () => {
     const template = workflows[workflow];
     const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
-    expect(Object.keys(outputs).sort()).toEqual(['ConsoleUrl', 'StateMachineArn', 'StateMachineName']);
+    // Besides the export of the runners' cluster, which the PITR workflow runs the applications' migrations on.
+    const ours = Object.keys(outputs).filter((name) => !name.startsWith('ExportsOutput'));
+    expect(ours.sort()).toEqual(['ConsoleUrl', 'StateMachineArn', 'StateMachineName']);
     const { id } = only(template, 'AWS::StepFunctions::StateMachine');
     expect(text(outputs.StateMachineArn!.Value)).toBe(`<${id}>`);
     expect(text(outputs.ConsoleUrl!.Value)).toBe(
