@@ -111,6 +111,14 @@ export function restoreRunnerRolePath(prefix: string): string {
   return `${runtimeRolePath(prefix)}restore-runner/`;
 }
 
+/**
+ * The IAM path of the applications' migrations task and execution roles, which the restore and PITR workflows may
+ * pass: apart from the runtime's, since those tasks run the application's image and need nothing of the vault.
+ */
+export function migrationsRolePath(prefix: string): string {
+  return `/${prefix}-migrations/`;
+}
+
 /** The table that holds one lock per application while its cutover runs. */
 export function cutoverLockTableName(prefix: string): string {
   return `${prefix}-cutover-locks`;

@@ -300,17 +300,16 @@ const Restore = z.strictObject({ runner: RestoreRunner.prefault({}) });
 
 /**
  * The application's migrations, run on a restored database before it is validated (the runbooks' `prisma migrate
- * deploy` against the restore): an ECS task of `image` (by default Lifeline's runtime image) running `command`, with
- * DATABASE_URL pointing at the restored database through the task's secret, never in its command.
+ * deploy` against the restore): an ECS task of the application's `image` running `command`, with DATABASE_URL
+ * pointing at the restored database through the task's secret, never in its command.
  */
 const Migrations = z.strictObject({
   /** The command line, as the container's command: `["npx", "prisma", "migrate", "deploy"]`. */
   command: z.array(z.string().min(1)).min(1),
-  /** The application's own image (an ECR or registry reference with a tag or digest). */
+  /** The application's own image, which holds its migrations (an ECR or registry reference with a tag or digest). */
   image: z
     .string()
-    .regex(/^[a-z0-9][a-z0-9._/:-]*(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$/, 'must be an image reference with a tag or digest')
-    .optional(),
+    .regex(/^[a-z0-9][a-z0-9._/:-]*(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$/, 'must be an image reference with a tag or digest'),
   /** The run fails with MigrationsFailed past it (the task is stopped). */
   timeoutMinutes: z.number().int().min(1).max(240).default(30),
   /** The task's size: 1 vCPU and 2 GiB by default. */

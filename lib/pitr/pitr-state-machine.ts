@@ -3,7 +3,7 @@ import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import { migrationsFamily, restoreRunnerRolePath } from '../../lambdas/core/names.js';
+import { migrationsFamily, migrationsRolePath } from '../../lambdas/core/names.js';
 import { pitrWorkflowName } from '../../lambdas/core/pitr/state.js';
 import { nagResource } from '../nag-findings.js';
 import { ecsSyncRuleStatement, passRunnerRolesStatement, runRunnerTaskStatement } from '../runtime/runner-task.js';
@@ -41,7 +41,7 @@ export class PitrStateMachine extends WorkflowStateMachine {
     const tasks = regional('ecs', 'task/*');
     const onTheCluster = { ArnEquals: { 'ecs:cluster': props.cluster.attrArn } };
     const migrations = regional('ecs', `task-definition/${migrationsFamily(props.deployment, '*')}:*`);
-    const migrationsRoles = `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role${restoreRunnerRolePath(props.deployment)}*`;
+    const migrationsRoles = `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role${migrationsRolePath(props.deployment)}*`;
     const migrationsStatements = props.runsMigrations
       ? [
           runRunnerTaskStatement('RunTheMigrations', migrations, props.cluster),
@@ -91,7 +91,7 @@ export class PitrStateMachine extends WorkflowStateMachine {
         migrations,
         "Each application's migrations task definition family is under this prefix, run only on the runners' cluster.",
       );
-      acknowledge(migrationsRoles, "The migrations tasks' roles live under the restore runners' path; they are passed to ECS only.");
+      acknowledge(migrationsRoles, "The applications' migrations task roles live under this path; they are passed to ECS only.");
     }
   }
 }

@@ -4,13 +4,11 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { migrationsFamily, migrationsTargetSecretName } from '../../lambdas/core/names.js';
+import { migrationsFamily, migrationsRolePath, migrationsTargetSecretName } from '../../lambdas/core/names.js';
 import { RELEASED_TARGET_SECRET, type MigrationsPlacement } from '../../lambdas/core/restore/migrations.js';
-import { RUNNER_USER } from '../../lambdas/core/runner/environment.js';
 import type { LifelineConfig } from '../config/schema.js';
 import { nagResource } from '../nag-findings.js';
 import { ownKey } from '../own-key.js';
-import type { RuntimeImage } from '../runtime/runtime-image.js';
 import type { WorkflowLogs } from '../workflows/workflow-logs.js';
 
 type Application = LifelineConfig['applications'][number];
@@ -29,11 +27,7 @@ export interface MigrationsTasksProps {
   readonly deployment: string;
   /** The applications of the restore group's databases; those with `migrations` get a task. */
   readonly applications: readonly Application[];
-  /** Lifeline's runtime image, for migrations that name no image of their own. */
-  readonly image: RuntimeImage;
   readonly logs: WorkflowLogs;
-  /** The IAM path of the restore runners' roles, which the restore workflow may pass to ECS. */
-  readonly rolePath: string;
 }
 
 /**
@@ -57,7 +51,7 @@ export class MigrationsTasks extends Construct {
       const taskRole = new iam.Role(this, 'TaskRole', {
         assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
         description: 'Lifeline migrations tasks: no AWS access, the database only',
-        path: props.rolePath,
+        path: migrationsRolePath(props.deployment),
       });
       for (const app of migrated) placements.set(app.name, this.task(app, key, taskRole, props));
     }
@@ -77,13 +71,13 @@ export class MigrationsTasks extends Construct {
     Validations.of(secret).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
-        "Each restore writes it for its own migrations run and releases it; the password it holds is the application's own, rotated with its secret.",
+        "Each restore writes it for its own migrations run and releases it; while held it holds the application's own password, which rotating the application's secret changes, and the next restore's version replaces.",
     });
     this.secrets.set(app.name, secret);
 
     const executionRole = new iam.Role(scope, 'ExecutionRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
-      path: props.rolePath,
+      path: migrationsRolePath(props.deployment),
     });
     const family = migrationsFamily(props.deployment, app.name);
     const taskDefinition = new ecs.FargateTaskDefinition(scope, 'TaskDefinition', {
@@ -95,19 +89,18 @@ export class MigrationsTasks extends Construct {
       executionRole,
       volumes: [{ name: 'tmp' }],
     });
-    const own = app.migrations.image;
     const container = taskDefinition.addContainer('Migrations', {
       containerName: CONTAINER,
-      image: own === undefined ? ecs.ContainerImage.fromDockerImageAsset(props.image.asset) : ecs.ContainerImage.fromRegistry(own),
-      // The application's image runs as its own user; Lifeline's as its unprivileged one.
-      user: own === undefined ? RUNNER_USER : undefined,
+      image: ecs.ContainerImage.fromRegistry(app.migrations.image),
       command: [...app.migrations.command],
       readonlyRootFilesystem: true,
+      // npx and Prisma write their caches under HOME: the one writable place is /tmp.
+      environment: { HOME: '/tmp' },
       secrets: { DATABASE_URL: ecs.Secret.fromSecretsManager(secret, 'DATABASE_URL') },
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'migrations', logGroup: props.logs.logGroup(scope, 'Logs') }),
       stopTimeout: Duration.seconds(30),
     });
-    const repository = own === undefined ? undefined : ecrRepository(own);
+    const repository = ecrRepository(app.migrations.image);
     if (repository) {
       executionRole.addToPolicy(
         new iam.PolicyStatement({
@@ -119,14 +112,16 @@ export class MigrationsTasks extends Construct {
       executionRole.addToPolicy(
         new iam.PolicyStatement({ sid: 'EcrAuthorization', actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
       );
-    }
-    if (own === undefined || repository) {
       Validations.of(executionRole).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason: 'ecr:GetAuthorizationToken supports no resource-level permissions; image pulls are granted on the image repository only.',
       });
     }
     container.addMountPoints({ sourceVolume: 'tmp', containerPath: '/tmp', readOnly: false });
+    Validations.of(taskDefinition).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason: 'Its one environment variable is HOME=/tmp; DATABASE_URL comes from the target secret as an ECS secret.',
+    });
     return {
       taskDefinition: family,
       targetSecret: secretName,

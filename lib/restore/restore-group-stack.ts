@@ -68,9 +68,7 @@ export class RestoreGroupStack extends Stack {
     const migrations = (this.migrations = new MigrationsTasks(this, 'Migrations', {
       deployment: config.name,
       applications: config.applications.filter((app) => databases.some((db) => db.name === app.database)),
-      image,
       logs,
-      rolePath: restoreRunnerRolePath(config.name),
     }));
 
     const settings = restoreSettings(this, config, props.restore, vault.bucketName);

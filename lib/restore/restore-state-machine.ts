@@ -3,7 +3,13 @@ import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import { migrationsFamily, restoreRunnerFamily, restoreRunnerRolePath, restoreWorkflowName } from '../../lambdas/core/names.js';
+import {
+  migrationsFamily,
+  migrationsRolePath,
+  restoreRunnerFamily,
+  restoreRunnerRolePath,
+  restoreWorkflowName,
+} from '../../lambdas/core/names.js';
 import { nagResource } from '../nag-findings.js';
 import { ecsSyncRuleStatement, passRunnerRolesStatement, runRunnerTaskStatement, tagRunnerTaskStatement } from '../runtime/runner-task.js';
 import { RecoveryWorkflowGrants, type RecoveryWorkflowGrantsProps } from '../workflows/recovery-workflow-grants.js';
@@ -39,6 +45,7 @@ export class RestoreStateMachine extends WorkflowStateMachine {
     const runners = regional('ecs', `task-definition/${restoreRunnerFamily(props.deployment, '*')}:*`);
     const migrations = regional('ecs', `task-definition/${migrationsFamily(props.deployment, '*')}:*`);
     const runnerRoles = `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role${restoreRunnerRolePath(props.deployment)}*`;
+    const migrationsRoles = `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role${migrationsRolePath(props.deployment)}*`;
     const grants = new RecoveryWorkflowGrants(scope, restoreWorkflowName(props.deployment), props);
     const statements = [
       runRunnerTaskStatement('RunTheRunners', runners, cluster),
@@ -46,6 +53,7 @@ export class RestoreStateMachine extends WorkflowStateMachine {
       new iam.PolicyStatement({ sid: 'FollowTheRunner', actions: ['ecs:StopTask', 'ecs:DescribeTasks'], resources: [tasks] }),
       tagRunnerTaskStatement('TagTheRunnerTask', tasks),
       passRunnerRolesStatement('PassTheRunnerRoles', [runnerRoles]),
+      passRunnerRolesStatement('PassTheMigrationsRoles', [migrationsRoles]),
       ecsSyncRuleStatement(),
       ...grants.statements,
     ];
@@ -69,6 +77,7 @@ export class RestoreStateMachine extends WorkflowStateMachine {
     acknowledge(runners, "Each backups stack's restore group has a runner family under this prefix, run only on the runners' cluster.");
     acknowledge(migrations, "Each application's migrations task definition family is under this prefix, run only on the runners' cluster.");
     acknowledge(runnerRoles, "The restore groups' runner roles live under this path; they are passed to ECS only.");
+    acknowledge(migrationsRoles, "The applications' migrations task roles live under this path; they are passed to ECS only.");
     grants.acknowledge(this, "The restore groups' steps functions");
   }
 }

@@ -177,6 +177,7 @@ describe("the restore stacks' acknowledgments", () => {
         `lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::${regional('ecs:task/<Cluster>/*')}]`,
         `lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::${regional('ecs:task-definition/lifeline-restore-runner-*:*')}]`,
         'lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/lifeline-runtime/restore-runner/*]',
+        'lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/lifeline-migrations/*]',
         `lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::${regional('lambda:function:lifeline-restore*')}]`,
         `lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::${regional('ecs:task-definition/lifeline-migrations-*:*')}]`,
         'lifeline-restore/Workflow/Role AwsSolutions-IAM5[Resource::*]',
@@ -190,6 +191,7 @@ describe("the restore stacks' acknowledgments", () => {
         // The application's migrations: its image's pull (ecr:GetAuthorizationToken has no resource), its transient target secret.
         'lifeline-restore-1/Migrations/shop-api/ExecutionRole AwsSolutions-IAM5[Resource::*]',
         'lifeline-restore-1/Migrations/shop-api/TargetSecret AwsSolutions-SMG4',
+        'lifeline-restore-1/Migrations/shop-api/TaskDefinition AwsSolutions-ECS2',
         ...tiers('lifeline-restore-1/Steps-production/Role'),
         ...vpc('lifeline-restore-1/Steps-production/Role'),
         // shop-api's migrations target secret may be held by a point-in-time recovery.

@@ -854,10 +854,10 @@ describe('the PITR workflow run locally against moto_server and PostgreSQL', () 
       });
       expect((seen.parameters as Record<string, unknown>).Overrides).toBeUndefined();
       expect(JSON.stringify(seen.parameters)).not.toContain('app-password');
-      // The restored endpoint, as the application's role, over verified TLS.
+      // The restored endpoint, as the application's role, with the TLS settings of the application's own URL (none).
       const url = new URL(seen.url!);
       expect([url.hostname, url.port, url.pathname, url.username]).toEqual(['127.0.0.1', String(pg.port), '/shop', 'shop_app']);
-      expect(url.searchParams.get('sslmode')).toBe('verify-full');
+      expect(url.searchParams.get('sslmode')).toBeNull();
       expect(output!.validation.migrations).toEqual({
         application: 'shop-api',
         command: MIGRATIONS.command,

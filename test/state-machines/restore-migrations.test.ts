@@ -155,7 +155,13 @@ interface MigrationsRun {
  * (`beforeStart` acts just before the task reads its secret), and rejects it at the approval after noting what
  * the restored database holds then. Returns the run, the validation report, and what the approval saw.
  */
-async function restoreWithMigrations(sql: string, input: Record<string, unknown> = {}, beforeStart?: () => Promise<void>) {
+async function restoreWithMigrations(
+  sql: string,
+  input: Record<string, unknown> = {},
+  beforeStart?: () => Promise<void>,
+  /** A step whose function fails, as a Lambda that crashed before doing anything. */
+  crashing?: string,
+) {
   const file = join(scripts, `${randomBytes(4).toString('hex')}.sql`);
   await writeFile(file, sql);
   const runs: MigrationsRun[] = [];
@@ -165,6 +171,7 @@ async function restoreWithMigrations(sql: string, input: Record<string, unknown>
   const vault = createS3Client({ endpoint: s3.endpoint });
   const recorded: LambdaHandler = async (event, context) => {
     steps.push((event as { step: string }).step);
+    if ((event as { step: string }).step === crashing) throw Object.assign(new Error('Runtime exited'), { name: 'Runtime.ExitError' });
     const result = await restoreSteps(event, context);
     if ((event as { step: string }).step === 'validateRestore') report = result as ValidationReport;
     return result;
@@ -350,6 +357,31 @@ describe('a restore cut over to an application with migrations, through the real
     expect(remaining).toEqual([]);
     await pg.query('postgres', `DROP DATABASE "${elsewhere}" WITH (FORCE)`);
     await secrets.send(new PutSecretValueCommand({ SecretId: TARGET_SECRET, SecretString: RELEASED_TARGET_SECRET }));
+  });
+
+  it('releases the target secret in Cleanup when the run ends before ConcludeMigrations could', async () => {
+    const { result, runs, held, remaining } = await restoreWithMigrations(
+      applyAsPrisma('20261207090000_add_code', 'ALTER TABLE orders ADD COLUMN code text'),
+      {},
+      undefined,
+      'concludeMigrations',
+    );
+    expect(runs).toHaveLength(1);
+    expect(result.states.slice(-3)).toEqual(['Cleanup', 'NotifyFailure', 'Failed']);
+    expect(remaining).toEqual([]);
+    expect(held).toEqual({ released: true, execution: result.executionArn });
+  });
+
+  it('checks the rows as restored, before a data migration changes them, and passes', async () => {
+    const { report, atApproval } = await restoreWithMigrations(
+      applyAsPrisma('20261206090000_purge_old_orders', 'DELETE FROM orders WHERE id > 40'),
+    );
+    expect(atApproval!.migrations).toContain('20261206090000_purge_old_orders');
+    // 50 orders restored, as the backup holds; the migration then deleted 10, which is its business.
+    expect(report!.passed).toBe(true);
+    expect(report!.tables).toMatchObject({ checked: 2, failed: 0 });
+    expect(report!.summary).toContain("2 tables match the backup's row counts before the migrations");
+    expect(report!.migrations!.applied).toEqual([{ tool: 'prisma', name: '20261206090000_purge_old_orders' }]);
   });
 
   it('leaves the restore as the backup holds it with runMigrations false', async () => {

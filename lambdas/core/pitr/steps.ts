@@ -146,7 +146,8 @@ export async function prepareMigrations(request: PitrRequest, finish: FinishedRe
     signal: deps.deadline?.signal,
   });
   // A point-in-time recovery marks no migrations rolled back (its input refuses markRolledBack).
-  return { run: true, ...request.migrations, ...held, rolledBack: [] };
+  // Nor has it a manifest to count rows against (validation.ts).
+  return { run: true, ...request.migrations, ...held, rolledBack: [], tables: null };
 }
 
 /** The input checked against its schema and the deployed config, every default filled in; nothing is created. */

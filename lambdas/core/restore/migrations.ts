@@ -8,8 +8,9 @@ import { createHash } from 'node:crypto';
 import type { Client, ClientBase } from 'pg';
 import { z } from 'zod';
 import { LifelineError } from '../errors.js';
-import { connectClient, defaultSslMode, redact, type ConnectionSettings } from '../postgres/connection.js';
+import { connectClient, redact, type ConnectionSettings } from '../postgres/connection.js';
 import { causeDetails, type CaughtError } from '../workflows/execution-state.js';
+import { TablesReport } from './table-checks.js';
 import { markStanding, type ExecutionStatusLookup } from '../postgres/databases.js';
 import { qualifiedName } from '../postgres/inventory.js';
 import { drizzleTable, MAX_REPORTED_MIGRATIONS, prismaTable, RolledBackMigration } from '../postgres/migrations.js';
@@ -56,7 +57,14 @@ const RolledBack = z.array(RolledBackMigration).max(MAX_REPORTED_MIGRATIONS);
 /** PrepareMigrations' result: `run` false when the request has no migrations to run. */
 export const PreparedMigrations = z.discriminatedUnion('run', [
   z.strictObject({ run: z.literal(false), rolledBack: RolledBack }),
-  MigrationsRequest.extend({ run: z.literal(true), versionId: z.string().min(32), before: Before, rolledBack: RolledBack }),
+  MigrationsRequest.extend({
+    run: z.literal(true),
+    versionId: z.string().min(32),
+    before: Before,
+    rolledBack: RolledBack,
+    /** The restored tables' rows as checked before the migrations ran, which may change them; null in a PITR. */
+    tables: TablesReport.nullable(),
+  }),
 ]);
 export type PreparedMigrations = z.infer<typeof PreparedMigrations>;
 
@@ -95,7 +103,10 @@ function applicationUrlOf(secretString: string): string | undefined {
   return typeof json.DATABASE_URL === 'string' ? json.DATABASE_URL : undefined;
 }
 
-/** The restored database's URL as the application's role, with the application's own URL parameters (Prisma's schema). */
+/**
+ * The restored database's URL as the application's role, with the application's own URL parameters (Prisma's schema,
+ * its sslmode and CA): the migrations connect as the application does, with the TLS its image is set up for.
+ */
 function migrationsUrl(restored: ConnectionSettings, applicationUrl: string | undefined): string {
   const url = new URL(applicationUrl ?? 'postgresql://placeholder/');
   url.hostname = restored.host.includes(':') ? `[${restored.host}]` : restored.host;
@@ -103,7 +114,6 @@ function migrationsUrl(restored: ConnectionSettings, applicationUrl: string | un
   url.pathname = `/${encodeURIComponent(restored.database)}`;
   url.username = encodeURIComponent(restored.user);
   url.password = encodeURIComponent(restored.password ?? '');
-  if (!url.searchParams.has('sslmode')) url.searchParams.set('sslmode', restored.sslMode ?? defaultSslMode(restored.host));
   return url.toString();
 }
 
@@ -114,7 +124,14 @@ async function readTargetSecret(client: SecretsManagerClient, secretName: string
   } catch (error) {
     throw new LifelineError('SecretUnreadable', `reading the migrations target secret ${secretName} failed: ${(error as Error).name}`);
   }
-  const parsed = TargetSecretValue.safeParse(JSON.parse(answer.SecretString ?? 'null'));
+  let value: unknown;
+  try {
+    value = JSON.parse(answer.SecretString ?? 'null');
+  } catch {
+    // JSON.parse's message quotes the text: never in an error.
+    value = undefined;
+  }
+  const parsed = TargetSecretValue.safeParse(value);
   if (!parsed.success) throw new LifelineError('InvalidConfig', `the migrations target secret ${secretName} holds no value Lifeline wrote`);
   return parsed.data;
 }

@@ -7,6 +7,7 @@ import { MigrationState } from '../postgres/migrations.js';
 import { CutoverInput } from '../cutover/input.js';
 import { LambdaFunctionArn, RestoreDatabase, RunnerPlacement } from './catalog.js';
 import { RestoreJob } from './job.js';
+import { TablesReport } from './table-checks.js';
 import { MigrationsReport, MigrationsRequest, MigrationsState, PreparedMigrations } from './migrations.js';
 import { CaughtError, Timing } from '../workflows/execution-state.js';
 import { ApprovalDecision } from '../workflows/approval.js';
@@ -123,24 +124,6 @@ export const CreatedTarget = z.strictObject({
 });
 export type CreatedTarget = z.infer<typeof CreatedTarget>;
 
-/** One table's rows after the restore, against the backup's count (or estimate). */
-export const TableCheck = z.strictObject({
-  schema: z.string(),
-  name: z.string(),
-  rows: z.number().int(),
-  expectedRows: z.number().int(),
-  exact: z.boolean(),
-  ok: z.boolean(),
-});
-export type TableCheck = z.infer<typeof TableCheck>;
-
-/**
- * The most failed tables a report names, here and in its summary. A report travels through the execution's state,
- * the approval request and the output, each limited to 256 KiB: one entry per table of a database with hundreds of
- * them (partitions count) would not fit. Every table's check is in the steps function's log (`tables.log`).
- */
-export const MAX_REPORTED_TABLES = 20;
-
 /** The most differences from the live source a report names: each line is cut to MAX_DRIFT_LINE_LENGTH characters. */
 export const MAX_REPORTED_DRIFT = 20;
 export const MAX_DRIFT_LINE_LENGTH = 300;
@@ -170,14 +153,8 @@ export const ValidationReport = z.strictObject({
   /** What the approval request asks. */
   approvalQuestion: z.string(),
   validatedAs: z.string(),
-  tables: z.strictObject({
-    checked: z.number().int(),
-    failed: z.number().int(),
-    /** The first MAX_REPORTED_TABLES that failed. */
-    failures: z.array(TableCheck).max(MAX_REPORTED_TABLES),
-    /** Where every table's check was logged, or null where nothing keeps them (a local run). */
-    log: z.string().nullable(),
-  }),
+  /** Before the application's migrations, when they ran (PrepareMigrations): they may change rows. */
+  tables: TablesReport,
   migration: z.strictObject({
     expected: LatestMigration.nullable(),
     actual: LatestMigration.nullable(),
@@ -260,7 +237,7 @@ export const RestoreStepEvent = z.discriminatedUnion('step', [
   }),
   z.strictObject({ step: z.literal('resolveBackup'), request: RestoreRequest }),
   z.strictObject({ step: z.literal('createTarget'), request: RestoreRequest, backup: BackupUsed }),
-  z.strictObject({ step: z.literal('prepareMigrations'), request: RestoreRequest, target: CreatedTarget }),
+  z.strictObject({ step: z.literal('prepareMigrations'), request: RestoreRequest, backup: BackupUsed, target: CreatedTarget }),
   /** After RunMigrations; `error`, what RunMigrations failed with (MigrationsFailed names it). */
   z.strictObject({
     step: z.literal('concludeMigrations'),

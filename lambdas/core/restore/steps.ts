@@ -18,7 +18,8 @@ import { compensateRestore, type RestoreCompensationDeps } from './compensation.
 import { assertJobFits, storageFor } from './job.js';
 import { runnerErrorName } from '../exit-codes.js';
 import { defaultTargetName, RestoreInput } from './input.js';
-import { checkRestored, migrationName, sourceDrift, type TableCheckLog } from './validation.js';
+import { checkRestored, checkTables, migrationName, sourceDrift, type TableCheckLog } from './validation.js';
+import { MAX_REPORTED_TABLES } from './table-checks.js';
 import {
   concludeMigrationsRun,
   holdForMigrations,
@@ -30,7 +31,6 @@ import {
 import { plainName, selectedTables, selectTables } from '../archive/table-selection.js';
 import { readArchiveHead } from '../archive/format.js';
 import {
-  MAX_REPORTED_TABLES,
   RestoreStepEvent,
   type BackupUsed,
   type RestoreFailure,
@@ -105,7 +105,7 @@ async function runStep(event: unknown, deps: RestoreStepDeps): Promise<unknown> 
     case 'createTarget':
       return timed(await createTarget(parsed.request, parsed.backup, deps));
     case 'prepareMigrations':
-      return prepareMigrations(parsed.request, parsed.target, deps);
+      return prepareMigrations(parsed.request, parsed.backup, parsed.target, deps);
     case 'concludeMigrations':
       if (!parsed.migrations.run) throw new LifelineError('InvalidInput', 'concludeMigrations: no migrations were prepared');
       return concludeMigrations(parsed.request, parsed.target, parsed.migrations, parsed.error, deps);
@@ -514,7 +514,9 @@ export async function validateRestore(
   try {
     return await withClient(connection, async (client) => {
       if (setRole !== null) await client.query(`SET ROLE ${quoteIdent(setRole)}`);
-      const checks = await checkRestored(client, manifest, request, backup, target, as, deps.logTableChecks, migrations.report?.applied);
+      const { prepared, report } = migrations;
+      const ran = prepared.run && report && prepared.tables ? { applied: report.applied, tables: prepared.tables } : undefined;
+      const checks = await checkRestored(client, manifest, request, backup, target, as, deps.logTableChecks, ran);
       const source = await liveSource(request, backup, target, deps);
       const partial = request.tables !== null || request.schemas !== null;
       const state = await migrationState(
@@ -550,6 +552,7 @@ export async function validateRestore(
  */
 export async function prepareMigrations(
   request: RestoreRequest,
+  backup: BackupUsed,
   target: CreatedTarget,
   deps: RestoreStepDeps,
 ): Promise<PreparedMigrations> {
@@ -571,7 +574,17 @@ export async function prepareMigrations(
   // Held first: MigrationsBusy, retried, comes before anything is marked.
   const held = await holdForMigrations(migrations, request.execution.id, connection, applicationSecret, migrationsDeps);
   try {
-    return { run: true, ...migrations, ...held, rolledBack: await markMigrations() };
+    const rolledBack = await markMigrations();
+    // The rows as restored, before the migrations change them (a data migration may); ValidateRestore reports these.
+    const manifest = await readManifest(deps.s3, deps.settings.bucket, backup.key);
+    const tables = await withClient(connection, (client) => checkTables(client, manifest, request, deps.logTableChecks)).catch((error) => {
+      if ((error as { code?: string }).code !== INSUFFICIENT_PRIVILEGE) throw error;
+      throw new LifelineError(
+        'VerificationFailed',
+        `${target.database} failed validation as ${connection.user}, the application's role, which cannot use it: ${redact((error as Error).message, connection)}`,
+      );
+    });
+    return { run: true, ...migrations, ...held, rolledBack, tables };
   } catch (error) {
     await releaseTargetSecret(migrations, request.execution.id, held.versionId, migrationsDeps);
     throw error;
@@ -809,6 +822,18 @@ export async function releaseTarget(state: RestoreState, deps: RestoreStepDeps):
     } catch (dropError) {
       note = ` Could not check whether CreateTarget left ${database}: ${(dropError as Error).message}; drop it by hand if it bears this execution's mark.`;
       actionNeeded = true;
+    }
+  }
+  // A run that ended between PrepareMigrations and ConcludeMigrations still held its application's target secret.
+  const prepared = state.migrations?.prepared;
+  if (prepared?.run && !state.migrations?.report) {
+    try {
+      await releaseTargetSecret(prepared, request.execution.id, prepared.versionId, {
+        secrets: deps.secrets,
+        signal: deps.deadline?.signal,
+      });
+    } catch (releaseError) {
+      note += ` The migrations target secret ${prepared.targetSecret} could not be released (${(releaseError as Error).name}); the next restore of ${prepared.application} takes it over once this execution has ended.`;
     }
   }
   return { dropped, kept, note, actionNeeded };

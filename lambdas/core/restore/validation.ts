@@ -6,18 +6,17 @@ import { liveState } from '../drift/diff.js';
 import { compareStates, describeRowDrift, describeSchemaDrift } from '../drift/report.js';
 import { liveSchema } from '../drift/schema.js';
 import { describe, redact, type ConnectionSettings } from '../postgres/connection.js';
-import { countRows, latestMigration, MIGRATIONS_TABLES } from '../postgres/inventory.js';
+import { countRows, latestMigration } from '../postgres/inventory.js';
 import type { BackupManifest, LatestMigration } from '../vault/manifest.js';
 import { checkRows, ESTIMATE_TOLERANCE } from './pipeline.js';
+import { MAX_REPORTED_TABLES, type TableCheck, type TablesReport } from './table-checks.js';
 import {
   MAX_DRIFT_LINE_LENGTH,
   MAX_REPORTED_DRIFT,
-  MAX_REPORTED_TABLES,
   type SourceDrift,
   type BackupUsed,
   type CreatedTarget,
   type RestoreRequest,
-  type TableCheck,
   type ValidationReport,
 } from './state.js';
 
@@ -115,24 +114,18 @@ export async function runSmokeCheck(
   }
 }
 
-/** The report's checks, on a connection as the application's role (`as`); a restore drill's too (drill/drill.ts). */
-export async function checkRestored(
+/**
+ * Every restored table's rows against the manifest, as `client`'s role counts them; every table's check kept in the
+ * log. PrepareMigrations checks them before the application's migrations run, which may change rows.
+ */
+export async function checkTables(
   client: pg.Client,
   manifest: BackupManifest,
-  // A drill's request has no approval: it asks nobody.
-  request: Pick<RestoreRequest, 'tables' | 'schemas' | 'smokeChecks' | 'cutover' | 'execution'> & Partial<Pick<RestoreRequest, 'approval'>>,
-  backup: Pick<BackupUsed, 'key' | 'takenAt'>,
-  target: Pick<CreatedTarget, 'database'>,
-  as: ConnectionSettings,
+  request: Pick<RestoreRequest, 'tables' | 'schemas' | 'execution'>,
   logTableChecks: TableCheckLog | undefined,
-  /** What the application's migrations applied before the checks: the newest is the migration expected then. */
-  applied: MigrationsReport['applied'] = [],
-): Promise<Omit<ValidationReport, 'timing' | 'migrations'>> {
+): Promise<TablesReport> {
   const tables: TableCheck[] = [];
-  for (const backedUp of selectedTables(manifest, { tables: request.tables ?? undefined, schemas: request.schemas ?? undefined })) {
-    // Each migration applied added its row to its tool's table.
-    const added = applied.filter((migration) => MIGRATIONS_TABLES[migration.tool] === backedUp.name).length;
-    const table = { ...backedUp, rows: backedUp.rows + added };
+  for (const table of selectedTables(manifest, { tables: request.tables ?? undefined, schemas: request.schemas ?? undefined })) {
     const rows = await countRows(client, table);
     tables.push({
       schema: table.schema,
@@ -143,6 +136,36 @@ export async function checkRestored(
       ok: checkRows(rows, table).passed,
     });
   }
+  const failures = tables.filter((t) => !t.ok);
+  return {
+    checked: tables.length,
+    failed: failures.length,
+    failures: failures.slice(0, MAX_REPORTED_TABLES),
+    log: logTableChecks?.(request.execution.id, tables) ?? null,
+  };
+}
+
+/**
+ * The report's checks, on a connection as the application's role (`as`); a restore drill's too (drill/drill.ts).
+ * `migrations`: what the application's migrations applied (the newest is the migration expected then), and the
+ * tables as checked before they ran.
+ */
+export async function checkRestored(
+  client: pg.Client,
+  manifest: BackupManifest,
+  // A drill's request has no approval: it asks nobody.
+  request: Pick<RestoreRequest, 'tables' | 'schemas' | 'smokeChecks' | 'cutover' | 'execution'> & Partial<Pick<RestoreRequest, 'approval'>>,
+  backup: Pick<BackupUsed, 'key' | 'takenAt'>,
+  target: Pick<CreatedTarget, 'database'>,
+  as: ConnectionSettings,
+  logTableChecks: TableCheckLog | undefined,
+  migrations?: { applied: MigrationsReport['applied']; tables: TablesReport },
+): Promise<Omit<ValidationReport, 'timing' | 'migrations'>> {
+  const tables = migrations?.tables ?? (await checkTables(client, manifest, request, logTableChecks));
+  const applied = migrations?.applied ?? [];
+  const estimated = selectedTables(manifest, { tables: request.tables ?? undefined, schemas: request.schemas ?? undefined }).some(
+    (t) => !t.exact,
+  );
   const tolerance = `${ESTIMATE_TOLERANCE * 100}%`;
   const partial = request.tables !== null || request.schemas !== null;
   const actual = partial ? null : await latestMigration(client);
@@ -152,15 +175,14 @@ export async function checkRestored(
   const smokeChecks: ValidationReport['smokeChecks'] = [];
   for (const check of request.smokeChecks) smokeChecks.push({ name: check.name, ...(await runSmokeCheck(client, check.sql, as)) });
 
-  const failures = tables.filter((t) => !t.ok);
-  const tableProblems = failures
+  const tableProblems = tables.failures
     .slice(0, MAX_REPORTED_TABLES)
     .map((t) =>
       t.exact
         ? `${t.schema}.${t.name} has ${t.rows} rows, the backup ${t.expectedRows}`
         : `${t.schema}.${t.name} has ${t.rows} rows, more than ${tolerance} from the backup's estimate of ${t.expectedRows}`,
     );
-  if (failures.length > MAX_REPORTED_TABLES) tableProblems.push(`${failures.length - MAX_REPORTED_TABLES} more tables differ`);
+  if (tables.failed > tables.failures.length) tableProblems.push(`${tables.failed - tables.failures.length} more tables differ`);
   const problems = [
     ...tableProblems,
     ...(migrationOk
@@ -171,7 +193,7 @@ export async function checkRestored(
     ...smokeChecks.filter((c) => !c.passed).map((c) => `smoke check "${c.name}" ${c.detail}`),
   ];
   const checked = [
-    `${tables.length} tables match the backup's row counts${tables.some((t) => !t.exact) ? ` (estimated ones within ${tolerance})` : ''}`,
+    `${tables.checked} tables match the backup's row counts${estimated ? ` (estimated ones within ${tolerance})` : ''}${migrations ? ' before the migrations' : ''}`,
     partial
       ? 'migration not compared (table-level restore)'
       : `${migrationName(expected)}${newestApplied ? `, the newest of the ${applied.length} the migrations applied,` : ''} matches`,
@@ -193,12 +215,7 @@ export async function checkRestored(
     summary,
     approvalQuestion,
     validatedAs: as.user,
-    tables: {
-      checked: tables.length,
-      failed: failures.length,
-      failures: failures.slice(0, MAX_REPORTED_TABLES),
-      log: logTableChecks?.(request.execution.id, tables) ?? null,
-    },
+    tables,
     migration: { expected, actual, ok: migrationOk, checked: !partial },
     smokeChecks,
   };

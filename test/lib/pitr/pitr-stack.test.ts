@@ -353,7 +353,7 @@ describe("the PITR stack's cdk-nag acknowledgments", () => {
         'Workflow/Role AwsSolutions-IAM5[Resource::*]',
         `Workflow/Role AwsSolutions-IAM5[Resource::${regional('ecs:task/*')}]`,
         `Workflow/Role AwsSolutions-IAM5[Resource::${regional('ecs:task-definition/lifeline-migrations-*:*')}]`,
-        'Workflow/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/lifeline-runtime/restore-runner/*]',
+        'Workflow/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/lifeline-migrations/*]',
       ].sort(),
     );
     for (const { reason } of acknowledged) expect(reason.length).toBeGreaterThan(40);

@@ -137,7 +137,7 @@ describe('the PITR infrastructure', () => {
     });
     expect(s.PassTheMigrationsRoles).toMatchObject({
       Action: 'iam:PassRole',
-      Resource: expect.stringMatching(/:role\/lifeline-runtime\/restore-runner\/\*$/),
+      Resource: expect.stringMatching(/:role\/lifeline-migrations\/\*$/),
       Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
     });
     const without = statementsOf(synth(true, false, false).template, 'WorkflowRole');

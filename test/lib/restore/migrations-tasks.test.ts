@@ -42,7 +42,8 @@ describe("an application's migrations task", () => {
     expect(container.Secrets).toEqual([
       { Name: 'DATABASE_URL', ValueFrom: { 'Fn::Join': ['', [{ Ref: targetSecretId() }, ':DATABASE_URL::']] } },
     ]);
-    expect(container.Environment).toBeUndefined();
+    // The one variable: npx's and Prisma's caches go to the writable /tmp, the root filesystem being read-only.
+    expect(container.Environment).toEqual([{ Name: 'HOME', Value: '/tmp' }]);
     expect(container.ReadonlyRootFilesystem).toBe(true);
     expect(task.Cpu).toBe('1024');
     expect(task.Memory).toBe('2048');
@@ -70,8 +71,8 @@ describe("an application's migrations task", () => {
     ]);
     const reads = statements.filter((s) => s.actions.includes('secretsmanager:GetSecretValue'));
     expect(reads.flatMap((s) => s.resources)).toEqual([`<${targetSecretId()}>`]);
-    // Passed by the restore workflow by path, like the runners' roles.
-    for (const role of [taskRole, executionRole]) expect(resources[role].Properties.Path).toBe('/lifeline-runtime/restore-runner/');
+    // Passed by the restore and PITR workflows by a path of their own, apart from the runners' and the runtime's roles.
+    for (const role of [taskRole, executionRole]) expect(resources[role].Properties.Path).toBe('/lifeline-migrations/');
   });
 
   it("is run by the restore workflow on its cluster, and its target secret is written only by the steps function in its database's network", () => {
@@ -113,7 +114,7 @@ describe("an application's migrations task", () => {
     ]);
   });
 
-  it('is refused without a restore workflow, and with an image reference without a tag or digest, naming the field', () => {
+  it('is refused without a restore workflow, and without an image or with one without a tag or digest, naming the field', () => {
     const withoutRestore = exampleJson();
     delete withoutRestore.restore;
     delete withoutRestore.pitr;
@@ -124,5 +125,9 @@ describe("an application's migrations task", () => {
     expect(() => parseConfig(untagged, 'config.json')).toThrow(
       /applications\[0\]\.migrations\.image: must be an image reference with a tag or digest/,
     );
+    // The image holds the application's migrations: there is no default.
+    const imageless = exampleJson();
+    delete imageless.applications[0].migrations.image;
+    expect(() => parseConfig(imageless, 'config.json')).toThrow(/applications\[0\]\.migrations\.image/);
   });
 });

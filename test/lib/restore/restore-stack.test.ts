@@ -482,6 +482,10 @@ describe('the state machine', () => {
       resources: ['arn:<AWS::Partition>:iam::<AWS::AccountId>:role/lifeline-runtime/restore-runner/*'],
       condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
     });
+    expect(of('PassTheMigrationsRoles')).toMatchObject({
+      resources: ['arn:<AWS::Partition>:iam::<AWS::AccountId>:role/lifeline-migrations/*'],
+      condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+    });
     expect(of('EcsSyncRule').resources).toEqual([
       'arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/StepFunctionsGetEventsForECSTaskRule',
     ]);
