@@ -9,15 +9,12 @@ import { COOLDOWN_KEY } from '../../lambdas/core/alarms/cooldown.js';
 import type { AlarmStarterSettings } from '../../lambdas/core/alarms/routes.js';
 import { startAlarmRun } from '../../lambdas/core/alarms/starter.js';
 import type { BackupResult } from '../../lambdas/core/backup/pipeline.js';
-import { runnerExitCode } from '../../lambdas/core/exit-codes.js';
 import { restoreCatalogPath } from '../../lambdas/core/names.js';
 import type { RestoreDatabase } from '../../lambdas/core/restore/catalog.js';
-import { RestoreJob, runRestoreJob } from '../../lambdas/core/restore/job.js';
 import type { RestoreSettings } from '../../lambdas/core/restore/state.js';
 import { createS3Client } from '../../lambdas/core/vault/s3.js';
 import { localExecution } from '../../lambdas/core/workflows/local-executions.js';
 import {
-  inProcessTask,
   runLocalExecution,
   type CallbackAnswer,
   type CallbackRequest,
@@ -35,7 +32,7 @@ import {
   RESTORE_NETWORK_STEPS_FUNCTION,
   RESTORE_STEPS_FUNCTION,
   RESTORE_SUBSTITUTIONS,
-  runnerConnection,
+  restoreRunnerInProcess,
 } from '../support/workflows.js';
 
 /**
@@ -185,10 +182,7 @@ async function alarmRun(alarmName: string, at: string, answer: (request: Callbac
       tasks: {
         ...NO_MIGRATIONS,
         // ECS cannot run here: the runner's job runs in this process, answered in runTask.sync's shape.
-        RunRestore: inProcessTask(async (environment) => {
-          const job = RestoreJob.parse(JSON.parse(environment.LIFELINE_RESTORE_JOB!));
-          await runRestoreJob(job, { s3: vault, bucket, connection: runnerConnection });
-        }, runnerExitCode),
+        RunRestore: restoreRunnerInProcess(vault, bucket),
       },
       notify: () => undefined,
       // What is there while the run waits for a human, then the human's answer.

@@ -7,16 +7,8 @@ import type { BackupResult } from '../../lambdas/core/backup/pipeline.js';
 import { runRestoreLocally } from '../../lambdas/core/operator/local-restore.js';
 import { createS3Client } from '../../lambdas/core/vault/s3.js';
 import type { CutoverSettings } from '../../lambdas/core/cutover/state.js';
-import {
-  inProcessTask,
-  runLocalExecution,
-  type CallbackRequest,
-  type LambdaHandler,
-  type Notification,
-} from '../../lambdas/core/workflows/local.js';
-import { RestoreJob, runRestoreJob } from '../../lambdas/core/restore/job.js';
+import { runLocalExecution, type CallbackRequest, type LambdaHandler, type Notification } from '../../lambdas/core/workflows/local.js';
 import { LOCAL_STATE_MACHINE, localExecution } from '../../lambdas/core/workflows/local-executions.js';
-import { runnerExitCode } from '../../lambdas/core/exit-codes.js';
 import { restoreCatalogPath } from '../../lambdas/core/names.js';
 import type { RestoreDatabase } from '../../lambdas/core/restore/catalog.js';
 import type { RestoreSettings } from '../../lambdas/core/restore/state.js';
@@ -34,7 +26,7 @@ import {
   RESTORE_NETWORK_STEPS_FUNCTION,
   RESTORE_STEPS_FUNCTION,
   RESTORE_SUBSTITUTIONS,
-  runnerConnection,
+  restoreRunnerInProcess,
 } from '../support/workflows.js';
 
 /** The restore workflow handing over to the real cutover workflow, both as deployed: restore, approval, switch. */
@@ -207,10 +199,7 @@ async function restoreWithCutover(input: object, appSecret = rdsSecret(source)) 
     tasks: {
       ...NO_MIGRATIONS,
       // ECS cannot run here: the runner's job runs in this process, answered in runTask.sync's shape.
-      RunRestore: inProcessTask(async (environment) => {
-        const job = RestoreJob.parse(JSON.parse(environment.LIFELINE_RESTORE_JOB!));
-        await runRestoreJob(job, { s3: vault, bucket, connection: runnerConnection });
-      }, runnerExitCode),
+      RunRestore: restoreRunnerInProcess(vault, bucket),
     },
     stateMachines: {
       [CUTOVER_STATE_MACHINE]: {

@@ -10,12 +10,10 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quoteIdent } from '../../lambdas/core/postgres/inventory.js';
 import type { RestoreSettings } from '../../lambdas/core/restore/state.js';
-import { RestoreJob, runRestoreJob } from '../../lambdas/core/restore/job.js';
 import type { RestoreDatabase } from '../../lambdas/core/restore/catalog.js';
-import { runnerExitCode } from '../../lambdas/core/exit-codes.js';
 import { restoreCatalogPath } from '../../lambdas/core/names.js';
 import { createS3Client } from '../../lambdas/core/vault/s3.js';
-import { inProcessTask, runLocalExecution, type LambdaHandler, type Notification } from '../../lambdas/core/workflows/local.js';
+import { runLocalExecution, type LambdaHandler, type Notification } from '../../lambdas/core/workflows/local.js';
 import { FakeSsm } from '../support/control-planes.js';
 import { connectPostgres } from '../support/postgres.js';
 import { backUp, sharedPostgres, sharedS3 } from '../support/shared.js';
@@ -26,7 +24,7 @@ import {
   RESTORE_NETWORK_STEPS_FUNCTION,
   RESTORE_STEPS_FUNCTION,
   RESTORE_SUBSTITUTIONS,
-  runnerConnection,
+  restoreRunnerInProcess,
 } from '../support/workflows.js';
 
 const DEFINITION = 'state-machines/restore.asl.json';
@@ -131,10 +129,7 @@ describe("the restore workflow and the restored database's migration state", () 
       input: { database: 'mig', ...input },
       functions: { [RESTORE_STEPS_FUNCTION]: stepsHandler, [RESTORE_NETWORK_STEPS_FUNCTION]: stepsHandler, ...APPROVAL_FUNCTIONS },
       tasks: {
-        RunRestore: inProcessTask(async (environment) => {
-          const job = RestoreJob.parse(JSON.parse(environment.LIFELINE_RESTORE_JOB!));
-          await runRestoreJob(job, { s3: vault, bucket, connection: runnerConnection });
-        }, runnerExitCode),
+        RunRestore: restoreRunnerInProcess(vault, bucket),
         // mig-api has no migrations configured: the workflow never runs them here.
         ...NO_MIGRATIONS,
       },

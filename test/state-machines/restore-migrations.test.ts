@@ -9,10 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupResult } from '../../lambdas/core/backup/pipeline.js';
-import { runnerExitCode } from '../../lambdas/core/exit-codes.js';
 import { migrationsTargetSecretName, restoreCatalogPath } from '../../lambdas/core/names.js';
 import type { RestoreDatabase } from '../../lambdas/core/restore/catalog.js';
-import { RestoreJob, runRestoreJob } from '../../lambdas/core/restore/job.js';
 import { RELEASED_TARGET_SECRET } from '../../lambdas/core/restore/migrations.js';
 import type { RestoreSettings, ValidationReport } from '../../lambdas/core/restore/state.js';
 import { createS3Client } from '../../lambdas/core/vault/s3.js';
@@ -27,7 +25,7 @@ import {
   RESTORE_NETWORK_STEPS_FUNCTION,
   RESTORE_STEPS_FUNCTION,
   RESTORE_SUBSTITUTIONS,
-  runnerConnection,
+  restoreRunnerInProcess,
 } from '../support/workflows.js';
 
 /**
@@ -182,10 +180,7 @@ async function restoreWithMigrations(
     input: { database: LABEL, key: backup.key, cutover: 'shop-api', ...input },
     functions: { [RESTORE_STEPS_FUNCTION]: recorded, [RESTORE_NETWORK_STEPS_FUNCTION]: recorded, ...APPROVAL_FUNCTIONS },
     tasks: {
-      RunRestore: inProcessTask(async (environment) => {
-        const job = RestoreJob.parse(JSON.parse(environment.LIFELINE_RESTORE_JOB!));
-        await runRestoreJob(job, { s3: vault, bucket, connection: runnerConnection });
-      }, runnerExitCode),
+      RunRestore: restoreRunnerInProcess(vault, bucket),
       // ECS starts the task: the execution role resolves the secret's DATABASE_URL key, and the container runs the command.
       RunMigrations: async (parameters) => {
         await beforeStart?.();

@@ -4,7 +4,16 @@
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createRequire } from 'node:module';
-import type { CallbackAnswer, CallbackRequest, LambdaHandler } from '../../lambdas/core/workflows/local.js';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { runnerExitCode } from '../../lambdas/core/exit-codes.js';
+import { RestoreJob, runRestoreJob } from '../../lambdas/core/restore/job.js';
+import {
+  inProcessTask,
+  type CallbackAnswer,
+  type CallbackRequest,
+  type Json,
+  type LambdaHandler,
+} from '../../lambdas/core/workflows/local.js';
 import { answerDecision } from '../../lambdas/core/operator/approvals.js';
 import { localSeal } from '../../lambdas/core/workflows/approval.js';
 import { runVerifyApprovalStep } from '../../lambdas/core/workflows/approval-step.js';
@@ -33,6 +42,14 @@ export const RESTORE_SUBSTITUTIONS = {
   CutoverStateMachineArn: CUTOVER_STATE_MACHINE,
   ApprovalVerifyFunctionArn: APPROVAL_VERIFY_FUNCTION,
 };
+
+/** RunRestore as ECS would run the runner's container: its job, in this process, answered in runTask.sync's shape. */
+export function restoreRunnerInProcess(s3: S3Client, bucket: string): (parameters: Json) => Promise<Json> {
+  return inProcessTask(async (environment) => {
+    const job = RestoreJob.parse(JSON.parse(environment.LIFELINE_RESTORE_JOB!));
+    await runRestoreJob(job, { s3, bucket, connection: runnerConnection });
+  }, runnerExitCode);
+}
 
 /** Spread into a restore's `tasks` when its applications have no migrations: the workflow must never run them. */
 export const NO_MIGRATIONS = {
