@@ -218,6 +218,16 @@ export async function connectClient(settings: ConnectionSettings): Promise<pg.Cl
   return client;
 }
 
+/** `use` with a client connected by `settings`, ended afterwards whatever `use` does. */
+export async function withClient<T>(settings: ConnectionSettings, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = await connectClient(settings);
+  try {
+    return await use(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 /** Removes the password, and anything shaped like a credential, from text bound for logs or errors. */
 export function redact(text: string, settings?: ConnectionSettings): string {
   let out = text.replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)[^@\s]*@/gi, '$1***@').replace(/(password\s*=\s*)('[^']*'|\S+)/gi, '$1***');

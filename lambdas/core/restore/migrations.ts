@@ -5,10 +5,10 @@ import {
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { createHash } from 'node:crypto';
-import type { Client, ClientBase } from 'pg';
+import type { ClientBase } from 'pg';
 import { z } from 'zod';
 import { LifelineError } from '../errors.js';
-import { connectClient, redact, type ConnectionSettings } from '../postgres/connection.js';
+import { redact, withClient, type ConnectionSettings } from '../postgres/connection.js';
 import { causeDetails, type CaughtError } from '../workflows/execution-state.js';
 import { TablesReport } from './table-checks.js';
 import { markStanding, type ExecutionStatusLookup } from '../postgres/databases.js';
@@ -297,13 +297,4 @@ export async function concludeMigrationsRun(
     );
   }
   return { application: prepared.application, command: prepared.command, applied };
-}
-
-async function withClient<T>(settings: ConnectionSettings, use: (client: Client) => Promise<T>): Promise<T> {
-  const client = await connectClient(settings);
-  try {
-    return await use(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
 }

@@ -3,7 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type pg from 'pg';
 import { parseConnectionSecret } from '../postgres/connection-secrets.js';
-import { boundStatements, connectClient, redact, type ConnectionSettings } from '../postgres/connection.js';
+import { boundStatements, redact, withClient, type ConnectionSettings } from '../postgres/connection.js';
 import { depsWithin, withinStepDeadline, type StepDeadline } from '../deadline.js';
 import { LifelineError, type LifelineErrorName } from '../errors.js';
 import { APPLICATION_ROLE, assertCanActAs, type RoleDescription } from '../postgres/ownership.js';
@@ -290,15 +290,6 @@ async function serverConnection(request: RestoreRequest, deps: RestoreStepDeps):
 async function targetServer(target: CreatedTarget, database: string, deps: RestoreStepDeps): Promise<ConnectionSettings> {
   const server = await connectionFromSecret(deps.secrets, target.serverSecretArn, { ...target.server, database });
   return { ...server, database, deadline: deps.deadline };
-}
-
-async function withClient<T>(settings: ConnectionSettings, use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = await connectClient(settings);
-  try {
-    return await use(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
 }
 
 function inPlaceQuestion(request: RestoreRequest, backup: BackupUsed, database: string, server: { host: string; port: number }): string {
