@@ -9,9 +9,14 @@ import { LifelineError } from '../errors.js';
  *   restore itself (large objects; rows of an archive pg_dump compressed; every block when the restore runs in one
  *   transaction), each one's offset written into its slot of the table of contents, as pg_dump writes into a file
  *   it can seek in (pg_dump writing into a pipe, as every backup's does, leaves them unset);
- * - the rows of the tables a restore loads itself, as COPY text in segments of whole rows, handed on as they arrive.
+ * - the rows of the tables a restore loads itself, in segments of whole rows, handed on as they arrive.
  * So a restore stages no more than the table of contents (and those blocks), and its first rows load while the rest
  * still downloads.
+ *
+ * The rows are not copied out of the bytes that arrive: pg_dump writes a table's rows one chunk a row, each behind a
+ * 5-byte length (a sign byte, then 4 bytes least significant first), which is rewritten in place into the 5-byte head
+ * of a CopyData message of PostgreSQL's protocol ('d', then the length with itself, most significant first). A
+ * segment is then a few slices of those bytes that go to the server as they are (restore/row-loaders.ts).
  */
 
 const MAGIC = 'PGDMP';
@@ -31,6 +36,10 @@ const OFFSET_NO_DATA = 3;
 const BLOCK_DATA = 1;
 const BLOCK_LARGE_OBJECTS = 3;
 const NEWLINE = 0x0a;
+/** The integer size whose chunk length is as long as a CopyData message's head, so that one is rewritten into the other. */
+const FRAMED_INT_SIZE = 4;
+/** A CopyData message's type byte (the frontend protocol's 'd'). */
+const COPY_DATA = 0x64;
 /** What pg_dump writes as a table's COPY statement; anything else is not loaded from here. */
 const COPY_STATEMENT = /^COPY [^;]+ FROM stdin;\s*$/;
 /** A table's rows are handed on in segments of whole rows of about this size. */
@@ -169,8 +178,8 @@ export interface ArchiveHead {
   path: string;
   /**
    * The tables whose rows can be handed on as COPY text, and the client encoding they were dumped in; none when
-   * pg_dump compressed them, or the archive's layout is unknown (its whole archive is staged, and the head called
-   * only once it ended).
+   * pg_dump compressed them or wrote integers of another size, or the archive's layout is unknown (its whole archive
+   * is staged, and the head called only once it ended).
    */
   tables: RowsTable[];
   encoding: string | undefined;
@@ -186,10 +195,12 @@ export interface SplitPlan {
   headRead: Promise<unknown>;
 }
 
-/** Whole rows of a table, as COPY text. */
+/** Whole rows of a table: COPY text in CopyData messages, to be written to a connection in COPY as they are. */
 export interface RowSegment {
   table: RowsTable;
-  bytes: Buffer;
+  messages: Buffer[];
+  /** Their bytes, all told. */
+  bytes: number;
 }
 
 export interface SplitterCallbacks {
@@ -222,8 +233,9 @@ export class ArchiveSplitter extends Writable {
   private bodyLeft = 0;
   private inLargeObjects = false;
   private block: { dumpId: number; disposition: Disposition; table?: RowsTable } = { dumpId: 0, disposition: 'skip' };
-  private segment = Buffer.allocUnsafe(SEGMENT_BYTES);
-  private segmentBytes = 0;
+  /** The rows of the segment being gathered: slices of the bytes that arrived, their chunks' lengths rewritten. */
+  private messages: Buffer[] = [];
+  private messageBytes = 0;
   /** Where each staged block starts in the head file, by dump id. */
   private readonly staged = new Map<number, number>();
   private fileBytes = 0;
@@ -307,7 +319,7 @@ export class ArchiveSplitter extends Writable {
     this.head = [];
     this.toFile(bytes.subarray(0, toc.dataStart));
     const tables =
-      toc.compressed || toc.encoding === undefined
+      toc.compressed || toc.encoding === undefined || toc.intSize !== FRAMED_INT_SIZE
         ? []
         : [...toc.copyStatements].filter(([, copy]) => COPY_STATEMENT.test(copy)).map(([dumpId, copy]) => ({ dumpId, copy }));
     this.plan = await this.callbacks.head({ path: this.path, tables, encoding: toc.encoding });
@@ -331,23 +343,32 @@ export class ArchiveSplitter extends Writable {
     const int = (at: number) => (bytes[at] === 0 ? 1 : -1) * bytes.readUIntLE(at + 1, intSize);
     /** Where the bytes not yet written to the head file begin (a staged block's). */
     let unwritten = 0;
+    /** Where the rows not yet in `messages` begin (a loaded block's, whose rows go on from the last bytes); -1: none. */
+    let rows = this.block.disposition === 'load' && this.state !== 'block' ? 0 : -1;
     let at = 0;
     const flushStaged = (to: number) => {
       if (this.block.disposition === 'stage' && to > unwritten) this.toFile(bytes.subarray(unwritten, to));
       unwritten = to;
     };
+    const gather = (to: number) => {
+      if (rows >= 0 && to > rows) {
+        this.messages.push(bytes.subarray(rows, to));
+        this.messageBytes += to - rows;
+      }
+      rows = -1;
+    };
     while (at < bytes.length) {
       if (this.state === 'body') {
         const take = Math.min(this.bodyLeft, bytes.length - at);
-        if (this.block.disposition === 'load') this.append(bytes, at, at + take);
         at += take;
         this.bodyLeft -= take;
         if (this.bodyLeft === 0) {
           this.state = 'chunks';
           // A segment ends where a chunk ends a row (a chunk is a row, but need not be).
-          if (this.block.disposition === 'load' && this.segmentBytes >= SEGMENT_BYTES && bytes[at - 1] === NEWLINE) {
-            flushStaged(at);
+          if (rows >= 0 && this.messageBytes + at - rows >= SEGMENT_BYTES && bytes[at - 1] === NEWLINE) {
+            gather(at);
             await this.handOn();
+            rows = at;
           }
         }
         continue;
@@ -372,6 +393,7 @@ export class ArchiveSplitter extends Writable {
         }
         unwritten = at;
         at += 2 + intSize;
+        if (disposition === 'load') rows = at;
         this.inLargeObjects = type === BLOCK_LARGE_OBJECTS;
         this.state = this.inLargeObjects ? 'objects' : 'chunks';
       } else if (this.state === 'objects') {
@@ -380,40 +402,37 @@ export class ArchiveSplitter extends Writable {
       } else {
         const length = int(at);
         if (length < 0) throw this.malformed('a negative chunk length');
-        at += 1 + intSize;
         if (length > 0) {
+          if (rows >= 0) {
+            bytes[at] = COPY_DATA;
+            bytes.writeUInt32BE(length + 4, at + 1);
+          }
           this.state = 'body';
           this.bodyLeft = length;
         } else if (this.inLargeObjects) {
           this.state = 'objects';
         } else {
           this.state = 'block';
-          if (this.block.disposition === 'load') await this.handOn();
+          if (rows >= 0) {
+            gather(at); // without the end of the block
+            await this.handOn();
+          }
         }
+        at += 1 + intSize;
       }
     }
     flushStaged(at);
+    gather(at);
     if (at < bytes.length) this.carry = Buffer.from(bytes.subarray(at));
-  }
-
-  private append(bytes: Buffer, from: number, to: number): void {
-    const length = to - from;
-    if (this.segmentBytes + length > this.segment.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.segment.length * 2, this.segmentBytes + length));
-      this.segment.copy(grown, 0, 0, this.segmentBytes);
-      this.segment = grown;
-    }
-    bytes.copy(this.segment, this.segmentBytes, from, to);
-    this.segmentBytes += length;
   }
 
   /** Hands on the rows gathered, if any (an empty table's block holds just the end marker). */
   private async handOn(): Promise<void> {
-    if (this.segmentBytes === 0) return;
-    const bytes = this.segment.subarray(0, this.segmentBytes);
-    this.segment = Buffer.allocUnsafe(SEGMENT_BYTES);
-    this.segmentBytes = 0;
-    await this.callbacks.rows({ table: this.block.table!, bytes });
+    if (this.messageBytes === 0) return;
+    const segment = { table: this.block.table!, messages: this.messages, bytes: this.messageBytes };
+    this.messages = [];
+    this.messageBytes = 0;
+    await this.callbacks.rows(segment);
   }
 
   private malformed(what: string): LifelineError {

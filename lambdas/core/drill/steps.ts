@@ -83,9 +83,12 @@ export interface DrillStepDeps {
   random?: () => number;
 }
 
-/** Ephemeral storage for drilling an archive of `bytes`: its staged copy and the restored server's data, each about as large. */
+/**
+ * Ephemeral storage for drilling an archive of `bytes`: the restored server's data, taken as large as the archive
+ * decompressed. The restore stages only the archive's table of contents (restore/pipeline.ts), within the margin.
+ */
 export function drillStorageFor(bytes: number): number {
-  const needed = Math.ceil((2 * stagingBytesFor(bytes)) / GIB) + 2;
+  const needed = Math.ceil(stagingBytesFor(bytes) / GIB) + 2;
   if (needed > 200) {
     throw new LifelineError('InvalidInput', `the backup needs about ${needed} GiB to drill, more than Fargate's 200 GiB of task storage`);
   }

@@ -29,7 +29,7 @@ class SegmentQueue {
 
   push(segment: RowSegment): void {
     this.items.push(segment);
-    this.bytes += segment.bytes.length;
+    this.bytes += segment.bytes;
     this.wake?.();
   }
 
@@ -47,10 +47,21 @@ class SegmentQueue {
 
   take(): RowSegment {
     const segment = this.items.shift()!;
-    this.bytes -= segment.bytes.length;
+    this.bytes -= segment.bytes;
     this.taken();
     return segment;
   }
+}
+
+/**
+ * COPY of rows that come as CopyData messages already (split.ts frames them in place): pg-copy-streams frames each
+ * chunk it is written as one, which is all it would do differently here.
+ */
+function copyOfMessages(statement: string) {
+  const copy = copyFrom(statement);
+  const stream = copy as unknown as { connection: { stream: NodeJS.WritableStream }; flushChunk(chunk: Buffer): boolean };
+  stream.flushChunk = (chunk) => stream.connection.stream.write(chunk);
+  return copy;
 }
 
 /** `public.events` from `COPY public.events (id, ...) FROM stdin;`. */
@@ -140,11 +151,11 @@ export class RowLoaders {
       // A segment leaves the queue once the COPY asks for the next: until then it counts as this connection's work.
       async function* ofTable(): AsyncGenerator<Buffer> {
         for (let next = await queue.peek(); next?.table.dumpId === table.dumpId; next = await queue.peek()) {
-          yield next.bytes;
+          yield* next.messages;
           queue.take();
         }
       }
-      const copy = client.query(copyFrom(table.copy));
+      const copy = client.query(copyOfMessages(table.copy));
       try {
         await pipeline(Readable.from(ofTable(), { highWaterMark: 1 }), copy, { signal: this.stop.signal });
       } catch (error) {

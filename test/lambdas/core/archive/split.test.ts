@@ -70,9 +70,11 @@ async function split(archive: string, chunk: number, plan?: (head: ArchiveHead, 
       const staged = new Set(entries.map((entry) => entry.id).filter((id) => !loaded.has(id)));
       return { ...(plan ? plan(head, entries) : { loaded, staged }), headRead: Promise.resolve() };
     },
-    rows({ table, bytes: rows }) {
+    rows({ table, messages, bytes }) {
       const list = result.segments.get(table.copy) ?? [];
-      list.push(Buffer.from(rows));
+      const segment = Buffer.concat(messages);
+      expect(segment.length).toBe(bytes);
+      list.push(segment);
       result.segments.set(table.copy, list);
       return Promise.resolve();
     },
@@ -84,7 +86,20 @@ async function split(archive: string, chunk: number, plan?: (head: ArchiveHead, 
   return result;
 }
 
-const rowsOf = (result: Split, copy: string) => Buffer.concat(result.segments.get(copy) ?? []).toString('utf8');
+/** The COPY text in a segment's CopyData messages ('d', then their length with its own 4 bytes, most significant first). */
+function copyDataText(segment: Buffer): Buffer {
+  const rows: Buffer[] = [];
+  for (let at = 0; at < segment.length;) {
+    expect(segment[at]).toBe(0x64);
+    const end = at + 1 + segment.readUInt32BE(at + 1);
+    expect(end).toBeLessThanOrEqual(segment.length);
+    rows.push(segment.subarray(at + 5, end));
+    at = end;
+  }
+  return Buffer.concat(rows);
+}
+
+const rowsOf = (result: Split, copy: string) => Buffer.concat((result.segments.get(copy) ?? []).map(copyDataText)).toString('utf8');
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'lifeline-split-'));
@@ -107,7 +122,7 @@ afterAll(async () => {
 });
 
 describe('an archive split as it arrives', () => {
-  it('hands on each table’s rows in segments of whole rows, however the bytes arrive', async () => {
+  it('hands on each table’s rows as CopyData messages in segments of whole rows, however the bytes arrive', async () => {
     const archive = join(dir, 'piped.dump');
     await dumpTo(archive);
     const orders = await copyText(archive, 'orders');

@@ -6,12 +6,23 @@ import { sharedPostgres } from '../../../support/shared.js';
 const pg = sharedPostgres();
 const table = { dumpId: 7, copy: 'COPY public.rows (id, note) FROM stdin;\n' };
 
-/** Segments of whole rows numbered `from` to `to`, `perSegment` a segment, as split.ts hands them on. */
+/** Rows as split.ts hands them on: a CopyData message each ('d', the length with its own 4 bytes, the row). */
+function segment(rows: string[]) {
+  const messages = rows.map((row) => {
+    const text = Buffer.from(row);
+    const head = Buffer.from([0x64, 0, 0, 0, 0]);
+    head.writeUInt32BE(text.length + 4, 1);
+    return Buffer.concat([head, text]);
+  });
+  return { table, messages, bytes: messages.reduce((sum, message) => sum + message.length, 0) };
+}
+
+/** Segments of whole rows numbered `from` to `to`, `perSegment` a segment. */
 function segments(from: number, to: number, perSegment: number) {
   const list = [];
   for (let at = from; at <= to; at += perSegment) {
     const ids = Array.from({ length: Math.min(perSegment, to - at + 1) }, (_, i) => at + i);
-    list.push({ table, bytes: Buffer.from(ids.map((id) => `${id}\tnote ${id}\n`).join('')) });
+    list.push(segment(ids.map((id) => `${id}\tnote ${id}\n`)));
   }
   return list;
 }
@@ -56,7 +67,7 @@ describe('row loaders', () => {
   it('refuse further rows once a COPY failed, with its table named', async () => {
     const database = await pg.createDatabase('loaders_failed');
     const loading = await loaders(database, 2);
-    await loading.load({ table, bytes: Buffer.from('not a number\tnote\n') });
+    await loading.load(segment(['not a number\tnote\n']));
     const failed = {
       name: 'RestoreFailed',
       message: expect.stringMatching(/^loading the rows of public\.rows into \S+ failed: invalid input syntax for type integer/),
