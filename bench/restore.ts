@@ -12,10 +12,16 @@
  * row (the first COPY under way in the target), the most the restore staged on disk, and, in one extra run that is
  * not timed (sampling /proc slows what it samples), the restore's peak RSS.
  *
- *   npm run bench:restore              (BENCH_SIZES_MB=1024 BENCH_ROUNDS=5 BENCH_JOBS=<cores> by default;
- *                                       BENCH_SIZES_MB=1024,4096 for the two sizes of issue 24)
+ * Placements (BENCH_PLACEMENTS): `shared`, the server and the clients on every core, so that a client's own work
+ * (Lifeline's download, checksum, decompression and framing of the rows; pg_restore's decompression) takes CPU from
+ * the server's; `separate`, the server on half the cores and the clients (and the S3-compatible server) on the
+ * other half (taskset), as in AWS, where the database and the runner are separate machines.
+ *
+ *   npm run bench:restore              (BENCH_SIZES_MB=1024 BENCH_ROUNDS=5 BENCH_JOBS=<cores> BENCH_PLACEMENTS=shared
+ *                                       by default; BENCH_SIZES_MB=1024,4096 BENCH_PLACEMENTS=shared,separate for
+ *                                       issue 24's figures)
  */
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +34,7 @@ import { alternate, buildDatabase, median, mib, ROUNDS, run, runSamplingRss, ver
 
 const JOBS = Number(process.env.BENCH_JOBS ?? availableParallelism());
 const SIZES_MB = (process.env.BENCH_SIZES_MB ?? process.env.BENCH_SIZE_MB ?? '1024').split(',').map(Number);
+const PLACEMENTS = (process.env.BENCH_PLACEMENTS ?? 'shared').split(',') as Placement[];
 const TARGET_RATIO = 1.1;
 const MAX_RSS = 512 * 1024 * 1024;
 const POLL_MS = 100;
@@ -37,6 +44,35 @@ const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
 interface RestoreRun extends Run {
   firstRow: number;
   stagedBytes: number;
+}
+
+type Placement = 'shared' | 'separate';
+
+/** The cores the server runs on and the cores the clients run on, as taskset masks. */
+function coreMasks(placement: Placement): { server: string; clients: string } {
+  const cores = availableParallelism();
+  const all = (2 ** cores - 1).toString(16);
+  if (placement === 'shared') return { server: all, clients: all };
+  if (cores < 2) throw new Error('BENCH_PLACEMENTS=separate needs two cores or more');
+  const serverCores = Math.ceil(cores / 2);
+  return { server: (2 ** serverCores - 1).toString(16), clients: (2 ** cores - 2 ** serverCores).toString(16) };
+}
+
+/**
+ * Pins the server (its postmaster, whose new backends inherit the cores, and every process it started) and this
+ * process (the S3-compatible server, and the restores it starts) to their cores.
+ */
+async function place(cluster: PostgresCluster, placement: Placement): Promise<void> {
+  const masks = coreMasks(placement);
+  // The checkpointer lives as long as the server; its parent is the postmaster.
+  const [checkpointer] = await cluster.query<{ pid: number }>(
+    'postgres',
+    "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'",
+  );
+  const postmaster = Number(readFileSync(`/proc/${checkpointer!.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+  const children = readFileSync(`/proc/${postmaster}/task/${postmaster}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  for (const pid of [String(postmaster), ...children]) await run('taskset', ['-a', '-p', masks.server, pid], process.env, true);
+  await run('taskset', ['-a', '-p', masks.clients, String(process.pid)], process.env, true);
 }
 
 /** Bytes under `dir` (the staging directory holds a few files at most). */
@@ -72,6 +108,39 @@ async function benchSize(
   const dumpFile = join(staging, `fc-${megabytes}.dump`);
   await run(pgBinary('pg_dump'), ['--format=custom', `--file=${dumpFile}`], libpqEnv(fromUrl(cluster.url(source.name))), true);
   await cluster.query(source.name, 'CHECKPOINT');
+  for (const placement of PLACEMENTS) {
+    await place(cluster, placement);
+    await compare(cluster, runner, staging, {
+      placement,
+      databaseBytes: source.bytes,
+      endpoint: s3.endpoint,
+      bucket,
+      key,
+      bytes,
+      dumpFile,
+    });
+  }
+  await place(cluster, 'shared');
+  await cluster.query('postgres', `DROP DATABASE "${source.name}"`);
+}
+
+interface Backup {
+  placement: Placement;
+  /** The source database's size. */
+  databaseBytes: number;
+  /** The S3-compatible server's. */
+  endpoint: string;
+  bucket: string;
+  key: string;
+  /** The archive's. */
+  bytes: number;
+  /** pg_dump -Fc of the same database. */
+  dumpFile: string;
+}
+
+/** Lifeline's restore of `backup` against pg_restore of its pg_dump -Fc file, alternating; prints the figures. */
+async function compare(cluster: PostgresCluster, runner: string, staging: string, backup: Backup) {
+  const { placement, bucket, key, bytes, dumpFile } = backup;
 
   /**
    * Each restore goes into a database of its own, dropped and checkpointed afterwards: the cluster is settled
@@ -120,7 +189,7 @@ async function benchSize(
       '--staging-dir',
       staging,
       '--s3-endpoint',
-      s3.endpoint,
+      backup.endpoint,
     ],
     env: { ...process.env, TARGET_DATABASE_URL: cluster.url(target) },
   });
@@ -166,7 +235,7 @@ async function benchSize(
   // Round r runs names[r % 2] first (bench/support.ts alternate).
   const inOrder = (name: string, first: boolean) => results[name]!.filter((_, round) => (names[round % names.length] === name) === first);
   console.log(
-    `\ndatabase ${mib(source.bytes)} (pg_database_size), archive ${mib(bytes)}, ${JOBS} jobs, ${ROUNDS} alternating rounds, each into a new database dropped and checkpointed after; medians:`,
+    `\ndatabase ${mib(backup.databaseBytes)} (pg_database_size), archive ${mib(bytes)}, ${JOBS} jobs, cores ${placement}, ${ROUNDS} alternating rounds, each into a new database dropped and checkpointed after; medians:`,
   );
   for (const name of names) {
     const list = results[name]!;
@@ -192,7 +261,6 @@ async function benchSize(
   console.log(
     `restore peak staged ${kib(Math.max(...results[lifeline]!.map((r) => r.stagedBytes)))} (archive ${mib(bytes)}, pg_dump -Fc file ${mib(dumpsBytes)})`,
   );
-  await cluster.query('postgres', `DROP DATABASE "${source.name}"`);
 }
 
 async function main() {
