@@ -23,7 +23,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pgBinary } from '../lambdas/core/child-process.js';
 import { fromUrl, libpqEnv } from '../lambdas/core/postgres/connection.js';
@@ -50,7 +50,8 @@ type Placement = 'shared' | 'separate';
 
 /** The cores the server runs on and the cores the clients run on, as taskset masks. */
 function coreMasks(placement: Placement): { server: string; clients: string } {
-  const cores = availableParallelism();
+  // The machine's cores, not this process's: a previous placement pinned it to some of them.
+  const cores = cpus().length;
   const all = (2 ** cores - 1).toString(16);
   if (placement === 'shared') return { server: all, clients: all };
   if (cores < 2) throw new Error('BENCH_PLACEMENTS=separate needs two cores or more');

@@ -215,7 +215,7 @@ type Disposition = 'load' | 'stage' | 'skip';
 /**
  * The decompressed archive's sink (see the top of this file). It fails (RestoreFailed) on bytes that are not data
  * blocks where the table of contents ends, or an archive that ends inside one; an archive whose layout it does not
- * know is staged whole.
+ * know is staged whole. It rewrites the chunks' lengths in the buffers it is written: give it bytes nothing else reads.
  */
 export class ArchiveSplitter extends Writable {
   private readonly fd: number;
