@@ -198,6 +198,7 @@ export interface SplitPlan {
 /** Whole rows of a table: COPY text in CopyData messages, to be written to a connection in COPY as they are. */
 export interface RowSegment {
   table: RowsTable;
+  /** Slices of the bytes that arrived: whole messages together, though one slice may end inside a message. */
   messages: Buffer[];
   /** Their bytes, all told. */
   bytes: number;

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
@@ -54,13 +55,22 @@ class SegmentQueue {
 }
 
 /**
- * COPY of rows that come as CopyData messages already (split.ts frames them in place): pg-copy-streams frames each
- * chunk it is written as one, which is all it would do differently here.
+ * COPY of rows that come as CopyData messages already (split.ts frames them in place), written a segment at a time:
+ * pg-copy-streams would frame each chunk it is written as one message. A segment's slices may cut a message in two,
+ * but the segment ends where a message does; written whole, the COPY stops between messages, so that the CopyFail
+ * of a COPY stopped midway is never read as the rest of a row (the server would wait for that row's end forever).
  */
-function copyOfMessages(statement: string) {
-  const copy = copyFrom(statement);
-  const stream = copy as unknown as { connection: { stream: NodeJS.WritableStream }; flushChunk(chunk: Buffer): boolean };
-  stream.flushChunk = (chunk) => stream.connection.stream.write(chunk);
+function copyOfSegments(statement: string) {
+  const copy = copyFrom(statement, { objectMode: true, highWaterMark: 1 });
+  const stream = copy as unknown as { connection: { stream: Socket }; flushChunk(messages: Buffer[]): boolean };
+  stream.flushChunk = (messages) => {
+    const socket = stream.connection.stream;
+    socket.cork();
+    let room = true;
+    for (const message of messages) room = socket.write(message);
+    socket.uncork();
+    return room;
+  };
   return copy;
 }
 
@@ -102,6 +112,8 @@ export class RowLoaders {
     this.queues = Array.from({ length: options.jobs }, () => new SegmentQueue(wake));
     this.clients = this.queues.map(() => undefined);
     options.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
+    // Rows waiting for room are refused at once, whatever the COPYs are doing.
+    this.stop.signal.addEventListener('abort', wake, { once: true });
     this.loops = Promise.all(
       this.queues.map((queue, index) =>
         this.run(queue, index).catch((error: unknown) => {
@@ -149,13 +161,13 @@ export class RowLoaders {
     for (let first = await queue.peek(); first !== undefined; first = await queue.peek()) {
       const { table } = first;
       // A segment leaves the queue once the COPY asks for the next: until then it counts as this connection's work.
-      async function* ofTable(): AsyncGenerator<Buffer> {
+      async function* ofTable(): AsyncGenerator<Buffer[]> {
         for (let next = await queue.peek(); next?.table.dumpId === table.dumpId; next = await queue.peek()) {
-          yield* next.messages;
+          yield next.messages;
           queue.take();
         }
       }
-      const copy = client.query(copyOfMessages(table.copy));
+      const copy = client.query(copyOfSegments(table.copy));
       try {
         await pipeline(Readable.from(ofTable(), { highWaterMark: 1 }), copy, { signal: this.stop.signal });
       } catch (error) {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { fromUrl } from '../../../../lambdas/core/postgres/connection.js';
 import { RowLoaders } from '../../../../lambdas/core/restore/row-loaders.js';
@@ -27,7 +28,7 @@ function segments(from: number, to: number, perSegment: number) {
   return list;
 }
 
-async function loaders(database: string, jobs: number) {
+async function loaders(database: string, jobs: number, signal?: AbortSignal) {
   await pg.query(database, 'CREATE TABLE rows (id int, note text)');
   return new RowLoaders({
     settings: fromUrl(pg.url(database)),
@@ -35,8 +36,22 @@ async function loaders(database: string, jobs: number) {
     encoding: 'UTF8',
     role: undefined,
     tablesReady: Promise.resolve(),
-    signal: undefined,
+    signal,
   });
+}
+
+/** The sessions connected to `database`, with what they run. */
+const sessions = (database: string) =>
+  pg.query<{ query: string }>('postgres', 'SELECT query FROM pg_stat_activity WHERE datname = $1', [database]);
+
+/** The rows the COPY into `database` has read so far. */
+async function copied(database: string): Promise<number> {
+  const progress = await pg.query<{ n: number }>(
+    'postgres',
+    'SELECT tuples_processed::int AS n FROM pg_stat_progress_copy JOIN pg_database d ON d.oid = datid WHERE d.datname = $1',
+    [database],
+  );
+  return progress[0]?.n ?? 0;
 }
 
 const count = async (database: string) => (await pg.query<{ n: number }>(database, 'SELECT count(*)::int AS n FROM rows'))[0]!.n;
@@ -75,6 +90,27 @@ describe('row loaders', () => {
     await expect(loading.finish()).rejects.toMatchObject(failed);
     await expect(loading.load(segments(1, 1, 1)[0]!)).rejects.toMatchObject(failed);
     await loading.close();
+    expect(await count(database)).toBe(0);
+  });
+
+  it('stop their COPY between rows when interrupted mid-segment, and leave the server', async () => {
+    const database = await pg.createDatabase('loaders_interrupted');
+    const interrupt = new AbortController();
+    const loading = await loaders(database, 1, interrupt.signal);
+    // Every row cut in two, as split.ts hands on a row that straddles the bytes it was given: a COPY stopped after
+    // the first part would leave the server waiting for the rest of the row (longer than a CopyFail), in COPY,
+    // holding its locks.
+    const ids = Array.from({ length: 20_000 }, (_, i) => i + 1);
+    const whole = segment(ids.map((id) => `${id}\t${'x'.repeat(1000)}\n`));
+    const cut = whole.messages.flatMap((message) => [message.subarray(0, -100), message.subarray(-100)]);
+    await loading.load({ ...whole, messages: cut });
+    while ((await copied(database)) === 0) await sleep(1);
+    interrupt.abort();
+    await expect(loading.finish()).rejects.toThrow();
+    await loading.close();
+    // The server notices a closed connection on its own time; one left mid-row never leaves.
+    for (let waited = 0; (await sessions(database)).length > 0 && waited < 60_000; waited += 50) await sleep(50);
+    expect(await sessions(database)).toEqual([]);
     expect(await count(database)).toBe(0);
   });
 });
