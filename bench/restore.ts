@@ -3,8 +3,9 @@
  * it up with Lifeline into an S3-compatible server on loopback, and, in the same run and alternating which goes
  * first, times `lifeline restore` of that backup (download, checksum, decompression, rows loaded as they arrive,
  * pg_restore -j N of the rest, row-count validation) against `pg_restore -j N` of a `pg_dump -Fc` file of the same
- * data already on local disk. The CLI runs from the image's bundle, built with the Dockerfile's own command, as the
- * restore runner does in AWS (which leaves the row counts to the workflow's next step; the CLI counts them here).
+ * data already on local disk. The CLI runs from the image's bundle, built with the Dockerfile's own command, with the
+ * image's NODE_OPTIONS, as the restore runner does in AWS (which leaves the row counts to the workflow's next step; the
+ * CLI counts them here).
  *
  * Fair by construction: each restore goes into a new database that is then dropped and CHECKPOINTed before the next
  * starts, so neither contender pays for the other's autovacuum and checkpoint; the rounds alternate which goes
@@ -27,14 +28,16 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pgBinary } from '../lambdas/core/child-process.js';
 import { fromUrl, libpqEnv } from '../lambdas/core/postgres/connection.js';
-import { startPostgres, type PostgresCluster } from '../test/support/postgres.js';
-import { buildBundle } from '../test/support/dockerfile.js';
+import { serverBinDir, startPostgres, type PostgresCluster } from '../test/support/postgres.js';
+import { buildBundle, imageEnvironment } from '../test/support/dockerfile.js';
 import { startS3 } from '../test/support/s3.js';
 import { alternate, buildDatabase, median, mib, ROUNDS, run, runSamplingRss, verdict, type Run } from './support.js';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? availableParallelism());
 const SIZES_MB = (process.env.BENCH_SIZES_MB ?? process.env.BENCH_SIZE_MB ?? '1024').split(',').map(Number);
 const PLACEMENTS = (process.env.BENCH_PLACEMENTS ?? 'shared').split(',') as Placement[];
+/** The runner image's NODE_OPTIONS, which the CLI runs with. */
+const IMAGE_NODE_OPTIONS = (await imageEnvironment()).NODE_OPTIONS;
 const TARGET_RATIO = 1.1;
 const MAX_RSS = 512 * 1024 * 1024;
 const POLL_MS = 100;
@@ -192,7 +195,7 @@ async function compare(cluster: PostgresCluster, runner: string, staging: string
       '--s3-endpoint',
       backup.endpoint,
     ],
-    env: { ...process.env, TARGET_DATABASE_URL: cluster.url(target) },
+    env: { ...process.env, NODE_OPTIONS: IMAGE_NODE_OPTIONS, TARGET_DATABASE_URL: cluster.url(target) },
   });
   const lifeline = 'lifeline restore';
   const baseline = `pg_restore -j ${JOBS} local -Fc file`;
@@ -265,6 +268,9 @@ async function compare(cluster: PostgresCluster, runner: string, staging: string
 }
 
 async function main() {
+  // Both contenders run PostgreSQL's client binaries themselves, as the runner image does (PG_BIN_DIR), not Debian's
+  // /usr/bin/pg_restore, a Perl wrapper that takes 0.1-0.2 s to start the binary.
+  process.env.PG_BIN_DIR = serverBinDir();
   const cluster = await startPostgres();
   const s3 = await startS3();
   const staging = await mkdtemp(join(tmpdir(), 'lifeline-bench-'));

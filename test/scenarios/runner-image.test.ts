@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listBackups } from '../../lambdas/core/vault/backups.js';
 import { RUNNER_BACKUP_COMMAND, RUNNER_USER } from '../../lambdas/core/runner/environment.js';
-import { bundleOf, buildBundle } from '../support/dockerfile.js';
+import { bundleOf, buildBundle, imageEnvironment } from '../support/dockerfile.js';
 import { imageUserDir, type ImageUserDir } from '../support/image-user.js';
 import { startJsonEndpoint, type JsonEndpoint } from '../support/json-endpoint.js';
 import { serverBinDir } from '../support/postgres.js';
@@ -80,7 +80,7 @@ describe('the backup runner in the image, on a read-only root filesystem', () =>
       ...deployed.environment(bucket, `${endpoint.url}/123456789012/dead-letters`),
       // What the image's Dockerfile sets, with this machine's PostgreSQL client.
       PG_BIN_DIR: serverBinDir(),
-      NODE_OPTIONS: '--enable-source-maps',
+      NODE_OPTIONS: (await imageEnvironment()).NODE_OPTIONS,
       // As in a task: the role's credentials and the region come from the environment, HOME is the read-only root.
       HOME: '/',
       AWS_REGION: 'eu-west-1',

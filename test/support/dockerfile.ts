@@ -34,6 +34,12 @@ export async function finalStage(): Promise<Instruction[]> {
   return all.slice(all.map((i) => i.keyword).lastIndexOf('FROM'));
 }
 
+/** The environment the image's last stage sets (its ENV instructions), by name. */
+export async function imageEnvironment(): Promise<Record<string, string>> {
+  const settings = (await finalStage()).filter((i) => i.keyword === 'ENV').flatMap((i) => i.words);
+  return Object.fromEntries(settings.map((word) => word.split('=', 2) as [string, string]));
+}
+
 /** The Lambda base image's task root, where the last stage copies the bundles. */
 const LAMBDA_TASK_ROOT = '/var/task';
 
