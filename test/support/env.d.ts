@@ -5,5 +5,6 @@ declare module 'vitest' {
   export interface ProvidedContext {
     lifelinePostgres: PostgresCoordinates;
     lifelineS3: { endpoint: string };
+    lifelineScratch: string;
   }
 }

@@ -7,6 +7,7 @@ import { AssetManifestArtifact, type CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { loadConfig, parseConfig } from '../../lib/config/load.js';
 import type { LifelineConfig } from '../../lib/config/schema.js';
 import { addLifelineStacks, type LifelineStacks } from '../../lib/lifeline.js';
+import { scratchDirectory } from './scratch.js';
 
 export const EXAMPLE_CONFIG_PATH = fileURLToPath(new URL('../../bin/lifeline.config.json', import.meta.url));
 
@@ -45,6 +46,8 @@ export interface SynthesisOptions {
 
 export function synthesize(config: LifelineConfig, options: SynthesisOptions = {}): Synthesized {
   const app = new App({
+    // Beside the run's other scratch files: an App left to itself leaves its output in /tmp.
+    outdir: scratchDirectory('cdk.out-'),
     context: { ...CDK_CONTEXT, 'aws:cdk:enable-path-metadata': options.cliMetadata ?? false },
     analyticsReporting: options.cliMetadata ?? false,
     builtinCloudFormationValidation: options.validation ?? false,

@@ -9,11 +9,12 @@ import { acknowledgePitrRdsStatements, pitrRdsStatements } from '../../../lib/pi
 import { PitrStateMachine } from '../../../lib/pitr/pitr-state-machine.js';
 import { runnerCluster } from '../../../lib/runtime/runner-task.js';
 import { WorkflowLogs } from '../../../lib/workflows/workflow-logs.js';
+import { scratchDirectory } from '../../support/scratch.js';
 
 const MONITORING_ROLE = 'arn:aws:iam::123456789012:role/rds-monitoring';
 
 function synth(startsCutover = true, renameSources = false, runsMigrations = true) {
-  const app = new App();
+  const app = new App({ outdir: scratchDirectory('cdk.out-') });
   const stack = new Stack(app, 'Pitr', { env: { account: '123456789012', region: 'eu-west-1' } });
   const topic = (name: string) => sns.Topic.fromTopicArn(stack, name, `arn:aws:sns:eu-west-1:123456789012:${name}`);
   const machine = new PitrStateMachine(stack, 'Workflow', {
