@@ -269,8 +269,9 @@ async function compare(cluster: PostgresCluster, runner: string, staging: string
 
 async function main() {
   // Both contenders run PostgreSQL's client binaries themselves, as the runner image does (PG_BIN_DIR), not Debian's
-  // /usr/bin/pg_restore, a Perl wrapper that takes 0.1-0.2 s to start the binary.
-  process.env.PG_BIN_DIR = serverBinDir();
+  // /usr/bin/pg_restore, a Perl wrapper that takes 0.1-0.2 s to start the binary. (With the server of another major,
+  // LIFELINE_PG_SERVER_BIN, set PG_BIN_DIR to the client's.)
+  process.env.PG_BIN_DIR ??= serverBinDir();
   const cluster = await startPostgres();
   const s3 = await startS3();
   const staging = await mkdtemp(join(tmpdir(), 'lifeline-bench-'));
