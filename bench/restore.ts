@@ -285,7 +285,7 @@ async function main() {
     }
   } finally {
     await rm(staging, { recursive: true, force: true });
-    await rm(runner, { force: true });
+    await Promise.all([rm(runner, { force: true }), rm(`${runner}.map`, { force: true })]);
     await s3.stop();
     await cluster.stop();
   }

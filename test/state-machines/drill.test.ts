@@ -73,7 +73,8 @@ describe('drill.asl.json', () => {
 describe('the drill workflow run locally against PostgreSQL and the S3-compatible server', () => {
   let bucket: string;
   let backup: BackupResult;
-  let stagingDir: string;
+  /** Where each run gets a staging directory of its own; removed at the end. */
+  let staging: string;
   let handler: LambdaHandler;
   let source: string;
 
@@ -103,16 +104,18 @@ describe('the drill workflow run locally against PostgreSQL and the S3-compatibl
     process.env.AWS_ENDPOINT_URL_S3 = s3.endpoint;
     process.env.LIFELINE_DRILL_SETTINGS = JSON.stringify(settings);
     ({ handler } = await import('../../lambdas/drill/handler.js'));
+    staging = await mkdtemp(path.join(os.tmpdir(), 'lifeline-drill-wf-'));
+    await chmod(staging, 0o755); // as root the server runs as the postgres user
   });
 
   afterAll(async () => {
     ssm.mock.reset();
-    if (stagingDir) await rm(stagingDir, { recursive: true, force: true });
+    if (staging) await rm(staging, { recursive: true, force: true });
   });
 
   async function run(input: unknown, vaultBucket = bucket) {
-    stagingDir = await mkdtemp(path.join(os.tmpdir(), 'lifeline-drill-wf-'));
-    await chmod(stagingDir, 0o755); // as root the server runs as the postgres user
+    const stagingDir = await mkdtemp(path.join(staging, 'run-'));
+    await chmod(stagingDir, 0o755);
     const ran: unknown[] = [];
     const overrides: { asl: unknown; core: unknown }[] = [];
     const vault = createS3Client({ endpoint: s3.endpoint });

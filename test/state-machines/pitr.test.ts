@@ -21,8 +21,7 @@ import {
 } from '@aws-sdk/client-rds';
 import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { spawn } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CutoverInput } from '../../lambdas/core/cutover/input.js';
@@ -43,6 +42,7 @@ import {
 import { startMoto, createSubnets, type MotoServer } from '../support/moto.js';
 import { startPostgres, type PostgresCluster } from '../support/postgres.js';
 import { PRISMA_MIGRATIONS_TABLE, prismaMigration } from '../support/migration-tables.js';
+import { scratchDirectory } from '../support/scratch.js';
 import {
   APPROVAL_FUNCTIONS,
   APPROVAL_VERIFY_FUNCTION,
@@ -340,7 +340,7 @@ describe('pitr.asl.json', () => {
 
 describe('the PITR workflow run locally against moto_server and PostgreSQL', () => {
   beforeAll(async () => {
-    stubCutoverFile = join(await mkdtemp(join(tmpdir(), 'lifeline-pitr-')), 'cutover.asl.json');
+    stubCutoverFile = join(scratchDirectory('pitr-'), 'cutover.asl.json');
     await writeFile(
       stubCutoverFile,
       JSON.stringify({

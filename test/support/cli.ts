@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { onTestFinished } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -14,7 +15,7 @@ export interface StartedCli {
   finished: Promise<CliRun>;
 }
 
-/** Starts the `lifeline` CLI from source as a separate process, as an operator would, without waiting for it. */
+/** Starts the `lifeline` CLI from source as a separate process, as an operator would, without waiting for it; only within a test. */
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): StartedCli {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bin/lifeline.ts', ...args], {
     cwd: ROOT,
@@ -28,6 +29,11 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): StartedCl
   const finished = new Promise<CliRun>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  // A test that ends (timed out, failed) with the CLI still running stops it: left running, it would hold its
+  // sessions, locks and files in the shared cluster for the tests that follow.
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   return { process: child, finished };
 }

@@ -24,17 +24,21 @@ async function objectText(bucket: string, key: string): Promise<string> {
 describe('a restore drill into a throwaway PostgreSQL (runDrill)', () => {
   let bucket: string;
   let backup: BackupResult;
-  let stagingDir: string;
+  /** Where each drill gets a staging directory of its own; removed at the end. */
+  let staging: string;
 
   beforeAll(async () => {
     const source = await pg.createDatabase('drill_source');
     await createRichDatabase(pg, source);
     bucket = await s3.createBucket('drill');
     backup = await backUp(pg, s3, { source, label: 'shop', bucket });
+    staging = await mkdtemp(path.join(os.tmpdir(), 'lifeline-drill-test-'));
+    // As root the server runs as the postgres user, who must reach its directory in here.
+    await chmod(staging, 0o755);
   });
 
   afterAll(async () => {
-    if (stagingDir) await rm(stagingDir, { recursive: true, force: true });
+    if (staging) await rm(staging, { recursive: true, force: true });
   });
 
   const job = (overrides: Partial<DrillJob> = {}): DrillJob => ({
@@ -52,8 +56,7 @@ describe('a restore drill into a throwaway PostgreSQL (runDrill)', () => {
 
   /** Runs the drill in a staging directory of its own, and says what it left there and which of its processes still run. */
   async function drill(drillJob: DrillJob, signal?: AbortSignal) {
-    stagingDir = await mkdtemp(path.join(os.tmpdir(), 'lifeline-drill-test-'));
-    // As root the server runs as the postgres user, who must reach its directory in here.
+    const stagingDir = await mkdtemp(path.join(staging, 'drill-'));
     await chmod(stagingDir, 0o755);
     const run = runDrill(drillJob, { s3: s3.client, bucket, stagingDir, signal });
     const report = await run.catch((error: unknown) => error as Error);
