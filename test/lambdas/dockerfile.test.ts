@@ -5,20 +5,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUNNER_RESTORE_COMMAND, RUNNER_STAGING_DIR, RUNNER_USER } from '../../lambdas/core/runner/environment.js';
 import { startPostgres, type PostgresCluster } from '../support/postgres.js';
-import { buildBundle, bundleOf, DOCKERFILE, finalStage, type Instruction } from '../support/dockerfile.js';
+import { buildBundle, bundleOf, DOCKERFILE, finalStage, imageEnvironment, type Instruction } from '../support/dockerfile.js';
 import { imageUserDir, type ImageUserDir } from '../support/image-user.js';
 import { sharedS3 } from '../support/shared.js';
 
 /** ENV variables whose value is an absolute path: files the image's code relies on. */
-function envPaths(stage: Instruction[]): Map<string, string> {
-  const paths = new Map<string, string>();
-  for (const { words } of stage.filter((i) => i.keyword === 'ENV')) {
-    for (const word of words) {
-      const [name, value] = word.split('=', 2);
-      if (name && value?.startsWith('/')) paths.set(name, value);
-    }
-  }
-  return paths;
+async function envPaths(): Promise<Map<string, string>> {
+  return new Map(Object.entries(await imageEnvironment()).filter(([, value]) => value.startsWith('/')));
 }
 
 interface FileCreation {
@@ -58,7 +51,7 @@ function readableBy(file: FileCreation, user: string): boolean {
 /** How the image creates the CA bundle that PGSSLROOTCERT names. */
 async function caBundleCreation(): Promise<FileCreation> {
   const stage = await finalStage();
-  const creation = creationOf(stage, envPaths(stage).get('PGSSLROOTCERT') ?? '');
+  const creation = creationOf(stage, (await envPaths()).get('PGSSLROOTCERT') ?? '');
   if (!creation) throw new Error(`${DOCKERFILE} sets no PGSSLROOTCERT, or does not create the file it names`);
   return creation;
 }
@@ -68,7 +61,7 @@ describe('the image', () => {
     const stage = await finalStage();
     const users = ['an unprivileged Lambda user', ...stage.filter((i) => i.keyword === 'USER').map((i) => i.words[0]!.split(':')[0]!)];
     const checked: string[] = [];
-    for (const [name, file] of envPaths(stage)) {
+    for (const [name, file] of await envPaths()) {
       const creation = creationOf(stage, file);
       if (!creation) continue; // comes with the base image or a package, as /usr/bin does
       checked.push(name);

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { onTestFinished } from 'vitest';
+import { onTestFinished, TestRunner } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -15,7 +15,7 @@ export interface StartedCli {
   finished: Promise<CliRun>;
 }
 
-/** Starts the `lifeline` CLI from source as a separate process, as an operator would, without waiting for it; only within a test. */
+/** Starts the `lifeline` CLI from source as a separate process, as an operator would, without waiting for it. */
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): StartedCli {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bin/lifeline.ts', ...args], {
     cwd: ROOT,
@@ -31,10 +31,12 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): StartedCl
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
   // A test that ends (timed out, failed) with the CLI still running stops it: left running, it would hold its
-  // sessions, locks and files in the shared cluster for the tests that follow.
-  onTestFinished(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
+  // sessions, locks and files in the shared cluster for the tests that follow. (A hook waits for the CLI it runs.)
+  if (TestRunner.getCurrentTest()) {
+    onTestFinished(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+  }
   return { process: child, finished };
 }
 

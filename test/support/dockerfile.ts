@@ -37,7 +37,7 @@ export async function finalStage(): Promise<Instruction[]> {
 /** The environment the image's last stage sets (its ENV instructions), by name. */
 export async function imageEnvironment(): Promise<Record<string, string>> {
   const settings = (await finalStage()).filter((i) => i.keyword === 'ENV').flatMap((i) => i.words);
-  return Object.fromEntries(settings.map((word) => word.split('=', 2) as [string, string]));
+  return Object.fromEntries(settings.map((word) => [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)]));
 }
 
 /** The Lambda base image's task root, where the last stage copies the bundles. */

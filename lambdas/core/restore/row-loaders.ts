@@ -111,16 +111,16 @@ export class RowLoaders {
     };
     this.queues = Array.from({ length: options.jobs }, () => new SegmentQueue(wake));
     this.clients = this.queues.map(() => undefined);
-    options.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
     // Rows waiting for room are refused at once, whatever the COPYs are doing.
     this.stop.signal.addEventListener('abort', wake, { once: true });
+    if (options.signal?.aborted) this.stop.abort();
+    else options.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
     this.loops = Promise.all(
       this.queues.map((queue, index) =>
         this.run(queue, index).catch((error: unknown) => {
           this.failure ??= { error };
           this.stop.abort();
           for (const each of this.queues) each.end();
-          wake();
         }),
       ),
     ).then(() => undefined);
@@ -216,7 +216,6 @@ export class RowLoaders {
   async close(): Promise<void> {
     this.stop.abort();
     for (const queue of this.queues) queue.end();
-    this.space?.();
     const clients = this.clients.splice(0, this.clients.length);
     await Promise.all(clients.flatMap((client) => (client ? [client.end().catch(() => undefined)] : [])));
     await this.loops;

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Client } from 'pg';
 import { describe, expect, it } from 'vitest';
-import { fromUrl } from '../../../../lambdas/core/postgres/connection.js';
+import { connectClient, fromUrl } from '../../../../lambdas/core/postgres/connection.js';
 import { RowLoaders } from '../../../../lambdas/core/restore/row-loaders.js';
 import { sharedPostgres } from '../../../support/shared.js';
 
@@ -44,14 +45,26 @@ async function loaders(database: string, jobs: number, signal?: AbortSignal) {
 const sessions = (database: string) =>
   pg.query<{ query: string }>('postgres', 'SELECT query FROM pg_stat_activity WHERE datname = $1', [database]);
 
-/** The rows the COPY into `database` has read so far. */
-async function copied(database: string): Promise<number> {
-  const progress = await pg.query<{ n: number }>(
-    'postgres',
-    'SELECT tuples_processed::int AS n FROM pg_stat_progress_copy JOIN pg_database d ON d.oid = datid WHERE d.datname = $1',
-    [database],
+/**
+ * Makes each row loaded into `database` wait for advisory lock 42, and takes it: the server stops reading rows and the
+ * rest back up on the way, as when the server is slower than the download. Unlock (or end) the session it returns.
+ */
+async function holdRows(database: string): Promise<Client> {
+  await pg.query(
+    database,
+    `CREATE FUNCTION wait_for_test() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN PERFORM pg_advisory_lock_shared(42); PERFORM pg_advisory_unlock_shared(42); RETURN NEW; END $$;
+     CREATE TRIGGER wait_for_test BEFORE INSERT ON rows FOR EACH ROW EXECUTE FUNCTION wait_for_test();`,
   );
-  return progress[0]?.n ?? 0;
+  const holder = await connectClient(fromUrl(pg.url(database)));
+  await holder.query('SELECT pg_advisory_lock(42)');
+  return holder;
+}
+
+/** Whether a session in `database` waits for an advisory lock. */
+async function waitingForLock(database: string): Promise<boolean> {
+  const waiting = await pg.query('postgres', "SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND wait_event = 'advisory'", [database]);
+  return waiting.length > 0;
 }
 
 const count = async (database: string) => (await pg.query<{ n: number }>(database, 'SELECT count(*)::int AS n FROM rows'))[0]!.n;
@@ -93,24 +106,56 @@ describe('row loaders', () => {
     expect(await count(database)).toBe(0);
   });
 
-  it('stop their COPY between rows when interrupted mid-segment, and leave the server', async () => {
+  it('stop their COPY between rows when interrupted with the server behind, and leave it', async () => {
     const database = await pg.createDatabase('loaders_interrupted');
     const interrupt = new AbortController();
     const loading = await loaders(database, 1, interrupt.signal);
-    // Every row cut in two, as split.ts hands on a row that straddles the bytes it was given: a COPY stopped after
-    // the first part would leave the server waiting for the rest of the row (longer than a CopyFail), in COPY,
-    // holding its locks.
-    const ids = Array.from({ length: 20_000 }, (_, i) => i + 1);
-    const whole = segment(ids.map((id) => `${id}\t${'x'.repeat(1000)}\n`));
-    const cut = whole.messages.flatMap((message) => [message.subarray(0, -100), message.subarray(-100)]);
-    await loading.load({ ...whole, messages: cut });
-    while ((await copied(database)) === 0) await sleep(1);
-    interrupt.abort();
+    const holder = await holdRows(database);
+    try {
+      // Every row cut in two, as split.ts hands on a row that straddles the bytes it was given: a COPY stopped after
+      // a first part would leave the server waiting for the rest of that row (longer than a CopyFail), in COPY,
+      // holding its locks.
+      const ids = Array.from({ length: 20_000 }, (_, i) => i + 1);
+      const whole = segment(ids.map((id) => `${id}\t${'x'.repeat(1000)}\n`));
+      const cut = whole.messages.flatMap((message) => [message.subarray(0, -100), message.subarray(-100)]);
+      await loading.load({ ...whole, messages: cut });
+      while (!(await waitingForLock(database))) await sleep(10);
+      interrupt.abort();
+      await holder.query('SELECT pg_advisory_unlock(42)');
+    } finally {
+      await holder.end();
+    }
     await expect(loading.finish()).rejects.toThrow();
     await loading.close();
-    // The server notices a closed connection on its own time; one left mid-row never leaves.
+    // The server notices the closed connections on its own time.
     for (let waited = 0; (await sessions(database)).length > 0 && waited < 60_000; waited += 50) await sleep(50);
     expect(await sessions(database)).toEqual([]);
+    expect(await count(database)).toBe(0);
+  });
+
+  it('refuse rows waiting for room as soon as the restore stops, whatever the COPYs are doing', async () => {
+    const database = await pg.createDatabase('loaders_refused');
+    const interrupt = new AbortController();
+    const loading = await loaders(database, 1, interrupt.signal);
+    const holder = await holdRows(database);
+    try {
+      // 40 MiB: more than the queue and the socket hold, while the server reads none of it.
+      const rows = Array.from({ length: 1000 }, (_, i) => `${i}\t${'x'.repeat(1000)}\n`);
+      const pending = (async () => {
+        for (let n = 0; n < 40; n++) await loading.load(segment(rows));
+      })();
+      pending.catch(() => undefined);
+      while (!(await waitingForLock(database))) await sleep(10);
+      interrupt.abort();
+      await expect(pending).rejects.toMatchObject({
+        name: 'RestoreFailed',
+        message: 'the rows were being loaded when the restore stopped',
+      });
+    } finally {
+      await holder.end();
+    }
+    await expect(loading.finish()).rejects.toThrow();
+    await loading.close();
     expect(await count(database)).toBe(0);
   });
 });
