@@ -11,12 +11,12 @@ import { startS3 } from './s3.js';
  * And a scratch directory, removed at the end, for what test processes cannot remove themselves (CDK apps' output).
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const scratch = await mkdtemp(join(tmpdir(), 'lifeline-tests-'));
   const s3 = await startS3();
   const postgres = await startPostgres().catch(async (error: unknown) => {
-    await s3.stop();
+    await Promise.all([s3.stop(), rm(scratch, { recursive: true, force: true })]);
     throw error;
   });
-  const scratch = await mkdtemp(join(tmpdir(), 'lifeline-tests-'));
   const { host, port, user, password } = postgres;
   project.provide('lifelinePostgres', { host, port, user, password });
   project.provide('lifelineS3', { endpoint: s3.endpoint });
