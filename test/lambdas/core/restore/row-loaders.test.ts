@@ -47,7 +47,7 @@ const sessions = (database: string) =>
 
 /**
  * Makes each row loaded into `database` wait for advisory lock 42, and takes it: the server stops reading rows and the
- * rest back up on the way, as when the server is slower than the download. Unlock (or end) the session it returns.
+ * rest back up on the way, as when the server is slower than the download. Ending the session it returns lets them go.
  */
 async function holdRows(database: string): Promise<Client> {
   await pg.query(
@@ -61,10 +61,11 @@ async function holdRows(database: string): Promise<Client> {
   return holder;
 }
 
-/** Whether a session in `database` waits for an advisory lock. */
-async function waitingForLock(database: string): Promise<boolean> {
-  const waiting = await pg.query('postgres', "SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND wait_event = 'advisory'", [database]);
-  return waiting.length > 0;
+/** Stops the restore (`interrupt`) once a session in `database` waits for the lock holdRows took. */
+async function interruptWhenHeld(database: string, interrupt: AbortController): Promise<void> {
+  const waiting = () => pg.query('postgres', "SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND wait_event = 'advisory'", [database]);
+  while ((await waiting()).length === 0) await sleep(10);
+  interrupt.abort();
 }
 
 const count = async (database: string) => (await pg.query<{ n: number }>(database, 'SELECT count(*)::int AS n FROM rows'))[0]!.n;
@@ -119,9 +120,7 @@ describe('row loaders', () => {
       const whole = segment(ids.map((id) => `${id}\t${'x'.repeat(1000)}\n`));
       const cut = whole.messages.flatMap((message) => [message.subarray(0, -100), message.subarray(-100)]);
       await loading.load({ ...whole, messages: cut });
-      while (!(await waitingForLock(database))) await sleep(10);
-      interrupt.abort();
-      await holder.query('SELECT pg_advisory_unlock(42)');
+      await interruptWhenHeld(database, interrupt);
     } finally {
       await holder.end();
     }
@@ -145,8 +144,7 @@ describe('row loaders', () => {
         for (let n = 0; n < 40; n++) await loading.load(segment(rows));
       })();
       pending.catch(() => undefined);
-      while (!(await waitingForLock(database))) await sleep(10);
-      interrupt.abort();
+      await interruptWhenHeld(database, interrupt);
       await expect(pending).rejects.toMatchObject({
         name: 'RestoreFailed',
         message: 'the rows were being loaded when the restore stopped',
