@@ -2,7 +2,7 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import type { Command } from 'commander';
-import { parseExecutionArn, regionOfArn, type StateMachineRef } from '../../lambdas/core/operator/executions.js';
+import { parseExecutionArn, regionOfArn, type StateMachineRef } from '../../lambdas/core/operator/arns.js';
 import { StartRestoreCommandOptions } from '../../lambdas/core/operator/options.js';
 import { readableCause } from '../../lambdas/core/workflows/execution-state.js';
 import { schemaOption } from './options.js';

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { consoleUrl, executionStatus } from '../../lambdas/core/operator/executions.js';
+import { consoleUrl } from '../../lambdas/core/operator/arns.js';
+import { executionStatus } from '../../lambdas/core/operator/executions.js';
 import { StatusCommandOptions } from '../../lambdas/core/operator/options.js';
 import { sfnOfExecution } from '../cli/executions.js';
 import { parseOptions } from '../cli/options.js';

@@ -341,7 +341,11 @@ export class ArchiveSplitter extends Writable {
     const bytes = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;
     this.carry = Buffer.alloc(0);
     const { intSize } = this.toc!;
-    const int = (at: number) => (bytes[at] === 0 ? 1 : -1) * bytes.readUIntLE(at + 1, intSize);
+    const int = (at: number) => {
+      let value = 0;
+      for (let i = intSize; i > 0; i--) value = value * 256 + bytes[at + i]!;
+      return bytes[at] === 0 ? value : -value;
+    };
     /** Where the bytes not yet written to the head file begin (a staged block's). */
     let unwritten = 0;
     /** Where the rows not yet in `messages` begin (a loaded block's, whose rows go on from the last bytes); -1: none. */
@@ -358,19 +362,19 @@ export class ArchiveSplitter extends Writable {
       }
       rows = -1;
     };
+    /** A segment ends where a chunk ends a row (a chunk is a row, but need not be), once it holds SEGMENT_BYTES. */
+    const segmentEndsAt = (to: number) => rows >= 0 && this.messageBytes + to - rows >= SEGMENT_BYTES && bytes[to - 1] === NEWLINE;
     while (at < bytes.length) {
       if (this.state === 'body') {
         const take = Math.min(this.bodyLeft, bytes.length - at);
         at += take;
         this.bodyLeft -= take;
-        if (this.bodyLeft === 0) {
-          this.state = 'chunks';
-          // A segment ends where a chunk ends a row (a chunk is a row, but need not be).
-          if (rows >= 0 && this.messageBytes + at - rows >= SEGMENT_BYTES && bytes[at - 1] === NEWLINE) {
-            gather(at);
-            await this.handOn();
-            rows = at;
-          }
+        if (this.bodyLeft > 0) continue;
+        this.state = 'chunks';
+        if (segmentEndsAt(at)) {
+          gather(at);
+          await this.handOn();
+          rows = at;
         }
         continue;
       }
@@ -403,11 +407,20 @@ export class ArchiveSplitter extends Writable {
       } else {
         const length = int(at);
         if (length < 0) throw this.malformed('a negative chunk length');
-        if (length > 0) {
-          if (rows >= 0) {
-            bytes[at] = COPY_DATA;
-            bytes.writeUInt32BE(length + 4, at + 1);
+        if (length > 0 && rows >= 0) {
+          bytes[at] = COPY_DATA;
+          bytes.writeUInt32BE(length + 4, at + 1);
+        }
+        at += 1 + intSize;
+        if (length > 0 && at + length <= bytes.length) {
+          // The whole chunk is in these bytes, as nearly every row is: past it at once.
+          at += length;
+          if (segmentEndsAt(at)) {
+            gather(at);
+            await this.handOn();
+            rows = at;
           }
+        } else if (length > 0) {
           this.state = 'body';
           this.bodyLeft = length;
         } else if (this.inLargeObjects) {
@@ -415,11 +428,10 @@ export class ArchiveSplitter extends Writable {
         } else {
           this.state = 'block';
           if (rows >= 0) {
-            gather(at); // without the end of the block
+            gather(at - 1 - intSize); // without the end of the block
             await this.handOn();
           }
         }
-        at += 1 + intSize;
       }
     }
     flushStaged(at);

@@ -9,7 +9,7 @@ import {
 import { z } from 'zod';
 import { LifelineError } from '../errors.js';
 import { parseInput } from '../validation.js';
-import { parseExecutionArn } from './executions.js';
+import { parseExecutionArn } from './arns.js';
 import { ApprovalDecision, signedDecision, type ApprovalSeal } from '../workflows/approval.js';
 
 /** A `.waitForTaskToken` SNS publish, as history events name its resource. */

@@ -5,7 +5,7 @@ import { LifelineError } from '../errors.js';
 import { approveFunctionName } from '../names.js';
 import type { Decision, DecisionRecorded } from './approvals.js';
 import type { DecisionRequest, DecisionResponse } from './approve-url.js';
-import { parseExecutionArn } from './executions.js';
+import { parseExecutionArn } from './arns.js';
 
 /**
  * `lifeline approve` and `reject`: the decision POSTed to the deployment's approve function URL, signed with the

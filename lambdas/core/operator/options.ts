@@ -14,7 +14,7 @@ import {
   pitrWorkflowName,
   restoreWorkflowName,
 } from '../names.js';
-import { STATE_MACHINE_ARN, type StateMachineRef } from './executions.js';
+import { STATE_MACHINE_ARN, type StateMachineRef } from './arns.js';
 import { ApprovalDecision } from '../workflows/approval.js';
 import { Trigger } from '../vault/manifest.js';
 

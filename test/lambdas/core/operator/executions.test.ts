@@ -8,13 +8,8 @@ import {
 } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import {
-  consoleUrl,
-  executionStatus,
-  followExecution,
-  startRestore,
-  type StateEntered,
-} from '../../../../lambdas/core/operator/executions.js';
+import { consoleUrl } from '../../../../lambdas/core/operator/arns.js';
+import { executionStatus, followExecution, startRestore, type StateEntered } from '../../../../lambdas/core/operator/executions.js';
 import { validateInput } from '../../../../lambdas/core/restore/steps.js';
 import { fixedRestoreCatalog } from '../../../../lambdas/core/restore/catalog.js';
 import type { RestoreSettings } from '../../../../lambdas/core/restore/state.js';
